@@ -1,0 +1,68 @@
+#include "storage.h"
+#include "../common/backend.h"
+#include "errors.h"
+
+namespace ff::binding {
+
+namespace {
+// Distinguishes our Externals from any other; the value is arbitrary but fixed.
+const napi_type_tag kStorageTag = {0x6f75726965726672ULL, 0x73746f7261676531ULL};
+}
+
+MemoryCounters& counters() {
+  static MemoryCounters c;
+  return c;
+}
+
+void free_storage(Napi::Env env, Storage& s) {
+  if (s.freed) return;
+  backend::release(s.ptr);
+  s.freed = true;
+  s.ptr = nullptr;
+  counters().tensors--;
+  counters().bytes -= (long long)(s.n * sizeof(float));
+  Napi::MemoryManagement::AdjustExternalMemory(env, -(int64_t)(s.n * sizeof(float)));
+}
+
+Napi::Value make_storage(Napi::Env env, size_t n) {
+  auto* s = new Storage();
+  try {
+    s->ptr = static_cast<float*>(backend::alloc(n * sizeof(float)));
+  } catch (...) {
+    delete s;
+    throw;
+  }
+  s->n = n;
+  counters().tensors++;
+  counters().bytes += (long long)(n * sizeof(float));
+  Napi::MemoryManagement::AdjustExternalMemory(env, (int64_t)(n * sizeof(float)));
+  auto ext = Napi::External<Storage>::New(env, s, [](Napi::Env e, Storage* p) {
+    free_storage(e, *p);
+    delete p;
+  });
+  ext.TypeTag(&kStorageTag);
+  return ext;
+}
+
+Storage* unwrap(const Napi::Value& v) {
+  if (!v.IsExternal()) return nullptr;
+  auto ext = v.As<Napi::External<Storage>>();
+  if (!ext.CheckTypeTag(&kStorageTag)) return nullptr;
+  return ext.Data();
+}
+
+Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  Storage* s = index < info.Length() ? unwrap(info[index]) : nullptr;
+  if (!s) throw ArgError(what, "expected a tensor storage of the " + std::string(backend::name()) + " backend");
+  if (s->freed) throw ArgError(what, "the tensor has been disposed");
+  return *s;
+}
+
+Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* what, size_t n) {
+  Storage& s = get_storage(info, index, what);
+  if (s.n != n)
+    throw ArgError(what, "expected " + std::to_string(n) + " elements, got " + std::to_string(s.n));
+  return s;
+}
+
+}  // namespace ff::binding

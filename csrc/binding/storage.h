@@ -1,0 +1,33 @@
+// A block of backend memory owned by the addon and handed to JavaScript as a type-tagged
+// External. JS frees it with free() (Tensor.dispose); if JS drops it first, the External's
+// finalizer frees it (the safety net). Every access checks the tag and the freed flag, so a
+// disposed or foreign object is a JS error, never a dangling pointer.
+#pragma once
+#include <napi.h>
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+namespace ff::binding {
+
+struct Storage {
+  float* ptr = nullptr;
+  size_t n = 0;  // float32 elements
+  bool freed = false;
+};
+
+struct MemoryCounters {
+  std::atomic<long long> tensors{0};
+  std::atomic<long long> bytes{0};
+};
+MemoryCounters& counters();
+
+Napi::Value make_storage(Napi::Env env, size_t n);  // allocates n floats (uninitialised)
+// The live Storage in info[index], checked; `what` names the argument in error messages.
+Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* what);
+// As get_storage, and its element count must equal n.
+Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* what, size_t n);
+Storage* unwrap(const Napi::Value& v);  // nullptr when v is not one of our storages
+void free_storage(Napi::Env env, Storage& s);
+
+}  // namespace ff::binding

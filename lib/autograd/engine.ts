@@ -1,0 +1,131 @@
+// backward(): walks the graph from one tensor in reverse topological order, calls each node's
+// Function.backward once with the summed gradients of its outputs, and accumulates into the
+// .grad of leaves. Gradient tensors the engine makes are disposed once used; leaf grads are
+// kept out of tidy() scopes (they belong to their leaf, and go with leaf.dispose()).
+import { keep } from '../scope';
+import { sameShape, shapeString } from '../shape';
+import { checkTensor, ones, Tensor } from '../tensor';
+import { noGrad } from './grad-mode';
+import { GradNode } from './node';
+
+export interface BackwardOptions {
+  /** Keep saved tensors so that backward can run through the graph again. */
+  retainGraph?: boolean;
+}
+
+function topoOrder(root: GradNode): GradNode[] {
+  const order: GradNode[] = [];
+  const seen = new Set<GradNode>();
+  // Iterative post-order DFS: graphs of deep models would overflow a recursive one.
+  const stack: [GradNode, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [node, i] = top;
+    if (i < node.inputs.length) {
+      top[1] = i + 1;
+      const child = node.inputs[i]?.gradFn;
+      if (child && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+export function runBackward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  checkTensor(root, 'backward');
+  if (!root.requiresGrad) {
+    throw new Error('backward: the tensor does not require grad (no input of the ops that made it has requiresGrad)');
+  }
+  let seed: Tensor;
+  if (grad === undefined) {
+    if (root.size !== 1) {
+      throw new Error(`grad: backward() of a tensor of shape ${shapeString(root.shape)} needs an explicit grad (only one-element outputs default to 1)`);
+    }
+    seed = ones(root.shape, { device: root.device });
+  } else {
+    checkTensor(grad, 'grad');
+    if (!sameShape(grad.shape, root.shape)) {
+      throw new Error(`grad: expected shape ${shapeString(root.shape)} (the tensor's), got ${shapeString(grad.shape)}`);
+    }
+    if (grad.device !== root.device) throw new Error(`grad: is on device '${grad.device}' but the tensor is on '${root.device}'`);
+    seed = grad.clone();
+  }
+  noGrad(() => {
+    if (root.gradFn === null) {
+      accumulateLeaf(root, seed);
+      return;
+    }
+    const pending = new Map<GradNode, (Tensor | null)[]>();
+    pending.set(root.gradFn, slots(root.gradFn, root.outputIndex, seed));
+    for (const node of topoOrder(root.gradFn)) {
+      const grads = pending.get(node);
+      if (grads === undefined) continue;
+      pending.delete(node);
+      const result = node.fn.backward(node.ctx, ...grads);
+      const results = Array.isArray(result) ? result : [result];
+      if (results.length < node.inputs.length) {
+        throw new Error(`${node.name}.backward: returned ${results.length} gradients for ${node.inputs.length} forward arguments`);
+      }
+      const passedOn = new Set<Tensor>();
+      node.inputs.forEach((input, i) => {
+        const g = results[i] as Tensor | null | undefined;
+        if (input === null || !input.requiresGrad || g === null || g === undefined) return;
+        checkGradient(node, i, input, g);
+        const shared = passedOn.has(g) || grads.includes(g) || node.inputs.includes(g);
+        const owned = shared ? g.clone() : g;
+        passedOn.add(g);
+        if (input.gradFn === null) accumulateLeaf(input, owned);
+        else {
+          const slot = pending.get(input.gradFn) ?? new Array<Tensor | null>(input.gradFn.numOutputs).fill(null);
+          pending.set(input.gradFn, slot);
+          addInto(slot, input.outputIndex, owned);
+        }
+      });
+      for (const g of grads) g?.dispose();
+      for (const r of results) {
+        if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) r.dispose();
+      }
+      if (!opts.retainGraph) node.ctx.release();
+    }
+  });
+}
+
+function slots(node: GradNode, index: number, g: Tensor): (Tensor | null)[] {
+  const s = new Array<Tensor | null>(node.numOutputs).fill(null);
+  s[index] = g;
+  return s;
+}
+
+function addInto(slot: (Tensor | null)[], index: number, g: Tensor): void {
+  const current = slot[index];
+  if (current === null) slot[index] = g;
+  else {
+    current.backend.addInplace(current.storage(), g.storage());
+    g.dispose();
+  }
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (leaf.grad === null || leaf.grad.isDisposed) leaf.grad = keep(g);
+  else {
+    leaf.grad.backend.addInplace(leaf.grad.storage(), g.storage());
+    g.dispose();
+  }
+}
+
+function checkGradient(node: GradNode, i: number, input: Tensor, g: unknown): asserts g is Tensor {
+  if (!(g instanceof Tensor)) throw new Error(`${node.name}.backward: gradient ${i} is not a Tensor or null`);
+  if (g.isDisposed) throw new Error(`${node.name}.backward: gradient ${i} has been disposed`);
+  if (!sameShape(g.shape, input.shape)) {
+    throw new Error(`${node.name}.backward: gradient ${i} has shape ${shapeString(g.shape)}, expected ${shapeString(input.shape)} (the shape of input ${i})`);
+  }
+  if (g.device !== input.device) {
+    throw new Error(`${node.name}.backward: gradient ${i} is on device '${g.device}', expected '${input.device}'`);
+  }
+}

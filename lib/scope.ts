@@ -1,0 +1,74 @@
+// Memory scopes, the TensorFlow.js convention: every tensor made inside tidy(fn) is disposed
+// when fn returns, except the tensors fn returns and those passed to keep().
+import type { Tensor } from './tensor';
+import { loadedBackends } from './native';
+
+const scopes: Set<Tensor>[] = [];
+
+/** Called by the Tensor constructor. */
+export function track(t: Tensor): void {
+  if (scopes.length > 0) scopes[scopes.length - 1].add(t);
+}
+
+/** Removes a tensor from every open scope, so that tidy() does not dispose it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if ((value as { isTensor?: boolean }).isTensor === true) {
+    out.add(value as Tensor);
+    return;
+  }
+  if (Array.isArray(value)) for (const v of value) collect(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen);
+}
+
+/**
+ * Runs fn and disposes every tensor it created, except those it returns (directly, or inside
+ * arrays and plain objects) and those passed to keep(). Returned tensors move to the outer scope.
+ */
+export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error('tidy: fn must be a function');
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
+  const returned = new Set<Tensor>();
+  collect(result, returned);
+  for (const t of scope) {
+    if (returned.has(t)) track(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+export interface MemoryInfo {
+  /** Live tensors and bytes, over all devices. */
+  numTensors: number;
+  numBytes: number;
+  /** The same per device, for every backend loaded so far. */
+  devices: Record<string, { tensors: number; bytes: number }>;
+}
+
+/** Live native tensors and bytes, per device (the count includes saved and grad tensors). */
+export function memory(): MemoryInfo {
+  const devices: MemoryInfo['devices'] = {};
+  let numTensors = 0;
+  let numBytes = 0;
+  for (const b of loadedBackends()) {
+    const m = b.memory();
+    devices[b.backend] = m;
+    numTensors += m.tensors;
+    numBytes += m.bytes;
+  }
+  return { numTensors, numBytes, devices };
+}

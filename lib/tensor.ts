@@ -1,0 +1,185 @@
+// Tensor: a shape, a device and a handle to float32 memory that the native addon owns.
+// Memory is freed by dispose(), by tidy() scopes, or (safety net) when the handle is
+// garbage-collected. Autograd fields mirror PyTorch: requiresGrad, grad, gradFn.
+import type { GradNode } from './autograd/node';
+import { getDefaultDevice } from './device';
+import { Backend, backendFor, checkDevice, Device, Storage } from './native';
+import { track } from './scope';
+import { checkShape, numel, sameShape, shapeString } from './shape';
+
+export interface TensorOptions {
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  /** Marks tensors for tidy() without an import cycle. */
+  readonly isTensor = true;
+  readonly shape: readonly number[];
+  readonly device: Device;
+  requiresGrad: boolean;
+  /** The accumulated gradient of a leaf tensor after backward(). */
+  grad: Tensor | null = null;
+  /** The node that made this tensor, when it was computed from tensors that require grad. */
+  gradFn: GradNode | null = null;
+  /** Which output of gradFn this tensor is. */
+  outputIndex = 0;
+  private handle: Storage | null;
+
+  /** @internal Wraps native storage; use ff.tensor() to make tensors. */
+  constructor(storage: Storage, shape: readonly number[], device: Device, requiresGrad = false) {
+    this.handle = storage;
+    this.shape = Object.freeze([...shape]);
+    this.device = device;
+    this.requiresGrad = requiresGrad;
+    track(this);
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.handle === null;
+  }
+
+  /** True for tensors not made by an op: their .grad is filled by backward(). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  get backend(): Backend {
+    return backendFor(this.device);
+  }
+
+  /** @internal The native handle; throws if the tensor was disposed. */
+  storage(what = 'tensor'): Storage {
+    if (this.handle === null) throw new Error(`${what}: the tensor ${shapeString(this.shape)} has been disposed`);
+    return this.handle;
+  }
+
+  /** Copies the values to a new Float32Array (waits for queued device work). */
+  toFloat32Array(): Float32Array {
+    return this.backend.toArray(this.storage());
+  }
+
+  /** The values, asynchronously (TensorFlow.js's data()). */
+  async data(): Promise<Float32Array> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.toFloat32Array();
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${shapeString(this.shape)}`);
+    return this.toFloat32Array()[0];
+  }
+
+  /** Frees the native memory (and the gradient's). Safe to call twice. */
+  dispose(): void {
+    if (this.handle !== null) {
+      this.backend.free(this.handle);
+      this.handle = null;
+    }
+    if (this.grad !== null) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+    this.gradFn = null;
+  }
+
+  /** A copy on another device (a copy even when the device is the same). */
+  to(device: Device): Tensor {
+    const target = checkDevice(device);
+    if (target === this.device) return this.clone();
+    const values = this.toFloat32Array();
+    return new Tensor(backendFor(target).fromArray(values), this.shape, target);
+  }
+
+  /** A copy with no autograd history. */
+  clone(): Tensor {
+    return new Tensor(this.backend.copy(this.storage()), this.shape, this.device);
+  }
+
+  /** Same values, no history (a copy: storage is never shared, so dispose stays simple). */
+  detach(): Tensor {
+    return this.clone();
+  }
+
+  /** Computes gradients of this tensor with respect to every leaf that requires grad. */
+  backward(grad?: Tensor, opts?: { retainGraph?: boolean }): void {
+    // Loaded lazily: the engine imports Tensor.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    (require('./autograd/engine') as typeof import('./autograd/engine')).runBackward(this, grad, opts);
+  }
+
+  toString(): string {
+    if (this.isDisposed) return `Tensor(${shapeString(this.shape)}, ${this.device}, disposed)`;
+    const v = this.toFloat32Array();
+    const shown = Array.from(v.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
+    return `Tensor(${shapeString(this.shape)}, ${this.device}, [${shown}${v.length > 8 ? ', ...' : ''}])`;
+  }
+}
+
+/** Checks that a value is a live tensor, naming the argument. */
+export function checkTensor(t: unknown, what: string): Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`${what}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (t.isDisposed) throw new Error(`${what}: the tensor ${shapeString(t.shape)} has been disposed`);
+  return t;
+}
+
+/** Checks that tensors live on one device, naming the first that does not. */
+export function checkSameDevice(tensors: Record<string, Tensor>): Device {
+  const entries = Object.entries(tensors);
+  const device = entries[0][1].device;
+  for (const [name, t] of entries) {
+    if (t.device !== device) {
+      throw new Error(`${name}: is on device '${t.device}' but ${entries[0][0]} is on '${device}'; move it with .to()`);
+    }
+  }
+  return device;
+}
+
+export function checkShapeEquals(t: Tensor, shape: readonly number[], what: string): void {
+  if (!sameShape(t.shape, shape)) {
+    throw new Error(`${what}: expected shape ${shapeString(shape)}, got ${shapeString(t.shape)}`);
+  }
+}
+
+/** Makes a tensor from values, like tf.tensor / torch.tensor. shape defaults to [data.length]. */
+export function tensor(data: Float32Array | readonly number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
+  if (!(data instanceof Float32Array) && !Array.isArray(data)) {
+    throw new Error('data: expected a Float32Array or an array of numbers');
+  }
+  const s = shape === undefined ? [data.length] : checkShape(shape);
+  if (numel(s) !== data.length) {
+    throw new Error(`data: has ${data.length} values but shape ${shapeString(s)} needs ${numel(s)}`);
+  }
+  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
+  const device = opts.device === undefined ? getDefaultDevice() : checkDevice(opts.device, 'opts.device');
+  const values = data instanceof Float32Array ? data : Float32Array.from(data as number[]);
+  const t = new Tensor(backendFor(device).fromArray(values), s, device, opts.requiresGrad === true);
+  return t;
+}
+
+/** A tensor filled with one value. */
+export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
+  const s = checkShape(shape);
+  const device = opts.device === undefined ? getDefaultDevice() : checkDevice(opts.device, 'opts.device');
+  const b = backendFor(device);
+  const storage = b.alloc(numel(s));
+  b.fill(storage, value);
+  return new Tensor(storage, s, device, opts.requiresGrad === true);
+}
+
+export function zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+export function ones(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
