@@ -5,6 +5,9 @@
       "sources": [
         "csrc/binding/addon.cpp",
         "csrc/binding/storage.cpp",
+        "csrc/binding/tensors.cpp",
+        "csrc/binding/op_args.cpp",
+        "csrc/binding/fourier_metric.cpp",
         "csrc/cpu/memory.cpp",
         "csrc/cpu/elementwise.cpp",
         "csrc/cpu/fourier_metric.cpp"

@@ -1,6 +1,7 @@
 // Tensor: a shape, a device and a handle to float32 memory that the native addon owns.
 // Memory is freed by dispose(), by tidy() scopes, or (safety net) when the handle is
 // garbage-collected. Autograd fields mirror PyTorch: requiresGrad, grad, gradFn.
+import { types } from 'util';
 import type { GradNode } from './autograd/node';
 import { getDefaultDevice } from './device';
 import { Backend, backendFor, checkDevice, Device, Storage } from './native';
@@ -152,7 +153,9 @@ export function checkShapeEquals(t: Tensor, shape: readonly number[], what: stri
 
 /** Makes a tensor from values, like tf.tensor / torch.tensor. shape defaults to [data.length]. */
 export function tensor(data: Float32Array | readonly number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
-  if (!(data instanceof Float32Array) && !Array.isArray(data)) {
+  // isFloat32Array, not instanceof: arrays from the addon or another realm (jest, vm) count too.
+  const isF32 = types.isFloat32Array(data);
+  if (!isF32 && !Array.isArray(data)) {
     throw new Error('data: expected a Float32Array or an array of numbers');
   }
   const s = shape === undefined ? [data.length] : checkShape(shape);
@@ -161,7 +164,7 @@ export function tensor(data: Float32Array | readonly number[], shape?: readonly 
   }
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
   const device = opts.device === undefined ? getDefaultDevice() : checkDevice(opts.device, 'opts.device');
-  const values = data instanceof Float32Array ? data : Float32Array.from(data as number[]);
+  const values = isF32 ? (data as Float32Array) : Float32Array.from(data as number[]);
   const t = new Tensor(backendFor(device).fromArray(values), s, device, opts.requiresGrad === true);
   return t;
 }

@@ -32,4 +32,32 @@ void fourier_metric_forward(const MetricShape& s, const float* q, const float* k
 void fourier_metric_backward(const MetricShape& s, const float* q, const float* k, const float* R,
                              int power, const float* dK, float* dq, float* dk, float* dR);
 
+// Fourier attention, fused: never stores the Nq x Nk kernel (tiles of it are recomputed).
+//   K_ij = prod_d s(R_hd (q_id - k_jd))^power,  S_i = sum_j K_ij  (causal: j <= i)
+//   default: out_i = sum_j K_ij v_j / (S_i + eps);        stats_i = S_i
+//   stable:  out_i = sum_j K_ij v_j / S_i in the log domain (log K = power * sum_d log|s|, a
+//            running row maximum), free of underflow;    stats_i = log S_i (-inf if S_i = 0,
+//            and then out_i = 0). stable requires an even power.
+// Cost: B*H*Nq*Nk*(D sinc + 2 Dv) flops-ish (halved when causal); memory O(B*H*(Nq+Nk)*(D+Dv)).
+void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k,
+                               const float* v, const float* R, int power, float eps, bool stable,
+                               float* out, float* stats);
+// dq, dk, dv, dR in one pass that recomputes K tile by tile, given out and stats from the
+// forward and dout = dL/dout. With delta_i = dout_i . out_i:
+//   default: dL/dK_ij = (dout_i . v_j - delta_i) / (S_i + eps)
+//   stable:  dL/dK_ij = (dout_i . v_j - delta_i) / S_i
+// then dK/dx through the division-free product form, as in fourier_metric_backward.
+void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k,
+                                const float* v, const float* R, int power, float eps, bool stable,
+                                const float* out, const float* stats, const float* dout,
+                                float* dq, float* dk, float* dv, float* dR);
+
+// Scaled dot-product attention, fused (online softmax): out_i = softmax_j(scale q_i . k_j) V,
+// lse_i = log sum_j exp(scale q_i . k_j). Cost: B*H*Nq*Nk*(2D + 2Dv) flops (halved when causal).
+void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,
+                           float scale, float* out, float* lse);
+void dot_attention_backward(const AttentionShape& s, const float* q, const float* k,
+                            const float* v, float scale, const float* out, const float* lse,
+                            const float* dout, float* dq, float* dk, float* dv);
+
 }  // namespace ff::backend

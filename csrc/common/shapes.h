@@ -21,4 +21,16 @@ struct MetricShape {
   FF_HD int r_col(int d) const { return rD == 1 ? 0 : d; }
 };
 
+// fourierAttention / dotProductAttention operands: q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv],
+// out [B,H,Nq,Dv], one statistic per query row [B,H,Nq]. Causal attention has Nq == Nk and
+// lets row i see keys j <= i. (R fields are unused by dot-product attention.)
+struct AttentionShape : MetricShape {
+  int Dv = 1;
+  bool causal = false;
+
+  int64_t v_elems() const { return int64_t(B) * H * Nk * Dv; }
+  int64_t out_elems() const { return int64_t(B) * H * Nq * Dv; }
+  int64_t row_elems() const { return int64_t(B) * H * Nq; }
+};
+
 }  // namespace ff

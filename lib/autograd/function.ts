@@ -32,6 +32,7 @@ export class Function {
       if (!(t instanceof Tensor)) throw new Error(`${this.name}.forward: output ${i} is not a Tensor`);
       if (inputs.includes(t)) throw new Error(`${this.name}.forward: output ${i} is one of its inputs; return a copy (x.clone())`);
     });
+    ctx.adoptIntermediates(inputs, outs);
     if (!record) {
       ctx.release();
       return result;

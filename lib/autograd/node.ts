@@ -8,6 +8,8 @@ export class Context {
   /** needsInputGrad[i]: whether forward's i-th argument is a tensor that requires grad. */
   needsInputGrad: boolean[] = [];
   private saved: readonly (Tensor | null)[] = [];
+  /** Saved tensors that forward made for itself (neither inputs nor outputs): the ctx owns them. */
+  private owned: Tensor[] = [];
   private released = false;
   // Functions may keep other values here, as in PyTorch (ctx.power = p).
   [key: string]: unknown;
@@ -30,8 +32,15 @@ export class Context {
     });
   }
 
-  /** @internal Drops the saved tensors after backward. */
+  /** @internal After forward: the saved tensors that are neither inputs nor outputs become the ctx's. */
+  adoptIntermediates(inputs: readonly (Tensor | null)[], outputs: readonly Tensor[]): void {
+    this.owned = this.saved.filter((t): t is Tensor => t !== null && !inputs.includes(t) && !outputs.includes(t));
+  }
+
+  /** @internal Drops the saved tensors after backward, freeing those the ctx owns. */
   release(): void {
+    for (const t of this.owned) t.dispose();
+    this.owned = [];
     this.saved = [];
     this.released = true;
   }

@@ -1,0 +1,55 @@
+// Bindings of fourierMetric: forward, and the fused backward returning dq, dk and dR.
+#include <napi.h>
+#include "../common/backend.h"
+#include "args.h"
+#include "guarded.h"
+#include "op_args.h"
+#include "registry.h"
+#include "storage.h"
+
+namespace ff::binding {
+namespace {
+
+// fourierMetricForward(q, k, R, dims, power) -> K
+Napi::Value FourierMetricForward(const Napi::CallbackInfo& info) {
+  const MetricShape sh = get_metric_shape(info, 3);
+  Storage& q = get_storage(info, 0, "q", size_t(sh.q_elems()));
+  Storage& k = get_storage(info, 1, "k", size_t(sh.k_elems()));
+  Storage& R = get_storage(info, 2, "R", size_t(sh.r_elems()));
+  const int power = get_int(info, 4, "power", 1, 64);
+  check_finite_R(R);
+  Napi::Value K = make_storage(info.Env(), size_t(sh.K_elems()));
+  backend::fourier_metric_forward(sh, q.ptr, k.ptr, R.ptr, power, unwrap(K)->ptr);
+  return K;
+}
+
+// fourierMetricBackward(q, k, R, dims, power, dK) -> [dq, dk, dR]
+Napi::Value FourierMetricBackward(const Napi::CallbackInfo& info) {
+  const MetricShape sh = get_metric_shape(info, 3);
+  Storage& q = get_storage(info, 0, "q", size_t(sh.q_elems()));
+  Storage& k = get_storage(info, 1, "k", size_t(sh.k_elems()));
+  Storage& R = get_storage(info, 2, "R", size_t(sh.r_elems()));
+  const int power = get_int(info, 4, "power", 1, 64);
+  Storage& dK = get_storage(info, 5, "grad", size_t(sh.K_elems()));
+  check_finite_R(R);
+  Napi::Env env = info.Env();
+  Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
+  Napi::Value dk = make_storage(env, size_t(sh.k_elems()));
+  Napi::Value dR = make_storage(env, size_t(sh.r_elems()));
+  backend::fourier_metric_backward(sh, q.ptr, k.ptr, R.ptr, power, dK.ptr, unwrap(dq)->ptr,
+                                   unwrap(dk)->ptr, unwrap(dR)->ptr);
+  auto out = Napi::Array::New(env, 3);
+  out.Set(0u, dq);
+  out.Set(1u, dk);
+  out.Set(2u, dR);
+  return out;
+}
+
+}  // namespace
+
+void register_fourier_metric(Napi::Env env, Napi::Object exports) {
+  export_fn<FourierMetricForward>(env, exports, "fourierMetricForward");
+  export_fn<FourierMetricBackward>(env, exports, "fourierMetricBackward");
+}
+
+}  // namespace ff::binding

@@ -1,0 +1,106 @@
+// The tensor functions of every backend addon: device info, allocation, host transfers, fill,
+// in-place add (gradient accumulation), copy and synchronisation.
+#include <napi.h>
+#include "../common/backend.h"
+#include "args.h"
+#include "guarded.h"
+#include "registry.h"
+#include "storage.h"
+
+namespace ff::binding {
+namespace {
+
+Napi::Value Describe(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), backend::describe());
+}
+
+Napi::Value EnsureAvailable(const Napi::CallbackInfo& info) {
+  backend::ensure_available();
+  return info.Env().Undefined();
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  const int n = get_int(info, 0, "size", 0, (1LL << 31) - 1);
+  return make_storage(info.Env(), size_t(n));
+}
+
+Napi::Value FromArray(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw ArgError("data", "expected a Float32Array");
+  auto arr = info[0].As<Napi::Float32Array>();
+  Napi::Value out = make_storage(info.Env(), arr.ElementLength());
+  backend::upload(unwrap(out)->ptr, arr.Data(), arr.ElementLength());
+  return out;
+}
+
+Napi::Value ToArray(const Napi::CallbackInfo& info) {
+  Storage& s = get_storage(info, 0, "tensor");
+  auto arr = Napi::Float32Array::New(info.Env(), s.n);
+  backend::download(arr.Data(), s.ptr, s.n);
+  return arr;
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Storage* s = info.Length() > 0 ? unwrap(info[0]) : nullptr;
+  if (!s) throw ArgError("tensor", "expected a tensor storage");
+  free_storage(info.Env(), *s);
+  return info.Env().Undefined();
+}
+
+Napi::Value IsFreed(const Napi::CallbackInfo& info) {
+  Storage* s = info.Length() > 0 ? unwrap(info[0]) : nullptr;
+  if (!s) throw ArgError("tensor", "expected a tensor storage");
+  return Napi::Boolean::New(info.Env(), s->freed);
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("tensors", Napi::Number::New(info.Env(), double(counters().tensors.load())));
+  o.Set("bytes", Napi::Number::New(info.Env(), double(counters().bytes.load())));
+  return o;
+}
+
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  Storage& s = get_storage(info, 0, "tensor");
+  backend::fill(s.ptr, float(get_number(info, 1, "value")), s.n);
+  return info.Env().Undefined();
+}
+
+Napi::Value AddInplace(const Napi::CallbackInfo& info) {
+  Storage& dst = get_storage(info, 0, "target");
+  Storage& src = get_storage(info, 1, "addend", dst.n);
+  backend::add_inplace(dst.ptr, src.ptr, dst.n);
+  return info.Env().Undefined();
+}
+
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Storage& src = get_storage(info, 0, "tensor");
+  Napi::Value out = make_storage(info.Env(), src.n);
+  backend::copy(unwrap(out)->ptr, src.ptr, src.n);
+  return out;
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  backend::synchronize();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void register_tensor_functions(Napi::Env env, Napi::Object exports) {
+  export_fn<Describe>(env, exports, "describe");
+  export_fn<EnsureAvailable>(env, exports, "ensureAvailable");
+  export_fn<Alloc>(env, exports, "alloc");
+  export_fn<FromArray>(env, exports, "fromArray");
+  export_fn<ToArray>(env, exports, "toArray");
+  export_fn<Free>(env, exports, "free");
+  export_fn<IsFreed>(env, exports, "isFreed");
+  export_fn<Memory>(env, exports, "memory");
+  export_fn<Fill>(env, exports, "fill");
+  export_fn<AddInplace>(env, exports, "addInplace");
+  export_fn<Copy>(env, exports, "copy");
+  export_fn<Synchronize>(env, exports, "synchronize");
+}
+
+}  // namespace ff::binding
