@@ -2,16 +2,7 @@
   "targets": [
     {
       "target_name": "fourierformer_cpu",
-      "sources": [
-        "csrc/binding/addon.cpp",
-        "csrc/binding/storage.cpp",
-        "csrc/binding/tensors.cpp",
-        "csrc/binding/op_args.cpp",
-        "csrc/binding/fourier_metric.cpp",
-        "csrc/cpu/memory.cpp",
-        "csrc/cpu/elementwise.cpp",
-        "csrc/cpu/fourier_metric.cpp"
-      ],
+      "sources": ["<!@(node scripts/list-sources.js cpu)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

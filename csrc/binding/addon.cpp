@@ -8,8 +8,8 @@
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("backend", Napi::String::New(env, ff::backend::name()));
-  ff::binding::register_tensor_functions(env, exports);
-  ff::binding::register_fourier_metric(env, exports);
+  for (const auto& e : ff::binding::registered_exports())
+    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   return exports;
 }
 

@@ -47,9 +47,8 @@ Napi::Value FourierMetricBackward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void register_fourier_metric(Napi::Env env, Napi::Object exports) {
-  export_fn<FourierMetricForward>(env, exports, "fourierMetricForward");
-  export_fn<FourierMetricBackward>(env, exports, "fourierMetricBackward");
-}
+FF_EXPORTS(
+    {"fourierMetricForward", guarded<FourierMetricForward>},
+    {"fourierMetricBackward", guarded<FourierMetricBackward>});
 
 }  // namespace ff::binding

@@ -23,10 +23,4 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   }
 }
 
-// Registers one guarded function on the exports object.
-template <Fn F>
-void export_fn(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, guarded<F>, name));
-}
-
 }  // namespace ff::binding

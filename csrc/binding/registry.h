@@ -1,11 +1,32 @@
-// Each binding file registers its functions on the addon's exports.
+// Each binding file registers its own functions at load time, so adding an op touches no shared
+// file:   FF_EXPORTS({"fourierMetricForward", guarded<FourierMetricForward>}, ...);
+// The addon's init (addon.cpp) then sets every registered function on the exports object.
 #pragma once
 #include <napi.h>
+#include <initializer_list>
+#include <vector>
 
 namespace ff::binding {
 
-void register_tensor_functions(Napi::Env env, Napi::Object exports);  // tensors.cpp
-void register_fourier_metric(Napi::Env env, Napi::Object exports);    // fourier_metric.cpp
-void register_attention(Napi::Env env, Napi::Object exports);         // attention.cpp
+struct Export {
+  const char* name;
+  Napi::Function::Callback fn;
+};
+
+inline std::vector<Export>& registered_exports() {
+  static std::vector<Export> list;
+  return list;
+}
+
+struct Registrar {
+  Registrar(std::initializer_list<Export> list) {
+    for (const Export& e : list) registered_exports().push_back(e);
+  }
+};
 
 }  // namespace ff::binding
+
+#define FF_EXPORT_CONCAT_(a, b) a##b
+#define FF_EXPORT_NAME_(line) FF_EXPORT_CONCAT_(ff_registrar_, line)
+#define FF_EXPORTS(...) \
+  static const ::ff::binding::Registrar FF_EXPORT_NAME_(__LINE__) { __VA_ARGS__ }

@@ -88,19 +88,18 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void register_tensor_functions(Napi::Env env, Napi::Object exports) {
-  export_fn<Describe>(env, exports, "describe");
-  export_fn<EnsureAvailable>(env, exports, "ensureAvailable");
-  export_fn<Alloc>(env, exports, "alloc");
-  export_fn<FromArray>(env, exports, "fromArray");
-  export_fn<ToArray>(env, exports, "toArray");
-  export_fn<Free>(env, exports, "free");
-  export_fn<IsFreed>(env, exports, "isFreed");
-  export_fn<Memory>(env, exports, "memory");
-  export_fn<Fill>(env, exports, "fill");
-  export_fn<AddInplace>(env, exports, "addInplace");
-  export_fn<Copy>(env, exports, "copy");
-  export_fn<Synchronize>(env, exports, "synchronize");
-}
+FF_EXPORTS(
+    {"describe", guarded<Describe>},
+    {"ensureAvailable", guarded<EnsureAvailable>},
+    {"alloc", guarded<Alloc>},
+    {"fromArray", guarded<FromArray>},
+    {"toArray", guarded<ToArray>},
+    {"free", guarded<Free>},
+    {"isFreed", guarded<IsFreed>},
+    {"memory", guarded<Memory>},
+    {"fill", guarded<Fill>},
+    {"addInplace", guarded<AddInplace>},
+    {"copy", guarded<Copy>},
+    {"synchronize", guarded<Synchronize>});
 
 }  // namespace ff::binding
