@@ -1,0 +1,218 @@
+// cuda backend: the device, its one stream, and memory. The same source is the cuda-emu
+// backend when compiled by g++ against csrc/emu (FF_EMU): device memory is then host memory.
+//
+// Memory goes through a caching allocator: sizes are rounded up to a bucket (four per power of
+// two, <= 25% slack; 2 MiB steps above 32 MiB), released blocks wait on a free list of their
+// bucket and are handed out again without cudaMalloc/cudaFree (which synchronise the device).
+// Reuse is safe because all work runs on the one stream, in order. When cudaMalloc runs out,
+// the cache is freed and the allocation retried once; then alloc throws "out of memory".
+// Under AddressSanitizer (cuda-emu) cached and slack bytes are poisoned, so a kernel that reads
+// a released tensor or past the end of one is caught even though the block is still allocated.
+//
+// No CUDA call happens when the addon loads: a machine without a GPU or driver can load it, and
+// ensure_available() says why the device cannot be used.
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include "../common/backend.h"
+#include "launch.h"
+#if !defined(FF_EMU)
+#include <cublas_v2.h>
+#endif
+#if defined(FF_EMU) && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define FF_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define FF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define FF_POISON(p, n) ((void)(p), (void)(n))
+#define FF_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace ff::cuda {
+
+void check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear the (non-sticky) error so later calls are not blamed for it
+  throw Error(std::string(backend::name()) + ": " + what + ": " + cudaGetErrorString(err));
+}
+
+cudaStream_t stream() {
+  static const cudaStream_t s = [] {
+    cudaStream_t created = nullptr;
+    check(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking), "creating the stream");
+    return created;
+  }();
+  return s;
+}
+
+int sm_count() {
+  static const int count = [] {
+    cudaDeviceProp p;
+    check(cudaGetDeviceProperties(&p, 0), "cudaGetDeviceProperties");
+    return p.multiProcessorCount;
+  }();
+  return count;
+}
+
+namespace {
+
+size_t bucket_size(size_t bytes) {
+  constexpr size_t kMin = 512, kLarge = size_t(32) << 20, kLargeStep = size_t(2) << 20;
+  if (bytes <= kMin) return kMin;
+  if (bytes > kLarge) return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
+  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1)
+  const size_t step = size_t(1) << (top - 2);
+  return (bytes + step - 1) / step * step;
+}
+
+class CachingAllocator {
+ public:
+  void* alloc(size_t bytes) {
+    const size_t size = bucket_size(bytes);
+    std::lock_guard lk(m_);
+    void* p = nullptr;
+    auto& free_list = free_[size];
+    if (!free_list.empty()) {
+      p = free_list.back();
+      free_list.pop_back();
+      cached_ -= size;
+    } else {
+      cudaError_t err = cudaMalloc(&p, size);
+      if (err == cudaErrorMemoryAllocation && cached_ > 0) {
+        cudaGetLastError();
+        empty_cache_locked();
+        err = cudaMalloc(&p, size);
+      }
+      if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        throw Error(std::string(backend::name()) + ": out of memory allocating " +
+                    std::to_string(bytes) + " bytes (" + std::to_string(in_use_) +
+                    " bytes in use by tensors)");
+      }
+      check(err, "cudaMalloc");
+    }
+    live_.emplace(p, size);
+    in_use_ += size;
+    FF_UNPOISON(p, bytes);
+    FF_POISON(static_cast<char*>(p) + bytes, size - bytes);
+    return p;
+  }
+
+  void release(void* p) {
+    if (!p) return;
+    std::lock_guard lk(m_);
+    auto it = live_.find(p);
+    if (it == live_.end()) return;  // not ours: nothing to do (release runs from finalizers)
+    const size_t size = it->second;
+    live_.erase(it);
+    in_use_ -= size;
+    FF_POISON(p, size);
+    free_[size].push_back(p);
+    cached_ += size;
+  }
+
+ private:
+  void empty_cache_locked() {
+    for (auto& [size, list] : free_) {
+      for (void* p : list) {
+        FF_UNPOISON(p, size);
+        cudaFree(p);
+      }
+      list.clear();
+    }
+    cached_ = 0;
+  }
+
+  std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
+  std::unordered_map<void*, size_t> live_;               // block -> bucket size
+  size_t cached_ = 0, in_use_ = 0;
+};
+
+CachingAllocator& allocator() {
+  static CachingAllocator* a = new CachingAllocator;  // never destroyed: frees may come late
+  return *a;
+}
+
+}  // namespace
+}  // namespace ff::cuda
+
+namespace ff::backend {
+
+#if defined(FF_EMU)
+const char* name() { return "cuda-emu"; }
+#else
+const char* name() { return "cuda"; }
+#endif
+
+void ensure_available() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(std::string("no CUDA device found (cudaGetDeviceCount: ") + cudaGetErrorString(err) + ")" +
+                (err == cudaErrorInsufficientDriver
+                     ? ": no NVIDIA driver, or one older than the CUDA 13 runtime this addon was built with"
+                     : ""));
+  }
+  if (count == 0) throw Error("no CUDA device found (cudaGetDeviceCount: 0 devices)");
+  cudaDeviceProp p;
+  cuda::check(cudaGetDeviceProperties(&p, 0), "cudaGetDeviceProperties");
+  if (p.major < 8)
+    throw Error(std::string(name()) + ": " + p.name + " has compute capability " + std::to_string(p.major) +
+                "." + std::to_string(p.minor) + "; this build runs on sm_80 (Ampere) and newer");
+}
+
+std::string describe() {
+#if defined(FF_EMU)
+  return emu::describe();
+#else
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return std::string("no CUDA device (cudaGetDeviceCount: ") +
+           (err != cudaSuccess ? cudaGetErrorString(err) : "0 devices") + ")";
+  }
+  cudaDeviceProp p;
+  cuda::check(cudaGetDeviceProperties(&p, 0), "cudaGetDeviceProperties");
+  int driver = 0, runtime = 0, blas_major = 0, blas_minor = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cublasGetProperty(MAJOR_VERSION, &blas_major);
+  cublasGetProperty(MINOR_VERSION, &blas_minor);
+  auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
+         std::to_string(p.multiProcessorCount) + " SMs, " + std::to_string(p.totalGlobalMem >> 20) +
+         " MiB" + (count > 1 ? ", device 0 of " + std::to_string(count) : "") + "), driver " +
+         version(driver) + ", runtime " + version(runtime) + ", cuBLAS " + std::to_string(blas_major) +
+         "." + std::to_string(blas_minor);
+#endif
+}
+
+void* alloc(size_t bytes) { return cuda::allocator().alloc(bytes); }
+void release(void* ptr) { cuda::allocator().release(ptr); }
+
+void upload(float* dst, const float* host_src, size_t n) {
+  if (n == 0) return;
+  cuda::check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, cuda::stream()),
+              "upload");
+}
+
+void download(float* host_dst, const float* src, size_t n) {
+  if (n == 0) return;
+  cuda::check(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, cuda::stream()),
+              "download");
+  cuda::check(cudaStreamSynchronize(cuda::stream()), "download");
+}
+
+void copy(float* dst, const float* src, size_t n) {
+  if (n == 0) return;
+  cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, cuda::stream()),
+              "copy");
+}
+
+void synchronize() { cuda::check(cudaStreamSynchronize(cuda::stream()), "synchronize"); }
+
+}  // namespace ff::backend
