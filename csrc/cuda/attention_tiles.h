@@ -1,0 +1,183 @@
+// The lane-group layout shared by the fused attention kernels (fourier_attention.cu and
+// dot_attention.cu), and its helpers.
+//
+// A row (a query row; in the dk/dv kernels a key row) belongs to a group of G consecutive lanes,
+// G = 1, 2, 4, 8 or 16, the smallest with 8G >= max(D, Dv). Lane g of the group keeps features
+// [8g, 8g + 8) of its row in registers (q or k, dout, the accumulators), so no thread holds more
+// than 8 of the D or Dv features and register use does not grow with D. A dot product or a sinc
+// product over the row is a butterfly over the group: log2 G shuffles, after which every lane
+// holds the same bits. The other operand streams through shared-memory tiles whose rows are
+// zero-padded to 8G floats; a lane reads its 8 floats as two float4, the same address for every
+// group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
+// the Fourier kernels q = k = 0 gives s(0) = 1 and s'(0) = 0.
+//
+// Every lane runs every shuffle: loop bounds are uniform over the block, and rows past the end
+// compute on clamped data without writing, so the full mask is always the right one.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+#include "../common/backend.h"
+#include "../common/error.h"
+#include "reduce.h"
+
+namespace ff::cuda::attention {
+
+constexpr int kLaneDims = 8;   // features of a row per lane
+constexpr int kMaxGroup = 16;  // lanes per row: D, Dv <= 128
+
+template <int G>
+struct Layout {
+  static constexpr int kWidth = kLaneDims * G;          // padded tile row, floats
+  static constexpr int kThreads = G <= 8 ? 128 : 256;   // per block
+  static constexpr int kRows = kThreads / G;            // rows a block owns
+  static constexpr int kTile = G <= 4 ? 64 : 256 / G;   // rows per streamed tile (<= 8 KB)
+  static constexpr int kTileFloats = kTile * kWidth;
+};
+
+// Device scratch for a backward pass, released when the call returns (the allocator and all
+// work follow the one stream, so the memory is not reused before the kernels using it ran).
+struct Scratch {
+  void* ptr;
+  explicit Scratch(size_t bytes) : ptr(backend::alloc(bytes)) {}
+  ~Scratch() { backend::release(ptr); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// Lanes per row for features D and Dv; throws beyond 128.
+inline int group_size(const char* op, int D, int Dv) {
+  const int widest = D > Dv ? D : Dv;
+  if (widest > kLaneDims * kMaxGroup)
+    throw Error(std::string(op) + ": the cuda kernels take D and Dv up to " +
+                std::to_string(kLaneDims * kMaxGroup) + ", got D = " + std::to_string(D) +
+                ", Dv = " + std::to_string(Dv));
+  int G = 1;
+  while (G * kLaneDims < widest) G <<= 1;
+  return G;
+}
+
+// Calls f(std::integral_constant<int, G>{}) for the runtime group size G.
+template <typename F>
+void with_group(int G, F&& f) {
+  switch (G) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    default: return f(std::integral_constant<int, 16>{});
+  }
+}
+
+// Grid of (row blocks, B*H).
+inline dim3 row_grid(int rows, int rows_per_block, int slices) {
+  if (slices > 65535) throw Error("attention: B*H must be at most 65535 on cuda");
+  return dim3((rows + rows_per_block - 1) / rows_per_block, slices);
+}
+
+__device__ inline int imin(int a, int b) { return a < b ? a : b; }
+
+template <int G>
+__device__ inline float group_sum(float v) {
+  for (int o = 1; o < G; o <<= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+template <int G>
+__device__ inline float group_product(float v) {
+  for (int o = 1; o < G; o <<= 1) v *= __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+// A float as mantissa * 2^exponent: products of many sinc values (|s| <= 1) keep their
+// exponent in an int, so they never underflow. Mantissas are in [0.5, 1) (or 0); a product of
+// up to 16 of them stays above 2^-16 and is normalized again after the butterfly.
+struct Scaled {
+  float m;
+  int e;
+};
+
+__device__ inline Scaled to_scaled(float x) {
+  Scaled r;
+  r.m = frexpf(x, &r.e);
+  return r;
+}
+
+// x with its mantissa brought back to [0.5, 1) (or 0), so its log2 is in [-1, 0).
+__device__ inline Scaled normalized(Scaled x) {
+  int e;
+  x.m = frexpf(x.m, &e);
+  x.e += e;
+  return x;
+}
+
+template <int G>
+__device__ inline Scaled group_product(Scaled x) {
+  for (int o = 1; o < G; o <<= 1) {
+    x.m *= __shfl_xor_sync(kFullMask, x.m, o);
+    x.e += __shfl_xor_sync(kFullMask, x.e, o);
+  }
+  return normalized(x);
+}
+
+// Over the group's lanes: `all` = product of every lane's x, `others` = product of the other
+// lanes' x (the leave-one-out product, no division). Cost: 2 log2 G shuffles.
+template <int G>
+__device__ inline void group_products(Scaled x, Scaled& all, Scaled& others) {
+  all = x;
+  others = Scaled{1.0f, 0};
+  for (int o = 1; o < G; o <<= 1) {
+    const float m = __shfl_xor_sync(kFullMask, all.m, o);
+    const int e = __shfl_xor_sync(kFullMask, all.e, o);
+    others.m *= m;
+    others.e += e;
+    all.m *= m;
+    all.e += e;
+  }
+  all = normalized(all);
+}
+
+// dout_i . (v_j - out_i) over the group: delta_i = dout_i . out_i taken from dout_i . v_j
+// without the cancellation of two O(1) dots when one key carries nearly all the weight
+// (v_j ~ out_i, so v_j - out_i is exact).
+template <int G>
+__device__ inline float group_dot_diff(const float (&dout)[kLaneDims], const float (&v)[kLaneDims],
+                                       const float (&out)[kLaneDims]) {
+  float sum = 0.0f;
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) sum += dout[e] * (v[e] - out[e]);
+  return group_sum<G>(sum);
+}
+
+// 8 floats from 16-byte aligned shared memory.
+__device__ inline void load8(const float* p, float (&r)[kLaneDims]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0];
+  const float4 b = reinterpret_cast<const float4*>(p)[1];
+  r[0] = a.x, r[1] = a.y, r[2] = a.z, r[3] = a.w;
+  r[4] = b.x, r[5] = b.y, r[6] = b.z, r[7] = b.w;
+}
+
+// A lane's slice [first, first + 8) of a global row of n floats, zero past n.
+__device__ inline void load_slice(const float* row, int n, int first, float (&r)[kLaneDims]) {
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) r[e] = first + e < n ? row[first + e] : 0.0f;
+}
+
+__device__ inline void store_slice(float* row, int n, int first, const float (&r)[kLaneDims],
+                                   float scale) {
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e)
+    if (first + e < n) row[first + e] = r[e] * scale;
+}
+
+// Copies `rows` consecutive rows of `cols` floats from global memory into a shared tile of
+// rows padded with zeros to kWidth (a power of two). All threads of the block take part; the
+// caller puts __syncthreads() around it.
+template <int kWidth>
+__device__ inline void load_tile(float* tile, const float* src, int rows, int cols) {
+  for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
+    const int r = e / kWidth, c = e % kWidth;
+    tile[e] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
+  }
+}
+
+}  // namespace ff::cuda::attention

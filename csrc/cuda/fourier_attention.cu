@@ -1,0 +1,402 @@
+// Fourier attention, fused (CPU twin: csrc/cpu/fourier_attention.cpp): the FlashAttention scheme
+// for the generalized Fourier integral kernel, and its backward.
+//   K_ij = prod_d s(R_hd (q_id - k_jd))^p,  s(x) = sin(x)/x,  S_i = sum_j K_ij  (causal: j <= i)
+//   default: out_i = sum_j K_ij v_j / (S_i + eps),                    stats_i = S_i
+//   stable:  the eps = 0 estimate in the log domain (log2 K = p log2|prod_d s_d|, the product
+//            kept as a float mantissa and an int exponent, a running row maximum), stats_i = log S_i
+// The Nq x Nk kernel is never stored; every kernel recomputes its tiles.
+//
+// Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..16, the smallest with
+// 8G >= max(D, Dv)), 8 features per lane in registers, butterflies over the group; 128 threads
+// (128/G rows) per block, 256 (16 rows) for G = 16; the other side streams through shared-memory
+// tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over lanes keeps every
+// thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not shared-memory traffic.
+//
+// fourier_attention_forward_kernel<G, stable>: grid (Nq / rows, B*H), a group per query row;
+//   streams k, v tiles. Per pair and lane: 8 sincs, a group product, K = k^p (default) or an
+//   online maximum of log2 K (stable), 8 FMAs into the output. Causal blocks stop after their
+//   last row's key, and the longest blocks are scheduled first.
+// Backward, the FlashAttention-2 split: each kernel owns what it writes (no atomics).
+//   fourier_attention_backward_dkdv_kernel<G>: grid (Nk / rows, B*H), a group per key row;
+//     streams q, dout, out tiles; dk, dv in registers; dR in registers (float within a tile,
+//     double across tiles), summed over the block's keys into one double partial per block.
+//   fourier_attention_backward_dq_kernel<G>: grid (Nq / rows, B*H), a group per query row;
+//     streams k, v tiles; dq in registers.
+//   fourier_attention_dR_kernel: a block per element of R sums the partials (over batch, key
+//     blocks, and heads or features where R is broadcast) in a fixed order: deterministic.
+//   Per pair and lane, both: 8 sinc-and-derivatives, the leave-one-out products of s from
+//   in-lane prefix/suffix products and a group butterfly (no division by a vanishing s),
+//       dK_ij/dx_d = p k^(p-1) (prod_{d' != d} s_d') s'_d,
+//   G_ij = (dout_i . v_j - delta_i) / S'_i (S' = S + eps, or S when stable) taken as
+//   dout_i . (v_j - out_i) / S'_i (a group dot; exact where one key dominates, as at large D),
+//   every exponent gathered into one exp2 (int and fraction apart) so nothing underflows.
+//
+// Cost per (i, j) pair for D features: forward D sincs + ~2D + 2Dv flops; backward 2 x (D
+// sinc-and-derivatives + ~8D + 4Dv flops), the split recomputing the kernel for dq and for dk/dv.
+// Causal halves both. Memory: O(B*H*(Nq + Nk)*(D + Dv)) plus the dR partials, B*H*Nk/rows*D.
+#include <cmath>
+#include "../common/backend.h"
+#include "../common/fourier_math.h"
+#include "attention_tiles.h"
+
+namespace ff::backend {
+namespace {
+
+using namespace ff::cuda;
+using namespace ff::cuda::attention;
+
+constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
+
+// R_hd for a lane's features (0 past D, where q = k = 0 anyway).
+__device__ inline void load_radius(const AttentionShape& s, const float* R, int h, int first,
+                                   float (&r)[kLaneDims]) {
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e)
+    r[e] = first + e < s.D ? R[s.r_row(h) + s.r_col(first + e)] : 0.0f;
+}
+
+// The normaliser S'_i of row i: S_i + eps from stats_i = S_i (default), or S_i from
+// stats_i = log S_i (stable), as log2 |S'_i| = exp + frac (an exact int part, |frac| <= 1/2, so
+// the exponents of K / S' lose nothing at large D) and its sign, 0 when S'_i = 0: such a row
+// has no weight and contributes nothing.
+struct RowNorm {
+  int exp;
+  float frac, sign;
+};
+
+__device__ inline RowNorm row_norm(float stat, float eps, bool stable) {
+  if (stable) {
+    if (stat == -INFINITY) return {0, 0.0f, 0.0f};
+    const double l = double(stat) * kLog2e;  // log2 S, exact but for stat's own rounding
+    const double e = rint(l);
+    return {int(e), float(l - e), 1.0f};
+  }
+  const float norm = stat + eps;
+  if (norm == 0.0f) return {0, 0.0f, 0.0f};
+  const float l = log2f(fabsf(norm)), e = rintf(l);
+  return {int(e), l - e, norm < 0.0f ? -1.0f : 1.0f};
+}
+
+template <int G, bool kStable>
+__global__ void __launch_bounds__(Layout<G>::kThreads, 1)
+    fourier_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
+                                     const float* __restrict__ k, const float* __restrict__ v,
+                                     const float* __restrict__ R, int power, float eps,
+                                     float* __restrict__ out, float* __restrict__ stats) {
+  using L = Layout<G>;
+  float* k_tile = dynamic_shared<float>();
+  float* v_tile = k_tile + L::kTileFloats;
+  const int bh = blockIdx.y, h = bh % s.H;
+  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
+  const int i = row0 + threadIdx.x / G;
+  const int first = (threadIdx.x % G) * kLaneDims;
+  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
+  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
+
+  float qd[kLaneDims], r[kLaneDims], acc[kLaneDims] = {};
+  load_slice(q + at * s.D, s.D, first, qd);
+  load_radius(s, R, h, first, r);
+  float sum = 0.0f;
+  // stable: the row maximum of log2 K as max_exp + max_frac (exact int part), once seen
+  int max_exp = 0;
+  float max_frac = 0.0f;
+  bool seen = false;
+
+  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
+    const int n = imin(L::kTile, key_end - j0);
+    __syncthreads();
+    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
+    __syncthreads();
+    for (int jj = 0; jj < n; ++jj) {
+      float kd[kLaneDims], vd[kLaneDims];
+      load8(k_tile + jj * L::kWidth + first, kd);
+      load8(v_tile + jj * L::kWidth + first, vd);
+      float prod = 1.0f;
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) prod *= sinc(r[e] * (qd[e] - kd[e]));
+      const bool visible = !s.causal || j0 + jj <= i;
+      float w = 0.0f;
+      if constexpr (kStable) {
+        const Scaled kk = group_product<G>(to_scaled(prod));
+        if (visible && kk.m != 0.0f) {
+          const int le = power * kk.e;
+          const float lf = float(power) * log2f(fabsf(kk.m));
+          const float above = float(le - max_exp) + (lf - max_frac);  // log2 K - row max
+          if (!seen || above > 0.0f) {
+            if (seen) {
+              const float scale = exp2f(-above);
+              sum *= scale;
+#pragma unroll
+              for (int e = 0; e < kLaneDims; ++e) acc[e] *= scale;
+            }
+            max_exp = le, max_frac = lf, seen = true;
+            w = 1.0f;
+          } else {
+            w = exp2f(above);
+          }
+        }
+      } else {
+        const float kk = group_product<G>(prod);
+        w = visible ? ipow(kk, power) : 0.0f;
+      }
+      sum += w;
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) acc[e] += w * vd[e];
+    }
+  }
+  if (i >= s.Nq) return;
+  float norm = sum + eps, stat = sum;
+  if constexpr (kStable) {
+    norm = sum;
+    stat = seen ? float((max_exp + double(max_frac) + log2(double(sum))) * kLn2) : -INFINITY;
+  }
+  store_slice(out + at * s.Dv, s.Dv, first, acc, norm != 0.0f ? 1.0f / norm : 0.0f);
+  if (first == 0) stats[at] = stat;
+}
+
+// One (i, j) pair of the backward. In: the lanes' q and k features, R, the row's normaliser,
+// `g` = sign(S'_i) dout_i . (v_j - out_i), and whether the pair is visible. Out: t_d = dL/dx_d
+// for x_d = R_d (q_d - k_d), diff_d = q_d - k_d; returns K_ij / |S'_i|.
+template <int G>
+__device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims],
+                                          const float (&kd)[kLaneDims],
+                                          const float (&r)[kLaneDims], int power, RowNorm norm,
+                                          float g, bool visible, float (&t)[kLaneDims],
+                                          float (&diff)[kLaneDims]) {
+  float sv[kLaneDims], ds[kLaneDims], suffix[kLaneDims];
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) {
+    diff[e] = qd[e] - kd[e];
+    sinc_and_derivative(r[e] * diff[e], sv[e], ds[e]);
+  }
+  suffix[kLaneDims - 1] = 1.0f;  // suffix[e] = prod_{e' > e} s_e'
+#pragma unroll
+  for (int e = kLaneDims - 1; e > 0; --e) suffix[e - 1] = suffix[e] * sv[e];
+  Scaled all, others;
+  group_products<G>(to_scaled(suffix[0] * sv[0]), all, others);
+  // k = all.m 2^all.e. The exponents of K / S' = k^p / S' and of p k^(p-1) (other lanes' s) / S',
+  // int parts and fractions apart (the mantissa's log2 is in [-1, 0), -inf for k = 0).
+  const float m_log2 = log2f(fabsf(all.m));
+  const bool negative = all.m < 0.0f;
+  const float w_exp = float(power * all.e - norm.exp) + (float(power) * m_log2 - norm.frac);
+  const float c_exp = float((power - 1) * all.e + others.e - norm.exp) +
+                      ((power == 1 ? 0.0f : float(power - 1) * m_log2) - norm.frac);
+  const float w = visible ? ((power & 1) && negative ? -1.0f : 1.0f) * exp2f(w_exp) : 0.0f;
+  const float sign = (power & 1) == 0 && negative ? -1.0f : 1.0f;
+  const float c = visible ? g * float(power) * sign * others.m * exp2f(c_exp) : 0.0f;
+  float prefix = 1.0f;
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) {
+    t[e] = c * prefix * suffix[e] * ds[e];
+    prefix *= sv[e];
+  }
+  return w;
+}
+
+template <int G>
+__global__ void __launch_bounds__(Layout<G>::kThreads, 1)
+    fourier_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ q,
+                                           const float* __restrict__ k,
+                                           const float* __restrict__ v,
+                                           const float* __restrict__ R, int power, float eps,
+                                           bool stable, const float* __restrict__ out,
+                                           const float* __restrict__ stats,
+                                           const float* __restrict__ dout,
+                                           float* __restrict__ dk, float* __restrict__ dv,
+                                           double* __restrict__ dR_partial) {
+  using L = Layout<G>;
+  float* q_tile = dynamic_shared<float>();
+  float* g_tile = q_tile + L::kTileFloats;  // dout rows
+  float* o_tile = g_tile + L::kTileFloats;  // out rows
+  RowNorm* norm_tile = reinterpret_cast<RowNorm*>(o_tile + L::kTileFloats);
+  const int bh = blockIdx.y, h = bh % s.H;
+  const int key0 = blockIdx.x * L::kRows;
+  const int j = key0 + threadIdx.x / G;
+  const int first = (threadIdx.x % G) * kLaneDims;
+  const bool key_valid = j < s.Nk;
+  const int64_t at = int64_t(bh) * s.Nk + imin(j, s.Nk - 1);
+
+  float kd[kLaneDims], vd[kLaneDims], r[kLaneDims];
+  load_slice(k + at * s.D, s.D, first, kd);
+  load_slice(v + at * s.Dv, s.Dv, first, vd);
+  load_radius(s, R, h, first, r);
+  float dk_acc[kLaneDims] = {}, dv_acc[kLaneDims] = {}, dR_tile[kLaneDims] = {};
+  double dR_acc[kLaneDims] = {};
+
+  for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
+    const int n = imin(L::kTile, s.Nq - i0);
+    const int64_t row0 = int64_t(bh) * s.Nq + i0;
+    __syncthreads();
+    load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D);
+    load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
+    load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
+    for (int ii = threadIdx.x; ii < n; ii += blockDim.x)
+      norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
+    __syncthreads();
+    for (int ii = 0; ii < n; ++ii) {
+      float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], t[kLaneDims], diff[kLaneDims];
+      load8(q_tile + ii * L::kWidth + first, qd);
+      load8(g_tile + ii * L::kWidth + first, gd);
+      load8(o_tile + ii * L::kWidth + first, od);
+      const float dot = group_dot_diff<G>(gd, vd, od);
+      const RowNorm rn = norm_tile[ii];
+      const bool visible = key_valid && (!s.causal || j <= i0 + ii);
+      const float w =
+          rn.sign * fourier_pair_grad<G>(qd, kd, r, power, rn, rn.sign * dot, visible, t, diff);
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) {
+        dk_acc[e] += t[e];
+        dR_tile[e] += t[e] * diff[e];
+        dv_acc[e] += w * gd[e];
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += dR_tile[e], dR_tile[e] = 0.0f;
+  }
+  if (key_valid) {
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) dk_acc[e] *= -r[e];
+    store_slice(dk + at * s.D, s.D, first, dk_acc, 1.0f);
+    store_slice(dv + at * s.Dv, s.Dv, first, dv_acc, 1.0f);
+  }
+  // This block's dR: its keys' partials summed in row order.
+  __syncthreads();
+  double* rows = dynamic_shared<double>();  // [kRows][kWidth]
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) rows[(threadIdx.x / G) * L::kWidth + first + e] = dR_acc[e];
+  __syncthreads();
+  for (int d = threadIdx.x; d < s.D; d += blockDim.x) {
+    double total = 0.0;
+    for (int row = 0; row < L::kRows; ++row) total += rows[row * L::kWidth + d];
+    dR_partial[(int64_t(bh) * gridDim.x + blockIdx.x) * s.D + d] = total;
+  }
+}
+
+template <int G>
+__global__ void __launch_bounds__(Layout<G>::kThreads, 1)
+    fourier_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ q,
+                                         const float* __restrict__ k,
+                                         const float* __restrict__ v,
+                                         const float* __restrict__ R, int power, float eps,
+                                         bool stable, const float* __restrict__ out,
+                                         const float* __restrict__ stats,
+                                         const float* __restrict__ dout,
+                                         float* __restrict__ dq) {
+  using L = Layout<G>;
+  float* k_tile = dynamic_shared<float>();
+  float* v_tile = k_tile + L::kTileFloats;
+  const int bh = blockIdx.y, h = bh % s.H;
+  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
+  const int i = row0 + threadIdx.x / G;
+  const int first = (threadIdx.x % G) * kLaneDims;
+  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
+  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
+
+  float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], r[kLaneDims], acc[kLaneDims] = {};
+  load_slice(q + at * s.D, s.D, first, qd);
+  load_slice(dout + at * s.Dv, s.Dv, first, gd);
+  load_slice(out + at * s.Dv, s.Dv, first, od);
+  load_radius(s, R, h, first, r);
+  RowNorm rn = row_norm(stats[at], eps, stable);
+  if (i >= s.Nq) rn.sign = 0.0f;
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) gd[e] *= rn.sign;
+
+  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
+    const int n = imin(L::kTile, key_end - j0);
+    __syncthreads();
+    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
+    __syncthreads();
+    for (int jj = 0; jj < n; ++jj) {
+      float kd[kLaneDims], vd[kLaneDims], t[kLaneDims], diff[kLaneDims];
+      load8(k_tile + jj * L::kWidth + first, kd);
+      load8(v_tile + jj * L::kWidth + first, vd);
+      const float dot = group_dot_diff<G>(gd, vd, od);
+      const bool visible = !s.causal || j0 + jj <= i;
+      fourier_pair_grad<G>(qd, kd, r, power, rn, dot, visible, t, diff);
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) acc[e] += t[e];
+    }
+  }
+  if (i >= s.Nq) return;
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) acc[e] *= r[e];
+  store_slice(dq + at * s.D, s.D, first, acc, 1.0f);
+}
+
+// dR[row, col]: the partials [B*H][key_blocks][D] summed over batch and key blocks, and over
+// heads (rH = 1) or features (rD = 1) where R is broadcast, in a fixed order.
+constexpr int kReduceThreads = 256;
+
+__global__ void __launch_bounds__(kReduceThreads)
+    fourier_attention_dR_kernel(AttentionShape s, int key_blocks,
+                                const double* __restrict__ partial, float* __restrict__ dR) {
+  __shared__ double scratch[32];
+  const int row = blockIdx.x / s.rD, col = blockIdx.x % s.rD;
+  const int heads = s.rH == 1 ? s.H : 1, feats = s.rD == 1 ? s.D : 1;
+  const int64_t terms = int64_t(s.B) * heads * key_blocks * feats;
+  double sum = 0.0;
+  for (int64_t term = threadIdx.x; term < terms; term += blockDim.x) {
+    int64_t rest = term;
+    const int f = int(rest % feats);
+    rest /= feats;
+    const int kb = int(rest % key_blocks);
+    rest /= key_blocks;
+    const int hh = int(rest % heads);
+    const int64_t b = rest / heads;
+    const int h = s.rH == 1 ? hh : row, d = s.rD == 1 ? f : col;
+    sum += partial[((b * s.H + h) * key_blocks + kb) * s.D + d];
+  }
+  sum = block_sum(sum, scratch);
+  if (threadIdx.x == 0) dR[blockIdx.x] = float(sum);
+}
+
+}  // namespace
+
+void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k,
+                               const float* v, const float* R, int power, float eps, bool stable,
+                               float* out, float* stats) {
+  if (stable && power % 2 != 0) throw Error("power: stable fourierAttention needs an even power");
+  with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
+    constexpr int G = decltype(group)::value;
+    using L = Layout<G>;
+    const dim3 grid = row_grid(s.Nq, L::kRows, s.B * s.H);
+    const size_t shmem = 2 * L::kTileFloats * sizeof(float);
+    if (stable)
+      launch_named("fourier_attention_forward_kernel<stable>",
+                   fourier_attention_forward_kernel<G, true>, grid, dim3(L::kThreads), shmem, s,
+                   q, k, v, R, power, eps, out, stats);
+    else
+      launch_named("fourier_attention_forward_kernel", fourier_attention_forward_kernel<G, false>,
+                   grid, dim3(L::kThreads), shmem, s, q, k, v, R, power, eps, out, stats);
+  });
+}
+
+void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k,
+                                const float* v, const float* R, int power, float eps, bool stable,
+                                const float* out, const float* stats, const float* dout,
+                                float* dq, float* dk, float* dv, float* dR) {
+  if (stable && power % 2 != 0) throw Error("power: stable fourierAttention needs an even power");
+  with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
+    constexpr int G = decltype(group)::value;
+    using L = Layout<G>;
+    const dim3 key_grid = row_grid(s.Nk, L::kRows, s.B * s.H);
+    const dim3 query_grid = row_grid(s.Nq, L::kRows, s.B * s.H);
+    const int key_blocks = int(key_grid.x);
+    Scratch dR_partial(size_t(s.B) * s.H * key_blocks * s.D * sizeof(double));
+    const size_t tiles = 3 * L::kTileFloats * sizeof(float) + L::kTile * sizeof(RowNorm);
+    const size_t rows = size_t(L::kRows) * L::kWidth * sizeof(double);
+    FF_LAUNCH(fourier_attention_backward_dkdv_kernel<G>, key_grid, dim3(L::kThreads),
+              tiles > rows ? tiles : rows, s, q, k, v, R, power, eps, stable, out, stats, dout,
+              dk, dv, static_cast<double*>(dR_partial.ptr));
+    FF_LAUNCH(fourier_attention_backward_dq_kernel<G>, query_grid, dim3(L::kThreads),
+              2 * L::kTileFloats * sizeof(float), s, q, k, v, R, power, eps, stable, out, stats,
+              dout, dq);
+    FF_LAUNCH(fourier_attention_dR_kernel, dim3(s.r_elems()), dim3(kReduceThreads), 0, s,
+              key_blocks, static_cast<const double*>(dR_partial.ptr), dR);
+  });
+}
+
+}  // namespace ff::backend
