@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (after scripts/setup.sh has built everything):
+#   1. type-check the library, tests and scripts;
+#   2. the CUDA emulator's own tests, and the kernels under AddressSanitizer (+ bounds) in fiber
+#      mode and ThreadSanitizer in thread-pool mode (scripts/emu-sanitize.sh);
+#   3. ptxas: 0 bytes spilled for every CUDA kernel at sm_80 and sm_90 (where nvcc exists);
+#   4. the jest suite once per backend: cpu and cuda-emu (FOURIERFORMER_TEST_DEVICES overrides).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FOURIERFORMER_TEST_DEVICES=${FOURIERFORMER_TEST_DEVICES:-cpu,cuda-emu}
+
+section() { echo; echo "=== $* ==="; }
+
+section "type-check"
+npx tsc -p tsconfig.json --noEmit
+npx tsc -p test/tsconfig.json
+
+section "emulator tests and sanitizers"
+bash scripts/emu-sanitize.sh
+
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  section "ptxas spills"
+  bash scripts/check-spills.sh
+else
+  echo "no nvcc: the spill check is skipped"
+fi
+
+section "jest on $FOURIERFORMER_TEST_DEVICES"
+results=$(mktemp)
+set +e
+npx jest --ci --json --outputFile="$results"
+rc=$?
+set -e
+node -e "
+const r = require('$results');
+const byProject = {};
+for (const f of r.testResults) {
+  const p = (f.displayName && f.displayName.name) || f.name.split('/').slice(-3, -2)[0];
+  for (const a of f.assertionResults) {
+    byProject[p] = byProject[p] || { passed: 0, failed: 0, skipped: 0 };
+    byProject[p][a.status === 'passed' ? 'passed' : a.status === 'failed' ? 'failed' : 'skipped']++;
+  }
+}
+for (const [p, c] of Object.entries(byProject)) console.log(p + ': ' + c.passed + ' passed, ' + c.failed + ' failed, ' + c.skipped + ' skipped');
+console.log('jest: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
+"
+rm -f "$results"
+exit $rc
