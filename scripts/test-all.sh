@@ -32,7 +32,7 @@ npx jest --ci --json --outputFile="$results"
 rc=$?
 set -e
 node -e "
-const r = require('$results');
+const r = JSON.parse(require('fs').readFileSync('$results', 'utf8'));
 const byProject = {};
 for (const f of r.testResults) {
   const p = (f.displayName && f.displayName.name) || f.name.split('/').slice(-3, -2)[0];
