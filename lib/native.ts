@@ -26,6 +26,18 @@ export interface Backend {
   fourierMetricBackward(
     q: Storage, k: Storage, R: Storage, dims: number[], power: number, grad: Storage,
   ): [Storage, Storage, Storage];
+  /** dims = [B, H, Nq, Nk, D, rH, rD, Dv, causal]; returns [out, stats]. */
+  fourierAttentionForward(
+    q: Storage, k: Storage, v: Storage, R: Storage, dims: number[], power: number, eps: number, stable: boolean,
+  ): [Storage, Storage];
+  fourierAttentionBackward(
+    q: Storage, k: Storage, v: Storage, R: Storage, dims: number[], power: number, eps: number, stable: boolean,
+    out: Storage, stats: Storage, grad: Storage,
+  ): [Storage, Storage, Storage, Storage];
+  dotAttentionForward(q: Storage, k: Storage, v: Storage, dims: number[], scale: number): [Storage, Storage];
+  dotAttentionBackward(
+    q: Storage, k: Storage, v: Storage, dims: number[], scale: number, out: Storage, lse: Storage, grad: Storage,
+  ): [Storage, Storage, Storage];
 }
 
 export const DEVICES = ['cpu', 'cuda', 'cuda-emu'] as const;

@@ -1,0 +1,263 @@
+// cpu backend: fused scaled dot-product attention, forward and backward (contract in
+// common/backend.h).
+//
+//   s_ij = scale q_i . k_j,  P_ij = exp(s_ij - lse_i),  lse_i = log sum_j exp(s_ij)  (causal: j <= i)
+//   out_i = sum_j P_ij v_j
+//
+// Layout. Work units are (b, h) slices x row chunks (threads.h). A unit keeps scale*k
+// transposed as [D][keys] (one SIMD vector = W keys: 8 AVX2, 16 AVX-512) for the scores, and
+// rows of values / of scale*k for the products that run along keys. Nothing of size Nq x Nk is
+// stored: one row of scores (forward), or P and dS for a block of 8 rows (backward).
+//
+// Forward, per row i: scores for 4 key vectors at a time (D FMA each, 4 chains), the row
+//   maximum m, P = exp(s - m) (Cody-Waite + degree-6 polynomial, ~12 ops per vector),
+//   l = sum P, out = (P . V)/l by a GEMV with register accumulators, lse = m + log l. The row
+//   of scores stays in L1, so the exact maximum costs one extra pass instead of the online
+//   rescaling a tile-streamed FlashAttention needs.
+//   Cost per (i,j): D + Dv FMA + exp/W.
+// Backward (FlashAttention-2's recurrences), per row i with delta_i = dout_i . out_i:
+//   recompute s and P = exp(s - lse_i); dp_j = dout_i . v_j; dS = P (dp - delta_i);
+//   dq_i = sum_j dS_ij (scale k_j) (GEMV per row); P and dS kept for 8 rows, then
+//   dv_j += sum_i P_ij dout_i and dk_j += sum_i dS_ij (scale q_i) for the 8 rows at once
+//   (rank-8 updates, each dk_j / dv_j row loaded and stored once per block). With row chunks,
+//   dk and dv are unit partials reduced in unit order.
+//   Cost per (i,j): 3 D + 2 Dv FMA + exp/W.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+#include "../common/backend.h"
+#include "attention_tiles.h"
+#include "simd.h"
+#include "threads.h"
+
+namespace ff::backend {
+namespace {
+
+// exp(x) for x <= 0 (scores minus their row maximum or lse): 2^n e^f with n = round(x log2 e)
+// and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp; 0 below -87.
+template <class V>
+typename V::T exp_nonpositive(typename V::T x) {
+  using T = typename V::T;
+  x = V::max(x, V::set(-87.5f));
+  const T n = V::round(V::mul(x, V::set(1.44269504f)));
+  T f = V::fnma(n, V::set(0.693359375f), x);
+  f = V::fnma(n, V::set(-2.12194440e-4f), f);
+  T p = V::fma(f, V::set(1.9875691500e-4f), V::set(1.3981999507e-3f));
+  p = V::fma(f, p, V::set(8.3334519073e-3f));
+  p = V::fma(f, p, V::set(4.1665795894e-2f));
+  p = V::fma(f, p, V::set(1.6666665459e-1f));
+  p = V::fma(f, p, V::set(5.0000001201e-1f));
+  p = V::fma(V::mul(f, f), p, V::add(f, V::set(1.0f)));
+  return V::mul(p, V::pow2(n));
+}
+
+// One unit's keys: scale*k as [D][ld] (padding keys are 0), and either v as rows of ldv
+// (forward) or v as [Dv][ld] plus scale*k as rows of ldd (backward).
+struct DotKeys {
+  int D, Dv, n, ld, ldd, ldv;
+  std::vector<float> kT, kR, vR, vT;
+
+  DotKeys(const AttentionShape& sh, int bh, int n_, float scale, bool backward, const float* k, const float* v)
+      : D(sh.D), Dv(sh.Dv), n(n_), ld(cpu::key_stride(n_)), ldd((sh.D + 15) / 16 * 16), ldv((sh.Dv + 15) / 16 * 16),
+        kT(size_t(D) * ld, 0.0f) {
+    const float* ks = k + int64_t(bh) * sh.Nk * D;
+    const float* vs = v + int64_t(bh) * sh.Nk * Dv;
+    for (int j = 0; j < n; ++j)
+      for (int d = 0; d < D; ++d) kT[size_t(d) * ld + j] = scale * ks[int64_t(j) * D + d];
+    if (backward) {
+      kR.assign(size_t(n) * ldd, 0.0f);
+      vT.assign(size_t(Dv) * ld, 0.0f);
+      for (int j = 0; j < n; ++j) {
+        for (int d = 0; d < D; ++d) kR[size_t(j) * ldd + d] = scale * ks[int64_t(j) * D + d];
+        for (int e = 0; e < Dv; ++e) vT[size_t(e) * ld + j] = vs[int64_t(j) * Dv + e];
+      }
+    } else {
+      vR.assign(size_t(n) * ldv, 0.0f);
+      for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
+    }
+  }
+};
+
+// s[n] = sum_d x_d cT[d][j0 + n W ..] for N key vectors at cT + j0 (N chains).
+template <class V, int N>
+void dots(const float* x, const float* cT, int ld, int D, typename V::T* s) {
+  for (int n = 0; n < N; ++n) s[n] = V::zero();
+  for (int d = 0; d < D; ++d) {
+    const typename V::T xd = V::bcast(x + d);
+    for (int n = 0; n < N; ++n) s[n] = V::fma(xd, V::load(cT + size_t(d) * ld + n * V::W), s[n]);
+  }
+}
+
+// body(j0, std::integral_constant<N>) for groups of 4, then single, key vectors below jend.
+template <int W, class Body>
+void for_key_vectors(int jend, const Body& body) {
+  int j0 = 0;
+  for (; j0 + 3 * W < jend; j0 += 4 * W) body(j0, std::integral_constant<int, 4>{});
+  for (; j0 < jend; j0 += W) body(j0, std::integral_constant<int, 1>{});
+}
+
+struct FwdArgs {
+  const AttentionShape* sh;
+  const float *q, *k, *v;
+  float scale;
+  float *out, *lse;
+  cpu::RowSplit split;
+};
+
+struct ForwardUnit {
+  template <class V>
+  static void run(const FwdArgs& A, const int& unit) {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    cpu::FlushSubnormals ftz;
+    const AttentionShape& sh = *A.sh;
+    const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
+    const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
+    std::vector<float> sc(ks.ld), acc(ks.ldv);
+    for (int i = i0; i < i1; ++i) {
+      const int64_t row = int64_t(bh) * sh.Nq + i;
+      const float* qi = A.q + row * sh.D;
+      const int jend = sh.causal ? i + 1 : sh.Nk;
+      T vmax = V::set(-std::numeric_limits<float>::infinity());
+      for_key_vectors<W>(jend, [&](int j0, auto nvec) {
+        constexpr int N = decltype(nvec)::value;
+        T s[N];
+        dots<V, N>(qi, ks.kT.data() + j0, ks.ld, ks.D, s);
+        for (int n = 0; n < N; ++n) {
+          const int j = j0 + n * W;
+          if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(-std::numeric_limits<float>::infinity()));
+          vmax = V::max(vmax, s[n]);
+          V::store(sc.data() + j, s[n]);
+        }
+      });
+      const float m = V::max_lane(vmax);
+      T l = V::zero();
+      for (int j = 0; j < jend; j += W) {
+        T p = exp_nonpositive<V>(V::sub(V::load(sc.data() + j), V::set(m)));
+        if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
+        l = V::add(l, p);
+        V::store(sc.data() + j, p);
+      }
+      const float lsum = V::sum(l);
+      cpu::gemv<V>(sc.data(), jend, ks.vR.data(), ks.ldv, acc.data());
+      const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[e] * inv;
+      A.lse[row] = lsum > 0.0f ? m + std::log(lsum) : -std::numeric_limits<float>::infinity();
+    }
+  }
+};
+
+struct BwdArgs {
+  const AttentionShape* sh;
+  const float *q, *k, *v;
+  float scale;
+  const float *out, *lse, *dout;
+  float *dq, *dk, *dv;
+  cpu::RowSplit split;
+  int ldd, ldv;
+  float* part;  // per unit: dk as Nk rows of ldd, then dv as Nk rows of ldv
+  size_t part_elems() const { return size_t(sh->Nk) * (ldd + ldv); }
+};
+
+constexpr int kRowBlock = 8;
+
+// dk, dv of slice bh from its units' partials, in unit order.
+void finish_keys(const BwdArgs& A, int bh) {
+  const AttentionShape& sh = *A.sh;
+  const int chunks = A.split.chunks;
+  const float* first = A.part + size_t(bh) * chunks * A.part_elems();
+  for (int j = 0; j < sh.Nk; ++j) {
+    for (int d = 0; d < sh.D; ++d) {
+      float t = 0.0f;
+      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(j) * A.ldd + d];
+      A.dk[(int64_t(bh) * sh.Nk + j) * sh.D + d] = t;
+    }
+    for (int e = 0; e < sh.Dv; ++e) {
+      float t = 0.0f;
+      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(sh.Nk) * A.ldd + size_t(j) * A.ldv + e];
+      A.dv[(int64_t(bh) * sh.Nk + j) * sh.Dv + e] = t;
+    }
+  }
+}
+
+struct BackwardUnit {
+  template <class V>
+  static void run(const BwdArgs& A, const int& unit) {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    cpu::FlushSubnormals ftz;
+    const AttentionShape& sh = *A.sh;
+    const int D = sh.D, Dv = sh.Dv;
+    const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
+    const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, true, A.k, A.v);
+    float* dk = A.part + size_t(unit) * A.part_elems();
+    float* dv = dk + size_t(sh.Nk) * A.ldd;
+    std::fill(dk, dk + A.part_elems(), 0.0f);
+    std::vector<float> P(size_t(kRowBlock) * ks.ld), dS(size_t(kRowBlock) * ks.ld), acc(A.ldd);
+    std::vector<float> qs(size_t(kRowBlock) * A.ldd, 0.0f), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    for (int ib = i0; ib < i1; ib += kRowBlock) {
+      const int rows = std::min(kRowBlock, i1 - ib);
+      const int jmax = sh.causal ? ib + rows : sh.Nk;
+      std::fill(P.begin(), P.end(), 0.0f);
+      std::fill(dS.begin(), dS.end(), 0.0f);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t row = int64_t(bh) * sh.Nq + ib + r;
+        const float* qi = A.q + row * D;
+        const float* dout = A.dout + row * Dv;
+        for (int d = 0; d < D; ++d) qs[size_t(r) * A.ldd + d] = A.scale * qi[d];
+        std::copy(dout, dout + Dv, douts.begin() + size_t(r) * A.ldv);
+        double delta = 0.0;
+        for (int e = 0; e < Dv; ++e) delta += double(dout[e]) * A.out[row * Dv + e];
+        const T vdelta = V::set(float(delta)), vlse = V::set(A.lse[row]);
+        const int jend = sh.causal ? ib + r + 1 : sh.Nk;
+        float* prow = P.data() + size_t(r) * ks.ld;
+        float* srow = dS.data() + size_t(r) * ks.ld;
+        float* dqi = A.dq + row * D;
+        if (A.lse[row] == -std::numeric_limits<float>::infinity()) {
+          std::fill(dqi, dqi + D, 0.0f);
+          continue;
+        }
+        for_key_vectors<W>(jend, [&](int j0, auto nvec) {
+          constexpr int N = decltype(nvec)::value;
+          T s[N], dp[N];
+          dots<V, N>(qi, ks.kT.data() + j0, ks.ld, D, s);
+          dots<V, N>(dout, ks.vT.data() + j0, ks.ld, Dv, dp);
+          for (int n = 0; n < N; ++n) {
+            const int j = j0 + n * W;
+            T p = exp_nonpositive<V>(V::sub(s[n], vlse));
+            if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
+            V::store(prow + j, p);
+            V::store(srow + j, V::mul(p, V::sub(dp[n], vdelta)));
+          }
+        });
+        cpu::gemv<V>(srow, jend, ks.kR.data(), A.ldd, acc.data());
+        std::copy(acc.begin(), acc.begin() + D, dqi);
+      }
+      cpu::add_outer<V>(dS.data(), ks.ld, rows, qs.data(), A.ldd, jmax, dk);
+      cpu::add_outer<V>(P.data(), ks.ld, rows, douts.data(), A.ldv, jmax, dv);
+    }
+    if (A.split.chunks == 1) finish_keys(A, bh);
+  }
+};
+
+}  // namespace
+
+void dot_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v, float scale,
+                           float* out, float* lse) {
+  const FwdArgs A{&sh, q, k, v, scale, out, lse, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
+  cpu::parallel_units(A.split.units(), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
+}
+
+void dot_attention_backward(const AttentionShape& sh, const float* q, const float* k, const float* v, float scale,
+                            const float* out, const float* lse, const float* dout, float* dq, float* dk, float* dv) {
+  const int slices = sh.B * sh.H;
+  const cpu::RowSplit split(slices, sh.Nq);
+  const int ldd = (sh.D + 15) / 16 * 16, ldv = (sh.Dv + 15) / 16 * 16;
+  std::vector<float> part(size_t(split.units()) * sh.Nk * (ldd + ldv));
+  const BwdArgs A{&sh, q, k, v, scale, out, lse, dout, dq, dk, dv, split, ldd, ldv, part.data()};
+  cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
+  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
+}
+
+}  // namespace ff::backend

@@ -1,0 +1,619 @@
+// cpu backend: fused Fourier attention, forward and backward (contract in common/backend.h).
+//
+//   x_ijd = R_hd (q_id - k_jd),  K_ij = prod_d s(x_ijd)^p,  S_i = sum_j K_ij (causal: j <= i)
+//   out_i = sum_j K_ij v_j / (S_i + eps)           (stable: / S_i, in a scaled log domain)
+//
+// Layout. Work units are (b, h) slices x row chunks (threads.h). A unit lays its keys out as
+// b = R k transposed to [D][keys], so one SIMD vector holds W keys (8 AVX2, 16 AVX-512, 1
+// portable; simd.h) and every operation below handles W pairs (i, j) at once; a_i = R q_i is
+// broadcast per d. Nothing of size Nq x Nk is stored: one row of K (forward), one row of
+// P = K/(S+eps) per row of a block of 8 (backward). s(x) comes from sinc_simd.h: the bounded
+// path (polynomials in x^2, |x| <= 4.25) wherever the row's and a block of 64 keys' coordinate
+// ranges guarantee the bound, else the general path (range reduction, ~3x slower).
+//
+// Versions, cycles per (row, 8 keys, d) on Zen 1 AVX2 at D = 16 (FMA-port bound: 8 forward,
+// 17 backward; this core sustains ~75% of it on dependent FMA chains):
+//   v1  one key vector at a time, v_j and dv_j accumulated per vector:     forward 18, backward 41
+//   v2  independent chains in lockstep (Zen's FMA latency is 5), K . V and the dv update as
+//       register-blocked GEMV / rank-8 updates once per row / per 8 rows:  forward 12.5, backward 34
+//   v3  (here) backward on groups of 4 key vectors (4 chains in pass A, 4 suffix chains in
+//       pass B, one Tq update per group):                                   forward 12.5, backward 31
+//
+// Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
+//   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
+//   Cost per (i,j,d): sub + mul + 5 FMA + sub + 2 mul (8 on the FMA ports); per (i,j): Dv FMA.
+// Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
+//   of sincs can underflow for any D), K = k^p likewise; a second pass
+//   over the row scales every K by 2^-(row maximum exponent), exactly, before the GEMV (log K =
+//   p sum_d log|s_d| in base 2, as FlashAttention's row maximum). stats = log S (-inf and
+//   out = 0 when S = 0). Cost: the default's plus ~8 integer/logic ops per (i,j,d), one key
+//   vector at a time.
+// Backward, per row i and groups of 4 key vectors (K recomputed; delta_i = dout_i . out_i):
+//   pass A (d up): s_d, s'_d, prefix products; keep s_d and pre_d s'_d.
+//   dp_j = dout_i . v_j;  G = (dp - delta_i)/(S_i + eps);  P_ij = K/(S_i + eps) kept for 8 rows,
+//     then dv_j += sum_i P_ij dout_i for them at once (register accumulators).
+//   pass B (d down): suffix products seeded with coef = G p k^(p-1) give t_d = dL/dx_ijd =
+//     coef pre_d suf_d s'_d: division-free, so s_d = 0 is fine.
+//   Tq_id += t_d (per row, across keys), Tk_jd += t_d (per unit, across rows). At the end
+//   dq = R Tq, dk = -R Tk, and dR_d = sum_ij t (q_id - k_jd) = sum_i q_id Tq_id - sum_j k_jd Tk_jd
+//   in double. With row chunks, Tk and dv are unit partials reduced in unit order.
+//   Cost per (i,j,d): sub + 2 mul + 10 FMA + sub + 5 mul + 2 add (17 on the FMA ports); per
+//   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
+//   chain: K differs between them by float rounding only.)
+// Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
+//   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <string>
+#include <type_traits>
+#include <vector>
+#include "../common/backend.h"
+#include "../common/error.h"
+#include "simd.h"
+#include "sinc_simd.h"
+#include "threads.h"
+#include "attention_tiles.h"
+
+namespace ff::backend {
+namespace {
+
+using cpu::kSincPolyBound;
+constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
+constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
+constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
+
+// One unit's keys: b = R k as [D][ld] (ld >= n rounded up to W; padding repeats the last key, so
+// it stays inside its block's bounds), v either as [Dv][ld] (vT, zero padded) or as rows of ldv
+// = Dv rounded up to W (vR), and per block of kKeyBlock keys the range [lo, hi] of b_jd per d.
+struct Keys {
+  int D, Dv, n, ld, ldv;
+  std::vector<float> r, bT, vT, vR, lo, hi;
+
+  Keys(const AttentionShape& sh, int bh, int n_, int W, bool transposed_v, const float* k, const float* v,
+       const float* R)
+      : D(sh.D), Dv(sh.Dv), n(n_), ld(cpu::key_stride(n_)), ldv((sh.Dv + W - 1) / W * W), r(D), bT(size_t(D) * ld) {
+    const int h = bh % sh.H;
+    for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)];
+    const float* ks = k + int64_t(bh) * sh.Nk * D;
+    const float* vs = v + int64_t(bh) * sh.Nk * Dv;
+    for (int j = 0; j < ld && n > 0; ++j)
+      for (int d = 0; d < D; ++d) bT[size_t(d) * ld + j] = r[d] * ks[int64_t(std::min(j, n - 1)) * D + d];
+    if (transposed_v) {
+      vT.assign(size_t(Dv) * ld, 0.0f);
+      for (int j = 0; j < n; ++j)
+        for (int e = 0; e < Dv; ++e) vT[size_t(e) * ld + j] = vs[int64_t(j) * Dv + e];
+    } else {
+      vR.assign(size_t(n) * ldv, 0.0f);
+      for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
+    }
+    const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
+    lo.assign(size_t(blocks) * D, std::numeric_limits<float>::infinity());
+    hi.assign(size_t(blocks) * D, -std::numeric_limits<float>::infinity());
+    for (int j = 0; j < n; ++j)
+      for (int d = 0; d < D; ++d) {
+        const size_t at = size_t(j / kKeyBlock) * D + d;
+        lo[at] = std::min(lo[at], bT[size_t(d) * ld + j]);
+        hi[at] = std::max(hi[at], bT[size_t(d) * ld + j]);
+      }
+  }
+
+  // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block.
+  bool bounded(const float* a, int block) const {
+    const float* l = lo.data() + size_t(block) * D;
+    const float* h = hi.data() + size_t(block) * D;
+    for (int d = 0; d < D; ++d)
+      if (!(a[d] - l[d] <= kSincPolyBound && h[d] - a[d] <= kSincPolyBound)) return false;
+    return true;
+  }
+
+  // body(jb, jlim, bounded) for the blocks of keys below jend, bounded a std::bool_constant.
+  template <class Body>
+  void for_blocks(const float* a, int jend, const Body& body) const {
+    for (int jb = 0; jb < jend; jb += kKeyBlock) {
+      const int jlim = std::min(jb + kKeyBlock, jend);
+      if (bounded(a, jb / kKeyBlock)) {
+        body(jb, jlim, std::true_type{});
+      } else {
+        body(jb, jlim, std::false_type{});
+      }
+    }
+  }
+};
+
+// m * 2^e with |m| in [1, 2) (or m = 0), e an integer-valued float vector.
+template <class V>
+void renormalize(typename V::T& m, typename V::T& e) {
+  e = V::add(e, V::exponent(m));
+  m = V::mantissa(m);
+}
+
+// (m 2^e)^p as a renormalised pair, by squaring.
+template <class V>
+void pow_scaled(typename V::T& m, typename V::T& e, int p) {
+  typename V::T rm = V::set(1.0f), re = V::zero();
+  while (p > 0) {
+    if (p & 1) {
+      rm = V::mul(rm, m), re = V::add(re, e);
+      renormalize<V>(rm, re);
+    }
+    p >>= 1;
+    if (p) {
+      m = V::mul(m, m), e = V::add(e, e);
+      renormalize<V>(m, e);
+    }
+  }
+  m = rm, e = re;
+}
+
+// K = k^(p-1) * k, and k^(p-1) (the backward needs both; the forward uses the same order).
+template <class V>
+typename V::T kernel_power(typename V::T k, int p, typename V::T& kp1) {
+  kp1 = cpu::ipow<V>(k, p - 1);
+  return V::mul(kp1, k);
+}
+
+// The same for k = m 2^e: K = Km 2^Ke and k^(p-1) = pm 2^pe, renormalised.
+template <class V>
+void kernel_power_scaled(typename V::T m, typename V::T e, int p, typename V::T& Km, typename V::T& Ke,
+                         typename V::T& pm, typename V::T& pe) {
+  pm = m, pe = e;
+  pow_scaled<V>(pm, pe, p - 1);
+  Km = V::mul(pm, m), Ke = V::add(pe, e);
+  renormalize<V>(Km, Ke);
+}
+
+// x_d = a_d - b_jd for the W keys at b + n W, n < N.
+template <class V, int N>
+void differences(const float* a, const float* b, int ld, int d, typename V::T* x) {
+  const typename V::T ad = V::bcast(a + d);
+  for (int n = 0; n < N; ++n) x[n] = V::sub(ad, V::load(b + size_t(d) * ld + n * V::W));
+}
+
+// k = prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
+// both halves and all N in lockstep (2N independent chains).
+template <class V, bool Bounded, int N>
+void sinc_products(const float* a, const float* b, int ld, int D, typename V::T* k) {
+  using T = typename V::T;
+  T lo[N], hi[N], x[2 * N], s[2 * N];
+  for (int n = 0; n < N; ++n) lo[n] = V::set(1.0f), hi[n] = V::set(1.0f);
+  const int mid = D / 2;
+  for (int i = 0; i < mid; ++i) {
+    differences<V, N>(a, b, ld, i, x);
+    differences<V, N>(a, b, ld, mid + i, x + N);
+    cpu::sinc<V, Bounded, 2 * N>(x, s);
+    for (int n = 0; n < N; ++n) lo[n] = V::mul(lo[n], s[n]), hi[n] = V::mul(hi[n], s[N + n]);
+  }
+  if (D % 2) {
+    differences<V, N>(a, b, ld, D - 1, x);
+    cpu::sinc<V, Bounded, N>(x, s);
+    for (int n = 0; n < N; ++n) hi[n] = V::mul(hi[n], s[n]);
+  }
+  for (int n = 0; n < N; ++n) k[n] = V::mul(lo[n], hi[n]);
+}
+
+// The same product as mantissa m and exponent e (stable mode), renormalised after every
+// factor (|m| in [1, 2) times any normal |s| <= 1 stays normal), in the backward's order.
+template <class V, bool Bounded>
+void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename V::T& m, typename V::T& e) {
+  m = V::set(1.0f), e = V::zero();
+  for (int d = 0; d < D; ++d) {
+    typename V::T x, s;
+    differences<V, 1>(a, b, ld, d, &x);
+    cpu::sinc<V, Bounded, 1>(&x, &s);
+    m = V::mul(m, s);
+    renormalize<V>(m, e);
+  }
+}
+
+// Groups of 4, then 2, then 1 key vectors from jb below jlim: group(j0, std::integral_constant<N>).
+template <int W, class Group>
+void for_key_groups(int jb, int jlim, const Group& group) {
+  int j0 = jb;
+  for (; j0 + 3 * W < jlim; j0 += 4 * W) group(j0, std::integral_constant<int, 4>{});
+  for (; j0 + W < jlim; j0 += 2 * W) group(j0, std::integral_constant<int, 2>{});
+  for (; j0 < jlim; j0 += W) group(j0, std::integral_constant<int, 1>{});
+}
+
+struct FwdArgs {
+  const AttentionShape* sh;
+  const float *q, *k, *v, *R;
+  int power;
+  float eps;
+  bool stable;
+  float *out, *stats;
+  cpu::RowSplit split;
+};
+
+// Row i: K into kb[0, jend), returns S.
+template <class V>
+float kernel_row(const Keys& ks, const float* a, int jend, int p, float* kb) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T S = V::zero();
+  ks.for_blocks(a, jend, [&](int jb, int jlim, auto bounded) {
+    for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
+      constexpr int N = decltype(nvec)::value;
+      T k[N];
+      sinc_products<V, decltype(bounded)::value, N>(a, ks.bT.data() + j0, ks.ld, ks.D, k);
+      for (int n = 0; n < N; ++n) {
+        T kp1, K = kernel_power<V>(k[n], p, kp1);
+        if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
+        S = V::add(S, K);
+        V::store(kb + j0 + n * W, K);
+      }
+    });
+  });
+  return V::sum(S);
+}
+
+// Stable row i: K / 2^emax into kb[0, jend) (ke holds the exponents meanwhile); returns S and
+// sets emax (kNoMax if every K is 0).
+template <class V>
+float kernel_row_stable(const Keys& ks, const float* a, int jend, int p, float* kb, float* ke, float& emax) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T vmax = V::set(kNoMax);
+  ks.for_blocks(a, jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += W) {
+      T m, e, Km, Ke, pm, pe;
+      sinc_product_scaled<V, decltype(bounded)::value>(a, ks.bT.data() + j0, ks.ld, ks.D, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
+      Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
+      vmax = V::max(vmax, Ke);
+      V::store(kb + j0, Km);
+      V::store(ke + j0, Ke);
+    }
+  });
+  emax = V::max_lane(vmax);
+  T S = V::zero();
+  for (int j0 = 0; j0 < jend; j0 += W) {
+    const T K = V::mul(V::load(kb + j0), V::pow2(V::sub(V::load(ke + j0), V::set(emax))));
+    S = V::add(S, K);
+    V::store(kb + j0, K);
+  }
+  return V::sum(S);
+}
+
+struct ForwardUnit {
+  template <class V>
+  static void run(const FwdArgs& A, const int& unit) {
+    cpu::FlushSubnormals ftz;
+    const AttentionShape& sh = *A.sh;
+    const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
+    const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, false, A.k, A.v, A.R);
+    std::vector<float> a(sh.D), acc(ks.ldv), kb(ks.ld), ke(A.stable ? ks.ld : 0);
+    for (int i = i0; i < i1; ++i) {
+      const int64_t row = int64_t(bh) * sh.Nq + i;
+      for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
+      const int jend = sh.causal ? i + 1 : sh.Nk;
+      float S, inv, stat;
+      if (A.stable) {
+        float emax;
+        S = kernel_row_stable<V>(ks, a.data(), jend, A.power, kb.data(), ke.data(), emax);
+        inv = S > 0.0f ? 1.0f / S : 0.0f;
+        stat = S > 0.0f ? float(std::log(double(S)) + double(emax) * std::numbers::ln2)
+                        : -std::numeric_limits<float>::infinity();
+      } else {
+        S = kernel_row<V>(ks, a.data(), jend, A.power, kb.data());
+        const float den = S + A.eps;
+        inv = den != 0.0f ? 1.0f / den : 0.0f;
+        stat = S;
+      }
+      cpu::gemv<V>(kb.data(), jend, ks.vR.data(), ks.ldv, acc.data());
+      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[e] * inv;
+      A.stats[row] = stat;
+    }
+  }
+};
+
+// ---- backward ----
+
+struct BwdArgs {
+  const AttentionShape* sh;
+  const float *q, *k, *v, *R;
+  int power;
+  float eps;
+  bool stable;
+  const float *out, *stats, *dout;
+  float *dq, *dk, *dv;
+  cpu::RowSplit split;
+  int ldk;             // key stride of the unit partials
+  int ldv;             // Dv rounded up to 16
+  float* part;         // per unit: Tk [D][ldk], then dv as ldk rows of ldv
+  double* dR_rows;     // per unit [D]: sum_i q_id Tq_id
+  double* dR_keys;     // per slice [D]: sum_j k_jd Tk_jd
+  size_t part_elems() const { return size_t(ldk) * (sh->D + ldv); }
+};
+
+// Scratch for one row: per d, s_d and pre_d s'_d for up to 4 key vectors, Tq_d, and (stable)
+// the exponent of pre_d; W lanes each.
+struct RowScratch {
+  std::vector<float> s, pw, tq, ex;
+  RowScratch(int D, int W) : s(size_t(D) * 4 * W), pw(size_t(D) * 4 * W), tq(size_t(D) * W), ex(size_t(D) * W) {}
+};
+
+// t_d into Tq_d (this row) and Tk_jd (this unit).
+template <class V>
+void add_t(typename V::T t, int d, float* tq, float* tk, int ldk) {
+  V::store(tq + d * V::W, V::add(V::load(tq + d * V::W), t));
+  float* at = tk + size_t(d) * ldk;
+  V::store(at, V::add(V::load(at), t));
+}
+
+// Pass A for N key vectors in lockstep: s_d and pre_d s'_d (pre_d = prod_{d' < d} s_d') into
+// rs, d up; returns the products k.
+template <class V, bool Bounded, int N>
+void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T* k) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T x[N], s[N], ds[N];
+  for (int n = 0; n < N; ++n) k[n] = V::set(1.0f);
+  for (int d = 0; d < D; ++d) {
+    differences<V, N>(a, b, ld, d, x);
+    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
+    for (int n = 0; n < N; ++n) {
+      V::store(rs.s.data() + (d * N + n) * W, s[n]);
+      V::store(rs.pw.data() + (d * N + n) * W, V::mul(k[n], ds[n]));
+      k[n] = V::mul(k[n], s[n]);
+    }
+  }
+}
+
+// Pass B, d down: the suffix chains seeded with coef give t_d = coef pre_d s'_d suf_d, added to
+// Tk (per key vector) and, summed over the N vectors, to Tq.
+template <class V, int N>
+void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T suf[N];
+  for (int n = 0; n < N; ++n) suf[n] = coef[n];
+  for (int d = D - 1; d >= 0; --d) {
+    T tsum = V::zero();
+    for (int n = 0; n < N; ++n) {
+      const T t = V::mul(V::load(rs.pw.data() + (d * N + n) * W), suf[n]);
+      suf[n] = V::mul(suf[n], V::load(rs.s.data() + (d * N + n) * W));
+      float* at = tk + size_t(d) * ldk + n * W;
+      V::store(at, V::add(V::load(at), t));
+      tsum = n ? V::add(tsum, t) : t;
+    }
+    V::store(rs.tq.data() + d * W, V::add(V::load(rs.tq.data() + d * W), tsum));
+  }
+}
+
+// Stable pass A: one prefix chain as mantissa/exponent, renormalised after every factor; the
+// exponent of pre_d goes to rs.ex. Returns k = m 2^e.
+template <class V, bool Bounded>
+void pass_a_stable(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T& m, typename V::T& e) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  m = V::set(1.0f), e = V::zero();
+  for (int d = 0; d < D; ++d) {
+    T x, s, ds;
+    differences<V, 1>(a, b, ld, d, &x);
+    cpu::sinc_and_derivative<V, Bounded, 1>(&x, &s, &ds);
+    V::store(rs.s.data() + d * W, s);
+    V::store(rs.pw.data() + d * W, V::mul(m, ds));
+    V::store(rs.ex.data() + d * W, e);
+    m = V::mul(m, s);
+    renormalize<V>(m, e);
+  }
+}
+
+// Stable pass B: the suffix chain seeded with coef = cm 2^ce, renormalised after every factor;
+// t_d = pw_d suf_d 2^(e_pre + e_suf).
+template <class V>
+void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, float* tk, int ldk) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  for (int d = D - 1; d >= 0; --d) {
+    const T scale = V::pow2(V::add(V::load(rs.ex.data() + d * W), ce));
+    const T t = V::mul(V::mul(V::load(rs.pw.data() + d * W), cm), scale);
+    cm = V::mul(cm, V::load(rs.s.data() + d * W));
+    renormalize<V>(cm, ce);
+    add_t<V>(t, d, rs.tq.data(), tk, ldk);
+  }
+}
+
+// dp = dout_i . v_j for the W keys at vT + j0 (two accumulators).
+template <class V>
+typename V::T dot_values(const float* dout, const float* vT, int ld, int Dv) {
+  typename V::T a0 = V::zero(), a1 = V::zero();
+  int e = 0;
+  for (; e + 1 < Dv; e += 2) {
+    a0 = V::fma(V::bcast(dout + e), V::load(vT + size_t(e) * ld), a0);
+    a1 = V::fma(V::bcast(dout + e + 1), V::load(vT + size_t(e + 1) * ld), a1);
+  }
+  if (e < Dv) a0 = V::fma(V::bcast(dout + e), V::load(vT + size_t(e) * ld), a0);
+  return V::add(a0, a1);
+}
+
+struct RowInputs {
+  const float* a;     // R q_i
+  const float* dout;  // dout_i
+  int jend;
+  float delta;        // dout_i . out_i
+  float stat;         // S_i, or log S_i when stable
+};
+
+// One row: Tq in rs.tq, t into tk, P_ij = K_ij/(S_i + eps) into prow[0, jend).
+template <class V>
+void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScratch& rs, float* tk, float* prow) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  const int p = A.power;
+  const float den = in.stat + A.eps;
+  const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
+  const T delta = V::set(in.delta);
+  ks.for_blocks(in.a, in.jend, [&](int jb, int jlim, auto bounded) {
+    for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
+      constexpr int N = decltype(nvec)::value;
+      T k[N], coef[N];
+      pass_a<V, decltype(bounded)::value, N>(in.a, ks.bT.data() + j0, ks.ld, ks.D, rs, k);
+      for (int n = 0; n < N; ++n) {
+        const int j = j0 + n * W;
+        T kp1;
+        const T K = kernel_power<V>(k[n], p, kp1);
+        const T dp = dot_values<V>(in.dout, ks.vT.data() + j, ks.ld, ks.Dv);
+        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv);
+        if (j + W > in.jend) {
+          const auto valid = V::lanes_below(in.jend - j);
+          G = V::keep(valid, G), P = V::keep(valid, P);
+        }
+        V::store(prow + j, P);
+        coef[n] = V::mul(G, V::mul(V::set(float(p)), kp1));
+      }
+      pass_b<V, N>(coef, ks.D, rs, tk + j0, A.ldk);
+    });
+  });
+}
+
+template <class V>
+void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScratch& rs, float* tk, float* prow) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  const int p = A.power;
+  // S_i = F 2^ei with F in [1, 2)
+  const double ei = std::floor(double(in.stat) / std::numbers::ln2);
+  const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
+  const T delta = V::set(in.delta), sexp = V::set(float(ei));
+  ks.for_blocks(in.a, in.jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += W) {
+      T m, e, Km, Ke, pm, pe;
+      pass_a_stable<V, decltype(bounded)::value>(in.a, ks.bT.data() + j0, ks.ld, ks.D, rs, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      const T dp = dot_values<V>(in.dout, ks.vT.data() + j0, ks.ld, ks.Dv);
+      T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
+      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF)), pm);
+      if (j0 + W > in.jend) {
+        const auto valid = V::lanes_below(in.jend - j0);
+        P = V::keep(valid, P), cm = V::keep(valid, cm);
+      }
+      V::store(prow + j0, P);
+      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk + j0, A.ldk);
+    }
+  });
+}
+
+// dk, dv and the keys' part of dR for slice bh, from its units' partials (in unit order).
+void finish_keys(const BwdArgs& A, int bh) {
+  const AttentionShape& sh = *A.sh;
+  const int D = sh.D, Dv = sh.Dv, h = bh % sh.H;
+  const int chunks = A.split.chunks;
+  const float* first = A.part + size_t(bh) * chunks * A.part_elems();
+  double* dRk = A.dR_keys + size_t(bh) * D;
+  for (int d = 0; d < D; ++d) {
+    const float r = A.R[sh.r_row(h) + sh.r_col(d)];
+    double acc = 0.0;
+    for (int j = 0; j < sh.Nk; ++j) {
+      float t = 0.0f;
+      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(d) * A.ldk + j];
+      const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
+      A.dk[at] = -r * t;
+      acc += double(A.k[at]) * t;
+    }
+    dRk[d] = acc;
+  }
+  for (int j = 0; j < sh.Nk; ++j)
+    for (int e = 0; e < Dv; ++e) {
+      float t = 0.0f;
+      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(D) * A.ldk + size_t(j) * A.ldv + e];
+      A.dv[(int64_t(bh) * sh.Nk + j) * Dv + e] = t;
+    }
+}
+
+struct BackwardUnit {
+  template <class V>
+  static void run(const BwdArgs& A, const int& unit) {
+    cpu::FlushSubnormals ftz;
+    const AttentionShape& sh = *A.sh;
+    const int D = sh.D, Dv = sh.Dv;
+    const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
+    const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, true, A.k, A.v, A.R);
+    float* tk = A.part + size_t(unit) * A.part_elems();
+    float* dv = tk + size_t(D) * A.ldk;
+    std::fill(tk, tk + A.part_elems(), 0.0f);
+    RowScratch rs(D, V::W);
+    std::vector<float> a(D), P(size_t(kRowBlock) * ks.ld), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    double* dRq = A.dR_rows + size_t(unit) * D;
+    std::fill(dRq, dRq + D, 0.0);
+    for (int ib = i0; ib < i1; ib += kRowBlock) {
+      const int rows = std::min(kRowBlock, i1 - ib);
+      const int jmax = sh.causal ? ib + rows : sh.Nk;
+      std::fill(P.begin(), P.end(), 0.0f);
+      for (int r = 0; r < rows; ++r) {
+        const int i = ib + r;
+        const int64_t row = int64_t(bh) * sh.Nq + i;
+        const float* qi = A.q + row * D;
+        float* dqi = A.dq + row * D;
+        const float* dout = A.dout + row * Dv;
+        std::copy(dout, dout + Dv, douts.begin() + size_t(r) * A.ldv);
+        double delta = 0.0;
+        for (int e = 0; e < Dv; ++e) delta += double(dout[e]) * A.out[row * Dv + e];
+        const RowInputs in{a.data(), dout, sh.causal ? i + 1 : sh.Nk, float(delta), A.stats[row]};
+        std::fill(dqi, dqi + D, 0.0f);
+        if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
+        for (int d = 0; d < D; ++d) a[d] = ks.r[d] * qi[d];
+        std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
+        float* prow = P.data() + size_t(r) * ks.ld;
+        if (A.stable) {
+          backward_row_stable<V>(A, ks, in, rs, tk, prow);
+        } else {
+          backward_row<V>(A, ks, in, rs, tk, prow);
+        }
+        for (int d = 0; d < D; ++d) {
+          const float t = V::sum(V::load(rs.tq.data() + d * V::W));
+          dqi[d] = ks.r[d] * t;
+          dRq[d] += double(qi[d]) * t;
+        }
+      }
+      cpu::add_outer<V>(P.data(), ks.ld, rows, douts.data(), A.ldv, jmax, dv);
+    }
+    if (A.split.chunks == 1) finish_keys(A, bh);
+  }
+};
+
+void check_power(int power, bool stable) {
+  if (power < 1) throw Error("power: expected a positive integer, got " + std::to_string(power));
+  if (stable && power % 2 != 0) throw Error("power: stable: true needs an even power, got " + std::to_string(power));
+}
+
+}  // namespace
+
+void fourier_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v,
+                               const float* R, int power, float eps, bool stable, float* out, float* stats) {
+  check_power(power, stable);
+  const FwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
+  cpu::parallel_units(A.split.units(), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
+}
+
+void fourier_attention_backward(const AttentionShape& sh, const float* q, const float* k, const float* v,
+                                const float* R, int power, float eps, bool stable, const float* out,
+                                const float* stats, const float* dout, float* dq, float* dk, float* dv,
+                                float* dR) {
+  check_power(power, stable);
+  const int slices = sh.B * sh.H;
+  const cpu::RowSplit split(slices, sh.Nq);
+  const int ldk = cpu::key_stride(sh.Nk), ldv = (sh.Dv + 15) / 16 * 16;
+  std::vector<float> part(size_t(split.units()) * ldk * (sh.D + ldv));
+  std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
+  const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
+                  split, ldk, ldv, part.data(), dR_rows.data(), dR_keys.data()};
+  cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
+  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
+  // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
+  std::vector<double> acc(size_t(sh.r_elems()), 0.0);
+  for (int bh = 0; bh < slices; ++bh) {
+    const int h = bh % sh.H;
+    for (int d = 0; d < sh.D; ++d) {
+      double rows = 0.0;
+      for (int c = 0; c < split.chunks; ++c) rows += dR_rows[(size_t(bh) * split.chunks + c) * sh.D + d];
+      acc[sh.r_row(h) + sh.r_col(d)] += rows - dR_keys[size_t(bh) * sh.D + d];
+    }
+  }
+  for (int e = 0; e < sh.r_elems(); ++e) dR[e] = float(acc[e]);
+}
+
+}  // namespace ff::backend
