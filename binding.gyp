@@ -1,4 +1,8 @@
 {
+  # ff_static_openblas=1 links OpenBLAS statically, so the npm prebuild runs where no libopenblas
+  # is installed (scripts/prebuild.js sets GYP_DEFINES=ff_static_openblas=1); a source build
+  # links the system's shared libopenblas.
+  "variables": {"ff_static_openblas%": "0"},
   "targets": [
     {
       "target_name": "fourierformer_cpu",
@@ -7,8 +11,13 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++20", "-O3", "-fopenmp", "-fexceptions"],
-      "ldflags": ["-fopenmp"]
+      "cflags_cc": ["-std=c++20", "-O3", "-fopenmp", "-fexceptions", "-Wno-psabi"],
+      "ldflags": ["-fopenmp"],
+      "conditions": [
+        ["ff_static_openblas==1",
+         {"libraries": ["-l:libopenblas.a", "-Wl,--exclude-libs,ALL"]},
+         {"libraries": ["-lopenblas"]}]
+      ]
     }
   ]
 }

@@ -3,6 +3,7 @@
 // on first use and give a clear error when they are missing or the device is unusable.
 import * as fs from 'fs';
 import * as path from 'path';
+import { requireCudaAddon } from './cublas';
 
 /** A block of backend memory, opaque to JavaScript. */
 export type Storage = { readonly __storage: unique symbol };
@@ -22,6 +23,57 @@ export interface Backend {
   addInplace(target: Storage, addend: Storage): void;
   copy(s: Storage): Storage;
   synchronize(): void;
+  /** In-place writes (csrc/binding/assign.cpp): target = source, target = data. */
+  copyInto(target: Storage, source: Storage): void;
+  uploadInto(target: Storage, data: Float32Array): void;
+  /** Fused optimizer steps over a parameter group (csrc/binding/optim.cpp). */
+  adamStep(
+    params: Storage[], grads: Storage[], expAvg: Storage[], expAvgSq: Storage[],
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean,
+  ): void;
+  sgdStep(
+    params: Storage[], grads: Storage[], momentumBuffers: Storage[],
+    lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
+  ): void;
+  squaredNorm(tensors: Storage[]): number;
+  scaleInplace(tensors: Storage[], factor: number): void;
+  /** Tensor ops (csrc/binding/tensor_ops.cpp); shapes are arrays of dims, broadcasting as NumPy. */
+  binary(op: 'add' | 'sub' | 'mul' | 'div', a: Storage, aShape: number[], b: Storage, bShape: number[]): Storage;
+  affine(x: Storage, alpha: number, beta: number): Storage;
+  unary(op: 'gelu_tanh' | 'gelu_erf' | 'relu' | 'exp' | 'log' | 'tanh', x: Storage): Storage;
+  /** saved: the forward's input (gelu, relu, log) or output (exp, tanh). */
+  unaryBackward(op: 'gelu_tanh' | 'gelu_erf' | 'relu' | 'exp' | 'log' | 'tanh', saved: Storage, grad: Storage): Storage;
+  sumAxes(x: Storage, shape: number[], axes: number[]): Storage;
+  permute(x: Storage, shape: number[], dims: number[]): Storage;
+  broadcastTo(x: Storage, shape: number[], outShape: number[]): Storage;
+  slice(x: Storage, shape: number[], axis: number, start: number, end: number): Storage;
+  sliceBackward(grad: Storage, shape: number[], axis: number, start: number, end: number): Storage;
+  concat(xs: Storage[], shapes: number[][], axis: number): Storage;
+  /** Neural-network kernels (csrc/binding/nn_ops.cpp). dims = [batch, M, N, K, transA, transB, strideA, strideB, sumBatches]. */
+  gemm(a: Storage, b: Storage, dims: number[]): Storage;
+  linearForward(x: Storage, weight: Storage, bias: Storage | null, dims: number[]): Storage;
+  linearBackward(
+    x: Storage, weight: Storage, grad: Storage, dims: number[], wantDx: boolean, wantDw: boolean, wantDb: boolean,
+  ): [Storage | null, Storage | null, Storage | null];
+  layerNormForward(x: Storage, weight: Storage | null, bias: Storage | null, dims: number[], eps: number): [Storage, Storage, Storage];
+  layerNormBackward(
+    x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, grad: Storage, dims: number[],
+    wantDx: boolean, wantDweight: boolean, wantDbias: boolean,
+  ): [Storage | null, Storage | null, Storage | null];
+  softmaxForward(x: Storage, dims: number[], log: boolean): Storage;
+  softmaxBackward(output: Storage, grad: Storage, dims: number[], log: boolean): Storage;
+  /** reduction: 0 none, 1 sum, 2 mean; returns [loss, lse, count]. */
+  crossEntropyForward(
+    input: Storage, target: Storage, dims: number[], soft: boolean, ignoreIndex: number, labelSmoothing: number, reduction: number,
+  ): [Storage, Storage, Storage];
+  crossEntropyBackward(
+    input: Storage, target: Storage, lse: Storage, count: Storage, grad: Storage, dims: number[],
+    soft: boolean, ignoreIndex: number, labelSmoothing: number, reduction: number,
+  ): Storage;
+  embeddingForward(ids: Storage, weight: Storage, dims: number[]): Storage;
+  embeddingBackward(ids: Storage, grad: Storage, dims: number[]): Storage;
+  /** dims = [n, group]; the backward is the same call on the gradient. */
+  dropout(x: Storage, dims: number[], p: number, seed: number, offset: number): Storage;
   fourierMetricForward(q: Storage, k: Storage, R: Storage, dims: number[], power: number): Storage;
   fourierMetricBackward(
     q: Storage, k: Storage, R: Storage, dims: number[], power: number, grad: Storage,
@@ -52,18 +104,37 @@ const ADDON_FILES: Record<Device, string> = {
   'cuda-emu': 'fourierformer_cuda_emu.node',
 };
 
-/** Where an addon may be found, in order: a local build, then the prebuilds of issue #6. */
+/**
+ * The prebuilt addon of the npm package (scripts/prebuild.js): the cpu one as node-gyp-build
+ * picks it in prebuilds/<platform>-<arch>/, the cuda one in its cuda/ folder (out of
+ * node-gyp-build's sight). There is no cuda-emu prebuild.
+ */
+function prebuilt(device: Device): string[] {
+  const dir = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (device === 'cuda') return [path.join(dir, 'cuda', ADDON_FILES.cuda)];
+  if (device === 'cpu') {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return [(require('node-gyp-build') as { resolve(dir: string): string }).resolve(packageRoot)];
+    } catch {
+      return [path.join(dir, '*.node')];
+    }
+  }
+  return [];
+}
+
+/** Where an addon may be found, in order: FOURIERFORMER_ADDON_DIR, a local build, the prebuild. */
 function candidates(device: Device): string[] {
   const file = ADDON_FILES[device];
   const dirs = device === 'cpu' ? ['build/Release', 'build/Debug'] : [`build-native/${device}`];
   const out = dirs.map((d) => path.join(packageRoot, d, file));
-  const prebuilt = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, file);
-  out.push(prebuilt);
+  out.push(...prebuilt(device));
   if (process.env.FOURIERFORMER_ADDON_DIR) out.unshift(path.join(process.env.FOURIERFORMER_ADDON_DIR, file));
   return out;
 }
 
 const loaded = new Map<Device, Backend>();
+const loadedFrom = new Map<Device, string>();
 
 export function isDevice(name: unknown): name is Device {
   return typeof name === 'string' && (DEVICES as readonly string[]).includes(name);
@@ -84,13 +155,29 @@ export function loadAddon(device: Device): Backend {
   const tried = candidates(device);
   const found = tried.find((p) => fs.existsSync(p));
   if (!found) {
-    const how = device === 'cpu' ? 'npm install (or npm run build:cpu)' : `npm run build:${device === 'cuda' ? 'cuda' : 'emu'}`;
+    const how = {
+      cpu: 'npm install (or npm run build:cpu)',
+      cuda: 'npm run build:cuda',
+      'cuda-emu': 'npm run build:emu in a clone of the repository (the npm package does not ship it)',
+    }[device];
     throw new Error(`device '${device}': its addon ${ADDON_FILES[device]} is not built; run ${how}. Looked in:\n  ${tried.join('\n  ')}`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const addon = require(found) as Backend;
+  let addon: Backend;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    addon = (device === 'cuda' ? requireCudaAddon(found) : require(found)) as Backend;
+  } catch (e) {
+    throw new Error(`device '${device}': cannot load ${found}: ${(e as Error).message}`);
+  }
+  if (addon.backend !== device) throw new Error(`device '${device}': ${found} is the '${addon.backend}' addon`);
   loaded.set(device, addon);
+  loadedFrom.set(device, found);
   return addon;
+}
+
+/** The file a device's addon was loaded from, if it is loaded. */
+export function addonPath(device: Device): string | undefined {
+  return loadedFrom.get(device);
 }
 
 const usable = new Set<Device>();

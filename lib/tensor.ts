@@ -118,12 +118,87 @@ export class Tensor {
     (require('./autograd/engine') as typeof import('./autograd/engine')).runBackward(this, grad, opts);
   }
 
+  // The tensor ops as methods (PyTorch style); see lib/ops/tensor-ops.ts.
+  add(other: Tensor | number): Tensor {
+    return tensorOps().add(this, other);
+  }
+
+  sub(other: Tensor | number): Tensor {
+    return tensorOps().sub(this, other);
+  }
+
+  mul(other: Tensor | number): Tensor {
+    return tensorOps().mul(this, other);
+  }
+
+  div(other: Tensor | number): Tensor {
+    return tensorOps().div(this, other);
+  }
+
+  scale(alpha: number): Tensor {
+    return tensorOps().scale(this, alpha);
+  }
+
+  neg(): Tensor {
+    return tensorOps().neg(this);
+  }
+
+  sum(axes?: number | readonly number[], keepDims = false): Tensor {
+    return tensorOps().sum(this, axes, keepDims);
+  }
+
+  mean(axes?: number | readonly number[], keepDims = false): Tensor {
+    return tensorOps().mean(this, axes, keepDims);
+  }
+
+  reshape(shape: readonly number[]): Tensor {
+    return tensorOps().reshape(this, shape);
+  }
+
+  permute(dims: readonly number[]): Tensor {
+    return tensorOps().permute(this, dims);
+  }
+
+  transpose(a: number, b: number): Tensor {
+    return tensorOps().transpose(this, a, b);
+  }
+
+  slice(axis: number, start: number, end?: number): Tensor {
+    return tensorOps().slice(this, axis, start, end);
+  }
+
+  gelu(opts?: import('./ops/elementwise').GeluOptions): Tensor {
+    return tensorOps().gelu(this, opts);
+  }
+
+  relu(): Tensor {
+    return tensorOps().relu(this);
+  }
+
+  exp(): Tensor {
+    return tensorOps().exp(this);
+  }
+
+  log(): Tensor {
+    return tensorOps().log(this);
+  }
+
+  tanh(): Tensor {
+    return tensorOps().tanh(this);
+  }
+
   toString(): string {
     if (this.isDisposed) return `Tensor(${shapeString(this.shape)}, ${this.device}, disposed)`;
     const v = this.toFloat32Array();
     const shown = Array.from(v.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
     return `Tensor(${shapeString(this.shape)}, ${this.device}, [${shown}${v.length > 8 ? ', ...' : ''}])`;
   }
+}
+
+/** The tensor ops, loaded on first use: they import Tensor. */
+function tensorOps(): typeof import('./ops/tensor-ops') {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('./ops/tensor-ops') as typeof import('./ops/tensor-ops');
 }
 
 /** Checks that a value is a live tensor, naming the argument. */

@@ -6,18 +6,20 @@
 //
 // Layout. Work units are (b, h) slices x row chunks (threads.h). A unit keeps scale*k
 // transposed as [D][keys] (one SIMD vector = W keys: 8 AVX2, 16 AVX-512) for the scores, and
-// rows of values / of scale*k for the products that run along keys. Nothing of size Nq x Nk is
-// stored: one row of scores (forward), or P and dS for a block of 8 rows (backward).
+// rows of values / of scale*k for the products that run along keys, and visits its keys tile
+// by tile (~16 KiB of keys, FlashAttention's outer loop), every row of the unit per tile.
+// Nothing of size Nq x Nk is stored: one tile-row of scores (forward), or P and dS for a block of
+// 8 rows (backward).
 //
-// Forward, per row i: scores for 4 key vectors at a time (D FMA each, 4 chains), the row
-//   maximum m, P = exp(s - m) (Cody-Waite + degree-6 polynomial, ~12 ops per vector),
-//   l = sum P, out = (P . V)/l by a GEMV with register accumulators, lse = m + log l. The row
-//   of scores stays in L1, so the exact maximum costs one extra pass instead of the online
-//   rescaling a tile-streamed FlashAttention needs.
+// Forward, per tile and row i: scores for 4 key vectors at a time (D FMA each, 4 chains), the
+//   tile maximum; the online softmax update of (m_i, l_i, acc_i) (rescaled by exp(m_old - m_new)
+//   when the maximum grows); P = exp(s - m_i) (Cody-Waite + degree-6 polynomial, ~12 ops per
+//   vector); acc_i += P . V by a GEMV with register accumulators. At the end out = acc/l,
+//   lse = m + log l.
 //   Cost per (i,j): D + Dv FMA + exp/W.
-// Backward (FlashAttention-2's recurrences), per row i with delta_i = dout_i . out_i:
+// Backward (FlashAttention-2's recurrences), per tile and row i, delta_i = dout_i . out_i:
 //   recompute s and P = exp(s - lse_i); dp_j = dout_i . v_j; dS = P (dp - delta_i);
-//   dq_i = sum_j dS_ij (scale k_j) (GEMV per row); P and dS kept for 8 rows, then
+//   dq_i += sum_j dS_ij (scale k_j) (GEMV); P and dS kept for 8 rows, then
 //   dv_j += sum_i P_ij dout_i and dk_j += sum_i dS_ij (scale q_i) for the 8 rows at once
 //   (rank-8 updates, each dk_j / dv_j row loaded and stored once per block). With row chunks,
 //   dk and dv are unit partials reduced in unit order.
@@ -89,10 +91,10 @@ void dots(const float* x, const float* cT, int ld, int D, typename V::T* s) {
   }
 }
 
-// body(j0, std::integral_constant<N>) for groups of 4, then single, key vectors below jend.
+// body(j0, std::integral_constant<N>) for groups of 4, then single, key vectors in [jbeg, jend).
 template <int W, class Body>
-void for_key_vectors(int jend, const Body& body) {
-  int j0 = 0;
+void for_key_vectors(int jbeg, int jend, const Body& body) {
+  int j0 = jbeg;
   for (; j0 + 3 * W < jend; j0 += 4 * W) body(j0, std::integral_constant<int, 4>{});
   for (; j0 < jend; j0 += W) body(j0, std::integral_constant<int, 1>{});
 }
@@ -105,6 +107,11 @@ struct FwdArgs {
   cpu::RowSplit split;
 };
 
+// Keys per tile: ~16 KiB of scale*k as [D][keys] (a multiple of 64, at most 256).
+int key_tile(int D, int Dv) { return std::clamp(16384 / (4 * std::max(D, Dv)) / 64, 1, 4) * 64; }
+
+// A unit visits its keys tile by tile, every row of the unit per tile, with the online softmax
+// state per row: running maximum m, l = sum exp(s - m), acc = sum exp(s - m) v.
 struct ForwardUnit {
   template <class V>
   static void run(const FwdArgs& A, const int& unit) {
@@ -114,36 +121,52 @@ struct ForwardUnit {
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
-    std::vector<float> sc(ks.ld), acc(ks.ldv);
-    for (int i = i0; i < i1; ++i) {
-      const int64_t row = int64_t(bh) * sh.Nq + i;
-      const float* qi = A.q + row * sh.D;
-      const int jend = sh.causal ? i + 1 : sh.Nk;
-      T vmax = V::set(-std::numeric_limits<float>::infinity());
-      for_key_vectors<W>(jend, [&](int j0, auto nvec) {
-        constexpr int N = decltype(nvec)::value;
-        T s[N];
-        dots<V, N>(qi, ks.kT.data() + j0, ks.ld, ks.D, s);
-        for (int n = 0; n < N; ++n) {
-          const int j = j0 + n * W;
-          if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(-std::numeric_limits<float>::infinity()));
-          vmax = V::max(vmax, s[n]);
-          V::store(sc.data() + j, s[n]);
+    const int tile = key_tile(sh.D, sh.Dv), rows = i1 - i0;
+    constexpr float kNone = -std::numeric_limits<float>::infinity();
+    std::vector<float> sc(tile), part(ks.ldv), acc(size_t(rows) * ks.ldv, 0.0f), m(rows, kNone), l(rows, 0.0f);
+    for (int t0 = 0; t0 < ks.n; t0 += tile) {
+      for (int r = 0; r < rows; ++r) {
+        const int i = i0 + r;
+        const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
+        if (jend <= t0) continue;
+        const float* qi = A.q + (int64_t(bh) * sh.Nq + i) * sh.D;
+        T vmax = V::set(kNone);
+        for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
+          constexpr int N = decltype(nvec)::value;
+          T s[N];
+          dots<V, N>(qi, ks.kT.data() + j0, ks.ld, ks.D, s);
+          for (int n = 0; n < N; ++n) {
+            const int j = j0 + n * W;
+            if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(kNone));
+            vmax = V::max(vmax, s[n]);
+            V::store(sc.data() + (j - t0), s[n]);
+          }
+        });
+        float* ar = acc.data() + size_t(r) * ks.ldv;
+        const float mt = std::max(m[r], V::max_lane(vmax));
+        if (mt > m[r]) {
+          const float f = std::exp(m[r] - mt);
+          l[r] *= f;
+          for (int c = 0; c < ks.ldv; ++c) ar[c] *= f;
+          m[r] = mt;
         }
-      });
-      const float m = V::max_lane(vmax);
-      T l = V::zero();
-      for (int j = 0; j < jend; j += W) {
-        T p = exp_nonpositive<V>(V::sub(V::load(sc.data() + j), V::set(m)));
-        if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
-        l = V::add(l, p);
-        V::store(sc.data() + j, p);
+        T lt = V::zero();
+        for (int j = t0; j < jend; j += W) {
+          T p = exp_nonpositive<V>(V::sub(V::load(sc.data() + (j - t0)), V::set(mt)));
+          if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
+          lt = V::add(lt, p);
+          V::store(sc.data() + (j - t0), p);
+        }
+        l[r] += V::sum(lt);
+        cpu::gemv<V>(sc.data(), jend - t0, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, part.data());
+        for (int c = 0; c < ks.ldv; ++c) ar[c] += part[c];
       }
-      const float lsum = V::sum(l);
-      cpu::gemv<V>(sc.data(), jend, ks.vR.data(), ks.ldv, acc.data());
-      const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[e] * inv;
-      A.lse[row] = lsum > 0.0f ? m + std::log(lsum) : -std::numeric_limits<float>::infinity();
+    }
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
+      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[size_t(r) * ks.ldv + e] * inv;
+      A.lse[row] = l[r] > 0.0f ? m[r] + std::log(l[r]) : kNone;
     }
   }
 };
@@ -181,6 +204,8 @@ void finish_keys(const BwdArgs& A, int bh) {
   }
 }
 
+// A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (whose P and
+// dS rows feed one dv and one dk update); dq is accumulated per row across tiles.
 struct BackwardUnit {
   template <class V>
   static void run(const BwdArgs& A, const int& unit) {
@@ -191,52 +216,60 @@ struct BackwardUnit {
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, true, A.k, A.v);
+    const int tile = key_tile(D, Dv), rows = i1 - i0;
     float* dk = A.part + size_t(unit) * A.part_elems();
     float* dv = dk + size_t(sh.Nk) * A.ldd;
     std::fill(dk, dk + A.part_elems(), 0.0f);
-    std::vector<float> P(size_t(kRowBlock) * ks.ld), dS(size_t(kRowBlock) * ks.ld), acc(A.ldd);
+    std::vector<float> P(size_t(kRowBlock) * tile), dS(size_t(kRowBlock) * tile), part(A.ldd);
     std::vector<float> qs(size_t(kRowBlock) * A.ldd, 0.0f), douts(size_t(kRowBlock) * A.ldv, 0.0f);
-    for (int ib = i0; ib < i1; ib += kRowBlock) {
-      const int rows = std::min(kRowBlock, i1 - ib);
-      const int jmax = sh.causal ? ib + rows : sh.Nk;
-      std::fill(P.begin(), P.end(), 0.0f);
-      std::fill(dS.begin(), dS.end(), 0.0f);
-      for (int r = 0; r < rows; ++r) {
-        const int64_t row = int64_t(bh) * sh.Nq + ib + r;
-        const float* qi = A.q + row * D;
-        const float* dout = A.dout + row * Dv;
-        for (int d = 0; d < D; ++d) qs[size_t(r) * A.ldd + d] = A.scale * qi[d];
-        std::copy(dout, dout + Dv, douts.begin() + size_t(r) * A.ldv);
-        double delta = 0.0;
-        for (int e = 0; e < Dv; ++e) delta += double(dout[e]) * A.out[row * Dv + e];
-        const T vdelta = V::set(float(delta)), vlse = V::set(A.lse[row]);
-        const int jend = sh.causal ? ib + r + 1 : sh.Nk;
-        float* prow = P.data() + size_t(r) * ks.ld;
-        float* srow = dS.data() + size_t(r) * ks.ld;
-        float* dqi = A.dq + row * D;
-        if (A.lse[row] == -std::numeric_limits<float>::infinity()) {
-          std::fill(dqi, dqi + D, 0.0f);
-          continue;
-        }
-        for_key_vectors<W>(jend, [&](int j0, auto nvec) {
-          constexpr int N = decltype(nvec)::value;
-          T s[N], dp[N];
-          dots<V, N>(qi, ks.kT.data() + j0, ks.ld, D, s);
-          dots<V, N>(dout, ks.vT.data() + j0, ks.ld, Dv, dp);
-          for (int n = 0; n < N; ++n) {
-            const int j = j0 + n * W;
-            T p = exp_nonpositive<V>(V::sub(s[n], vlse));
-            if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
-            V::store(prow + j, p);
-            V::store(srow + j, V::mul(p, V::sub(dp[n], vdelta)));
-          }
-        });
-        cpu::gemv<V>(srow, jend, ks.kR.data(), A.ldd, acc.data());
-        std::copy(acc.begin(), acc.begin() + D, dqi);
-      }
-      cpu::add_outer<V>(dS.data(), ks.ld, rows, qs.data(), A.ldd, jmax, dk);
-      cpu::add_outer<V>(P.data(), ks.ld, rows, douts.data(), A.ldv, jmax, dv);
+    std::vector<float> dq(size_t(rows) * A.ldd, 0.0f), delta(rows);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
+      double dl = 0.0;
+      for (int e = 0; e < Dv; ++e) dl += double(A.dout[row * Dv + e]) * A.out[row * Dv + e];
+      delta[r] = float(dl);
     }
+    for (int t0 = 0; t0 < ks.n; t0 += tile) {
+      for (int rb = 0; rb < rows; rb += kRowBlock) {
+        const int nr = std::min(kRowBlock, rows - rb);
+        const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
+        if (jmax <= t0) continue;
+        std::fill(P.begin(), P.end(), 0.0f);
+        std::fill(dS.begin(), dS.end(), 0.0f);
+        for (int r = rb; r < rb + nr; ++r) {
+          const int i = i0 + r;
+          const int64_t row = int64_t(bh) * sh.Nq + i;
+          const float* qi = A.q + row * D;
+          const float* dout = A.dout + row * Dv;
+          for (int d = 0; d < D; ++d) qs[size_t(r - rb) * A.ldd + d] = A.scale * qi[d];
+          std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
+          const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
+          if (jend <= t0 || A.lse[row] == -std::numeric_limits<float>::infinity()) continue;
+          const T vdelta = V::set(delta[r]), vlse = V::set(A.lse[row]);
+          float* prow = P.data() + size_t(r - rb) * tile;
+          float* srow = dS.data() + size_t(r - rb) * tile;
+          for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
+            constexpr int N = decltype(nvec)::value;
+            T s[N], dp[N];
+            dots<V, N>(qi, ks.kT.data() + j0, ks.ld, D, s);
+            dots<V, N>(dout, ks.vT.data() + j0, ks.ld, Dv, dp);
+            for (int n = 0; n < N; ++n) {
+              const int j = j0 + n * W;
+              T p = exp_nonpositive<V>(V::sub(s[n], vlse));
+              if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
+              V::store(prow + (j - t0), p);
+              V::store(srow + (j - t0), V::mul(p, V::sub(dp[n], vdelta)));
+            }
+          });
+          cpu::gemv<V>(srow, jend - t0, ks.kR.data() + size_t(t0) * A.ldd, A.ldd, part.data());
+          for (int d = 0; d < A.ldd; ++d) dq[size_t(r) * A.ldd + d] += part[d];
+        }
+        cpu::add_outer<V>(dS.data(), tile, nr, qs.data(), A.ldd, jmax - t0, dk + size_t(t0) * A.ldd);
+        cpu::add_outer<V>(P.data(), tile, nr, douts.data(), A.ldv, jmax - t0, dv + size_t(t0) * A.ldv);
+      }
+    }
+    for (int r = 0; r < rows; ++r)
+      std::copy(dq.begin() + size_t(r) * A.ldd, dq.begin() + size_t(r) * A.ldd + D, A.dq + (int64_t(bh) * sh.Nq + i0 + r) * D);
     if (A.split.chunks == 1) finish_keys(A, bh);
   }
 };

@@ -6,10 +6,13 @@
 // Layout. Work units are (b, h) slices x row chunks (threads.h). A unit lays its keys out as
 // b = R k transposed to [D][keys], so one SIMD vector holds W keys (8 AVX2, 16 AVX-512, 1
 // portable; simd.h) and every operation below handles W pairs (i, j) at once; a_i = R q_i is
-// broadcast per d. Nothing of size Nq x Nk is stored: one row of K (forward), one row of
-// P = K/(S+eps) per row of a block of 8 (backward). s(x) comes from sinc_simd.h: the bounded
-// path (polynomials in x^2, |x| <= 4.25) wherever the row's and a block of 64 keys' coordinate
-// ranges guarantee the bound, else the general path (range reduction, ~3x slower).
+// broadcast per d. The unit visits its keys tile by tile (~16 KiB of b, FlashAttention's outer
+// loop), every row of the unit per tile, so long sequences stay in cache; per-row state (S, the
+// output accumulator, dq) persists across tiles. Nothing of size Nq x Nk is stored: one tile-row
+// of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
+// sinc_simd.h: the bounded path (polynomials in x^2, |x| <= 4.25) wherever the row's and a
+// block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
+// reduction, ~3x slower).
 //
 // Versions, cycles per (row, 8 keys, d) on Zen 1 AVX2 at D = 16 (FMA-port bound: 8 forward,
 // 17 backward; this core sustains ~75% of it on dependent FMA chains):
@@ -61,6 +64,8 @@ namespace {
 
 using cpu::kSincPolyBound;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
+constexpr int kTileBytes = 16384;  // keys per tile: ~16 KiB of one [D][keys] layout, so a tile's
+                                   // operands stay in L1/L2 while every row of a unit visits it
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
@@ -108,10 +113,14 @@ struct Keys {
     return true;
   }
 
-  // body(jb, jlim, bounded) for the blocks of keys below jend, bounded a std::bool_constant.
+  // Keys per tile: a multiple of kKeyBlock.
+  int tile() const { return std::clamp(kTileBytes / (4 * std::max(D, Dv)) / kKeyBlock, 1, 4) * kKeyBlock; }
+
+  // body(jb, jlim, bounded) for the blocks of keys in [jbeg, jend) (jbeg a multiple of
+  // kKeyBlock), bounded a std::bool_constant.
   template <class Body>
-  void for_blocks(const float* a, int jend, const Body& body) const {
-    for (int jb = 0; jb < jend; jb += kKeyBlock) {
+  void for_blocks(const float* a, int jbeg, int jend, const Body& body) const {
+    for (int jb = jbeg; jb < jend; jb += kKeyBlock) {
       const int jlim = std::min(jb + kKeyBlock, jend);
       if (bounded(a, jb / kKeyBlock)) {
         body(jb, jlim, std::true_type{});
@@ -226,13 +235,13 @@ struct FwdArgs {
   cpu::RowSplit split;
 };
 
-// Row i: K into kb[0, jend), returns S.
+// Row i, keys [j0, jend) of a tile: K into kb[j - j0]; returns their sum.
 template <class V>
-float kernel_row(const Keys& ks, const float* a, int jend, int p, float* kb) {
+float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, float* kb) {
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
-  ks.for_blocks(a, jend, [&](int jb, int jlim, auto bounded) {
+  ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
@@ -241,21 +250,23 @@ float kernel_row(const Keys& ks, const float* a, int jend, int p, float* kb) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
         S = V::add(S, K);
-        V::store(kb + j0 + n * W, K);
+        V::store(kb + (j0 - jbeg) + n * W, K);
       }
     });
   });
   return V::sum(S);
 }
 
-// Stable row i: K / 2^emax into kb[0, jend) (ke holds the exponents meanwhile); returns S and
-// sets emax (kNoMax if every K is 0).
+// Stable row i, keys [jbeg, jend): K = Km 2^Ke, scaled by 2^-emax with emax the row's running
+// maximum exponent (raising it rescales S and acc by an exact power of two, as FlashAttention's
+// online softmax), into kb[j - jbeg]; adds the K to S. ke is scratch.
 template <class V>
-float kernel_row_stable(const Keys& ks, const float* a, int jend, int p, float* kb, float* ke, float& emax) {
+void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, float* kb, float* ke, float& emax,
+                       float& S, float* acc, int ldv) {
   using T = typename V::T;
   constexpr int W = V::W;
   T vmax = V::set(kNoMax);
-  ks.for_blocks(a, jend, [&](int jb, int jlim, auto bounded) {
+  ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
       sinc_product_scaled<V, decltype(bounded)::value>(a, ks.bT.data() + j0, ks.ld, ks.D, m, e);
@@ -263,20 +274,28 @@ float kernel_row_stable(const Keys& ks, const float* a, int jend, int p, float* 
       if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
       Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
       vmax = V::max(vmax, Ke);
-      V::store(kb + j0, Km);
-      V::store(ke + j0, Ke);
+      V::store(kb + (j0 - jbeg), Km);
+      V::store(ke + (j0 - jbeg), Ke);
     }
   });
-  emax = V::max_lane(vmax);
-  T S = V::zero();
-  for (int j0 = 0; j0 < jend; j0 += W) {
-    const T K = V::mul(V::load(kb + j0), V::pow2(V::sub(V::load(ke + j0), V::set(emax))));
-    S = V::add(S, K);
-    V::store(kb + j0, K);
+  const float tmax = V::max_lane(vmax);
+  if (tmax > emax) {
+    const float f = std::ldexp(1.0f, int(std::max(emax - tmax, -200.0f)));
+    S *= f;
+    for (int c = 0; c < ldv; ++c) acc[c] *= f;
+    emax = tmax;
   }
-  return V::sum(S);
+  T St = V::zero();
+  for (int j = 0; j < jend - jbeg; j += W) {
+    const T K = V::mul(V::load(kb + j), V::pow2(V::sub(V::load(ke + j), V::set(emax))));
+    St = V::add(St, K);
+    V::store(kb + j, K);
+  }
+  S += V::sum(St);
 }
 
+// A unit visits its keys tile by tile, every row of the unit per tile, keeping per row S, acc
+// = sum_j K_ij v_j (and emax when stable).
 struct ForwardUnit {
   template <class V>
   static void run(const FwdArgs& A, const int& unit) {
@@ -284,26 +303,39 @@ struct ForwardUnit {
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, false, A.k, A.v, A.R);
-    std::vector<float> a(sh.D), acc(ks.ldv), kb(ks.ld), ke(A.stable ? ks.ld : 0);
-    for (int i = i0; i < i1; ++i) {
-      const int64_t row = int64_t(bh) * sh.Nq + i;
-      for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
-      const int jend = sh.causal ? i + 1 : sh.Nk;
-      float S, inv, stat;
-      if (A.stable) {
-        float emax;
-        S = kernel_row_stable<V>(ks, a.data(), jend, A.power, kb.data(), ke.data(), emax);
-        inv = S > 0.0f ? 1.0f / S : 0.0f;
-        stat = S > 0.0f ? float(std::log(double(S)) + double(emax) * std::numbers::ln2)
-                        : -std::numeric_limits<float>::infinity();
-      } else {
-        S = kernel_row<V>(ks, a.data(), jend, A.power, kb.data());
-        const float den = S + A.eps;
-        inv = den != 0.0f ? 1.0f / den : 0.0f;
-        stat = S;
+    const int tile = ks.tile(), rows = i1 - i0;
+    std::vector<float> a(sh.D), kb(tile), ke(A.stable ? tile : 0), part(ks.ldv);
+    std::vector<float> acc(size_t(rows) * ks.ldv, 0.0f), S(rows, 0.0f), emax(rows, kNoMax);
+    for (int t0 = 0; t0 < ks.n; t0 += tile) {
+      for (int r = 0; r < rows; ++r) {
+        const int i = i0 + r;
+        const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
+        if (jend <= t0) continue;
+        const int64_t row = int64_t(bh) * sh.Nq + i;
+        for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
+        float* ar = acc.data() + size_t(r) * ks.ldv;
+        if (A.stable) {
+          kernel_row_stable<V>(ks, a.data(), t0, jend, A.power, kb.data(), ke.data(), emax[r], S[r], ar, ks.ldv);
+        } else {
+          S[r] += kernel_row<V>(ks, a.data(), t0, jend, A.power, kb.data());
+        }
+        cpu::gemv<V>(kb.data(), jend - t0, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, part.data());
+        for (int c = 0; c < ks.ldv; ++c) ar[c] += part[c];
       }
-      cpu::gemv<V>(kb.data(), jend, ks.vR.data(), ks.ldv, acc.data());
-      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[e] * inv;
+    }
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
+      float inv, stat;
+      if (A.stable) {
+        inv = S[r] > 0.0f ? 1.0f / S[r] : 0.0f;
+        stat = S[r] > 0.0f ? float(std::log(double(S[r])) + double(emax[r]) * std::numbers::ln2)
+                           : -std::numeric_limits<float>::infinity();
+      } else {
+        const float den = S[r] + A.eps;
+        inv = den != 0.0f ? 1.0f / den : 0.0f;
+        stat = S[r];
+      }
+      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[size_t(r) * ks.ldv + e] * inv;
       A.stats[row] = stat;
     }
   }
@@ -433,12 +465,13 @@ typename V::T dot_values(const float* dout, const float* vT, int ld, int Dv) {
 struct RowInputs {
   const float* a;     // R q_i
   const float* dout;  // dout_i
-  int jend;
+  int jbeg, jend;     // keys of this tile for this row
   float delta;        // dout_i . out_i
   float stat;         // S_i, or log S_i when stable
 };
 
-// One row: Tq in rs.tq, t into tk, P_ij = K_ij/(S_i + eps) into prow[0, jend).
+// Row i, keys [jbeg, jend): Tq into rs.tq, t into tk, P_ij = K_ij/(S_i + eps) into
+// prow[j - jbeg].
 template <class V>
 void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScratch& rs, float* tk, float* prow) {
   using T = typename V::T;
@@ -447,7 +480,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const float den = in.stat + A.eps;
   const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
   const T delta = V::set(in.delta);
-  ks.for_blocks(in.a, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
@@ -462,7 +495,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
           const auto valid = V::lanes_below(in.jend - j);
           G = V::keep(valid, G), P = V::keep(valid, P);
         }
-        V::store(prow + j, P);
+        V::store(prow + (j - in.jbeg), P);
         coef[n] = V::mul(G, V::mul(V::set(float(p)), kp1));
       }
       pass_b<V, N>(coef, ks.D, rs, tk + j0, A.ldk);
@@ -479,7 +512,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   const double ei = std::floor(double(in.stat) / std::numbers::ln2);
   const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
   const T delta = V::set(in.delta), sexp = V::set(float(ei));
-  ks.for_blocks(in.a, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
       pass_a_stable<V, decltype(bounded)::value>(in.a, ks.bT.data() + j0, ks.ld, ks.D, rs, m, e);
@@ -491,7 +524,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
-      V::store(prow + j0, P);
+      V::store(prow + (j0 - in.jbeg), P);
       pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk + j0, A.ldk);
     }
   });
@@ -524,6 +557,8 @@ void finish_keys(const BwdArgs& A, int bh) {
     }
 }
 
+// A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (the P rows of
+// a block feed one dv update); dq is accumulated per row across tiles.
 struct BackwardUnit {
   template <class V>
   static void run(const BwdArgs& A, const int& unit) {
@@ -532,44 +567,55 @@ struct BackwardUnit {
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, true, A.k, A.v, A.R);
+    const int tile = ks.tile(), rows = i1 - i0;
     float* tk = A.part + size_t(unit) * A.part_elems();
     float* dv = tk + size_t(D) * A.ldk;
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
-    std::vector<float> a(D), P(size_t(kRowBlock) * ks.ld), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    std::vector<float> a(D), P(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    std::vector<float> tq(size_t(rows) * D, 0.0f), delta(rows);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
+      double dl = 0.0;
+      for (int e = 0; e < Dv; ++e) dl += double(A.dout[row * Dv + e]) * A.out[row * Dv + e];
+      delta[r] = float(dl);
+    }
+    for (int t0 = 0; t0 < ks.n; t0 += tile) {
+      for (int rb = 0; rb < rows; rb += kRowBlock) {
+        const int nr = std::min(kRowBlock, rows - rb);
+        const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
+        if (jmax <= t0) continue;
+        std::fill(P.begin(), P.end(), 0.0f);
+        for (int r = rb; r < rb + nr; ++r) {
+          const int i = i0 + r;
+          const int64_t row = int64_t(bh) * sh.Nq + i;
+          const float* dout = A.dout + row * Dv;
+          std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
+          const RowInputs in{a.data(), dout, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk), delta[r], A.stats[row]};
+          if (in.jend <= t0) continue;
+          if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
+          for (int d = 0; d < D; ++d) a[d] = ks.r[d] * A.q[row * D + d];
+          std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
+          float* prow = P.data() + size_t(r - rb) * tile;
+          if (A.stable) {
+            backward_row_stable<V>(A, ks, in, rs, tk, prow);
+          } else {
+            backward_row<V>(A, ks, in, rs, tk, prow);
+          }
+          for (int d = 0; d < D; ++d) tq[size_t(r) * D + d] += V::sum(V::load(rs.tq.data() + d * V::W));
+        }
+        cpu::add_outer<V>(P.data(), tile, nr, douts.data(), A.ldv, jmax - t0, dv + size_t(t0) * A.ldv);
+      }
+    }
     double* dRq = A.dR_rows + size_t(unit) * D;
     std::fill(dRq, dRq + D, 0.0);
-    for (int ib = i0; ib < i1; ib += kRowBlock) {
-      const int rows = std::min(kRowBlock, i1 - ib);
-      const int jmax = sh.causal ? ib + rows : sh.Nk;
-      std::fill(P.begin(), P.end(), 0.0f);
-      for (int r = 0; r < rows; ++r) {
-        const int i = ib + r;
-        const int64_t row = int64_t(bh) * sh.Nq + i;
-        const float* qi = A.q + row * D;
-        float* dqi = A.dq + row * D;
-        const float* dout = A.dout + row * Dv;
-        std::copy(dout, dout + Dv, douts.begin() + size_t(r) * A.ldv);
-        double delta = 0.0;
-        for (int e = 0; e < Dv; ++e) delta += double(dout[e]) * A.out[row * Dv + e];
-        const RowInputs in{a.data(), dout, sh.causal ? i + 1 : sh.Nk, float(delta), A.stats[row]};
-        std::fill(dqi, dqi + D, 0.0f);
-        if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
-        for (int d = 0; d < D; ++d) a[d] = ks.r[d] * qi[d];
-        std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
-        float* prow = P.data() + size_t(r) * ks.ld;
-        if (A.stable) {
-          backward_row_stable<V>(A, ks, in, rs, tk, prow);
-        } else {
-          backward_row<V>(A, ks, in, rs, tk, prow);
-        }
-        for (int d = 0; d < D; ++d) {
-          const float t = V::sum(V::load(rs.tq.data() + d * V::W));
-          dqi[d] = ks.r[d] * t;
-          dRq[d] += double(qi[d]) * t;
-        }
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
+      for (int d = 0; d < D; ++d) {
+        const float t = tq[size_t(r) * D + d];
+        A.dq[row * D + d] = ks.r[d] * t;
+        dRq[d] += double(A.q[row * D + d]) * t;
       }
-      cpu::add_outer<V>(P.data(), ks.ld, rows, douts.data(), A.ldv, jmax, dv);
     }
     if (A.split.chunks == 1) finish_keys(A, bh);
   }

@@ -2,3 +2,7 @@
 export * from './fourier-metric';
 export * from './attention';
 export * from './compare';
+export * from './optim';
+export * from './nn-ops';
+export * from './nn-modules';
+export * from './tensor-ops';

@@ -1,0 +1,40 @@
+// cpu backend: OpenBLAS sgemm on the addon's OpenMP threads (blas.h). OpenBLAS is set to one
+// thread once, on first use; each OpenMP thread then calls it on its own block of C.
+// Cost: 2*M*N*K flops.
+#include "blas.h"
+#include <algorithm>
+#include <cstdint>
+
+namespace ff::cpu {
+namespace {
+
+void use_single_threaded_blas() {
+  static const bool configured = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)configured;
+}
+
+}  // namespace
+
+int gemm_threads(double flops) {
+  constexpr double kFlopsPerThread = 4e6;
+  return int(std::clamp(flops / kFlopsPerThread, 1.0, double(omp_get_max_threads())));
+}
+
+void sgemm_block(const Sgemm& g, int m0, int m1, int n0, int n1) {
+  use_single_threaded_blas();
+  const float* A = g.trans_a ? g.A + m0 : g.A + int64_t(m0) * g.lda;
+  const float* B = g.trans_b ? g.B + int64_t(n0) * g.ldb : g.B + n0;
+  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
+              g.trans_b ? CblasTrans : CblasNoTrans, m1 - m0, n1 - n0, g.K, 1.0f, A, g.lda, B,
+              g.ldb, g.beta, g.C + int64_t(m0) * g.ldc + n0, g.ldc);
+}
+
+void sgemm(const Sgemm& g) {
+  parallel_blocks(g.M, g.N, 2.0 * g.M * g.N * g.K,
+                  [&](int m0, int m1, int n0, int n1) { sgemm_block(g, m0, m1, n0, n1); });
+}
+
+}  // namespace ff::cpu

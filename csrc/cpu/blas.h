@@ -1,0 +1,61 @@
+// The cpu backend's GEMM: OpenBLAS's sgemm (Debian's libopenblas-dev; scripts/setup.sh installs
+// it), always run single-threaded inside the addon's own OpenMP team. A product is cut into one
+// block of C per thread (rows, or columns when C is wide), each block one sgemm call. So GEMMs
+// and the other kernels share one pool of omp_get_max_threads() threads: OpenBLAS's own pool
+// would spin beside OpenMP's after every switch between the two (3+ busy threads on 2 cores).
+#pragma once
+#if !__has_include(<cblas.h>)
+#error "OpenBLAS not found (cblas.h): install libopenblas-dev, or run scripts/setup.sh"
+#endif
+#include <cblas.h>
+#include <omp.h>
+#include <cstdint>
+
+namespace ff::cpu {
+
+// Row-major C = op(A) op(B) + beta C; op(A) [M, K], op(B) [K, N]; lda, ldb, ldc are row lengths
+// as stored (A is [K, M] when trans_a, B is [N, K] when trans_b).
+struct Sgemm {
+  bool trans_a = false, trans_b = false;
+  int M = 1, N = 1, K = 1;
+  const float* A = nullptr;
+  int lda = 1;
+  const float* B = nullptr;
+  int ldb = 1;
+  float beta = 0.0f;
+  float* C = nullptr;
+  int ldc = 1;
+};
+
+// The number of threads for a product of `flops` (at least ~4 Mflop per thread).
+int gemm_threads(double flops);
+
+// The block C[m0:m1, n0:n1] of the product, on the calling thread.
+void sgemm_block(const Sgemm& g, int m0, int m1, int n0, int n1);
+
+// The whole product, its blocks spread over the team.
+void sgemm(const Sgemm& g);
+
+// Calls f(m0, m1, n0, n1) once per thread over a split of C [M, N] into blocks of rows (or of
+// columns when N > M); one call on the calling thread when `flops` is too few for a team.
+template <typename F>
+void parallel_blocks(int M, int N, double flops, F&& f) {
+  const int threads = gemm_threads(flops);
+  if (threads <= 1) {
+    f(0, M, 0, N);
+    return;
+  }
+  const bool split_rows = M >= N;
+  const int n = split_rows ? M : N;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int b0 = int(int64_t(n) * t / T), b1 = int(int64_t(n) * (t + 1) / T);
+    if (b1 > b0) {
+      if (split_rows) f(b0, b1, 0, N);
+      else f(0, M, b0, b1);
+    }
+  }
+}
+
+}  // namespace ff::cpu

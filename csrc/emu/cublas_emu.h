@@ -1,0 +1,86 @@
+// The cuBLAS subset the CUDA sources use, for the cuda-emu build: device memory is host memory,
+// so each call runs OpenBLAS's cblas_sgemm (column-major, as cuBLAS) on the calling thread and
+// returns when the product is written, as every emulated launch does. Arguments are checked as
+// cuBLAS checks them (CUBLAS_STATUS_INVALID_VALUE), so a call that would fail on a GPU fails here.
+// Pointer mode is host (alpha, beta point to host floats), cuBLAS's default. Link: -lopenblas.
+#pragma once
+#if !defined(FF_EMU)
+#error "cublas_emu.h is the cuda-emu build's cuBLAS: compile with -DFF_EMU"
+#endif
+#if !__has_include(<cblas.h>)
+#error "OpenBLAS not found (cblas.h): install libopenblas-dev, or run scripts/setup.sh"
+#endif
+#include <cblas.h>
+#include "cuda_emu.h"
+
+typedef enum {
+  CUBLAS_STATUS_SUCCESS = 0,
+  CUBLAS_STATUS_NOT_INITIALIZED = 1,
+  CUBLAS_STATUS_INVALID_VALUE = 7,
+} cublasStatus_t;
+
+typedef enum {
+  CUBLAS_OP_N = 0,
+  CUBLAS_OP_T = 1,
+} cublasOperation_t;
+
+struct cublasContext {
+  cudaStream_t stream = nullptr;
+};
+typedef cublasContext* cublasHandle_t;
+
+inline cublasStatus_t cublasCreate(cublasHandle_t* handle) {
+  if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  *handle = new cublasContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+inline cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+inline cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+inline const char* cublasGetStatusString(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "the operation completed successfully";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
+    case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
+  }
+  return "unknown cuBLAS status";
+}
+
+// C = alpha op(A) op(B) + beta C for `batch` matrices at the given strides (column-major).
+inline cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
+                                                cublasOperation_t transb, int m, int n, int k,
+                                                const float* alpha, const float* A, int lda,
+                                                long long stride_a, const float* B, int ldb,
+                                                long long stride_b, const float* beta, float* C,
+                                                int ldc, long long stride_c, int batch) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  const int rows_a = transa == CUBLAS_OP_N ? m : k;
+  const int rows_b = transb == CUBLAS_OP_N ? k : n;
+  if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (rows_a > 1 ? rows_a : 1) ||
+      ldb < (rows_b > 1 ? rows_b : 1) || ldc < (m > 1 ? m : 1) || alpha == nullptr || beta == nullptr)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const CBLAS_TRANSPOSE ta = transa == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+  const CBLAS_TRANSPOSE tb = transb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+  for (int b = 0; b < batch; ++b)
+    cblas_sgemm(CblasColMajor, ta, tb, m, n, k, *alpha, A + b * stride_a, lda, B + b * stride_b,
+                ldb, *beta, C + b * stride_c, ldc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+inline cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
+                                  cublasOperation_t transb, int m, int n, int k,
+                                  const float* alpha, const float* A, int lda, const float* B,
+                                  int ldb, const float* beta, float* C, int ldc) {
+  return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0,
+                                   beta, C, ldc, 0, 1);
+}

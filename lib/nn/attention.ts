@@ -1,0 +1,99 @@
+// MultiHeadAttention with `attention: 'fourier' | 'dot'`: a fused qkv projection, the fused
+// attention op of either kind, and an output projection.
+//   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
+//              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
+//              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
+//              initialised to radiusInit (the paper: 2 for its LM, 1 for its ViT).
+//   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
+// x [B, N, C] -> [B, N, C], C = numHeads * Dh.
+import { dotProductAttention } from '../ops/dot-attention';
+import { fourierAttention } from '../ops/fourier-attention';
+import { permute, reshape, slice } from '../ops/layout';
+import type { Device } from '../native';
+import type { Generator } from '../random';
+import { shapeString } from '../shape';
+import { checkTensor, full, Tensor } from '../tensor';
+import { checkFeatures, Linear } from './linear';
+import { Module } from './module';
+
+export type AttentionKind = 'fourier' | 'dot';
+export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
+
+export interface MultiHeadAttentionOptions {
+  /** 'fourier' (default) or 'dot'. */
+  attention?: AttentionKind;
+  /** Row i attends to positions j <= i only (language models). */
+  causal?: boolean;
+  /** Whether the qkv projection has a bias (true by default; DeiT: true). */
+  qkvBias?: boolean;
+  /** How many radii R the layer learns ('feature' by default). */
+  radius?: RadiusSharing;
+  /** R's initial value, > 0 (2 by default, the paper's LM; its ViT uses 1). */
+  radiusInit?: number;
+  /** Fourier attention's exponent p (4 by default), normaliser eps (1e-6), log-domain mode. */
+  power?: number;
+  eps?: number;
+  stable?: boolean;
+  device?: Device;
+  generator?: Generator;
+}
+
+export class MultiHeadAttention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  /** The learnable radius of 'fourier' attention (null for 'dot'). */
+  readonly R: Tensor | null;
+  readonly headDim: number;
+  readonly attention: AttentionKind;
+  readonly causal: boolean;
+  private readonly fourier: { power?: number; eps?: number; stable?: boolean };
+
+  constructor(readonly dModel: number, readonly numHeads: number, opts: MultiHeadAttentionOptions = {}) {
+    super();
+    checkFeatures(dModel, 'dModel');
+    checkFeatures(numHeads, 'numHeads');
+    if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
+    this.headDim = dModel / numHeads;
+    this.attention = opts.attention ?? 'fourier';
+    if (this.attention !== 'fourier' && this.attention !== 'dot') {
+      throw new Error(`opts.attention: expected 'fourier' or 'dot', got ${JSON.stringify(this.attention)}`);
+    }
+    this.causal = opts.causal ?? false;
+    const layer = { device: opts.device, generator: opts.generator };
+    this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: opts.qkvBias ?? true }));
+    this.proj = this.registerModule('proj', new Linear(dModel, dModel, layer));
+    this.fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
+    if (this.attention === 'fourier') {
+      const r0 = opts.radiusInit ?? 2;
+      if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
+      this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, this.headDim), r0, { device: opts.device }));
+    } else this.R = null;
+  }
+
+  /** x [B, N, dModel] -> [B, N, dModel]. */
+  forward(x: Tensor): Tensor {
+    checkTensor(x, 'x');
+    if (x.ndim !== 3 || x.shape[2] !== this.dModel) {
+      throw new Error(`x: expected shape [B, N, ${this.dModel}], got ${shapeString(x.shape)}`);
+    }
+    const [B, N] = x.shape;
+    const H = this.numHeads, Dh = this.headDim;
+    // [B, N, 3C] -> [3, B, H, N, Dh], then q, k, v [B, H, N, Dh]
+    const heads = permute(reshape(this.qkv.forward(x), [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
+    const [q, k, v] = [0, 1, 2].map((i) => reshape(slice(heads, 0, i, i + 1), [B, H, N, Dh]));
+    const h = this.R !== null
+      ? fourierAttention(q, k, v, this.R, { ...this.fourier, causal: this.causal })
+      : dotProductAttention(q, k, v, { causal: this.causal });
+    return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
+  }
+}
+
+function radiusShape(sharing: RadiusSharing, H: number, Dh: number): number[] {
+  switch (sharing) {
+    case 'shared': return [1];
+    case 'head': return [H, 1];
+    case 'feature': return [Dh];
+    case 'head-feature': return [H, Dh];
+    default: throw new Error(`opts.radius: expected 'shared', 'head', 'feature' or 'head-feature', got ${JSON.stringify(sharing)}`);
+  }
+}

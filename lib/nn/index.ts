@@ -1,0 +1,17 @@
+// Neural-network modules (torch.nn's names): Module, containers and the layers of a transformer.
+export { Module } from './module';
+export type { LoadStateDictResult } from './module';
+export { ModuleList, Sequential } from './containers';
+export type { TensorModule } from './containers';
+export { Linear } from './linear';
+export type { LinearOptions } from './linear';
+export { LayerNorm } from './layernorm';
+export type { LayerNormModuleOptions } from './layernorm';
+export { Embedding } from './embedding';
+export type { EmbeddingOptions } from './embedding';
+export { Dropout, DropPath } from './dropout';
+export { MultiHeadAttention } from './attention';
+export type { AttentionKind, RadiusSharing, MultiHeadAttentionOptions } from './attention';
+export { TransformerBlock } from './transformer-block';
+export type { TransformerBlockOptions } from './transformer-block';
+export * as init from './init';

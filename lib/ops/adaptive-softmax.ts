@@ -1,0 +1,211 @@
+// Adaptive softmax (Grave et al. 2017, torch.nn.AdaptiveLogSoftmaxWithLoss) and adaptive input
+// (Baevski & Auli 2019), the pair the paper's WikiText-103 model uses, with their weights tied.
+// The vocabulary is cut at cutoffs c_0 < c_1 < ... < c_{k-1} < V into a shortlist [0, c_0) and k
+// tail clusters [c_i, c_{i+1}) (c_k = V).
+//
+// adaptiveLogSoftmaxWithLoss(x [..., d], target [...]): the head scores the shortlist words and one
+// entry per cluster (head logits = x H^T + b, H [c_0 + k, d]); cluster i scores its words from a
+// projection of x to d_i dims (x P_i^T, P_i [d_i, d]; or x P_i with P_i [d, d_i] when tied to an
+// adaptive input's projection) times its weight W_i [V_i, d_i]:
+//     log p(w) = log p_head(w)                                 w in the shortlist
+//     log p(w) = log p_head(cluster i) + log p_i(w - c_i)      w in cluster i
+// The loss is the fused cross-entropy of the head over all rows plus, per cluster, the fused
+// cross-entropy of the rows whose target falls in it (gathered rows: only those run the tail).
+// logProbs: true also returns log p over the whole vocabulary [..., V] (evaluation).
+//
+// adaptiveInput(ids [...], weights): cluster i's ids look up E_i [V_i, d_i] and project to d
+// with P_i [d, d_i] (y = e P_i^T); the rows are scattered back in place. Tying, as Baevski &
+// Auli: the softmax shortlist rows = E_0 (head given as [E_0, cluster rows]), tail weight W_i =
+// E_{i+1}, and the tail projection = P_{i+1} read transposed (projTransposed: true).
+// Composed from linear, matmul, crossEntropy, logSoftmax, embedding/gatherRows/scatterRows and
+// the tensor ops (add, scale, slice, concat, reshape), so autograd gives every gradient. The
+// cluster routing reads the targets (or ids) back to the host: one sync per call.
+import { shapeString } from '../shape';
+import { checkSameDevice, checkTensor, tensor, Tensor } from '../tensor';
+import { crossEntropy } from './cross-entropy';
+import { add, scale } from './elementwise';
+import { embedding, gatherRows, scatterRows } from './embedding';
+import { concat, reshape, slice } from './layout';
+import { linear } from './linear';
+import { matmul } from './matmul';
+import { logSoftmax } from './softmax';
+
+/** One tail cluster of an adaptive softmax. */
+export interface AdaptiveSoftmaxTail {
+  /** d -> d_i: a linear weight [d_i, d], or [d, d_i] when projTransposed; omitted: no projection (d_i = d). */
+  proj?: Tensor | null;
+  /** proj is [d, d_i] and used as x proj (tied with an adaptive input's projection [d, d_i]). */
+  projTransposed?: boolean;
+  /** The cluster's output weight [V_i, d_i]. */
+  weight: Tensor;
+  bias?: Tensor | null;
+}
+
+export interface AdaptiveSoftmaxWeights {
+  /** The head [c_0 + k, d], or its two parts [shortlist [c_0, d], clusters [k, d]] (to tie the shortlist). */
+  head: Tensor | [Tensor, Tensor];
+  headBias?: Tensor | null;
+  /** One per cluster, in cutoff order. */
+  tails: AdaptiveSoftmaxTail[];
+}
+
+export interface AdaptiveSoftmaxOptions {
+  /** c_0 < c_1 < ... < c_{k-1}, without the vocabulary size (PyTorch's convention). */
+  cutoffs: number[];
+  /** 'mean' (default), 'sum', or 'none' (the negative log-likelihood of each row, target's shape). */
+  reduction?: 'mean' | 'sum' | 'none';
+  /** Also return log p over the whole vocabulary, [..., V]. */
+  logProbs?: boolean;
+}
+
+export interface AdaptiveSoftmaxResult {
+  loss: Tensor;
+  logProbs?: Tensor;
+}
+
+/** One cluster of an adaptive input: a table [V_i, d_i] and, when d_i < d, its projection [d, d_i]. */
+export interface AdaptiveInputCluster {
+  weight: Tensor;
+  proj?: Tensor | null;
+}
+
+function checkCutoffs(cutoffs: unknown, clusters: number, V: number | null): number[] {
+  if (!Array.isArray(cutoffs) || cutoffs.length === 0) throw new Error('opts.cutoffs: expected a non-empty array of increasing positive integers');
+  cutoffs.forEach((c, i) => {
+    if (!Number.isInteger(c) || c < 1 || (i > 0 && c <= cutoffs[i - 1]) || (V !== null && c >= V)) {
+      throw new Error(`opts.cutoffs: expected increasing integers in [1, ${V ?? 'V'}), got ${JSON.stringify(cutoffs)}`);
+    }
+  });
+  if (cutoffs.length !== clusters) throw new Error(`opts.cutoffs: has ${cutoffs.length} cutoffs but there are ${clusters} clusters`);
+  return cutoffs as number[];
+}
+
+/** The rows of each cluster (-1: shortlist) and their ids relative to the cluster start. */
+function route(ids: Float32Array, bounds: number[]): { rows: number[][]; rel: number[][] } {
+  const k = bounds.length - 1;
+  const rows: number[][] = Array.from({ length: k }, () => []);
+  const rel: number[][] = Array.from({ length: k }, () => []);
+  ids.forEach((t, r) => {
+    for (let i = k - 1; i >= 0; i--) {
+      if (t >= bounds[i]) {
+        rows[i].push(r);
+        rel[i].push(t - bounds[i]);
+        return;
+      }
+    }
+  });
+  return { rows, rel };
+}
+
+function project(x: Tensor, tail: AdaptiveSoftmaxTail): Tensor {
+  if (!tail.proj) return x;
+  return tail.projTransposed ? matmul(x, tail.proj) : linear(x, tail.proj);
+}
+
+function checkIdsRange(ids: Float32Array, V: number, what: string): void {
+  const bad = ids.findIndex((t) => !(Number.isInteger(t) && t >= 0 && t < V));
+  if (bad >= 0) throw new Error(`${what}: element ${bad} is ${ids[bad]}; expected an integer in [0, ${V})`);
+}
+
+/** The adaptive softmax's negative log-likelihood of target, and optionally all log-probabilities. */
+export function adaptiveLogSoftmaxWithLoss(
+  input: Tensor, target: Tensor, weights: AdaptiveSoftmaxWeights, opts: AdaptiveSoftmaxOptions,
+): AdaptiveSoftmaxResult {
+  checkTensor(input, 'input');
+  checkTensor(target, 'target');
+  if (weights === null || typeof weights !== 'object' || !Array.isArray(weights.tails)) {
+    throw new Error('weights: expected { head, headBias?, tails: [{ proj?, weight, bias? }] }');
+  }
+  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object with cutoffs');
+  const reduction = opts.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  if (input.ndim < 1) throw new Error(`input: expected [..., d], got shape ${shapeString(input.shape)}`);
+  const d = input.shape[input.ndim - 1];
+  const N = input.size / d;
+  if (target.size !== N || !target.shape.every((s, i) => s === input.shape[i]) || target.ndim !== input.ndim - 1) {
+    throw new Error(`target: expected shape ${shapeString(input.shape.slice(0, -1))} (input without its last axis), got ${shapeString(target.shape)}`);
+  }
+  const k = weights.tails.length;
+  const headParts = Array.isArray(weights.head) ? weights.head : [weights.head];
+  headParts.forEach((h, i) => checkTensor(h, `weights.head${headParts.length > 1 ? `[${i}]` : ''}`));
+  weights.tails.forEach((t, i) => checkTensor(t?.weight, `weights.tails[${i}].weight`));
+  const V = opts.cutoffs?.[k - 1] + weights.tails[k - 1]?.weight.shape[0];
+  const cutoffs = checkCutoffs(opts.cutoffs, k, Number.isInteger(V) ? V : null);
+  const bounds = [...cutoffs, V];
+  weights.tails.forEach((t, i) => {
+    if (t.weight.ndim !== 2 || t.weight.shape[0] !== bounds[i + 1] - bounds[i]) {
+      throw new Error(`weights.tails[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}] (cluster [${bounds[i]}, ${bounds[i + 1]})), got ${shapeString(t.weight.shape)}`);
+    }
+  });
+  checkSameDevice({ input, target, ...Object.fromEntries(headParts.map((h, i) => [`weights.head[${i}]`, h])) });
+
+  const x = input.ndim === 2 ? input : reshape(input, [N, d]);
+  const head = headParts.length === 1 ? headParts[0] : concat(headParts, 0);
+  if (head.ndim !== 2 || head.shape[0] !== cutoffs[0] + k || head.shape[1] !== d) {
+    throw new Error(`weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${shapeString(head.shape)}`);
+  }
+  const headLogits = linear(x, head, weights.headBias ?? null);
+
+  const ids = target.toFloat32Array();
+  checkIdsRange(ids, V, 'target');
+  const { rows, rel } = route(ids, bounds);
+  const headTarget = ids.map((t) => (t < cutoffs[0] ? t : 0));
+  rows.forEach((rs, i) => rs.forEach((r) => (headTarget[r] = cutoffs[0] + i)));
+  const device = input.device;
+  const perRow = reduction === 'none';
+  let loss = crossEntropy(headLogits, tensor(headTarget, [N], { device }), { reduction: perRow ? 'none' : 'sum' });
+  rows.forEach((rs, i) => {
+    if (rs.length === 0) return;
+    const index = tensor(rs, [rs.length], { device });
+    const tail = weights.tails[i];
+    const logits = linear(project(gatherRows(x, index), tail), tail.weight, tail.bias ?? null);
+    const nll = crossEntropy(logits, tensor(rel[i], [rs.length], { device }), { reduction: perRow ? 'none' : 'sum' });
+    loss = add(loss, perRow ? scatterRows(nll, index, N) : nll);
+  });
+  if (reduction === 'mean') loss = scale(loss, 1 / N);
+  else if (perRow && target.ndim !== 1) loss = reshape(loss, target.shape);
+  if (!opts.logProbs) return { loss };
+
+  const headLP = logSoftmax(headLogits);
+  const parts = [slice(headLP, -1, 0, cutoffs[0])];
+  weights.tails.forEach((tail, i) => {
+    const tailLP = logSoftmax(linear(project(x, tail), tail.weight, tail.bias ?? null));
+    parts.push(add(tailLP, slice(headLP, -1, cutoffs[0] + i, cutoffs[0] + i + 1)));
+  });
+  const all = concat(parts, -1);
+  return { loss, logProbs: input.ndim === 2 ? all : reshape(all, [...input.shape.slice(0, -1), V]) };
+}
+
+/** Adaptive input embeddings of ids [...] -> [..., d]: cluster i looks up clusters[i].weight and projects to d. */
+export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cutoffs: number[]): Tensor {
+  checkTensor(ids, 'ids');
+  if (!Array.isArray(clusters) || clusters.length < 2) throw new Error('clusters: expected one { weight, proj? } per cluster, shortlist first (at least 2)');
+  clusters.forEach((c, i) => checkTensor(c?.weight, `clusters[${i}].weight`));
+  const last = clusters.length - 1;
+  const V = cutoffs?.[last - 1] + clusters[last].weight.shape[0];
+  checkCutoffs(cutoffs, last, Number.isInteger(V) ? V : null);
+  const bounds = [0, ...cutoffs, V];
+  const dims = clusters.map((c, i) => {
+    if (c.weight.ndim !== 2 || c.weight.shape[0] !== bounds[i + 1] - bounds[i]) {
+      throw new Error(`clusters[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}], got ${shapeString(c.weight.shape)}`);
+    }
+    return c.proj ? checkTensor(c.proj, `clusters[${i}].proj`).shape[0] : c.weight.shape[1];
+  });
+  if (dims.some((dd) => dd !== dims[0])) throw new Error(`clusters: every cluster must project to the same d, got ${JSON.stringify(dims)}`);
+  const values = ids.toFloat32Array();
+  checkIdsRange(values, V, 'ids');
+  const { rows, rel } = route(values, bounds);
+  const N = ids.size;
+  const device = ids.device;
+  let out: Tensor | null = null;
+  rows.forEach((rs, i) => {
+    if (rs.length === 0) return;
+    const index = tensor(rs, [rs.length], { device });
+    const e = embedding(tensor(rel[i], [rs.length], { device }), clusters[i].weight);
+    const proj = clusters[i].proj;
+    const part = scatterRows(proj ? linear(e, proj) : e, index, N);
+    out = out === null ? part : add(out, part);
+  });
+  const flat = out as unknown as Tensor;
+  return ids.ndim === 1 ? flat : reshape(flat, [...ids.shape, dims[0]]);
+}
