@@ -8,8 +8,9 @@
 // directory build-native/cmake and use plain cmake (the same commands work by hand; see
 // CMakeLists.txt). Each built addon is loaded once in Node as a check. JOBS sets the parallel
 // jobs (default 2); FF_CUDA_ARCHS narrows the CUDA architectures for a quicker build (e.g.
-// FF_CUDA_ARCHS=90 on an H100; default 80-real;86-real;89-real;90). Exits non-zero if a step
-// that could run failed; cuda without nvcc is skipped.
+// FF_CUDA_ARCHS=90 on an H100; default: those of the npm prebuild, cmake/cuda.cmake, which
+// `npm run prebuilds` copies). Exits non-zero if a step that could run failed; cuda without
+// nvcc is skipped.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -58,7 +59,8 @@ function configure(cuda) {
   if (configured === cuda) return { ok: true };
   const args = ['-S', '.', '-B', cmakeDir, `-DFF_BUILD_CUDA=${cuda ? 'ON' : 'OFF'}`];
   if (cuda) args.push(`-DCMAKE_CUDA_COMPILER=${nvcc}`);
-  if (cuda && process.env.FF_CUDA_ARCHS) args.push(`-DCMAKE_CUDA_ARCHITECTURES=${process.env.FF_CUDA_ARCHS}`);
+  // Without FF_CUDA_ARCHS, clear any narrower list an earlier run cached: cuda.cmake's default.
+  if (cuda) args.push(process.env.FF_CUDA_ARCHS ? `-DCMAKE_CUDA_ARCHITECTURES=${process.env.FF_CUDA_ARCHS}` : '-UCMAKE_CUDA_ARCHITECTURES');
   const r = run('cmake', args, { quiet: true });
   if (!r.ok) {
     const lines = r.output.split('\n').filter((l) => /error|not found/i.test(l)).slice(0, 6);

@@ -4,7 +4,9 @@
 #   2. the CUDA emulator's own tests, and the kernels under AddressSanitizer (+ bounds) in fiber
 #      mode and ThreadSanitizer in thread-pool mode (scripts/emu-sanitize.sh);
 #   3. ptxas: 0 bytes spilled for every CUDA kernel at sm_80 and sm_90 (where nvcc exists);
-#   4. the jest suite once per backend: cpu and cuda-emu (FOURIERFORMER_TEST_DEVICES overrides).
+#   4. the jest suite once per backend: cpu and cuda-emu (FOURIERFORMER_TEST_DEVICES overrides);
+#   5. pack-check: the npm tarball (with the prebuilds, made from the build above) installs and
+#      works in an empty folder with no compiler on PATH (scripts/pack-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FOURIERFORMER_TEST_DEVICES=${FOURIERFORMER_TEST_DEVICES:-cpu,cuda-emu}
@@ -33,16 +35,10 @@ rc=$?
 set -e
 node -e "
 const r = JSON.parse(require('fs').readFileSync('$results', 'utf8'));
-const byProject = {};
-for (const f of r.testResults) {
-  const p = (f.displayName && f.displayName.name) || f.name.split('/').slice(-3, -2)[0];
-  for (const a of f.assertionResults) {
-    byProject[p] = byProject[p] || { passed: 0, failed: 0, skipped: 0 };
-    byProject[p][a.status === 'passed' ? 'passed' : a.status === 'failed' ? 'failed' : 'skipped']++;
-  }
-}
-for (const [p, c] of Object.entries(byProject)) console.log(p + ': ' + c.passed + ' passed, ' + c.failed + ' failed, ' + c.skipped + ' skipped');
 console.log('jest: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
 "
 rm -f "$results"
+
+section "pack-check"
+bash scripts/pack-check.sh || rc=1
 exit $rc
