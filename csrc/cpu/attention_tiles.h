@@ -10,9 +10,22 @@
 // Cost: one FMA per (j, W floats of a row), loads of x from L1.
 #pragma once
 #include <algorithm>
+#include <cstdint>
 #include "simd.h"
 
 namespace ff::cpu {
+
+// delta_r = dout_row . out_row for `rows` rows from `first_row` (rows of Dv floats), summed in
+// double: the row term every attention backward subtracts (FlashAttention's D_i).
+inline void row_deltas(const float* dout, const float* out, int64_t first_row, int rows, int Dv,
+                       float* delta) {
+  for (int r = 0; r < rows; ++r) {
+    const int64_t row = first_row + r;
+    double dl = 0.0;
+    for (int e = 0; e < Dv; ++e) dl += double(dout[row * Dv + e]) * out[row * Dv + e];
+    delta[r] = float(dl);
+  }
+}
 
 // Row stride for n keys: a multiple of 16 floats, and not of 256 (rows 1 KiB apart would map
 // to the same L1 sets).

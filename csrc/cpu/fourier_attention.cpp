@@ -574,12 +574,7 @@ struct BackwardUnit {
     RowScratch rs(D, V::W);
     std::vector<float> a(D), P(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
     std::vector<float> tq(size_t(rows) * D, 0.0f), delta(rows);
-    for (int r = 0; r < rows; ++r) {
-      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
-      double dl = 0.0;
-      for (int e = 0; e < Dv; ++e) dl += double(A.dout[row * Dv + e]) * A.out[row * Dv + e];
-      delta[r] = float(dl);
-    }
+    cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kRowBlock) {
         const int nr = std::min(kRowBlock, rows - rb);
