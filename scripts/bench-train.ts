@@ -2,8 +2,10 @@
 // 8 heads, FF 512, context 128, batch 16, full softmax, dropout 0.1, clipping 0.25, AdamW; with
 // 'dot' and 'fourier' attention. In the same run, the same model in PyTorch (every peer found,
 // scripts/torch-peer.ts; scripts/peer/train_peer.py): SDPA for 'dot', the paper's materialised
-// Fourier attention for 'fourier'. Prints tokens/s and the ratios; writes JSON.
-//   npx ts-node scripts/bench-train.ts [--device cpu] [--steps 10] [--torch-fourier-steps 2] [--out bench-train.json]
+// Fourier attention for 'fourier'. The measurements alternate over several rounds (ours, then
+// PyTorch's, each round), so that a busy shared machine slows both sides alike; the mean and the
+// best step of all rounds are kept. Prints tokens/s and the ratios; writes JSON.
+//   npx ts-node scripts/bench-train.ts [--device cpu] [--rounds 3] [--steps 4] [--torch-fourier-steps 1] [--out bench-train.json]
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as ff from '../lib';
@@ -59,7 +61,13 @@ interface Timing {
   steps: number;
 }
 
-function timeOurs(kind: Kind, device: ff.Device, steps: number, warmup: number): Timing {
+function summarise(times: number[]): Timing {
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  return { step_ms: mean, best_ms: Math.min(...times), tokens_per_s: (CONFIG.batch * CONFIG.context) / (mean / 1e3), steps: times.length };
+}
+
+/** The times (ms) of `steps` training steps after `warmup` untimed ones. */
+function timeOurs(kind: Kind, device: ff.Device, steps: number, warmup: number): number[] {
   const c = CONFIG;
   const model = new BenchLM(kind, device);
   const opt = new ff.optim.AdamW(model.parameters(), { lr: c.lr, weightDecay: 0.01 });
@@ -93,59 +101,66 @@ function timeOurs(kind: Kind, device: ff.Device, steps: number, warmup: number):
   model.dispose();
   idsT.dispose();
   targetsT.dispose();
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return { step_ms: mean, best_ms: Math.min(...times), tokens_per_s: (c.batch * c.context) / (mean / 1e3), steps };
+  return times;
 }
 
 interface PeerResult {
   torch: string;
   threads: number;
-  results: Record<Kind, Timing>;
+  results: Record<Kind, { times_ms: number[] }>;
 }
 
 function main(): void {
   const opts = new Command()
     .description('training-step benchmark of the bench LM against PyTorch, in one run')
     .option('--device <device>', 'cpu | cuda | cuda-emu', 'cpu')
-    .option('--steps <n>', 'timed steps per measurement (after 2 warm-up steps)', '10')
-    .option('--torch-fourier-steps <n>', "timed steps of PyTorch's materialised Fourier step (slow)", '2')
+    .option('--rounds <n>', 'rounds of measurements, ours and PyTorch alternating', '3')
+    .option('--steps <n>', 'timed steps per round and kind (after 2 warm-up steps)', '4')
+    .option('--torch-fourier-steps <n>', "timed steps per round of PyTorch's materialised Fourier step (slow)", '1')
     .option('--kinds <list>', 'attention kinds', 'dot,fourier')
     .option('--out <file>', 'JSON results', 'bench-train.json')
     .parse()
     .opts();
   const device = opts.device as ff.Device;
+  const rounds = Number(opts.rounds);
   const steps = Number(opts.steps);
   const kinds = (opts.kinds as string).split(',') as Kind[];
   const peers = findPeers();
   console.log(`device ${device}: ${ff.backends().find((b) => b.device === device)?.detail}`);
   console.log(`model: ${JSON.stringify(CONFIG)}`);
   console.log(peers.length ? `peers: ${peers.map((p) => `torch ${p.torch} (${p.python})`).join(', ')}` : 'peers: none found (set FOURIERFORMER_TORCH_PYTHON)');
-  const ours: Partial<Record<Kind, Timing>> = {};
-  for (const kind of kinds) {
-    process.stdout.write(`timing ours, ${kind} ...\n`);
-    ours[kind] = timeOurs(kind, device, steps, 2);
-  }
-  const peerResults = peers.map((p) => {
-    process.stdout.write(`timing torch ${p.torch} ...\n`);
-    return runPeer<PeerResult>(p, 'train_peer.py', {
-      ...CONFIG, kinds, threads: 2, warmup: 2, steps: { dot: steps, fourier: Number(opts.torchFourierSteps) },
+  const ourTimes: Record<string, number[]> = {};
+  const peerTimes: Record<string, number[]>[] = peers.map(() => ({}));
+  for (let r = 1; r <= rounds; r++) {
+    for (const kind of kinds) {
+      process.stdout.write(`round ${r}/${rounds}: ours, ${kind} ...\n`);
+      (ourTimes[kind] ??= []).push(...timeOurs(kind, device, steps, 2));
+    }
+    peers.forEach((p, i) => {
+      process.stdout.write(`round ${r}/${rounds}: torch ${p.torch} ...\n`);
+      const res = runPeer<PeerResult>(p, 'train_peer.py', {
+        ...CONFIG, kinds, threads: 2, warmup: 2, steps: { dot: steps, fourier: Number(opts.torchFourierSteps) },
+      });
+      for (const kind of kinds) (peerTimes[i][kind] ??= []).push(...res.results[kind].times_ms);
     });
-  });
+  }
+  const ours = Object.fromEntries(kinds.map((k) => [k, summarise(ourTimes[k])])) as Record<Kind, Timing>;
+  const peerResults = peers.map((p, i) => ({ torch: p.torch, results: Object.fromEntries(kinds.map((k) => [k, summarise(peerTimes[i][k])])) as Record<Kind, Timing> }));
   const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(x < 10 ? 2 : 1));
   const head = ['attention', 'ours ms/step', 'ours tokens/s'];
   for (const p of peerResults) head.push(`torch ${p.torch} ms/step`, `torch tokens/s`, 'ours / torch same kind', 'ours / torch dot');
-  console.log(`\ntraining step, batch ${CONFIG.batch} x context ${CONFIG.context} = ${CONFIG.batch * CONFIG.context} tokens, mean of ${steps} steps, ${device}\n`);
+  console.log(`\ntraining step, batch ${CONFIG.batch} x context ${CONFIG.context} = ${CONFIG.batch * CONFIG.context} tokens, mean over ${rounds} rounds (best step in brackets), ${device}\n`);
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const kind of kinds) {
-    const o = ours[kind]!;
-    const cells = [kind, f(o.step_ms), f(o.tokens_per_s)];
+    const o = ours[kind];
+    const cells = [kind, `${f(o.step_ms)} (${f(o.best_ms)})`, f(o.tokens_per_s)];
     for (const p of peerResults) {
       const t = p.results[kind];
-      cells.push(f(t.step_ms), f(t.tokens_per_s), `${(o.tokens_per_s / t.tokens_per_s).toFixed(2)}x`, `${(o.tokens_per_s / p.results.dot?.tokens_per_s).toFixed(2)}x`);
+      cells.push(`${f(t.step_ms)} (${f(t.best_ms)})`, f(t.tokens_per_s), `${(o.tokens_per_s / t.tokens_per_s).toFixed(2)}x`, `${(o.tokens_per_s / p.results.dot?.tokens_per_s).toFixed(2)}x`);
     }
     console.log(`| ${cells.join(' | ')} |`);
   }
-  fs.writeFileSync(opts.out, JSON.stringify({ device, config: CONFIG, steps, ours, peers: peerResults }, null, 2));
+  fs.writeFileSync(opts.out, JSON.stringify({ device, config: CONFIG, rounds, steps, ours, ourTimes, peers: peerResults, peerTimes }, null, 2));
   console.log(`\nwrote ${opts.out}`);
 }
 
