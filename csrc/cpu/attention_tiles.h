@@ -1,6 +1,6 @@
 // Small dense pieces shared by the cpu attention kernels, generic over the SIMD type V
-// (simd.h). Rows of values are padded to a multiple of W floats ("ld"); key rows of the
-// transposed layouts use key_stride().
+// (simd.h): key tiles and their transposed layout, and two register-blocked products. Rows of
+// values are padded to a multiple of W floats ("ld").
 //
 //   gemv:      out = sum_{j < n} w_j x_j           (x_j a padded row; 2 key streams x up to 4
 //                                                   vectors of register accumulators)
@@ -27,12 +27,33 @@ inline void row_deltas(const float* dout, const float* out, int64_t first_row, i
   }
 }
 
-// Row stride for n keys: a multiple of 16 floats, and not of 256 (rows 1 KiB apart would map
-// to the same L1 sets).
-inline int key_stride(int n) {
-  const int ld = (n + 15) / 16 * 16;
-  return ld % 256 == 0 ? ld + 16 : ld;
-}
+// Keys per tile: ~16 KiB of one [D][keys] layout, a multiple of 64 in [64, 256]. A unit of
+// work visits its keys tile by tile (FlashAttention's outer loop), all its rows per tile.
+inline int key_tile(int D, int Dv) { return std::clamp(16384 / (4 * std::max({D, Dv, 1})) / 64, 1, 4) * 64; }
+
+// A [rows][keys] matrix stored tile by tile: tile t holds keys [t T, (t+1) T) as rows of T
+// floats, ld = T + 16 apart (not a multiple of 1 KiB, so rows neither share L1 sets nor alias
+// another array's rows at 4 KiB). The rows of one tile sit within a few pages instead of a
+// whole key range apart. Key vectors never straddle tiles (T is a multiple of every W).
+struct TiledLayout {
+  int rows = 0, T = 64, ld = 80, tiles = 0;
+  TiledLayout(int rows_, int T_, int keys) : rows(rows_), T(T_), ld(T_ + 16), tiles((keys + T_ - 1) / T_) {}
+  size_t size() const { return size_t(tiles) * rows * ld; }
+  // Offset of (r, j); (r + 1, j) is ld floats further.
+  size_t at(int r, int j) const { return (size_t(j / T) * rows + r) * ld + j % T; }
+  // Offset of (r, t T): the start of row r of tile t.
+  size_t row(int t, int r) const { return (size_t(t) * rows + r) * ld; }
+
+  // f(r, j, offset) for every r < rows and j < n, tile by tile (no division per element).
+  template <class F>
+  void for_each(int n, const F& f) const {
+    for (int t = 0; t * T < n; ++t)
+      for (int r = 0; r < rows; ++r) {
+        const size_t base = row(t, r);
+        for (int j = t * T; j < std::min(n, (t + 1) * T); ++j) f(r, j, base + (j - t * T));
+      }
+  }
+};
 
 template <class V, int NC>
 void gemv_block(const float* w, int n, const float* x, int ld, float* out) {

@@ -54,34 +54,37 @@ typename V::T exp_nonpositive(typename V::T x) {
   return V::mul(p, V::pow2(n));
 }
 
-// One unit's keys: scale*k as [D][ld] (padding keys are 0), and either v as rows of ldv
-// (forward) or v as [Dv][ld] plus scale*k as rows of ldd (backward).
+// One unit's keys: scale*k as [D][keys] in tiles of T keys (attention_tiles.h; padding keys are
+// 0), and either v as rows of ldv (forward) or v as [Dv][keys] in tiles plus scale*k as rows of
+// ldd (backward). k_at(j) + d lk.ld addresses scale k_jd; v_at(j) + e lv.ld addresses v_je.
 struct DotKeys {
-  int D, Dv, n, ld, ldd, ldv;
+  int D, Dv, n, T, ldd, ldv;
+  cpu::TiledLayout lk, lv;
   std::vector<float> kT, kR, vR, vT;
 
   DotKeys(const AttentionShape& sh, int bh, int n_, float scale, bool backward, const float* k, const float* v)
-      : D(sh.D), Dv(sh.Dv), n(n_), ld(cpu::key_stride(n_)), ldd((sh.D + 15) / 16 * 16), ldv((sh.Dv + 15) / 16 * 16),
-        kT(size_t(D) * ld, 0.0f) {
+      : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldd((sh.D + 15) / 16 * 16), ldv((sh.Dv + 15) / 16 * 16),
+        lk(D, T, n_), lv(Dv, T, n_), kT(lk.size(), 0.0f) {
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    for (int j = 0; j < n; ++j)
-      for (int d = 0; d < D; ++d) kT[size_t(d) * ld + j] = scale * ks[int64_t(j) * D + d];
+    lk.for_each(n, [&](int d, int j, size_t at) { kT[at] = scale * ks[int64_t(j) * D + d]; });
     if (backward) {
       kR.assign(size_t(n) * ldd, 0.0f);
-      vT.assign(size_t(Dv) * ld, 0.0f);
-      for (int j = 0; j < n; ++j) {
+      vT.assign(lv.size(), 0.0f);
+      for (int j = 0; j < n; ++j)
         for (int d = 0; d < D; ++d) kR[size_t(j) * ldd + d] = scale * ks[int64_t(j) * D + d];
-        for (int e = 0; e < Dv; ++e) vT[size_t(e) * ld + j] = vs[int64_t(j) * Dv + e];
-      }
+      lv.for_each(n, [&](int e, int j, size_t at) { vT[at] = vs[int64_t(j) * Dv + e]; });
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
     }
   }
+
+  const float* k_at(int j) const { return kT.data() + lk.at(0, j); }
+  const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
 };
 
-// s[n] = sum_d x_d cT[d][j0 + n W ..] for N key vectors at cT + j0 (N chains).
+// s[n] = sum_d x_d c[d ld + n W ..] for N key vectors at c (N chains).
 template <class V, int N>
 void dots(const float* x, const float* cT, int ld, int D, typename V::T* s) {
   for (int n = 0; n < N; ++n) s[n] = V::zero();
@@ -107,9 +110,6 @@ struct FwdArgs {
   cpu::RowSplit split;
 };
 
-// Keys per tile: ~16 KiB of scale*k as [D][keys] (a multiple of 64, at most 256).
-int key_tile(int D, int Dv) { return std::clamp(16384 / (4 * std::max(D, Dv)) / 64, 1, 4) * 64; }
-
 // A unit visits its keys tile by tile, every row of the unit per tile, with the online softmax
 // state per row: running maximum m, l = sum exp(s - m), acc = sum exp(s - m) v.
 struct ForwardUnit {
@@ -121,7 +121,7 @@ struct ForwardUnit {
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
-    const int tile = key_tile(sh.D, sh.Dv), rows = i1 - i0;
+    const int tile = ks.T, rows = i1 - i0;
     constexpr float kNone = -std::numeric_limits<float>::infinity();
     std::vector<float> sc(tile), part(ks.ldv), acc(size_t(rows) * ks.ldv, 0.0f), m(rows, kNone), l(rows, 0.0f);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
@@ -134,7 +134,7 @@ struct ForwardUnit {
         for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
           constexpr int N = decltype(nvec)::value;
           T s[N];
-          dots<V, N>(qi, ks.kT.data() + j0, ks.ld, ks.D, s);
+          dots<V, N>(qi, ks.k_at(j0), ks.lk.ld, ks.D, s);
           for (int n = 0; n < N; ++n) {
             const int j = j0 + n * W;
             if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(kNone));
@@ -216,7 +216,7 @@ struct BackwardUnit {
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, true, A.k, A.v);
-    const int tile = key_tile(D, Dv), rows = i1 - i0;
+    const int tile = ks.T, rows = i1 - i0;
     float* dk = A.part + size_t(unit) * A.part_elems();
     float* dv = dk + size_t(sh.Nk) * A.ldd;
     std::fill(dk, dk + A.part_elems(), 0.0f);
@@ -246,8 +246,8 @@ struct BackwardUnit {
           for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
             constexpr int N = decltype(nvec)::value;
             T s[N], dp[N];
-            dots<V, N>(qi, ks.kT.data() + j0, ks.ld, D, s);
-            dots<V, N>(dout, ks.vT.data() + j0, ks.ld, Dv, dp);
+            dots<V, N>(qi, ks.k_at(j0), ks.lk.ld, D, s);
+            dots<V, N>(dout, ks.v_at(j0), ks.lv.ld, Dv, dp);
             for (int n = 0; n < N; ++n) {
               const int j = j0 + n * W;
               T p = exp_nonpositive<V>(V::sub(s[n], vlse));

@@ -64,31 +64,30 @@ namespace {
 
 using cpu::kSincPolyBound;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
-constexpr int kTileBytes = 16384;  // keys per tile: ~16 KiB of one [D][keys] layout, so a tile's
-                                   // operands stay in L1/L2 while every row of a unit visits it
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
-// One unit's keys: b = R k as [D][ld] (ld >= n rounded up to W; padding repeats the last key, so
-// it stays inside its block's bounds), v either as [Dv][ld] (vT, zero padded) or as rows of ldv
-// = Dv rounded up to W (vR), and per block of kKeyBlock keys the range [lo, hi] of b_jd per d.
+// One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
+// (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
+// v's is 0), or (forward) v as rows of ldv = Dv rounded up to W; and per block of kKeyBlock keys
+// the range [lo, hi] of b_jd per d. b_at(j) + d lb.ld addresses b_jd.
 struct Keys {
-  int D, Dv, n, ld, ldv;
+  int D, Dv, n, T, ldv;
+  cpu::TiledLayout lb, lv;
   std::vector<float> r, bT, vT, vR, lo, hi;
 
   Keys(const AttentionShape& sh, int bh, int n_, int W, bool transposed_v, const float* k, const float* v,
        const float* R)
-      : D(sh.D), Dv(sh.Dv), n(n_), ld(cpu::key_stride(n_)), ldv((sh.Dv + W - 1) / W * W), r(D), bT(size_t(D) * ld) {
+      : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldv((sh.Dv + W - 1) / W * W), lb(D, T, n_),
+        lv(Dv, T, n_), r(D), bT(lb.size()) {
     const int h = bh % sh.H;
     for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)];
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    for (int j = 0; j < ld && n > 0; ++j)
-      for (int d = 0; d < D; ++d) bT[size_t(d) * ld + j] = r[d] * ks[int64_t(std::min(j, n - 1)) * D + d];
+    lb.for_each(lb.tiles * T, [&](int d, int j, size_t at) { bT[at] = r[d] * ks[int64_t(std::min(j, n - 1)) * D + d]; });
     if (transposed_v) {
-      vT.assign(size_t(Dv) * ld, 0.0f);
-      for (int j = 0; j < n; ++j)
-        for (int e = 0; e < Dv; ++e) vT[size_t(e) * ld + j] = vs[int64_t(j) * Dv + e];
+      vT.assign(lv.size(), 0.0f);
+      lv.for_each(n, [&](int e, int j, size_t at) { vT[at] = vs[int64_t(j) * Dv + e]; });
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
@@ -96,13 +95,15 @@ struct Keys {
     const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
     lo.assign(size_t(blocks) * D, std::numeric_limits<float>::infinity());
     hi.assign(size_t(blocks) * D, -std::numeric_limits<float>::infinity());
-    for (int j = 0; j < n; ++j)
-      for (int d = 0; d < D; ++d) {
-        const size_t at = size_t(j / kKeyBlock) * D + d;
-        lo[at] = std::min(lo[at], bT[size_t(d) * ld + j]);
-        hi[at] = std::max(hi[at], bT[size_t(d) * ld + j]);
-      }
+    lb.for_each(n, [&](int d, int j, size_t at) {
+      const size_t blk = size_t(j / kKeyBlock) * D + d;
+      lo[blk] = std::min(lo[blk], bT[at]);
+      hi[blk] = std::max(hi[blk], bT[at]);
+    });
   }
+
+  const float* b_at(int j) const { return bT.data() + lb.at(0, j); }
+  const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
 
   // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block.
   bool bounded(const float* a, int block) const {
@@ -112,9 +113,6 @@ struct Keys {
       if (!(a[d] - l[d] <= kSincPolyBound && h[d] - a[d] <= kSincPolyBound)) return false;
     return true;
   }
-
-  // Keys per tile: a multiple of kKeyBlock.
-  int tile() const { return std::clamp(kTileBytes / (4 * std::max(D, Dv)) / kKeyBlock, 1, 4) * kKeyBlock; }
 
   // body(jb, jlim, bounded) for the blocks of keys in [jbeg, jend) (jbeg a multiple of
   // kKeyBlock), bounded a std::bool_constant.
@@ -245,7 +243,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
     for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
-      sinc_products<V, decltype(bounded)::value, N>(a, ks.bT.data() + j0, ks.ld, ks.D, k);
+      sinc_products<V, decltype(bounded)::value, N>(a, ks.b_at(j0), ks.lb.ld, ks.D, k);
       for (int n = 0; n < N; ++n) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
@@ -269,7 +267,7 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
   ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, ks.bT.data() + j0, ks.ld, ks.D, m, e);
+      sinc_product_scaled<V, decltype(bounded)::value>(a, ks.b_at(j0), ks.lb.ld, ks.D, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
       Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
@@ -303,7 +301,7 @@ struct ForwardUnit {
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, false, A.k, A.v, A.R);
-    const int tile = ks.tile(), rows = i1 - i0;
+    const int tile = ks.T, rows = i1 - i0;
     std::vector<float> a(sh.D), kb(tile), ke(A.stable ? tile : 0), part(ks.ldv);
     std::vector<float> acc(size_t(rows) * ks.ldv, 0.0f), S(rows, 0.0f), emax(rows, kNoMax);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
@@ -352,12 +350,12 @@ struct BwdArgs {
   const float *out, *stats, *dout;
   float *dq, *dk, *dv;
   cpu::RowSplit split;
-  int ldk;             // key stride of the unit partials
-  int ldv;             // Dv rounded up to 16
-  float* part;         // per unit: Tk [D][ldk], then dv as ldk rows of ldv
-  double* dR_rows;     // per unit [D]: sum_i q_id Tq_id
-  double* dR_keys;     // per slice [D]: sum_j k_jd Tk_jd
-  size_t part_elems() const { return size_t(ldk) * (sh->D + ldv); }
+  cpu::TiledLayout lk;  // Tk of a unit: [D][Nk] in key tiles
+  int ldv;              // Dv rounded up to 16
+  float* part;          // per unit: Tk, then dv as Nk rows of ldv
+  double* dR_rows;      // per unit [D]: sum_i q_id Tq_id
+  double* dR_keys;      // per slice [D]: sum_j k_jd Tk_jd
+  size_t part_elems() const { return lk.size() + size_t(sh->Nk) * ldv; }
 };
 
 // Scratch for one row: per d, s_d and pre_d s'_d for up to 4 key vectors, Tq_d, and (stable)
@@ -484,12 +482,12 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
     for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
-      pass_a<V, decltype(bounded)::value, N>(in.a, ks.bT.data() + j0, ks.ld, ks.D, rs, k);
+      pass_a<V, decltype(bounded)::value, N>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, k);
       for (int n = 0; n < N; ++n) {
         const int j = j0 + n * W;
         T kp1;
         const T K = kernel_power<V>(k[n], p, kp1);
-        const T dp = dot_values<V>(in.dout, ks.vT.data() + j, ks.ld, ks.Dv);
+        const T dp = dot_values<V>(in.dout, ks.v_at(j), ks.lv.ld, ks.Dv);
         T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
@@ -498,7 +496,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         V::store(prow + (j - in.jbeg), P);
         coef[n] = V::mul(G, V::mul(V::set(float(p)), kp1));
       }
-      pass_b<V, N>(coef, ks.D, rs, tk + j0, A.ldk);
+      pass_b<V, N>(coef, ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
     });
   });
 }
@@ -515,9 +513,9 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
-      pass_a_stable<V, decltype(bounded)::value>(in.a, ks.bT.data() + j0, ks.ld, ks.D, rs, m, e);
+      pass_a_stable<V, decltype(bounded)::value>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      const T dp = dot_values<V>(in.dout, ks.vT.data() + j0, ks.ld, ks.Dv);
+      const T dp = dot_values<V>(in.dout, ks.v_at(j0), ks.lv.ld, ks.Dv);
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
       T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF)), pm);
       if (j0 + W > in.jend) {
@@ -525,7 +523,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
       V::store(prow + (j0 - in.jbeg), P);
-      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk + j0, A.ldk);
+      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
     }
   });
 }
@@ -537,22 +535,18 @@ void finish_keys(const BwdArgs& A, int bh) {
   const int chunks = A.split.chunks;
   const float* first = A.part + size_t(bh) * chunks * A.part_elems();
   double* dRk = A.dR_keys + size_t(bh) * D;
-  for (int d = 0; d < D; ++d) {
-    const float r = A.R[sh.r_row(h) + sh.r_col(d)];
-    double acc = 0.0;
-    for (int j = 0; j < sh.Nk; ++j) {
-      float t = 0.0f;
-      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(d) * A.ldk + j];
-      const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
-      A.dk[at] = -r * t;
-      acc += double(A.k[at]) * t;
-    }
-    dRk[d] = acc;
-  }
+  std::fill(dRk, dRk + D, 0.0);
+  A.lk.for_each(sh.Nk, [&](int d, int j, size_t off) {
+    float t = 0.0f;
+    for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + off];
+    const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
+    A.dk[at] = -A.R[sh.r_row(h) + sh.r_col(d)] * t;
+    dRk[d] += double(A.k[at]) * t;
+  });
   for (int j = 0; j < sh.Nk; ++j)
     for (int e = 0; e < Dv; ++e) {
       float t = 0.0f;
-      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(D) * A.ldk + size_t(j) * A.ldv + e];
+      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + A.lk.size() + size_t(j) * A.ldv + e];
       A.dv[(int64_t(bh) * sh.Nk + j) * Dv + e] = t;
     }
 }
@@ -567,9 +561,9 @@ struct BackwardUnit {
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, true, A.k, A.v, A.R);
-    const int tile = ks.tile(), rows = i1 - i0;
+    const int tile = ks.T, rows = i1 - i0;
     float* tk = A.part + size_t(unit) * A.part_elems();
-    float* dv = tk + size_t(D) * A.ldk;
+    float* dv = tk + A.lk.size();
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
     std::vector<float> a(D), P(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
@@ -637,11 +631,12 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   check_power(power, stable);
   const int slices = sh.B * sh.H;
   const cpu::RowSplit split(slices, sh.Nq);
-  const int ldk = cpu::key_stride(sh.Nk), ldv = (sh.Dv + 15) / 16 * 16;
-  std::vector<float> part(size_t(split.units()) * ldk * (sh.D + ldv));
+  const cpu::TiledLayout lk(sh.D, cpu::key_tile(sh.D, sh.Dv), sh.Nk);
+  const int ldv = (sh.Dv + 15) / 16 * 16;
+  std::vector<float> part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
-                  split, ldk, ldv, part.data(), dR_rows.data(), dR_keys.data()};
+                  split, lk, ldv, part.data(), dR_rows.data(), dR_keys.data()};
   cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
   if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.

@@ -83,7 +83,6 @@ struct VScalar {
   static M lt(T a, T b) { return a < b; }
   static M le(T a, T b) { return a <= b; }
   static M eq(T a, T b) { return a == b; }
-  static M mand(M a, M b) { return a && b; }
   static M mor(M a, M b) { return a || b; }
   static T select(M m, T a, T b) { return m ? a : b; }
   static T keep(M m, T a) { return m ? a : 0.0f; }
@@ -131,7 +130,6 @@ struct VAvx2 {
   static M lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M le(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
   static M eq(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
-  static M mand(M a, M b) { return _mm256_and_ps(a, b); }
   static M mor(M a, M b) { return _mm256_or_ps(a, b); }
   static T select(M m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
   static T keep(M m, T a) { return _mm256_and_ps(m, a); }
@@ -197,7 +195,6 @@ struct VAvx512 {
   static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M le(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
   static M eq(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-  static M mand(M a, M b) { return M(a & b); }
   static M mor(M a, M b) { return M(a | b); }
   static T select(M m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
   static T keep(M m, T a) { return _mm512_maskz_mov_ps(m, a); }
