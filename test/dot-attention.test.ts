@@ -24,7 +24,7 @@ function check(shape: { B: number; H: number; Nq: number; Nk: number; D: number;
 
 describe(`dotProductAttention on ${device()}`, () => {
   for (const causal of [false, true]) {
-    for (const D of [8, 16, 32, 64]) {
+    for (const D of [8, 16, 32, 64, 128]) {
       test(`causal ${causal}, D ${D}`, () => check({ B: 2, H: 2, Nq: 37, Nk: 37, D, Dv: D }, { causal }, 10 * D + (causal ? 1 : 0)));
     }
   }

@@ -65,6 +65,16 @@ describe(`fourierAttention on ${device()}`, () => {
     check({ B: 1, H: 2, Nq: 24, Nk: 24, D: 32, Dv: 32, RShape: [2, 1], opts: { causal: true }, range: 0.3 }, 402);
   });
 
+  // The CUDA kernels spread a row over G lanes (8 features each, G the smallest with 8G >= max(D, Dv)):
+  // G = 1, 2, 4, 8, 16 are separate instantiations, in both modes.
+  for (const [D, Dv] of [[16, 8], [8, 32], [128, 16], [24, 128]]) {
+    for (const stable of [false, true]) {
+      test(`D ${D}, Dv ${Dv}, stable ${stable}: every lane-group width`, () => {
+        check({ B: 1, H: 2, Nq: 13, Nk: 13, D, Dv, RShape: [2, 1], range: 0.1, rLo: 0.5, rHi: 1, opts: { stable, causal: stable } }, 900 + D + Dv + (stable ? 1 : 0));
+      });
+    }
+  }
+
   test('eps changes the estimate as the formula says', () => {
     check({ ...base, RShape: [1], opts: { eps: 0.5 } }, 501);
     check({ ...base, RShape: [1], opts: { eps: 0 } }, 502);
