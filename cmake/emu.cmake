@@ -1,9 +1,13 @@
 # The cuda-emu build: every csrc/cuda/*.cu compiled by g++ as C++ against the emulator
 # (csrc/emu), the cuda-emu addon, and the emulator's test binary (test/emu).
-#   FF_EMU_SANITIZE=none     the addon (build-native/cuda-emu/fourierformer_cuda_emu.node) + tests
-#   FF_EMU_SANITIZE=address  tests only: ASan + -fsanitize=bounds (ASan misses overflows of static
-#                            __shared__ arrays, which are thread_local), fiber mode
-#   FF_EMU_SANITIZE=thread   tests only: TSan, thread mode (one OS thread per CUDA thread)
+#   FF_EMU_SANITIZE=none     build-native/cuda-emu/fourierformer_cuda_emu.node + tests
+#   FF_EMU_SANITIZE=address  build-native/cuda-emu-asan/ + tests: ASan + -fsanitize=bounds (ASan
+#                            misses overflows of static __shared__ arrays, which are
+#                            thread_local), fiber mode
+#   FF_EMU_SANITIZE=thread   build-native/cuda-emu-tsan/ + tests: TSan, thread mode (one OS thread
+#                            per CUDA thread)
+# A sanitized addon needs its runtime loaded first: node runs it with LD_PRELOAD set to
+# libasan.so or libtsan.so (scripts/sanitize-addon.sh).
 find_package(Threads REQUIRED)
 find_library(FF_OPENBLAS openblas)
 if(NOT FF_OPENBLAS)
@@ -50,11 +54,28 @@ function(ff_emu_sources out_var)
   set(${out_var} ${wrappers} PARENT_SCOPE)
 endfunction()
 
-if(FF_EMU_SANITIZE STREQUAL "none")
-  ff_emu_sources(FF_EMU_ADDON_SOURCES ${FF_CUDA_SOURCES})
-  add_library(fourierformer_cuda_emu MODULE ${FF_EMU_ADDON_SOURCES})
-  target_link_libraries(fourierformer_cuda_emu PRIVATE ff_emu)
-  ff_addon(fourierformer_cuda_emu ${FF_OUT}/cuda-emu)
+if(FF_EMU_SANITIZE STREQUAL "address")
+  set(FF_EMU_ADDON_DIR ${FF_OUT}/cuda-emu-asan)
+elseif(FF_EMU_SANITIZE STREQUAL "thread")
+  set(FF_EMU_ADDON_DIR ${FF_OUT}/cuda-emu-tsan)
+else()
+  set(FF_EMU_ADDON_DIR ${FF_OUT}/cuda-emu)
+endif()
+ff_emu_sources(FF_EMU_ADDON_SOURCES ${FF_CUDA_SOURCES})
+add_library(fourierformer_cuda_emu MODULE ${FF_EMU_ADDON_SOURCES})
+target_link_libraries(fourierformer_cuda_emu PRIVATE ff_emu)
+ff_addon(fourierformer_cuda_emu ${FF_EMU_ADDON_DIR})
+target_compile_options(ff_binding PRIVATE ${FF_SANITIZER_FLAGS})
+if(FF_SANITIZER_FLAGS)
+  # plantedBug(name): kernels with planted bugs (test/sanitize), for scripts/sanitize-addon.sh to
+  # prove that reports from kernels run through node fail the stage. Sanitizer addons only.
+  ff_emu_sources(FF_EMU_PLANTED_KERNELS ${PROJECT_SOURCE_DIR}/test/sanitize/planted_kernels.cu)
+  add_library(ff_planted_binding OBJECT test/sanitize/planted_binding.cpp)  # as ff_binding
+  target_include_directories(ff_planted_binding PRIVATE ${CMAKE_JS_INC} ${FF_NAPI_CPP_INC})
+  target_compile_definitions(ff_planted_binding PRIVATE NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS)
+  target_compile_options(ff_planted_binding PRIVATE ${FF_SANITIZER_FLAGS})
+  target_sources(fourierformer_cuda_emu PRIVATE ${FF_EMU_PLANTED_KERNELS}
+                                                $<TARGET_OBJECTS:ff_planted_binding>)
 endif()
 
 # The emulator tests (test/emu/*.cpp) with the kernels they check, and the cpu backend's metric

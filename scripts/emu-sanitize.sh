@@ -9,8 +9,12 @@
 #   asan: an overflow of a static __shared__ array in a template (caught by -fsanitize=bounds),
 #         an overflow of dynamic shared memory (caught by ASan);
 #   tsan: a missing __syncthreads between shared-memory writes and reads (a data race).
-# Exits non-zero if any test fails or any planted bug goes unnoticed. About 3 minutes on 2 cores.
+# Then, in the asan and tsan modes, the jest suite's kernels through the sanitized cuda-emu addon
+# (scripts/sanitize-addon.sh: every csrc/cuda/*.cu file, with its own planted bugs).
+# Exits non-zero if any test fails or any planted bug goes unnoticed.
 #   bash scripts/emu-sanitize.sh [release|asan|tsan ...]     (default: all three)
+# JOBS: parallel build jobs and jest workers (default 2). FF_BUILD_LOCK: a file to flock around
+# builds (a machine shared by several people).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -20,16 +24,20 @@ failures=()
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
+with_lock() {
+  if [ -n "${FF_BUILD_LOCK:-}" ]; then flock "$FF_BUILD_LOCK" "$@"; else "$@"; fi
+}
+
 # build <dir> <sanitizer>: configures (once) and builds the test binary.
 build() {
   local dir=$1 sanitize=$2 start=$SECONDS
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     local extra=()
     [ "$sanitize" = none ] || extra=(-DFF_BUILD_CUDA=OFF)
-    cmake -S . -B "$dir" -DFF_EMU_SANITIZE="$sanitize" "${extra[@]}" >"$log_dir/configure.log" 2>&1 ||
+    with_lock cmake -S . -B "$dir" -DFF_EMU_SANITIZE="$sanitize" "${extra[@]}" >"$log_dir/configure.log" 2>&1 ||
       { cat "$log_dir/configure.log"; return 1; }
   fi
-  cmake --build "$dir" -j"$JOBS" --target ff_emu_tests >"$log_dir/build.log" 2>&1 ||
+  with_lock cmake --build "$dir" -j"$JOBS" --target ff_emu_tests >"$log_dir/build.log" 2>&1 ||
     { tail -50 "$log_dir/build.log"; return 1; }
   echo "built $dir/ff_emu_tests in $((SECONDS - start)) s"
 }
@@ -72,11 +80,13 @@ for mode in "${modes[@]}"; do
       expect_caught asan build-native/emu-asan/ff_emu_tests planted_shared_oob "out of bounds for type 'float \[64\]'"
       expect_caught asan build-native/emu-asan/ff_emu_tests planted_dynamic_shared_oob "heap-buffer-overflow"
       unset ASAN_OPTIONS
+      bash scripts/sanitize-addon.sh asan || failures+=("asan: the suite's kernels through the addon")
       ;;
     tsan)
       build build-native/emu-tsan thread || { failures+=("tsan: build"); continue; }
       run_tests tsan build-native/emu-tsan/ff_emu_tests
       expect_caught tsan build-native/emu-tsan/ff_emu_tests planted_missing_syncthreads "ThreadSanitizer: data race"
+      bash scripts/sanitize-addon.sh tsan || failures+=("tsan: the suite's kernels through the addon")
       ;;
     *)
       echo "unknown mode $mode (release, asan or tsan)"
