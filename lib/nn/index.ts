@@ -15,3 +15,4 @@ export type { AttentionKind, RadiusSharing, MultiHeadAttentionOptions } from './
 export { TransformerBlock } from './transformer-block';
 export type { TransformerBlockOptions } from './transformer-block';
 export * as init from './init';
+export { SinusoidalPositions, sinusoidalEncoding } from './sinusoidal';

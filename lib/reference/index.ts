@@ -6,3 +6,4 @@ export * from './optim';
 export * from './nn-ops';
 export * from './nn-modules';
 export * from './tensor-ops';
+export * from './attention-maps';
