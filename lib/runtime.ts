@@ -1,6 +1,6 @@
 // The training runtime's public surface: modules (ff.nn), optimizers and schedules (ff.optim),
-// the models of the paper's experiments (ff.models), their evaluation metrics, safetensors files,
-// checkpoints and the seeded random generator.
+// data (ff.data), the models of the paper's experiments (ff.models), their evaluation metrics,
+// safetensors files, checkpoints and the seeded random generator.
 export * as nn from './nn';
 export * as optim from './optim';
 export { saveSafetensors, loadSafetensors, readSafetensors, readSafetensorsHeader } from './io/safetensors';
@@ -16,3 +16,4 @@ export { evaluateAccuracy } from './train/accuracy';
 export type { ImageClassifier, AccuracyOptions, AccuracyResult } from './train/accuracy';
 export { headRedundancy } from './train/head-redundancy';
 export type { HeadRedundancy } from './train/head-redundancy';
+export * as data from './data';
