@@ -1,7 +1,7 @@
 // The package's first job: on every backend this machine can run, compute the Fourier metric and
 // its three gradients (and the fused attentions, forward and backward) on random inputs and
 // check them against the float64 pure-TS reference. Prints a table; exits 1 on any mismatch.
-//   npx ts-node scripts/check-metric.ts            (npm run demo)
+//   npx ts-node scripts/check-metric.ts            (npm run check:kernels)
 import * as ff from '../lib';
 
 const { uniform, relErr } = ff.reference;

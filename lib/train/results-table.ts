@@ -1,0 +1,83 @@
+// The results as markdown: one row per run (Fourier, dot) with what it cost (parameters, steps,
+// tokens or images seen, training time) and what it reached (validation and test perplexity, or
+// top-1/top-5 accuracy) and the heads' redundancy (the paper's Table 3: mean +- std of the L2
+// distances between heads' attention maps; larger = less redundant heads).
+
+/** What a finished (or evaluated) run reports; written to <run>/results.json. */
+export interface RunResult {
+  /** 'fourier' or 'dot'. */
+  attention: string;
+  kind: 'lm' | 'vit';
+  parameters: number;
+  /** Optimizer steps taken, and tokens or images seen. */
+  steps: number;
+  items: number;
+  /** Training wall time in seconds (excluding the final evaluation). */
+  trainSeconds: number;
+  /** The step of the checkpoint evaluated (the best validation). */
+  checkpointStep: number;
+  /** LM: { valid: ppl, test: ppl }; ViT: { top1, top5 } per split. */
+  metrics: Record<string, Record<string, number>>;
+  redundancy: { mean: number; std: number } | null;
+  /** How the numbers were measured (e.g. 'sliding window 64, stride 32, first 8192 tokens'). */
+  evaluation: string;
+}
+
+/** A markdown table; numbers right-aligned. */
+export function markdownTable(headers: string[], rows: string[][], rightAligned: boolean[] = headers.map((_, i) => i > 0)): string {
+  rows.forEach((r, i) => {
+    if (r.length !== headers.length) throw new Error(`rows[${i}]: expected ${headers.length} cells, got ${r.length}`);
+  });
+  const widths = headers.map((h, c) => Math.max(3, h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => `| ${cells.map((x, c) => (rightAligned[c] ? x.padStart(widths[c]) : x.padEnd(widths[c]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (rightAligned[c] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+/** 1234567 -> '1.23M', 45200 -> '45.2k', 812 -> '812'. */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+function fixed(x: number | undefined, digits: number): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+function minutes(seconds: number): string {
+  return seconds < 60 ? `${seconds.toFixed(0)} s` : `${(seconds / 60).toFixed(1)} min`;
+}
+
+function redundancy(r: RunResult): string {
+  return r.redundancy ? `${r.redundancy.mean.toFixed(3)} ± ${r.redundancy.std.toFixed(3)}` : '-';
+}
+
+/** The table of a set of runs of one kind (language models, or vision transformers). */
+export function resultsTable(results: RunResult[]): string {
+  if (results.length === 0) throw new Error('results: expected at least one run');
+  const kind = results[0].kind;
+  if (results.some((r) => r.kind !== kind)) throw new Error('results: mixes language-model and vision runs');
+  const cost = (r: RunResult) => [r.attention, formatCount(r.parameters), String(r.steps), formatCount(r.items), minutes(r.trainSeconds)];
+  const costHeaders = ['attention', 'params', 'steps', kind === 'lm' ? 'tokens' : 'images', 'train time'];
+  if (kind === 'lm') {
+    return markdownTable(
+      [...costHeaders, 'valid ppl', 'test ppl', 'head redundancy (mean ± std)'],
+      results.map((r) => [...cost(r), fixed(r.metrics.valid?.perplexity, 2), fixed(r.metrics.test?.perplexity, 2), redundancy(r)]),
+      [false, true, true, true, true, true, true, true],
+    );
+  }
+  const pct = (x: number | undefined) => (x === undefined ? '-' : (100 * x).toFixed(2));
+  return markdownTable(
+    [...costHeaders, 'valid top-1 %', 'test top-1 %', 'test top-5 %', 'head redundancy (mean ± std)'],
+    results.map((r) => [...cost(r), pct(r.metrics.valid?.top1), pct(r.metrics.test?.top1), pct(r.metrics.test?.top5), redundancy(r)]),
+    [false, true, true, true, true, true, true, true, true],
+  );
+}
+
+/** results.md: a title, the table, how it was evaluated, and any further lines (command, machine). */
+export function resultsMarkdown(title: string, results: RunResult[], notes: string[] = []): string {
+  const evaluations = [...new Set(results.map((r) => r.evaluation))];
+  return [`# ${title}`, '', resultsTable(results), '', ...evaluations.map((e) => `Evaluation: ${e}.`), ...notes, ''].join('\n');
+}

