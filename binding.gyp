@@ -11,7 +11,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++20", "-O3", "-fopenmp", "-fexceptions", "-Wno-psabi"],
+      "cflags_cc": ["-std=c++20", "-O3", "-fno-math-errno", "-fopenmp", "-fexceptions", "-Wno-psabi"],
       "ldflags": ["-fopenmp"],
       "conditions": [
         ["ff_static_openblas==1",

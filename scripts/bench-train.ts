@@ -4,10 +4,12 @@
 // scripts/torch-peer.ts; scripts/peer/train_peer.py): SDPA for 'dot', the paper's materialised
 // Fourier attention for 'fourier'. The measurements alternate over several rounds (ours, then
 // PyTorch's, each round), so that a busy shared machine slows both sides alike; the mean and the
-// best step of all rounds are kept. Prints tokens/s and the ratios; writes JSON.
+// best step of all rounds are kept. Prints tokens/s and the ratios, and the machine's load average
+// at the start and end (a shared machine's load moves both sides' times); writes JSON.
 //   npx ts-node scripts/bench-train.ts [--device cpu] [--rounds 3] [--steps 4] [--torch-fourier-steps 1] [--out bench-train.json]
 import { Command } from 'commander';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as ff from '../lib';
 import { findPeers, runPeer } from './torch-peer';
 
@@ -129,6 +131,7 @@ function main(): void {
   console.log(`device ${device}: ${ff.backends().find((b) => b.device === device)?.detail}`);
   console.log(`model: ${JSON.stringify(CONFIG)}`);
   console.log(peers.length ? `peers: ${peers.map((p) => `torch ${p.torch} (${p.python})`).join(', ')}` : 'peers: none found (set FOURIERFORMER_TORCH_PYTHON)');
+  const loadStart = os.loadavg();
   const ourTimes: Record<string, number[]> = {};
   const peerTimes: Record<string, number[]>[] = peers.map(() => ({}));
   for (let r = 1; r <= rounds; r++) {
@@ -144,6 +147,7 @@ function main(): void {
       for (const kind of kinds) (peerTimes[i][kind] ??= []).push(...res.results[kind].times_ms);
     });
   }
+  const loadEnd = os.loadavg();
   const ours = Object.fromEntries(kinds.map((k) => [k, summarise(ourTimes[k])])) as Record<Kind, Timing>;
   const peerResults = peers.map((p, i) => ({ torch: p.torch, results: Object.fromEntries(kinds.map((k) => [k, summarise(peerTimes[i][k])])) as Record<Kind, Timing> }));
   const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(x < 10 ? 2 : 1));
@@ -160,7 +164,9 @@ function main(): void {
     }
     console.log(`| ${cells.join(' | ')} |`);
   }
-  fs.writeFileSync(opts.out, JSON.stringify({ device, config: CONFIG, rounds, steps, ours, ourTimes, peers: peerResults, peerTimes }, null, 2));
+  const loads = (l: number[]) => l.map((v) => v.toFixed(2)).join(', ');
+  console.log(`\nload average (1, 5, 15 min) of ${os.cpus().length} cpus: ${loads(loadStart)} at the start, ${loads(loadEnd)} at the end`);
+  fs.writeFileSync(opts.out, JSON.stringify({ device, config: CONFIG, rounds, steps, loadavg: { start: loadStart, end: loadEnd }, ours, ourTimes, peers: peerResults, peerTimes }, null, 2));
   console.log(`\nwrote ${opts.out}`);
 }
 

@@ -2,7 +2,7 @@
 // references, module gradients against central differences of those references, init helpers
 // and the seeded generator.
 import * as ff from '../lib';
-import { device, relErr, uniform } from './helpers/compare';
+import { available, device, relErr, uniform } from './helpers/compare';
 
 const { refArray, refParams, multiHeadAttentionRef, transformerBlockRef, linearRef, layerNormRef } = ff.reference;
 type RefArray = ff.reference.RefArray;
@@ -126,6 +126,72 @@ describe(`nn.Module on ${device()}`, () => {
     for (const t of Object.values(onCpu)) t.dispose();
     a.dispose();
     b.dispose();
+  });
+
+  /** Net's output for a fixed input, then a backward so that every parameter has a gradient. */
+  function run(net: Net): Float32Array {
+    return ff.tidy(() => {
+      const d = { device: net.scale.device };
+      let h = net.a.forward(ff.tensor(uniform(6, -1, 1, 21), [2, 3], d));
+      for (const b of net.blocks) h = b.forward(h);
+      const y = ff.mul(ff.add(h, net.running), net.scale);
+      y.backward(ff.ones([2, 2], d));
+      return y.toFloat32Array();
+    });
+  }
+
+  test('to(the device it is on) keeps every tensor; a bad device throws naming it', () => {
+    const net = new Net();
+    const tensors = [...net.parameters(), ...net.buffers()];
+    expect(net.to(device())).toBe(net);
+    expect([...net.parameters(), ...net.buffers()]).toEqual(tensors);
+    expect(() => net.to('tpu' as ff.Device)).toThrow(/^device: unknown device "tpu"/);
+    net.dispose();
+  });
+
+  const other: ff.Device = device() === 'cpu' ? 'cuda-emu' : 'cpu';
+  (available(other) ? test : test.skip)(`to('${other}') moves parameters, buffers and gradients into the fields that held them`, () => {
+    const net = new Net();
+    const y = run(net);
+    const state = Object.fromEntries(Object.entries(net.stateDict()).map(([k, t]) => [k, t.toFloat32Array()]));
+    const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
+    const old = net.parameters();
+    const before = ff.memory().numTensors;
+    expect(net.to(other)).toBe(net);
+    expect(ff.memory().numTensors).toBe(before);
+    expect(old.every((p) => p.isDisposed)).toBe(true);
+    for (const [k, t] of Object.entries(net.stateDict())) {
+      expect(t.device).toBe(other);
+      expect(t.toFloat32Array()).toEqual(state[k]);
+    }
+    expect(net.parameters().every((p) => p.requiresGrad)).toBe(true);
+    expect(net.parameters().map((p) => p.grad!.toFloat32Array())).toEqual(grads);
+    expect([net.a.weight, net.a.bias, net.scale, net.running, net.blocks.at(1).weight]).toEqual(
+      ['a.weight', 'a.bias', 'scale', 'running', 'blocks.1.weight'].map((k) => net.stateDict()[k]),
+    );
+    net.zeroGrad();
+    expect(relErr(run(net), y)).toBeLessThan(1e-6);
+    net.to(device());
+    expect(net.scale.device).toBe(device());
+    net.dispose();
+  });
+
+  (available(other) ? test : test.skip)(`to('${other}') keeps a tied parameter tied`, () => {
+    class Tied extends ff.nn.Module {
+      readonly emb: ff.nn.Embedding;
+      readonly head: ff.nn.Module;
+      constructor() {
+        super();
+        this.emb = this.registerModule('emb', new ff.nn.Embedding(5, 3, dev()));
+        this.head = this.registerModule('head', new ff.nn.Module());
+        this.head.registerParameter('weight', this.emb.weight);
+      }
+    }
+    const t = new Tied().to(other);
+    expect(t.parameters()).toEqual([t.emb.weight]);
+    expect(t.head.stateDict().weight).toBe(t.emb.weight);
+    expect(t.emb.weight.device).toBe(other);
+    t.dispose();
   });
 
   test('loadStateDict: strict checks names and shapes and writes nothing on failure', () => {

@@ -34,6 +34,24 @@ describe(`dropout on ${device()}`, () => {
     expect(kept).toBeLessThan(0.76);
   });
 
+  test('every length, and a stream whose counter carries into its high word mid-tensor, match the reference', () => {
+    // Lengths around the cpu kernel's 32-element steps; offsets where the counter's low word
+    // wraps inside a step of 8 blocks (2^32 - 3) or between steps (2^32 - 8).
+    const g = new ff.Generator(0x5eed);
+    for (const start of [0, 2 ** 32 - 3, 2 ** 32 - 8]) {
+      for (const n of [1, 3, 4, 31, 32, 33, 64, 95, 130]) {
+        g.setState({ seed: g.getState().seed, offset: start });
+        const { seed, offset } = g.getState();
+        const x = ff.tensor(uniform(n, 0.5, 1.5, n), [n]);
+        const y = ff.dropout(x, 0.1, { generator: g }).toFloat32Array();
+        const mask = dropoutMaskRef(n, 1, 0.1, seed, offset);
+        const xv = x.toFloat32Array();
+        expect(Array.from(y, (v) => v === 0)).toEqual(Array.from(mask, (m) => m === 0));
+        expect(relErr(y, xv.map((v, i) => v * mask[i]))).toBeLessThan(1e-6);
+      }
+    }
+  });
+
   test('the same generator state gives the same mask; the next call a different one', () => {
     const g = new ff.Generator(7);
     const x = ff.ones([64]);

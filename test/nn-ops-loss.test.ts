@@ -65,6 +65,42 @@ describe(`crossEntropy on ${device()}`, () => {
     check([rows, 3000], classIds(rows, 3000, 6), [rows], { labelSmoothing: 0.1 });
   });
 
+  test('rows whose length is no multiple of the vector width, with logits far apart, match', () => {
+    // 1013 = 63 * 16 + 5: every sweep of the cpu kernel (pairs of 8 lanes, one 8, a padded tail);
+    // logits in [-80, 80] put most exp(x - max) below float's range (they must give 0, not NaN).
+    const rows = 5, C = 1013;
+    for (const labelSmoothing of [0, 0.1]) {
+      const x = pair(uniform(rows * C, -80, 80, 12), [rows, C]);
+      const t = pair(classIds(rows, C, 13), [rows], false);
+      const loss = ff.crossEntropy(x.t, t.t, { labelSmoothing });
+      expect(relErr(loss.toFloat32Array(), crossEntropyRef(x.ref, t.ref, { labelSmoothing }).data)).toBeLessThan(1e-5);
+      loss.backward();
+      expect(relErr(gradOf(x.t), crossEntropyGradRef(x.ref, t.ref, refArray([1], [1]), { labelSmoothing }).data)).toBeLessThan(1e-5);
+    }
+  });
+
+  test('-Infinity logits (masked classes) are left out: finite loss, zero gradient there, as PyTorch', () => {
+    const rows = 3, C = 37;
+    const values = uniform(rows * C, -3, 3, 14);
+    const masked = (c: number) => c % 5 === 2;
+    const targets = Float32Array.of(0, 11, 36);
+    for (let i = 0; i < values.length; i++) if (masked(i % C)) values[i] = -Infinity;
+    const x = ff.tensor(values, [rows, C], { device: device(), requiresGrad: true });
+    const loss = ff.crossEntropy(x, ff.tensor(targets, [rows], { device: device() }));
+    // the same rows with the masked classes removed
+    const keptCols = Array.from({ length: C }, (_, c) => c).filter((c) => !masked(c));
+    const compact = refArray(Array.from({ length: rows }, (_, r) => keptCols.map((c) => values[r * C + c])).flat(), [rows, keptCols.length]);
+    const compactTargets = refArray(Array.from(targets, (t) => keptCols.indexOf(t)), [rows]);
+    expect(relErr(loss.toFloat32Array(), crossEntropyRef(compact, compactTargets).data)).toBeLessThan(1e-5);
+    loss.backward();
+    const g = gradOf(x);
+    const expected = crossEntropyGradRef(compact, compactTargets, refArray([1], [1])).data;
+    const full = new Float64Array(rows * C);
+    for (let r = 0; r < rows; r++) keptCols.forEach((c, k) => (full[r * C + c] = expected[r * keptCols.length + k]));
+    expect(relErr(g, full)).toBeLessThan(1e-5);
+    for (let i = 0; i < g.length; i++) if (masked(i % C)) expect(g[i]).toBe(0);
+  });
+
   test('every row ignored: mean is NaN (as PyTorch), sum is 0, gradients are 0', () => {
     const x = ff.tensor(uniform(6, -1, 1, 7), [2, 3], { requiresGrad: true });
     const t = ff.tensor([-100, -100], [2]);

@@ -116,6 +116,26 @@ describe(`linear on ${device()}`, () => {
     expect(relErr(gradOf(W.t), g.dW.data)).toBeLessThan(1e-5);
   });
 
+  test('products cut into several GEMM blocks per thread (rows, then columns) match at the block edges', () => {
+    // 2 * 1024 * 256 * 640 flops: blocks of 256 rows on cpu; 2 * 512 * 256 * 2048: blocks of columns.
+    const d = { device: device() };
+    for (const [rows, inF, out] of [[1024, 256, 640], [512, 256, 2048]]) {
+      const xv = uniform(rows * inF, -1, 1, 40), wv = uniform(out * inF, -1, 1, 41), bv = uniform(out, -1, 1, 42);
+      const y = ff.tidy(() => ff.linear(ff.tensor(xv, [rows, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d)).toFloat32Array());
+      const checked = [0, 170, 171, 255, 256, 341, 342, 511, 512, 767, 768, rows - 1].filter((r) => r < rows);
+      const got: number[] = [], want: number[] = [];
+      for (const r of checked) {
+        for (let o = 0; o < out; o++) {
+          let s = bv[o];
+          for (let i = 0; i < inF; i++) s += xv[r * inF + i] * wv[o * inF + i];
+          got.push(y[r * out + o]);
+          want.push(s);
+        }
+      }
+      expect(relErr(got, want)).toBeLessThan(1e-5);
+    }
+  });
+
   test('native gradients agree with finite differences of the native forward', () => {
     const [fd, analytic] = directionalCheck(
       ([x, W, b]) => ff.linear(x, W, b),

@@ -199,6 +199,30 @@ describe(`elementwise bad input on ${device()}`, () => {
     });
   });
 
+  test("backward(grad) never writes, keeps or frees the caller's grad, though add passes it on uncopied", () => {
+    const before = ff.memory().numTensors;
+    const a = ff.tensor([1, 2, 3], [3], { requiresGrad: true });
+    const b = ff.tensor([4, 5, 6], [3], { requiresGrad: true });
+    const g = ff.tensor([0.5, 1, 2], [3]);
+    ff.tidy(() => {
+      ff.add(a, b).backward(g); // add hands g itself to both leaves
+      ff.add(a, b).backward(g); // the second pass accumulates into the leaves' own grads
+      ff.add(ff.mul(a, 2), a).backward(g); // a sum of two gradients arriving at one leaf
+      const h = ff.mul(a, 2);
+      ff.add(h, h).backward(g); // ... and at one op's output (a sum into g's slot must copy it)
+    });
+    const c = ff.tensor([1, 1, 1], [3], { requiresGrad: true });
+    c.backward(g); // a leaf root
+    expect(g.isDisposed).toBe(false);
+    expect(Array.from(g.toFloat32Array())).toEqual([0.5, 1, 2]);
+    for (const t of [a, b, c]) expect(t.grad).not.toBe(g);
+    expect(Array.from(a.grad!.toFloat32Array())).toEqual([4.5, 9, 18]);
+    expect(Array.from(b.grad!.toFloat32Array())).toEqual([1, 2, 4]);
+    expect(Array.from(c.grad!.toFloat32Array())).toEqual([0.5, 1, 2]);
+    for (const t of [a, b, c, g]) t.dispose();
+    expect(ff.memory().numTensors).toBe(before);
+  });
+
   test('no tensors are left behind by forward + backward inside tidy', () => {
     const before = ff.memory().numTensors;
     const x = ff.tensor(uniform(12, -1, 1, 71), [3, 4], { requiresGrad: true });

@@ -1,5 +1,5 @@
 // cpu backend: OpenBLAS sgemm on the addon's OpenMP threads (blas.h). OpenBLAS is set to one
-// thread once, on first use; each OpenMP thread then calls it on its own block of C.
+// thread once, on first use; each OpenMP thread then calls it on the blocks of C it takes.
 // Cost: 2*M*N*K flops.
 #include "blas.h"
 #include <algorithm>
@@ -21,6 +21,14 @@ void use_single_threaded_blas() {
 int gemm_threads(double flops) {
   constexpr double kFlopsPerThread = 4e6;
   return int(std::clamp(flops / kFlopsPerThread, 1.0, double(omp_get_max_threads())));
+}
+
+int gemm_blocks(double flops, int threads, int n) {
+  constexpr int kBlocksPerThread = 3, kMinBlock = 256;
+  constexpr double kBlockFlops = 64e6;
+  const int by_flops = int(flops / kBlockFlops), by_size = n / kMinBlock;
+  const int per_thread = std::min({kBlocksPerThread, by_flops / threads, by_size / threads});
+  return threads * std::max(1, per_thread);  // a multiple of threads: even on an idle machine
 }
 
 void sgemm_block(const Sgemm& g, int m0, int m1, int n0, int n1) {

@@ -2,9 +2,14 @@
 // x86-64, so hot loops are compiled twice (FF_VECTORIZE: AVX2+FMA and the baseline, chosen at
 // load time), and exp/tanh, which GCC vectorises only under -ffast-math, are branch-free
 // polynomials the vectoriser can take (selects, no calls, no floorf).
+// Kernels whose loops the vectoriser schedules badly (a long exp chain per element, reductions)
+// use f32x8, GCC's generic vector of 8 floats: one AVX2 register in an FF_VECTORIZE clone, two
+// SSE registers in the baseline one, the same source for both.
 #pragma once
 #include <bit>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FF_VECTORIZE __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -54,6 +59,55 @@ inline float tanh_f(float x) {
   const float big = 1.0f - 2.0f / (exp_f(2.0f * select(a > 44.0f, 44.0f, a)) + 1.0f);
   const float out = select(a < 0.625f, small, select(x < 0.0f, -big, big));
   return select(x != x, x, out);
+}
+
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+#define FF_INLINE inline __attribute__((always_inline))
+
+FF_INLINE f32x8 splat8(float a) { return f32x8{} + a; }
+FF_INLINE f32x8 load8(const float* p) {
+  f32x8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+FF_INLINE void store8(float* p, f32x8 v) { std::memcpy(p, &v, sizeof v); }
+// The n < 8 floats at p in the first lanes, `fill` in the others.
+FF_INLINE f32x8 load_part8(const float* p, int n, float fill) {
+  f32x8 v = splat8(fill);
+  std::memcpy(&v, p, sizeof(float) * size_t(n));
+  return v;
+}
+FF_INLINE void store_part8(float* p, f32x8 v, int n) { std::memcpy(p, &v, sizeof(float) * size_t(n)); }
+// Lane-wise max ignoring NaN in a (as `a > b ? a : b`).
+FF_INLINE f32x8 max8(f32x8 a, f32x8 b) { return a > b ? a : b; }
+FF_INLINE float hmax8(f32x8 v) {
+  float m = v[0];
+  for (int l = 1; l < 8; ++l) m = v[l] > m ? v[l] : m;
+  return m;
+}
+// Lanes summed pairwise (a fixed order).
+FF_INLINE float hsum8(f32x8 v) { return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])); }
+
+// e^x for x <= 0 (a softmax's x - max or x - logsumexp), ~1 ulp: exp_f's polynomial without
+// its range selects. Below -88 the argument is clamped to -88, where 2^n is the bit pattern 0,
+// so the result is exactly 0 (and -inf gives 0); NaN stays NaN.
+FF_INLINE f32x8 exp_nonpositive8(f32x8 x) {
+  const f32x8 c = x < -88.0f ? splat8(-88.0f) : x;
+  const f32x8 t = c * 1.44269504088896341f + 12582912.0f;  // round(c / ln2) + 1.5 * 2^23
+  const f32x8 n = t - 12582912.0f;
+  const f32x8 r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
+  f32x8 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  i32x8 ti;
+  std::memcpy(&ti, &t, sizeof ti);
+  const i32x8 bits = (ti - (0x4B400000 - 127)) << 23;  // (n + 127) << 23
+  f32x8 scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return (p * (r * r) + r + 1.0f) * scale;
 }
 
 }  // namespace ff::cpu

@@ -57,7 +57,7 @@ __global__ void cross_entropy_rows_kernel(CrossEntropyShape s, const float* logi
   const float l = m + logf(se);
   lse[row] = l;
   if (p != nullptr) row_loss[row] = (keep * sp + ls) * l - (keep * spx + u * sx);
-  else row_loss[row] = l - keep * x[int(targets[row])] - u * sx;
+  else row_loss[row] = l - keep * x[int(targets[row])] - (u != 0.0f ? u * sx : 0.0f);  // -inf logits: no NaN
 }
 
 __global__ void cross_entropy_reduce_kernel(CrossEntropyShape s, const float* targets,

@@ -2,6 +2,10 @@
 // Function.backward once with the summed gradients of its outputs, and accumulates into the
 // .grad of leaves. Gradient tensors the engine makes are disposed once used; leaf grads are
 // kept out of tidy() scopes (they belong to their leaf, and go with leaf.dispose()).
+// No gradient is copied without need: a backward that passes its incoming gradient on (as add
+// does) hands that tensor to the first input that takes it (a copy only for a second one), and
+// the caller's grad is borrowed, not cloned: it flows through the graph read-only, is never
+// disposed, and is copied only where it would be written or kept (a sum into it, a leaf's .grad).
 import { keep } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, ones, Tensor } from '../tensor';
@@ -54,20 +58,21 @@ export function runBackward(root: Tensor, grad?: Tensor, opts: BackwardOptions =
       throw new Error(`grad: expected shape ${shapeString(root.shape)} (the tensor's), got ${shapeString(grad.shape)}`);
     }
     if (grad.device !== root.device) throw new Error(`grad: is on device '${grad.device}' but the tensor is on '${root.device}'`);
-    seed = grad.clone();
+    seed = grad;
   }
+  const grads = new GradStore(grad);
   noGrad(() => {
     if (root.gradFn === null) {
-      accumulateLeaf(root, seed);
+      grads.accumulateLeaf(root, seed);
       return;
     }
     const pending = new Map<GradNode, (Tensor | null)[]>();
     pending.set(root.gradFn, slots(root.gradFn, root.outputIndex, seed));
     for (const node of topoOrder(root.gradFn)) {
-      const grads = pending.get(node);
-      if (grads === undefined) continue;
+      const incoming = pending.get(node);
+      if (incoming === undefined) continue;
       pending.delete(node);
-      const result = node.fn.backward(node.ctx, ...grads);
+      const result = node.fn.backward(node.ctx, ...incoming);
       const results = Array.isArray(result) ? result : [result];
       if (results.length < node.inputs.length) {
         throw new Error(`${node.name}.backward: returned ${results.length} gradients for ${node.inputs.length} forward arguments`);
@@ -77,19 +82,21 @@ export function runBackward(root: Tensor, grad?: Tensor, opts: BackwardOptions =
         const g = results[i] as Tensor | null | undefined;
         if (input === null || !input.requiresGrad || g === null || g === undefined) return;
         checkGradient(node, i, input, g);
-        const shared = passedOn.has(g) || grads.includes(g) || node.inputs.includes(g);
-        const owned = shared ? g.clone() : g;
+        // A second use of one tensor, or a forward input returned as a gradient, is copied;
+        // a borrowed grad goes on as it is (it stays read-only wherever it goes).
+        const copy = !grads.isBorrowed(g) && (passedOn.has(g) || node.inputs.includes(g));
+        const owned = copy ? g.clone() : g;
         passedOn.add(g);
-        if (input.gradFn === null) accumulateLeaf(input, owned);
+        if (input.gradFn === null) grads.accumulateLeaf(input, owned);
         else {
           const slot = pending.get(input.gradFn) ?? new Array<Tensor | null>(input.gradFn.numOutputs).fill(null);
           pending.set(input.gradFn, slot);
-          addInto(slot, input.outputIndex, owned);
+          grads.addInto(slot, input.outputIndex, owned);
         }
       });
-      for (const g of grads) g?.dispose();
+      for (const g of incoming) if (g !== null && !passedOn.has(g)) grads.release(g);
       for (const r of results) {
-        if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) r.dispose();
+        if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) grads.release(r);
       }
       if (!opts.retainGraph) node.ctx.release();
     }
@@ -102,20 +109,41 @@ function slots(node: GradNode, index: number, g: Tensor): (Tensor | null)[] {
   return s;
 }
 
-function addInto(slot: (Tensor | null)[], index: number, g: Tensor): void {
-  const current = slot[index];
-  if (current === null) slot[index] = g;
-  else {
-    current.backend.addInplace(current.storage(), g.storage());
-    g.dispose();
-  }
-}
+/** The gradients of one backward pass: the engine's own, and the caller's grad (borrowed). */
+class GradStore {
+  constructor(private readonly borrowed: Tensor | undefined) {}
 
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  if (leaf.grad === null || leaf.grad.isDisposed) leaf.grad = keep(g);
-  else {
-    leaf.grad.backend.addInplace(leaf.grad.storage(), g.storage());
-    g.dispose();
+  isBorrowed(g: Tensor): boolean {
+    return g === this.borrowed;
+  }
+
+  /** Disposes a gradient the engine owns. */
+  release(g: Tensor): void {
+    if (!this.isBorrowed(g)) g.dispose();
+  }
+
+  /** Adds g into slot[index] (g is consumed). */
+  addInto(slot: (Tensor | null)[], index: number, g: Tensor): void {
+    const current = slot[index];
+    if (current === null) slot[index] = g;
+    else if (this.isBorrowed(current)) {
+      const sum = g.clone();
+      sum.backend.addInplace(sum.storage(), current.storage());
+      slot[index] = sum;
+      this.release(g);
+    } else {
+      current.backend.addInplace(current.storage(), g.storage());
+      this.release(g);
+    }
+  }
+
+  /** Adds g into leaf.grad (g is consumed). */
+  accumulateLeaf(leaf: Tensor, g: Tensor): void {
+    if (leaf.grad === null || leaf.grad.isDisposed) leaf.grad = keep(this.isBorrowed(g) ? g.clone() : g);
+    else {
+      leaf.grad.backend.addInplace(leaf.grad.storage(), g.storage());
+      this.release(g);
+    }
   }
 }
 

@@ -4,7 +4,8 @@
 // `this.weight = this.registerParameter('weight', w)`); everything else follows from those maps:
 // namedParameters() with dotted names in registration order, train()/eval(), stateDict() and
 // loadStateDict() (which copies values into the existing tensors, so an optimizer holding the
-// parameters keeps working).
+// parameters keeps working), and to(device).
+import { checkDevice, Device } from '../native';
 import { keep } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
@@ -211,6 +212,50 @@ export class Module {
       else target.backend.uploadInto(target.storage(), source.toFloat32Array());
     }
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Moves every parameter and buffer (and gradient) to `device`, as torch's module.to(device):
+   * each tensor not already there is replaced by a copy on the device, under its names and in
+   * every field of a module that held it (a tied tensor stays tied), and the old one is
+   * disposed. Returns this. An optimizer holds the tensors it was given: make it after moving.
+   * Nothing changes if a copy fails.
+   */
+  to(device: Device): this {
+    const target = checkDevice(device);
+    const moved = new Map<Tensor, Tensor>();
+    const modules = this.modules();
+    try {
+      for (const m of modules) {
+        for (const t of [...m.params.values(), ...m.buffers_.values()]) {
+          if (t.device === target || moved.has(t)) continue;
+          checkTensor(t, 'parameter or buffer');
+          const copy = keep(t.to(target));
+          copy.requiresGrad = t.requiresGrad;
+          moved.set(t, copy);
+          if (t.grad !== null && !t.grad.isDisposed) copy.grad = keep(t.grad.to(target));
+        }
+      }
+    } catch (e) {
+      for (const copy of moved.values()) copy.dispose();
+      throw e;
+    }
+    const swapped = (v: unknown): Tensor | undefined => (v instanceof Tensor ? moved.get(v) : undefined);
+    for (const m of modules) {
+      for (const map of [m.params, m.buffers_]) for (const [name, t] of map) map.set(name, swapped(t) ?? t);
+      const fields = m as unknown as Record<string, unknown>;
+      for (const key of Object.keys(fields)) {
+        const v = fields[key];
+        const copy = swapped(v);
+        if (copy) fields[key] = copy;
+        else if (Array.isArray(v)) v.forEach((x, i) => {
+          const c = swapped(x);
+          if (c) v[i] = c;
+        });
+      }
+    }
+    for (const old of moved.keys()) old.dispose();
+    return this;
   }
 
   /** Frees every parameter and buffer (and their gradients) of this module and its submodules. */
