@@ -86,6 +86,57 @@ void gemv(const float* w, int n, const float* x, int ld, float* out) {
   }
 }
 
+// out[r * ldo + (0, NC W)] += sum_{j < n} w[r * ldw + j] x[j * ldx + (0, NC W)] for r < NR: NR
+// rows of weights against the same x rows, so each x vector loaded from L1 feeds NR FMAs.
+template <class V, int NR, int NC>
+void gemm_rows_block(const float* w, int ldw, int n, const float* x, int ldx, float* out, int ldo) {
+  using T = typename V::T;
+  T acc[NR][NC];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c) acc[r][c] = V::zero();
+  for (int j = 0; j < n; ++j) {
+    T xv[NC];
+    for (int c = 0; c < NC; ++c) xv[c] = V::load(x + size_t(j) * ldx + c * V::W);
+    for (int r = 0; r < NR; ++r) {
+      const T wr = V::bcast(w + size_t(r) * ldw + j);
+      for (int c = 0; c < NC; ++c) acc[r][c] = V::fma(wr, xv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c) {
+      float* o = out + size_t(r) * ldo + c * V::W;
+      V::store(o, V::add(V::load(o), acc[r][c]));
+    }
+}
+
+template <class V, int NR>
+void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int cols, float* out, int ldo) {
+  for (int c0 = 0; c0 < cols; c0 += 2 * V::W) {
+    if (cols - c0 >= 2 * V::W) {
+      gemm_rows_block<V, NR, 2>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+    } else {
+      gemm_rows_block<V, NR, 1>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+    }
+  }
+}
+
+// out[r * ldo + (0, cols)] += sum_{j < n} w[r * ldw + j] x[j * ldx + (0, cols)] for r < rows,
+// cols a multiple of W: blocks of 4 rows x 2 vectors of columns (8 register accumulators; per j
+// 2 loads and 4 broadcasts feed 8 FMAs).
+template <class V>
+void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx, int cols, float* out, int ldo) {
+  for (int r0 = 0; r0 < rows; r0 += 4) {
+    const float* wr = w + size_t(r0) * ldw;
+    float* o = out + size_t(r0) * ldo;
+    switch (std::min(4, rows - r0)) {
+      case 4: gemm_rows_cols<V, 4>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      case 3: gemm_rows_cols<V, 3>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      case 2: gemm_rows_cols<V, 2>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      default: gemm_rows_cols<V, 1>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+    }
+  }
+}
+
 template <class V, int NC>
 void add_outer_block(const float* P, int ldp, int rows, const float* x, int ld, int n, float* y) {
   using T = typename V::T;

@@ -24,7 +24,9 @@
 //
 // Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
-//   Cost per (i,j,d): sub + mul + 5 FMA + sub + 2 mul (8 on the FMA ports); per (i,j): Dv FMA.
+//   Cost per (i,j,d): sub + mul + 5 FMA + sub + 2 mul (8 on the FMA ports); per (i,j): Dv FMA,
+//   as one product of 4 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
+//   loaded feeds 4 FMAs; one row at a time, loads and broadcasts outnumbered the FMAs).
 // Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
 //   of sincs can underflow for any D), K = k^p likewise; a second pass
 //   over the row scales every K by 2^-(row maximum exponent), exactly, before the GEMV (log K =
@@ -33,7 +35,8 @@
 //   vector at a time.
 // Backward, per row i and groups of 4 key vectors (K recomputed; delta_i = dout_i . out_i):
 //   pass A (d up): s_d, s'_d, prefix products; keep s_d and pre_d s'_d.
-//   dp_j = dout_i . v_j;  G = (dp - delta_i)/(S_i + eps);  P_ij = K/(S_i + eps) kept for 8 rows,
+//   dp_j = dout_i . v_j (for the block of 8 rows and the tile's keys at once, gemm_rows);
+//   G = (dp - delta_i)/(S_i + eps);  P_ij = K/(S_i + eps) kept for 8 rows,
 //     then dv_j += sum_i P_ij dout_i for them at once (register accumulators).
 //   pass B (d down): suffix products seeded with coef = G p k^(p-1) give t_d = dL/dx_ijd =
 //     coef pre_d suf_d s'_d: division-free, so s_d = 0 is fine.
@@ -65,6 +68,9 @@ namespace {
 using cpu::kSincPolyBound;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
+constexpr int kFwdGroup = 4;      // key vectors computed in lockstep: forward
+constexpr int kBwdGroup = 4;      // and backward
+constexpr int kFwdRows = 4;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
@@ -214,11 +220,12 @@ void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename
   }
 }
 
-// Groups of 4, then 2, then 1 key vectors from jb below jlim: group(j0, std::integral_constant<N>).
-template <int W, class Group>
+// Groups of G key vectors (G = 3 or 4), then 2, then 1, from jb below jlim: group(j0,
+// std::integral_constant<N>).
+template <int W, int G, class Group>
 void for_key_groups(int jb, int jlim, const Group& group) {
   int j0 = jb;
-  for (; j0 + 3 * W < jlim; j0 += 4 * W) group(j0, std::integral_constant<int, 4>{});
+  for (; j0 + (G - 1) * W < jlim; j0 += G * W) group(j0, std::integral_constant<int, G>{});
   for (; j0 + W < jlim; j0 += 2 * W) group(j0, std::integral_constant<int, 2>{});
   for (; j0 < jlim; j0 += W) group(j0, std::integral_constant<int, 1>{});
 }
@@ -240,7 +247,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   constexpr int W = V::W;
   T S = V::zero();
   ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
-    for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
+    for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
       sinc_products<V, decltype(bounded)::value, N>(a, ks.b_at(j0), ks.lb.ld, ks.D, k);
@@ -302,23 +309,31 @@ struct ForwardUnit {
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, false, A.k, A.v, A.R);
     const int tile = ks.T, rows = i1 - i0;
-    std::vector<float> a(sh.D), kb(tile), ke(A.stable ? tile : 0), part(ks.ldv);
+    std::vector<float> a(sh.D), kb(size_t(kFwdRows) * tile), ke(A.stable ? tile : 0);
     std::vector<float> acc(size_t(rows) * ks.ldv, 0.0f), S(rows, 0.0f), emax(rows, kNoMax);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
-      for (int r = 0; r < rows; ++r) {
-        const int i = i0 + r;
-        const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
-        if (jend <= t0) continue;
-        const int64_t row = int64_t(bh) * sh.Nq + i;
-        for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
-        float* ar = acc.data() + size_t(r) * ks.ldv;
-        if (A.stable) {
-          kernel_row_stable<V>(ks, a.data(), t0, jend, A.power, kb.data(), ke.data(), emax[r], S[r], ar, ks.ldv);
-        } else {
-          S[r] += kernel_row<V>(ks, a.data(), t0, jend, A.power, kb.data());
+      for (int rb = 0; rb < rows; rb += kFwdRows) {
+        const int nr = std::min(kFwdRows, rows - rb);
+        const int nmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk) - t0;
+        if (nmax <= 0) continue;
+        for (int r = rb; r < rb + nr; ++r) {
+          const int i = i0 + r;
+          const int n = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk) - t0;
+          float* krow = kb.data() + size_t(r - rb) * tile;
+          // K past this row's last key (whole vectors) is 0 for the block's product below
+          for (int j = std::max(0, (n + V::W - 1) / V::W * V::W); j < nmax; ++j) krow[j] = 0.0f;
+          if (n <= 0) continue;
+          const int64_t row = int64_t(bh) * sh.Nq + i;
+          for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
+          if (A.stable) {
+            float* ar = acc.data() + size_t(r) * ks.ldv;
+            kernel_row_stable<V>(ks, a.data(), t0, t0 + n, A.power, krow, ke.data(), emax[r], S[r], ar, ks.ldv);
+          } else {
+            S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, krow);
+          }
         }
-        cpu::gemv<V>(kb.data(), jend - t0, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, part.data());
-        for (int c = 0; c < ks.ldv; ++c) ar[c] += part[c];
+        cpu::gemm_rows<V>(kb.data(), tile, nr, nmax, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, ks.ldv,
+                          acc.data() + size_t(rb) * ks.ldv, ks.ldv);
       }
     }
     for (int r = 0; r < rows; ++r) {
@@ -447,22 +462,9 @@ void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, fl
   }
 }
 
-// dp = dout_i . v_j for the W keys at vT + j0 (two accumulators).
-template <class V>
-typename V::T dot_values(const float* dout, const float* vT, int ld, int Dv) {
-  typename V::T a0 = V::zero(), a1 = V::zero();
-  int e = 0;
-  for (; e + 1 < Dv; e += 2) {
-    a0 = V::fma(V::bcast(dout + e), V::load(vT + size_t(e) * ld), a0);
-    a1 = V::fma(V::bcast(dout + e + 1), V::load(vT + size_t(e + 1) * ld), a1);
-  }
-  if (e < Dv) a0 = V::fma(V::bcast(dout + e), V::load(vT + size_t(e) * ld), a0);
-  return V::add(a0, a1);
-}
-
 struct RowInputs {
   const float* a;     // R q_i
-  const float* dout;  // dout_i
+  const float* dp;    // dout_i . v_j for the keys of this tile (dp[j - jbeg])
   int jbeg, jend;     // keys of this tile for this row
   float delta;        // dout_i . out_i
   float stat;         // S_i, or log S_i when stable
@@ -479,7 +481,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
   const T delta = V::set(in.delta);
   ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
-    for_key_groups<W>(jb, jlim, [&](int j0, auto nvec) {
+    for_key_groups<W, kBwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
       pass_a<V, decltype(bounded)::value, N>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, k);
@@ -487,7 +489,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         const int j = j0 + n * W;
         T kp1;
         const T K = kernel_power<V>(k[n], p, kp1);
-        const T dp = dot_values<V>(in.dout, ks.v_at(j), ks.lv.ld, ks.Dv);
+        const T dp = V::load(in.dp + (j - in.jbeg));
         T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
@@ -515,7 +517,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       T m, e, Km, Ke, pm, pe;
       pass_a_stable<V, decltype(bounded)::value>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      const T dp = dot_values<V>(in.dout, ks.v_at(j0), ks.lv.ld, ks.Dv);
+      const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
       T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF)), pm);
       if (j0 + W > in.jend) {
@@ -566,7 +568,8 @@ struct BackwardUnit {
     float* dv = tk + A.lk.size();
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
-    std::vector<float> a(D), P(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    std::vector<float> a(D), P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile);
+    std::vector<float> douts(size_t(kRowBlock) * A.ldv, 0.0f);
     std::vector<float> tq(size_t(rows) * D, 0.0f), delta(rows);
     cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
@@ -575,12 +578,19 @@ struct BackwardUnit {
         const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
         if (jmax <= t0) continue;
         std::fill(P.begin(), P.end(), 0.0f);
+        // dp_rj = dout_r . v_j for the block's rows and the tile's keys, as one small product
+        for (int r = rb; r < rb + nr; ++r) {
+          const float* dout = A.dout + (int64_t(bh) * sh.Nq + i0 + r) * Dv;
+          std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
+        }
+        const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
+        std::fill(DP.begin(), DP.end(), 0.0f);
+        cpu::gemm_rows<V>(douts.data(), A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
-          const float* dout = A.dout + row * Dv;
-          std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
-          const RowInputs in{a.data(), dout, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk), delta[r], A.stats[row]};
+          const RowInputs in{a.data(), DP.data() + size_t(r - rb) * tile, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
+                             delta[r], A.stats[row]};
           if (in.jend <= t0) continue;
           if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
           for (int d = 0; d < D; ++d) a[d] = ks.r[d] * A.q[row * D + d];
