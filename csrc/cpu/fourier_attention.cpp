@@ -4,13 +4,13 @@
 //   out_i = sum_j K_ij v_j / (S_i + eps)           (stable: / S_i, in a scaled log domain)
 //
 // Layout. Work units are (b, h) slices x row chunks (threads.h). A unit lays its keys out as
-// b = R k transposed to [D][keys], so one SIMD vector holds W keys (8 AVX2, 16 AVX-512, 1
-// portable; simd.h) and every operation below handles W pairs (i, j) at once; a_i = R q_i is
-// broadcast per d. The unit visits its keys tile by tile (~16 KiB of b, FlashAttention's outer
+// b = c R k transposed to [D][keys], so one SIMD vector holds W keys (8 AVX2, 16 AVX-512, 1
+// portable; simd.h) and every operation below handles W pairs (i, j) at once; a_i = c R q_i is
+// broadcast per d, and y = a - b = c x is what sinc_simd.h evaluates s on (c its scale). The unit visits its keys tile by tile (~16 KiB of b, FlashAttention's outer
 // loop), every row of the unit per tile, so long sequences stay in cache; per-row state (S, the
 // output accumulator, dq) persists across tiles. Nothing of size Nq x Nk is stored: one tile-row
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
-// sinc_simd.h: the bounded path (polynomials in x^2, |x| <= 4.25) wherever the row's and a
+// sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
 // reduction, ~3x slower).
 //
@@ -19,12 +19,15 @@
 //   v1  one key vector at a time, v_j and dv_j accumulated per vector:     forward 18, backward 41
 //   v2  independent chains in lockstep (Zen's FMA latency is 5), K . V and the dv update as
 //       register-blocked GEMV / rank-8 updates once per row / per 8 rows:  forward 12.5, backward 34
-//   v3  (here) backward on groups of 4 key vectors (4 chains in pass A, 4 suffix chains in
-//       pass B, one Tq update per group):                                   forward 12.5, backward 31
+//   v3  backward on groups of 4 key vectors (4 chains in pass A, 4 suffix chains in pass B,
+//       one Tq update per group):                                           forward 12.5, backward 31
+//   v4  (here) K . V and dout . v for blocks of rows (gemm_rows), the monic sinc polynomial on
+//       y = c x (sinc_simd.h: one FMA-port op fewer per evaluation), backward groups of 3 (with
+//       4 the compiler spills):                                             forward 11.7, backward 28.6
 //
 // Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
-//   Cost per (i,j,d): sub + mul + 5 FMA + sub + 2 mul (8 on the FMA ports); per (i,j): Dv FMA,
+//   Cost per (i,j,d): sub + mul + add + 4 FMA + sub + 2 mul (7 on the FMA ports); per (i,j): Dv FMA,
 //   as one product of 4 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
 //   loaded feeds 4 FMAs; one row at a time, loads and broadcasts outnumbered the FMAs).
 // Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
@@ -33,17 +36,17 @@
 //   p sum_d log|s_d| in base 2, as FlashAttention's row maximum). stats = log S (-inf and
 //   out = 0 when S = 0). Cost: the default's plus ~8 integer/logic ops per (i,j,d), one key
 //   vector at a time.
-// Backward, per row i and groups of 4 key vectors (K recomputed; delta_i = dout_i . out_i):
+// Backward, per row i and groups of 3 key vectors (K recomputed; delta_i = dout_i . out_i):
 //   pass A (d up): s_d, s'_d, prefix products; keep s_d and pre_d s'_d.
 //   dp_j = dout_i . v_j (for the block of 8 rows and the tile's keys at once, gemm_rows);
 //   G = (dp - delta_i)/(S_i + eps);  P_ij = K/(S_i + eps) kept for 8 rows,
 //     then dv_j += sum_i P_ij dout_i for them at once (register accumulators).
-//   pass B (d down): suffix products seeded with coef = G p k^(p-1) give t_d = dL/dx_ijd =
-//     coef pre_d suf_d s'_d: division-free, so s_d = 0 is fine.
+//   pass B (d down): suffix products seeded with coef = G p k^(p-1) 2c give t_d = dL/dx_ijd =
+//     coef pre_d suf_d dh_d (s'_d = 2c dh_d): division-free, so s_d = 0 is fine.
 //   Tq_id += t_d (per row, across keys), Tk_jd += t_d (per unit, across rows). At the end
 //   dq = R Tq, dk = -R Tk, and dR_d = sum_ij t (q_id - k_jd) = sum_i q_id Tq_id - sum_j k_jd Tk_jd
 //   in double. With row chunks, Tk and dv are unit partials reduced in unit order.
-//   Cost per (i,j,d): sub + 2 mul + 10 FMA + sub + 5 mul + 2 add (17 on the FMA ports); per
+//   Cost per (i,j,d): sub + mul + add + 9 FMA + sub + 5 mul + 2 add (16 on the FMA ports); per
 //   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
@@ -65,11 +68,12 @@
 namespace ff::backend {
 namespace {
 
-using cpu::kSincPolyBound;
+using cpu::kSincBound;
+using cpu::kSincScale;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
 constexpr int kFwdGroup = 4;      // key vectors computed in lockstep: forward
-constexpr int kBwdGroup = 4;      // and backward
+constexpr int kBwdGroup = 3;      // and backward (4 x (y, v, M, Q, pre) exceed AVX2's 16 registers)
 constexpr int kFwdRows = 4;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
@@ -80,17 +84,17 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 struct Keys {
   int D, Dv, n, T, ldv;
   cpu::TiledLayout lb, lv;
-  std::vector<float> r, bT, vT, vR, lo, hi;
+  std::vector<float> r, rc, bT, vT, vR, lo, hi;  // r = R_h, rc = c R_h (sinc_simd.h scaling)
 
   Keys(const AttentionShape& sh, int bh, int n_, int W, bool transposed_v, const float* k, const float* v,
        const float* R)
       : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldv((sh.Dv + W - 1) / W * W), lb(D, T, n_),
-        lv(Dv, T, n_), r(D), bT(lb.size()) {
+        lv(Dv, T, n_), r(D), rc(D), bT(lb.size()) {
     const int h = bh % sh.H;
-    for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)];
+    for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)], rc[d] = kSincScale * r[d];
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    lb.for_each(lb.tiles * T, [&](int d, int j, size_t at) { bT[at] = r[d] * ks[int64_t(std::min(j, n - 1)) * D + d]; });
+    lb.for_each(lb.tiles * T, [&](int d, int j, size_t at) { bT[at] = rc[d] * ks[int64_t(std::min(j, n - 1)) * D + d]; });
     if (transposed_v) {
       vT.assign(lv.size(), 0.0f);
       lv.for_each(n, [&](int e, int j, size_t at) { vT[at] = vs[int64_t(j) * Dv + e]; });
@@ -116,7 +120,7 @@ struct Keys {
     const float* l = lo.data() + size_t(block) * D;
     const float* h = hi.data() + size_t(block) * D;
     for (int d = 0; d < D; ++d)
-      if (!(a[d] - l[d] <= kSincPolyBound && h[d] - a[d] <= kSincPolyBound)) return false;
+      if (!(a[d] - l[d] <= kSincBound && h[d] - a[d] <= kSincBound)) return false;
     return true;
   }
 
@@ -324,7 +328,7 @@ struct ForwardUnit {
           for (int j = std::max(0, (n + V::W - 1) / V::W * V::W); j < nmax; ++j) krow[j] = 0.0f;
           if (n <= 0) continue;
           const int64_t row = int64_t(bh) * sh.Nq + i;
-          for (int d = 0; d < sh.D; ++d) a[d] = ks.r[d] * A.q[row * sh.D + d];
+          for (int d = 0; d < sh.D; ++d) a[d] = ks.rc[d] * A.q[row * sh.D + d];
           if (A.stable) {
             float* ar = acc.data() + size_t(r) * ks.ldv;
             kernel_row_stable<V>(ks, a.data(), t0, t0 + n, A.power, krow, ke.data(), emax[r], S[r], ar, ks.ldv);
@@ -496,7 +500,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
           G = V::keep(valid, G), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(V::set(float(p)), kp1));
+        coef[n] = V::mul(G, V::mul(V::set(float(p) * 2.0f * kSincScale), kp1));
       }
       pass_b<V, N>(coef, ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
     });
@@ -519,7 +523,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
-      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF)), pm);
+      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF * 2.0f * kSincScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
@@ -593,7 +597,7 @@ struct BackwardUnit {
                              delta[r], A.stats[row]};
           if (in.jend <= t0) continue;
           if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
-          for (int d = 0; d < D; ++d) a[d] = ks.r[d] * A.q[row * D + d];
+          for (int d = 0; d < D; ++d) a[d] = ks.rc[d] * A.q[row * D + d];
           std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
           float* prow = P.data() + size_t(r - rb) * tile;
           if (A.stable) {

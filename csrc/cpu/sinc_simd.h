@@ -1,17 +1,28 @@
-// s(x) = sin(x)/x and s'(x) = (x cos x - sin x)/x^2 on SIMD vectors, two ways:
+// s(x) = sin(x)/x and s'(x) = (x cos x - sin x)/x^2 on SIMD vectors, evaluated on y = c x:
+// the attention kernel stores its operands scaled by c = kSincScale, so y costs nothing extra.
 //
-//   bounded (|x| <= kSincPolyBound = 4.25): polynomials in u = x^2, fitted for relative error
-//     (Lawson-weighted minimax, coefficients rounded to float one at a time, each refit after
-//     the previous rounding), evaluated by Horner with FMA:
-//       s  = (pi^2 - u) * (t0 + t1 u + ... + t5 u^5)   the zero at x = pi factored out, so s
-//            keeps its relative accuracy up to it (an error in s is multiplied by p*D in K):
-//            |error| <= 2.7e-7, relative 1.4e-7 median / 4.5e-7 p99; s(0) = 1 exactly
-//       s' = x * (d0 + d1 u + ... + d5 u^5)            |error| <= 6.8e-7 (|s'| <= 0.44)
-//     cost: mul + sub + 5 FMA + mul for s, 5 FMA + mul more for s'. No division, no branch:
-//     the caller checks the bound once per tile of keys.
-//   general (any finite x): sin and cos by Cody-Waite reduction to [-pi/4, pi/4] (Cephes
-//     polynomials), s = sin/x and s' = (cos - s)/x, and the polynomials above wherever
-//     |x| <= the bound (the closed forms cancel near 0). About 3x the bounded cost; same error.
+//   bounded (|y| <= kSincBound, i.e. |x| <= 4.25): with v = y^2 and a MONIC quintic M,
+//       s = (v - P) M(v),   M(v) = v^5 + m4 v^4 + ... + m0   (P = c^2 pi^2: the zero at x = pi
+//            factored out, so s keeps its relative accuracy up to it; an error in s is
+//            multiplied by p*D in K). c is chosen with the coefficients so that the fit's
+//            leading coefficient is exactly 1: the first Horner step is an add, not an FMA.
+//            Coefficients fitted for relative error (Lawson-weighted minimax, rounded to float
+//            one at a time, each refit after the previous rounding); s(0) = 1 exactly.
+//            Cost: mul + add + 4 FMA + sub + mul (one FMA-port op fewer than a general quintic).
+//       s' = 2 c y Q(v), Q a quintic fitted to dS/dv for absolute error in s' (same procedure):
+//            5 FMA + mul. The kernels take dh = y Q(v) and fold 2c into a per-row factor.
+//            (The derivative of the M fit by simultaneous Horner needs no further constants
+//            but is 4x less accurate, 1.9e-6, and measured slower: its chain is longer.)
+//     No division, no branch: the caller checks the bound once per block of keys.
+//   general (any finite x = y / c): sin and cos by Cody-Waite reduction to [-pi/4, pi/4] (Cephes
+//     polynomials), s = sin/x and s' = (cos - s)/x, and the polynomials above wherever |y| <=
+//     the bound (the closed forms cancel near 0). About 3x the bounded cost.
+// Accuracy on every float y in [0, kSincBound] against double (scripts/check-sinc-poly.cpp):
+//   s:  |error| <= 3.0e-7; relative 1.4e-7 median, 1.4e-6 p99 (x uniform), <= 9.9e-7 for
+//       |x - pi| > 0.1 and 6.4e-5 for |x - pi| > 1e-3 (near its zero s is tiny: K ~ s^p);
+//   s': |error| <= 4.4e-7.
+//   (The previous scheme, a general quintic in x^2 with 13 constants: 2.8e-7, 1.5e-7 median,
+//   2.5e-6 p99, 1.4e-6 / 1.2e-4 near pi; s' 6.9e-7.)
 // Both take N vectors at once and issue each Horner step for all N before the next: N
 // independent FMA chains, which a core with 4-5 cycle FMA latency needs to stay busy.
 #pragma once
@@ -20,40 +31,39 @@
 
 namespace ff::cpu {
 
-constexpr float kSincPolyBound = 4.25f;
+constexpr float kSincScale = 0.148700476f;        // c
+constexpr float kSincInvScale = 1.0f / kSincScale; // x = y / c on the general path
+constexpr float kSincBound = 4.25f * kSincScale;   // |y| bound of the polynomial path
+constexpr float kSincP = 0.218235031f;              // P
+constexpr float kSincQ[6] = {-7.53742266f, 34.0863953f, -55.0284386f, 45.85606f, -22.6047764f, 5.93339729f};  // q0..q5
+constexpr float kSincM[5] = {-4.58221579f, 13.541399f, -16.0460892f, 10.5264454f, -4.31393099f};  // m0..m4
 
-constexpr float kT[6] = {0.101321191f, -0.00662084576f, 0.00017347977f, -2.51666165e-06f, 2.28164563e-08f,
-                         -1.17131332e-10f};  // 9.86960411f * kT[0] == 1.0f exactly
-constexpr float kPi2 = 9.86960411f;
-constexpr float kQ[6] = {-0.333332837f, 0.0333319642f, -0.00118979439f, 2.19129888e-05f, -2.38189699e-07f,
-                         1.3690119e-09f};
-
-// s = (pi^2 - u) T(u) for N vectors u = x^2.
+// s = (v - P) M(v) for N vectors v = y^2.
 template <class V, int N>
-void sinc_poly(const typename V::T* u, typename V::T* s) {
+void sinc_poly(const typename V::T* v, typename V::T* s) {
   typename V::T r[N];
-  for (int n = 0; n < N; ++n) r[n] = V::fma(u[n], V::set(kT[5]), V::set(kT[4]));
+  for (int n = 0; n < N; ++n) r[n] = V::add(v[n], V::set(kSincM[4]));
   for (int c = 3; c >= 0; --c)
-    for (int n = 0; n < N; ++n) r[n] = V::fma(u[n], r[n], V::set(kT[c]));
-  for (int n = 0; n < N; ++n) s[n] = V::mul(V::sub(V::set(kPi2), u[n]), r[n]);
+    for (int n = 0; n < N; ++n) r[n] = V::fma(r[n], v[n], V::set(kSincM[c]));
+  for (int n = 0; n < N; ++n) s[n] = V::mul(V::sub(v[n], V::set(kSincP)), r[n]);
 }
 
-// s as above and ds = x Q(u), the two Horner chains interleaved.
+// s as above and dS = Q(v) ~ dS/dv (so s'(x) = 2 c y dS), the two Horner chains interleaved.
 template <class V, int N>
-void sinc_dsinc_poly(const typename V::T* x, const typename V::T* u, typename V::T* s, typename V::T* ds) {
+void sinc_dsinc_poly(const typename V::T* v, typename V::T* s, typename V::T* dS) {
   typename V::T r[N], q[N];
   for (int n = 0; n < N; ++n) {
-    r[n] = V::fma(u[n], V::set(kT[5]), V::set(kT[4]));
-    q[n] = V::fma(u[n], V::set(kQ[5]), V::set(kQ[4]));
+    r[n] = V::add(v[n], V::set(kSincM[4]));
+    q[n] = V::fma(v[n], V::set(kSincQ[5]), V::set(kSincQ[4]));
   }
   for (int c = 3; c >= 0; --c)
     for (int n = 0; n < N; ++n) {
-      r[n] = V::fma(u[n], r[n], V::set(kT[c]));
-      q[n] = V::fma(u[n], q[n], V::set(kQ[c]));
+      q[n] = V::fma(q[n], v[n], V::set(kSincQ[c]));
+      r[n] = V::fma(r[n], v[n], V::set(kSincM[c]));
     }
   for (int n = 0; n < N; ++n) {
-    s[n] = V::mul(V::sub(V::set(kPi2), u[n]), r[n]);
-    ds[n] = V::mul(x[n], q[n]);
+    s[n] = V::mul(V::sub(v[n], V::set(kSincP)), r[n]);
+    dS[n] = q[n];
   }
 }
 
@@ -89,35 +99,38 @@ void sincos_any(typename V::T x, typename V::T& sn, typename V::T& cs) {
   }
 }
 
-// s = s(x) for N vectors x.
+// s = s(x) for N vectors y = c x.
 template <class V, bool Bounded, int N>
-void sinc(const typename V::T* x, typename V::T* s) {
-  typename V::T u[N];
-  for (int n = 0; n < N; ++n) u[n] = V::mul(x[n], x[n]);
-  sinc_poly<V, N>(u, s);
+void sinc(const typename V::T* y, typename V::T* s) {
+  typename V::T v[N];
+  for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
+  sinc_poly<V, N>(v, s);
   if constexpr (!Bounded) {
     for (int n = 0; n < N; ++n) {
       typename V::T sn, cs;
-      sincos_any<V>(x[n], sn, cs);
-      s[n] = V::select(V::le(V::abs(x[n]), V::set(kSincPolyBound)), s[n], V::div(sn, x[n]));
+      const typename V::T x = V::mul(y[n], V::set(kSincInvScale));
+      sincos_any<V>(x, sn, cs);
+      s[n] = V::select(V::le(V::abs(y[n]), V::set(kSincBound)), s[n], V::div(sn, x));
     }
   }
 }
 
-// s = s(x) and ds = s'(x) for N vectors x.
+// s = s(x) and dh = s'(x) / (2c) (= y dS/dv on the polynomial path) for N vectors y = c x.
 template <class V, bool Bounded, int N>
-void sinc_and_derivative(const typename V::T* x, typename V::T* s, typename V::T* ds) {
-  typename V::T u[N];
-  for (int n = 0; n < N; ++n) u[n] = V::mul(x[n], x[n]);
-  sinc_dsinc_poly<V, N>(x, u, s, ds);
+void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
+  typename V::T v[N];
+  for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
+  sinc_dsinc_poly<V, N>(v, s, dh);
+  for (int n = 0; n < N; ++n) dh[n] = V::mul(y[n], dh[n]);
   if constexpr (!Bounded) {
     for (int n = 0; n < N; ++n) {
       typename V::T sn, cs;
-      sincos_any<V>(x[n], sn, cs);
-      const auto near = V::le(V::abs(x[n]), V::set(kSincPolyBound));
-      const typename V::T sg = V::div(sn, x[n]);
+      const typename V::T x = V::mul(y[n], V::set(kSincInvScale));
+      sincos_any<V>(x, sn, cs);
+      const auto near = V::le(V::abs(y[n]), V::set(kSincBound));
+      const typename V::T sg = V::div(sn, x);
       s[n] = V::select(near, s[n], sg);
-      ds[n] = V::select(near, ds[n], V::div(V::sub(cs, sg), x[n]));
+      dh[n] = V::select(near, dh[n], V::mul(V::div(V::sub(cs, sg), x), V::set(0.5f * kSincInvScale)));
     }
   }
 }
