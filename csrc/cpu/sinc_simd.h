@@ -6,20 +6,22 @@
 //            factored out, so s keeps its relative accuracy up to it; an error in s is
 //            multiplied by p*D in K). c is chosen with the coefficients so that the fit's
 //            leading coefficient is exactly 1: the first Horner step is an add, not an FMA.
-//            Coefficients fitted for relative error (Lawson-weighted minimax, rounded to float
-//            one at a time, each refit after the previous rounding); s(0) = 1 exactly.
+//            Coefficients fitted for relative error allowing for the float evaluation's own
+//            rounding, then rounded to float by branch-and-bound (c such that P and m0 are
+//            within ~3e-9 of their exact values: the zero at pi barely moves); s(0) = 1 exactly.
 //            Cost: mul + add + 4 FMA + sub + mul (one FMA-port op fewer than a general quintic).
-//       s' = 2 c y Q(v), Q a quintic fitted to dS/dv for absolute error in s' (same procedure):
+//       s' = 2 c y Q(v), Q a quintic fitted to dS/dv for absolute error in s' (Lawson-weighted
+//            minimax, rounded to float one coefficient at a time, refitting the rest):
 //            5 FMA + mul. The kernels take dh = y Q(v) and fold 2c into a per-row factor.
 //            (The derivative of the M fit by simultaneous Horner needs no further constants
-//            but is 4x less accurate, 1.9e-6, and measured slower: its chain is longer.)
+//            but is 4x less accurate, 1.5-1.9e-6, and measured slower: its chain is longer.)
 //     No division, no branch: the caller checks the bound once per block of keys.
 //   general (any finite x = y / c): sin and cos by Cody-Waite reduction to [-pi/4, pi/4] (Cephes
 //     polynomials), s = sin/x and s' = (cos - s)/x, and the polynomials above wherever |y| <=
 //     the bound (the closed forms cancel near 0). About 3x the bounded cost.
 // Accuracy on every float y in [0, kSincBound] against double (scripts/check-sinc-poly.cpp):
-//   s:  |error| <= 3.0e-7; relative 1.4e-7 median, 1.4e-6 p99 (x uniform), <= 9.9e-7 for
-//       |x - pi| > 0.1 and 6.4e-5 for |x - pi| > 1e-3 (near its zero s is tiny: K ~ s^p);
+//   s:  |error| <= 2.4e-7; relative 1.3e-7 median, 1.3e-6 p99 (x uniform), <= 8.6e-7 for
+//       |x - pi| > 0.1 and 5.6e-5 for |x - pi| > 1e-3 (near its zero s is tiny: K ~ s^p);
 //   s': |error| <= 4.4e-7.
 //   (The previous scheme, a general quintic in x^2 with 13 constants: 2.8e-7, 1.5e-7 median,
 //   2.5e-6 p99, 1.4e-6 / 1.2e-4 near pi; s' 6.9e-7.)
@@ -31,12 +33,12 @@
 
 namespace ff::cpu {
 
-constexpr float kSincScale = 0.148700476f;        // c
+constexpr float kSincScale = 0.148733974f;        // c
 constexpr float kSincInvScale = 1.0f / kSincScale; // x = y / c on the general path
 constexpr float kSincBound = 4.25f * kSincScale;   // |y| bound of the polynomial path
-constexpr float kSincP = 0.218235031f;              // P
-constexpr float kSincQ[6] = {-7.53742266f, 34.0863953f, -55.0284386f, 45.85606f, -22.6047764f, 5.93339729f};  // q0..q5
-constexpr float kSincM[5] = {-4.58221579f, 13.541399f, -16.0460892f, 10.5264454f, -4.31393099f};  // m0..m4
+constexpr float kSincP = 0.218333364f;              // P
+constexpr float kSincQ[6] = {-7.53402805f, 34.0557022f, -54.954155f, 45.7736244f, -22.5540791f, 5.91743183f};  // q0..q5
+constexpr float kSincM[5] = {-4.58015203f, 13.5292196f, -16.0246677f, 10.5088854f, -4.30746841f};  // m0..m4
 
 // s = (v - P) M(v) for N vectors v = y^2.
 template <class V, int N>
