@@ -14,8 +14,10 @@
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
 // reduction, ~3x slower).
 //
-// Versions, cycles per (row, 8 keys, d) on Zen 1 AVX2 at D = 16 (FMA-port bound: 8 forward,
-// 17 backward; this core sustains ~75% of it on dependent FMA chains):
+// Versions, cycles per (row, 8 keys, d) on Zen 1 AVX2 at D = 16, from the small-LM shape's time at
+// 2.1 GHz (the cores run at ~2.5 under load; the rows stay comparable with each other) (FMA-port
+// bound: 8 forward, 17 backward up to v3, 7 and 16 in v4, plus 1 and 2 for the products with
+// V; this core sustains ~75% of it on dependent FMA chains):
 //   v1  one key vector at a time, v_j and dv_j accumulated per vector:     forward 18, backward 41
 //   v2  independent chains in lockstep (Zen's FMA latency is 5), K . V and the dv update as
 //       register-blocked GEMV / rank-8 updates once per row / per 8 rows:  forward 12.5, backward 34
@@ -46,7 +48,7 @@
 //   Tq_id += t_d (per row, across keys), Tk_jd += t_d (per unit, across rows). At the end
 //   dq = R Tq, dk = -R Tk, and dR_d = sum_ij t (q_id - k_jd) = sum_i q_id Tq_id - sum_j k_jd Tk_jd
 //   in double. With row chunks, Tk and dv are unit partials reduced in unit order.
-//   Cost per (i,j,d): sub + mul + add + 9 FMA + sub + 5 mul + 2 add (16 on the FMA ports); per
+//   Cost per (i,j,d): sub + 2 mul + add + 9 FMA + sub + 5 mul + 2 add (16 on the FMA ports); per
 //   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
