@@ -26,15 +26,8 @@
 #include <unordered_map>
 #include <vector>
 #include "../common/backend.h"
+#include "../common/asan_poison.h"
 #include "../common/error.h"
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define FF_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define FF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define FF_POISON(p, n) ((void)(p), (void)(n))
-#define FF_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 namespace ff::cpu {
 namespace {

@@ -15,18 +15,11 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include "../common/asan_poison.h"
 #include "../common/backend.h"
 #include "launch.h"
 #if !defined(FF_EMU)
 #include <cublas_v2.h>
-#endif
-#if defined(FF_EMU) && defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define FF_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define FF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define FF_POISON(p, n) ((void)(p), (void)(n))
-#define FF_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 namespace ff::cuda {
