@@ -51,7 +51,7 @@ int main() {
       const double x = double(y[l]) / c;
       double rs, rds;
       reference(x, rs, rds);
-      const double es = std::fabs(s[l] - rs), eds = std::fabs(2.0 * c * dh[l] - rds);
+      const double es = std::fabs(s[l] - rs), eds = std::fabs(double(ff::cpu::kSincDScale) * dh[l] - rds);
       if (es > abs_s) abs_s = es, at_abs = x;
       if (eds > abs_ds) abs_ds = eds, at_ds = x;
       const double rel = es / std::fabs(rs);

@@ -137,10 +137,28 @@ void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx
   }
 }
 
-template <class V, int NC>
+// NJ keys at a time: NJ x NC independent accumulators (one key alone is a chain of `rows`
+// dependent FMAs, which left the FMA pipes idle waiting on their latency).
+template <class V, int NC, int NJ>
 void add_outer_block(const float* P, int ldp, int rows, const float* x, int ld, int n, float* y) {
   using T = typename V::T;
-  for (int j = 0; j < n; ++j) {
+  int j = 0;
+  for (; j + NJ <= n; j += NJ) {
+    T acc[NJ][NC];
+    for (int k = 0; k < NJ; ++k)
+      for (int c = 0; c < NC; ++c) acc[k][c] = V::load(y + size_t(j + k) * ld + c * V::W);
+    for (int r = 0; r < rows; ++r) {
+      T xr[NC];
+      for (int c = 0; c < NC; ++c) xr[c] = V::load(x + size_t(r) * ld + c * V::W);
+      for (int k = 0; k < NJ; ++k) {
+        const T pr = V::bcast(P + size_t(r) * ldp + j + k);
+        for (int c = 0; c < NC; ++c) acc[k][c] = V::fma(pr, xr[c], acc[k][c]);
+      }
+    }
+    for (int k = 0; k < NJ; ++k)
+      for (int c = 0; c < NC; ++c) V::store(y + size_t(j + k) * ld + c * V::W, acc[k][c]);
+  }
+  for (; j < n; ++j) {
     T acc[NC];
     for (int c = 0; c < NC; ++c) acc[c] = V::load(y + size_t(j) * ld + c * V::W);
     for (int r = 0; r < rows; ++r) {
@@ -156,10 +174,10 @@ template <class V>
 void add_outer(const float* P, int ldp, int rows, const float* x, int ld, int n, float* y) {
   for (int c0 = 0; c0 < ld; c0 += 4 * V::W) {
     switch (std::min(4, (ld - c0) / V::W)) {
-      case 4: add_outer_block<V, 4>(P, ldp, rows, x + c0, ld, n, y + c0); break;
-      case 3: add_outer_block<V, 3>(P, ldp, rows, x + c0, ld, n, y + c0); break;
-      case 2: add_outer_block<V, 2>(P, ldp, rows, x + c0, ld, n, y + c0); break;
-      default: add_outer_block<V, 1>(P, ldp, rows, x + c0, ld, n, y + c0); break;
+      case 4: add_outer_block<V, 4, 2>(P, ldp, rows, x + c0, ld, n, y + c0); break;
+      case 3: add_outer_block<V, 3, 2>(P, ldp, rows, x + c0, ld, n, y + c0); break;
+      case 2: add_outer_block<V, 2, 4>(P, ldp, rows, x + c0, ld, n, y + c0); break;
+      default: add_outer_block<V, 1, 4>(P, ldp, rows, x + c0, ld, n, y + c0); break;
     }
   }
 }

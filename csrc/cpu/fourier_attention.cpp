@@ -23,13 +23,24 @@
 //       register-blocked GEMV / rank-8 updates once per row / per 8 rows:  forward 12.5, backward 34
 //   v3  backward on groups of 4 key vectors (4 chains in pass A, 4 suffix chains in pass B,
 //       one Tq update per group):                                           forward 12.5, backward 31
-//   v4  (here) K . V and dout . v for blocks of rows (gemm_rows), the monic sinc polynomial on
+//   v4  K . V and dout . v for blocks of rows (gemm_rows), the monic sinc polynomial on
 //       y = c x (sinc_simd.h: one FMA-port op fewer per evaluation), backward groups of 3 (with
 //       4 the compiler spills):                                             forward 11.7, backward 28.6
+//   v5  (here) on Zen 2 (from 2026-11-23 this machine's kind: two 256-bit FMA pipes and two add
+//       pipes, 3.35 GHz; FP dispatch 4 per cycle, vector loads included), cycles per (row, 8
+//       keys, d) at 3.35 GHz; v4 measured there first: forward 8.9, backward 20.7. The sinc
+//       polynomials in factored form (sinc_simd.h: a ~17-cycle dependency chain instead of ~32,
+//       one multiply fewer for s'), backward groups of 4, the prefix products in registers (not
+//       stored back on every step: __m256 may alias the float stores), the block bounds and the
+//       key ranges checked W features at a time, the dv update 4 keys at once (one key was a
+//       chain of 8 dependent FMAs):                                         forward 7.5, backward 17.2
+//     Standalone, on L1-resident data: pass A 8.9, pass A + B 11.5 (13 + 2 multiplies: 7.5 at
+//     peak); the forward's sinc products 4.8 (7: 3.5 at peak). The rest of the backward (dp, dv,
+//     P and coefficients, per-row setup, reductions) is about a quarter of its time.
 //
 // Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
-//   Cost per (i,j,d): sub + mul + add + 4 FMA + sub + 2 mul (7 on the FMA ports); per (i,j): Dv FMA,
+//   Cost per (i,j,d): 5 add/sub + 2 FMA + 5 mul (7 on the multiply pipes); per (i,j): Dv FMA,
 //   as one product of 4 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
 //   loaded feeds 4 FMAs; one row at a time, loads and broadcasts outnumbered the FMAs).
 // Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
@@ -38,17 +49,17 @@
 //   p sum_d log|s_d| in base 2, as FlashAttention's row maximum). stats = log S (-inf and
 //   out = 0 when S = 0). Cost: the default's plus ~8 integer/logic ops per (i,j,d), one key
 //   vector at a time.
-// Backward, per row i and groups of 3 key vectors (K recomputed; delta_i = dout_i . out_i):
+// Backward, per row i and groups of 4 key vectors (K recomputed; delta_i = dout_i . out_i):
 //   pass A (d up): s_d, s'_d, prefix products; keep s_d and pre_d s'_d.
 //   dp_j = dout_i . v_j (for the block of 8 rows and the tile's keys at once, gemm_rows);
 //   G = (dp - delta_i)/(S_i + eps);  P_ij = K/(S_i + eps) kept for 8 rows,
 //     then dv_j += sum_i P_ij dout_i for them at once (register accumulators).
-//   pass B (d down): suffix products seeded with coef = G p k^(p-1) 2c give t_d = dL/dx_ijd =
-//     coef pre_d suf_d dh_d (s'_d = 2c dh_d): division-free, so s_d = 0 is fine.
+//   pass B (d down): suffix products seeded with coef = G p k^(p-1) kSincDScale give t_d =
+//     dL/dx_ijd = coef pre_d suf_d dh_d (s'_d = kSincDScale dh_d): division-free, so s_d = 0 is fine.
 //   Tq_id += t_d (per row, across keys), Tk_jd += t_d (per unit, across rows). At the end
 //   dq = R Tq, dk = -R Tk, and dR_d = sum_ij t (q_id - k_jd) = sum_i q_id Tq_id - sum_j k_jd Tk_jd
 //   in double. With row chunks, Tk and dv are unit partials reduced in unit order.
-//   Cost per (i,j,d): sub + 2 mul + add + 9 FMA + sub + 5 mul + 2 add (16 on the FMA ports); per
+//   Cost per (i,j,d): 8 add/sub + 4 FMA + 11 mul (15 on the multiply pipes) + 2 add; per
 //   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
@@ -56,6 +67,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numbers>
 #include <string>
 #include <type_traits>
@@ -75,7 +87,7 @@ using cpu::kSincScale;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
 constexpr int kFwdGroup = 4;      // key vectors computed in lockstep: forward
-constexpr int kBwdGroup = 3;      // and backward (4 x (y, v, M, Q, pre) exceed AVX2's 16 registers)
+constexpr int kBwdGroup = 4;      // and backward
 constexpr int kFwdRows = 4;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
@@ -105,34 +117,50 @@ struct Keys {
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
     }
     const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
-    lo.assign(size_t(blocks) * D, std::numeric_limits<float>::infinity());
-    hi.assign(size_t(blocks) * D, -std::numeric_limits<float>::infinity());
-    lb.for_each(n, [&](int d, int j, size_t at) {
-      const size_t blk = size_t(j / kKeyBlock) * D + d;
-      lo[blk] = std::min(lo[blk], bT[at]);
-      hi[blk] = std::max(hi[blk], bT[at]);
-    });
+    lo.resize(size_t(blocks) * D);
+    hi.resize(size_t(blocks) * D);
+    // per block and d, a scan of one contiguous row segment (a block never straddles a tile:
+    // T is a multiple of kKeyBlock); running extremes in registers, not in lo[]/hi[] (a
+    // dependency through memory on every key)
+    for (int blk = 0; blk < blocks; ++blk) {
+      const int j0 = blk * kKeyBlock, len = std::min(n - j0, kKeyBlock);
+      for (int d = 0; d < D; ++d) {
+        const float* row = bT.data() + lb.at(d, j0);
+        float l = row[0], h = row[0];
+        for (int j = 1; j < len; ++j) l = std::min(l, row[j]), h = std::max(h, row[j]);
+        lo[size_t(blk) * D + d] = l, hi[size_t(blk) * D + d] = h;
+      }
+    }
   }
 
   const float* b_at(int j) const { return bT.data() + lb.at(0, j); }
   const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
 
-  // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block.
+  // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block (false
+  // for NaN), W features at a time.
+  template <class V>
   bool bounded(const float* a, int block) const {
     const float* l = lo.data() + size_t(block) * D;
     const float* h = hi.data() + size_t(block) * D;
-    for (int d = 0; d < D; ++d)
+    const typename V::T bound = V::set(kSincBound);
+    int d = 0;
+    for (; d + V::W <= D; d += V::W) {
+      const typename V::T ad = V::load(a + d);
+      if (!V::all(V::le(V::sub(ad, V::load(l + d)), bound)) || !V::all(V::le(V::sub(V::load(h + d), ad), bound)))
+        return false;
+    }
+    for (; d < D; ++d)
       if (!(a[d] - l[d] <= kSincBound && h[d] - a[d] <= kSincBound)) return false;
     return true;
   }
 
   // body(jb, jlim, bounded) for the blocks of keys in [jbeg, jend) (jbeg a multiple of
   // kKeyBlock), bounded a std::bool_constant.
-  template <class Body>
+  template <class V, class Body>
   void for_blocks(const float* a, int jbeg, int jend, const Body& body) const {
     for (int jb = jbeg; jb < jend; jb += kKeyBlock) {
       const int jlim = std::min(jb + kKeyBlock, jend);
-      if (bounded(a, jb / kKeyBlock)) {
+      if (bounded<V>(a, jb / kKeyBlock)) {
         body(jb, jlim, std::true_type{});
       } else {
         body(jb, jlim, std::false_type{});
@@ -252,7 +280,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
-  ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
@@ -277,7 +305,7 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
   using T = typename V::T;
   constexpr int W = V::W;
   T vmax = V::set(kNoMax);
-  ks.for_blocks(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
       sinc_product_scaled<V, decltype(bounded)::value>(a, ks.b_at(j0), ks.lb.ld, ks.D, m, e);
@@ -400,17 +428,20 @@ template <class V, bool Bounded, int N>
 void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T* k) {
   using T = typename V::T;
   constexpr int W = V::W;
-  T x[N], s[N], ds[N];
-  for (int n = 0; n < N; ++n) k[n] = V::set(1.0f);
+  // the products live in a local array: k itself may alias the float stores below (__m256 is
+  // a may_alias type), which made the compiler store it back on every step
+  T x[N], s[N], ds[N], pre[N];
+  for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
   for (int d = 0; d < D; ++d) {
     differences<V, N>(a, b, ld, d, x);
     cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
     for (int n = 0; n < N; ++n) {
       V::store(rs.s.data() + (d * N + n) * W, s[n]);
-      V::store(rs.pw.data() + (d * N + n) * W, V::mul(k[n], ds[n]));
-      k[n] = V::mul(k[n], s[n]);
+      V::store(rs.pw.data() + (d * N + n) * W, V::mul(pre[n], ds[n]));
+      pre[n] = V::mul(pre[n], s[n]);
     }
   }
+  for (int n = 0; n < N; ++n) k[n] = pre[n];
 }
 
 // Pass B, d down: the suffix chains seeded with coef give t_d = coef pre_d s'_d suf_d, added to
@@ -486,7 +517,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const float den = in.stat + A.eps;
   const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
   const T delta = V::set(in.delta);
-  ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kBwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
@@ -502,7 +533,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
           G = V::keep(valid, G), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(V::set(float(p) * 2.0f * kSincScale), kp1));
+        coef[n] = V::mul(G, V::mul(V::set(float(p) * cpu::kSincDScale), kp1));
       }
       pass_b<V, N>(coef, ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
     });
@@ -518,14 +549,14 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   const double ei = std::floor(double(in.stat) / std::numbers::ln2);
   const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
   const T delta = V::set(in.delta), sexp = V::set(float(ei));
-  ks.for_blocks(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
       pass_a_stable<V, decltype(bounded)::value>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
-      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF * 2.0f * kSincScale)), pm);
+      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF * cpu::kSincDScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
@@ -544,13 +575,22 @@ void finish_keys(const BwdArgs& A, int bh) {
   const float* first = A.part + size_t(bh) * chunks * A.part_elems();
   double* dRk = A.dR_keys + size_t(bh) * D;
   std::fill(dRk, dRk + D, 0.0);
-  A.lk.for_each(sh.Nk, [&](int d, int j, size_t off) {
-    float t = 0.0f;
-    for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + off];
-    const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
-    A.dk[at] = -A.R[sh.r_row(h) + sh.r_col(d)] * t;
-    dRk[d] += double(A.k[at]) * t;
-  });
+  for (int t = 0; t < A.lk.tiles; ++t) {
+    const int j0 = t * A.lk.T, j1 = std::min(sh.Nk, j0 + A.lk.T);
+    for (int d = 0; d < D; ++d) {
+      const size_t base = A.lk.row(t, d);
+      const float minus_r = -A.R[sh.r_row(h) + sh.r_col(d)];
+      double acc = 0.0;  // per tile row in a register (dRk[d] += per key waited on memory)
+      for (int j = j0; j < j1; ++j) {
+        float tk = 0.0f;
+        for (int c = 0; c < chunks; ++c) tk += first[c * A.part_elems() + base + (j - j0)];
+        const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
+        A.dk[at] = minus_r * tk;
+        acc += double(A.k[at]) * tk;
+      }
+      dRk[d] += acc;
+    }
+  }
   for (int j = 0; j < sh.Nk; ++j)
     for (int e = 0; e < Dv; ++e) {
       float t = 0.0f;
@@ -583,14 +623,14 @@ struct BackwardUnit {
         const int nr = std::min(kRowBlock, rows - rb);
         const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
         if (jmax <= t0) continue;
-        std::fill(P.begin(), P.end(), 0.0f);
         // dp_rj = dout_r . v_j for the block's rows and the tile's keys, as one small product
+        const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
         for (int r = rb; r < rb + nr; ++r) {
           const float* dout = A.dout + (int64_t(bh) * sh.Nq + i0 + r) * Dv;
           std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
+          std::fill_n(P.begin() + size_t(r - rb) * tile, cols, 0.0f);
+          std::fill_n(DP.begin() + size_t(r - rb) * tile, cols, 0.0f);
         }
-        const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
-        std::fill(DP.begin(), DP.end(), 0.0f);
         cpu::gemm_rows<V>(douts.data(), A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
@@ -649,10 +689,11 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::RowSplit split(slices, sh.Nq);
   const cpu::TiledLayout lk(sh.D, cpu::key_tile(sh.D, sh.Dv), sh.Nk);
   const int ldv = (sh.Dv + 15) / 16 * 16;
-  std::vector<float> part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
+  // uninitialised: every unit clears its own part
+  const std::unique_ptr<float[]> part(new float[size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv)]);
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
-                  split, lk, ldv, part.data(), dR_rows.data(), dR_keys.data()};
+                  split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data()};
   cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
   if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.

@@ -88,6 +88,7 @@ struct VScalar {
   static T keep(M m, T a) { return m ? a : 0.0f; }
   static M lanes_below(int n) { return 0 < n; }
   static bool any(M m) { return m; }
+  static bool all(M m) { return m; }
   static float sum(T a) { return a; }
   static float max_lane(T a) { return a; }
   static T exponent(T a) {
@@ -138,6 +139,7 @@ struct VAvx2 {
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota));
   }
   static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
+  static bool all(M m) { return _mm256_movemask_ps(m) == 0xff; }
   static float sum(T a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -200,6 +202,7 @@ struct VAvx512 {
   static T keep(M m, T a) { return _mm512_maskz_mov_ps(m, a); }
   static M lanes_below(int n) { return n <= 0 ? M(0) : n >= 16 ? M(0xffff) : M((1u << n) - 1); }
   static bool any(M m) { return m != 0; }
+  static bool all(M m) { return m == 0xffff; }
   static float sum(T a) { return _mm512_reduce_add_ps(a); }
   static float max_lane(T a) { return _mm512_reduce_max_ps(a); }
   static __m512i biased_exponent(T a) {

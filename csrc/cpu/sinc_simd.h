@@ -1,32 +1,33 @@
 // s(x) = sin(x)/x and s'(x) = (x cos x - sin x)/x^2 on SIMD vectors, evaluated on y = c x:
 // the attention kernel stores its operands scaled by c = kSincScale, so y costs nothing extra.
 //
-//   bounded (|y| <= kSincBound, i.e. |x| <= 4.25): with v = y^2 and a MONIC quintic M,
-//       s = (v - P) M(v),   M(v) = v^5 + m4 v^4 + ... + m0   (P = c^2 pi^2: the zero at x = pi
-//            factored out, so s keeps its relative accuracy up to it; an error in s is
-//            multiplied by p*D in K). c is chosen with the coefficients so that the fit's
-//            leading coefficient is exactly 1: the first Horner step is an add, not an FMA.
-//            Coefficients fitted for relative error allowing for the float evaluation's own
-//            rounding, then rounded to float by branch-and-bound (c such that P and m0 are
-//            within ~3e-9 of their exact values: the zero at pi barely moves); s(0) = 1 exactly.
-//            Cost: mul + add + 4 FMA + sub + mul (one FMA-port op fewer than a general quintic).
-//       s' = 2 c y Q(v), Q a quintic fitted to dS/dv for absolute error in s' (Lawson-weighted
-//            minimax, rounded to float one coefficient at a time, refitting the rest):
-//            5 FMA + mul. The kernels take dh = y Q(v) and fold 2c into a per-row factor.
-//            (The derivative of the M fit by simultaneous Horner needs no further constants
-//            but is 4x less accurate, 1.5-1.9e-6, and measured slower: its chain is longer.)
+//   bounded (|y| <= kSincBound, i.e. |x| <= 4.25): with v = y^2,
+//       s = (v - P) M(v),  M a monic quintic fitted for relative error (P = c^2 pi^2: the zero
+//            at x = pi factored out, so s keeps its relative accuracy up to it; an error in s is
+//            multiplied by p*D in K), evaluated in factored form over the reals:
+//              M(v) = (v - m_r) [(v + ma1) v + mb1] [(v + ma2) v + mb2]
+//            (its real root, outside [0, kSincBound^2], and its two complex pairs). The factors
+//            are independent, so the longest dependency chain is ~17 cycles instead of Horner's
+//            ~32 (Zen 2: two FMA pipes with latency 5 need ~10 independent operations in flight),
+//            for the same multiply count: mul + 4 add + 2 FMA + sub + 3 mul.
+//            c, P and M's coefficients were fitted together and rounded to float by branch-and-
+//            bound (P within ~3e-9 of c^2 pi^2: the zero barely moves); the factors of M were
+//            then rounded and searched ulp by ulp for a small maximum and mean relative error
+//            with no bias (mean signed relative error 2e-9 on a grid) and s(0) = 1 exactly.
+//       s' = 2 c q5 y Q~(v), Q~ = Q/q5 the monic form of a quintic Q ~ dS/dv fitted for absolute
+//            error in s' (Lawson-weighted minimax), likewise factored:
+//              Q~(v) = (v - q_r) [(v + qa1) v + qb1] [(v + qa2) v + qb2]
+//            (4 add + 2 FMA + 2 mul). The kernels take dh = y Q~(v) and fold 2 c q5 into a
+//            per-pair factor (kSincDScale).
 //     No division, no branch: the caller checks the bound once per block of keys.
 //   general (any finite x = y / c): sin and cos by Cody-Waite reduction to [-pi/4, pi/4] (Cephes
 //     polynomials), s = sin/x and s' = (cos - s)/x, and the polynomials above wherever |y| <=
 //     the bound (the closed forms cancel near 0). About 3x the bounded cost.
 // Accuracy on every float y in [0, kSincBound] against double (scripts/check-sinc-poly.cpp):
-//   s:  |error| <= 2.4e-7; relative 1.3e-7 median, 1.3e-6 p99 (x uniform), <= 8.6e-7 for
+//   s:  |error| <= 3.4e-7; relative 1.3e-7 median, 1.3e-6 p99 (x uniform), <= 9.4e-7 for
 //       |x - pi| > 0.1 and 5.6e-5 for |x - pi| > 1e-3 (near its zero s is tiny: K ~ s^p);
-//   s': |error| <= 4.4e-7.
-//   (The previous scheme, a general quintic in x^2 with 13 constants: 2.8e-7, 1.5e-7 median,
-//   2.5e-6 p99, 1.4e-6 / 1.2e-4 near pi; s' 6.9e-7.)
-// Both take N vectors at once and issue each Horner step for all N before the next: N
-// independent FMA chains, which a core with 4-5 cycle FMA latency needs to stay busy.
+//   s': |error| <= 3.9e-7.
+//   (Horner on the same M: s 2.4e-7, s' 4.4e-7 with its own quintic; measured slower.)
 #pragma once
 #include <cmath>
 #include "simd.h"
@@ -37,35 +38,49 @@ constexpr float kSincScale = 0.148733974f;        // c
 constexpr float kSincInvScale = 1.0f / kSincScale; // x = y / c on the general path
 constexpr float kSincBound = 4.25f * kSincScale;   // |y| bound of the polynomial path
 constexpr float kSincP = 0.218333364f;              // P
-constexpr float kSincQ[6] = {-7.53402805f, 34.0557022f, -54.954155f, 45.7736244f, -22.5540791f, 5.91743183f};  // q0..q5
-constexpr float kSincM[5] = {-4.58015203f, 13.5292196f, -16.0246677f, 10.5088854f, -4.30746841f};  // m0..m4
+// M = (v - m_r)(v^2 + ma1 v + mb1)(v^2 + ma2 v + mb2)
+constexpr float kSincMr = 0.858513713f, kSincMa1 = -1.12519407f, kSincMb1 = 3.33218288f,
+                kSincMa2 = -2.32376075f, kSincMb2 = 1.60104609f;
+// Q~ = (v - q_r)(v^2 + qa1 v + qb1)(v^2 + qa2 v + qb2), Q = q5 Q~
+constexpr float kSincQ5 = 5.91743183f;
+constexpr float kSincQr = 0.446644872f, kSincQa1 = -1.26643252f, kSincQb1 = 2.37460017f,
+                kSincQa2 = -2.09838629f, kSincQb2 = 1.20044184f;
+// s'(x) = kSincDScale * dh
+constexpr float kSincDScale = 2.0f * kSincScale * kSincQ5;
 
-// s = (v - P) M(v) for N vectors v = y^2.
-template <class V, int N>
-void sinc_poly(const typename V::T* v, typename V::T* s) {
-  typename V::T r[N];
-  for (int n = 0; n < N; ++n) r[n] = V::add(v[n], V::set(kSincM[4]));
-  for (int c = 3; c >= 0; --c)
-    for (int n = 0; n < N; ++n) r[n] = V::fma(r[n], v[n], V::set(kSincM[c]));
-  for (int n = 0; n < N; ++n) s[n] = V::mul(V::sub(v[n], V::set(kSincP)), r[n]);
+// s = (v - P) M(v) for one vector v = y^2.
+template <class V>
+inline typename V::T sinc_poly1(typename V::T v) {
+  using T = typename V::T;
+  const T t = V::mul(V::sub(v, V::set(kSincP)), V::sub(v, V::set(kSincMr)));
+  const T g1 = V::fma(V::add(v, V::set(kSincMa1)), v, V::set(kSincMb1));
+  const T g2 = V::fma(V::add(v, V::set(kSincMa2)), v, V::set(kSincMb2));
+  return V::mul(t, V::mul(g1, g2));
 }
 
-// s as above and dS = Q(v) ~ dS/dv (so s'(x) = 2 c y dS), the two Horner chains interleaved.
+// Q~(v).
+template <class V>
+inline typename V::T dsinc_poly1(typename V::T v) {
+  using T = typename V::T;
+  const T h1 = V::fma(V::add(v, V::set(kSincQa1)), v, V::set(kSincQb1));
+  const T h2 = V::fma(V::add(v, V::set(kSincQa2)), v, V::set(kSincQb2));
+  return V::mul(V::mul(V::sub(v, V::set(kSincQr)), h1), h2);
+}
+
+// s for N vectors v, one vector after the other: each evaluation is a short tree of
+// independent operations, which the core overlaps across vectors by itself; issuing all N in
+// lockstep instead needs N times the registers and made the compiler spill.
+template <class V, int N>
+void sinc_poly(const typename V::T* v, typename V::T* s) {
+  for (int n = 0; n < N; ++n) s[n] = sinc_poly1<V>(v[n]);
+}
+
+// s as above and dS = Q~(v) (so s'(x) = kSincDScale y dS).
 template <class V, int N>
 void sinc_dsinc_poly(const typename V::T* v, typename V::T* s, typename V::T* dS) {
-  typename V::T r[N], q[N];
   for (int n = 0; n < N; ++n) {
-    r[n] = V::add(v[n], V::set(kSincM[4]));
-    q[n] = V::fma(v[n], V::set(kSincQ[5]), V::set(kSincQ[4]));
-  }
-  for (int c = 3; c >= 0; --c)
-    for (int n = 0; n < N; ++n) {
-      q[n] = V::fma(q[n], v[n], V::set(kSincQ[c]));
-      r[n] = V::fma(r[n], v[n], V::set(kSincM[c]));
-    }
-  for (int n = 0; n < N; ++n) {
-    s[n] = V::mul(V::sub(v[n], V::set(kSincP)), r[n]);
-    dS[n] = q[n];
+    s[n] = sinc_poly1<V>(v[n]);
+    dS[n] = dsinc_poly1<V>(v[n]);
   }
 }
 
@@ -117,7 +132,7 @@ void sinc(const typename V::T* y, typename V::T* s) {
   }
 }
 
-// s = s(x) and dh = s'(x) / (2c) (= y dS/dv on the polynomial path) for N vectors y = c x.
+// s = s(x) and dh = s'(x) / kSincDScale (= y Q~(v) on the polynomial path) for N vectors y = c x.
 template <class V, bool Bounded, int N>
 void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
   typename V::T v[N];
@@ -132,7 +147,7 @@ void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T
       const auto near = V::le(V::abs(y[n]), V::set(kSincBound));
       const typename V::T sg = V::div(sn, x);
       s[n] = V::select(near, s[n], sg);
-      dh[n] = V::select(near, dh[n], V::mul(V::div(V::sub(cs, sg), x), V::set(0.5f * kSincInvScale)));
+      dh[n] = V::select(near, dh[n], V::mul(V::div(V::sub(cs, sg), x), V::set(1.0f / kSincDScale)));
     }
   }
 }
