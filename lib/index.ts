@@ -1,7 +1,7 @@
 // fourierformer: FourierFormer attention for Node.js. See README.md for the API.
 export { Tensor, tensor, full, zeros, ones } from './tensor';
 export type { TensorOptions } from './tensor';
-export { tidy, keep, memory } from './scope';
+export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';
 export type { MemoryInfo } from './scope';
 export { getDefaultDevice, setDefaultDevice } from './device';
 export { DEVICES } from './native';

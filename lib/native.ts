@@ -18,7 +18,10 @@ export interface Backend {
   toArray(s: Storage): Float32Array;
   free(s: Storage): void;
   isFreed(s: Storage): boolean;
-  memory(): { tensors: number; bytes: number };
+  /** Live tensors and their bytes; cached: bytes the caching allocator holds for reuse. */
+  memory(): { tensors: number; bytes: number; cached: number };
+  /** Gives the caching allocator's free blocks back to the system; returns their bytes. */
+  emptyCache(): number;
   fill(s: Storage, value: number): void;
   addInplace(target: Storage, addend: Storage): void;
   copy(s: Storage): Storage;

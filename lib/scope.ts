@@ -1,7 +1,8 @@
 // Memory scopes, the TensorFlow.js convention: every tensor made inside tidy(fn) is disposed
 // when fn returns, except the tensors fn returns and those passed to keep().
 import type { Tensor } from './tensor';
-import { loadedBackends } from './native';
+import { backendFor, checkDevice, loadedBackends } from './native';
+import type { Device } from './native';
 
 const scopes: Set<Tensor>[] = [];
 
@@ -66,9 +67,33 @@ export function memory(): MemoryInfo {
   let numBytes = 0;
   for (const b of loadedBackends()) {
     const m = b.memory();
-    devices[b.backend] = m;
+    devices[b.backend] = { tensors: m.tensors, bytes: m.bytes };
     numTensors += m.tensors;
     numBytes += m.bytes;
   }
   return { numTensors, numBytes, devices };
+}
+
+/**
+ * Bytes that a device's caching allocator keeps from freed tensors for reuse (not counted by
+ * memory(), which counts live tensors); every device loaded so far when none is named. The cpu
+ * caches blocks of 64 KiB and more, cuda and cuda-emu every block.
+ */
+export function cachedMemory(device?: Device): number {
+  if (device !== undefined) return backendFor(checkDevice(device)).memory().cached;
+  let bytes = 0;
+  for (const b of loadedBackends()) bytes += b.memory().cached;
+  return bytes;
+}
+
+/**
+ * Gives the memory that a device's caching allocator keeps for reuse back to the system (or the
+ * GPU), as torch.cuda.empty_cache() does; every device loaded so far when none is named. Live
+ * tensors are untouched. Returns the bytes given back.
+ */
+export function emptyCache(device?: Device): number {
+  if (device !== undefined) return backendFor(checkDevice(device)).emptyCache();
+  let bytes = 0;
+  for (const b of loadedBackends()) bytes += b.emptyCache();
+  return bytes;
 }

@@ -123,6 +123,23 @@ describe(`tensors and autograd on ${device()}`, () => {
     expect(ff.memory()).toEqual(before);
   });
 
+  test('emptyCache() gives freed blocks back to the system and leaves live tensors intact', () => {
+    const dev = device();
+    const n = 1 << 16; // 256 KiB: cached on every device (the cpu caches blocks of 64 KiB and more)
+    const values = uniform(n, -1, 1, 9);
+    const live = ff.tensor(values, [n], { device: dev });
+    ff.zeros([n], { device: dev }).dispose();
+    expect(ff.cachedMemory(dev)).toBeGreaterThanOrEqual(4 * n);
+    expect(ff.emptyCache(dev)).toBeGreaterThanOrEqual(4 * n);
+    expect(ff.cachedMemory(dev)).toBe(0);
+    expect(ff.emptyCache()).toBeGreaterThanOrEqual(0);
+    const same = live.toFloat32Array().every((v, i) => v === values[i]);
+    expect(same).toBe(true);
+    live.dispose();
+    expect(ff.cachedMemory(dev)).toBeGreaterThanOrEqual(4 * n);
+    expect(() => ff.emptyCache('tpu' as ff.Device)).toThrow(/device/);
+  });
+
   test('tidy keeps what it returns and what keep() marks', () => {
     const before = ff.memory().numTensors;
     let kept: ff.Tensor | null = null;

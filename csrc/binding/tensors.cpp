@@ -58,7 +58,13 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(info.Env());
   o.Set("tensors", Napi::Number::New(info.Env(), double(counters().tensors.load())));
   o.Set("bytes", Napi::Number::New(info.Env(), double(counters().bytes.load())));
+  o.Set("cached", Napi::Number::New(info.Env(), double(backend::cached_bytes())));
   return o;
+}
+
+// emptyCache() -> bytes the caching allocator gave back to the system
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(backend::empty_cache()));
 }
 
 Napi::Value Fill(const Napi::CallbackInfo& info) {
@@ -97,6 +103,7 @@ FF_EXPORTS(
     {"free", guarded<Free>},
     {"isFreed", guarded<IsFreed>},
     {"memory", guarded<Memory>},
+    {"emptyCache", guarded<EmptyCache>},
     {"fill", guarded<Fill>},
     {"addInplace", guarded<AddInplace>},
     {"copy", guarded<Copy>},

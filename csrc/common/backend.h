@@ -17,6 +17,10 @@ void ensure_available();
 
 void* alloc(size_t bytes);  // throws ff::Error on out-of-memory
 void release(void* ptr);
+// The caching allocator's free blocks: bytes held for reuse, and giving them back to the system
+// (returns how many bytes it gave back). Live tensors are untouched.
+size_t cached_bytes();
+size_t empty_cache();
 void upload(float* dst, const float* host_src, size_t n);
 void download(float* host_dst, const float* src, size_t n);
 void copy(float* dst, const float* src, size_t n);

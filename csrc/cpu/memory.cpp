@@ -122,22 +122,32 @@ class CachingAllocator {
     return true;
   }
 
- private:
-  void empty_cache() {
+  size_t cached() {
+    std::lock_guard lk(m_);
+    return cached_;
+  }
+
+  // Gives every cached block back to the system; returns their bytes.
+  size_t empty_cache() {
     std::vector<std::pair<void*, size_t>> blocks;
+    size_t bytes = 0;
     {
       std::lock_guard lk(m_);
       for (auto& [size, list] : free_) {
         for (void* p : list) blocks.emplace_back(p, size);
         list.clear();
       }
+      bytes = cached_;
       cached_ = 0;
     }
     for (auto [p, size] : blocks) {
       FF_UNPOISON(p, size);
       system_free(p, size);
     }
+    return bytes;
   }
+
+ private:
 
   std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
@@ -181,6 +191,9 @@ void* alloc(size_t bytes) {
 void release(void* ptr) {
   if (ptr != nullptr && !cpu::allocator().release(ptr)) std::free(ptr);
 }
+
+size_t cached_bytes() { return cpu::allocator().cached(); }
+size_t empty_cache() { return cpu::allocator().empty_cache(); }
 
 void upload(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }
 void download(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }

@@ -105,6 +105,20 @@ class CachingAllocator {
     cached_ += size;
   }
 
+  size_t cached() {
+    std::lock_guard lk(m_);
+    return cached_;
+  }
+
+  // Gives every cached block back to the device; returns their bytes. (cudaFree waits for the
+  // work queued on the device, which may still use a block released after its last launch.)
+  size_t empty_cache() {
+    std::lock_guard lk(m_);
+    const size_t bytes = cached_;
+    empty_cache_locked();
+    return bytes;
+  }
+
  private:
   void empty_cache_locked() {
     for (auto& [size, list] : free_) {
@@ -186,6 +200,8 @@ std::string describe() {
 
 void* alloc(size_t bytes) { return cuda::allocator().alloc(bytes); }
 void release(void* ptr) { cuda::allocator().release(ptr); }
+size_t cached_bytes() { return cuda::allocator().cached(); }
+size_t empty_cache() { return cuda::allocator().empty_cache(); }
 
 void upload(float* dst, const float* host_src, size_t n) {
   if (n == 0) return;
