@@ -158,14 +158,8 @@ void add_outer_block(const float* P, int ldp, int rows, const float* x, int ld, 
     for (int k = 0; k < NJ; ++k)
       for (int c = 0; c < NC; ++c) V::store(y + size_t(j + k) * ld + c * V::W, acc[k][c]);
   }
-  for (; j < n; ++j) {
-    T acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = V::load(y + size_t(j) * ld + c * V::W);
-    for (int r = 0; r < rows; ++r) {
-      const T pr = V::bcast(P + size_t(r) * ldp + j);
-      for (int c = 0; c < NC; ++c) acc[c] = V::fma(pr, V::load(x + size_t(r) * ld + c * V::W), acc[c]);
-    }
-    for (int c = 0; c < NC; ++c) V::store(y + size_t(j) * ld + c * V::W, acc[c]);
+  if constexpr (NJ > 1) {
+    if (j < n) add_outer_block<V, NC, 1>(P + j, ldp, rows, x, ld, n - j, y + size_t(j) * ld);
   }
 }
 
