@@ -34,9 +34,10 @@
 //       stored back on every step: __m256 may alias the float stores), the block bounds and the
 //       key ranges checked W features at a time, the dv update 4 keys at once (one key was a
 //       chain of 8 dependent FMAs):                                         forward 7.5, backward 17.2
-//     Standalone, on L1-resident data: pass A 8.9, pass A + B 11.5 (13 + 2 multiplies: 7.5 at
-//     peak); the forward's sinc products 4.8 (7: 3.5 at peak). The rest of the backward (dp, dv,
-//     P and coefficients, per-row setup, reductions) is about a quarter of its time.
+//     The loops alone on L1-resident data (scripts/bench-attention-kernel.cpp): pass A 8.9,
+//     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
+//     at peak). The rest of the backward (dp, dv, P and coefficients, per-row setup,
+//     reductions) is about a quarter of its time.
 //
 // Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
