@@ -2,7 +2,7 @@
 // when fn returns, except the tensors fn returns and those passed to keep().
 import type { Tensor } from './tensor';
 import { backendFor, checkDevice, loadedBackends } from './native';
-import type { Device } from './native';
+import type { Backend, Device } from './native';
 
 const scopes: Set<Tensor>[] = [];
 
@@ -80,10 +80,7 @@ export function memory(): MemoryInfo {
  * caches blocks of 64 KiB and more, cuda and cuda-emu every block.
  */
 export function cachedMemory(device?: Device): number {
-  if (device !== undefined) return backendFor(checkDevice(device)).memory().cached;
-  let bytes = 0;
-  for (const b of loadedBackends()) bytes += b.memory().cached;
-  return bytes;
+  return sumOverBackends(device, (b) => b.memory().cached);
 }
 
 /**
@@ -92,8 +89,11 @@ export function cachedMemory(device?: Device): number {
  * tensors are untouched. Returns the bytes given back.
  */
 export function emptyCache(device?: Device): number {
-  if (device !== undefined) return backendFor(checkDevice(device)).emptyCache();
-  let bytes = 0;
-  for (const b of loadedBackends()) bytes += b.emptyCache();
-  return bytes;
+  return sumOverBackends(device, (b) => b.emptyCache());
+}
+
+/** f summed over the named device's backend, or over every backend loaded so far. */
+function sumOverBackends(device: Device | undefined, f: (b: Backend) => number): number {
+  const backends = device === undefined ? loadedBackends() : [backendFor(checkDevice(device))];
+  return backends.reduce((sum, b) => sum + f(b), 0);
 }

@@ -148,7 +148,6 @@ class CachingAllocator {
   }
 
  private:
-
   std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
   std::unordered_map<void*, size_t> live_;               // block in use -> bucket size
