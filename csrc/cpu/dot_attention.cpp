@@ -67,13 +67,13 @@ struct DotKeys {
         lk(D, T, n_), lv(Dv, T, n_), kT(lk.size(), 0.0f) {
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    lk.for_each(n, [&](int d, int j, size_t at) { kT[at] = scale * ks[int64_t(j) * D + d]; });
+    lk.transpose_from(kT.data(), ks, n, n, [&](int, float x) { return scale * x; });
     if (backward) {
       kR.assign(size_t(n) * ldd, 0.0f);
       vT.assign(lv.size(), 0.0f);
       for (int j = 0; j < n; ++j)
         for (int d = 0; d < D; ++d) kR[size_t(j) * ldd + d] = scale * ks[int64_t(j) * D + d];
-      lv.for_each(n, [&](int e, int j, size_t at) { vT[at] = vs[int64_t(j) * Dv + e]; });
+      lv.transpose_from(vT.data(), vs, n, n, [](int, float x) { return x; });
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);

@@ -109,10 +109,10 @@ struct Keys {
     for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)], rc[d] = kSincScale * r[d];
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    lb.for_each(lb.tiles * T, [&](int d, int j, size_t at) { bT[at] = rc[d] * ks[int64_t(std::min(j, n - 1)) * D + d]; });
+    lb.transpose_from(bT.data(), ks, n, lb.tiles * T, [&](int d, float x) { return rc[d] * x; });
     if (transposed_v) {
       vT.assign(lv.size(), 0.0f);
-      lv.for_each(n, [&](int e, int j, size_t at) { vT[at] = vs[int64_t(j) * Dv + e]; });
+      lv.transpose_from(vT.data(), vs, n, n, [](int, float x) { return x; });
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
@@ -196,8 +196,18 @@ void pow_scaled(typename V::T& m, typename V::T& e, int p) {
 }
 
 // K = k^(p-1) * k, and k^(p-1) (the backward needs both; the forward uses the same order).
+// p = 4 (the paper's) and 2 without ipow's loop over the bits of p: K = (k^2)^2, k^3 = k^2 k.
 template <class V>
 typename V::T kernel_power(typename V::T k, int p, typename V::T& kp1) {
+  if (p == 4) {
+    const typename V::T k2 = V::mul(k, k);
+    kp1 = V::mul(k2, k);
+    return V::mul(k2, k2);
+  }
+  if (p == 2) {
+    kp1 = k;
+    return V::mul(k, k);
+  }
   kp1 = cpu::ipow<V>(k, p - 1);
   return V::mul(kp1, k);
 }
@@ -281,11 +291,12 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
+  const float* b0 = ks.b_at(jbeg) - jbeg;  // b0 + j: key j of this tile (no division per group)
   ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
-      sinc_products<V, decltype(bounded)::value, N>(a, ks.b_at(j0), ks.lb.ld, ks.D, k);
+      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, k);
       for (int n = 0; n < N; ++n) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
@@ -518,11 +529,14 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const float den = in.stat + A.eps;
   const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
   const T delta = V::set(in.delta);
+  // b0 + j and tk0 + j: key j of this tile in b and Tk (no division per group)
+  const float* b0 = ks.b_at(in.jbeg) - in.jbeg;
+  float* tk0 = tk + A.lk.at(0, in.jbeg) - in.jbeg;
   ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kBwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
-      pass_a<V, decltype(bounded)::value, N>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, k);
+      pass_a<V, decltype(bounded)::value, N>(in.a, b0 + j0, ks.lb.ld, ks.D, rs, k);
       for (int n = 0; n < N; ++n) {
         const int j = j0 + n * W;
         T kp1;
@@ -536,7 +550,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         V::store(prow + (j - in.jbeg), P);
         coef[n] = V::mul(G, V::mul(V::set(float(p) * cpu::kSincDScale), kp1));
       }
-      pass_b<V, N>(coef, ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
+      pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
     });
   });
 }
@@ -648,7 +662,7 @@ struct BackwardUnit {
           } else {
             backward_row<V>(A, ks, in, rs, tk, prow);
           }
-          for (int d = 0; d < D; ++d) tq[size_t(r) * D + d] += V::sum(V::load(rs.tq.data() + d * V::W));
+          V::add_sums(rs.tq.data(), D, tq.data() + size_t(r) * D);
         }
         cpu::add_outer<V>(P.data(), tile, nr, douts.data(), A.ldv, jmax - t0, dv + size_t(t0) * A.ldv);
       }

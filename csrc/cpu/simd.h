@@ -90,6 +90,10 @@ struct VScalar {
   static bool any(M m) { return m; }
   static bool all(M m) { return m; }
   static float sum(T a) { return a; }
+  // out[i] += sum of the lanes of the vector at x + i W, for i < n.
+  static void add_sums(const float* x, int n, float* out) {
+    for (int i = 0; i < n; ++i) out[i] += x[i];
+  }
   static float max_lane(T a) { return a; }
   static T exponent(T a) {
     const int e = int((float_to_bits(a) >> 23) & 0xff);
@@ -144,6 +148,22 @@ struct VAvx2 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+  // out[i] += sum of the lanes of the vector at x + i W, for i < n: 8 vectors at a time as a
+  // transpose by horizontal adds (9 shuffle/add operations for 8 sums instead of 7 each).
+  static void add_sums(const float* x, int n, float* out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const T s01 = _mm256_hadd_ps(load(x + i * W), load(x + (i + 1) * W));
+      const T s23 = _mm256_hadd_ps(load(x + (i + 2) * W), load(x + (i + 3) * W));
+      const T s45 = _mm256_hadd_ps(load(x + (i + 4) * W), load(x + (i + 5) * W));
+      const T s67 = _mm256_hadd_ps(load(x + (i + 6) * W), load(x + (i + 7) * W));
+      const T s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+      // lane l of s0123: vector (l % 4)'s half (l / 4); s4567 likewise for vectors 4..7
+      const T lo = _mm256_permute2f128_ps(s0123, s4567, 0x20), hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+      store(out + i, _mm256_add_ps(load(out + i), _mm256_add_ps(lo, hi)));
+    }
+    for (; i < n; ++i) out[i] += sum(load(x + i * W));
   }
   static float max_lane(T a) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -204,6 +224,9 @@ struct VAvx512 {
   static bool any(M m) { return m != 0; }
   static bool all(M m) { return m == 0xffff; }
   static float sum(T a) { return _mm512_reduce_add_ps(a); }
+  static void add_sums(const float* x, int n, float* out) {
+    for (int i = 0; i < n; ++i) out[i] += sum(load(x + i * W));
+  }
   static float max_lane(T a) { return _mm512_reduce_max_ps(a); }
   static __m512i biased_exponent(T a) {
     return _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(0xff));
