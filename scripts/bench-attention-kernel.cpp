@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   const double ghz = clock_ghz(5);
   std::printf("inner loops, one thread, data in L1, cycles per (row, 8 keys, d) at %.2f GHz (measured assuming a\n"
               "5-cycle FMA latency, as on Zen 1-3):\n", ghz);
-  forward_loop<4>(ghz);
+  forward_loop<ff::backend::kFwdGroup>(ghz);
   backward_loops<3>(ghz);
   backward_loops<4>(ghz);
   return 0;

@@ -39,7 +39,8 @@
 //     at peak). The rest of the backward (dp, dv, P and coefficients, per-row setup,
 //     reductions) is about a quarter of its time.
 //
-// Forward, per row i and groups of 4 key vectors (both halves of d in lockstep: 8 chains):
+// Forward, per row i and pairs of key vectors (both halves of d in lockstep: 4 chains; groups of
+//   4 vectors, 8 chains, hold more values than AVX2 has registers: 3% slower on Zen 2):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
 //   Cost per (i,j,d): 5 add/sub + 2 FMA + 5 mul (7 on the multiply pipes); per (i,j): Dv FMA,
 //   as one product of 4 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
@@ -87,7 +88,7 @@ using cpu::kSincBound;
 using cpu::kSincScale;
 constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W for every W)
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
-constexpr int kFwdGroup = 4;      // key vectors computed in lockstep: forward
+constexpr int kFwdGroup = 2;      // key vectors computed in lockstep: forward
 constexpr int kBwdGroup = 4;      // and backward
 constexpr int kFwdRows = 4;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
@@ -265,7 +266,7 @@ void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename
   }
 }
 
-// Groups of G key vectors (G = 3 or 4), then 2, then 1, from jb below jlim: group(j0,
+// Groups of G key vectors (G = 2, 3 or 4), then 2, then 1, from jb below jlim: group(j0,
 // std::integral_constant<N>).
 template <int W, int G, class Group>
 void for_key_groups(int jb, int jlim, const Group& group) {
