@@ -1,5 +1,5 @@
 // The default device: FOURIERFORMER_DEVICE, else 'cpu'. opts.device overrides it per tensor.
-import { checkDevice, Device } from './native';
+import { backendFor, checkDevice, Device, usableBackends } from './native';
 
 let defaultDevice: Device | null = null;
 
@@ -13,4 +13,14 @@ export function getDefaultDevice(): Device {
 
 export function setDefaultDevice(device: Device): void {
   defaultDevice = checkDevice(device);
+}
+
+/**
+ * Waits until every op queued on a device has finished, as torch.cuda.synchronize() does: the
+ * point to read a clock at when timing GPU work. On cpu ops finish before they return, so it
+ * returns at once. Every device in use when none is named.
+ */
+export function synchronize(device?: Device): void {
+  const backends = device === undefined ? usableBackends() : [backendFor(checkDevice(device))];
+  for (const b of backends) b.synchronize();
 }

@@ -3,7 +3,7 @@ export { Tensor, tensor, full, zeros, ones } from './tensor';
 export type { TensorOptions } from './tensor';
 export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';
 export type { MemoryInfo } from './scope';
-export { getDefaultDevice, setDefaultDevice } from './device';
+export { getDefaultDevice, setDefaultDevice, synchronize } from './device';
 export { DEVICES } from './native';
 export type { Device } from './native';
 export { fourierMetric, FourierMetric } from './ops/fourier-metric';

@@ -203,3 +203,8 @@ export function backendFor(device: Device): Backend {
 export function loadedBackends(): Backend[] {
   return [...loaded.values()];
 }
+
+/** The backends of the devices in use (those backendFor found usable), for synchronize(). */
+export function usableBackends(): Backend[] {
+  return [...usable].map((d) => backendFor(d));
+}

@@ -32,7 +32,7 @@ function bestMs(fn: () => void, runs: number): number {
   return best;
 }
 
-/** fwd+bwd of one attention on fresh leaves; reads the gradients back (the sync point). */
+/** fwd+bwd of one attention on fresh leaves, then synchronize: PyTorch's side does the same. */
 function timeOurs(s: Shape, device: ff.Device, kind: 'fourier' | 'dot', runs: number): number {
   const { uniform } = ff.reference;
   const n = s.B * s.H * s.N * s.D;
@@ -51,7 +51,7 @@ function timeOurs(s: Shape, device: ff.Device, kind: 'fourier' | 'dot', runs: nu
       }
       const h = kind === 'fourier' ? ff.fourierAttention(q, k, v, R, { causal: s.causal }) : ff.dotProductAttention(q, k, v, { causal: s.causal });
       h.backward(dout);
-      q.grad!.toFloat32Array();
+      ff.synchronize(device);
     }), runs);
   });
 }

@@ -57,7 +57,7 @@ function step(c: Case, device: ff.Device): () => void {
 }
 
 function medianMs(fn: () => void, reps: number, device: ff.Device): number {
-  const sync = () => ff.tidy(() => ff.zeros([1], { device }).toFloat32Array());
+  const sync = () => ff.synchronize(device);
   fn();
   fn();
   sync();

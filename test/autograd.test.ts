@@ -140,6 +140,17 @@ describe(`tensors and autograd on ${device()}`, () => {
     expect(() => ff.emptyCache('tpu' as ff.Device)).toThrow(/device/);
   });
 
+  test('synchronize() returns once queued work is done, and rejects an unknown device', () => {
+    const dev = device();
+    ff.tidy(() => {
+      const y = ff.full([1 << 16], 2.5, { device: dev });
+      ff.synchronize(dev);
+      ff.synchronize();
+      expect(y.toFloat32Array().every((v) => v === 2.5)).toBe(true);
+    });
+    expect(() => ff.synchronize('tpu' as ff.Device)).toThrow(/device/);
+  });
+
   test('tidy keeps what it returns and what keep() marks', () => {
     const before = ff.memory().numTensors;
     let kept: ff.Tensor | null = null;
