@@ -26,7 +26,7 @@
 //   v4  K . V and dout . v for blocks of rows (gemm_rows), the monic sinc polynomial on
 //       y = c x (sinc_simd.h: one FMA-port op fewer per evaluation), backward groups of 3 (with
 //       4 the compiler spills):                                             forward 11.7, backward 28.6
-//   v5  (here) on Zen 2 (from 2026-11-23 this machine's kind: two 256-bit FMA pipes and two add
+//   v5  on Zen 2 (from 2026-11-23 this machine's kind: two 256-bit FMA pipes and two add
 //       pipes, 3.35 GHz; FP dispatch 4 per cycle, vector loads included), cycles per (row, 8
 //       keys, d) at 3.35 GHz; v4 measured there first: forward 8.9, backward 20.7. The sinc
 //       polynomials in factored form (sinc_simd.h: a ~17-cycle dependency chain instead of ~32,
@@ -36,8 +36,29 @@
 //       chain of 8 dependent FMAs):                                         forward 7.5, backward 17.2
 //     The loops alone on L1-resident data (scripts/bench-attention-kernel.cpp): pass A 8.9,
 //     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
-//     at peak). The rest of the backward (dp, dv, P and coefficients, per-row setup,
-//     reductions) is about a quarter of its time.
+//     at peak).
+//   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4 and 2, a
+//       row's keys addressed from its tile's base (TiledLayout::at divided twice per group), Tq's
+//       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
+//       time (TiledLayout::transpose_from), forward pairs of key vectors (4 chains; 8 chains
+//       held more values than AVX2 has registers). Side by side with v5 (fwd 4.87 -> 4.35 ms,
+//       bwd 11.37 -> 10.84):                                                forward 6.7, backward 16.4
+//     With the sinc loops taken out, the rest costs 1.05 ms of the forward (the K . V product
+//     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and 2.5 ms of the backward (dp and dv, the same
+//     size twice, then coefficients, per-row setup and the key layouts).
+//   What bounds the loops on Zen 2 (measured with synthetic loops): independent operations of
+//   the forward's mix (5 mul, 2 FMA, 5 add, 1 load per (8 keys, d)) run at 3.9 cycles, not 3.5:
+//   multiplies (latency 3) and FMAs (latency 5) on the same pipes collide at write-back (12
+//   multiplies and 2 FMAs take 7.9 cycles where 14 of either take 7.0). Two loads per cycle
+//   carry b and the polynomials' constants (memory operands: 16 registers cannot hold them
+//   beside the chains). And the
+//   scheduler holds too few waiting operations to overlap more than ~5 sinc evaluations of a
+//   ~23-cycle dependency chain: chains of 12 dependent operations issued one chain after the
+//   other saturate at 6.3 cycles a chain however many there are, and need 12 chains issued
+//   breadth-first to reach 3.6. The N vectors in lockstep are that breadth; more of it spills
+//   (groups of 4 with the derivative, pairs in the forward). Hand-ordered inline assembly of the
+//   forward (pairs interleaved, two-stage software pipelines, constants in registers) measured
+//   5.0 cycles, no better than the compiler's code.
 //
 // Forward, per row i and pairs of key vectors (both halves of d in lockstep: 4 chains; groups of
 //   4 vectors, 8 chains, hold more values than AVX2 has registers: 3% slower on Zen 2):
