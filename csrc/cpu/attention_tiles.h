@@ -98,7 +98,8 @@ void gemv(const float* w, int n, const float* x, int ld, float* out) {
 
 // out[r * ldo + (0, NC W)] += sum_{j < n} w[r * ldw + j] x[j * ldx + (0, NC W)] for r < NR: NR
 // rows of weights against the same x rows, so each x vector loaded from L1 feeds NR FMAs.
-template <class V, int NR, int NC>
+// Accumulate = false: out = the sum (out need not be cleared first).
+template <class V, int NR, int NC, bool Accumulate>
 void gemm_rows_block(const float* w, int ldw, int n, const float* x, int ldx, float* out, int ldo) {
   using T = typename V::T;
   T acc[NR][NC];
@@ -115,34 +116,35 @@ void gemm_rows_block(const float* w, int ldw, int n, const float* x, int ldx, fl
   for (int r = 0; r < NR; ++r)
     for (int c = 0; c < NC; ++c) {
       float* o = out + size_t(r) * ldo + c * V::W;
-      V::store(o, V::add(V::load(o), acc[r][c]));
+      V::store(o, Accumulate ? V::add(V::load(o), acc[r][c]) : acc[r][c]);
     }
 }
 
-template <class V, int NR>
+template <class V, int NR, bool Accumulate>
 void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int cols, float* out, int ldo) {
   for (int c0 = 0; c0 < cols; c0 += 2 * V::W) {
     if (cols - c0 >= 2 * V::W) {
-      gemm_rows_block<V, NR, 2>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+      gemm_rows_block<V, NR, 2, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
     } else {
-      gemm_rows_block<V, NR, 1>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+      gemm_rows_block<V, NR, 1, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
     }
   }
 }
 
 // out[r * ldo + (0, cols)] += sum_{j < n} w[r * ldw + j] x[j * ldx + (0, cols)] for r < rows,
 // cols a multiple of W: blocks of 4 rows x 2 vectors of columns (8 register accumulators; per j
-// 2 loads and 4 broadcasts feed 8 FMAs).
-template <class V>
+// 2 loads and 4 broadcasts feed 8 FMAs). Accumulate = false: out = the product (not cleared
+// first).
+template <class V, bool Accumulate = true>
 void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx, int cols, float* out, int ldo) {
   for (int r0 = 0; r0 < rows; r0 += 4) {
     const float* wr = w + size_t(r0) * ldw;
     float* o = out + size_t(r0) * ldo;
     switch (std::min(4, rows - r0)) {
-      case 4: gemm_rows_cols<V, 4>(wr, ldw, n, x, ldx, cols, o, ldo); break;
-      case 3: gemm_rows_cols<V, 3>(wr, ldw, n, x, ldx, cols, o, ldo); break;
-      case 2: gemm_rows_cols<V, 2>(wr, ldw, n, x, ldx, cols, o, ldo); break;
-      default: gemm_rows_cols<V, 1>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      case 4: gemm_rows_cols<V, 4, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      case 3: gemm_rows_cols<V, 3, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      case 2: gemm_rows_cols<V, 2, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
+      default: gemm_rows_cols<V, 1, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
     }
   }
 }

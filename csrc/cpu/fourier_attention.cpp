@@ -665,20 +665,22 @@ struct BackwardUnit {
         for (int r = rb; r < rb + nr; ++r) {
           const float* dout = A.dout + (int64_t(bh) * sh.Nq + i0 + r) * Dv;
           std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
-          std::fill_n(P.begin() + size_t(r - rb) * tile, cols, 0.0f);
-          std::fill_n(DP.begin() + size_t(r - rb) * tile, cols, 0.0f);
         }
-        cpu::gemm_rows<V>(douts.data(), A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+        cpu::gemm_rows<V, false>(douts.data(), A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
           const RowInputs in{a.data(), DP.data() + size_t(r - rb) * tile, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
                              delta[r], A.stats[row]};
-          if (in.jend <= t0) continue;
-          if (A.stable && in.stat == -std::numeric_limits<float>::infinity()) continue;  // S_i = 0: out_i = 0
+          float* prow = P.data() + size_t(r - rb) * tile;
+          // the dv update reads P up to the block's last key: 0 past this row's own (whole
+          // vectors of P are written up to its last key)
+          const int written = in.jend <= t0 || (A.stable && in.stat == -std::numeric_limits<float>::infinity())
+                                  ? 0 : (in.jend - t0 + V::W - 1) / V::W * V::W;
+          std::fill(prow + written, prow + std::max(written, cols), 0.0f);
+          if (written == 0) continue;  // no keys in this tile, or (stable) S_i = 0: out_i = 0
           for (int d = 0; d < D; ++d) a[d] = ks.rc[d] * A.q[row * D + d];
           std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
-          float* prow = P.data() + size_t(r - rb) * tile;
           if (A.stable) {
             backward_row_stable<V>(A, ks, in, rs, tk, prow);
           } else {
