@@ -41,10 +41,11 @@
 //       row's keys addressed from its tile's base (TiledLayout::at divided twice per group), Tq's
 //       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
 //       time (TiledLayout::transpose_from), forward pairs of key vectors (4 chains; 8 chains
-//       held more values than AVX2 has registers). Side by side with v5 (fwd 4.87 -> 4.35 ms,
-//       bwd 11.37 -> 10.84):                                                forward 6.7, backward 16.4
-//     With the sinc loops taken out, the rest costs 1.05 ms of the forward (the K . V product
-//     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and 2.5 ms of the backward (dp and dv, the same
+//       held more values than AVX2 has registers), dp stored rather than added into a cleared
+//       block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
+//       ms, bwd 10.97 -> 10.18):                                            forward 6.7, backward 16.0
+//     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
+//     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
 //     size twice, then coefficients, per-row setup and the key layouts).
 //   What bounds the loops on Zen 2 (measured with synthetic loops): independent operations of
 //   the forward's mix (5 mul, 2 FMA, 5 add, 1 load per (8 keys, d)) run at 3.9 cycles, not 3.5:
