@@ -52,11 +52,10 @@
 //   multiplies (latency 3) and FMAs (latency 5) on the same pipes collide at write-back (12
 //   multiplies and 2 FMAs take 7.9 cycles where 14 of either take 7.0). Two loads per cycle
 //   carry b and the polynomials' constants (memory operands: 16 registers cannot hold them
-//   beside the chains). And the
-//   scheduler holds too few waiting operations to overlap more than ~5 sinc evaluations of a
-//   ~23-cycle dependency chain: chains of 12 dependent operations issued one chain after the
-//   other saturate at 6.3 cycles a chain however many there are, and need 12 chains issued
-//   breadth-first to reach 3.6. The N vectors in lockstep are that breadth; more of it spills
+//   beside the chains). And the scheduler holds too few waiting operations to overlap more
+//   than ~5 sinc evaluations of a ~23-cycle dependency chain: chains of 12 dependent
+//   operations issued one chain after the other saturate at 6.3 cycles a chain however many
+//   there are, and need 12 chains issued breadth-first to reach 3.6. The N vectors in lockstep are that breadth; more of it spills
 //   (groups of 4 with the derivative, pairs in the forward). Hand-ordered inline assembly of the
 //   forward (pairs interleaved, two-stage software pipelines, constants in registers) measured
 //   5.0 cycles, no better than the compiler's code.

@@ -150,7 +150,8 @@ struct VAvx2 {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
   }
   // out[i] += sum of the lanes of the vector at x + i W, for i < n: 8 vectors at a time as a
-  // transpose by horizontal adds (9 shuffle/add operations for 8 sums instead of 7 each).
+  // transpose by horizontal adds (6 horizontal adds, 2 lane permutes and 2 adds for 8 sums,
+  // where one sum alone takes 7 operations).
   static void add_sums(const float* x, int n, float* out) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
