@@ -48,6 +48,9 @@ struct TiledLayout {
   size_t at(int r, int j) const { return (size_t(j / T) * rows + r) * ld + j % T; }
   // Offset of (r, t T): the start of row r of tile t.
   size_t row(int t, int r) const { return (size_t(t) * rows + r) * ld; }
+  // Offset o of key j's tile such that o + j' is (0, j') for every key j' of that tile: a row
+  // walking its keys adds j' instead of dividing by T for each (o >= 0: rows ld > T).
+  size_t tile_origin(int j) const { return at(0, j) - size_t(j); }
 
   // dst(r, j) = f(r, src[min(j, n_src - 1) * rows + r]) for j < keys: the layout of a [keys][rows]
   // matrix (keys from n_src on repeat its last row), one source row at a time: contiguous reads

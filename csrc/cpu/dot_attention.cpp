@@ -56,7 +56,8 @@ typename V::T exp_nonpositive(typename V::T x) {
 
 // One unit's keys: scale*k as [D][keys] in tiles of T keys (attention_tiles.h; padding keys are
 // 0), and either v as rows of ldv (forward) or v as [Dv][keys] in tiles plus scale*k as rows of
-// ldd (backward). k_at(j) + d lk.ld addresses scale k_jd; v_at(j) + e lv.ld addresses v_je.
+// ldd (backward). For every key j' of key j's tile, k_tile(j) + j' + d lk.ld addresses scale k_j'd
+// and v_tile(j) + j' + e lv.ld addresses v_j'e.
 struct DotKeys {
   int D, Dv, n, T, ldd, ldv;
   cpu::TiledLayout lk, lv;
@@ -80,8 +81,8 @@ struct DotKeys {
     }
   }
 
-  const float* k_at(int j) const { return kT.data() + lk.at(0, j); }
-  const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
+  const float* k_tile(int j) const { return kT.data() + lk.tile_origin(j); }
+  const float* v_tile(int j) const { return vT.data() + lv.tile_origin(j); }
 };
 
 // s[n] = sum_d x_d c[d ld + n W ..] for N key vectors at c (N chains).
@@ -131,10 +132,11 @@ struct ForwardUnit {
         if (jend <= t0) continue;
         const float* qi = A.q + (int64_t(bh) * sh.Nq + i) * sh.D;
         T vmax = V::set(kNone);
+        const float* k0 = ks.k_tile(t0);
         for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
           constexpr int N = decltype(nvec)::value;
           T s[N];
-          dots<V, N>(qi, ks.k_at(j0), ks.lk.ld, ks.D, s);
+          dots<V, N>(qi, k0 + j0, ks.lk.ld, ks.D, s);
           for (int n = 0; n < N; ++n) {
             const int j = j0 + n * W;
             if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(kNone));
@@ -243,11 +245,12 @@ struct BackwardUnit {
           const T vdelta = V::set(delta[r]), vlse = V::set(A.lse[row]);
           float* prow = P.data() + size_t(r - rb) * tile;
           float* srow = dS.data() + size_t(r - rb) * tile;
+          const float *k0 = ks.k_tile(t0), *v0 = ks.v_tile(t0);
           for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
             constexpr int N = decltype(nvec)::value;
             T s[N], dp[N];
-            dots<V, N>(qi, ks.k_at(j0), ks.lk.ld, D, s);
-            dots<V, N>(dout, ks.v_at(j0), ks.lv.ld, Dv, dp);
+            dots<V, N>(qi, k0 + j0, ks.lk.ld, D, s);
+            dots<V, N>(dout, v0 + j0, ks.lv.ld, Dv, dp);
             for (int n = 0; n < N; ++n) {
               const int j = j0 + n * W;
               T p = exp_nonpositive<V>(V::sub(s[n], vlse));

@@ -38,7 +38,7 @@
 //     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
 //     at peak).
 //   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4 and 2, a
-//       row's keys addressed from its tile's base (TiledLayout::at divided twice per group), Tq's
+//       row's keys addressed from its tile's origin (TiledLayout::at divided twice per group), Tq's
 //       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
 //       time (TiledLayout::transpose_from), forward pairs of key vectors (4 chains; 8 chains
 //       held more values than AVX2 has registers), dp stored rather than added into a cleared
@@ -117,7 +117,8 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
 // v's is 0), or (forward) v as rows of ldv = Dv rounded up to W; and per block of kKeyBlock keys
-// the range [lo, hi] of b_jd per d. b_at(j) + d lb.ld addresses b_jd.
+// the range [lo, hi] of b_jd per d. b_tile(j) + j' + d lb.ld addresses b_j'd for every key j' of
+// key j's tile (a row walking its keys adds j' instead of dividing by T for each).
 struct Keys {
   int D, Dv, n, T, ldv;
   cpu::TiledLayout lb, lv;
@@ -156,7 +157,7 @@ struct Keys {
     }
   }
 
-  const float* b_at(int j) const { return bT.data() + lb.at(0, j); }
+  const float* b_tile(int j) const { return bT.data() + lb.tile_origin(j); }
   const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
 
   // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block (false
@@ -313,7 +314,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
-  const float* b0 = ks.b_at(jbeg) - jbeg;  // b0 + j: key j of this tile (no division per group)
+  const float* b0 = ks.b_tile(jbeg);
   ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
@@ -339,10 +340,11 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
   using T = typename V::T;
   constexpr int W = V::W;
   T vmax = V::set(kNoMax);
+  const float* b0 = ks.b_tile(jbeg);
   ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, ks.b_at(j0), ks.lb.ld, ks.D, m, e);
+      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
       Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
@@ -551,9 +553,8 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const float den = in.stat + A.eps;
   const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
   const T delta = V::set(in.delta);
-  // b0 + j and tk0 + j: key j of this tile in b and Tk (no division per group)
-  const float* b0 = ks.b_at(in.jbeg) - in.jbeg;
-  float* tk0 = tk + A.lk.at(0, in.jbeg) - in.jbeg;
+  const float* b0 = ks.b_tile(in.jbeg);
+  float* tk0 = tk + A.lk.tile_origin(in.jbeg);
   ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for_key_groups<W, kBwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
@@ -586,10 +587,12 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   const double ei = std::floor(double(in.stat) / std::numbers::ln2);
   const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
   const T delta = V::set(in.delta), sexp = V::set(float(ei));
+  const float* b0 = ks.b_tile(in.jbeg);
+  float* tk0 = tk + A.lk.tile_origin(in.jbeg);
   ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
-      pass_a_stable<V, decltype(bounded)::value>(in.a, ks.b_at(j0), ks.lb.ld, ks.D, rs, m, e);
+      pass_a_stable<V, decltype(bounded)::value>(in.a, b0 + j0, ks.lb.ld, ks.D, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
@@ -599,7 +602,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
       V::store(prow + (j0 - in.jbeg), P);
-      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk + A.lk.at(0, j0), A.lk.ld);
+      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk0 + j0, A.lk.ld);
     }
   });
 }
