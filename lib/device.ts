@@ -1,5 +1,5 @@
 // The default device: FOURIERFORMER_DEVICE, else 'cpu'. opts.device overrides it per tensor.
-import { backendFor, checkDevice, Device, usableBackends } from './native';
+import { backendsOf, checkDevice, Device, usableBackends } from './native';
 
 let defaultDevice: Device | null = null;
 
@@ -21,6 +21,5 @@ export function setDefaultDevice(device: Device): void {
  * returns at once. Every device in use when none is named.
  */
 export function synchronize(device?: Device): void {
-  const backends = device === undefined ? usableBackends() : [backendFor(checkDevice(device))];
-  for (const b of backends) b.synchronize();
+  for (const b of backendsOf(device, usableBackends)) b.synchronize();
 }

@@ -208,3 +208,11 @@ export function loadedBackends(): Backend[] {
 export function usableBackends(): Backend[] {
   return [...usable].map((d) => backendFor(d));
 }
+
+/**
+ * The named device's backend (checked), or `all()` when none is named: the device argument of
+ * memory functions and synchronize().
+ */
+export function backendsOf(device: Device | undefined, all: () => Backend[]): Backend[] {
+  return device === undefined ? all() : [backendFor(checkDevice(device))];
+}

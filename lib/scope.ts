@@ -1,7 +1,7 @@
 // Memory scopes, the TensorFlow.js convention: every tensor made inside tidy(fn) is disposed
 // when fn returns, except the tensors fn returns and those passed to keep().
 import type { Tensor } from './tensor';
-import { backendFor, checkDevice, loadedBackends } from './native';
+import { backendsOf, loadedBackends } from './native';
 import type { Backend, Device } from './native';
 
 const scopes: Set<Tensor>[] = [];
@@ -94,6 +94,5 @@ export function emptyCache(device?: Device): number {
 
 /** f summed over the named device's backend, or over every backend loaded so far. */
 function sumOverBackends(device: Device | undefined, f: (b: Backend) => number): number {
-  const backends = device === undefined ? loadedBackends() : [backendFor(checkDevice(device))];
-  return backends.reduce((sum, b) => sum + f(b), 0);
+  return backendsOf(device, loadedBackends).reduce((sum, b) => sum + f(b), 0);
 }
