@@ -37,7 +37,7 @@
 //     The loops alone on L1-resident data (scripts/bench-attention-kernel.cpp): pass A 8.9,
 //     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
 //     at peak).
-//   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4 and 2, a
+//   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4, a
 //       row's keys addressed from its tile's origin (TiledLayout::at divided twice per group), Tq's
 //       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
 //       time (TiledLayout::transpose_from), forward pairs of key vectors (4 chains; 8 chains
@@ -219,17 +219,13 @@ void pow_scaled(typename V::T& m, typename V::T& e, int p) {
 }
 
 // K = k^(p-1) * k, and k^(p-1) (the backward needs both; the forward uses the same order).
-// p = 4 (the paper's) and 2 without ipow's loop over the bits of p: K = (k^2)^2, k^3 = k^2 k.
+// p = 4 (the paper's) without ipow's loop over the bits of p: K = (k^2)^2, k^3 = k^2 k.
 template <class V>
 typename V::T kernel_power(typename V::T k, int p, typename V::T& kp1) {
   if (p == 4) {
     const typename V::T k2 = V::mul(k, k);
     kp1 = V::mul(k2, k);
     return V::mul(k2, k2);
-  }
-  if (p == 2) {
-    kp1 = k;
-    return V::mul(k, k);
   }
   kp1 = cpu::ipow<V>(k, p - 1);
   return V::mul(kp1, k);
