@@ -90,7 +90,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <numbers>
 #include <string>
 #include <type_traits>
@@ -122,7 +121,9 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 struct Keys {
   int D, Dv, n, T, ldv;
   cpu::TiledLayout lb, lv;
-  std::vector<float> r, rc, bT, vT, vR, lo, hi;  // r = R_h, rc = c R_h (sinc_simd.h scaling)
+  std::vector<float> r, rc;  // r = R_h, rc = c R_h (sinc_simd.h scaling)
+  cpu::Floats bT, vT, vR;
+  std::vector<float> lo, hi;
 
   Keys(const AttentionShape& sh, int bh, int n_, int W, bool transposed_v, const float* k, const float* v,
        const float* R)
@@ -375,8 +376,8 @@ struct ForwardUnit {
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(sh, bh, sh.causal ? i1 : sh.Nk, V::W, false, A.k, A.v, A.R);
     const int tile = ks.T, rows = i1 - i0;
-    std::vector<float> a(sh.D), kb(size_t(kFwdRows) * tile), ke(A.stable ? tile : 0);
-    std::vector<float> acc(size_t(rows) * ks.ldv, 0.0f), S(rows, 0.0f), emax(rows, kNoMax);
+    std::vector<float> a(sh.D), S(rows, 0.0f), emax(rows, kNoMax);
+    cpu::Floats kb(size_t(kFwdRows) * tile), ke(A.stable ? tile : 0), acc(size_t(rows) * ks.ldv, 0.0f);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kFwdRows) {
         const int nr = std::min(kFwdRows, rows - rb);
@@ -442,7 +443,7 @@ struct BwdArgs {
 // Scratch for one row: per d, s_d and pre_d s'_d for up to 4 key vectors, Tq_d, and (stable)
 // the exponent of pre_d; W lanes each.
 struct RowScratch {
-  std::vector<float> s, pw, tq, ex;
+  cpu::Floats s, pw, tq, ex;
   RowScratch(int D, int W) : s(size_t(D) * 4 * W), pw(size_t(D) * 4 * W), tq(size_t(D) * W), ex(size_t(D) * W) {}
 };
 
@@ -650,9 +651,8 @@ struct BackwardUnit {
     float* dv = tk + A.lk.size();
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
-    std::vector<float> a(D), P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile);
-    std::vector<float> douts(size_t(kRowBlock) * A.ldv, 0.0f);
-    std::vector<float> tq(size_t(rows) * D, 0.0f), delta(rows);
+    std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows);
+    cpu::Floats P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
     cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kRowBlock) {
@@ -728,7 +728,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::TiledLayout lk(sh.D, cpu::key_tile(sh.D, sh.Dv), sh.Nk);
   const int ldv = (sh.Dv + 15) / 16 * 16;
   // uninitialised: every unit clears its own part
-  const std::unique_ptr<float[]> part(new float[size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv)]);
+  const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
                   split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data()};
