@@ -59,6 +59,14 @@
 //   (groups of 4 with the derivative, pairs in the forward). Hand-ordered inline assembly of the
 //   forward (pairs interleaved, two-stage software pipelines, constants in registers) measured
 //   5.0 cycles, no better than the compiler's code.
+//   Inside the kernel the same loops cost more than alone (timed per group with the TSC, one
+//   thread): backward groups of 4 ~12.7 cycles, forward ~5.2 (5.4 causal). Found: the row
+//   stride ld is a runtime value here (+0.2 in the harness when it is), the chain from k to
+//   pass B's coef (~0.3), cache-line splits (~0.1, gone: buffers 64-byte aligned). Ruled out:
+//   row transitions and remainder groups (non-causal rows of 32 whole vectors cost the same
+//   per vector), spills (constants forced to memory operands: no spill left, same time), L1
+//   misses (b and Tk redirected to L1-resident buffers: same time), and pass B of a group run
+//   after pass A of the next (3% slower).
 //
 // Forward, per row i and pairs of key vectors (both halves of d in lockstep: 4 chains; groups of
 //   4 vectors, 8 chains, hold more values than AVX2 has registers: 3% slower on Zen 2):
