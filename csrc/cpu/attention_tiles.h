@@ -84,22 +84,34 @@ struct TiledLayout {
   // Offset o of key j's tile such that o + j' is (0, j') for every key j' of that tile: a row
   // walking its keys adds j' instead of dividing by T for each (o >= 0: rows ld > T).
   size_t tile_origin(int j) const { return at(0, j) - size_t(j); }
+};
 
-  // dst(r, j) = f(r, src[min(j, n_src - 1) * rows + r]) for j < keys: the layout of a [keys][rows]
-  // matrix (keys from n_src on repeat its last row), one source row at a time: contiguous reads
-  // and `rows` write streams, with no index arithmetic per element beyond the store.
-  template <class F>
-  void transpose_from(float* dst, const float* src, int n_src, int keys, const F& f) const {
-    for (int t = 0; t * T < keys; ++t) {
-      const int j0 = t * T, j1 = std::min(keys, j0 + T);
-      float* tile = dst + row(t, 0) - j0;  // tile + r ld + j: (r, j); row(t, 0) >= j0
-      for (int j = j0; j < j1; ++j) {
-        const float* s = src + int64_t(std::min(j, n_src - 1)) * rows;
-        for (int r = 0; r < rows; ++r) tile[size_t(r) * ld + j] = f(r, s[r]);
-      }
+// dst(r, j) = f(src[min(j, n_src - 1) * rows + r]) for j < keys, f(x) = scale[r] x (Scale) or x:
+// the layout l of a [keys][rows] matrix (keys from n_src on repeat its last row). Blocks of 8
+// keys x 8 rows go through V::transpose8 (AVX2: in registers), the rest (rows past a multiple
+// of 8, keys past the source's last) one element at a time.
+template <class V, bool Scale>
+void transpose_into(const TiledLayout& l, float* dst, const float* src, int n_src, int keys, const float* scale) {
+  for (int t = 0; t * l.T < keys; ++t) {
+    const int j0 = t * l.T, j1 = std::min(keys, j0 + l.T), jfull = std::min(j1, n_src);
+    float* tile = dst + l.row(t, 0) - j0;  // tile + r ld + j: (r, j)
+    int j = j0;
+    for (; j + 8 <= jfull; j += 8) {
+      int r = 0;
+      for (; r + 8 <= l.rows; r += 8)
+        V::template transpose8<Scale>(src + int64_t(j) * l.rows + r, l.rows, tile + size_t(r) * l.ld + j, l.ld, scale + r);
+      for (; r < l.rows; ++r)
+        for (int jj = j; jj < j + 8; ++jj) {
+          const float x = src[int64_t(jj) * l.rows + r];
+          tile[size_t(r) * l.ld + jj] = Scale ? scale[r] * x : x;
+        }
+    }
+    for (; j < j1; ++j) {
+      const float* s = src + int64_t(std::min(j, n_src - 1)) * l.rows;
+      for (int r = 0; r < l.rows; ++r) tile[size_t(r) * l.ld + j] = Scale ? scale[r] * s[r] : s[r];
     }
   }
-};
+}
 
 template <class V, int NC>
 void gemv_block(const float* w, int n, const float* x, int ld, float* out) {

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 #include "../common/backend.h"
 #include "attention_tiles.h"
@@ -63,18 +64,21 @@ struct DotKeys {
   cpu::TiledLayout lk, lv;
   std::vector<float> kT, kR, vR, vT;
 
-  DotKeys(const AttentionShape& sh, int bh, int n_, float scale, bool backward, const float* k, const float* v)
+  template <class V>
+  DotKeys(std::type_identity<V>, const AttentionShape& sh, int bh, int n_, float scale, bool backward, const float* k,
+          const float* v)
       : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldd((sh.D + 15) / 16 * 16), ldv((sh.Dv + 15) / 16 * 16),
         lk(D, T, n_), lv(Dv, T, n_), kT(lk.size(), 0.0f) {
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    lk.transpose_from(kT.data(), ks, n, n, [&](int, float x) { return scale * x; });
+    const std::vector<float> scales(D, scale);
+    cpu::transpose_into<V, true>(lk, kT.data(), ks, n, n, scales.data());
     if (backward) {
       kR.assign(size_t(n) * ldd, 0.0f);
       vT.assign(lv.size(), 0.0f);
       for (int j = 0; j < n; ++j)
         for (int d = 0; d < D; ++d) kR[size_t(j) * ldd + d] = scale * ks[int64_t(j) * D + d];
-      lv.transpose_from(vT.data(), vs, n, n, [](int, float x) { return x; });
+      cpu::transpose_into<V, false>(lv, vT.data(), vs, n, n, nullptr);
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
@@ -121,7 +125,7 @@ struct ForwardUnit {
     cpu::FlushSubnormals ftz;
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
-    const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
+    const DotKeys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
     const int tile = ks.T, rows = i1 - i0;
     constexpr float kNone = -std::numeric_limits<float>::infinity();
     std::vector<float> sc(tile), part(ks.ldv), acc(size_t(rows) * ks.ldv, 0.0f), m(rows, kNone), l(rows, 0.0f);
@@ -217,7 +221,7 @@ struct BackwardUnit {
     const AttentionShape& sh = *A.sh;
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
-    const DotKeys ks(sh, bh, sh.causal ? i1 : sh.Nk, A.scale, true, A.k, A.v);
+    const DotKeys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, A.scale, true, A.k, A.v);
     const int tile = ks.T, rows = i1 - i0;
     float* dk = A.part + size_t(unit) * A.part_elems();
     float* dv = dk + size_t(sh.Nk) * A.ldd;

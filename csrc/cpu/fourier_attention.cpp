@@ -40,9 +40,9 @@
 //   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4, a
 //       row's keys addressed from its tile's origin (TiledLayout::at divided twice per group), Tq's
 //       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
-//       time (TiledLayout::transpose_from), forward pairs of key vectors (4 chains; 8 chains
-//       held more values than AVX2 has registers), dp stored rather than added into a cleared
-//       block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
+//       time (since then 8 x 8 blocks at a time: transpose_into), forward pairs of key vectors
+//       (4 chains; 8 chains held more values than AVX2 has registers), dp stored rather than
+//       added into a cleared block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
 //       ms, bwd 10.97 -> 10.18):                                            forward 6.7, backward 16.0
 //     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
 //     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
@@ -142,10 +142,10 @@ struct Keys {
     for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)], rc[d] = kSincScale * r[d];
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
-    lb.transpose_from(bT.data(), ks, n, lb.tiles * T, [&](int d, float x) { return rc[d] * x; });
+    cpu::transpose_into<V, true>(lb, bT.data(), ks, n, lb.tiles * T, rc.data());
     if (transposed_v) {
       vT.assign(lv.size(), 0.0f);
-      lv.transpose_from(vT.data(), vs, n, n, [](int, float x) { return x; });
+      cpu::transpose_into<V, false>(lv, vT.data(), vs, n, n, nullptr);
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);

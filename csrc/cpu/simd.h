@@ -68,6 +68,12 @@ struct VScalar {
   static T set(float a) { return a; }
   static T load(const float* p) { return *p; }
   static void store(float* p, T a) { *p = a; }
+  // dst[c ldd + r] = scale[c] src[r lds + c] for r, c < 8 (scale: only when Scale).
+  template <bool Scale>
+  static void transpose8(const float* src, size_t lds, float* dst, size_t ldd, const float* scale) {
+    for (int c = 0; c < 8; ++c)
+      for (int r = 0; r < 8; ++r) dst[c * ldd + r] = Scale ? scale[c] * src[r * lds + c] : src[r * lds + c];
+  }
   static T bcast(const float* p) { return *p; }
   static T add(T a, T b) { return a + b; }
   static T sub(T a, T b) { return a - b; }
@@ -120,6 +126,22 @@ struct VAvx2 {
   static T set(float a) { return _mm256_set1_ps(a); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, T a) { _mm256_storeu_ps(p, a); }
+  // The 8 x 8 transpose above in registers: 8 row loads, 24 shuffles, 8 row stores.
+  template <bool Scale>
+  static void transpose8(const float* src, size_t lds, float* dst, size_t ldd, const float* scale) {
+    T r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = load(src + i * lds);
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+      u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; ++c) {
+      T lo = _mm256_permute2f128_ps(u[c], u[c + 4], 0x20), hi = _mm256_permute2f128_ps(u[c], u[c + 4], 0x31);
+      if constexpr (Scale) lo = mul(lo, set(scale[c])), hi = mul(hi, set(scale[c + 4]));
+      store(dst + c * ldd, lo), store(dst + (c + 4) * ldd, hi);
+    }
+  }
   static T bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
@@ -203,6 +225,10 @@ struct VAvx512 {
   static T set(float a) { return _mm512_set1_ps(a); }
   static T load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, T a) { _mm512_storeu_ps(p, a); }
+  template <bool Scale>
+  static void transpose8(const float* src, size_t lds, float* dst, size_t ldd, const float* scale) {
+    VAvx2::transpose8<Scale>(src, lds, dst, ldd, scale);
+  }
   static T bcast(const float* p) { return _mm512_set1_ps(*p); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
