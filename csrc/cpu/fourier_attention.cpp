@@ -37,13 +37,18 @@
 //     The loops alone on L1-resident data (scripts/bench-attention-kernel.cpp): pass A 8.9,
 //     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
 //     at peak).
-//   v6  (here) the work around the loops: kernel_power without ipow's loop for p = 4, a
+//   v6  the work around the loops: kernel_power without ipow's loop for p = 4, a
 //       row's keys addressed from its tile's origin (TiledLayout::at divided twice per group), Tq's
 //       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
 //       time (since then 8 x 8 blocks at a time: transpose_into), forward pairs of key vectors
 //       (4 chains; 8 chains held more values than AVX2 has registers), dp stored rather than
 //       added into a cleared block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
 //       ms, bwd 10.97 -> 10.18):                                            forward 6.7, backward 16.0
+//   v7  (here) the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
+//       straddled two cache lines), the keys' block bounds scanned W keys at a time (one key
+//       at a time it was a chain of dependent min/max), the key layouts by 8 x 8 transposes in
+//       registers. Side by side with v6 (fwd 4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms):
+//                                                                            forward 6.5, backward 15.6
 //     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
 //     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
 //     size twice, then coefficients, per-row setup and the key layouts).
