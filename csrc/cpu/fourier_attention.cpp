@@ -307,12 +307,15 @@ void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename
   }
 }
 
-// Groups of G key vectors (G = 2, 3 or 4), then 2, then 1, from jb below jlim: group(j0,
-// std::integral_constant<N>).
+// Groups of G key vectors (G = 2, 3 or 4), then (G = 4) one of 3, then 2, then 1, from jb below
+// jlim: group(j0, std::integral_constant<N>).
 template <int W, int G, class Group>
 void for_key_groups(int jb, int jlim, const Group& group) {
   int j0 = jb;
   for (; j0 + (G - 1) * W < jlim; j0 += G * W) group(j0, std::integral_constant<int, G>{});
+  if constexpr (G == 4) {
+    if (j0 + 2 * W < jlim) group(j0, std::integral_constant<int, 3>{}), j0 += 3 * W;
+  }
   for (; j0 + W < jlim; j0 += 2 * W) group(j0, std::integral_constant<int, 2>{});
   for (; j0 < jlim; j0 += W) group(j0, std::integral_constant<int, 1>{});
 }
