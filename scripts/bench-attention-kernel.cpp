@@ -5,7 +5,11 @@
 // For tuning csrc/cpu/fourier_attention.cpp: the numbers in its version table come from here.
 //   g++ -std=c++20 -O3 -mavx2 -mfma -fno-math-errno -fopenmp -Wno-psabi -Icsrc \
 //       scripts/bench-attention-kernel.cpp -o /tmp/bench-kernel && OMP_NUM_THREADS=2 /tmp/bench-kernel [runs]
-// (It includes the kernel's source to reach its internal loops; AVX2 only.)
+// (It includes the kernel's source to reach its internal loops; AVX2 only. It compiles the whole
+// kernel with -mavx2, where the addon compiles it for the base ISA with AVX2 per entry point
+// (simd.h run_avx2) and -fPIC -fno-omit-frame-pointer: the two builds' times differ by a few
+// percent, and a change measured here moved the addon's by as little as 2/3 as much. Compare
+// versions within one build.)
 #include "cpu/fourier_attention.cpp"
 
 #include <immintrin.h>
