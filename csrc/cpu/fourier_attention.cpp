@@ -492,7 +492,8 @@ void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typen
   for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
   for (int d = 0; d < D; ++d) {
     differences<V, N>(a, b, ld, d, x);
-    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
+    // constants as memory operands (sinc_simd.h MemConsts): registers stay with the N chains
+    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds, cpu::mem_consts<V>());
     for (int n = 0; n < N; ++n) {
       V::store(rs.s.data() + (d * N + n) * W, s[n]);
       V::store(rs.pw.data() + (d * N + n) * W, V::mul(pre[n], ds[n]));
