@@ -47,8 +47,10 @@
 //   v7  (here) the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
 //       straddled two cache lines), the keys' block bounds scanned W keys at a time (one key
 //       at a time it was a chain of dependent min/max), the key layouts by 8 x 8 transposes in
-//       registers. Side by side with v6 (fwd 4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms):
-//                                                                            forward 6.5, backward 15.6
+//       registers, a row's last 3 key vectors as one backward group, pass A's constants as
+//       memory operands (sinc_simd.h MemConsts). Side by side with v6, the first three (fwd
+//       4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms; all of them, the addon's build: 14.4 -> 13.7):
+//                                                                            forward 6.5, backward 15.2
 //     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
 //     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
 //     size twice, then coefficients, per-row setup and the key layouts).
@@ -69,7 +71,8 @@
 //   stride ld is a runtime value here (+0.2 in the harness when it is), the chain from k to
 //   pass B's coef (~0.3), cache-line splits (~0.1, gone: buffers 64-byte aligned). Ruled out:
 //   row transitions and remainder groups (non-causal rows of 32 whole vectors cost the same
-//   per vector), spills (constants forced to memory operands: no spill left, same time), L1
+//   per vector; but a row's last 3 vectors are now one group, not 2 + 1: -1.5%), spills
+//   (constants as memory operands leave none: -1% in the addon's build, 0 in the harness's), L1
 //   misses (b and Tk redirected to L1-resident buffers: same time), and pass B of a group run
 //   after pass A of the next (3% slower).
 //
