@@ -47,10 +47,10 @@
 //   v7  (here) the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
 //       straddled two cache lines), the keys' block bounds scanned W keys at a time (one key
 //       at a time it was a chain of dependent min/max), the key layouts by 8 x 8 transposes in
-//       registers, a row's last 3 key vectors as one backward group, pass A's constants as
-//       memory operands (sinc_simd.h MemConsts). Side by side with v6, the first three (fwd
-//       4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms; all of them, the addon's build: 14.4 -> 13.7):
-//                                                                            forward 6.5, backward 15.2
+//       registers, a row's last 3 key vectors as one backward group. Side by side with v6, the
+//       first three (fwd 4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms; all four, the addon's build:
+//       14.4 -> 13.8):
+//                                                                            forward 6.5, backward 15.3
 //     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
 //     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
 //     size twice, then coefficients, per-row setup and the key layouts).
@@ -72,7 +72,8 @@
 //   pass B's coef (~0.3), cache-line splits (~0.1, gone: buffers 64-byte aligned). Ruled out:
 //   row transitions and remainder groups (non-causal rows of 32 whole vectors cost the same
 //   per vector; but a row's last 3 vectors are now one group, not 2 + 1: -1.5%), spills
-//   (constants as memory operands leave none: -1% in the addon's build, 0 in the harness's), L1
+//   (pass A's constants forced to memory operands leave none: -1% timed alone in the addon's
+//   build, 0 in the harness's and 0 inside Node, so not kept), L1
 //   misses (b and Tk redirected to L1-resident buffers: same time), and pass B of a group run
 //   after pass A of the next (3% slower).
 //
@@ -495,8 +496,7 @@ void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typen
   for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
   for (int d = 0; d < D; ++d) {
     differences<V, N>(a, b, ld, d, x);
-    // constants as memory operands (sinc_simd.h MemConsts): registers stay with the N chains
-    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds, cpu::mem_consts<V>());
+    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
     for (int n = 0; n < N; ++n) {
       V::store(rs.s.data() + (d * N + n) * W, s[n]);
       V::store(rs.pw.data() + (d * N + n) * W, V::mul(pre[n], ds[n]));

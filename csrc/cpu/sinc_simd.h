@@ -48,61 +48,23 @@ constexpr float kSincQr = 0.446644872f, kSincQa1 = -1.26643252f, kSincQb1 = 2.37
 // s'(x) = kSincDScale * dh
 constexpr float kSincDScale = 2.0f * kSincScale * kSincQ5;
 
-// The polynomials' constants, each repeated for 16 lanes (the widest V), and where an evaluation
-// takes them from: ImmConsts broadcasts them (the compiler keeps them in registers or in its
-// constant pool, as it sees fit); MemConsts loads them through a pointer the compiler cannot see
-// through, so every use is a memory operand and no register holds one across a loop (the
-// backward's pass A: its chains no longer spill, ~1% faster).
-enum SincConst { kCP, kCMr, kCMa1, kCMb1, kCMa2, kCMb2, kCQr, kCQa1, kCQb1, kCQa2, kCQb2, kSincConsts };
-struct alignas(64) SincTable {
-  float c[kSincConsts][16];
-};
-constexpr SincTable make_sinc_table() {
-  const float v[kSincConsts] = {kSincP,  kSincMr,  kSincMa1, kSincMb1, kSincMa2, kSincMb2,
-                                kSincQr, kSincQa1, kSincQb1, kSincQa2, kSincQb2};
-  SincTable t{};
-  for (int i = 0; i < kSincConsts; ++i)
-    for (int l = 0; l < 16; ++l) t.c[i][l] = v[i];
-  return t;
-}
-inline constexpr SincTable kSincTable = make_sinc_table();
-
-template <class V>
-struct ImmConsts {
-  typename V::T operator()(SincConst i) const { return V::set(kSincTable.c[i][0]); }
-};
-template <class V>
-struct MemConsts {
-  const float* t;
-  typename V::T operator()(SincConst i) const { return V::load(t + 16 * i); }
-};
-// A fresh opaque pointer to the table, called inside the loop so that the loads stay there too.
-// The asm is not volatile: a volatile one also kept the compiler from scheduling across it, and
-// the backward measured 5% slower instead of 1% faster.
-template <class V>
-MemConsts<V> mem_consts() {
-  const float* t = &kSincTable.c[0][0];
-  asm("" : "+r"(t));
-  return {t};
-}
-
 // s = (v - P) M(v) for one vector v = y^2.
-template <class V, class K = ImmConsts<V>>
-inline typename V::T sinc_poly1(typename V::T v, const K& k = {}) {
+template <class V>
+inline typename V::T sinc_poly1(typename V::T v) {
   using T = typename V::T;
-  const T t = V::mul(V::sub(v, k(kCP)), V::sub(v, k(kCMr)));
-  const T g1 = V::fma(V::add(v, k(kCMa1)), v, k(kCMb1));
-  const T g2 = V::fma(V::add(v, k(kCMa2)), v, k(kCMb2));
+  const T t = V::mul(V::sub(v, V::set(kSincP)), V::sub(v, V::set(kSincMr)));
+  const T g1 = V::fma(V::add(v, V::set(kSincMa1)), v, V::set(kSincMb1));
+  const T g2 = V::fma(V::add(v, V::set(kSincMa2)), v, V::set(kSincMb2));
   return V::mul(t, V::mul(g1, g2));
 }
 
 // Q~(v).
-template <class V, class K = ImmConsts<V>>
-inline typename V::T dsinc_poly1(typename V::T v, const K& k = {}) {
+template <class V>
+inline typename V::T dsinc_poly1(typename V::T v) {
   using T = typename V::T;
-  const T h1 = V::fma(V::add(v, k(kCQa1)), v, k(kCQb1));
-  const T h2 = V::fma(V::add(v, k(kCQa2)), v, k(kCQb2));
-  return V::mul(V::mul(V::sub(v, k(kCQr)), h1), h2);
+  const T h1 = V::fma(V::add(v, V::set(kSincQa1)), v, V::set(kSincQb1));
+  const T h2 = V::fma(V::add(v, V::set(kSincQa2)), v, V::set(kSincQb2));
+  return V::mul(V::mul(V::sub(v, V::set(kSincQr)), h1), h2);
 }
 
 // s for N vectors v, one vector after the other: each evaluation is a short tree of
@@ -114,11 +76,11 @@ void sinc_poly(const typename V::T* v, typename V::T* s) {
 }
 
 // s as above and dS = Q~(v) (so s'(x) = kSincDScale y dS).
-template <class V, int N, class K = ImmConsts<V>>
-void sinc_dsinc_poly(const typename V::T* v, typename V::T* s, typename V::T* dS, const K& k = {}) {
+template <class V, int N>
+void sinc_dsinc_poly(const typename V::T* v, typename V::T* s, typename V::T* dS) {
   for (int n = 0; n < N; ++n) {
-    s[n] = sinc_poly1<V>(v[n], k);
-    dS[n] = dsinc_poly1<V>(v[n], k);
+    s[n] = sinc_poly1<V>(v[n]);
+    dS[n] = dsinc_poly1<V>(v[n]);
   }
 }
 
@@ -170,13 +132,12 @@ void sinc(const typename V::T* y, typename V::T* s) {
   }
 }
 
-// s = s(x) and dh = s'(x) / kSincDScale (= y Q~(v) on the polynomial path) for N vectors y = c x,
-// the polynomials' constants from k.
-template <class V, bool Bounded, int N, class K = ImmConsts<V>>
-void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh, const K& k = {}) {
+// s = s(x) and dh = s'(x) / kSincDScale (= y Q~(v) on the polynomial path) for N vectors y = c x.
+template <class V, bool Bounded, int N>
+void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
   typename V::T v[N];
   for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
-  sinc_dsinc_poly<V, N>(v, s, dh, k);
+  sinc_dsinc_poly<V, N>(v, s, dh);
   for (int n = 0; n < N; ++n) dh[n] = V::mul(y[n], dh[n]);
   if constexpr (!Bounded) {
     for (int n = 0; n < N; ++n) {
