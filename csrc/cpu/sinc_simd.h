@@ -58,13 +58,15 @@ inline typename V::T sinc_poly1(typename V::T v) {
   return V::mul(t, V::mul(g1, g2));
 }
 
-// Q~(v).
+// dh = y Q~(v) (s'(x) = kSincDScale dh), associated as (y (v - q_r)) (h1 h2): the last two
+// multiplies wait on h1 and h2 only, so dh is ready 6 cycles sooner than from
+// y (((v - q_r) h1) h2), for the same 3 multiplies (Fourier backward -1.4% at the small-LM shape).
 template <class V>
-inline typename V::T dsinc_poly1(typename V::T v) {
+inline typename V::T dsinc_poly1(typename V::T y, typename V::T v) {
   using T = typename V::T;
   const T h1 = V::fma(V::add(v, V::set(kSincQa1)), v, V::set(kSincQb1));
   const T h2 = V::fma(V::add(v, V::set(kSincQa2)), v, V::set(kSincQb2));
-  return V::mul(V::mul(V::sub(v, V::set(kSincQr)), h1), h2);
+  return V::mul(V::mul(y, V::sub(v, V::set(kSincQr))), V::mul(h1, h2));
 }
 
 // s for N vectors v, one vector after the other: each evaluation is a short tree of
@@ -73,15 +75,6 @@ inline typename V::T dsinc_poly1(typename V::T v) {
 template <class V, int N>
 void sinc_poly(const typename V::T* v, typename V::T* s) {
   for (int n = 0; n < N; ++n) s[n] = sinc_poly1<V>(v[n]);
-}
-
-// s as above and dS = Q~(v) (so s'(x) = kSincDScale y dS).
-template <class V, int N>
-void sinc_dsinc_poly(const typename V::T* v, typename V::T* s, typename V::T* dS) {
-  for (int n = 0; n < N; ++n) {
-    s[n] = sinc_poly1<V>(v[n]);
-    dS[n] = dsinc_poly1<V>(v[n]);
-  }
 }
 
 // sin(x) and cos(x) for any finite x: Cody-Waite reduction with a 3-part pi/2 (|error| <=
@@ -137,8 +130,10 @@ template <class V, bool Bounded, int N>
 void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
   typename V::T v[N];
   for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
-  sinc_dsinc_poly<V, N>(v, s, dh);
-  for (int n = 0; n < N; ++n) dh[n] = V::mul(y[n], dh[n]);
+  for (int n = 0; n < N; ++n) {
+    s[n] = sinc_poly1<V>(v[n]);
+    dh[n] = dsinc_poly1<V>(y[n], v[n]);
+  }
   if constexpr (!Bounded) {
     for (int n = 0; n < N; ++n) {
       typename V::T sn, cs;
