@@ -634,36 +634,70 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
 }
 
 // dk, dv and the keys' part of dR for slice bh, from its units' partials (in unit order).
-void finish_keys(const BwdArgs& A, int bh) {
-  const AttentionShape& sh = *A.sh;
-  const int D = sh.D, Dv = sh.Dv, h = bh % sh.H;
-  const int chunks = A.split.chunks;
-  const float* first = A.part + size_t(bh) * chunks * A.part_elems();
-  double* dRk = A.dR_keys + size_t(bh) * D;
-  std::fill(dRk, dRk + D, 0.0);
-  for (int t = 0; t < A.lk.tiles; ++t) {
-    const int j0 = t * A.lk.T, j1 = std::min(sh.Nk, j0 + A.lk.T);
-    for (int d = 0; d < D; ++d) {
-      const size_t base = A.lk.row(t, d);
-      const float minus_r = -A.R[sh.r_row(h) + sh.r_col(d)];
-      double acc = 0.0;  // per tile row in a register (dRk[d] += per key waited on memory)
-      for (int j = j0; j < j1; ++j) {
-        float tk = 0.0f;
-        for (int c = 0; c < chunks; ++c) tk += first[c * A.part_elems() + base + (j - j0)];
-        const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
-        A.dk[at] = minus_r * tk;
-        acc += double(A.k[at]) * tk;
+// Tk is [D][keys] and dk [keys][D]: blocks of 8 keys x 8 features go through V::transpose8
+// (AVX2: in registers; with row chunks their partials summed first) into rows of one key, whose
+// dk = -R Tk and k Tk (for dR) are then contiguous over d; the rest one element at a time.
+// dR's sums keep their order (per d, keys ascending within a tile, tiles ascending), so the
+// bits are those of the scalar loop. (Scalar and strided, it cost ~2% of the small-LM fwd+bwd.)
+struct FinishKeys {
+  template <class V>
+  static void run(const BwdArgs& A, const int& bh) {
+    const AttentionShape& sh = *A.sh;
+    const int D = sh.D, Dv = sh.Dv, h = bh % sh.H;
+    const int chunks = A.split.chunks;
+    const size_t pe = A.part_elems();
+    const float* first = A.part + size_t(bh) * chunks * pe;
+    double* dRk = A.dR_keys + size_t(bh) * D;
+    std::fill(dRk, dRk + D, 0.0);
+    std::vector<float> minus_r(D);
+    for (int d = 0; d < D; ++d) minus_r[d] = -A.R[sh.r_row(h) + sh.r_col(d)];
+    std::vector<double> acc(D);
+    cpu::Floats rows(size_t(8) * D), sum(chunks > 1 ? 64 : 0);
+    const bool blocks = D % 8 == 0;
+    for (int t = 0; t < A.lk.tiles; ++t) {
+      const int j0 = t * A.lk.T, j1 = std::min(sh.Nk, j0 + A.lk.T);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      int j = j0;
+      for (; blocks && j + 8 <= j1; j += 8) {
+        for (int d0 = 0; d0 < D; d0 += 8) {
+          const float* src = first + A.lk.row(t, d0) + (j - j0);
+          size_t lds = A.lk.ld;
+          if (chunks > 1) {
+            for (int r = 0; r < 8; ++r)
+              for (int c = 0; c < 8; ++c) {
+                float x = 0.0f;
+                for (int u = 0; u < chunks; ++u) x += src[u * pe + r * lds + c];
+                sum[r * 8 + c] = x;
+              }
+            src = sum.data(), lds = 8;
+          }
+          V::template transpose8<false>(src, lds, rows.data() + d0, D, nullptr);
+        }
+        for (int c = 0; c < 8; ++c) {
+          const int64_t at = (int64_t(bh) * sh.Nk + j + c) * D;
+          const float* tk = rows.data() + size_t(c) * D;
+          for (int d = 0; d < D; ++d) A.dk[at + d] = minus_r[d] * tk[d];
+          for (int d = 0; d < D; ++d) acc[d] += double(A.k[at + d]) * tk[d];
+        }
       }
-      dRk[d] += acc;
+      for (; j < j1; ++j)
+        for (int d = 0; d < D; ++d) {
+          float tk = 0.0f;
+          for (int u = 0; u < chunks; ++u) tk += first[u * pe + A.lk.row(t, d) + (j - j0)];
+          const int64_t at = (int64_t(bh) * sh.Nk + j) * D + d;
+          A.dk[at] = minus_r[d] * tk;
+          acc[d] += double(A.k[at]) * tk;
+        }
+      for (int d = 0; d < D; ++d) dRk[d] += acc[d];
     }
+    for (int j = 0; j < sh.Nk; ++j)
+      for (int e = 0; e < Dv; ++e) {
+        float x = 0.0f;
+        for (int u = 0; u < chunks; ++u) x += first[u * pe + A.lk.size() + size_t(j) * A.ldv + e];
+        A.dv[(int64_t(bh) * sh.Nk + j) * Dv + e] = x;
+      }
   }
-  for (int j = 0; j < sh.Nk; ++j)
-    for (int e = 0; e < Dv; ++e) {
-      float t = 0.0f;
-      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + A.lk.size() + size_t(j) * A.ldv + e];
-      A.dv[(int64_t(bh) * sh.Nk + j) * Dv + e] = t;
-    }
-}
+};
 
 // A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (the P rows of
 // a block feed one dv update); dq is accumulated per row across tiles.
@@ -729,7 +763,7 @@ struct BackwardUnit {
         dRq[d] += double(A.q[row * D + d]) * t;
       }
     }
-    if (A.split.chunks == 1) finish_keys(A, bh);
+    if (A.split.chunks == 1) FinishKeys::run<V>(A, bh);
   }
 };
 
@@ -762,7 +796,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
                   split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data()};
   cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
-  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
+  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
   std::vector<double> acc(size_t(sh.r_elems()), 0.0);
   for (int bh = 0; bh < slices; ++bh) {
