@@ -517,7 +517,9 @@ void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk
   for (int d = D - 1; d >= 0; --d) {
     T tsum = V::zero();
     for (int n = 0; n < N; ++n) {
-      const T t = V::mul(V::load(rs.pw.data() + (d * N + n) * W), suf[n]);
+      // t once, then added: contracted, t = pw suf was recomputed by two FMAs (into Tk and
+      // the sum for Tq), a third multiply-pipe operation per (i, j, d) in place of two adds
+      const T t = V::unfused(V::mul(V::load(rs.pw.data() + (d * N + n) * W), suf[n]));
       suf[n] = V::mul(suf[n], V::load(rs.s.data() + (d * N + n) * W));
       float* at = tk + size_t(d) * ldk + n * W;
       V::store(at, V::add(V::load(at), t));

@@ -14,7 +14,9 @@
 // select(m, a, b) = m ? a : b; keep(m, a) = m ? a : 0 (bitwise, so inf/NaN in a dropped lanes
 // never leak). exponent/mantissa split a float into 2^e * m with |m| in [1, 2), treating zero
 // and subnormals as 0 * 2^0; pow2(n) = 2^n for integer-valued n, 0 below 2^-126 and 2^127 above
-// (never inf, so 0 * pow2(n) stays 0).
+// (never inf, so 0 * pow2(n) stays 0). unfused(a) = a, as a value the compiler cannot see
+// into: GCC contracts a * b + c into an FMA even for the intrinsics (they are vector operators),
+// and where a kernel is bound by the multiply pipes an FMA in place of an add costs a slot there.
 #pragma once
 #if defined(__x86_64__) || defined(__i386__)
 #define FF_CPU_X86 1
@@ -78,6 +80,7 @@ struct VScalar {
   static T add(T a, T b) { return a + b; }
   static T sub(T a, T b) { return a - b; }
   static T mul(T a, T b) { return a * b; }
+  static T unfused(T a) { return a; }
   static T div(T a, T b) { return a / b; }
   static T fma(T a, T b, T c) { return a * b + c; }
   static T fnma(T a, T b, T c) { return c - a * b; }
@@ -146,6 +149,10 @@ struct VAvx2 {
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T unfused(T a) {
+    asm("" : "+x"(a));
+    return a;
+  }
   static T div(T a, T b) { return _mm256_div_ps(a, b); }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T fnma(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
@@ -233,6 +240,10 @@ struct VAvx512 {
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T unfused(T a) {
+    asm("" : "+v"(a));
+    return a;
+  }
   static T div(T a, T b) { return _mm512_div_ps(a, b); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T fnma(T a, T b, T c) { return _mm512_fnmadd_ps(a, b, c); }
