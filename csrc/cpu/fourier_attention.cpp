@@ -44,13 +44,25 @@
 //       (4 chains; 8 chains held more values than AVX2 has registers), dp stored rather than
 //       added into a cleared block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
 //       ms, bwd 10.97 -> 10.18):                                            forward 6.7, backward 16.0
-//   v7  (here) the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
+//   v7  the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
 //       straddled two cache lines), the keys' block bounds scanned W keys at a time (one key
 //       at a time it was a chain of dependent min/max), the key layouts by 8 x 8 transposes in
 //       registers, a row's last 3 key vectors as one backward group. Side by side with v6, the
 //       first three (fwd 4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms; all four, the addon's build:
 //       14.4 -> 13.8):
 //                                                                            forward 6.5, backward 15.3
+//   v8  (here) pass B's t = pw suf computed once (V::unfused: GCC had contracted it into the
+//       two FMAs that add it to Tk and to Tq's sum, a 16th multiply-pipe operation per
+//       (i, j, d)), dh associated for a 6-cycle shorter chain (sinc_simd.h), dk and the keys'
+//       dR through 8 x 8 transposes. The addon's build, side by side with v7: bwd 9.73 ->
+//       9.43 ms (fwd+bwd 13.8 -> 13.5):                                     forward 6.5, backward 14.8
+//     Tried for v8 and not kept: t_d = (G p K) (dh_d / s_d) (one division per (i, j, d) on
+//     the divider's pipe instead of the suffix chain, 13 multiply-pipe operations instead of
+//     15: bwd 10.4 ms, the divider is slower than that); every multiply in the polynomials as
+//     an FMA (no write-back collisions, but 2 cycles more latency each: bwd 11.9 ms); pass A
+//     one key vector at a time per d (x, v, s and dh per vector: 10.2 ms) or s for all N then
+//     dh for all N (same); forward groups of 3 vectors (fwd 4.05 -> 4.20 ms); add_outer 6 keys
+//     at a time (same).
 //     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
 //     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
 //     size twice, then coefficients, per-row setup and the key layouts).
