@@ -144,7 +144,8 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
-// v's is 0), or (forward) v as rows of ldv = Dv rounded up to W; and per block of kKeyBlock keys
+// v's is 0), or (forward) v as rows of ldv = Dv rounded up to W (copied only when Dv is not a
+// multiple of W); and per block of kKeyBlock keys
 // the range [lo, hi] of b_jd per d. b_tile(j) + j' + d lb.ld addresses b_j'd for every key j' of
 // key j's tile (a row walking its keys adds j' instead of dividing by T for each).
 struct Keys {
@@ -152,6 +153,7 @@ struct Keys {
   cpu::TiledLayout lb, lv;
   std::vector<float> r, rc;  // r = R_h, rc = c R_h (sinc_simd.h scaling)
   cpu::Floats bT, vT, vR;
+  const float* vrows = nullptr;  // forward: v as rows of ldv (the input itself when Dv = ldv)
   std::vector<float> lo, hi;
 
   template <class V>
@@ -167,9 +169,12 @@ struct Keys {
     if (transposed_v) {
       vT.assign(lv.size(), 0.0f);
       cpu::transpose_into<V, false>(lv, vT.data(), vs, n, n, nullptr);
+    } else if (ldv == Dv) {
+      vrows = vs;  // rows already padded to whole vectors: read in place
     } else {
       vR.assign(size_t(n) * ldv, 0.0f);
       for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
+      vrows = vR.data();
     }
     const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
     lo.resize(size_t(blocks) * D);
@@ -440,7 +445,7 @@ struct ForwardUnit {
             S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, krow);
           }
         }
-        cpu::gemm_rows<V>(kb.data(), tile, nr, nmax, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, ks.ldv,
+        cpu::gemm_rows<V>(kb.data(), tile, nr, nmax, ks.vrows + size_t(t0) * ks.ldv, ks.ldv, ks.ldv,
                           acc.data() + size_t(rb) * ks.ldv, ks.ldv);
       }
     }
@@ -729,7 +734,8 @@ struct BackwardUnit {
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
     std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows);
-    cpu::Floats P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile), douts(size_t(kRowBlock) * A.ldv, 0.0f);
+    cpu::Floats P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile),
+        douts(Dv != A.ldv ? size_t(kRowBlock) * A.ldv : 0, 0.0f);
     cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kRowBlock) {
@@ -738,11 +744,13 @@ struct BackwardUnit {
         if (jmax <= t0) continue;
         // dp_rj = dout_r . v_j for the block's rows and the tile's keys, as one small product
         const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
-        for (int r = rb; r < rb + nr; ++r) {
-          const float* dout = A.dout + (int64_t(bh) * sh.Nq + i0 + r) * Dv;
-          std::copy(dout, dout + Dv, douts.begin() + size_t(r - rb) * A.ldv);
+        // the block's dout rows, padded to ldv (read in place when Dv = ldv)
+        const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
+        if (Dv != A.ldv) {
+          for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
+          dblock = douts.data();
         }
-        cpu::gemm_rows<V, false>(douts.data(), A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+        cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
@@ -756,7 +764,7 @@ struct BackwardUnit {
           std::fill(prow + written, prow + std::max(written, cols), 0.0f);
           if (written == 0) continue;  // no keys in this tile, or (stable) S_i = 0: out_i = 0
           for (int d = 0; d < D; ++d) a[d] = ks.rc[d] * A.q[row * D + d];
-          std::fill(rs.tq.begin(), rs.tq.end(), 0.0f);
+          for (int d = 0; d < D; ++d) V::store(rs.tq.data() + d * V::W, V::zero());
           if (A.stable) {
             backward_row_stable<V>(A, ks, in, rs, tk, prow);
           } else {
@@ -764,7 +772,7 @@ struct BackwardUnit {
           }
           V::add_sums(rs.tq.data(), D, tq.data() + size_t(r) * D);
         }
-        cpu::add_outer<V>(P.data(), tile, nr, douts.data(), A.ldv, jmax - t0, dv + size_t(t0) * A.ldv);
+        cpu::add_outer<V>(P.data(), tile, nr, dblock, A.ldv, jmax - t0, dv + size_t(t0) * A.ldv);
       }
     }
     double* dRq = A.dR_rows + size_t(unit) * D;
