@@ -50,7 +50,7 @@ constexpr float kSincDScale = 2.0f * kSincScale * kSincQ5;
 
 // s = (v - P) M(v) for one vector v = y^2.
 template <class V>
-inline typename V::T sinc_poly1(typename V::T v) {
+[[gnu::always_inline]] inline typename V::T sinc_poly1(typename V::T v) {
   using T = typename V::T;
   const T t = V::mul(V::sub(v, V::set(kSincP)), V::sub(v, V::set(kSincMr)));
   const T g1 = V::fma(V::add(v, V::set(kSincMa1)), v, V::set(kSincMb1));
@@ -62,7 +62,7 @@ inline typename V::T sinc_poly1(typename V::T v) {
 // multiplies wait on h1 and h2 only, so dh is ready 6 cycles sooner than from
 // y (((v - q_r) h1) h2), for the same 3 multiplies (Fourier backward -1.4% at the small-LM shape).
 template <class V>
-inline typename V::T dsinc_poly1(typename V::T y, typename V::T v) {
+[[gnu::always_inline]] inline typename V::T dsinc_poly1(typename V::T y, typename V::T v) {
   using T = typename V::T;
   const T h1 = V::fma(V::add(v, V::set(kSincQa1)), v, V::set(kSincQb1));
   const T h2 = V::fma(V::add(v, V::set(kSincQa2)), v, V::set(kSincQb2));
@@ -73,7 +73,7 @@ inline typename V::T dsinc_poly1(typename V::T y, typename V::T v) {
 // independent operations, which the core overlaps across vectors by itself; issuing all N in
 // lockstep instead needs N times the registers and made the compiler spill.
 template <class V, int N>
-void sinc_poly(const typename V::T* v, typename V::T* s) {
+[[gnu::always_inline]] inline void sinc_poly(const typename V::T* v, typename V::T* s) {
   for (int n = 0; n < N; ++n) s[n] = sinc_poly1<V>(v[n]);
 }
 
@@ -109,9 +109,13 @@ void sincos_any(typename V::T x, typename V::T& sn, typename V::T& cs) {
   }
 }
 
+// The evaluations are always inlined: in the kernels (simd.h run_avx2 flattens them) they
+// are anyway, but where a caller is not flattened (scripts/bench-attention-kernel.cpp) GCC
+// called sinc_and_derivative once per d, with its arrays through memory (pass A 8.9 -> 12.8
+// cycles there).
 // s = s(x) for N vectors y = c x.
 template <class V, bool Bounded, int N>
-void sinc(const typename V::T* y, typename V::T* s) {
+[[gnu::always_inline]] inline void sinc(const typename V::T* y, typename V::T* s) {
   typename V::T v[N];
   for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
   sinc_poly<V, N>(v, s);
@@ -127,7 +131,7 @@ void sinc(const typename V::T* y, typename V::T* s) {
 
 // s = s(x) and dh = s'(x) / kSincDScale (= y Q~(v) on the polynomial path) for N vectors y = c x.
 template <class V, bool Bounded, int N>
-void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
+[[gnu::always_inline]] inline void sinc_and_derivative(const typename V::T* y, typename V::T* s, typename V::T* dh) {
   typename V::T v[N];
   for (int n = 0; n < N; ++n) v[n] = V::mul(y[n], y[n]);
   for (int n = 0; n < N; ++n) {
