@@ -170,7 +170,11 @@ void gemm_rows_block(const float* w, int ldw, int n, const float* x, int ldx, fl
 
 template <class V, int NR, bool Accumulate>
 void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int cols, float* out, int ldo) {
-  for (int c0 = 0; c0 < cols; c0 += 2 * V::W) {
+  int c0 = 0;
+  if constexpr (NR == 4) {
+    for (; cols - c0 >= 3 * V::W; c0 += 3 * V::W) gemm_rows_block<V, NR, 3, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+  }
+  for (; c0 < cols; c0 += 2 * V::W) {
     if (cols - c0 >= 2 * V::W) {
       gemm_rows_block<V, NR, 2, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
     } else {
@@ -180,15 +184,21 @@ void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int
 }
 
 // out[r * ldo + (0, cols)] += sum_{j < n} w[r * ldw + j] x[j * ldx + (0, cols)] for r < rows,
-// cols a multiple of W: blocks of 4 rows x 2 vectors of columns (8 register accumulators; per j
-// 2 loads and 4 broadcasts feed 8 FMAs). Accumulate = false: out = the product (not cleared
-// first).
+// cols a multiple of W: register blocks of 4 rows x 3 vectors of columns (12 accumulators; per j
+// 3 loads and 4 broadcasts feed 12 FMAs), then 4 x 2 and 4 x 1; for at most 2 vectors of
+// columns, 6 rows x 2 (12 accumulators). Each accumulator is a chain of n dependent FMAs, and
+// two FMA pipes of latency 5 need 10 chains in flight: with 8 (4 x 2) the Fourier backward's
+// dout.v product and the forward's K.V ran at ~65% of the FMA peak (both products together:
+// -0.12 ms at the small-LM shape). Accumulate = false: out = the product (not cleared first).
 template <class V, bool Accumulate = true>
 void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx, int cols, float* out, int ldo) {
-  for (int r0 = 0; r0 < rows; r0 += 4) {
+  for (int r0 = 0; r0 < rows;) {
     const float* wr = w + size_t(r0) * ldw;
     float* o = out + size_t(r0) * ldo;
-    switch (std::min(4, rows - r0)) {
+    const int nr = rows - r0 >= 6 && cols <= 2 * V::W ? 6 : std::min(4, rows - r0);
+    r0 += nr;
+    switch (nr) {
+      case 6: gemm_rows_cols<V, 6, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
       case 4: gemm_rows_cols<V, 4, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
       case 3: gemm_rows_cols<V, 3, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;
       case 2: gemm_rows_cols<V, 2, Accumulate>(wr, ldw, n, x, ldx, cols, o, ldo); break;

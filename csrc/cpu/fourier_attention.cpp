@@ -93,8 +93,9 @@
 //   4 vectors, 8 chains, hold more values than AVX2 has registers: 3% slower on Zen 2):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
 //   Cost per (i,j,d): 5 add/sub + 2 FMA + 5 mul (7 on the multiply pipes); per (i,j): Dv FMA,
-//   as one product of 4 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
-//   loaded feeds 4 FMAs; one row at a time, loads and broadcasts outnumbered the FMAs).
+//   as one product of 6 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
+//   loaded feeds 6 FMAs, 12 accumulator chains; one row at a time, loads and broadcasts
+//   outnumbered the FMAs, and 4 rows left the FMA pipes waiting on 8 chains).
 // Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
 //   of sincs can underflow for any D), K = k^p likewise; a second pass
 //   over the row scales every K by 2^-(row maximum exponent), exactly, before the GEMV (log K =
@@ -139,7 +140,7 @@ constexpr int kKeyBlock = 64;     // keys per |x| bound check (a multiple of 4 W
 constexpr int kRowBlock = 8;      // backward: rows whose P rows are kept for one dv update
 constexpr int kFwdGroup = 2;      // key vectors computed in lockstep: forward
 constexpr int kBwdGroup = 4;      // and backward
-constexpr int kFwdRows = 4;       // forward: rows whose K rows feed one product with V
+constexpr int kFwdRows = 6;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
