@@ -54,8 +54,9 @@
 //   v8  (here) pass B's t = pw suf computed once (V::unfused: GCC had contracted it into the
 //       two FMAs that add it to Tk and to Tq's sum, a 16th multiply-pipe operation per
 //       (i, j, d)), dh associated for a 6-cycle shorter chain (sinc_simd.h), dk and the keys'
-//       dR through 8 x 8 transposes. The addon's build, side by side with v7: bwd 9.73 ->
-//       9.43 ms (fwd+bwd 13.8 -> 13.5):                                     forward 6.5, backward 14.8
+//       dR through 8 x 8 transposes, v and dout read in place, the K.V and dout.v products
+//       with 12 accumulator chains (attention_tiles.h). The addon's build, side by side with
+//       v7: fwd 4.06 -> 3.96 ms, bwd 9.73 -> 9.28 ms (13.8 -> 13.24):       forward 6.3, backward 14.6
 //     Tried for v8 and not kept: t_d = (G p K) (dh_d / s_d) (one division per (i, j, d) on
 //     the divider's pipe instead of the suffix chain, 13 multiply-pipe operations instead of
 //     15: bwd 10.4 ms, the divider is slower than that); every multiply in the polynomials as
