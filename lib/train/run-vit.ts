@@ -14,7 +14,7 @@ import { evaluationAugment } from '../data/augment';
 import type { AugmentOptions } from '../data/augment';
 import { loadCifar10 } from '../data/cifar10';
 import { loadFashionMnist } from '../data/fashion-mnist';
-import type { ImageDataset, ImageSample } from '../data/image-dataset';
+import type { DecodedSample, ImageDataset, ImageSample } from '../data/image-dataset';
 import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
@@ -95,12 +95,14 @@ function spread(ds: ImageDataset, count: number | null): ImageDataset {
 
 /** A view of some samples of a dataset. */
 function subset(ds: ImageDataset, indices: number[], name: string): ImageDataset {
+  const checkIndex = (i: number): number => {
+    if (!Number.isInteger(i) || i < 0 || i >= indices.length) throw new Error(`${name}: sample index ${String(i)} out of range [0, ${indices.length})`);
+    return i;
+  };
   return {
     name, length: indices.length, numClasses: ds.numClasses, channels: ds.channels, height: ds.height, width: ds.width, classNames: ds.classNames,
-    get: (i: number): Promise<ImageSample> => {
-      if (!Number.isInteger(i) || i < 0 || i >= indices.length) throw new Error(`${name}: sample index ${String(i)} out of range [0, ${indices.length})`);
-      return ds.get(indices[i]);
-    },
+    get: (i: number): Promise<ImageSample> => ds.get(indices[checkIndex(i)]),
+    decode: (i: number): Promise<DecodedSample> => ds.decode(indices[checkIndex(i)]),
   };
 }
 
