@@ -19,7 +19,7 @@ import type { AugmentOptions } from './augment';
 import { checkOptionKeys, ImageDataset } from './image-dataset';
 import { deriveSeed, ImageRng } from './image-rng';
 import { mixBatch } from './mix';
-import { repeatedAugmentationLength, repeatedAugmentationOrder } from './repeated-sampler';
+import { REPEATED_AUG_ALIGN, repeatedAugmentationLength, repeatedAugmentationOrder } from './repeated-sampler';
 
 export type { AugmentOptions } from './augment';
 
@@ -102,6 +102,9 @@ export class ImageLoader {
     }
     this.augment = resolveAugment(opts.augment, dataset.channels, dataset.height, dataset.width);
     this.shape = [dataset.channels, this.augment.height, this.augment.width];
+    if (this.repeats > 1 && dataset.length < REPEATED_AUG_ALIGN) {
+      throw new Error(`repeats: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch, and ${dataset.name} has ${dataset.length} images; use repeats 1`);
+    }
     this.epochLength = this.repeats > 1 ? repeatedAugmentationLength(dataset.length, this.replicas) : dataset.length;
     this.numBatches = this.dropLast ? Math.floor(this.epochLength / batchSize) : Math.ceil(this.epochLength / batchSize);
     if (this.numBatches === 0) {

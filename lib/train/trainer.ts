@@ -1,6 +1,6 @@
 // The training loop shared by the language model and the vision transformer. A task says how to
 // get the batch of a step, its loss, and how to validate; the loop does the rest:
-//   - each step inside tidy(): zeroGrad, loss, backward, gradient clipping, optimizer step, then
+//   - each step inside tidy(): zeroGrad (unless carryGrads), loss, backward, gradient clipping, optimizer step, then
 //     the learning-rate schedule (lib/optim/schedules.ts stepSchedule) advances;
 //   - every evalEvery steps and at the end: validation (model.eval(), no grad), a 'valid' record
 //     in metrics.jsonl, last.safetensors, and best.safetensors when the metric improved;
@@ -74,6 +74,12 @@ export interface TrainerOptions {
   stopAfter?: number | null;
   /** The gradients' largest global norm; 0: no clipping. */
   clip: number;
+  /**
+   * Never zero the gradients: each step adds its gradients to the previous step's clipped ones
+   * (the paper's LM code, whose train.py has model.zero_grad() commented out). Checkpoints then
+   * hold the gradients too. Default false.
+   */
+  carryGrads?: boolean;
   evalEvery: number;
   logEvery: number;
   /** A checkpoint to continue from. */
@@ -207,7 +213,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
 
   const save = (file: string, withOptimizer: boolean) => {
     saveCheckpoint(file, {
-      model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed() },
+      model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed() }, grads: opts.carryGrads === true,
       ...(withOptimizer ? { optimizer, scheduler } : {}),
     });
   };
@@ -264,7 +270,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       lastLr = lr;
       const t0 = performance.now();
       const loss = tidy(() => {
-        optimizer.zeroGrad();
+        if (!opts.carryGrads) optimizer.zeroGrad();
         const l = task.loss(batch);
         l.backward();
         if (opts.clip > 0) clipGradNorm_(params, opts.clip);
