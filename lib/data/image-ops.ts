@@ -167,16 +167,18 @@ function smooth(img: ByteImage): Uint8Array {
   if (w < 3 || h < 3) return out;
   const k1 = Math.fround(1 / 13), k5 = Math.fround(5 / 13);
   const f = Math.fround;
-  // One kernel row: in[x - 1] k0 + in[x] k1 + in[x + 1] k2, left to right, in float32 (KERNEL1x3).
-  const row = (i: number, centre: number) => f(f(f(src[i - ch] * k1) + f(src[i] * centre)) + f(src[i + ch] * k1));
+  const stride = w * ch;
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
       for (let c = 0; c < ch; c++) {
         const i = (y * w + x) * ch + c;
+        // Each kernel row is in[x - 1] k0 + in[x] k1 + in[x + 1] k2, left to right in float32
+        // (Filter.c's KERNEL1x3), added to 0.5 in the order: row below, the row, row above.
+        const below = i + stride, above = i - stride;
         let s = f(0.5);
-        s = f(s + row(i + w * ch, k1));
-        s = f(s + row(i, k5));
-        s = f(s + row(i - w * ch, k1));
+        s = f(s + f(f(f(src[below - ch] * k1) + f(src[below] * k1)) + f(src[below + ch] * k1)));
+        s = f(s + f(f(f(src[i - ch] * k1) + f(src[i] * k5)) + f(src[i + ch] * k1)));
+        s = f(s + f(f(f(src[above - ch] * k1) + f(src[above] * k1)) + f(src[above + ch] * k1)));
         out[i] = s <= 0 ? 0 : s >= 255 ? 255 : Math.trunc(s);
       }
     }
@@ -217,8 +219,9 @@ export function affine(img: ByteImage, m: readonly number[], filter: TransformFi
   const colour = checkFill(fill, img.channels);
   const { width: w, height: h, channels: ch, data: src } = img;
   const data = new Uint8Array(src.length);
-  const xc = (x: number) => (x < 0 ? 0 : x < w ? x : w - 1);
-  const yc = (y: number) => (y < 0 ? 0 : y < h ? y : h - 1);
+  const bicubicFilter = filter === 'bicubic';
+  const col = new Int32Array(4), row = new Int32Array(4);
+  const v = new Float64Array(4);
   for (let oy = 0; oy < h; oy++) {
     for (let ox = 0; ox < w; ox++) {
       const o = (oy * w + ox) * ch;
@@ -230,16 +233,26 @@ export function affine(img: ByteImage, m: readonly number[], filter: TransformFi
       }
       const x = Math.floor(xin - 0.5), y = Math.floor(yin - 0.5);
       const dx = xin - 0.5 - x, dy = yin - 0.5 - y;
+      // Taps beyond the border repeat the border pixel (Geometry.c's XCLIP, and its row checks).
+      const first = bicubicFilter ? -1 : 0, taps = bicubicFilter ? 4 : 2;
+      for (let k = 0; k < taps; k++) {
+        const xx = x + first + k, yy = y + first + k;
+        col[k] = (xx < 0 ? 0 : xx < w ? xx : w - 1) * ch;
+        row[k] = (yy < 0 ? 0 : yy < h ? yy : h - 1) * w * ch;
+      }
       for (let c = 0; c < ch; c++) {
-        const at = (yy: number, xx: number) => src[(yc(yy) * w + xc(xx)) * ch + c];
-        if (filter === 'bilinear') {
-          const r = (yy: number) => at(yy, x) + (at(yy, x + 1) - at(yy, x)) * dx;
-          const v1 = r(y), v2 = r(y + 1);
+        if (!bicubicFilter) {
+          const a0 = src[row[0] + col[0] + c], b0 = src[row[0] + col[1] + c];
+          const a1 = src[row[1] + col[0] + c], b1 = src[row[1] + col[1] + c];
+          const v1 = a0 + (b0 - a0) * dx, v2 = a1 + (b1 - a1) * dx;
           data[o + c] = Math.trunc(v1 + (v2 - v1) * dy);
         } else {
-          const r = (yy: number) => cubic(at(yy, x - 1), at(yy, x), at(yy, x + 1), at(yy, x + 2), dx);
-          const v = cubic(r(y - 1), r(y), r(y + 1), r(y + 2), dy);
-          data[o + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
+          for (let k = 0; k < 4; k++) {
+            const r = row[k] + c;
+            v[k] = cubic(src[r + col[0]], src[r + col[1]], src[r + col[2]], src[r + col[3]], dx);
+          }
+          const out = cubic(v[0], v[1], v[2], v[3], dy);
+          data[o + c] = out <= 0 ? 0 : out >= 255 ? 255 : Math.trunc(out);
         }
       }
     }

@@ -82,36 +82,57 @@ function clip8(sum: number): number {
 
 /** Resizes rows [rowFirst, rowFirst + rows) of img horizontally to t's output width. */
 function horizontal(img: ByteImage, t: Taps, rowFirst: number, rows: number): ByteImage {
-  const { channels, width } = img;
+  const { channels: ch, width, data: src } = img;
   const outWidth = t.first.length;
-  const data = new Uint8Array(outWidth * rows * channels);
+  const data = new Uint8Array(outWidth * rows * ch);
+  const { first, count, weights, size } = t;
   for (let y = 0; y < rows; y++) {
-    const row = (rowFirst + y) * width * channels;
+    const row = (rowFirst + y) * width * ch;
+    let o = y * outWidth * ch;
     for (let x = 0; x < outWidth; x++) {
-      const lo = t.first[x], n = t.count[x], k0 = x * t.size;
-      for (let c = 0; c < channels; c++) {
-        let s = HALF;
-        for (let k = 0; k < n; k++) s += img.data[row + (lo + k) * channels + c] * t.weights[k0 + k];
-        data[(y * outWidth + x) * channels + c] = clip8(s);
+      const n = count[x], k0 = x * size;
+      let i = row + first[x] * ch;
+      if (ch === 3) {
+        let s0 = HALF, s1 = HALF, s2 = HALF;
+        for (let k = 0; k < n; k++, i += 3) {
+          const wk = weights[k0 + k];
+          s0 += src[i] * wk;
+          s1 += src[i + 1] * wk;
+          s2 += src[i + 2] * wk;
+        }
+        data[o++] = clip8(s0);
+        data[o++] = clip8(s1);
+        data[o++] = clip8(s2);
+      } else {
+        for (let c = 0; c < ch; c++) {
+          let s = HALF;
+          for (let k = 0; k < n; k++) s += src[i + k * ch + c] * weights[k0 + k];
+          data[o++] = clip8(s);
+        }
       }
     }
   }
-  return { data, width: outWidth, height: rows, channels };
+  return { data, width: outWidth, height: rows, channels: ch };
 }
 
-/** Resizes img vertically to t's output height; t's taps index rows from rowFirst. */
+/** Resizes img vertically to t's output height; t's taps index rows from rowFirst. Each output row
+ *  sums whole input rows (contiguous reads); the sums are integers, exact in doubles. */
 function vertical(img: ByteImage, t: Taps, rowFirst: number): ByteImage {
-  const { channels, width } = img;
+  const { channels, width, data: src } = img;
   const outHeight = t.first.length;
   const rowBytes = width * channels;
   const data = new Uint8Array(outHeight * rowBytes);
+  const sums = new Float64Array(rowBytes);
   for (let y = 0; y < outHeight; y++) {
+    sums.fill(HALF);
     const lo = t.first[y] - rowFirst, n = t.count[y], k0 = y * t.size;
-    for (let i = 0; i < rowBytes; i++) {
-      let s = HALF;
-      for (let k = 0; k < n; k++) s += img.data[(lo + k) * rowBytes + i] * t.weights[k0 + k];
-      data[y * rowBytes + i] = clip8(s);
+    for (let k = 0; k < n; k++) {
+      const wk = t.weights[k0 + k];
+      const off = (lo + k) * rowBytes;
+      for (let i = 0; i < rowBytes; i++) sums[i] += src[off + i] * wk;
     }
+    const o = y * rowBytes;
+    for (let i = 0; i < rowBytes; i++) data[o + i] = clip8(sums[i]);
   }
   return { data, width, height: outHeight, channels };
 }
