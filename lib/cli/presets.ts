@@ -20,7 +20,7 @@
 // minutes of CPU; their attention settings are the Fourier study's, DESIGN.md):
 //   brown-small   the Brown corpus, vocabulary 10000, 2 layers, 4 heads, d_model 64, context 64
 //   fashion-small Fashion-MNIST 28x28, patch 7, dim 64, depth 4, 4 heads
-// Every field can be overridden by a flag of `fourierformer train`; --print-config shows the result.
+// Flags of `fourierformer train` override most fields; --print-config shows the result.
 import type { LMRunConfig } from '../train/run-lm';
 import type { ViTRunConfig } from '../train/run-vit';
 
