@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ff from '../lib';
 import { main } from '../lib/cli';
+import { LM_PRESETS, VIT_PRESETS } from '../lib/cli/presets';
 import { readMetrics } from '../lib/train/metrics-log';
 import { device } from './helpers/compare';
 
@@ -66,6 +67,28 @@ const TINY_LM = [
   '--context', '16', '--batch-size', '4', '--cutoffs', '200,400', '--steps', '6', '--warmup', '2', '--lr', '0.01', '--eval-every', '3',
   '--log-every', '1', '--eval-tokens', '0', '--final-stride', '8', '--quiet',
 ];
+
+describe('--print-config', () => {
+  const json = async (...args: string[]) => {
+    const r = await cli(...args, '--print-config');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout) as Record<string, Record<string, unknown>>;
+  };
+
+  test('prints every field of the preset as resolved by the flags, and needs no data to do so', async () => {
+    expect(await json('train', 'lm', '--preset', 'wt103-small')).toEqual(JSON.parse(JSON.stringify(LM_PRESETS['wt103-small'])));
+    expect(await json('train', 'vit', '--preset', 'deit-tiny')).toEqual(JSON.parse(JSON.stringify(VIT_PRESETS['deit-tiny'])));
+    // the text's choices as flags: 4 heads, the cosine over the steps after the warm-up
+    const text = await json('train', 'vit', '--preset', 'deit-tiny', '--heads', '4', '--schedule', 'cosine-after-warmup', '--batch-size', '512', '--rand-augment', 'none');
+    expect([text.model.numHeads, text.train.schedule, text.train.batchSize, text.train.lr, text.augment.randAugment]).toEqual([4, 'cosine-after-warmup', 512, 5e-4, false]);
+    const lm = await json('train', 'lm', '--preset', 'wt103-medium', '--schedule', 'cosine-after-warmup', '--no-carry-grads', '--warmup', '100');
+    expect([lm.train.schedule, lm.train.carryGrads, lm.train.warmup, lm.model.dModel]).toEqual(['cosine-after-warmup', false, 100, 256]);
+    expect(await error('train', 'vit', '--preset', 'deit-tiny', '--rand-augment', 'rand-x9', '--print-config')).toMatch(/'--rand-augment <spec>' argument 'rand-x9' is invalid\. RandAugment: unsupported section 'x9'/);
+    expect(await error('train', 'vit', '--preset', 'deit-tiny', '--batch-size', '6', '--print-config')).toMatch(/--batch-size: 6 is not a whole number of per-replica batches \(the deit-tiny recipe splits its batch over 4 replicas\)/);
+    expect(await error('train', 'lm', '--schedule', 'linear', '--print-config')).toMatch(/'--schedule <kind>' argument 'linear' is invalid\. Allowed choices are cosine-after-warmup, cosine-from-step-0, timm-cosine-epochs/);
+  });
+});
 
 describe('command-line errors', () => {
   test('an unknown subcommand or flag', async () => {
@@ -187,6 +210,27 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     const ev = await cli('eval', 'vit', '--checkpoint', out);
     expect(ev.code).toBe(0);
     expect(ev.stdout).toMatch(/^\| dot +\|/m);
+  });
+
+  test("train vit --preset deit-tiny (tiny) on an image folder: timm's transforms, the per-epoch schedule from 1e-6, lr scaled with the batch", async () => {
+    const out = tmpDir();
+    const r = await cli('train', 'vit', '--preset', 'deit-tiny', '--data', IMAGES, '--image-size', '16', '--patch-size', '8', '--d-model', '16', '--heads', '2',
+      '--layers', '1', '--batch-size', '4', '--epochs', '4', '--warmup-epochs', '2', '--repeats', '1', '--eval-every', '2', '--log-every', '1',
+      '--attention', 'fourier', '--quiet', '--out', out);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/train \d\.\d{3} ± \d\.\d{3}, valid \d\.\d{3} ± \d\.\d{3}/); // no test split: the valid images stand in
+    expect(r.stdout).toMatch(/standard deviation \(population\)/);
+    // 8 training images, batches of 4: 2 steps per epoch; epoch e at timm's t = max(e - 1, 0), warm-up 2 epochs from 1e-6
+    const lr = 5e-4 * 4 / 512;
+    const timm = (t: number) => (t < 2 ? 1e-6 + (t * (lr - 1e-6)) / 2 : 1e-5 + 0.5 * (lr - 1e-5) * (1 + Math.cos((Math.PI * t) / 4)));
+    const lrs = readMetrics(path.join(out, 'fourier', 'metrics.jsonl')).flatMap((x) => (x.type === 'train' ? [x.lr] : []));
+    expect(lrs).toHaveLength(8);
+    lrs.forEach((v, s) => expect(v).toBeCloseTo(timm(Math.max(Math.floor(s / 2) - 1, 0)), 12));
+    const bad = await cli('train', 'vit', '--preset', 'deit-tiny', '--data', IMAGES, '--image-size', '16', '--patch-size', '8', '--d-model', '16', '--heads', '2',
+      '--layers', '1', '--batch-size', '4', '--steps', '2', '--attention', 'dot', '--quiet', '--out', tmpDir());
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n').pop()).toMatch(/repeats: repeated augmentation keeps whole multiples of 256 samples per epoch, and .* has 8 images; use repeats 1/);
   });
 
   (fs.existsSync(FASHION) ? test : test.skip)('train vit on Fashion-MNIST (a subset), both attention kinds', async () => {

@@ -8,15 +8,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { evaluationAugment, horizontalFlip, normalize, randomErasing, randomResizedCropBox, resizedCrop, resolveAugment, transformImage, AugmentOptions } from '../lib/data/augment';
+import { evaluationAugment, normalize, randomErasing, randomResizedCropBox, resolveAugment, transformImage, AugmentOptions } from '../lib/data/augment';
+import { ByteImage, flipHorizontal, toPlanarFloat } from '../lib/data/byte-image';
+import { centerCropBox, resize } from '../lib/data/resample';
 import { loadCifar10, CIFAR10_CLASSES } from '../lib/data/cifar10';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../lib/data/fashion-mnist';
 import { parseIdx, readIdx } from '../lib/data/idx';
-import { ByteImageDataset, ImageDataset, ImageSample } from '../lib/data/image-dataset';
+import { ByteImageDataset, DecodedSample, ImageDataset, ImageSample } from '../lib/data/image-dataset';
 import { loadImageFolder } from '../lib/data/image-folder';
 import { ImageBatch, ImageLoader } from '../lib/data/image-loader';
 import { deriveSeed, ImageRng } from '../lib/data/image-rng';
 import { mixBatch, mixTargets } from '../lib/data/mix';
+import { parseRandAugment, randAugment, randAugmentPolicy, RandAugmentStep } from '../lib/data/rand-augment';
+import { repeatedAugmentationLength, repeatedAugmentationOrder } from '../lib/data/repeated-sampler';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'images');
 
@@ -208,12 +212,39 @@ describe('image folder', () => {
   });
 });
 
-/** A [c, h, w] image with distinct values: 1000 c + 10 y + x / 10. */
-function ramp(c: number, h: number, w: number): Float32Array {
+/** An interleaved [h, w, c] byte image with distinct values: (50 c + 10 y + x) mod 256. */
+function ramp(c: number, h: number, w: number): ByteImage {
+  const data = new Uint8Array(c * h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = (50 * k + 10 * y + x) % 256;
+  return { data, width: w, height: h, channels: c };
+}
+
+/** A [c, h, w] float image with distinct values: 1000 c + 10 y + x / 10. */
+function floatRamp(c: number, h: number, w: number): Float32Array {
   const out = new Float32Array(c * h * w);
   for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[(k * h + y) * w + x] = 1000 * k + 10 * y + x / 10;
   return out;
 }
+
+/** FNV-1a of a float array's bytes, for pinning a fixed-seed output. */
+function fnv(a: Float32Array): string {
+  const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193) >>> 0;
+  return h.toString(16);
+}
+
+const PINNED_DEIT = '4c54813c';
+/** (seed, the draws, FNV-1a of the output) of RandAugment on ramp(3, 12, 12) under deriveSeed(3, seed). */
+const PINNED_RA: [number, string, string][] = [
+  [12, 'ColorIncreasing@9.0384 Rotate@8.9251', 'b391ca8f'],
+  [19, 'SharpnessIncreasing@9.3084 ShearX@8.8572', '301fa308'],
+];
+
+const DEIT: AugmentOptions = {
+  randomResizedCrop: { scale: [0.08, 1] }, interpolation: 'bicubic', flip: true, randAugment: 'rand-m9-mstd0.5-inc1',
+  randomErasing: 0.25, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], imageSize: 24, cropPct: 0.875,
+};
 
 describe('augmentation', () => {
   test('random resized crop boxes lie inside the image with area and aspect ratio in range; the output has imageSize', () => {
@@ -228,45 +259,63 @@ describe('augmentation', () => {
     }
     expect(bad).toEqual([]);
     const a = resolveAugment({ randomResizedCrop: { scale: [0.2, 1] }, imageSize: 12 }, 3, 40, 30);
-    expect(transformImage(ramp(3, 40, 30), 3, 40, 30, a, new ImageRng(1)).length).toBe(3 * 12 * 12);
+    expect(transformImage(ramp(3, 40, 30), a, new ImageRng(1)).length).toBe(3 * 12 * 12);
+    // the fallback: no try fits a 100 x 4 strip at ratio 3/4..4/3, so the centre crop of ratio 4/3
+    expect(randomResizedCropBox(new ImageRng(0), 4, 100, [0.9, 1], ratio)).toEqual({ top: 0, left: 47, height: 4, width: 5 });
   });
 
-  test('bilinear resampling (align_corners = false) of a ramp, and the identity for the whole image at its size', () => {
-    const src = ramp(2, 4, 6);
-    expect(resizedCrop(src, 2, 4, 6, { top: 0, left: 0, height: 4, width: 6 }, 4, 6)).toEqual(src);
-    const out = resizedCrop(src, 2, 4, 6, { top: 1, left: 2, height: 2, width: 4 }, 4, 8);
-    for (let c = 0; c < 2; c++) {
-      for (let y = 0; y < 4; y++) {
-        for (let x = 0; x < 8; x++) {
-          const sy = Math.min(Math.max((y + 0.5) / 2 - 0.5, 0), 1) + 1; // 2 rows -> 4, 4 columns -> 8
-          const sx = Math.min(Math.max((x + 0.5) / 2 - 0.5, 0), 3) + 2;
-          expect(out[(c * 4 + y) * 8 + x]).toBeCloseTo(1000 * c + 10 * sy + sx / 10, 3);
-        }
-      }
-    }
-    expect(() => resizedCrop(src, 2, 4, 6, { top: 2, left: 0, height: 3, width: 6 }, 4, 4)).toThrow('is not inside a 4x6 image');
+  test('the crop is taken from the full image and resized with the chosen filter; evaluation resizes the shorter side then centre-crops', () => {
+    const img = ramp(3, 45, 60);
+    const rng = new ImageRng(9);
+    const box = randomResizedCropBox(new ImageRng(9), 45, 60, [0.08, 1], [3 / 4, 4 / 3]);
+    const a = resolveAugment({ randomResizedCrop: { scale: [0.08, 1] }, interpolation: 'bicubic', imageSize: 16 }, 3, 16, 16);
+    expect(transformImage(img, a, rng)).toEqual(toPlanarFloat(resize(img, 16, 16, 'bicubic', box)));
+    // DeiT's evaluation at 16 / 0.8: the shorter side to 20 (60 x 45 -> 26 x 20), then the centre 16 x 16
+    const ev = resolveAugment(evaluationAugment({ ...DEIT, imageSize: 16, cropPct: 0.8 }), 3, 16, 16);
+    const resized = resize(img, 26, 20, 'bicubic');
+    const want = toPlanarFloat(resize(resized, 16, 16, 'bicubic', { top: 2, left: 5, height: 16, width: 16 }));
+    const got = transformImage(img, ev, new ImageRng(0));
+    const worst = Math.max(...Array.from(got, (v, k) => Math.abs(v - (want[k] - DEIT.mean![Math.floor(k / 256)]) / DEIT.std![Math.floor(k / 256)])));
+    expect(worst).toBeLessThan(1e-5);
+    // at cropPct 1 an image of the output size passes unchanged
+    const same = resolveAugment({ imageSize: 45 }, 3, 45, 45);
+    const sq = ramp(3, 45, 45);
+    expect(transformImage(sq, same, new ImageRng(0))).toEqual(toPlanarFloat(sq));
+    expect(() => centerCropBox(10, 8, 9)).toThrow('does not fit a 10x8 image');
+    // torchvision's round() of the margin: (26 - 16) / 2 = 5, (21 - 16) / 2 = 2.5 -> 2 (halves to even)
+    expect(centerCropBox(26, 21, 16)).toEqual({ top: 2, left: 5, height: 16, width: 16 });
+    expect(centerCropBox(16, 23, 16)).toEqual({ top: 4, left: 0, height: 16, width: 16 });
   });
 
   test('flip is a mirror of every row; with flip on, about half the images are mirrored and none changed otherwise', () => {
     const src = ramp(3, 5, 7);
-    const f = src.slice();
-    horizontalFlip(f, 3, 5, 7);
-    const mirror = Array.from({ length: 3 * 5 * 7 }, (_, k) => src[k - (k % 7) + 6 - (k % 7)]);
-    expect(Array.from(f)).toEqual(mirror);
+    const f = flipHorizontal(src);
+    for (let y = 0; y < 5; y++) for (let x = 0; x < 7; x++) for (let c = 0; c < 3; c++) expect(f.data[(y * 7 + x) * 3 + c]).toBe(src.data[(y * 7 + 6 - x) * 3 + c]);
     const a = resolveAugment({ flip: true }, 3, 5, 7);
+    const plain = Array.from(toPlanarFloat(src)), mirror = Array.from(toPlanarFloat(f));
     let mirrored = 0, other = 0;
     for (let s = 0; s < 200; s++) {
-      const out = Array.from(transformImage(src, 3, 5, 7, a, new ImageRng(s)));
+      const out = Array.from(transformImage(src, a, new ImageRng(s)));
       if (out.every((v, k) => v === mirror[k])) mirrored++;
-      else if (!out.every((v, k) => v === src[k])) other++;
+      else if (!out.every((v, k) => v === plain[k])) other++;
     }
     expect(other).toBe(0);
     expect(mirrored).toBeGreaterThan(70);
     expect(mirrored).toBeLessThan(130);
   });
 
+  test('the DeiT training transform at a fixed seed: the same output every time, and a pinned checksum', () => {
+    const img = ramp(3, 45, 60);
+    const a = resolveAugment(DEIT, 3, 24, 24);
+    const out = transformImage(img, a, new ImageRng(deriveSeed(7, 1, 3)));
+    expect(out.length).toBe(3 * 24 * 24);
+    expect(transformImage(img, a, new ImageRng(deriveSeed(7, 1, 3)))).toEqual(out);
+    expect(transformImage(img, a, new ImageRng(deriveSeed(7, 1, 4)))).not.toEqual(out);
+    expect(fnv(out)).toBe(PINNED_DEIT);
+  });
+
   test('random erasing replaces exactly one box of noise; normalisation is (x - mean) / std per channel', () => {
-    const src = ramp(3, 20, 20);
+    const src = floatRamp(3, 20, 20);
     let erased = 0;
     const wrong: string[] = [];
     for (let s = 0; s < 50; s++) {
@@ -302,6 +351,97 @@ describe('augmentation', () => {
     const small = Array.from({ length: 1000 }, () => rng.beta(0.1, 0.1));
     expect(small.every((v) => v >= 0 && v <= 1)).toBe(true);
     expect(small.filter((v) => v < 0.05 || v > 0.95).length).toBeGreaterThan(600);
+  });
+});
+
+describe('RandAugment (timm 0.3.2)', () => {
+  test("parses timm's strings; DeiT's is magnitude 9, noise 0.5, the increasing operations, 2 per image", () => {
+    expect(parseRandAugment('rand-m9-mstd0.5-inc1')).toEqual({ magnitude: 9, magnitudeStd: 0.5, numOps: 2, increasing: true });
+    expect(parseRandAugment('rand-n3-m5')).toEqual({ magnitude: 5, magnitudeStd: 0, numOps: 3, increasing: false });
+    const p = randAugmentPolicy('rand-m9-mstd0.5-inc1', [0.485, 0.456, 0.406], 'bicubic');
+    expect(p.fill).toEqual([124, 116, 104]);
+    expect(p.ops).toEqual(['AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd', 'ColorIncreasing',
+      'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel']);
+    expect(randAugmentPolicy('rand-m9', [0.5], 'bilinear').ops).toContain('Posterize');
+    expect(() => parseRandAugment('augmix-m5')).toThrow("randAugment: expected timm's RandAugment string");
+    expect(() => parseRandAugment('rand-w0')).toThrow("randAugment: unsupported section 'w0'");
+    expect(() => parseRandAugment('rand-inc0')).toThrow("unsupported section 'inc0'");
+    expect(() => parseRandAugment('rand-mx')).toThrow("randAugment: cannot read 'mx'");
+  });
+
+  test('per image: 2 operations drawn uniformly, each applied with probability 0.5 at N(9, 0.5) clipped to [0, 10]', () => {
+    const p = randAugmentPolicy('rand-m9-mstd0.5-inc1', [0.485, 0.456, 0.406], 'bicubic');
+    const img = ramp(3, 12, 12);
+    const counts = new Map<string, number>();
+    let applied = 0, drawn = 0, sum = 0, sq = 0, above = 0;
+    for (let s = 0; s < 1500; s++) {
+      const trace: RandAugmentStep[] = [];
+      randAugment(img, p, new ImageRng(deriveSeed(11, s)), trace);
+      expect(trace.length).toBe(2);
+      for (const t of trace) {
+        drawn++;
+        counts.set(t.op, (counts.get(t.op) ?? 0) + 1);
+        if (!t.applied) continue;
+        applied++;
+        sum += t.magnitude;
+        sq += t.magnitude * t.magnitude;
+        if (t.magnitude > 10 || t.magnitude < 0) above++;
+      }
+    }
+    expect(counts.size).toBe(15);
+    for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15)); // 5 sigma
+    expect(Math.abs(applied / drawn - 0.5)).toBeLessThan(0.03);
+    const mean = sum / applied, std = Math.sqrt(sq / applied - mean * mean);
+    expect(above).toBe(0);
+    expect(Math.abs(mean - 9)).toBeLessThan(0.05);
+    expect(std).toBeGreaterThan(0.4);
+    expect(std).toBeLessThan(0.55);
+  });
+
+  test('a fixed seed gives a fixed sequence of operations and a fixed image; magnitude 0 changes nothing but the level-free operations', () => {
+    const p = randAugmentPolicy('rand-m9-mstd0.5-inc1', [0.485, 0.456, 0.406], 'bicubic');
+    const img = ramp(3, 12, 12);
+    for (const [seed, ops, hash] of PINNED_RA) {
+      const trace: RandAugmentStep[] = [];
+      const out = randAugment(img, p, new ImageRng(deriveSeed(3, seed)), trace);
+      expect(trace.map((t) => `${t.op}${t.applied ? `@${t.magnitude.toFixed(4)}` : ''}`).join(' ')).toBe(ops);
+      expect(fnv(toPlanarFloat(out))).toBe(hash);
+    }
+    // With m0 and no noise the increasing operations are the identity: colour etc. at factor 1, posterize keeps 4 bits...
+    const zero = randAugmentPolicy('rand-m0-inc1', [0.5, 0.5, 0.5], 'bicubic');
+    for (let s = 0; s < 40; s++) {
+      const t: RandAugmentStep[] = [];
+      const o = randAugment(img, zero, new ImageRng(s), t);
+      if (t.every((x) => !x.applied || ['Rotate', 'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
+        'TranslateXRel', 'TranslateYRel', 'SolarizeAdd', 'SolarizeIncreasing'].includes(x.op))) {
+        expect(o.data).toEqual(img.data);
+      }
+    }
+  });
+
+  test('RandAugment needs grey or RGB images', () => {
+    expect(() => resolveAugment({ randAugment: 'rand-m9' }, 2, 8, 8)).toThrow("augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have 2 channels");
+    expect(() => resolveAugment({ randAugment: 'rand-m9', interpolation: 'nearest' as 'bilinear' }, 3, 8, 8)).toThrow("augment.interpolation: expected 'bilinear' or 'bicubic'");
+  });
+});
+
+describe('repeated augmentation (DeiT RASampler)', () => {
+  test('each drawn image appears 3 times in a row; an epoch keeps floor(n / 256) x 256 positions; epochs differ', () => {
+    const n = 1000;
+    const o = repeatedAugmentationOrder(n, 3, new ImageRng(1));
+    expect(o.length).toBe(768);
+    for (let k = 0; k < 768; k += 3) {
+      expect(o[k + 1]).toBe(o[k]);
+      if (k + 2 < 768) expect(o[k + 2]).toBe(o[k]);
+    }
+    const distinct = new Set(o);
+    expect(distinct.size).toBe(256);
+    expect(Math.max(...distinct)).toBeLessThan(n);
+    expect(repeatedAugmentationOrder(n, 3, new ImageRng(2))).not.toEqual(o);
+    // replicas R: each keeps floor(floor(n / 256) x 256 / R) positions (ImageNet on DeiT's 4 GPUs: 4 x 320256)
+    expect(repeatedAugmentationLength(1281167, 4)).toBe(1281024);
+    expect(repeatedAugmentationOrder(2000, 3, new ImageRng(0), 3).length).toBe(1791);
+    expect(() => repeatedAugmentationOrder(255, 3, new ImageRng(0))).toThrow('255 images give none');
   });
 });
 
@@ -366,6 +506,7 @@ describe('mixup, cutmix and label smoothing', () => {
 
 /** A dataset whose pixel values encode the sample index, answering after an index-dependent delay
  *  (so that samples complete out of order); it counts the calls to get(). */
+/** 2-channel 6 x 6 byte images whose first pixel is (i mod 256, i / 256); decoding takes a few ms, out of order. */
 class SlowDataset implements ImageDataset {
   readonly name = 'slow';
   readonly numClasses = 4;
@@ -375,13 +516,20 @@ class SlowDataset implements ImageDataset {
   readonly classNames = ['a', 'b', 'c', 'd'];
   calls = 0;
   constructor(readonly length: number) {}
-  async get(i: number): Promise<ImageSample> {
+  async decode(i: number): Promise<DecodedSample> {
     this.calls++;
     await new Promise((resolve) => setTimeout(resolve, (i * 7) % 5));
-    const pixels = Float32Array.from({ length: 72 }, (_, k) => (i + k / 72) / this.length);
-    return { pixels, label: i % 4 };
+    const data = Uint8Array.from({ length: 72 }, (_, k) => (k === 0 ? i % 256 : k === 1 ? i >> 8 : (10 * i + k) % 256));
+    return { image: { data, width: 6, height: 6, channels: 2 }, label: i % 4 };
+  }
+  async get(i: number): Promise<ImageSample> {
+    const { image, label } = await this.decode(i);
+    return { pixels: toPlanarFloat(image), label };
   }
 }
+
+/** The sample index of an image of SlowDataset in a batch without augmentation. */
+const slowIndex = (b: ImageBatch, j: number): number => Math.round(b.images[j * 72] * 255) + 256 * Math.round(b.images[j * 72 + 36] * 255);
 
 const FULL: AugmentOptions = {
   randomResizedCrop: { scale: [0.3, 1] }, flip: true, mixup: 0.8, cutmix: 1, randomErasing: 0.25, labelSmoothing: 0.1,
@@ -401,6 +549,7 @@ describe('ImageLoader', () => {
     for (let i = 0; i < 10; i++) {
       const b = batches[Math.floor(i / 4)], j = i % 4;
       expect(b.images.subarray(j * 72, (j + 1) * 72)).toEqual((await ds.get(i)).pixels);
+      expect(slowIndex(b, j)).toBe(i);
       expect(b.labels[j]).toBe(i % 4);
     }
     const dropped = new ImageLoader(ds, { batchSize: 4, dropLast: true });
@@ -411,7 +560,7 @@ describe('ImageLoader', () => {
   test('shuffle visits every image once per epoch, in an order that changes with the epoch', async () => {
     const loader = new ImageLoader(new SlowDataset(10), { batchSize: 3, shuffle: true, seed: 5 });
     const order = async (e: number): Promise<number[]> =>
-      (await collect(loader.epoch(e))).flatMap((b) => Array.from({ length: b.batchSize }, (_, j) => Math.round(b.images[j * 72] * 10)));
+      (await collect(loader.epoch(e))).flatMap((b) => Array.from({ length: b.batchSize }, (_, j) => slowIndex(b, j)));
     const [o0, o1] = [await order(0), await order(1)];
     expect([...o0].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect([...o1].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -440,21 +589,44 @@ describe('ImageLoader', () => {
     }
   });
 
-  test('evaluation (evaluationAugment keeps mean, std, imageSize): a bilinear resize and the normalisation, no soft targets', async () => {
+  test('evaluation (evaluationAugment keeps the geometry and the normalisation): a resize and the normalisation, no soft targets', async () => {
     const ds = new ByteImageDataset('bytes', Uint8Array.from({ length: 3 * 16 }, (_, k) => k * 5), Uint8Array.from([0, 1, 1]), 1, 4, 4, ['x', 'y']);
     const train: AugmentOptions = { ...FULL, mean: [0.5], std: [0.25], imageSize: 2 };
-    expect(evaluationAugment(train)).toEqual({ mean: [0.5], std: [0.25], imageSize: 2 });
+    expect(evaluationAugment(train)).toEqual({ mean: [0.5], std: [0.25], imageSize: 2, interpolation: undefined, cropPct: undefined });
     const loader = new ImageLoader(ds, { batchSize: 3, augment: evaluationAugment(train) });
     const [b] = await collect(loader.epoch(0));
     expect(b.soft).toBeNull();
     expect(Array.from(b.labels)).toEqual([0, 1, 1]);
-    // 4 -> 2 samples at source 0.5 and 2.5: the mean of the 2x2 block's corners
-    const expected = (i: number, y: number, x: number): number => {
-      const v = (r: number, c: number): number => ((i * 16 + r * 4 + c) * 5) / 255;
-      const r = 2 * y, c = 2 * x;
-      return ((v(r, c) + v(r, c + 1) + v(r + 1, c) + v(r + 1, c + 1)) / 4 - 0.5) / 0.25;
-    };
-    for (let i = 0; i < 3; i++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) expect(b.images[i * 4 + y * 2 + x]).toBeCloseTo(expected(i, y, x), 5);
+    for (let i = 0; i < 3; i++) {
+      const small = resize((await ds.decode(i)).image, 2, 2, 'bilinear');
+      const want = Array.from(toPlanarFloat(small)).map((v) => (v - 0.5) / 0.25);
+      b.images.subarray(i * 4, i * 4 + 4).forEach((v, k) => expect(v).toBeCloseTo(want[k], 5));
+    }
+  });
+
+  test("repeated augmentation with DeiT's replicas: 3 copies of each image per epoch, spread over the replica batches, mixed per replica", async () => {
+    const ds = new SlowDataset(600);
+    const opts = { batchSize: 12, shuffle: true, seed: 2, dropLast: true, repeats: 3, replicas: 4, prefetch: 1 };
+    const plain = new ImageLoader(ds, opts);
+    expect(plain.epochLength).toBe(512);
+    expect(plain.numBatches).toBe(42);
+    const batches = await collect(plain.epoch(0));
+    const seen = new Map<number, number>();
+    for (const b of batches) {
+      const idx = Array.from({ length: 12 }, (_, j) => slowIndex(b, j));
+      idx.forEach((i) => seen.set(i, (seen.get(i) ?? 0) + 1));
+      // replica r's batch is slots 3r..3r+2; an image's copies sit in different replicas
+      for (let r = 0; r < 4; r++) expect(new Set(idx.slice(3 * r, 3 * r + 3)).size).toBe(3);
+    }
+    expect([...seen.values()].every((n) => n === 3 || n === 1 || n === 2)).toBe(true);
+    expect([...seen.values()].filter((n) => n === 3).length).toBeGreaterThan(160);
+    const mixed = new ImageLoader(ds, { ...opts, augment: { mixup: 1 } });
+    const [m] = await collect(mixed.epoch(0));
+    // each replica's 3 rows are mixed with its own lam: the soft targets' top weights differ between replicas
+    const top = (r: number) => Math.max(...Array.from(m.soft!.subarray(3 * r * 4, 3 * r * 4 + 4)));
+    expect(new Set([0, 1, 2, 3].map(top)).size).toBeGreaterThan(1);
+    expect(() => new ImageLoader(ds, { ...opts, replicas: 5 })).toThrow('replicas: 5 replicas need dropLast: true and a batchSize that they divide (got 12)');
+    expect(() => new ImageLoader(ds, { batchSize: 12, repeats: 3 })).toThrow('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
   });
 
   test('bad arguments are errors naming them', () => {
@@ -462,7 +634,7 @@ describe('ImageLoader', () => {
     const make = (opts: object): ImageLoader => new ImageLoader(ds, opts as never);
     expect(() => make({ batchSize: 0 })).toThrow('batchSize: expected a positive integer, got 0');
     expect(() => make({ batchSize: 1.5 })).toThrow('batchSize: expected a positive integer, got 1.5');
-    expect(() => make({ batchSize: 8, dropLast: true })).toThrow('batchSize: 8 is more than the 5 images of slow');
+    expect(() => make({ batchSize: 8, dropLast: true })).toThrow('batchSize: 8 is more than the 5 samples per epoch of slow');
     expect(() => make({ batchSize: 2, prefetch: -1 })).toThrow('prefetch: expected an integer >= 0, got -1');
     expect(() => make({ batchSize: 2, seed: -1 })).toThrow('seed: expected an integer >= 0, got -1');
     expect(() => make({ batchSize: 2, shufle: true })).toThrow("ImageLoader options: unknown option 'shufle'");

@@ -78,13 +78,15 @@ describe(`evaluatePerplexity on ${device()}`, () => {
   }
 });
 
-/** A dataset of 1x1xK "images" whose pixels are the logits a pass-through classifier returns. */
+/** A dataset of 1x1xK "images" whose pixels are the logits a pass-through classifier returns (bytes / 255). */
 function logitDataset(rows: number[][], labels: number[]): ImageDataset {
   const K = rows[0].length;
+  const bytes = (i: number) => Uint8Array.from(rows[i], (v) => Math.round(v * 255));
   return {
     name: 'crafted', length: rows.length, numClasses: K, channels: 1, height: 1, width: K,
     classNames: Array.from({ length: K }, (_, i) => `c${i}`),
-    get: async (i: number) => ({ pixels: Float32Array.from(rows[i]), label: labels[i] }),
+    get: async (i: number) => ({ pixels: Float32Array.from(bytes(i), (v) => v / 255), label: labels[i] }),
+    decode: async (i: number) => ({ image: { data: bytes(i), width: K, height: 1, channels: 1 }, label: labels[i] }),
   };
 }
 
@@ -110,7 +112,11 @@ describe(`evaluateAccuracy on ${device()}`, () => {
     [0.8, 0.2, 0.8, 0.1, 0.0, 0.3, 0.4],
   ];
   const labels = [1, 3, 4, 5, 0, 2];
-  const nll = (row: number[], label: number) => Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[label];
+  // the loader reads bytes: the logits are the rows rounded to multiples of 1/255
+  const nll = (row: number[], label: number) => {
+    const q = row.map((v) => Math.round(v * 255) / 255);
+    return Math.log(q.reduce((s, v) => s + Math.exp(v), 0)) - q[label];
+  };
 
   test('top-1, top-5 and the mean cross-entropy of crafted logits; maxBatches; mode and memory restored', async () => {
     const loader = new ImageLoader(logitDataset(rows, labels), { batchSize: 4 });
@@ -135,6 +141,7 @@ describe(`evaluateAccuracy on ${device()}`, () => {
     const ds: ImageDataset = {
       name: 'tiny', length: n, numClasses: 3, channels: 1, height: 4, width: 4, classNames: ['a', 'b', 'c'],
       get: async (i: number) => ({ pixels: uniform(16, 0, 1, 20 + i), label: i % 3 }),
+      decode: async (i: number) => ({ image: { data: Uint8Array.from(uniform(16, 0, 255, 20 + i)), width: 4, height: 4, channels: 1 }, label: i % 3 }),
     };
     const model = new VisionTransformer({
       imageSize: 4, patchSize: 2, channels: 1, numClasses: 3, dim: 8, depth: 1, numHeads: 2, mlpRatio: 2, qkvBias: true, dropPath: 0.1, attention: 'fourier',

@@ -157,6 +157,27 @@ describe(`LanguageModel on ${device()}`, () => {
     expect(adaptive.gradRow).toBeGreaterThan(0);
   });
 
+  test("the paper code's options: no output-projection bias, LayerNorm weights from N(1, 0.02), one R per layer", () => {
+    const model = new models.LanguageModel({ ...LM_BASE, numLayers: 2, dModel: 64, numHeads: 4, projBias: false, lnInitStd: 0.02, radius: 'shared' }, { ...dev(), generator: new ff.Generator(3) });
+    const names = model.namedParameters().map(([n]) => n);
+    expect(names.filter((n) => n.includes('attn.proj'))).toEqual(['blocks.0.attn.proj.weight', 'blocks.1.attn.proj.weight']);
+    const ln = model.namedParameters().filter(([n]) => /ln\d\.weight$/.test(n)).flatMap(([, p]) => Array.from(p.toFloat32Array()));
+    expect(ln.length).toBe(4 * 64);
+    const mean = ln.reduce((a, b) => a + b, 0) / ln.length;
+    const std = Math.sqrt(ln.reduce((a, b) => a + (b - mean) ** 2, 0) / ln.length);
+    expect(Math.abs(mean - 1)).toBeLessThan(0.005);
+    expect(std).toBeGreaterThan(0.016);
+    expect(std).toBeLessThan(0.024);
+    expect(model.namedParameters().filter(([n]) => /ln\d\.bias$/.test(n)).every(([, p]) => p.toFloat32Array().every((v) => v === 0))).toBe(true);
+    expect(model.namedParameters().filter(([n]) => n.endsWith('attn.R')).map(([, p]) => [p.shape, Array.from(p.toFloat32Array())])).toEqual([[[1], [2]], [[1], [2]]]);
+    const plain = new models.LanguageModel(LM_BASE, dev());
+    expect(plain.namedParameters().some(([n]) => n.endsWith('attn.proj.bias'))).toBe(true);
+    expect(plain.namedParameters().filter(([n]) => /ln\d\.weight$/.test(n)).every(([, p]) => p.toFloat32Array().every((v) => v === 1))).toBe(true);
+    model.dispose();
+    plain.dispose();
+    expect(() => new models.LanguageModel({ ...LM_BASE, lnInitStd: -1 }, dev())).toThrow('cfg.lnInitStd: expected a finite number >= 0, got -1');
+  });
+
   test('bad configs and inputs throw errors that name them', () => {
     const make = (cfg: Partial<models.LanguageModelConfig>) => () => new models.LanguageModel({ ...LM_BASE, ...cfg }, dev());
     expect(make({ cutoffs: [6, 20] })).toThrow(/cfg\.cutoffs: .*below cfg\.vocabSize/);

@@ -195,6 +195,19 @@ describe(`optim on ${device()}`, () => {
     block.dispose();
   });
 
+  test("weightDecayGroups: a ViT's positions and cls token are not decayed either (timm's no_weight_decay)", () => {
+    const vit = new ff.models.VisionTransformer({
+      imageSize: 4, patchSize: 2, channels: 1, numClasses: 3, dim: 8, depth: 1, numHeads: 2, mlpRatio: 2, qkvBias: true, dropPath: 0, attention: 'fourier', radius: 'shared',
+    }, { device: device() });
+    const names = new Map(vit.namedParameters().map(([n, p]) => [p, n]));
+    const [decay, noDecay] = ff.optim.weightDecayGroups(vit, 0.05);
+    expect(decay.params.map((p) => names.get(p)).sort()).toEqual([
+      'blocks.0.attn.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.0.fc1.weight', 'blocks.0.fc2.weight', 'head.weight', 'patchEmbed.proj.weight',
+    ]);
+    expect(noDecay.params.map((p) => names.get(p))).toEqual(expect.arrayContaining(['clsToken', 'posEmbed', 'blocks.0.attn.R', 'norm.weight']));
+    vit.dispose();
+  });
+
   test('zeroGrad drops gradients (or zeroes them)', () => {
     const params = makeParams([[3]], 95);
     const opt = new ff.optim.SGD(params, { lr: 0.1 });
@@ -244,6 +257,36 @@ describe('learning-rate schedules', () => {
     expect(f(60)).toBeCloseTo(0.55, 12);
     expect(f(110)).toBeCloseTo(0.1, 12);
     expect(f(500)).toBeCloseTo(0.1, 12);
+  });
+
+  test("cosineFromStepZero: the paper's LM code, step by step as PyTorch runs it", () => {
+    // lmtool-fwms train.py's loop with warmup_step 5, max_step 20 and CosineAnnealingLR, run in
+    // PyTorch 2.13: the rate of each step as a share of lr.
+    const torch = [1.0, 0.2, 0.4, 0.6, 0.8, 0.853553390593, 0.793892626146, 0.72699524987, 0.654508497187, 0.57821723252, 0.5, 0.42178276748,
+      0.345491502813, 0.27300475013, 0.206107373854, 0.146446609407, 0.095491502813, 0.054496737906, 0.024471741852, 0.006155829702];
+    const f = ff.optim.cosineFromStepZero({ warmupSteps: 5, totalSteps: 20 });
+    torch.forEach((v, s) => expect(f(s)).toBeCloseTo(v, 11));
+    const g = ff.optim.stepSchedule({ kind: 'cosine-from-step-0', lr: 1, warmupSteps: 5, totalSteps: 20, minRatio: 0 });
+    expect(g(7)).toBe(f(7));
+    // the text's reading, cosine after the warm-up: step s at warmupCosine(s + 1)
+    const h = ff.optim.stepSchedule({ kind: 'cosine-after-warmup', lr: 1, warmupSteps: 5, totalSteps: 20, minRatio: 0 });
+    expect([h(0), h(4), h(19)]).toEqual([0.2, 1, 0]);
+  });
+
+  test("timmCosineEpochs: DeiT's per-epoch schedule, epoch e at timm's value for max(e - 1, 0)", () => {
+    const lr = 1e-3;
+    const f = ff.optim.timmCosineEpochs({ lr, warmupEpochs: 5, epochs: 300, stepsPerEpoch: 10, warmupLr: 1e-6, minLr: 1e-5 });
+    const at = (epoch: number, within = 0) => f(epoch * 10 + within) * lr;
+    expect(at(0)).toBeCloseTo(1e-6, 15);
+    expect(at(0, 9)).toBeCloseTo(1e-6, 15);
+    expect(at(1)).toBeCloseTo(1e-6, 15); // lr_scheduler.step(0) after epoch 0 sets timm's t = 0 again
+    expect(at(2)).toBeCloseTo(1e-6 + (1e-3 - 1e-6) / 5, 15);
+    expect(at(5)).toBeCloseTo(1e-6 + (4 * (1e-3 - 1e-6)) / 5, 15);
+    expect(at(6)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 5) / 300)), 15); // the cosine counts from epoch 0
+    expect(at(299)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 298) / 300)), 15);
+    expect(at(400)).toBeCloseTo(1e-5, 15);
+    expect(() => ff.optim.stepSchedule({ kind: 'timm-cosine-epochs', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 })).toThrow(/needs stepsPerEpoch/);
+    expect(() => ff.optim.stepSchedule({ kind: 'cosine' as 'cosine-from-step-0', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 })).toThrow(/schedule: expected one of/);
   });
 
   test('linearDecay: warm-up, then linear to endRatio', () => {

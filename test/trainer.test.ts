@@ -11,7 +11,7 @@ import { LanguageModel, LanguageModelConfig } from '../lib/models';
 import { appendMetric, readMetrics, truncateMetrics } from '../lib/train/metrics-log';
 import { curvesSvg } from '../lib/train/plots';
 import { formatDuration, formatRate, formatStatus, TrainingProgress } from '../lib/train/progress';
-import { markdownTable, resultsTable, RunResult } from '../lib/train/results-table';
+import { markdownTable, resultsMarkdown, resultsTable, RunResult } from '../lib/train/results-table';
 import { makeOptimizer, train, TrainOutcome, TrainTask } from '../lib/train/trainer';
 import { device } from './helpers/compare';
 
@@ -39,7 +39,7 @@ function sink(lines: string[] = []): NodeJS.WritableStream {
 
 interface Run { outcome: TrainOutcome; losses: number[]; weights: Record<string, Float32Array>; memory: number[] }
 
-async function run(runDir: string, o: { steps: number; stopAfter?: number; resume?: string; timeLimit?: number; attention?: 'fourier' | 'dot' }): Promise<Run> {
+async function run(runDir: string, o: { steps: number; stopAfter?: number; resume?: string; timeLimit?: number; attention?: 'fourier' | 'dot'; carryGrads?: boolean }): Promise<Run> {
   const generator = new ff.Generator(5);
   const model = new LanguageModel({ ...CONFIG, attention: o.attention ?? 'fourier' }, { device: device(), generator });
   const optimizer = makeOptimizer(model, { optimizer: 'adamw', lr: 0.01, weightDecay: 0.01 });
@@ -70,7 +70,7 @@ async function run(runDir: string, o: { steps: number; stopAfter?: number; resum
   try {
     const outcome = await train(task, {
       runDir, label: 'tiny', config: { tiny: true }, optimizer, generator, steps: o.steps, warmupSteps: 2, clip: 1,
-      evalEvery: 3, logEvery: 1, stopAfter: o.stopAfter, resume: o.resume, timeLimit: o.timeLimit, progress: { stream: sink() },
+      evalEvery: 3, logEvery: 1, stopAfter: o.stopAfter, resume: o.resume, timeLimit: o.timeLimit, progress: { stream: sink() }, carryGrads: o.carryGrads,
     });
     const weights = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, t.toFloat32Array()]));
     return { outcome, losses, weights, memory };
@@ -96,6 +96,19 @@ describe(`the training loop on ${device()}`, () => {
     expect(strip(a).map((r) => `${r.type}@${r.step}`)).toEqual(['train@1', 'train@2', 'train@3', 'valid@3', 'train@4', 'train@5', 'train@6', 'valid@6', 'train@7', 'valid@7']);
     expect(full.outcome.best?.step).toBe(rest.outcome.best?.step);
     for (const f of ['config.json', 'metrics.jsonl', 'last.safetensors', 'best.safetensors']) expect(fs.existsSync(path.join(a, f))).toBe(true);
+  });
+
+  test("carryGrads (the LM code's never-zeroed gradients): a different run, resumed bit for bit from checkpoints that hold the gradients", async () => {
+    const zeroed = await run(tmpDir(), { steps: 5 });
+    const full = await run(tmpDir(), { steps: 5, carryGrads: true });
+    expect(full.losses[0]).toBe(zeroed.losses[0]);
+    expect(full.losses[1]).toBe(zeroed.losses[1]); // the first update is the same either way...
+    expect(full.weights['blocks.0.fc1.weight']).not.toEqual(zeroed.weights['blocks.0.fc1.weight']); // ...then the gradients add up
+    const b = tmpDir();
+    const first = await run(b, { steps: 5, stopAfter: 3, carryGrads: true });
+    const rest = await run(b, { steps: 5, resume: path.join(b, 'last.safetensors'), carryGrads: true });
+    expect([...first.losses, ...rest.losses]).toEqual(full.losses);
+    expect(rest.weights).toEqual(full.weights);
   });
 
   test('memory() is the same at the start of every step after the first (validations and checkpoints included)', async () => {
@@ -171,15 +184,19 @@ describe('progress', () => {
 describe('results and plots', () => {
   const result = (attention: string, kind: 'lm' | 'vit', metrics: RunResult['metrics']): RunResult => ({
     attention, kind, parameters: 1234567, steps: 300, items: 45200, trainSeconds: 241, checkpointStep: 300, metrics,
-    redundancy: { mean: 1.23456, std: 0.5 }, evaluation: 'x',
+    redundancy: { train: { mean: 1.23456, std: 0.5 }, test: { mean: 1.5, std: 0.25 } }, evaluation: 'x',
   });
 
   test('markdown tables: aligned columns, numbers right-aligned, one row per run', () => {
     expect(markdownTable(['a', 'bb'], [['x', '1'], ['yyyy', '22']])).toBe('| a    |  bb |\n|------|----:|\n| x    |   1 |\n| yyyy |  22 |');
     expect(() => markdownTable(['a'], [['x', 'y']])).toThrow(/rows\[0\]: expected 1 cells, got 2/);
     const lm = resultsTable([result('fourier', 'lm', { valid: { perplexity: 101.234 }, test: { perplexity: 110.5 } }), result('dot', 'lm', { valid: { perplexity: 120 }, test: { perplexity: 130 } })]);
-    expect(lm.split('\n')[0]).toMatch(/attention .* valid ppl \| test ppl \| head redundancy/);
-    expect(lm).toMatch(/\| fourier +\| +1\.23M \| +300 \| +45\.2k \| +4\.0 min \| +101\.23 \| +110\.50 \| +1\.235 ± 0\.500 \|/);
+    expect(lm.split('\n')[0]).toMatch(/attention .* valid ppl \| test ppl \| +head redundancy/);
+    expect(lm).toMatch(/\| fourier +\| +1\.23M \| +300 \| +45\.2k \| +4\.0 min \| +101\.23 \| +110\.50 \| +train 1\.235 ± 0\.500, test 1\.500 ± 0\.250 \|/);
+    // a results.json of an earlier version holds one { mean, std }
+    const legacy = { ...result('dot', 'lm', {}), redundancy: { mean: 2, std: 1 } } as unknown as RunResult;
+    expect(resultsTable([legacy])).toMatch(/\| +2\.000 ± 1\.000 \|/);
+    expect(resultsMarkdown('t', [legacy])).toMatch(/standard deviation \(population\)/);
     const vit = resultsTable([result('dot', 'vit', { valid: { top1: 0.8512 }, test: { top1: 0.84, top5: 0.99 } })]);
     expect(vit).toMatch(/\| dot +\|.*\| +85\.12 \| +84\.00 \| +99\.00 \|/);
     expect(() => resultsTable([result('a', 'lm', {}), result('b', 'vit', {})])).toThrow(/mixes language-model and vision runs/);

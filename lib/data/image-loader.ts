@@ -1,11 +1,16 @@
 // Batches of images for training and evaluation (PyTorch's DataLoader with timm's transforms):
-// an epoch's order (a seeded permutation when shuffle is on, else 0..n-1), per-image augmentation
-// (lib/data/augment.ts), mixup/cutmix and label smoothing on each batch (lib/data/mix.ts), and
-// prefetch: while the caller works on batch b, batches b+1 .. b+prefetch are already being
-// prepared. Decoding runs where the dataset does it (sharp's worker threads for image folders), the
-// JavaScript augmentation runs on the event loop whenever the caller awaits. All randomness comes
-// from streams named by (seed, epoch, position) (lib/data/image-rng.ts), so the same seed and
-// epoch give the same batches whatever the prefetch depth and whatever order work completes in.
+// an epoch's order (a seeded permutation when shuffle is on, else 0..n-1; with repeats > 1,
+// DeiT's repeated-augmentation order, lib/data/repeated-sampler.ts), per-image transforms of the
+// decoded images (lib/data/augment.ts), mixup/cutmix and label smoothing on each batch
+// (lib/data/mix.ts), and prefetch: while the caller works on batch b, batches b+1 .. b+prefetch
+// are already being prepared. Decoding runs where the dataset does it (sharp's worker threads for
+// image folders), the JavaScript transforms run on the event loop whenever the caller awaits.
+// With `replicas` R, a batch of B is laid out as the R per-replica batches of B / R that DeiT's
+// data-parallel run has in one step (replica r: the epoch's positions r, r + R, ...), one after the
+// other, and mixup/cutmix draw once per replica batch, as timm's Mixup does on each GPU. All
+// randomness comes from streams named by (seed, epoch, position) (lib/data/image-rng.ts), so the
+// same seed and epoch give the same batches whatever the prefetch depth and whatever order work
+// completes in.
 //
 //   const loader = new ImageLoader(ds, { batchSize: 128, shuffle: true, seed: 0, augment: { flip: true } });
 //   for await (const batch of loader.epoch(0)) { ... batch.images [B, C, H, W] ... }
@@ -14,6 +19,7 @@ import type { AugmentOptions } from './augment';
 import { checkOptionKeys, ImageDataset } from './image-dataset';
 import { deriveSeed, ImageRng } from './image-rng';
 import { mixBatch } from './mix';
+import { REPEATED_AUG_ALIGN, repeatedAugmentationLength, repeatedAugmentationOrder } from './repeated-sampler';
 
 export type { AugmentOptions } from './augment';
 
@@ -39,6 +45,10 @@ export interface ImageLoaderOptions {
   prefetch?: number;
   /** Drop the last batch when it is smaller than batchSize (default false). */
   dropLast?: boolean;
+  /** Each image this many times per epoch, DeiT's repeated augmentation (default 1: off; needs shuffle). */
+  repeats?: number;
+  /** The data-parallel replicas the batch stands for (default 1; more needs dropLast and divides batchSize). */
+  replicas?: number;
 }
 
 /** The random streams under an epoch's seed. */
@@ -54,16 +64,20 @@ function checkNonNegativeInt(v: unknown, what: string): number {
 export class ImageLoader {
   readonly numBatches: number;
   readonly batchSize: number;
+  /** Samples per epoch: the dataset's length, or the repeated-augmentation order's. */
+  readonly epochLength: number;
   /** The [channels, height, width] of the images in the batches. */
   readonly shape: [number, number, number];
   private readonly shuffle: boolean;
   private readonly seed: number;
   private readonly prefetch: number;
   private readonly dropLast: boolean;
+  private readonly repeats: number;
+  private readonly replicas: number;
   private readonly augment: ResolvedAugment;
 
   constructor(readonly dataset: ImageDataset, opts: ImageLoaderOptions) {
-    checkOptionKeys(opts, ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast'], 'ImageLoader options');
+    checkOptionKeys(opts, ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast', 'repeats', 'replicas'], 'ImageLoader options');
     if (opts === undefined) throw new Error('ImageLoader options: expected { batchSize, ... }');
     const { batchSize } = opts;
     if (typeof batchSize !== 'number' || !Number.isSafeInteger(batchSize) || batchSize < 1) {
@@ -78,11 +92,23 @@ export class ImageLoader {
     this.seed = checkNonNegativeInt(opts.seed ?? 0, 'seed');
     this.prefetch = checkNonNegativeInt(opts.prefetch ?? 2, 'prefetch');
     this.dropLast = opts.dropLast ?? false;
+    this.repeats = checkNonNegativeInt(opts.repeats ?? 1, 'repeats');
+    this.replicas = checkNonNegativeInt(opts.replicas ?? 1, 'replicas');
+    if (this.repeats < 1) throw new Error('repeats: expected an integer >= 1, got 0');
+    if (this.replicas < 1) throw new Error('replicas: expected an integer >= 1, got 0');
+    if (this.repeats > 1 && !this.shuffle) throw new Error('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
+    if (this.replicas > 1 && (!this.dropLast || batchSize % this.replicas !== 0)) {
+      throw new Error(`replicas: ${this.replicas} replicas need dropLast: true and a batchSize that they divide (got ${batchSize})`);
+    }
     this.augment = resolveAugment(opts.augment, dataset.channels, dataset.height, dataset.width);
     this.shape = [dataset.channels, this.augment.height, this.augment.width];
-    this.numBatches = this.dropLast ? Math.floor(dataset.length / batchSize) : Math.ceil(dataset.length / batchSize);
+    if (this.repeats > 1 && dataset.length < REPEATED_AUG_ALIGN) {
+      throw new Error(`repeats: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch, and ${dataset.name} has ${dataset.length} images; use repeats 1`);
+    }
+    this.epochLength = this.repeats > 1 ? repeatedAugmentationLength(dataset.length, this.replicas) : dataset.length;
+    this.numBatches = this.dropLast ? Math.floor(this.epochLength / batchSize) : Math.ceil(this.epochLength / batchSize);
     if (this.numBatches === 0) {
-      throw new Error(`batchSize: ${batchSize} is more than the ${dataset.length} images of ${dataset.name}, and dropLast leaves no batch`);
+      throw new Error(`batchSize: ${batchSize} is more than the ${this.epochLength} samples per epoch of ${dataset.name}, and dropLast leaves no batch`);
     }
   }
 
@@ -92,9 +118,15 @@ export class ImageLoader {
     return this.batches(deriveSeed(this.seed, e));
   }
 
+  /** The dataset indices of an epoch's positions, or null for 0..n-1. */
+  private order(epochSeed: number): Int32Array | null {
+    if (!this.shuffle) return null;
+    const rng = new ImageRng(deriveSeed(epochSeed, ORDER_STREAM));
+    return this.repeats > 1 ? repeatedAugmentationOrder(this.dataset.length, this.repeats, rng, this.replicas) : rng.permutation(this.dataset.length);
+  }
+
   private async *batches(epochSeed: number): AsyncGenerator<ImageBatch, void, undefined> {
-    const n = this.dataset.length;
-    const order = this.shuffle ? new ImageRng(deriveSeed(epochSeed, ORDER_STREAM)).permutation(n) : null;
+    const order = this.order(epochSeed);
     const pending = new Map<number, Promise<ImageBatch>>();
     const start = (b: number): void => {
       if (b >= this.numBatches || pending.has(b)) return;
@@ -113,26 +145,33 @@ export class ImageLoader {
   private async makeBatch(b: number, order: Int32Array | null, epochSeed: number): Promise<ImageBatch> {
     const ds = this.dataset;
     const first = b * this.batchSize;
-    const size = Math.min(this.batchSize, ds.length - first);
+    const size = Math.min(this.batchSize, this.epochLength - first);
+    const R = this.replicas, local = size / R;
     const [channels, height, width] = this.shape;
     const imageSize = channels * height * width;
-    const inputSize = ds.channels * ds.height * ds.width;
     const images = new Float32Array(size * imageSize);
     const labels = new Float32Array(size);
     await Promise.all(
-      Array.from({ length: size }, async (_, j) => {
-        const index = order ? order[first + j] : first + j;
-        const sample = await ds.get(index);
-        if (sample.pixels.length !== inputSize) {
-          throw new Error(`${ds.name}: sample ${index} has ${sample.pixels.length} values, expected ${ds.channels}x${ds.height}x${ds.width}`);
-        }
-        const rng = new ImageRng(deriveSeed(epochSeed, IMAGE_STREAM, first + j));
-        images.set(transformImage(sample.pixels, ds.channels, ds.height, ds.width, this.augment, rng), j * imageSize);
-        labels[j] = sample.label;
+      Array.from({ length: size }, async (_, slot) => {
+        // slot r * local + t holds the batch's position r + R t (replica r's t-th sample).
+        const position = first + (slot % local) * R + Math.floor(slot / local);
+        const index = order ? order[position] : position;
+        const { image, label } = await ds.decode(index);
+        if (image.channels !== ds.channels) throw new Error(`${ds.name}: sample ${index} has ${image.channels} channels, expected ${ds.channels}`);
+        const rng = new ImageRng(deriveSeed(epochSeed, IMAGE_STREAM, position));
+        images.set(transformImage(image, this.augment, rng), slot * imageSize);
+        labels[slot] = label;
       }),
     );
-    const rng = new ImageRng(deriveSeed(epochSeed, BATCH_STREAM, b));
-    const { soft } = mixBatch(images, labels, { batchSize: size, channels, height, width }, ds.numClasses, this.augment.mix, rng);
+    let soft: Float32Array | null = null;
+    for (let r = 0; r < R; r++) {
+      const rng = new ImageRng(deriveSeed(epochSeed, BATCH_STREAM, b * R + r));
+      const part = mixBatch(images.subarray(r * local * imageSize, (r + 1) * local * imageSize), labels.subarray(r * local, (r + 1) * local),
+        { batchSize: local, channels, height, width }, ds.numClasses, this.augment.mix, rng);
+      if (part.soft === null) continue;
+      soft ??= new Float32Array(size * ds.numClasses);
+      soft.set(part.soft, r * local * ds.numClasses);
+    }
     return { images, labels, soft, batchSize: size };
   }
 }

@@ -13,8 +13,10 @@
 //   - cutoffs []: one table E [V, dModel] and a full softmax over logits = x E^T + b (tied), or
 //     over a separate output weight.
 // Positions are Transformer-XL's: the last token of a sequence is at position 0 (lib/nn/sinusoidal.ts).
-// Init as the paper: every weight, embedding and projection N(0, 0.02), biases 0, LayerNorms 1
-// and 0, radii R = radiusInit (2 by default).
+// Init as the paper's code (train.py weights_init): every weight, embedding and projection
+// N(0, 0.02), biases 0, LayerNorm weights N(1, lnInitStd^2) (the code: 0.02; 0, the default: ones)
+// and biases 0, radii R = radiusInit (2 by default). The code's attention output projection has no
+// bias (projBias false; true by default).
 import { noGrad } from '../autograd/grad-mode';
 import { adaptiveInput, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
 import { crossEntropy, Reduction } from '../ops/cross-entropy';
@@ -54,6 +56,10 @@ export interface LanguageModelConfig {
   tieWeights: boolean;
   /** 'post' (default, the paper's) or 'pre' LayerNorm blocks. */
   norm?: 'pre' | 'post';
+  /** Whether the attention output projection has a bias (true by default; the paper's code: false). */
+  projBias?: boolean;
+  /** LayerNorm weights from N(1, lnInitStd^2) (0 by default: ones; the paper's code: 0.02). */
+  lnInitStd?: number;
   /** Adaptive clusters shrink by this factor each (1 by default, as the reference). */
   divVal?: number;
 }
@@ -137,6 +143,10 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   }
   const norm = cfg.norm ?? 'post';
   if (norm !== 'pre' && norm !== 'post') throw new Error(`cfg.norm: expected 'pre' or 'post', got ${JSON.stringify(cfg.norm)}`);
+  if (cfg.projBias !== undefined && typeof cfg.projBias !== 'boolean') throw new Error(`cfg.projBias: expected a boolean, got ${String(cfg.projBias)}`);
+  if (cfg.lnInitStd !== undefined && !(typeof cfg.lnInitStd === 'number' && cfg.lnInitStd >= 0 && Number.isFinite(cfg.lnInitStd))) {
+    throw new Error(`cfg.lnInitStd: expected a finite number >= 0, got ${String(cfg.lnInitStd)}`);
+  }
   const c = cfg.cutoffs;
   if (!Array.isArray(c) || c.some((x, i) => !Number.isInteger(x) || x < 1 || x >= cfg.vocabSize || (i > 0 && x <= c[i - 1]))) {
     throw new Error(`cfg.cutoffs: expected increasing integers in [1, ${cfg.vocabSize}) (below cfg.vocabSize), or [] for a full softmax, got ${JSON.stringify(c)}`);
@@ -173,7 +183,7 @@ export class LanguageModel extends Module {
     this.drop = this.registerModule('drop', new Dropout(cfg.dropout, generator));
     const norm = cfg.norm ?? 'post';
     const blocks = Array.from({ length: cfg.numLayers }, () => new TransformerBlock(d, cfg.numHeads, {
-      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, causal: true, qkvBias: false,
+      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
@@ -183,6 +193,10 @@ export class LanguageModel extends Module {
       if (m.bias !== null) zeros_(m.bias);
     }
     this.lnF = norm === 'pre' ? this.registerModule('lnF', new LayerNorm(d, { device })) : null;
+    const lnStd = cfg.lnInitStd ?? 0;
+    if (lnStd > 0) {
+      for (const m of this.modules()) if (m instanceof LayerNorm && m.weight !== null) normal_(m.weight, 1, lnStd, { generator });
+    }
     this.output = this.registerModule('output', new OutputLayer(this.config, dims, device, generator));
   }
 

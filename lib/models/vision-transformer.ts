@@ -98,6 +98,11 @@ export class VisionTransformer extends Module {
     return this.clsToken.device;
   }
 
+  /** Parameters the optimizer does not decay besides norms and biases: timm's no_weight_decay() {pos_embed, cls_token}. */
+  noWeightDecay(): string[] {
+    return ['posEmbed', 'clsToken'];
+  }
+
   /** The tokens entering the first block: [cls, patches] + positions, [B, numPatches + 1, dim]. */
   private embed(images: Tensor): Tensor {
     const patches = this.patchEmbed.forward(images);

@@ -38,6 +38,8 @@ export interface MultiHeadAttentionOptions {
   causal?: boolean;
   /** Whether the qkv projection has a bias (true by default; DeiT: true). */
   qkvBias?: boolean;
+  /** Whether the output projection has a bias (true by default; DeiT: true; the paper's LM: false). */
+  projBias?: boolean;
   /** How many radii R the layer learns ('feature' by default). */
   radius?: RadiusSharing;
   /** R's initial value, > 0 (2 by default, the paper's LM; its ViT uses 1). */
@@ -73,7 +75,7 @@ export class MultiHeadAttention extends Module {
     this.causal = opts.causal ?? false;
     const layer = { device: opts.device, generator: opts.generator };
     this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: opts.qkvBias ?? true }));
-    this.proj = this.registerModule('proj', new Linear(dModel, dModel, layer));
+    this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: opts.projBias ?? true }));
     this.fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
     if (this.attention === 'fourier') {
       const r0 = opts.radiusInit ?? 2;

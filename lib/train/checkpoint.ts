@@ -2,6 +2,8 @@
 // everything a run needs to continue exactly where it stopped:
 //   tensors   model.<name>                 the model's stateDict()
 //             optimizer.<index>.<key>      optimizer state tensors (exp_avg, exp_avg_sq, ...)
+//             grad.<name>                  with `grads`, the parameters' gradients (a run that
+//                                          carries them from step to step needs them to resume)
 //   metadata  format, step, config, rng (the generator's seed and counter), optimizer (its
 //             hyperparameters and per-parameter numbers), scheduler, extra — JSON strings
 // Written atomically (lib/io/safetensors.ts). Resuming on cpu continues bit-identically: the
@@ -12,6 +14,7 @@ import type { LRScheduler } from '../optim/schedules';
 import { readSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/safetensors';
 import type { Device } from '../native';
 import { defaultGenerator, Generator, RngState } from '../random';
+import { keep } from '../scope';
 import { Tensor } from '../tensor';
 
 const FORMAT = 'fourierformer.checkpoint/1';
@@ -28,6 +31,8 @@ export interface CheckpointContents {
   config?: unknown;
   /** Anything else the loop needs to resume (data order, best loss...), JSON-serialisable. */
   extra?: unknown;
+  /** Save the parameters' current gradients too (restored by loadCheckpoint). */
+  grads?: boolean;
 }
 
 /** What a checkpoint says about itself, read from its header alone. */
@@ -50,6 +55,7 @@ export function saveCheckpoint(file: string, c: CheckpointContents): void {
   if (!Number.isSafeInteger(c.step) || c.step < 0) throw new Error(`contents.step: expected a non-negative integer, got ${String(c.step)}`);
   const tensors: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(c.model.stateDict())) tensors[`model.${name}`] = t;
+  if (c.grads) for (const [name, p] of c.model.namedParameters()) if (p.grad !== null) tensors[`grad.${name}`] = p.grad;
   const metadata: Record<string, string> = {
     format: FORMAT,
     step: String(c.step),
@@ -110,6 +116,12 @@ export function loadCheckpoint(file: string, into: LoadCheckpointTargets): Check
     const weights: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) if (name.startsWith('model.')) weights[name.slice(6)] = t;
     into.model.loadStateDict(weights);
+    for (const [name, p] of into.model.namedParameters()) {
+      const g = tensors[`grad.${name}`];
+      if (g === undefined) continue;
+      p.grad?.dispose();
+      p.grad = keep(g.clone());
+    }
     if (into.optimizer) {
       if (metadata.optimizer === undefined) throw new Error(`${file}: holds no optimizer state`);
       const saved = JSON.parse(metadata.optimizer) as { paramGroups: OptimizerStateDict['paramGroups']; numbers: Record<string, Record<string, number>> };

@@ -3,9 +3,16 @@
 // for every example b and every pair of heads h < g the distance ||A[b, h] - A[b, g]||_F (L2 over
 // the N x N map), then the mean and the standard deviation (population, over the B H (H - 1) / 2
 // distances) per layer. The result averages the per-layer means and per-layer stds over layers.
-// Larger distances: less redundant heads. Computed in float64 on the host.
+// Larger distances: less redundant heads. Computed in float64 on the host; the accumulator takes
+// the examples batch by batch (sums of d and d^2 per layer), so that long inputs need not hold every
+// map at once.
 import { shapeString } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
+
+/** What the spread printed beside a redundancy means, for the tables and logs. */
+export const REDUNDANCY_CONVENTION = 'head redundancy: per layer, the L2 distances between the attention maps of every pair of heads ' +
+  'of every example, their mean ± standard deviation (population), both averaged over the layers (the paper\'s Table 3 caption ' +
+  'says standard deviation; its text says variance)';
 
 export interface HeadRedundancy {
   mean: number;
@@ -13,7 +20,37 @@ export interface HeadRedundancy {
   perLayer: { mean: number; std: number }[];
 }
 
-function layerRedundancy(map: Tensor, what: string): { mean: number; std: number } {
+/** Sums of the distances and their squares, per layer, over the examples added so far. */
+export class HeadRedundancyAccumulator {
+  private sums: { n: number; s: number; s2: number }[] | null = null;
+
+  /** Adds a batch: one map [B, H, N, N] per layer (the same layers every time). */
+  add(maps: Tensor[]): void {
+    if (!Array.isArray(maps) || maps.length === 0) throw new Error('maps: expected a non-empty array of attention maps [B, H, N, N], one per layer');
+    if (this.sums !== null && this.sums.length !== maps.length) throw new Error(`maps: expected ${this.sums.length} layers, as before, got ${maps.length}`);
+    const sums = this.sums ?? maps.map(() => ({ n: 0, s: 0, s2: 0 }));
+    maps.forEach((m, i) => {
+      for (const d of layerDistances(m, `maps[${i}]`)) {
+        sums[i].n++;
+        sums[i].s += d;
+        sums[i].s2 += d * d;
+      }
+    });
+    this.sums = sums;
+  }
+
+  result(): HeadRedundancy {
+    if (this.sums === null) throw new Error('HeadRedundancyAccumulator: no maps were added');
+    const perLayer = this.sums.map(({ n, s, s2 }) => {
+      const mean = s / n;
+      return { mean, std: Math.sqrt(Math.max(0, s2 / n - mean * mean)) };
+    });
+    const avg = (f: (l: { mean: number; std: number }) => number) => perLayer.reduce((a, l) => a + f(l), 0) / perLayer.length;
+    return { mean: avg((l) => l.mean), std: avg((l) => l.std), perLayer };
+  }
+}
+
+function layerDistances(map: Tensor, what: string): number[] {
   checkTensor(map, what);
   if (map.ndim !== 4 || map.shape[2] !== map.shape[3] || map.size === 0) {
     throw new Error(`${what}: expected attention maps [B, H, N, N], got shape ${shapeString(map.shape)}`);
@@ -36,15 +73,12 @@ function layerRedundancy(map: Tensor, what: string): { mean: number; std: number
       }
     }
   }
-  const mean = distances.reduce((s, d) => s + d, 0) / distances.length;
-  const variance = distances.reduce((s, d) => s + (d - mean) ** 2, 0) / distances.length;
-  return { mean, std: Math.sqrt(variance) };
+  return distances;
 }
 
 /** Mean and std of the pairwise L2 distances between heads' attention maps, per layer and averaged over layers. */
 export function headRedundancy(maps: Tensor[]): HeadRedundancy {
-  if (!Array.isArray(maps) || maps.length === 0) throw new Error('maps: expected a non-empty array of attention maps [B, H, N, N], one per layer');
-  const perLayer = maps.map((m, i) => layerRedundancy(m, `maps[${i}]`));
-  const avg = (f: (l: { mean: number; std: number }) => number) => perLayer.reduce((s, l) => s + f(l), 0) / perLayer.length;
-  return { mean: avg((l) => l.mean), std: avg((l) => l.std), perLayer };
+  const acc = new HeadRedundancyAccumulator();
+  acc.add(maps);
+  return acc.result();
 }

@@ -1,7 +1,9 @@
 // The results as markdown: one row per run (Fourier, dot) with what it cost (parameters, steps,
 // tokens or images seen, training time) and what it reached (validation and test perplexity, or
-// top-1/top-5 accuracy) and the heads' redundancy (the paper's Table 3: mean +- std of the L2
-// distances between heads' attention maps; larger = less redundant heads).
+// top-1/top-5 accuracy) and the heads' redundancy on the train and test split (the paper's
+// Table 3: mean +- std of the L2 distances between heads' attention maps; larger = less redundant
+// heads; the convention is printed under the table).
+import { REDUNDANCY_CONVENTION } from './head-redundancy';
 
 /** What a finished (or evaluated) run reports; written to <run>/results.json. */
 export interface RunResult {
@@ -18,7 +20,8 @@ export interface RunResult {
   checkpointStep: number;
   /** LM: { valid: ppl, test: ppl }; ViT: { top1, top5 } per split. */
   metrics: Record<string, Record<string, number>>;
-  redundancy: { mean: number; std: number } | null;
+  /** Head redundancy by split ({ train, test }); results.json files written before hold one { mean, std }. */
+  redundancy: Record<string, { mean: number; std: number }> | null;
   /** How the numbers were measured (e.g. 'sliding window 64, stride 32, first 8192 tokens'). */
   evaluation: string;
 }
@@ -51,7 +54,11 @@ function minutes(seconds: number): string {
 }
 
 function redundancy(r: RunResult): string {
-  return r.redundancy ? `${r.redundancy.mean.toFixed(3)} ± ${r.redundancy.std.toFixed(3)}` : '-';
+  const red = r.redundancy as Record<string, { mean: number; std: number }> | { mean: number; std: number } | null;
+  if (!red) return '-';
+  const cell = (x: { mean: number; std: number }) => `${x.mean.toFixed(3)} ± ${x.std.toFixed(3)}`;
+  if (typeof red.mean === 'number') return cell(red as { mean: number; std: number });
+  return Object.entries(red as Record<string, { mean: number; std: number }>).map(([split, x]) => `${split} ${cell(x)}`).join(', ');
 }
 
 /** The table of a set of runs of one kind (language models, or vision transformers). */
@@ -79,5 +86,6 @@ export function resultsTable(results: RunResult[]): string {
 /** results.md: a title, the table, how it was evaluated, and any further lines (command, machine). */
 export function resultsMarkdown(title: string, results: RunResult[], notes: string[] = []): string {
   const evaluations = [...new Set(results.map((r) => r.evaluation))];
-  return [`# ${title}`, '', resultsTable(results), '', ...evaluations.map((e) => `Evaluation: ${e}.`), ...notes, ''].join('\n');
+  const spread = results.some((r) => r.redundancy) ? [`The ${REDUNDANCY_CONVENTION}.`] : [];
+  return [`# ${title}`, '', resultsTable(results), '', ...evaluations.map((e) => `Evaluation: ${e}.`), ...spread, ...notes, ''].join('\n');
 }

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Device } from '../native';
+import type { ScheduleKind } from '../optim/schedules';
 import { readCheckpointInfo } from './checkpoint';
 import { readMetrics } from './metrics-log';
 import { RunCurves, ValidationAxis, writeCurves } from './plots';
@@ -17,15 +18,22 @@ export interface TrainSettings {
   optimizer: 'adam' | 'adamw';
   lr: number;
   weightDecay: number;
-  /** Warm-up steps, then a cosine to minLrRatio x lr at the last step. */
+  /** The learning-rate schedule's formula (lib/optim/schedules.ts stepSchedule). */
+  schedule: ScheduleKind;
+  /** Warm-up steps, then a cosine to minLrRatio x lr (the step schedules) at the last step. */
   warmup: number;
   minLrRatio: number;
+  /** 'timm-cosine-epochs': the warm-up's first rate and the cosine's floor, absolute (DeiT: 1e-6, 1e-5). */
+  warmupLr: number;
+  minLr: number;
   steps: number;
   /** Seconds of training per run (the schedule is fitted to it); null: steps alone. */
   timeLimit: number | null;
   batchSize: number;
   /** The gradients' largest global norm; 0: no clipping. */
   clip: number;
+  /** Never zero the gradients between steps (the paper's LM code; lib/train/trainer.ts). */
+  carryGrads: boolean;
   seed: number;
   evalEvery: number;
   logEvery: number;

@@ -2,7 +2,8 @@
 // corpus), the model (lib/models/language-model.ts) with Fourier or dot-product attention, the
 // optimizer and schedule, the training loop (lib/train/trainer.ts), then the final evaluation of
 // the best checkpoint: validation and test perplexity with the paper's sliding window and the
-// heads' redundancy on a few validation windows. `evaluateLMCheckpoint` does the same evaluation
+// heads' redundancy on windows of the train and the test split (the paper's Table 3).
+// `evaluateLMCheckpoint` does the same evaluation
 // for a checkpoint alone, rebuilding the model and corpus from the configuration it holds.
 import * as fs from 'fs';
 import * as path from 'path';
@@ -16,7 +17,7 @@ import type { RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
-import { headRedundancy } from './head-redundancy';
+import { HeadRedundancyAccumulator } from './head-redundancy';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
 import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
@@ -45,6 +46,10 @@ export interface LMModelSettings {
   radiusInit: number;
   radius: RadiusSharing;
   norm: 'pre' | 'post';
+  /** The attention output projection's bias (the paper's code: none). */
+  projBias: boolean;
+  /** LayerNorm weights from N(1, lnInitStd^2) (the paper's code: 0.02; 0: ones). */
+  lnInitStd: number;
 }
 
 export interface LMEvalSettings {
@@ -56,7 +61,7 @@ export interface LMEvalSettings {
   /** The final evaluation (valid and test): its stride (1: the paper's) and prefix (0: all). */
   finalStride: number;
   finalTokens: number;
-  /** Validation windows whose attention maps give the head redundancy. */
+  /** Windows of the train and of the test split, evenly spaced, whose attention maps give the head redundancy. */
   redundancyWindows: number;
 }
 
@@ -101,9 +106,35 @@ export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: At
   return { ...cfg.model, vocabSize, attention };
 }
 
-function describeEval(cfg: LMEvalSettings, context: number, tokens: number[]): string {
+function describeEval(cfg: LMEvalSettings, context: number, tokens: number[], windows: Record<string, number>): string {
   const prefix = cfg.finalTokens > 0 ? `the first ${cfg.finalTokens} tokens of each split` : `all ${tokens.join(' / ')} valid / test tokens`;
-  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${cfg.redundancyWindows} validation windows`;
+  const red = Object.entries(windows).map(([split, n]) => `${n} ${split}`).join(' and ');
+  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${red} windows of ${context} tokens, evenly spaced`;
+}
+
+/** Windows of `context` tokens at a time through the model in eval mode, their maps accumulated. */
+const REDUNDANCY_BATCH = 4;
+
+/** Head redundancy on `count` windows of a split, evenly spaced over it (fewer if the split is short). */
+export function lmHeadRedundancy(model: LanguageModel, tokens: Int32Array, count: number): { mean: number; std: number; windows: number } {
+  const context = model.config.context;
+  const n = Math.min(count, Math.floor(tokens.length / context));
+  if (n < 1) throw new Error(`head redundancy: ${tokens.length} tokens do not fill one window of ${context}`);
+  const starts = Array.from({ length: n }, (_, w) => Math.floor((w * (tokens.length - context)) / Math.max(1, n - 1)));
+  const acc = new HeadRedundancyAccumulator();
+  model.eval();
+  for (let first = 0; first < n; first += REDUNDANCY_BATCH) {
+    const batch = starts.slice(first, first + REDUNDANCY_BATCH);
+    const ids = new Float32Array(batch.length * context);
+    batch.forEach((start, w) => ids.set(tokens.subarray(start, start + context), w * context));
+    const input = tensor(ids, [batch.length, context], { device: model.device });
+    const maps = model.attentionMaps(input);
+    acc.add(maps);
+    for (const m of maps) m.dispose();
+    input.dispose();
+  }
+  const r = acc.result();
+  return { mean: r.mean, std: r.std, windows: n };
 }
 
 /** Validation and test perplexity (final settings) and head redundancy of a model; its evaluation text. */
@@ -118,20 +149,15 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
     log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  const n = Math.min(ev.redundancyWindows, Math.floor((corpus.valid.length - 1) / context));
-  const ids = new Float32Array(n * context);
-  for (let w = 0; w < n; w++) ids.set(corpus.valid.subarray(w * context, (w + 1) * context), w * context);
-  model.eval();
-  const input = tensor(ids, [n, context], { device: model.device });
-  const maps = model.attentionMaps(input);
-  const red = headRedundancy(maps);
-  for (const m of maps) m.dispose();
-  input.dispose();
-  return {
-    metrics,
-    redundancy: { mean: red.mean, std: red.std },
-    evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length]),
-  };
+  const redundancy: Record<string, { mean: number; std: number }> = {};
+  const windows: Record<string, number> = {};
+  for (const split of ['train', 'test'] as const) {
+    const r = lmHeadRedundancy(model, corpus[split], ev.redundancyWindows);
+    redundancy[split] = { mean: r.mean, std: r.std };
+    windows[split] = r.windows;
+    log(`${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.windows} windows)`);
+  }
+  return { metrics, redundancy, evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length], windows) };
 }
 
 /**
@@ -167,7 +193,8 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
     }, {
       runDir, label: attention, config: record, optimizer, generator,
       steps: cfg.train.steps, warmupSteps: cfg.train.warmup, minLrRatio: cfg.train.minLrRatio, timeLimit: cfg.train.timeLimit,
-      stopAfter: ctx.stopAfter, clip: cfg.train.clip, evalEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
+      schedule: cfg.train.schedule, warmupLr: cfg.train.warmupLr, minLr: cfg.train.minLr,
+      stopAfter: ctx.stopAfter, clip: cfg.train.clip, carryGrads: cfg.train.carryGrads, evalEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
       resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
     });
     if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {

@@ -2,8 +2,9 @@
 // ImageNet-style folder) split into train / valid / test, the augmented training loader, the
 // model (lib/models/vision-transformer.ts) with Fourier or dot-product attention, AdamW with
 // warm-up and cosine, the training loop (lib/train/trainer.ts), then the final evaluation of the
-// best checkpoint: top-1/top-5 on valid and test and the heads' redundancy on a batch of
-// validation images. `evaluateViTCheckpoint` evaluates a checkpoint alone.
+// best checkpoint: top-1/top-5 on valid and test and the heads' redundancy on images of the train
+// and the test split (valid when there is no test), through the evaluation transform.
+// `evaluateViTCheckpoint` evaluates a checkpoint alone.
 //   Splits: Fashion-MNIST and CIFAR-10 hold out the last `validSize` training images as valid
 //   and test on their test split; a folder uses <dir>/train, <dir>/val (or validation) and
 //   <dir>/test when they exist, else a tenth of <dir>'s images (at least one), evenly spaced over
@@ -14,7 +15,7 @@ import { evaluationAugment } from '../data/augment';
 import type { AugmentOptions } from '../data/augment';
 import { loadCifar10 } from '../data/cifar10';
 import { loadFashionMnist } from '../data/fashion-mnist';
-import type { ImageDataset, ImageSample } from '../data/image-dataset';
+import type { DecodedSample, ImageDataset, ImageSample } from '../data/image-dataset';
 import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
@@ -25,7 +26,7 @@ import { Generator } from '../random';
 import { tensor } from '../tensor';
 import { evaluateAccuracy } from './accuracy';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
-import { headRedundancy } from './head-redundancy';
+import { HeadRedundancyAccumulator } from './head-redundancy';
 import type { RunResult } from './results-table';
 import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
@@ -61,8 +62,16 @@ export interface ViTEvalSettings {
   /** Validation during training on the first `batches` valid batches (0: all). */
   batches: number;
   batchSize: number;
-  /** Validation images whose attention maps give the head redundancy. */
+  /** Images of the train and of the test split, evenly spaced, whose attention maps give the head redundancy. */
   redundancyImages: number;
+}
+
+/** The training loader's order: DeiT's repeated augmentation and the replicas its batch stands for. */
+export interface ViTSamplerSettings {
+  /** Each image this many times per epoch (DeiT's RASampler: 3; 1: a plain shuffle). */
+  repeats: number;
+  /** Data-parallel replicas the batch is split over (DeiT: 4 GPUs x 256); mixup draws per replica. */
+  replicas: number;
 }
 
 export interface ViTRunConfig {
@@ -72,6 +81,7 @@ export interface ViTRunConfig {
   model: ViTModelSettings;
   /** Training augmentation (imageSize comes from the model). */
   augment: Omit<AugmentOptions, 'imageSize'>;
+  sampler: ViTSamplerSettings;
   train: TrainSettings;
   /** When set, the budget and warm-up in epochs (they replace train.steps and train.warmup). */
   epochs: number | null;
@@ -95,12 +105,14 @@ function spread(ds: ImageDataset, count: number | null): ImageDataset {
 
 /** A view of some samples of a dataset. */
 function subset(ds: ImageDataset, indices: number[], name: string): ImageDataset {
+  const checkIndex = (i: number): number => {
+    if (!Number.isInteger(i) || i < 0 || i >= indices.length) throw new Error(`${name}: sample index ${String(i)} out of range [0, ${indices.length})`);
+    return i;
+  };
   return {
     name, length: indices.length, numClasses: ds.numClasses, channels: ds.channels, height: ds.height, width: ds.width, classNames: ds.classNames,
-    get: (i: number): Promise<ImageSample> => {
-      if (!Number.isInteger(i) || i < 0 || i >= indices.length) throw new Error(`${name}: sample index ${String(i)} out of range [0, ${indices.length})`);
-      return ds.get(indices[i]);
-    },
+    get: (i: number): Promise<ImageSample> => ds.get(indices[checkIndex(i)]),
+    decode: (i: number): Promise<DecodedSample> => ds.decode(indices[checkIndex(i)]),
   };
 }
 
@@ -180,8 +192,28 @@ function evalLoader(ds: ImageDataset, cfg: ViTRunConfig): ImageLoader {
   return new ImageLoader(ds, { batchSize: cfg.eval.batchSize, augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }) });
 }
 
-/** Top-1/top-5 on valid and test, and head redundancy on validation images. */
-export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'evaluation'>> {
+/** Images at a time through the model in eval mode for the head redundancy. */
+const REDUNDANCY_BATCH = 8;
+
+/** Head redundancy on `count` images of a set, evenly spaced, through the evaluation transform. */
+async function vitHeadRedundancy(model: VisionTransformer, ds: ImageDataset, cfg: ViTRunConfig, count: number): Promise<{ mean: number; std: number; images: number }> {
+  const images = spread(ds, count);
+  const loader = new ImageLoader(images, { batchSize: Math.min(REDUNDANCY_BATCH, images.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 1 });
+  const acc = new HeadRedundancyAccumulator();
+  model.eval();
+  for await (const batch of loader.epoch(0)) {
+    const input = tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
+    const maps = model.attentionMaps(input);
+    acc.add(maps);
+    for (const m of maps) m.dispose();
+    input.dispose();
+  }
+  const r = acc.result();
+  return { mean: r.mean, std: r.std, images: images.length };
+}
+
+/** Top-1/top-5 on valid and test, and head redundancy on train and test images. */
+export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { train: ImageDataset; valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'evaluation'>> {
   const metrics: RunResult['metrics'] = {};
   for (const [split, ds] of [['valid', sets.valid], ['test', sets.test]] as const) {
     if (!ds) continue;
@@ -190,24 +222,24 @@ export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, s
     metrics[split] = { top1: r.top1, top5: r.top5, loss: r.loss, images: r.count };
     log(`${label}: ${split} top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% on ${r.count} images (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  const loader = new ImageLoader(sets.valid, { batchSize: Math.min(cfg.eval.redundancyImages, sets.valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
-  const first = await loader.epoch(0).next();
-  const batch = first.value as ImageBatch;
-  model.eval();
-  const images = tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
-  const maps = model.attentionMaps(images);
-  const red = headRedundancy(maps);
-  for (const m of maps) m.dispose();
-  images.dispose();
+  const redundancy: Record<string, { mean: number; std: number }> = {};
+  const counts: string[] = [];
+  const redundancySets: [string, ImageDataset][] = [['train', sets.train], sets.test ? ['test', sets.test] : ['valid', sets.valid]];
+  for (const [split, ds] of redundancySets) {
+    const r = await vitHeadRedundancy(model, ds, cfg, cfg.eval.redundancyImages);
+    redundancy[split] = { mean: r.mean, std: r.std };
+    counts.push(`${r.images} ${split}`);
+    log(`${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.images} images)`);
+  }
   const sizes = [`${sets.valid.length} valid`, ...(sets.test ? [`${sets.test.length} test`] : [])].join(' and ');
-  return { metrics, redundancy: { mean: red.mean, std: red.std }, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${batch.batchSize} validation images` };
+  return { metrics, redundancy, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${counts.join(' and ')} images, evenly spaced` };
 }
 
 async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
   const runDir = path.join(ctx.out, attention);
   const loader = new ImageLoader(sets.train, {
     batchSize: cfg.train.batchSize, shuffle: true, seed: cfg.train.seed, dropLast: true,
-    augment: { ...cfg.augment, imageSize: cfg.model.imageSize },
+    augment: { ...cfg.augment, imageSize: cfg.model.imageSize }, repeats: cfg.sampler.repeats, replicas: cfg.sampler.replicas,
   });
   const nb = loader.numBatches;
   const settings: TrainSettings = {
@@ -223,7 +255,7 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
   const optimizer = makeOptimizer(model, settings);
   const valid = evalLoader(sets.valid, cfg);
   const numClasses = modelConfig.numClasses;
-  ctx.log(`${attention}: ${model.numParameters()} parameters, ${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch), into ${runDir}`);
+  ctx.log(`${attention}: ${model.numParameters()} parameters, ${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch${cfg.sampler.repeats > 1 ? `, each image ${cfg.sampler.repeats} times in the epochs it is drawn` : ''}), into ${runDir}`);
   try {
     const outcome = await train({
       model,
@@ -244,7 +276,8 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
     }, {
       runDir, label: attention, config: record, optimizer, generator,
       steps: settings.steps, warmupSteps: settings.warmup, minLrRatio: settings.minLrRatio, timeLimit: settings.timeLimit,
-      stopAfter: ctx.stopAfter, clip: settings.clip, evalEvery: settings.evalEvery, logEvery: settings.logEvery,
+      schedule: settings.schedule, stepsPerEpoch: nb, warmupLr: settings.warmupLr, minLr: settings.minLr,
+      stopAfter: ctx.stopAfter, clip: settings.clip, carryGrads: settings.carryGrads, evalEvery: settings.evalEvery, logEvery: settings.logEvery,
       resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
     });
     if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {

@@ -1,7 +1,7 @@
 // The training loop shared by the language model and the vision transformer. A task says how to
 // get the batch of a step, its loss, and how to validate; the loop does the rest:
-//   - each step inside tidy(): zeroGrad, loss, backward, gradient clipping, optimizer step, then
-//     the learning-rate schedule (linear warm-up then cosine) advances;
+//   - each step inside tidy(): zeroGrad (unless carryGrads), loss, backward, gradient clipping, optimizer step, then
+//     the learning-rate schedule (lib/optim/schedules.ts stepSchedule) advances;
 //   - every evalEvery steps and at the end: validation (model.eval(), no grad), a 'valid' record
 //     in metrics.jsonl, last.safetensors, and best.safetensors when the metric improved;
 //   - the mean loss, learning rate and throughput every logEvery steps into metrics.jsonl, and on
@@ -20,7 +20,7 @@ import { Adam, AdamW } from '../optim/adam';
 import { clipGradNorm_ } from '../optim/clip-grad';
 import type { BaseOptions, Optimizer } from '../optim/optimizer';
 import { weightDecayGroups } from '../optim/param-groups';
-import { LRScheduler, warmupCosine } from '../optim/schedules';
+import { LRScheduler, ScheduleKind, stepSchedule } from '../optim/schedules';
 import type { Generator } from '../random';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
@@ -62,12 +62,24 @@ export interface TrainerOptions {
   warmupSteps: number;
   /** The cosine's floor as a share of the base learning rate (default 0). */
   minLrRatio?: number;
+  /** The schedule's formula (lib/optim/schedules.ts stepSchedule; default 'cosine-after-warmup'). */
+  schedule?: ScheduleKind;
+  /** 'timm-cosine-epochs': the steps of an epoch, and the warm-up's first and the floor's absolute rates. */
+  stepsPerEpoch?: number;
+  warmupLr?: number;
+  minLr?: number;
   /** Seconds of training (validations included) after which the run stops; null: none. */
   timeLimit?: number | null;
   /** Stop (with a checkpoint) once this step is reached; the schedule still spans `steps`. */
   stopAfter?: number | null;
   /** The gradients' largest global norm; 0: no clipping. */
   clip: number;
+  /**
+   * Never zero the gradients: each step adds its gradients to the previous step's clipped ones
+   * (the paper's LM code, whose train.py has model.zero_grad() commented out). Checkpoints then
+   * hold the gradients too. Default false.
+   */
+  carryGrads?: boolean;
   evalEvery: number;
   logEvery: number;
   /** A checkpoint to continue from. */
@@ -146,8 +158,14 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
   const bestFile = path.join(runDir, 'best.safetensors');
 
   const state: LoopState = { totalSteps: opts.steps, items: 0, seconds: 0, window: { sum: 0, count: 0, items: 0 }, best: null, last: null };
-  // Step s (0-based) runs at the schedule's value for s + 1, as the paper's code: no step at lr 0.
-  const schedule = (s: number) => warmupCosine({ warmupSteps: Math.min(opts.warmupSteps, state.totalSteps), totalSteps: state.totalSteps, minRatio: opts.minLrRatio ?? 0 })(s + 1);
+  // Every group starts from the optimizer's rate; the schedule follows the (possibly refitted) length.
+  const baseLr = optimizer.paramGroups[0].lr;
+  const scheduleOf = (totalSteps: number) => stepSchedule({
+    kind: opts.schedule ?? 'cosine-after-warmup', lr: baseLr, warmupSteps: opts.warmupSteps, totalSteps, minRatio: opts.minLrRatio ?? 0,
+    stepsPerEpoch: opts.stepsPerEpoch, warmupLr: opts.warmupLr, minLr: opts.minLr,
+  });
+  scheduleOf(opts.steps); // checks the settings before anything is written
+  const schedule = (s: number) => scheduleOf(state.totalSteps)(s);
   let step = 0;
   let scheduler: LRScheduler;
   if (opts.resume) {
@@ -195,7 +213,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
 
   const save = (file: string, withOptimizer: boolean) => {
     saveCheckpoint(file, {
-      model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed() },
+      model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed() }, grads: opts.carryGrads === true,
       ...(withOptimizer ? { optimizer, scheduler } : {}),
     });
   };
@@ -252,7 +270,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       lastLr = lr;
       const t0 = performance.now();
       const loss = tidy(() => {
-        optimizer.zeroGrad();
+        if (!opts.carryGrads) optimizer.zeroGrad();
         const l = task.loss(batch);
         l.backward();
         if (opts.clip > 0) clipGradNorm_(params, opts.clip);
