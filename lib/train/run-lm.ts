@@ -12,9 +12,9 @@ import type { LMCorpus } from '../data/lm-corpus';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { RadiusSharing } from '../nn/attention';
+import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
-import { tensor } from '../tensor';
+import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { headRedundancy } from './head-redundancy';
 import { evaluatePerplexity } from './perplexity';
@@ -33,7 +33,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings {
+export interface LMModelSettings extends FourierKernelSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;
@@ -103,11 +103,11 @@ export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: At
 
 function describeEval(cfg: LMEvalSettings, context: number, tokens: number[]): string {
   const prefix = cfg.finalTokens > 0 ? `the first ${cfg.finalTokens} tokens of each split` : `all ${tokens.join(' / ')} valid / test tokens`;
-  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${cfg.redundancyWindows} validation windows`;
+  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy and attention statistics on ${cfg.redundancyWindows} validation windows`;
 }
 
 /** Validation and test perplexity (final settings) and head redundancy of a model; its evaluation text. */
-export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): { metrics: RunResult['metrics']; redundancy: RunResult['redundancy']; evaluation: string } {
+export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'> {
   const context = model.config.context;
   const metrics: RunResult['metrics'] = {};
   for (const split of ['valid', 'test'] as const) {
@@ -118,20 +118,28 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
     log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  const n = Math.min(ev.redundancyWindows, Math.floor((corpus.valid.length - 1) / context));
-  const ids = new Float32Array(n * context);
-  for (let w = 0; w < n; w++) ids.set(corpus.valid.subarray(w * context, (w + 1) * context), w * context);
   model.eval();
-  const input = tensor(ids, [n, context], { device: model.device });
+  const input = diagnosticWindows(model, corpus, ev);
   const maps = model.attentionMaps(input);
   const red = headRedundancy(maps);
   for (const m of maps) m.dispose();
+  const attentionStats = model.attentionStatistics(input);
   input.dispose();
   return {
     metrics,
     redundancy: { mean: red.mean, std: red.std },
+    attentionStats,
     evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length]),
   };
+}
+
+/** The first redundancyWindows windows of valid, [n, context]: the inputs of head redundancy and attention statistics. */
+function diagnosticWindows(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings): Tensor {
+  const context = model.config.context;
+  const n = Math.max(1, Math.min(ev.redundancyWindows, Math.floor((corpus.valid.length - 1) / context)));
+  const ids = new Float32Array(n * context);
+  for (let w = 0; w < n; w++) ids.set(corpus.valid.subarray(w * context, (w + 1) * context), w * context);
+  return tensor(ids, [n, context], { device: model.device });
 }
 
 /**
@@ -161,6 +169,14 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
       validate: () => {
         const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens });
         return { perplexity: r.perplexity, nll: r.nll };
+      },
+      diagnose: () => {
+        const input = diagnosticWindows(model, corpus, cfg.eval);
+        try {
+          return model.attentionStatistics(input);
+        } finally {
+          input.dispose();
+        }
       },
       metric: 'perplexity',
       higherIsBetter: false,

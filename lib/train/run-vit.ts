@@ -19,10 +19,10 @@ import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { RadiusSharing } from '../nn/attention';
+import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { crossEntropy } from '../ops/cross-entropy';
 import { Generator } from '../random';
-import { tensor } from '../tensor';
+import { Tensor, tensor } from '../tensor';
 import { evaluateAccuracy } from './accuracy';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { headRedundancy } from './head-redundancy';
@@ -44,7 +44,7 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings {
+export interface ViTModelSettings extends FourierKernelSettings {
   imageSize: number;
   patchSize: number;
   dim: number;
@@ -181,7 +181,7 @@ function evalLoader(ds: ImageDataset, cfg: ViTRunConfig): ImageLoader {
 }
 
 /** Top-1/top-5 on valid and test, and head redundancy on validation images. */
-export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'evaluation'>> {
+export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'>> {
   const metrics: RunResult['metrics'] = {};
   for (const [split, ds] of [['valid', sets.valid], ['test', sets.test]] as const) {
     if (!ds) continue;
@@ -190,17 +190,24 @@ export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, s
     metrics[split] = { top1: r.top1, top5: r.top5, loss: r.loss, images: r.count };
     log(`${label}: ${split} top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% on ${r.count} images (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  const loader = new ImageLoader(sets.valid, { batchSize: Math.min(cfg.eval.redundancyImages, sets.valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
-  const first = await loader.epoch(0).next();
-  const batch = first.value as ImageBatch;
   model.eval();
-  const images = tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
+  const images = await diagnosticImages(model, cfg, sets.valid);
   const maps = model.attentionMaps(images);
   const red = headRedundancy(maps);
   for (const m of maps) m.dispose();
+  const attentionStats = model.attentionStatistics(images);
+  const n = images.shape[0];
   images.dispose();
   const sizes = [`${sets.valid.length} valid`, ...(sets.test ? [`${sets.test.length} test`] : [])].join(' and ');
-  return { metrics, redundancy: { mean: red.mean, std: red.std }, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${batch.batchSize} validation images` };
+  return { metrics, redundancy: { mean: red.mean, std: red.std }, attentionStats, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy and attention statistics on ${n} validation images` };
+}
+
+/** The first redundancyImages validation images (evaluation transform): the inputs of head redundancy and attention statistics. */
+async function diagnosticImages(model: VisionTransformer, cfg: ViTRunConfig, valid: ImageDataset): Promise<Tensor> {
+  const loader = new ImageLoader(valid, { batchSize: Math.min(cfg.eval.redundancyImages, valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
+  const first = await loader.epoch(0).next();
+  const batch = first.value as ImageBatch;
+  return tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
 }
 
 async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
@@ -238,6 +245,14 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
       validate: async () => {
         const r = await evaluateAccuracy(model, valid, cfg.eval.batches > 0 ? { maxBatches: cfg.eval.batches } : {});
         return { top1: r.top1, top5: r.top5, loss: r.loss };
+      },
+      diagnose: async () => {
+        const images = await diagnosticImages(model, cfg, sets.valid);
+        try {
+          return model.attentionStatistics(images);
+        } finally {
+          images.dispose();
+        }
       },
       metric: 'top1',
       higherIsBetter: true,
