@@ -220,6 +220,7 @@ describe(`nn.Module on ${device()}`, () => {
     expect(() => new ff.nn.Linear(0, 2)).toThrow(/inFeatures: expected a positive integer/);
     expect(() => new ff.nn.MultiHeadAttention(6, 4)).toThrow(/numHeads: 4 does not divide dModel 6/);
     expect(() => new ff.nn.MultiHeadAttention(8, 2, { radius: 'row' as never })).toThrow(/opts\.radius/);
+    for (const features of [0, 5, 1.5]) expect(() => new ff.nn.MultiHeadAttention(8, 2, { features })).toThrow(/opts\.features: expected an integer in \[1, 4\]/);
     expect(() => new ff.nn.TransformerBlock(8, 2, { norm: 'middle' as never })).toThrow(/opts\.norm/);
     x.dispose();
     m.dispose();
@@ -270,11 +271,16 @@ describe(`nn layers on ${device()}`, () => {
     x.dispose();
   });
 
-  const attentionCases: { attention: 'fourier' | 'dot'; causal: boolean; radius?: ff.nn.RadiusSharing }[] = [
+  const attentionCases: { attention: 'fourier' | 'dot'; causal: boolean; radius?: ff.nn.RadiusSharing; features?: number; stable?: boolean; power?: number; eps?: number }[] = [
     { attention: 'fourier', causal: true, radius: 'feature' },
     { attention: 'fourier', causal: false, radius: 'head' },
     { attention: 'fourier', causal: true, radius: 'shared' },
     { attention: 'fourier', causal: false, radius: 'head-feature' },
+    // the paper's reference code in effect: one shared R over the first feature of each head
+    { attention: 'fourier', causal: true, radius: 'shared', features: 1 },
+    { attention: 'fourier', causal: false, radius: 'feature', features: 1, stable: true },
+    { attention: 'fourier', causal: true, radius: 'head-feature', stable: true, power: 2 },
+    { attention: 'fourier', causal: false, radius: 'feature', eps: 1e-3, power: 6 },
     { attention: 'dot', causal: true },
     { attention: 'dot', causal: false },
   ];
@@ -284,7 +290,7 @@ describe(`nn layers on ${device()}`, () => {
       const m = new ff.nn.MultiHeadAttention(C, H, { ...dev(), ...c, generator: new ff.Generator(11), radiusInit: 1.5 });
       const xv = uniform(B * N * C, -1, 1, 3);
       const W = uniform(B * N * C, -1, 1, 4);
-      const o = { numHeads: H, attention: c.attention, causal: c.causal };
+      const o = { numHeads: H, attention: c.attention, causal: c.causal, features: c.features, stable: c.stable, power: c.power, eps: c.eps };
       const p = refParams(m.stateDict());
       const f = (q: ff.reference.RefParams) => multiHeadAttentionRef(refArray(xv, [B, N, C]), q, o);
       const native = nativeGrads(m, xv, [B, N, C], W);
@@ -292,7 +298,8 @@ describe(`nn layers on ${device()}`, () => {
       const ref = refGrads(p, f, W);
       expectGradsClose(native.grads, ref);
       if (c.attention === 'fourier') {
-        const shapes = { shared: [1], head: [H, 1], feature: [C / H], 'head-feature': [H, C / H] };
+        const F = c.features ?? C / H;
+        const shapes = { shared: [1], head: [H, 1], feature: [F], 'head-feature': [H, F] };
         expect(m.R!.shape).toEqual(shapes[c.radius!]);
       } else expect(m.R).toBeNull();
       m.dispose();

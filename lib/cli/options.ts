@@ -48,6 +48,16 @@ export function cutoffList(value: string): number[] {
   return out;
 }
 
+/** Seeds separated by commas (e.g. 1,2,3): distinct non-negative integers. */
+export function seedList(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const out = parts.map((p) => Number(p));
+  if (parts.some((p) => !/^\d+$/.test(p)) || out.some((n) => !Number.isSafeInteger(n)) || new Set(out).size !== out.length) {
+    throw new InvalidArgumentError('expected distinct non-negative integers separated by commas (e.g. 1,2,3).');
+  }
+  return out;
+}
+
 export function deviceName(value: string): Device {
   if (!(DEVICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}.`);
   return value as Device;

@@ -6,14 +6,19 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { parseRandAugment } from '../data/rand-augment';
 import type { Device } from '../native';
+import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
-import type { Comparison, RunContext } from '../train/run-folder';
-import { LMRunConfig, trainLanguageModels } from '../train/run-lm';
-import { trainVisionTransformers, ViTRunConfig } from '../train/run-vit';
+import type { ValidationAxis } from '../train/plots';
+import type { RunResult } from '../train/results-table';
+import { Comparison, RESULTS_JSON, RESULTS_MD, RunContext, SEEDS_SVG, writeComparison } from '../train/run-folder';
+import { LM_AXIS, LMRunConfig, trainLanguageModels } from '../train/run-lm';
+import { trainVisionTransformers, VIT_AXIS, ViTRunConfig } from '../train/run-vit';
+import { SeedGroup, writeSeedsReport } from '../train/seeds';
 import {
-  checkFolder, cutoffList, defaultDeviceName, deviceName, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber,
+  checkFolder, cutoffList, defaultDeviceName, deviceName, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedList,
 } from './options';
 import { LM_PRESETS, lmPreset, SCALES_LR_WITH_BATCH, VIT_PRESETS, vitPreset } from './presets';
 
@@ -28,6 +33,7 @@ export interface CommonFlags {
   dataset?: string;
   out?: string;
   seed?: number;
+  seeds?: number[];
   steps?: number;
   timeLimit?: number;
   stopAfter?: number;
@@ -48,6 +54,11 @@ export interface CommonFlags {
   dModel?: number;
   heads?: number;
   radiusInit?: number;
+  radius?: RadiusSharing;
+  power?: number;
+  eps?: number;
+  fourierStable?: boolean;
+  fourierFeatures?: number;
   resume?: string | true;
   quiet?: boolean;
   printConfig?: boolean;
@@ -96,6 +107,17 @@ function set<T, K extends keyof T>(target: T, key: K, value: T[K] | undefined): 
   if (value !== undefined) target[key] = value;
 }
 
+/** The Fourier attention flags onto a model's settings (R's sharing and init, power, eps, stable, features). */
+function applyFourierFlags(m: FourierKernelSettings & { radiusInit: number; radius: RadiusSharing }, f: CommonFlags): void {
+  set(m, 'radiusInit', f.radiusInit);
+  set(m, 'radius', f.radius);
+  set(m, 'power', f.power);
+  set(m, 'eps', f.eps);
+  set(m, 'stable', f.fourierStable);
+  set(m, 'features', f.fourierFeatures);
+  if (m.stable === true && (m.power ?? 4) % 2 !== 0) throw new Error(`--power: --fourier-stable needs an even power, got ${String(m.power)}`);
+}
+
 function applyTrainFlags(train: LMRunConfig['train'], f: CommonFlags): void {
   set(train, 'seed', f.seed);
   set(train, 'steps', f.steps);
@@ -113,6 +135,10 @@ function applyTrainFlags(train: LMRunConfig['train'], f: CommonFlags): void {
   set(train, 'optimizer', f.optimizer);
   set(train, 'evalEvery', f.evalEvery);
   set(train, 'logEvery', f.logEvery);
+}
+
+function checkKernelFeatures(features: number | undefined, headDim: number): void {
+  if (features !== undefined && features > headDim) throw new Error(`--fourier-features: ${features} is more than the head dimension ${headDim}`);
 }
 
 /** The configuration of `train lm`: the preset with the flags applied, checked as a whole. */
@@ -140,7 +166,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   set(m, 'context', f.context);
   set(m, 'dropout', f.dropout);
   set(m, 'cutoffs', f.cutoffs);
-  set(m, 'radiusInit', f.radiusInit);
+  applyFourierFlags(m, f);
   applyTrainFlags(cfg.train, f);
   const e = cfg.eval;
   set(e, 'tokens', f.evalTokens);
@@ -149,6 +175,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   e.stride = f.evalStride ?? Math.min(e.stride, m.context);
   e.finalStride = f.finalStride ?? Math.min(e.finalStride, m.context);
   if (m.dModel % m.numHeads !== 0) throw new Error(`--heads: ${m.numHeads} heads do not divide --d-model ${m.dModel}`);
+  checkKernelFeatures(m.features, m.dModel / m.numHeads);
   if (m.dModel % 2 !== 0) throw new Error(`--d-model: expected an even size (sinusoidal positions), got ${m.dModel}`);
   if (e.stride > m.context) throw new Error(`--eval-stride: ${e.stride} is more than the context ${m.context}`);
   if (e.finalStride > m.context) throw new Error(`--final-stride: ${e.finalStride} is more than the context ${m.context}`);
@@ -184,7 +211,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(m, 'patchSize', f.patchSize);
   set(m, 'mlpRatio', f.mlpRatio);
   set(m, 'dropPath', f.dropPath);
-  set(m, 'radiusInit', f.radiusInit);
+  applyFourierFlags(m, f);
   const presetBatch = cfg.train.batchSize;
   applyTrainFlags(cfg.train, f);
   if (f.lr === undefined && SCALES_LR_WITH_BATCH.has(cfg.preset)) cfg.train.lr *= cfg.train.batchSize / presetBatch;
@@ -205,6 +232,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   }
   if (m.imageSize % m.patchSize !== 0) throw new Error(`--patch-size: ${m.patchSize} does not divide --image-size ${m.imageSize}`);
   if (m.dim % m.numHeads !== 0) throw new Error(`--heads: ${m.numHeads} heads do not divide --d-model ${m.dim}`);
+  checkKernelFeatures(m.features, m.dim / m.numHeads);
   if (!Number.isInteger(m.mlpRatio * m.dim)) throw new Error(`--mlp-ratio: ${m.mlpRatio} x --d-model ${m.dim} is not a whole number of features`);
   return cfg;
 }
@@ -236,7 +264,7 @@ export function printComparison(cmp: Comparison | null, out: string): void {
     process.stdout.write(`Stopped before the end: continue with the same command and --resume (checkpoints in ${out}).\n`);
     return;
   }
-  process.stdout.write(`${cmp.markdown}\nresults: ${cmp.table}\nplot:    ${cmp.plot}\n`);
+  process.stdout.write(`${cmp.markdown}\nresults: ${cmp.table}\nplot:    ${cmp.plot}\n${cmp.attentionPlot ? `attention: ${cmp.attentionPlot}\n` : ''}`);
 }
 
 function presetHelp(): string {
@@ -255,6 +283,7 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .addOption(new Option('--dataset <name>', `the data ${FROM_PRESET}`).choices(lm ? ['wikitext', 'brown'] : ['fashion-mnist', 'cifar10', 'folder']))
     .option('--out <dir>', 'output folder: one run folder per attention kind, and the comparison (default: runs/<preset>)')
     .option('--seed <n>', `seed of the initialisation, dropout and data order ${FROM_PRESET}`, nonNegativeInt)
+    .option('--seeds <list>', 'train once per seed (e.g. 1,2,3) into <out>/seed-<n>, then write the mean ± std over seeds to <out>/results.md and <out>/seeds.svg', seedList)
     .option('--steps <n>', `optimizer steps: the schedule's length ${FROM_PRESET}`, positiveInt)
     .option('--time-limit <seconds>', 'training time per run, validations included: the schedule is fitted to it; with --attention both the dot run takes the Fourier run\'s steps, within the same time (default: none, --steps alone)', positiveNumber)
     .option('--stop-after <n>', 'stop at this step with a checkpoint, the schedule unchanged; continue with --resume (default: none)', positiveInt)
@@ -276,6 +305,12 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--d-model <n>', `model width ${FROM_PRESET}`, positiveInt)
     .option('--heads <n>', `attention heads ${FROM_PRESET}`, positiveInt)
     .option('--radius-init <x>', `initial radius R of Fourier attention ${FROM_PRESET}`, positiveNumber)
+    .addOption(new Option('--radius <sharing>', `R's shape: shared [1], head [H,1], feature [Dh] or head-feature [H,Dh] ${FROM_PRESET}`).choices(['shared', 'head', 'feature', 'head-feature']))
+    .option('--power <p>', `Fourier attention's exponent p, K = prod_d sinc^p ${FROM_PRESET}`, positiveInt)
+    .option('--eps <x>', `Fourier attention's normaliser eps, h = K v / (sum K + eps) ${FROM_PRESET}`, nonNegativeNumber)
+    .option('--fourier-stable', 'Fourier attention in the log domain: eps = 0, no underflow (default: the preset\'s)')
+    .option('--no-fourier-stable', 'Fourier attention as the paper: eps in the normaliser, underflow gives 0')
+    .option('--fourier-features <F>', `Fourier kernel over the first F features of each head (1 with --radius shared: the paper's reference code in effect) ${FROM_PRESET}`, positiveInt)
     .option('--resume [checkpoint]', 'continue each run of --out from its last.safetensors, or one run from the checkpoint given (default: start fresh)')
     .option('--quiet', 'no progress bar: a progress line every --log-every steps (as without a terminal)', false)
     .option('--print-config', 'print the resolved configuration (the preset after the flags) as JSON and exit')
@@ -299,7 +334,8 @@ export function trainLMCommand(): Command {
       if (flags.printConfig) return printConfig(cfg);
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = runContext(flags, out, ['train', 'lm', ...rawArgs(cmd)]);
-      printComparison(await trainLanguageModels(cfg, attentionsOf(flags.attention), ctx), out);
+      const run = (seed: number | null, c: RunContext) => trainLanguageModels(seed === null ? cfg : { ...cfg, train: { ...cfg.train, seed } }, attentionsOf(flags.attention), c);
+      await trainOverSeeds(flags, ctx, run, `${cfg.preset}: ${flags.attention === 'both' ? 'Fourier vs dot-product attention' : `${flags.attention} attention`}`);
     });
 }
 
@@ -326,7 +362,8 @@ export function trainViTCommand(): Command {
       if (flags.printConfig) return printConfig(cfg);
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = runContext(flags, out, ['train', 'vit', ...rawArgs(cmd)]);
-      printComparison(await trainVisionTransformers(cfg, attentionsOf(flags.attention), ctx), out);
+      const run = (seed: number | null, c: RunContext) => trainVisionTransformers(seed === null ? cfg : { ...cfg, train: { ...cfg.train, seed } }, attentionsOf(flags.attention), c);
+      await trainOverSeeds(flags, ctx, run, `${cfg.preset}: ${flags.attention === 'both' ? 'Fourier vs dot-product attention' : `${flags.attention} attention`}`);
     });
 }
 
@@ -344,6 +381,52 @@ function randAugmentFlag(value: string): string | false {
     throw new InvalidArgumentError(`${(e as Error).message}.`);
   }
   return value;
+}
+
+/**
+ * One training command, or with --seeds one per seed into <out>/seed-<n> (a seed whose runs all
+ * finished is not trained again, so the command can be repeated to continue), then the mean ± std
+ * over the seeds per attention kind into <out>/results.md and <out>/seeds.svg.
+ */
+async function trainOverSeeds(flags: CommonFlags, ctx: RunContext, run: (seed: number | null, ctx: RunContext) => Promise<Comparison | null>, title: string): Promise<void> {
+  if (flags.seeds === undefined) {
+    printComparison(await run(null, ctx), ctx.out);
+    return;
+  }
+  if (flags.seed !== undefined) throw new Error('--seeds: give --seed or --seeds, not both');
+  if (typeof flags.resume === 'string') throw new Error('--resume: with --seeds, give --resume alone (each seed continues from its own folder)');
+  const comparisons: Comparison[] = [];
+  for (const seed of flags.seeds) {
+    const out = path.join(ctx.out, `seed-${seed}`);
+    const kinds = attentionsOf(flags.attention);
+    const done = kinds.every((a) => fs.existsSync(path.join(out, a, RESULTS_JSON)));
+    const resume = done || (ctx.resume === true && kinds.some((a) => fs.existsSync(path.join(out, a, 'last.safetensors')))) ? true : null;
+    ctx.log(`seed ${seed}: ${done ? 'finished before; its results are reused' : `training into ${out}`}`);
+    const cmp = done ? await writeComparison(out, seedAxis(out), title, ctx.notes) : await run(seed, { ...ctx, out, resume });
+    if (cmp === null) {
+      process.stdout.write(`Stopped before the end of seed ${seed}: continue with the same command and --resume.\n`);
+      return;
+    }
+    comparisons.push(cmp);
+  }
+  const groups: SeedGroup[] = attentionsOf(flags.attention).map((a) => ({
+    name: a,
+    seeds: flags.seeds as number[],
+    results: comparisons.map((c, i) => {
+      const r = c.results.find((x) => x.attention === a);
+      if (r === undefined) throw new Error(`seed ${(flags.seeds as number[])[i]}: no ${a} run in its results`);
+      return r;
+    }),
+  }));
+  const report = await writeSeedsReport(path.join(ctx.out, RESULTS_MD), path.join(ctx.out, SEEDS_SVG), groups, `${title}, ${flags.seeds.length} seeds`, ctx.notes);
+  process.stdout.write(`${report.markdown}\nresults: ${report.table}\nplot:    ${report.plot}\n`);
+}
+
+/** The validation axis of the runs in a seed's folder (read from its first results.json). */
+function seedAxis(out: string): ValidationAxis {
+  const first = fs.readdirSync(out).map((d) => path.join(out, d, RESULTS_JSON)).find((f) => fs.existsSync(f));
+  const kind = first ? (JSON.parse(fs.readFileSync(first, 'utf8')) as RunResult).kind : 'lm';
+  return kind === 'lm' ? LM_AXIS : VIT_AXIS;
 }
 
 /** The arguments a subcommand was given, as typed (for the results' notes). */

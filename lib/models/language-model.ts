@@ -25,6 +25,7 @@ import { embedding } from '../ops/embedding';
 import { linear } from '../ops/linear';
 import type { Device } from '../native';
 import type { RadiusSharing } from '../nn/attention';
+import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
 import { normal_, zeros_ } from '../nn/init';
@@ -51,6 +52,11 @@ export interface LanguageModelConfig {
   /** R's initial value (2 by default). */
   radiusInit?: number;
   radius?: RadiusSharing;
+  /** Fourier attention's power, eps, log-domain mode and kernel features (MultiHeadAttention's). */
+  power?: number;
+  eps?: number;
+  stable?: boolean;
+  features?: number;
   /** Adaptive softmax cutoffs, increasing, each in [1, vocabSize); [] = full softmax. */
   cutoffs: number[];
   tieWeights: boolean;
@@ -183,7 +189,8 @@ export class LanguageModel extends Module {
     this.drop = this.registerModule('drop', new Dropout(cfg.dropout, generator));
     const norm = cfg.norm ?? 'post';
     const blocks = Array.from({ length: cfg.numLayers }, () => new TransformerBlock(d, cfg.numHeads, {
-      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
+      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
+      features: cfg.features, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
@@ -259,6 +266,19 @@ export class LanguageModel extends Module {
       headBias: out.headBias,
       tails: tails.map((t, i) => ({ weight: clusters[i + 1].weight, proj: clusters[i + 1].proj, projTransposed: true, bias: t.bias })),
     };
+  }
+
+  /** Per layer, what its attention does with its rows for input [B, T] (MultiHeadAttention.attentionStatistics), without grad. */
+  attentionStatistics(input: Tensor): AttentionStatistics[] {
+    return noGrad(() => tidy(() => {
+      const stats: AttentionStatistics[] = [];
+      let x = this.inputs(input);
+      for (const block of this.blocks) {
+        stats.push(block.attn.attentionStatistics(block.norm === 'pre' ? block.ln1.forward(x) : x));
+        x = block.forward(x);
+      }
+      return stats;
+    }));
   }
 
   /** Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the current train/eval mode. */

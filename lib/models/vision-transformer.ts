@@ -11,6 +11,7 @@ import { add } from '../ops/elementwise';
 import { broadcastTo, concat, reshape, slice } from '../ops/layout';
 import type { Device } from '../native';
 import type { RadiusSharing } from '../nn/attention';
+import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { truncNormal_, zeros_ } from '../nn/init';
 import { LayerNorm } from '../nn/layernorm';
@@ -38,6 +39,11 @@ export interface VisionTransformerConfig {
   /** R's initial value (1 by default). */
   radiusInit?: number;
   radius?: RadiusSharing;
+  /** Fourier attention's power, eps, log-domain mode and kernel features (MultiHeadAttention's). */
+  power?: number;
+  eps?: number;
+  stable?: boolean;
+  features?: number;
   /** LayerNorm eps (1e-6 by default, as DeiT). */
   lnEps?: number;
 }
@@ -79,7 +85,8 @@ export class VisionTransformer extends Module {
     this.posEmbed = this.registerParameter('posEmbed', truncNormal_(zeros([1, tokens, cfg.dim], { device }), 0, 0.02, -2, 2, init));
     const lnEps = cfg.lnEps ?? 1e-6;
     const blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(cfg.dim, cfg.numHeads, {
-      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, qkvBias: cfg.qkvBias,
+      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
+      features: cfg.features, qkvBias: cfg.qkvBias,
       ffDim: cfg.mlpRatio * cfg.dim, norm: 'pre', activation: 'gelu', lnEps,
       dropPath: cfg.depth === 1 ? 0 : (cfg.dropPath * i) / (cfg.depth - 1), device, generator,
     }));
@@ -117,6 +124,19 @@ export class VisionTransformer extends Module {
     for (const block of this.blocks) x = block.forward(x);
     const cls = slice(this.norm.forward(x), 1, 0, 1);
     return this.head.forward(reshape(cls, [cls.shape[0], cls.shape[2]]));
+  }
+
+  /** Per block, what its attention does with its rows (MultiHeadAttention.attentionStatistics), without grad. */
+  attentionStatistics(images: Tensor): AttentionStatistics[] {
+    return noGrad(() => tidy(() => {
+      const stats: AttentionStatistics[] = [];
+      let x = this.embed(images);
+      for (const block of this.blocks) {
+        stats.push(block.attn.attentionStatistics(block.ln1.forward(x)));
+        x = block.forward(x);
+      }
+      return stats;
+    }));
   }
 
   /** Per block, its attention weights [B, H, N, N] (N = numPatches + 1), without grad; in the current train/eval mode. */

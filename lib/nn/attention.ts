@@ -3,7 +3,12 @@
 //   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
 //              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
 //              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
-//              initialised to radiusInit (the paper: 2 for its LM, 1 for its ViT).
+//              initialised to radiusInit (the paper: 2 for its LM, 1 for its ViT). With
+//              features: F < Dh the kernel reads only the first F features of each head's q and
+//              k (R 'feature' is then [F]); the values keep all Dh. features: 1 with one shared
+//              R is the kernel the paper's reference CUDA code computes in effect (it reads
+//              R[d] for every d of a one-element R; where the memory after R is zero,
+//              sinc(0) = 1 for d >= 1).
 //   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
 // x [B, N, C] -> [B, N, C], C = numHeads * Dh.
 // attentionMap(x) materialises the weights the fused ops apply, [B, H, N, N] without grad (for
@@ -25,11 +30,24 @@ import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
+import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
 
 export type AttentionKind = 'fourier' | 'dot';
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
+
+/** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
+export interface FourierKernelSettings {
+  /** The exponent p (4 by default, the paper's). */
+  power?: number;
+  /** The normaliser's eps (1e-6 by default); unused when stable. */
+  eps?: number;
+  /** The log-domain estimate: eps = 0, no underflow. */
+  stable?: boolean;
+  /** The kernel reads the first F features of each head (all by default). */
+  features?: number;
+}
 
 export interface MultiHeadAttentionOptions {
   /** 'fourier' (default) or 'dot'. */
@@ -48,6 +66,8 @@ export interface MultiHeadAttentionOptions {
   power?: number;
   eps?: number;
   stable?: boolean;
+  /** Fourier attention's kernel over the first F features of each head (all Dh by default). */
+  features?: number;
   device?: Device;
   generator?: Generator;
 }
@@ -60,6 +80,8 @@ export class MultiHeadAttention extends Module {
   readonly headDim: number;
   readonly attention: AttentionKind;
   readonly causal: boolean;
+  /** The features of each head that Fourier attention's kernel reads (headDim unless opts.features). */
+  readonly kernelFeatures: number;
   private readonly fourier: { power?: number; eps?: number; stable?: boolean };
 
   constructor(readonly dModel: number, readonly numHeads: number, opts: MultiHeadAttentionOptions = {}) {
@@ -77,10 +99,15 @@ export class MultiHeadAttention extends Module {
     this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: opts.qkvBias ?? true }));
     this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: opts.projBias ?? true }));
     this.fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
+    const F = opts.features ?? this.headDim;
+    if (!Number.isInteger(F) || F < 1 || F > this.headDim) {
+      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${String(opts.features)}`);
+    }
+    this.kernelFeatures = F;
     if (this.attention === 'fourier') {
       const r0 = opts.radiusInit ?? 2;
       if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
-      this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, this.headDim), r0, { device: opts.device }));
+      this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, F), r0, { device: opts.device }));
     } else this.R = null;
   }
 
@@ -97,14 +124,33 @@ export class MultiHeadAttention extends Module {
     return [0, 1, 2].map((i) => reshape(slice(heads, 0, i, i + 1), [B, H, N, Dh]));
   }
 
+  /** The first kernelFeatures features of q or k [B, H, N, Dh] (t itself when that is all of them). */
+  private kernelInput(t: Tensor): Tensor {
+    return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
+  }
+
   /** x [B, N, dModel] -> [B, N, dModel]. */
   forward(x: Tensor): Tensor {
     const [q, k, v] = this.heads(x);
     const [B, N] = x.shape;
     const h = this.R !== null
-      ? fourierAttention(q, k, v, this.R, { ...this.fourier, causal: this.causal })
+      ? fourierAttention(this.kernelInput(q), this.kernelInput(k), v, this.R, { ...this.fourier, causal: this.causal })
       : dotProductAttention(q, k, v, { causal: this.causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
+  }
+
+  /**
+   * What the layer's attention does with its rows for input x [B, N, dModel] (row sums against
+   * eps, row mass, entropy, largest weight, R; lib/nn/attention-statistics.ts), without grad.
+   */
+  attentionStatistics(x: Tensor): AttentionStatistics {
+    return noGrad(() => tidy(() => {
+      const [q, k] = this.heads(x);
+      if (this.R === null) return dotStatistics(q, k, this.causal);
+      return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
+        power: this.fourier.power ?? 4, eps: this.fourier.eps ?? 1e-6, stable: this.fourier.stable ?? false, causal: this.causal,
+      });
+    }));
   }
 
   /**
@@ -113,17 +159,18 @@ export class MultiHeadAttention extends Module {
    */
   attentionMap(x: Tensor): Tensor {
     return noGrad(() => tidy(() => {
-      const [q, k] = this.heads(x);
-      const N = q.shape[2];
+      const [qh, kh] = this.heads(x);
+      const N = qh.shape[2];
       if (this.R === null) {
-        const scores = scale(matmul(q, k, { transB: true }), 1 / Math.sqrt(this.headDim));
+        const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
         return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
       }
+      const [q, k] = [this.kernelInput(qh), this.kernelInput(kh)];
       const power = this.fourier.power ?? 4;
       if (this.fourier.stable === true) {
         // log K = (p / 2) sum_d log sinc(R_d (q_d - k_d))^2; softmax over j is K / sum_j K.
         let logK: Tensor | null = null;
-        for (let d = 0; d < this.headDim; d++) {
+        for (let d = 0; d < this.kernelFeatures; d++) {
           const term = log(fourierMetric(slice(q, 3, d, d + 1), slice(k, 3, d, d + 1), radiusOfFeature(this.R, d), { power: 2 }));
           logK = logK === null ? term : add(logK, term);
         }

@@ -3,13 +3,10 @@
 // reference, or (stable) exp(log K - log sum_j K) with log K = p sum_d log|sinc|; dot: softmax of
 // q k^T / sqrt(Dh). Causal rows see j <= i only (masked weights are 0).
 import { fourierMetricRef, RefArray, sincRef } from './fourier-metric';
-import type { AttentionModuleRefOptions, RefParams } from './nn-modules';
+import { AttentionModuleRefOptions, kernelFeaturesRef, RefParams } from './nn-modules';
 import { linearRef } from './nn-ops';
 import { permuteRef, sliceRef } from './tensor-ops';
 
-export interface AttentionMapRefOptions extends AttentionModuleRefOptions {
-  stable?: boolean;
-}
 
 /** R_hd of R ([1], [Dh], [H, 1] or [H, Dh]) broadcast to [H, Dh]. */
 function radius(R: RefArray, h: number, d: number): number {
@@ -32,16 +29,17 @@ function normaliseLogs(logW: Float64Array, rows: number, N: number): Float64Arra
 }
 
 /** The attention weights [B, H, N, N] of x [B, N, C] for a MultiHeadAttention's params (qkv.weight, qkv.bias?, R?). */
-export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionMapRefOptions, prefix = ''): RefArray {
+export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionModuleRefOptions, prefix = ''): RefArray {
   const [B, N, C] = x.shape;
   const H = o.numHeads, Dh = C / H;
   const qkv = linearRef(x, p[`${prefix}qkv.weight`], p[`${prefix}qkv.bias`] ?? null);
   const heads = permuteRef({ data: qkv.data, shape: [B, N, 3, H, Dh] }, [2, 0, 3, 1, 4]);
-  const [q, k] = [0, 1].map((i) => ({ data: sliceRef(heads, 0, i, i + 1).data, shape: [B, H, N, Dh] }));
+  const [qh, kh] = [0, 1].map((i) => ({ data: sliceRef(heads, 0, i, i + 1).data, shape: [B, H, N, Dh] }));
   const visible = (i: number, j: number) => !o.causal || j <= i;
   const rows = B * H * N;
   const shape = [B, H, N, N];
   if (o.attention === 'dot') {
+    const [q, k] = [qh, kh];
     const logW = new Float64Array(rows * N);
     for (let r = 0; r < rows; r++)
       for (let j = 0; j < N; j++) {
@@ -54,6 +52,8 @@ export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionMapRefOpt
   }
   const R = p[`${prefix}R`];
   const power = o.power ?? 4;
+  const [q, k] = [kernelFeaturesRef(qh, o.features), kernelFeaturesRef(kh, o.features)];
+  const F = q.shape[3];
   if (o.stable) {
     const logW = new Float64Array(rows * N);
     for (let r = 0; r < rows; r++) {
@@ -61,7 +61,7 @@ export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionMapRefOpt
       for (let j = 0; j < N; j++) {
         let s = 0;
         const kRow = Math.floor(r / N) * N + j;
-        for (let d = 0; d < Dh; d++) s += Math.log(Math.abs(sincRef(radius(R, h, d) * (q.data[r * Dh + d] - k.data[kRow * Dh + d]))));
+        for (let d = 0; d < F; d++) s += Math.log(Math.abs(sincRef(radius(R, h, d) * (q.data[r * F + d] - k.data[kRow * F + d]))));
         logW[r * N + j] = visible(r % N, j) ? power * s : -Infinity;
       }
     }

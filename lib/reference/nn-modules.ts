@@ -17,6 +17,14 @@ export interface AttentionModuleRefOptions {
   causal?: boolean;
   power?: number;
   eps?: number;
+  stable?: boolean;
+  /** Fourier: the kernel reads the first F features of each head's q and k (all by default). */
+  features?: number;
+}
+
+/** The first F features of q or k [B, H, N, Dh] (x itself without F). */
+export function kernelFeaturesRef(x: RefArray, F: number | undefined): RefArray {
+  return F === undefined || F === x.shape[3] ? x : sliceRef(x, 3, 0, F);
 }
 
 /** MultiHeadAttention of x [B, N, C]; params qkv.weight, qkv.bias?, proj.weight, proj.bias, R? under `prefix`. */
@@ -27,7 +35,7 @@ export function multiHeadAttentionRef(x: RefArray, p: RefParams, o: AttentionMod
   const heads = permuteRef(reshape(qkv, [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => reshape(sliceRef(heads, 0, i, i + 1), [B, H, N, Dh]));
   const h = o.attention === 'fourier'
-    ? fourierAttentionRef(q, k, v, p[`${prefix}R`], { causal: o.causal, power: o.power, eps: o.eps })
+    ? fourierAttentionRef(kernelFeaturesRef(q, o.features), kernelFeaturesRef(k, o.features), v, p[`${prefix}R`], { causal: o.causal, power: o.power, eps: o.eps, stable: o.stable })
     : dotAttentionRef(q, k, v, { causal: o.causal });
   return linearRef(reshape(permuteRef(h, [0, 2, 1, 3]), [B, N, C]), p[`${prefix}proj.weight`], p[`${prefix}proj.bias`]);
 }

@@ -1,9 +1,11 @@
 // metrics.jsonl: one JSON object per line, appended as a run goes. 'train' records hold the mean
 // training loss over the steps since the previous one, the learning rate and the throughput;
-// 'valid' records hold the validation metrics (perplexity, or top-1/top-5 accuracy) at a step.
+// 'valid' records hold the validation metrics (perplexity, or top-1/top-5 accuracy) at a step,
+// and the attention layers' statistics (row mass, underflow share, entropy, R) when diagnosed.
 // Read back for the plots and the results table; cut back to a checkpoint's step on resume, so
 // the log of a resumed run is the log of the uninterrupted one.
 import * as fs from 'fs';
+import type { AttentionStatistics } from '../nn/attention-statistics';
 
 export interface TrainRecord {
   type: 'train';
@@ -23,6 +25,8 @@ export interface ValidRecord {
   seconds: number;
   /** The validation metrics: { perplexity, nll } or { top1, top5, loss }. */
   metrics: Record<string, number>;
+  /** Per attention layer, what it did with its rows on the diagnostic inputs (when the task diagnoses). */
+  attentionStats?: AttentionStatistics[];
 }
 
 export type MetricRecord = TrainRecord | ValidRecord;

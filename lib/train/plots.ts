@@ -1,6 +1,8 @@
 // The training curves as one SVG, drawn by vega-lite (compiled to vega, rendered headless): on
 // the left the training loss against the step, on the right the validation metric (perplexity,
 // or top-1 accuracy) against the step, each run (Fourier, dot) a coloured line on the same axes.
+// A second SVG shows the attention statistics logged at each validation, per run and layer: the
+// share of rows under eps, the row mass and the normalised entropy against the step.
 import * as fs from 'fs';
 import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
@@ -46,10 +48,48 @@ export function curvesSpec(runs: RunCurves[], axis: ValidationAxis, title: strin
   } as TopLevelSpec;
 }
 
+/** The vega-lite specification of the attention statistics' panels, or null when no record holds any. */
+export function attentionSpec(runs: RunCurves[], title: string): TopLevelSpec | null {
+  const points = runs.flatMap((r) => r.records.flatMap((x) => (x.type === 'valid' && x.attentionStats ? x.attentionStats.map((s, layer) => ({
+    line: `${r.label} L${layer}`, step: x.step, underflow: s.underflow, rowMass: s.rowMass, entropy: s.normalizedEntropy,
+  })) : [])));
+  if (points.length === 0) return null;
+  const panel = (field: string, yTitle: string) => ({
+    width: 260,
+    height: 200,
+    transform: [{ filter: `isValid(datum.${field})` }],
+    mark: { type: 'line', point: false },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field, type: 'quantitative', title: yTitle, scale: { domain: [0, 1] } },
+      color: { field: 'line', type: 'nominal', title: 'run, layer' },
+    },
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `${title}: attention rows`,
+    data: { values: points },
+    hconcat: [panel('underflow', 'share of rows with sum_j K_ij < eps'), panel('rowMass', 'mean row mass S / (S + eps)'), panel('entropy', 'entropy / ln(visible keys)')],
+    config: { font: 'sans-serif' },
+  } as TopLevelSpec;
+}
+
+async function render(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+/** Writes the attention statistics' plot to `file` when the runs logged any; returns the file, or null. */
+export async function writeAttentionPlot(file: string, runs: RunCurves[], title: string): Promise<string | null> {
+  const spec = attentionSpec(runs, title);
+  if (spec === null) return null;
+  fs.writeFileSync(file, await render(spec));
+  return file;
+}
+
 /** Renders the curves to SVG text. */
 export async function curvesSvg(runs: RunCurves[], axis: ValidationAxis, title: string): Promise<string> {
-  const view = new vega.View(vega.parse(compile(curvesSpec(runs, axis, title)).spec), { renderer: 'none' });
-  return view.toSVG();
+  return render(curvesSpec(runs, axis, title));
 }
 
 /** Renders the curves and writes them to `file`. */

@@ -1,7 +1,8 @@
 // The folders a training command writes and the eval command reads:
 //   <out>/<attention>/   config.json, metrics.jsonl, last.safetensors, best.safetensors (the
-//                        trainer), results.json (the final evaluation), results.md, curves.svg
-//   <out>/               results.md and curves.svg comparing every run folder of <out> that has
+//                        trainer), results.json (the final evaluation), results.md, curves.svg,
+//                        attention.svg (the attention statistics at each validation)
+//   <out>/               results.md, curves.svg and attention.svg comparing every run folder of <out> that has
 //                        results.json (Fourier and dot side by side)
 // and how a checkpoint argument (a file, a run folder, or an output folder) names checkpoints.
 import * as fs from 'fs';
@@ -10,7 +11,7 @@ import type { Device } from '../native';
 import type { ScheduleKind } from '../optim/schedules';
 import { readCheckpointInfo } from './checkpoint';
 import { readMetrics } from './metrics-log';
-import { RunCurves, ValidationAxis, writeCurves } from './plots';
+import { RunCurves, ValidationAxis, writeAttentionPlot, writeCurves } from './plots';
 import { resultsMarkdown, RunResult } from './results-table';
 
 /** The optimisation settings of a run (both kinds). */
@@ -97,6 +98,8 @@ export function sameBudget<C extends { train: TrainSettings; epochs?: number | n
 export const RESULTS_JSON = 'results.json';
 export const RESULTS_MD = 'results.md';
 export const CURVES_SVG = 'curves.svg';
+export const ATTENTION_SVG = 'attention.svg';
+export const SEEDS_SVG = 'seeds.svg';
 
 /** The order runs are shown in: Fourier first, then dot, then any other name. */
 function runOrder(a: string, b: string): number {
@@ -127,7 +130,9 @@ export async function writeRunReport(runDir: string, result: RunResult, axis: Va
   fs.writeFileSync(path.join(runDir, RESULTS_JSON), JSON.stringify(result, null, 2) + '\n');
   const table = path.join(runDir, RESULTS_MD);
   fs.writeFileSync(table, resultsMarkdown(title, [result], notes));
-  const plot = await writeCurves(path.join(runDir, CURVES_SVG), [curvesOf(runDir, result.attention)], axis, title);
+  const curves = [curvesOf(runDir, result.attention)];
+  const plot = await writeCurves(path.join(runDir, CURVES_SVG), curves, axis, title);
+  await writeAttentionPlot(path.join(runDir, ATTENTION_SVG), curves, title);
   return { table, plot };
 }
 
@@ -135,6 +140,8 @@ export async function writeRunReport(runDir: string, result: RunResult, axis: Va
 export interface Comparison {
   table: string;
   plot: string;
+  /** The attention statistics' plot (null when no run logged any). */
+  attentionPlot: string | null;
   results: RunResult[];
   markdown: string;
 }
@@ -155,8 +162,10 @@ export async function writeComparison(outDir: string, axis: ValidationAxis, titl
   const markdown = resultsMarkdown(title, results, notes);
   const table = path.join(outDir, RESULTS_MD);
   fs.writeFileSync(table, markdown);
-  const plot = await writeCurves(path.join(outDir, CURVES_SVG), names.map((n, i) => curvesOf(path.join(outDir, n), results[i].attention)), axis, title);
-  return { table, plot, results, markdown };
+  const curves = names.map((n, i) => curvesOf(path.join(outDir, n), results[i].attention));
+  const plot = await writeCurves(path.join(outDir, CURVES_SVG), curves, axis, title);
+  const attentionPlot = await writeAttentionPlot(path.join(outDir, ATTENTION_SVG), curves, title);
+  return { table, plot, attentionPlot, results, markdown };
 }
 
 /**

@@ -13,9 +13,9 @@ import type { LMCorpus } from '../data/lm-corpus';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { RadiusSharing } from '../nn/attention';
+import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
-import { tensor } from '../tensor';
+import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import { evaluatePerplexity } from './perplexity';
@@ -34,7 +34,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings {
+export interface LMModelSettings extends FourierKernelSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;
@@ -109,7 +109,7 @@ export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: At
 function describeEval(cfg: LMEvalSettings, context: number, tokens: number[], windows: Record<string, number>): string {
   const prefix = cfg.finalTokens > 0 ? `the first ${cfg.finalTokens} tokens of each split` : `all ${tokens.join(' / ')} valid / test tokens`;
   const red = Object.entries(windows).map(([split, n]) => `${n} ${split}`).join(' and ');
-  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${red} windows of ${context} tokens, evenly spaced`;
+  return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${red} windows of ${context} tokens, evenly spaced; attention statistics on the first ${Math.min(cfg.redundancyWindows, STAT_WINDOWS)} validation windows`;
 }
 
 /** Windows of `context` tokens at a time through the model in eval mode, their maps accumulated. */
@@ -138,7 +138,7 @@ export function lmHeadRedundancy(model: LanguageModel, tokens: Int32Array, count
 }
 
 /** Validation and test perplexity (final settings) and head redundancy of a model; its evaluation text. */
-export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): { metrics: RunResult['metrics']; redundancy: RunResult['redundancy']; evaluation: string } {
+export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'> {
   const context = model.config.context;
   const metrics: RunResult['metrics'] = {};
   for (const split of ['valid', 'test'] as const) {
@@ -157,7 +157,22 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     windows[split] = r.windows;
     log(`${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.windows} windows)`);
   }
-  return { metrics, redundancy, evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length], windows) };
+  const input = diagnosticWindows(model, corpus, ev);
+  const attentionStats = model.attentionStatistics(input);
+  input.dispose();
+  return { metrics, redundancy, attentionStats, evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length], windows) };
+}
+
+/** Validation windows at most whose attention statistics are logged (each validation and the final evaluation). */
+const STAT_WINDOWS = 8;
+
+/** The first min(redundancyWindows, 8) windows of valid, [n, context]: the inputs of the attention statistics. */
+function diagnosticWindows(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings): Tensor {
+  const context = model.config.context;
+  const n = Math.max(1, Math.min(ev.redundancyWindows, STAT_WINDOWS, Math.floor((corpus.valid.length - 1) / context)));
+  const ids = new Float32Array(n * context);
+  for (let w = 0; w < n; w++) ids.set(corpus.valid.subarray(w * context, (w + 1) * context), w * context);
+  return tensor(ids, [n, context], { device: model.device });
 }
 
 /**
@@ -187,6 +202,14 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
       validate: () => {
         const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens });
         return { perplexity: r.perplexity, nll: r.nll };
+      },
+      diagnose: () => {
+        const input = diagnosticWindows(model, corpus, cfg.eval);
+        try {
+          return model.attentionStatistics(input);
+        } finally {
+          input.dispose();
+        }
       },
       metric: 'perplexity',
       higherIsBetter: false,

@@ -20,10 +20,10 @@ import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { RadiusSharing } from '../nn/attention';
+import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { crossEntropy } from '../ops/cross-entropy';
 import { Generator } from '../random';
-import { tensor } from '../tensor';
+import { Tensor, tensor } from '../tensor';
 import { evaluateAccuracy } from './accuracy';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { HeadRedundancyAccumulator } from './head-redundancy';
@@ -45,7 +45,7 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings {
+export interface ViTModelSettings extends FourierKernelSettings {
   imageSize: number;
   patchSize: number;
   dim: number;
@@ -192,6 +192,9 @@ function evalLoader(ds: ImageDataset, cfg: ViTRunConfig): ImageLoader {
   return new ImageLoader(ds, { batchSize: cfg.eval.batchSize, augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }) });
 }
 
+/** Validation images at most whose attention statistics are logged (each validation and the final evaluation). */
+const STAT_IMAGES = 32;
+
 /** Images at a time through the model in eval mode for the head redundancy. */
 const REDUNDANCY_BATCH = 8;
 
@@ -213,7 +216,7 @@ async function vitHeadRedundancy(model: VisionTransformer, ds: ImageDataset, cfg
 }
 
 /** Top-1/top-5 on valid and test, and head redundancy on train and test images. */
-export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { train: ImageDataset; valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'evaluation'>> {
+export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, sets: { train: ImageDataset; valid: ImageDataset; test: ImageDataset | null }, log: (line: string) => void, label: string): Promise<Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'>> {
   const metrics: RunResult['metrics'] = {};
   for (const [split, ds] of [['valid', sets.valid], ['test', sets.test]] as const) {
     if (!ds) continue;
@@ -231,8 +234,23 @@ export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, s
     counts.push(`${r.images} ${split}`);
     log(`${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.images} images)`);
   }
+  const images = await diagnosticImages(model, cfg, sets.valid);
+  const attentionStats = model.attentionStatistics(images);
+  const n = images.shape[0];
+  images.dispose();
   const sizes = [`${sets.valid.length} valid`, ...(sets.test ? [`${sets.test.length} test`] : [])].join(' and ');
-  return { metrics, redundancy, evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${counts.join(' and ')} images, evenly spaced` };
+  return {
+    metrics, redundancy, attentionStats,
+    evaluation: `top-1/top-5 accuracy on ${sizes} images (${sets.valid.name}${sets.test ? `; ${sets.test.name}` : ''}); head redundancy on ${counts.join(' and ')} images, evenly spaced; attention statistics on the first ${n} validation images`,
+  };
+}
+
+/** The first min(redundancyImages, 32) validation images (evaluation transform): the inputs of the attention statistics. */
+async function diagnosticImages(model: VisionTransformer, cfg: ViTRunConfig, valid: ImageDataset): Promise<Tensor> {
+  const loader = new ImageLoader(valid, { batchSize: Math.min(cfg.eval.redundancyImages, STAT_IMAGES, valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
+  const first = await loader.epoch(0).next();
+  const batch = first.value as ImageBatch;
+  return tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
 }
 
 async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
@@ -270,6 +288,14 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
       validate: async () => {
         const r = await evaluateAccuracy(model, valid, cfg.eval.batches > 0 ? { maxBatches: cfg.eval.batches } : {});
         return { top1: r.top1, top5: r.top5, loss: r.loss };
+      },
+      diagnose: async () => {
+        const images = await diagnosticImages(model, cfg, sets.valid);
+        try {
+          return model.attentionStatistics(images);
+        } finally {
+          images.dispose();
+        }
       },
       metric: 'top1',
       higherIsBetter: true,

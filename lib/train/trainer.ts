@@ -15,6 +15,7 @@
 // The batch of step s must be a function of s alone (the tasks read their data in order).
 import * as fs from 'fs';
 import * as path from 'path';
+import type { AttentionStatistics } from '../nn/attention-statistics';
 import type { Module } from '../nn/module';
 import { Adam, AdamW } from '../optim/adam';
 import { clipGradNorm_ } from '../optim/clip-grad';
@@ -42,6 +43,8 @@ export interface TrainTask<B> {
   items(batch: B): number;
   /** Validation metrics (called in eval mode; it runs its forward passes without grad). */
   validate(): Metrics | Promise<Metrics>;
+  /** What each attention layer does with its rows, after each validation (eval mode, no grad); logged with it. */
+  diagnose?(): AttentionStatistics[] | Promise<AttentionStatistics[]>;
   /** The metric that picks the best checkpoint, and which way is better. */
   metric: string;
   higherIsBetter: boolean;
@@ -147,6 +150,27 @@ function formatMetrics(m: Metrics): string {
   return Object.entries(m).map(([k, v]) => `${k} ${Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4)}`).join(', ');
 }
 
+/** Rows of a layer under eps above this share make the log warn: the layer's attention output is mostly ~0. */
+export const UNDERFLOW_WARNING = 0.5;
+
+/**
+ * Logs a warning the first time a Fourier layer (eps form) has more than half its rows with
+ * sum_j K_ij < eps, and when it recovers; `underflowing` holds the layers warned about.
+ */
+function warnUnderflow(stats: AttentionStatistics[], label: string, step: number, underflowing: Set<number>, log: (line: string) => void): void {
+  stats.forEach((s, layer) => {
+    if (s.kind !== 'fourier' || s.underflow === null || s.rowMass === 1) return;
+    const bad = s.underflow > UNDERFLOW_WARNING;
+    if (bad && !underflowing.has(layer)) {
+      underflowing.add(layer);
+      log(`${label} step ${step}: warning: attention layer ${layer}: ${(100 * s.underflow).toFixed(0)}% of rows have sum_j K_ij < eps (mean row mass ${s.rowMass?.toFixed(3)}): ` +
+        'their attention output is ~0. A smaller --radius-init, --fourier-stable or fewer --fourier-features keep rows above eps.');
+    } else if (!bad && underflowing.delete(layer)) {
+      log(`${label} step ${step}: attention layer ${layer} recovered: ${(100 * s.underflow).toFixed(0)}% of rows under eps`);
+    }
+  });
+}
+
 /** Trains `task.model` as the options say; see the file's header. */
 export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promise<TrainOutcome> {
   checkOptions(opts);
@@ -222,8 +246,10 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     const t0 = performance.now();
     model.eval();
     let metrics: Metrics;
+    let attention: AttentionStatistics[] | undefined;
     try {
       metrics = await task.validate();
+      attention = await task.diagnose?.();
     } finally {
       model.train();
     }
@@ -232,14 +258,16 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     state.last = { step, metrics };
     const improved = state.best === null || (task.higherIsBetter ? value > state.best.metrics[task.metric] : value < state.best.metrics[task.metric]);
     if (improved) state.best = { step, metrics };
-    appendMetric(metricsFile, { type: 'valid', step, seconds: elapsed(), metrics });
+    appendMetric(metricsFile, { type: 'valid', step, seconds: elapsed(), metrics, ...(attention ? { attentionStats: attention } : {}) });
     if (improved) save(bestFile, false);
     save(lastFile, true);
     progress.log(`${opts.label} step ${step}: valid ${formatMetrics(metrics)}${improved ? ' (best)' : ''}`);
+    if (attention) warnUnderflow(attention, opts.label, step, underflowing, (line) => progress.log(line));
     evalSeconds = (performance.now() - t0) / 1000;
     if (step < state.totalSteps) fitToTime(); // the last step stays the last
   };
 
+  const underflowing = new Set<number>();
   const flushWindow = (lr: number) => {
     const w = state.window;
     if (w.count === 0) return;
