@@ -96,18 +96,48 @@ struct Scaled {
   int e;
 };
 
-__device__ inline Scaled to_scaled(float x) {
-  Scaled r;
-  r.m = frexpf(x, &r.e);
-  return r;
+// x = m 2^e for a normal finite x, from its bits: 5 integer operations, where frexpf also
+// handles 0, subnormals, inf and NaN at about 3x the cost. (For 0, a subnormal, inf or NaN it
+// gives e = -126 or 129 and a wrong m: see is_plain.)
+__device__ inline Scaled scaled_normal(float x) {
+  const unsigned b = __float_as_uint(x);
+  return {__uint_as_float((b & 0x807fffffu) | 0x3f000000u), int((b >> 23) & 0xffu) - 126};
 }
 
-// x with its mantissa brought back to [0.5, 1) (or 0), so its log2 is in [-1, 0).
+// Whether a lane's plain float product of its factors, split by scaled_normal, is trusted: finite
+// and at least 2^-60 (one unsigned compare of e with [-59, 128]). The product of 8 sincs (each
+// as small as ~|sin x| / |x|) underflows a float at |x| ~ 1e5, and a leave-one-out product
+// divided by it (the backward's k^(p-1) / S) would overflow. At or above 2^-60 no partial
+// product was subnormal (|s| <= 1 only shrinks them) and 1 / product stays below 2^60.
+__device__ inline bool is_plain(Scaled x) { return unsigned(x.e + 59) <= 187u; }
+
+// x with its mantissa brought back to [0.5, 1), so its log2 is in [-1, 0). x.m is a product of
+// at most 16 normalized mantissas (>= 2^-16: normal), or 0 or NaN, which stay as they are.
 __device__ inline Scaled normalized(Scaled x) {
-  int e;
-  x.m = frexpf(x.m, &e);
-  x.e += e;
-  return x;
+  const Scaled n = scaled_normal(x.m);
+  return {fabsf(x.m) >= 0x1p-64f ? n.m : x.m, x.e + n.e};
+}
+
+// The product of a lane's factors s as m 2^e, each factor split by frexpf and the running
+// product renormalized after it: exact for any finite factors, subnormal ones included.
+__device__ inline Scaled scaled_product(const float (&s)[kLaneDims]) {
+  Scaled p{1.0f, 0};
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) {
+    int es, ep;
+    p.m *= frexpf(s[e], &es);  // |p.m| in [0.25, 1), or 0
+    p.m = frexpf(p.m, &ep);
+    p.e += es + ep;
+  }
+  return p;
+}
+
+// The lane's product of its factors s as m 2^e, given their float product `prod`: from prod's
+// bits where that is plain (the common case), else factor by factor.
+__device__ inline Scaled lane_product(float prod, const float (&s)[kLaneDims]) {
+  const Scaled p = scaled_normal(prod);
+  if (__builtin_expect(is_plain(p), 1)) return p;
+  return scaled_product(s);
 }
 
 template <int G>
