@@ -200,13 +200,21 @@ __device__ inline void store_slice(float* row, int n, int first, const float (&r
 }
 
 // Copies `rows` consecutive rows of `cols` floats from global memory into a shared tile of
-// rows padded with zeros to kWidth (a power of two). All threads of the block take part; the
-// caller puts __syncthreads() around it.
+// rows padded with zeros to kWidth (a power of two), each value times `scale` where one is given.
+// All threads of the block take part; the caller puts __syncthreads() around it.
 template <int kWidth>
 __device__ inline void load_tile(float* tile, const float* src, int rows, int cols) {
   for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
     const int r = e / kWidth, c = e % kWidth;
     tile[e] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
+  }
+}
+
+template <int kWidth>
+__device__ inline void load_tile(float* tile, const float* src, int rows, int cols, float scale) {
+  for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
+    const int r = e / kWidth, c = e % kWidth;
+    tile[e] = c < cols ? src[int64_t(r) * cols + c] * scale : 0.0f;
   }
 }
 
