@@ -2,9 +2,10 @@
 // dot_attention.cu), and its helpers.
 //
 // A row (a query row; in the dk/dv kernels a key row) belongs to a group of G consecutive lanes,
-// G = 1, 2, 4, 8 or 16, the smallest with 8G >= max(D, Dv). Lane g of the group keeps features
-// [8g, 8g + 8) of its row in registers (q or k, dout, the accumulators), so no thread holds more
-// than 8 of the D or Dv features and register use does not grow with D. A dot product or a sinc
+// G = 1, 2, 4, 8, 16 or 32 (a whole warp), the smallest with 8G >= max(D, Dv): D, Dv <= 256.
+// Lane g of the group keeps features [8g, 8g + 8) of its row in registers (q or k, dout, the
+// accumulators), so no thread holds more than 8 of the D or Dv features and register use does
+// not grow with D. A dot product or a sinc
 // product over the row is a butterfly over the group: log2 G shuffles, after which every lane
 // holds the same bits. The other operand streams through shared-memory tiles whose rows are
 // zero-padded to 8G floats; a lane reads its 8 floats as two float4, the same address for every
@@ -23,7 +24,7 @@
 namespace ff::cuda::attention {
 
 constexpr int kLaneDims = 8;   // features of a row per lane
-constexpr int kMaxGroup = 16;  // lanes per row: D, Dv <= 128
+constexpr int kMaxGroup = 32;  // lanes per row (a warp): D, Dv <= 256
 
 template <int G>
 struct Layout {
@@ -44,7 +45,7 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-// Lanes per row for features D and Dv; throws beyond 128.
+// Lanes per row for features D and Dv; throws beyond 256.
 inline int group_size(const char* op, int D, int Dv) {
   const int widest = D > Dv ? D : Dv;
   if (widest > kLaneDims * kMaxGroup)
@@ -64,7 +65,8 @@ void with_group(int G, F&& f) {
     case 2: return f(std::integral_constant<int, 2>{});
     case 4: return f(std::integral_constant<int, 4>{});
     case 8: return f(std::integral_constant<int, 8>{});
-    default: return f(std::integral_constant<int, 16>{});
+    case 16: return f(std::integral_constant<int, 16>{});
+    default: return f(std::integral_constant<int, 32>{});
   }
 }
 
@@ -90,7 +92,7 @@ __device__ inline float group_product(float v) {
 
 // A float as mantissa * 2^exponent: products of many sinc values (|s| <= 1) keep their
 // exponent in an int, so they never underflow. Mantissas are in [0.5, 1) (or 0); a product of
-// up to 16 of them stays above 2^-16 and is normalized again after the butterfly.
+// up to 32 of them stays above 2^-32 and is normalized again after the butterfly.
 struct Scaled {
   float m;
   int e;
@@ -112,7 +114,7 @@ __device__ inline Scaled scaled_normal(float x) {
 __device__ inline bool is_plain(Scaled x) { return unsigned(x.e + 59) <= 187u; }
 
 // x with its mantissa brought back to [0.5, 1), so its log2 is in [-1, 0). x.m is a product of
-// at most 16 normalized mantissas (>= 2^-16: normal), or 0 or NaN, which stay as they are.
+// at most 32 normalized mantissas (>= 2^-32: normal), or 0 or NaN, which stay as they are.
 __device__ inline Scaled normalized(Scaled x) {
   const Scaled n = scaled_normal(x.m);
   return {fabsf(x.m) >= 0x1p-64f ? n.m : x.m, x.e + n.e};

@@ -14,7 +14,8 @@
 //
 // Layout and launch (attention_tiles.h, as fourier_attention.cu): a group of G lanes per row,
 // 8 features per lane in registers, dot products as butterflies over the group; 128 threads
-// (256 for G = 16); k/v (or q/dout/out) tiles of at most 8 KB stream through shared memory.
+// (256 for G = 16 and 32: D, Dv <= 256); k/v (or q/dout/out) tiles of at most 8 KB stream
+// through shared memory.
 //
 // dot_attention_forward_kernel<G>: grid (Nq / rows, B*H), a group per query row; streams k, v
 //   tiles; an online softmax in log2 units (running max, rescaled sum and output). Causal blocks

@@ -11,11 +11,12 @@
 // finite x, at the cost of one compare per pair and lane where the product is not that small.
 // The Nq x Nk kernel is never stored; every kernel recomputes its tiles.
 //
-// Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..16, the smallest with
-// 8G >= max(D, Dv)), 8 features per lane in registers, butterflies over the group; 128 threads
-// (128/G rows) per block, 256 (16 rows) for G = 16; the other side streams through shared-memory
-// tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over lanes keeps every
-// thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not shared-memory traffic.
+// Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..32, the smallest with
+// 8G >= max(D, Dv), so D, Dv <= 256), 8 features per lane in registers, butterflies over the
+// group; 128 threads (128/G rows) per block, 256 (256/G rows) for G >= 16; the other side streams
+// through shared-memory tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over
+// lanes keeps every thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not
+// shared-memory traffic.
 //
 // fourier_attention_forward_kernel<G, stable>: grid (Nq / rows, B*H), a group per query row;
 //   streams k, v tiles. Per pair and lane: 8 sincs, a group product, K = k^p (default) or an
