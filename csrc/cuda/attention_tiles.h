@@ -5,11 +5,10 @@
 // G = 1, 2, 4, 8, 16 or 32 (a whole warp), the smallest with 8G >= max(D, Dv): D, Dv <= 256.
 // Lane g of the group keeps features [8g, 8g + 8) of its row in registers (q or k, dout, the
 // accumulators), so no thread holds more than 8 of the D or Dv features and register use does
-// not grow with D. A dot product or a sinc
-// product over the row is a butterfly over the group: log2 G shuffles, after which every lane
-// holds the same bits. The other operand streams through shared-memory tiles whose rows are
-// zero-padded to 8G floats; a lane reads its 8 floats as two float4, the same address for every
-// group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
+// not grow with D. A dot product or a sinc product over the row is a butterfly over the group:
+// log2 G shuffles, after which every lane holds the same bits. The other operand streams through
+// shared-memory tiles whose rows are zero-padded to 8G floats; a lane reads its 8 floats as two
+// float4, the same address for every group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
 // the Fourier kernels q = k = 0 gives s(0) = 1 and s'(0) = 0.
 //
 // Every lane runs every shuffle: loop bounds are uniform over the block, and rows past the end
