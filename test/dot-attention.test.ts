@@ -34,6 +34,11 @@ describe(`dotProductAttention on ${device()}`, () => {
     check({ B: 2, H: 1, Nq: 65, Nk: 3, D: 4, Dv: 32 }, {}, 502);
   });
 
+  test('D = Dv = 256 and D 200, Dv 24: a whole warp per row on cuda', () => {
+    check({ B: 1, H: 2, Nq: 13, Nk: 13, D: 256, Dv: 256 }, { causal: true }, 801);
+    check({ B: 1, H: 1, Nq: 9, Nk: 11, D: 200, Dv: 24 }, {}, 802);
+  });
+
   test('large logits stay finite (online softmax)', () => check({ B: 1, H: 1, Nq: 20, Nk: 20, D: 16, Dv: 16 }, { causal: true, scale: 30 }, 601));
 
   test('native gradients agree with finite differences (directional)', () => {

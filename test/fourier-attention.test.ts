@@ -66,8 +66,8 @@ describe(`fourierAttention on ${device()}`, () => {
   });
 
   // The CUDA kernels spread a row over G lanes (8 features each, G the smallest with 8G >= max(D, Dv)):
-  // G = 1, 2, 4, 8, 16 are separate instantiations, in both modes.
-  for (const [D, Dv] of [[16, 8], [8, 32], [128, 16], [24, 128]]) {
+  // G = 1, 2, 4, 8, 16, 32 are separate instantiations, in both modes.
+  for (const [D, Dv] of [[16, 8], [8, 32], [128, 16], [24, 128], [256, 24]]) {
     for (const stable of [false, true]) {
       test(`D ${D}, Dv ${Dv}, stable ${stable}: every lane-group width`, () => {
         check({ B: 1, H: 2, Nq: 13, Nk: 13, D, Dv, RShape: [2, 1], range: 0.1, rLo: 0.5, rHi: 1, opts: { stable, causal: stable } }, 900 + D + Dv + (stable ? 1 : 0));

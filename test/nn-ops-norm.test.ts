@@ -117,6 +117,12 @@ describe(`softmax and logSoftmax on ${device()}`, () => {
     });
   }
 
+  test('logSoftmax keeps log(sum) at logits ~1e9, where max + log(sum) would round it away', () => {
+    const v = Float32Array.of(2 ** 30, 2 ** 30, 2 ** 30 - 1, -(2 ** 30), -(2 ** 30) + 2, 5);
+    const y = ff.logSoftmax(ff.tensor(v, [2, 3])).toFloat32Array();
+    expect(relErr(y, softmaxRef(refArray(v, [2, 3]), true).data)).toBeLessThan(1e-6);
+  });
+
   test('softmax rows sum to 1 and a -inf logit gets probability 0', () => {
     const y = ff.softmax(ff.tensor([0, -Infinity, 1, 2, 3, 4], [2, 3])).toFloat32Array();
     expect(y[1]).toBe(0);

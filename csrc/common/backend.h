@@ -57,7 +57,9 @@ void fourier_attention_backward(const AttentionShape& s, const float* q, const f
                                 float* dq, float* dk, float* dv, float* dR);
 
 // Scaled dot-product attention, fused (online softmax): out_i = softmax_j(scale q_i . k_j) V,
-// lse_i = log sum_j exp(scale q_i . k_j). Cost: B*H*Nq*Nk*(2D + 2Dv) flops (halved when causal).
+// lse_i = the row's log-sum-exp of the logits, in the units the backend's own backward reads
+// (cpu: log sum_j exp(scale q_i . k_j); cuda: the same in base 2, log2 sum_j 2^(scale log2(e)
+// q_i . k_j)). Cost: B*H*Nq*Nk*(2D + 2Dv) flops (halved when causal).
 void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,
                            float scale, float* out, float* lse);
 void dot_attention_backward(const AttentionShape& s, const float* q, const float* k,

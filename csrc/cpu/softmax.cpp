@@ -1,7 +1,7 @@
 // cpu backend: softmax and log-softmax over the last axis, and their backward.
 //
 // forward, per row (threads over rows): max; e = exp(x - max) written to y while summing it;
-// then y *= 1/sum (softmax) or y = x - max - log(sum) (log-softmax). The row stays in cache.
+// then y *= 1/sum (softmax) or y = (x - max) - log(sum) (log-softmax). The row stays in cache.
 // backward from the output y: softmax dx = y (dy - sum dy y); log-softmax dx = dy - exp(y) sum dy.
 // Cost per element: 2 reads + 1 write (the row re-read from cache), 1 exp.
 #include <cmath>
@@ -23,9 +23,9 @@ FF_VECTORIZE void forward_row(const float* x, int C, bool log, float* y) {
     y[c] = e;
     sum += e;
   }
-  if (log) {
-    const float shift = m + std::log(sum);
-    for (int c = 0; c < C; ++c) y[c] = x[c] - shift;
+  if (log) {  // (x - max) - log(sum): max + log(sum) would round log(sum) away at |max| > ~2^24
+    const float lsum = std::log(sum);
+    for (int c = 0; c < C; ++c) y[c] = (x[c] - m) - lsum;
   } else {
     const float inv = 1.0f / sum;
     for (int c = 0; c < C; ++c) y[c] *= inv;

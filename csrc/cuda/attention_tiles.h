@@ -2,13 +2,13 @@
 // dot_attention.cu), and its helpers.
 //
 // A row (a query row; in the dk/dv kernels a key row) belongs to a group of G consecutive lanes,
-// G = 1, 2, 4, 8 or 16, the smallest with 8G >= max(D, Dv). Lane g of the group keeps features
-// [8g, 8g + 8) of its row in registers (q or k, dout, the accumulators), so no thread holds more
-// than 8 of the D or Dv features and register use does not grow with D. A dot product or a sinc
-// product over the row is a butterfly over the group: log2 G shuffles, after which every lane
-// holds the same bits. The other operand streams through shared-memory tiles whose rows are
-// zero-padded to 8G floats; a lane reads its 8 floats as two float4, the same address for every
-// group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
+// G = 1, 2, 4, 8, 16 or 32 (a whole warp), the smallest with 8G >= max(D, Dv): D, Dv <= 256.
+// Lane g of the group keeps features [8g, 8g + 8) of its row in registers (q or k, dout, the
+// accumulators), so no thread holds more than 8 of the D or Dv features and register use does
+// not grow with D. A dot product or a sinc product over the row is a butterfly over the group:
+// log2 G shuffles, after which every lane holds the same bits. The other operand streams through
+// shared-memory tiles whose rows are zero-padded to 8G floats; a lane reads its 8 floats as two
+// float4, the same address for every group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
 // the Fourier kernels q = k = 0 gives s(0) = 1 and s'(0) = 0.
 //
 // Every lane runs every shuffle: loop bounds are uniform over the block, and rows past the end
@@ -23,7 +23,7 @@
 namespace ff::cuda::attention {
 
 constexpr int kLaneDims = 8;   // features of a row per lane
-constexpr int kMaxGroup = 16;  // lanes per row: D, Dv <= 128
+constexpr int kMaxGroup = 32;  // lanes per row (a warp): D, Dv <= 256
 
 template <int G>
 struct Layout {
@@ -44,7 +44,7 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-// Lanes per row for features D and Dv; throws beyond 128.
+// Lanes per row for features D and Dv; throws beyond 256.
 inline int group_size(const char* op, int D, int Dv) {
   const int widest = D > Dv ? D : Dv;
   if (widest > kLaneDims * kMaxGroup)
@@ -64,7 +64,8 @@ void with_group(int G, F&& f) {
     case 2: return f(std::integral_constant<int, 2>{});
     case 4: return f(std::integral_constant<int, 4>{});
     case 8: return f(std::integral_constant<int, 8>{});
-    default: return f(std::integral_constant<int, 16>{});
+    case 16: return f(std::integral_constant<int, 16>{});
+    default: return f(std::integral_constant<int, 32>{});
   }
 }
 
@@ -90,24 +91,54 @@ __device__ inline float group_product(float v) {
 
 // A float as mantissa * 2^exponent: products of many sinc values (|s| <= 1) keep their
 // exponent in an int, so they never underflow. Mantissas are in [0.5, 1) (or 0); a product of
-// up to 16 of them stays above 2^-16 and is normalized again after the butterfly.
+// up to 32 of them stays above 2^-32 and is normalized again after the butterfly.
 struct Scaled {
   float m;
   int e;
 };
 
-__device__ inline Scaled to_scaled(float x) {
-  Scaled r;
-  r.m = frexpf(x, &r.e);
-  return r;
+// x = m 2^e for a normal finite x, from its bits: 5 integer operations, where frexpf also
+// handles 0, subnormals, inf and NaN at about 3x the cost. (For 0, a subnormal, inf or NaN it
+// gives e = -126 or 129 and a wrong m: see is_plain.)
+__device__ inline Scaled scaled_normal(float x) {
+  const unsigned b = __float_as_uint(x);
+  return {__uint_as_float((b & 0x807fffffu) | 0x3f000000u), int((b >> 23) & 0xffu) - 126};
 }
 
-// x with its mantissa brought back to [0.5, 1) (or 0), so its log2 is in [-1, 0).
+// Whether a lane's plain float product of its factors, split by scaled_normal, is trusted: finite
+// and at least 2^-60 (one unsigned compare of e with [-59, 128]). The product of 8 sincs (each
+// as small as ~|sin x| / |x|) underflows a float at |x| ~ 1e5, and a leave-one-out product
+// divided by it (the backward's k^(p-1) / S) would overflow. At or above 2^-60 no partial
+// product was subnormal (|s| <= 1 only shrinks them) and 1 / product stays below 2^60.
+__device__ inline bool is_plain(Scaled x) { return unsigned(x.e + 59) <= 187u; }
+
+// x with its mantissa brought back to [0.5, 1), so its log2 is in [-1, 0). x.m is a product of
+// at most 32 normalized mantissas (>= 2^-32: normal), or 0 or NaN, which stay as they are.
 __device__ inline Scaled normalized(Scaled x) {
-  int e;
-  x.m = frexpf(x.m, &e);
-  x.e += e;
-  return x;
+  const Scaled n = scaled_normal(x.m);
+  return {fabsf(x.m) >= 0x1p-64f ? n.m : x.m, x.e + n.e};
+}
+
+// The product of a lane's factors s as m 2^e, each factor split by frexpf and the running
+// product renormalized after it: exact for any finite factors, subnormal ones included.
+__device__ inline Scaled scaled_product(const float (&s)[kLaneDims]) {
+  Scaled p{1.0f, 0};
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) {
+    int es, ep;
+    p.m *= frexpf(s[e], &es);  // |p.m| in [0.25, 1), or 0
+    p.m = frexpf(p.m, &ep);
+    p.e += es + ep;
+  }
+  return p;
+}
+
+// The lane's product of its factors s as m 2^e, given their float product `prod`: from prod's
+// bits where that is plain (the common case), else factor by factor.
+__device__ inline Scaled lane_product(float prod, const float (&s)[kLaneDims]) {
+  const Scaled p = scaled_normal(prod);
+  if (__builtin_expect(is_plain(p), 1)) return p;
+  return scaled_product(s);
 }
 
 template <int G>
@@ -170,13 +201,21 @@ __device__ inline void store_slice(float* row, int n, int first, const float (&r
 }
 
 // Copies `rows` consecutive rows of `cols` floats from global memory into a shared tile of
-// rows padded with zeros to kWidth (a power of two). All threads of the block take part; the
-// caller puts __syncthreads() around it.
+// rows padded with zeros to kWidth (a power of two), each value times `scale` where one is given.
+// All threads of the block take part; the caller puts __syncthreads() around it.
 template <int kWidth>
 __device__ inline void load_tile(float* tile, const float* src, int rows, int cols) {
   for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
     const int r = e / kWidth, c = e % kWidth;
     tile[e] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
+  }
+}
+
+template <int kWidth>
+__device__ inline void load_tile(float* tile, const float* src, int rows, int cols, float scale) {
+  for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
+    const int r = e / kWidth, c = e % kWidth;
+    tile[e] = c < cols ? src[int64_t(r) * cols + c] * scale : 0.0f;
   }
 }
 

@@ -1,23 +1,28 @@
 // Scaled dot-product attention, fused (FlashAttention-2 in fp32 on CUDA cores; CPU twin:
 // csrc/cpu/dot_attention.cpp), and its backward:
 //   out_i = sum_j P_ij v_j,  P_ij = softmax_j(scale q_i . k_j) (causal: j <= i),
-//   lse_i = log sum_j exp(scale q_i . k_j)
+//   lse_i = log2 sum_j exp2(x_ij),  x_ij = (scale log2 e) q_i . k_j   (base 2: see below)
 //   dv_j = sum_i P_ij dout_i,  dS_ij = P_ij (dout_i . v_j - delta_i),  delta_i = dout_i . out_i,
 //   dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i,
-// the backward recomputing P_ij = exp(scale q_i . k_j - lse_i), and taking dout_i . v_j - delta_i
+// the backward recomputing P_ij = exp2(x_ij - lse_i), and taking dout_i . v_j - delta_i
 // as dout_i . (v_j - out_i): no cancellation of two O(1) dots when one key takes nearly all the
-// weight. The Nq x Nk matrix is never stored.
+// weight. The Nq x Nk matrix is never stored. Every kernel forms x_ij with the same float
+// operations (q_i scaled by scale log2 e, then the group dot with k_j), and lse stays in base 2,
+// so the backward's x_ij - lse_i is the forward's to the bit: at |x| ~ 1e10 a float's spacing
+// is 1024, and a logit rounded differently, or lse taken to natural-log units and back, would
+// move P_ij by factors of 2^hundreds.
 //
 // Layout and launch (attention_tiles.h, as fourier_attention.cu): a group of G lanes per row,
 // 8 features per lane in registers, dot products as butterflies over the group; 128 threads
-// (256 for G = 16); k/v (or q/dout/out) tiles of at most 8 KB stream through shared memory.
+// (256 for G = 16 and 32: D, Dv <= 256); k/v (or q/dout/out) tiles of at most 8 KB stream
+// through shared memory.
 //
 // dot_attention_forward_kernel<G>: grid (Nq / rows, B*H), a group per query row; streams k, v
 //   tiles; an online softmax in log2 units (running max, rescaled sum and output). Causal blocks
 //   stop after their last row's key; the longest blocks are scheduled first.
 // Backward, the FlashAttention-2 split (each kernel owns what it writes; no atomics):
 //   dot_attention_backward_dkdv_kernel<G>: grid (Nk / rows, B*H), a group per key row; streams
-//     q, dout, out tiles and lse; dk, dv in registers.
+//     q (scaled by scale log2 e as it is staged), dout, out tiles and lse; dk, dv in registers.
 //   dot_attention_backward_dq_kernel<G>: grid (Nq / rows, B*H), a group per query row; streams
 //     k, v tiles; dq in registers.
 //
@@ -92,7 +97,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   }
   if (i >= s.Nq) return;
   store_slice(out + at * s.Dv, s.Dv, first, acc, sum > 0.0f ? 1.0f / sum : 0.0f);
-  if (first == 0) lse[at] = sum > 0.0f ? (row_max + log2f(sum)) * kLn2 : -INFINITY;
+  if (first == 0) lse[at] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
 }
 
 template <int G>
@@ -107,7 +112,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   float* q_tile = dynamic_shared<float>();
   float* g_tile = q_tile + L::kTileFloats;    // dout rows
   float* o_tile = g_tile + L::kTileFloats;    // out rows
-  float* lse_tile = o_tile + L::kTileFloats;  // lse_i in log2 units
+  float* lse_tile = o_tile + L::kTileFloats;
   const int bh = blockIdx.y;
   const int key0 = blockIdx.x * L::kRows;
   const int j = key0 + threadIdx.x / G;
@@ -117,17 +122,16 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   float kd[kLaneDims], vd[kLaneDims], dk_acc[kLaneDims] = {}, dv_acc[kLaneDims] = {};
   load_slice(k + at * s.D, s.D, first, kd);
   load_slice(v + at * s.Dv, s.Dv, first, vd);
-#pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) kd[e] *= scale * kLog2e;
+  const float q_scale = scale * kLog2e;  // the forward's factor
 
   for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
     const int n = imin(L::kTile, s.Nq - i0);
     const int64_t row0 = int64_t(bh) * s.Nq + i0;
     __syncthreads();
-    load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D);
+    load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D, q_scale);
     load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
     load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
-    for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii] * kLog2e;
+    for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii];
     __syncthreads();
     for (int ii = 0; ii < n; ++ii) {
       float qd[kLaneDims], gd[kLaneDims], od[kLaneDims];
@@ -146,7 +150,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     }
   }
   if (j >= s.Nk) return;
-  store_slice(dk + at * s.D, s.D, first, dk_acc, scale);
+  store_slice(dk + at * s.D, s.D, first, dk_acc, kLn2);  // the tile's q carry scale log2 e
   store_slice(dv + at * s.Dv, s.Dv, first, dv_acc, 1.0f);
 }
 
@@ -173,7 +177,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   load_slice(out + at * s.Dv, s.Dv, first, od);
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) qd[e] *= scale * kLog2e;
-  const float row_lse = lse[at] * kLog2e;
+  const float row_lse = lse[at];
 
   for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
     const int n = imin(L::kTile, key_end - j0);

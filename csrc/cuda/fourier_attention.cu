@@ -4,13 +4,19 @@
 //   default: out_i = sum_j K_ij v_j / (S_i + eps),                    stats_i = S_i
 //   stable:  the eps = 0 estimate in the log domain (log2 K = p log2|prod_d s_d|, the product
 //            kept as a float mantissa and an int exponent, a running row maximum), stats_i = log S_i
+// A lane multiplies its 8 sincs in plain float; where that product is below 2^-60 (each sinc
+// can be as small as ~1/|x|: at R |q - k| ~ 1e5 eight of them underflow) the lane takes them
+// factor by factor as mantissa and exponent instead (attention_tiles.h lane_product), and the
+// backward keeps its prefix and suffix products that way too (pair_grad_scaled): exact for any
+// finite x, at the cost of one compare per pair and lane where the product is not that small.
 // The Nq x Nk kernel is never stored; every kernel recomputes its tiles.
 //
-// Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..16, the smallest with
-// 8G >= max(D, Dv)), 8 features per lane in registers, butterflies over the group; 128 threads
-// (128/G rows) per block, 256 (16 rows) for G = 16; the other side streams through shared-memory
-// tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over lanes keeps every
-// thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not shared-memory traffic.
+// Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..32, the smallest with
+// 8G >= max(D, Dv), so D, Dv <= 256), 8 features per lane in registers, butterflies over the
+// group; 128 threads (128/G rows) per block, 256 (256/G rows) for G >= 16; the other side streams
+// through shared-memory tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over
+// lanes keeps every thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not
+// shared-memory traffic.
 //
 // fourier_attention_forward_kernel<G, stable>: grid (Nq / rows, B*H), a group per query row;
 //   streams k, v tiles. Per pair and lane: 8 sincs, a group product, K = k^p (default) or an
@@ -112,13 +118,16 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
       float kd[kLaneDims], vd[kLaneDims];
       load8(k_tile + jj * L::kWidth + first, kd);
       load8(v_tile + jj * L::kWidth + first, vd);
-      float prod = 1.0f;
+      float sv[kLaneDims], prod = 1.0f;
 #pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) prod *= sinc(r[e] * (qd[e] - kd[e]));
+      for (int e = 0; e < kLaneDims; ++e) {
+        sv[e] = sinc(r[e] * (qd[e] - kd[e]));
+        prod *= sv[e];
+      }
       const bool visible = !s.causal || j0 + jj <= i;
       float w = 0.0f;
       if constexpr (kStable) {
-        const Scaled kk = group_product<G>(to_scaled(prod));
+        const Scaled kk = group_product<G>(lane_product(prod, sv));
         if (visible && kk.m != 0.0f) {
           const int le = power * kk.e;
           const float lf = float(power) * log2f(fabsf(kk.m));
@@ -151,8 +160,41 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     norm = sum;
     stat = seen ? float((max_exp + double(max_frac) + log2(double(sum))) * kLn2) : -INFINITY;
   }
-  store_slice(out + at * s.Dv, s.Dv, first, acc, norm != 0.0f ? 1.0f / norm : 0.0f);
+  // A quotient, not a product with 1 / norm: with eps = 0 the sum may be subnormal (K of ~1e-41
+  // from a sinc near its zero), and its reciprocal overflows where acc / norm is ~1.
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) acc[e] = norm != 0.0f ? acc[e] / norm : 0.0f;
+  store_slice(out + at * s.Dv, s.Dv, first, acc, 1.0f);
   if (first == 0) stats[at] = stat;
+}
+
+// t_d = c prefix_d suffix_d s'_d of fourier_pair_grad where the lane's product of its factors
+// is not plain (attention_tiles.h is_plain): c = g p sign k^(p-1) (other lanes' product) / |S'|
+// exceeds a float there (~1 / that product) while prefix_d suffix_d underflows, so every factor
+// is kept as m 2^e and the exponents meet in one ldexpf. `c_frac` is c's exponent without the ints
+// (its fraction and k's mantissa part), `c_exp` its int part, `c_m` its sign and mantissas.
+__device__ inline void pair_grad_scaled(const float (&sv)[kLaneDims], const float (&ds)[kLaneDims],
+                                        float c_m, int c_exp, float c_frac,
+                                        float (&t)[kLaneDims]) {
+  Scaled suffix[kLaneDims];  // suffix[e] = prod_{e' > e} s_e'
+  suffix[kLaneDims - 1] = Scaled{1.0f, 0};
+#pragma unroll
+  for (int e = kLaneDims - 1; e > 0; --e) {
+    int es, ep;
+    const float m = suffix[e].m * frexpf(sv[e], &es);
+    suffix[e - 1].m = frexpf(m, &ep);
+    suffix[e - 1].e = suffix[e].e + es + ep;
+  }
+  const float c_scale = c_m * exp2f(c_frac);
+  Scaled prefix{1.0f, 0};
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) {
+    int ed, es, ep;
+    const float dm = frexpf(ds[e], &ed);
+    t[e] = ldexpf(c_scale * prefix.m * suffix[e].m * dm, c_exp + prefix.e + suffix[e].e + ed);
+    prefix.m = frexpf(prefix.m * frexpf(sv[e], &es), &ep);
+    prefix.e += es + ep;
+  }
 }
 
 // One (i, j) pair of the backward. In: the lanes' q and k features, R, the row's normaliser,
@@ -173,18 +215,27 @@ __device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims],
   suffix[kLaneDims - 1] = 1.0f;  // suffix[e] = prod_{e' > e} s_e'
 #pragma unroll
   for (int e = kLaneDims - 1; e > 0; --e) suffix[e - 1] = suffix[e] * sv[e];
+  const Scaled lane = scaled_normal(suffix[0] * sv[0]);
+  const bool plain = is_plain(lane);
   Scaled all, others;
-  group_products<G>(to_scaled(suffix[0] * sv[0]), all, others);
+  group_products<G>(plain ? lane : scaled_product(sv), all, others);
   // k = all.m 2^all.e. The exponents of K / S' = k^p / S' and of p k^(p-1) (other lanes' s) / S',
   // int parts and fractions apart (the mantissa's log2 is in [-1, 0), -inf for k = 0).
   const float m_log2 = log2f(fabsf(all.m));
   const bool negative = all.m < 0.0f;
   const float w_exp = float(power * all.e - norm.exp) + (float(power) * m_log2 - norm.frac);
-  const float c_exp = float((power - 1) * all.e + others.e - norm.exp) +
-                      ((power == 1 ? 0.0f : float(power - 1) * m_log2) - norm.frac);
+  const int c_int = (power - 1) * all.e + others.e - norm.exp;
+  const float c_frac = (power == 1 ? 0.0f : float(power - 1) * m_log2) - norm.frac;
   const float w = visible ? ((power & 1) && negative ? -1.0f : 1.0f) * exp2f(w_exp) : 0.0f;
   const float sign = (power & 1) == 0 && negative ? -1.0f : 1.0f;
-  const float c = visible ? g * float(power) * sign * others.m * exp2f(c_exp) : 0.0f;
+  // (A masked pair's K need not be below S', so its exponent may be any size: not evaluated.)
+  const float c_m = visible ? g * float(power) * sign * others.m : 0.0f;
+  if (__builtin_expect(!plain, 0)) {
+    pair_grad_scaled(sv, ds, c_m, visible ? c_int : 0, c_frac, t);
+    return w;
+  }
+  // Here 1 / (the lane's product) < 2^60, so c ~ g p (K / S') / (the lane's product) is finite.
+  const float c = visible ? c_m * exp2f(float(c_int) + c_frac) : 0.0f;
   float prefix = 1.0f;
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) {

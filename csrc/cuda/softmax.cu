@@ -23,9 +23,9 @@ __global__ void softmax_forward_kernel(int C, bool log, const float* x, float* y
   for (int c = threadIdx.x; c < C; c += blockDim.x) s += expf(xr[c] - m);
   s = cuda::block_sum(s, scratch);
   float* yr = y + row * C;
-  if (log) {
-    const float shift = m + logf(s);
-    for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] - shift;
+  if (log) {  // (x - max) - log(sum): max + log(sum) would round log(sum) away at |max| > ~2^24
+    const float ls = logf(s);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = (xr[c] - m) - ls;
   } else {
     const float inv = 1.0f / s;
     for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = expf(xr[c] - m) * inv;
