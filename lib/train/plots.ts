@@ -46,10 +46,15 @@ export function curvesSpec(runs: RunCurves[], axis: ValidationAxis, title: strin
   } as TopLevelSpec;
 }
 
+/** Renders a vega-lite specification to SVG text, headless (no browser, no canvas). */
+export async function vegaLiteSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
 /** Renders the curves to SVG text. */
 export async function curvesSvg(runs: RunCurves[], axis: ValidationAxis, title: string): Promise<string> {
-  const view = new vega.View(vega.parse(compile(curvesSpec(runs, axis, title)).spec), { renderer: 'none' });
-  return view.toSVG();
+  return vegaLiteSvg(curvesSpec(runs, axis, title));
 }
 
 /** Renders the curves and writes them to `file`. */
