@@ -182,7 +182,7 @@ async function main(): Promise<void> {
           if (!proc) return;
           line.push(`SDPA ${fmt(ms(await timePeer(`${key}/torch_sdpa`, { op: 'attention', shape: s, kind: 'sdpa' }, budgetA)))}`);
           if (materialisedBytes(s) > maxBytes) {
-            col.skip(`${key}/torch_materialised`, `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB (limit ${limitGib} GiB)`);
+            col.skip(`${key}/torch_materialised`, `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB, over the ${limitGib} GiB limit`);
           } else {
             line.push(`materialised ${fmt(ms(await timePeer(`${key}/torch_materialised`, { op: 'attention', shape: s, kind: 'materialised' }, budgetA)))}`);
           }
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
       if (peer) {
         mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'sdpa' }], env).peak_rss_growth_mib;
         mib.torch_materialised = materialisedBytes(s) > maxBytes
-          ? { skipped: `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB (limit ${limitGib} GiB)` }
+          ? { skipped: `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB, over the ${limitGib} GiB limit` }
           : runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'materialised' }], env).peak_rss_growth_mib;
       }
       console.log(`memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`).join(', ')}`);
@@ -260,7 +260,10 @@ const shellWord = (w: string) => (/^[\w./=:,@+-]+$/.test(w) ? w : `'${w.replace(
 /** Ours' memory figure, from a fresh Node process (scripts/bench/memory-probe.ts). */
 function memoryOurs(s: Shape, kind: OurKind): number {
   const register = require.resolve('ts-node/register/transpile-only');
-  const r = spawnSync(process.execPath, ['-r', register, path.join(__dirname, 'bench', 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })], { encoding: 'utf8' });
+  // glibc's malloc maps every block of 64 KiB and more afresh, so that memory ts-node freed
+  // before the probe cannot hide the tensors' growth.
+  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' };
+  const r = spawnSync(process.execPath, ['-r', register, path.join(__dirname, 'bench', 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`memory probe ${s.name} ${kind} failed:\n${r.stderr}`);
   return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { peak_rss_growth_mib: number }).peak_rss_growth_mib;
 }

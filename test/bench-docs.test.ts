@@ -1,6 +1,6 @@
 // The benchmark's summaries and generated docs (scripts/bench/): the statistics of a figure, the
-// README block and docs page rendered from a results file, the README markers, and one small run
-// of `npm run bench` without PyTorch writing a well-formed results file.
+// README block and docs page rendered from a results file, and one small run of `npm run bench`
+// without PyTorch writing a well-formed results file.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -29,8 +29,8 @@ function results(allocator = 'tcmalloc'): Results {
     settings: { rounds: 2, threads: 2, attention_target_ms: 300, train_target_ms: 1000, materialised_gib: 4 },
     attention: [
       { shape: { ...shape('small LM', 256), B: 8 }, group: 'model', figures: { ours_fourier: flat(10), ours_dot: flat(5), torch_sdpa: flat(20), torch_materialised: flat(1000) } },
-      { shape: shape('N 1024', 1024), group: 'length', figures: { ours_fourier: flat(40), ours_dot: flat(20), torch_sdpa: flat(50), torch_materialised: { skipped: 'needs about 6.0 GiB (limit 4 GiB)' } } },
-      { shape: shape('N 4096', 4096), group: 'length', figures: { ours_fourier: flat(400), ours_dot: flat(200), torch_sdpa: flat(300), torch_materialised: { skipped: 'needs about 96 GiB (limit 4 GiB)' } } },
+      { shape: shape('N 1024', 1024), group: 'length', figures: { ours_fourier: flat(40), ours_dot: flat(20), torch_sdpa: flat(50), torch_materialised: { skipped: 'needs about 6.0 GiB, over the 4 GiB limit' } } },
+      { shape: shape('N 4096', 4096), group: 'length', figures: { ours_fourier: flat(400), ours_dot: flat(200), torch_sdpa: flat(300), torch_materialised: { skipped: 'needs about 96 GiB, over the 4 GiB limit' } } },
     ],
     train: { config: { batch: 16, context: 128 }, figures: { ours_dot: flat(200), ours_fourier: flat(300), torch_dot: flat(400), torch_fourier: flat(3000) } },
     memory: [{ shape: shape('N 4096', 4096), mib: { ours_fourier: 30, ours_dot: 25, torch_sdpa: 40, torch_materialised: { skipped: 'too big' } } }],
@@ -60,7 +60,7 @@ describe('generated benchmark docs', () => {
     expect(block).toContain('| small LM (B8 H8 N256 D16 causal) | 10.0 | 5.00 | 20.0 | 1000 | 0.50x | 100x |');
     expect(block).toContain('| N 4096 (B1 H8 N4096 D16 causal) | 400 | 200 | 300 | does not fit | 1.33x | - |');
     expect(block).not.toContain('N 1024');
-    expect(block).toContain('takes 200 ms with our dot-product attention against PyTorch\'s 400 ms (time ratio 0.50x)');
+    expect(block).toContain('takes 200 ms with our dot-product attention against PyTorch\'s 400 ms (0.50x its time)');
     expect(block).toContain('grows peak resident memory by 30.0 MiB');
     expect(block).not.toMatch(/not comparable|busy/);
     expect(block).not.toMatch(/\d\d:\d\d/);
@@ -73,11 +73,14 @@ describe('generated benchmark docs', () => {
       expect(text).toContain('not comparable in this run: PyTorch ran with glibc malloc');
       expect(text).toContain('**The host was busy** (load average 6.0 at the start');
     }
+    const starved = results();
+    for (const figs of [...starved.attention!.map((a) => a.figures), starved.train!.figures]) for (const f of Object.values(figs)) if ('cpu_per_wall' in f) f.cpu_per_wall = [0.3];
+    expect(readmeBlock(starved)).toMatch(/The host was busy.*the timed runs kept 0\.\d\d CPUs busy on average, for 2 threads/);
   });
 
   test('docs/benchmarks.md lists every figure, skipped ones with the reason, and per-round ratio ranges', () => {
     const md = benchmarksMd(results());
-    expect(md).toContain('| N 1024 (B1 H8 N1024 D16 causal) | PyTorch, materialised Fourier | needs about 6.0 GiB (limit 4 GiB) |');
+    expect(md).toContain('| N 1024 (B1 H8 N1024 D16 causal) | PyTorch, materialised Fourier | needs about 6.0 GiB, over the 4 GiB limit |');
     expect(md).toContain('| small LM (B8 H8 N256 D16 causal) | ours, Fourier | 10.0 | 10.0 | 0.0% | 6 | 2.00 |');
     expect(md).toContain('| fourier | 0.10x | 0.75x |');
     expect(md).toContain('![fwd+bwd time against N, log-log](benchmarks.svg)');

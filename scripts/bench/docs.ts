@@ -56,15 +56,24 @@ function oursLine(r: Results): string {
   return `fourierformer ${o.package} (${o.commit}) on Node ${o.node}, device ${o.device}${o.isa ? ` (${o.isa} kernels)` : ''}, ${o.threads} threads`;
 }
 
+/** The mean CPU time over wall time of every timed block, both sides. */
+function meanCpuPerWall(r: Results): number | undefined {
+  const all = [...(r.attention ?? []).map((a) => a.figures), ...(r.train ? [r.train.figures] : [])]
+    .flatMap((f) => Object.values(f)).flatMap((e) => (measured(e) ? e.cpu_per_wall : []));
+  return all.length ? all.reduce((a, b) => a + b, 0) / all.length : undefined;
+}
+
 /** Warnings a reader must see next to the figures: a peer that was not run fairly, a busy host. */
 function caveats(r: Results): string {
   const out: string[] = [];
   if (!r.comparable.ok) out.push(`**The ratios against PyTorch are not comparable in this run: ${r.comparable.why.join('; ')}.**`);
   const m = r.machine;
   const load = Math.max(m.loadavg_start[0], m.loadavg_end?.[0] ?? 0);
-  if (load > 0.5 * m.logical_cpus + 1) {
+  const cpu = meanCpuPerWall(r);
+  if (load > 0.5 * m.logical_cpus + 1 || (cpu !== undefined && cpu < 0.5 * r.settings.threads)) {
     out.push(`**The host was busy** (load average ${m.loadavg_start[0].toFixed(1)} at the start, ${m.loadavg_end?.[0].toFixed(1) ?? '-'} at the end, ` +
-      `on ${m.logical_cpus} logical CPUs): the times include waiting for a CPU, and the ratios of the interleaved rounds are the more reliable figures.`);
+      `on ${m.logical_cpus} logical CPUs${cpu === undefined ? '' : `; the timed runs kept ${cpu.toFixed(2)} CPUs busy on average, for ${r.settings.threads} threads`}): ` +
+      'the times include waiting for a CPU, and the ratios of the interleaved rounds are the more reliable figures.');
   }
   return out.map((x) => `\n\n${x}`).join('');
 }
@@ -78,7 +87,7 @@ export function readmeBlock(r: Results): string {
   });
   const out = [
     `Measured ${r.date} with \`${r.command}\` on ${r.machine.cpu} (${r.machine.logical_cpus} logical CPUs): ${oursLine(r)}; ${peerLine(r)}. ` +
-    `Attention forward + backward, median ms over ${r.settings.rounds} interleaved rounds:${caveats(r)}`,
+    `Attention forward + backward, median ms over ${r.settings.rounds} interleaved rounds (PyTorch's materialised Fourier attention where it needs at most ${r.settings.materialised_gib} GiB):${caveats(r)}`,
     '',
     table(['shape', 'ours Fourier', 'ours dot', 'PyTorch SDPA', 'PyTorch materialised Fourier', 'time: ours Fourier / SDPA', 'time: materialised / ours Fourier'],
       rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
@@ -86,7 +95,7 @@ export function readmeBlock(r: Results): string {
   const t = r.train?.figures;
   const notes: string[] = [];
   if (t && measured(t.ours_dot) && measured(t.ours_fourier)) {
-    const vs = (ours: Entry | undefined, torch: Entry | undefined, what: string) => (measured(torch) ? ` against ${what} ${num(torch.median)} ms (time ratio ${ratioCell(ours, torch, false)})` : '');
+    const vs = (ours: Entry | undefined, torch: Entry | undefined, what: string) => (measured(torch) ? ` against ${what} ${num(torch.median)} ms (${ratioCell(ours, torch, false)} its time)` : '');
     notes.push(`A training step of the bench LM (${r.train!.config.batch * r.train!.config.context} tokens) takes ${num(t.ours_dot.median)} ms with our dot-product attention${vs(t.ours_dot, t.torch_dot, "PyTorch's")}, ` +
       `${num(t.ours_fourier.median)} ms with our Fourier attention${vs(t.ours_fourier, t.torch_fourier, "PyTorch's materialised Fourier step")}.`);
   }
@@ -219,7 +228,7 @@ export function benchmarksMd(r: Results): string {
     const keys = ['ours_fourier', 'ours_dot', 'torch_sdpa', 'torch_materialised'];
     parts.push(table(['shape', ...keys.map((k) => NAMES[k])], r.memory.map((m) => [
       `${m.shape.name} (${dims(m.shape)})`,
-      ...keys.map((k) => { const v = m.mib[k]; return v === undefined ? '-' : typeof v === 'number' ? num(v) : `does not fit (${v.skipped})`; }),
+      ...keys.map((k) => { const v = m.mib[k]; return v === undefined ? '-' : typeof v === 'number' ? num(v) : 'does not fit'; }),
     ]), ['l', 'r', 'r', 'r', 'r']));
   }
   parts.push('', '## What Fourier attention costs', '', WHY, '');
