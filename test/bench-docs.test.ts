@@ -1,6 +1,7 @@
 // The benchmark's summaries and generated docs (scripts/bench/): the statistics of a figure, the
-// README block and docs page rendered from a results file, and one small run of `npm run bench`
-// without PyTorch writing a well-formed results file.
+// README block and docs page rendered from a results file, the committed docs matching the
+// committed results (after changing the generator: npm run bench:docs), and one small run of
+// `npm run bench` without PyTorch writing a well-formed results file.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -91,6 +92,13 @@ describe('generated benchmark docs', () => {
     expect(new Set(spec.data.values.map((v) => v.N))).toEqual(new Set([1024, 4096]));
     expect(spec.data.values).toHaveLength(6);
     expect([spec.encoding.x.scale.type, spec.encoding.y.scale.type]).toEqual(['log', 'log']);
+  });
+
+  test('the committed docs and README table are what the committed JSON renders: no figure typed by hand', () => {
+    const r = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'benchmarks.json'), 'utf8')) as Results;
+    expect(fs.readFileSync(path.join(ROOT, 'docs', 'benchmarks.md'), 'utf8')).toBe(benchmarksMd(r));
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(updateReadme(readme, r)).toBe(readme);
   });
 
   test('updateReadme replaces only what lies between the markers', () => {
