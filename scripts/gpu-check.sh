@@ -2,7 +2,7 @@
 # On any machine with an NVIDIA GPU: builds the CUDA addon, runs the whole test suite on the
 # real GPU (FOURIERFORMER_DEVICE=cuda), runs the benchmarks on it, and prints one markdown
 # report to paste into an issue (also written to gpu-report.md).
-#   bash scripts/gpu-check.sh            (set FOURIERFORMER_TORCH_PYTHON to compare with PyTorch CUDA)
+#   bash scripts/gpu-check.sh            (set FOURIERFORMER_TORCH_PYTHON to a python with PyTorch CUDA to compare)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 report=gpu-report.md
@@ -34,10 +34,7 @@ step() {
 [ -f build-native/cuda/fourierformer_cuda.node ] || step build npm run build
 step "backends" node -r ts-node/register/transpile-only -e "const ff=require('./lib'); for (const b of ff.backends()) console.log(b.device, b.available ? 'ok' : 'unavailable', '-', b.detail)"
 step "test suite on cuda" env FOURIERFORMER_DEVICE=cuda npx jest --ci
-step "bench-attention on cuda" npx ts-node scripts/bench-attention.ts --device cuda --out bench-attention-cuda.json
-if [ -f scripts/bench-train.ts ]; then
-  step "bench-train on cuda" npx ts-node scripts/bench-train.ts --device cuda --out bench-train-cuda.json
-fi
+step "benchmarks on cuda" npm run -s bench -- --device cuda --out bench-cuda.json
 
 log ''
 log "gpu-check: $([ $status = 0 ] && echo 'all steps passed' || echo 'some steps FAILED')"
