@@ -88,6 +88,23 @@ describe('--print-config', () => {
     expect(await error('train', 'vit', '--preset', 'deit-tiny', '--batch-size', '6', '--print-config')).toMatch(/--batch-size: 6 is not a whole number of per-replica batches \(the deit-tiny recipe splits its batch over 4 replicas\)/);
     expect(await error('train', 'lm', '--schedule', 'linear', '--print-config')).toMatch(/'--schedule <kind>' argument 'linear' is invalid\. Allowed choices are cosine-after-warmup, cosine-from-step-0, timm-cosine-epochs/);
   });
+
+  test('the Fourier attention flags reach the model settings of both tasks', async () => {
+    const flags = ['--radius', 'head', '--radius-init', '0.5', '--power', '2', '--eps', '1e-9', '--fourier-stable', '--fourier-features', '3'];
+    for (const task of ['lm', 'vit']) {
+      const m = (await json('train', task, ...flags)).model;
+      expect([m.radius, m.radiusInit, m.power, m.eps, m.stable, m.features]).toEqual(['head', 0.5, 2, 1e-9, true, 3]);
+    }
+    expect((await json('train', 'lm', '--preset', 'wt103-small', '--no-fourier-stable')).model.stable).toBe(false);
+    expect(await error('train', 'lm', '--fourier-features', '17', '--print-config')).toMatch(/--fourier-features: 17 is more than the head dimension 16/);
+    expect(await error('train', 'lm', '--fourier-stable', '--power', '3', '--print-config')).toMatch(/--power: --fourier-stable needs an even power, got 3/);
+    expect(await error('train', 'vit', '--radius', 'row', '--print-config')).toMatch(/'--radius <sharing>' argument 'row' is invalid/);
+  });
+
+  test('--seeds takes distinct non-negative integers, and not with --seed', async () => {
+    expect(await error('train', 'lm', '--seeds', '1,1', '--print-config')).toMatch(/'--seeds <list>' argument '1,1' is invalid\. expected distinct non-negative integers/);
+    expect(await error('train', 'lm', '--seeds', '1,x', '--print-config')).toMatch(/'--seeds <list>' argument '1,x' is invalid/);
+  });
 });
 
 describe('command-line errors', () => {
@@ -198,6 +215,23 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     expect(read('dot/config.json').train.steps).toBe(fourierSteps);
     expect(read('dot/results.json').steps).toBeLessThanOrEqual(fourierSteps);
   });
+
+  test('--seeds: one run per seed, the mean ± std over them, and a repeat reuses the finished seeds', async () => {
+    const out = tmpDir();
+    const r = await cli(...TINY_LM, '--attention', 'fourier', '--radius-init', '0.5', '--seeds', '3,4', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# wt103-small: fourier attention, 2 seeds$/m);
+    expect(r.stdout).toMatch(/^\| fourier +\| +2 \| +[\d.]+ ± [\d.]+ \|/m);
+    for (const f of ['results.md', 'seeds.svg', 'seed-3/fourier/results.json', 'seed-4/fourier/results.json', 'seed-3/fourier/attention.svg']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const configs = [3, 4].map((s) => JSON.parse(fs.readFileSync(path.join(out, `seed-${s}`, 'fourier', 'config.json'), 'utf8')));
+    expect(configs.map((c) => [c.train.seed, c.model.radiusInit])).toEqual([[3, 0.5], [4, 0.5]]);
+    // the attention statistics are in every validation record
+    const valid = readMetrics(path.join(out, 'seed-3', 'fourier', 'metrics.jsonl')).filter((x) => x.type === 'valid');
+    expect(valid.every((x) => x.type === 'valid' && x.attentionStats?.length === 1 && x.attentionStats[0].kind === 'fourier')).toBe(true);
+    const again = await cli(...TINY_LM, '--attention', 'fourier', '--radius-init', '0.5', '--seeds', '3,4', '--out', out);
+    expect(again.stderr).toMatch(/seed 3: finished before; its results are reused/);
+    expect(again.stdout).toBe(r.stdout);
+  }, 300000);
 
   test('train vit on an image folder and evaluates it', async () => {
     const out = tmpDir();
