@@ -1,6 +1,8 @@
 // Loads the native addons and picks the backend for a device name. The cpu addon is required
 // (built by `npm install`, or shipped as a prebuild); the cuda and cuda-emu addons are loaded
 // on first use and give a clear error when they are missing or the device is unusable.
+// This module's state is per JavaScript thread: each worker_threads Worker loads the addons
+// into its own environment (Node runs each addon's init there).
 import * as fs from 'fs';
 import * as path from 'path';
 import { requireCudaAddon } from './cublas';
@@ -18,8 +20,11 @@ export interface Backend {
   toArray(s: Storage): Float32Array;
   free(s: Storage): void;
   isFreed(s: Storage): boolean;
-  /** Live tensors and their bytes; cached: bytes the caching allocator holds for reuse. */
-  memory(): { tensors: number; bytes: number; cached: number };
+  /**
+   * Live tensors and their bytes made by this thread (the calling environment); the same over
+   * every thread of the process; cached: bytes the caching allocator holds for reuse.
+   */
+  memory(): { tensors: number; bytes: number; processTensors: number; processBytes: number; cached: number };
   /** Gives the caching allocator's free blocks back to the system; returns their bytes. */
   emptyCache(): number;
   fill(s: Storage, value: number): void;
