@@ -6,8 +6,9 @@
 // records what each waits for, resumes them with the block aborting (each throws Abort from its
 // sync point, unwinding its kernel frames), and the launch throws.
 //
-// Blocks are spread over FF_EMU_WORKERS OS threads (default 2: the caller and one helper). Each
-// worker keeps a pool of fiber stacks (mmap'd, with a guard page), reused across blocks.
+// Blocks are spread over FF_EMU_WORKERS OS threads (default 2: the caller and one helper; fewer
+// where the launching thread set fewer, set_launch_threads), one launch at a time in the process.
+// Each worker keeps a pool of fiber stacks (mmap'd, with a guard page), reused across blocks.
 // Under AddressSanitizer every switch is announced with __sanitizer_start/finish_switch_fiber
 // (Boost 1.74's fcontext fibers do not do it themselves), so ASan knows which stack is live.
 #include <sys/mman.h>
@@ -339,6 +340,8 @@ class Workers {
 
 std::mutex launch_mutex;  // one launch at a time (the workers serve one grid)
 
+thread_local int launch_thread_limit = 0;  // set_launch_threads on this thread; 0: the whole pool
+
 }  // namespace
 
 uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
@@ -382,10 +385,24 @@ void run_grid(const Launch& l) {
       stop = true;
     }
   };
-  Workers& w = Workers::get();
-  w.run(int(std::min<uint64_t>(w.size(), total)) - 1, job);
+  Workers::get().run(int(std::min<uint64_t>(launch_threads(), total)) - 1, job);
   if (!first_error.empty()) throw Error(first_error);
 }
+
+}  // namespace ff::emu::detail
+
+namespace ff::emu {
+
+int launch_threads() {
+  const int pool = detail::Workers::get().size();
+  return detail::launch_thread_limit > 0 ? std::min(detail::launch_thread_limit, pool) : pool;
+}
+
+void set_launch_threads(int n) { detail::launch_thread_limit = std::max(n, 1); }
+
+}  // namespace ff::emu
+
+namespace ff::emu::detail {
 
 std::string executor_description() {
   const int n = Workers::get().size();
