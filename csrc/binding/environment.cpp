@@ -11,9 +11,9 @@ ProcessCounters& process_counters() {
 namespace {
 
 // Runs when the environment shuts down, after its last JavaScript: frees every storage it still
-// holds and then the state itself. The External finalizers that Node runs at teardown (before or
-// after this hook) find their storage freed and only delete the Storage record; they never read
-// the EnvState.
+// holds and then the state itself. External finalizers that Node runs at teardown before this
+// hook free their storage as usual; those that run after it find the storage freed and only
+// delete the record, so none reads the EnvState once it is gone.
 void cleanup(EnvState* state) {
   while (state->live) free_storage(*state->live);
   delete state;
