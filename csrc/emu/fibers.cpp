@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include "../common/asan_poison.h"
 #include "block.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -63,8 +64,14 @@ class StackPool {
  public:
   StackPool() = default;
   StackPool(const StackPool&) = delete;
+  // Runs when the OS thread ends (a worker thread, not only the process). Under AddressSanitizer
+  // the stacks' shadow may still mark frames of the fibers that ran there; the memory can come
+  // back as anything (a thread's stack, V8's heap), so it is unpoisoned before it is unmapped.
   ~StackPool() {
-    for (const ctx::stack_context& s : free_) munmap(base(s), kStackSize + page());
+    for (const ctx::stack_context& s : free_) {
+      FF_UNPOISON(static_cast<char*>(s.sp) - kStackSize, kStackSize);
+      munmap(base(s), kStackSize + page());
+    }
   }
 
   ctx::stack_context get() {
