@@ -31,9 +31,12 @@ log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
 # ASan runs the kernel test files (TSAN_KERNEL_TESTS) and these, which drive the same kernels
-# through the autograd, modules, argument checks and the adaptive softmax. Training loops, data
-# and CLI tests reach no kernel the op tests do not, and take minutes under the emulator.
-ASAN_EXTRA_FILES=(test/autograd.test.ts test/errors.test.ts test/nn-modules.test.ts test/nn-ops-adaptive.test.ts)
+# through the autograd, modules, argument checks and the adaptive softmax, and from worker threads
+# (the addon's init, cleanup and the emulator's per-thread state as threads come and go).
+# Training loops, data and CLI tests reach no kernel the op tests do not, and take minutes under
+# the emulator.
+ASAN_EXTRA_FILES=(test/autograd.test.ts test/errors.test.ts test/nn-modules.test.ts test/nn-ops-adaptive.test.ts
+                  test/workers.test.ts)
 
 # TSan: the test file that runs each .cu file's kernels (one file may serve several .cu files),
 # blocks with several warps included. A .cu file missing here fails the stage: name a test file
@@ -60,10 +63,16 @@ declare -A TSAN_KERNEL_TESTS=(
   [fourier_attention.cu]=test/fourier-attention.test.ts
   [dot_attention.cu]=test/dot-attention.test.ts
 )
+# TSan also runs these: worker threads using the addon and the emulator at the same time (the
+# binding's per-environment state, the emulator's runtime and launch lock, between JS threads).
+TSAN_EXTRA_FILES=(test/workers.test.ts)
 # Tests of those files that TSan skips for time (regex fragments of test names). Each still runs
 # under ASan; what it would add under TSan, which sees races inside a block only (thread mode
 # runs one block at a time), is noted:
 TSAN_SKIPPED_TESTS=(
+  # ~40 s: one long launch on one thread while the worker is terminated; and the order in which
+  # fresh processes load the addons: no two threads run ops at once in either
+  'terminated during a long op|devices are its own'
   # ~2 min: 2048 keys; the same kernels and block shapes as the file's shorter sequences
   'a sequence of 2048'
   # ~2 min (2 x 2100 blocks): the only test of bitonic_step_kernel, the sort's cross-tile steps,
@@ -170,7 +179,7 @@ tsan_tests() {
       missing=1
     fi
   done
-  printf '%s\n' "${TSAN_KERNEL_TESTS[@]}" | sort -u
+  printf '%s\n' "${TSAN_KERNEL_TESTS[@]}" "${TSAN_EXTRA_FILES[@]}" | sort -u
   return $missing
 }
 
