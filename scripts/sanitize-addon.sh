@@ -31,12 +31,9 @@ log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
 # ASan runs the kernel test files (TSAN_KERNEL_TESTS) and these, which drive the same kernels
-# through the autograd, modules, argument checks and the adaptive softmax, and from worker threads
-# (the addon's init, cleanup and the emulator's per-thread state as threads come and go).
-# Training loops, data and CLI tests reach no kernel the op tests do not, and take minutes under
-# the emulator.
-ASAN_EXTRA_FILES=(test/autograd.test.ts test/errors.test.ts test/nn-modules.test.ts test/nn-ops-adaptive.test.ts
-                  test/workers.test.ts)
+# through the autograd, modules, argument checks and the adaptive softmax. Training loops, data
+# and CLI tests reach no kernel the op tests do not, and take minutes under the emulator.
+ASAN_EXTRA_FILES=(test/autograd.test.ts test/errors.test.ts test/nn-modules.test.ts test/nn-ops-adaptive.test.ts)
 
 # TSan: the test file that runs each .cu file's kernels (one file may serve several .cu files),
 # blocks with several warps included. A .cu file missing here fails the stage: name a test file
@@ -62,10 +59,10 @@ declare -A TSAN_KERNEL_TESTS=(
   [fourier_metric.cu]=test/fourier-metric.test.ts
   [fourier_attention.cu]=test/fourier-attention.test.ts
   [dot_attention.cu]=test/dot-attention.test.ts
+  # no kernel: the thread count; the file runs ops from worker threads at the same time (the
+  # binding's per-environment state, the emulator's runtime and launch lock, between JS threads)
+  [host_threads.cu]=test/workers.test.ts
 )
-# TSan also runs these: worker threads using the addon and the emulator at the same time (the
-# binding's per-environment state, the emulator's runtime and launch lock, between JS threads).
-TSAN_EXTRA_FILES=(test/workers.test.ts)
 # Tests of those files that TSan skips for time (regex fragments of test names). Each still runs
 # under ASan; what it would add under TSan, which sees races inside a block only (thread mode
 # runs one block at a time), is noted:
@@ -179,7 +176,7 @@ tsan_tests() {
       missing=1
     fi
   done
-  printf '%s\n' "${TSAN_KERNEL_TESTS[@]}" "${TSAN_EXTRA_FILES[@]}" | sort -u
+  printf '%s\n' "${TSAN_KERNEL_TESTS[@]}" | sort -u
   return $missing
 }
 
