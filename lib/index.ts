@@ -4,6 +4,7 @@ export type { TensorOptions } from './tensor';
 export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';
 export type { MemoryInfo } from './scope';
 export { getDefaultDevice, setDefaultDevice, synchronize } from './device';
+export { setNumThreads, getNumThreads } from './threads';
 export { DEVICES } from './native';
 export type { Device } from './native';
 export { fourierMetric, FourierMetric } from './ops/fourier-metric';
