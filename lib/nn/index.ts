@@ -13,6 +13,7 @@ export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
 export type { AttentionKind, RadiusSharing, MultiHeadAttentionOptions } from './attention';
 export { TransformerBlock } from './transformer-block';
+export { KVCache, LayerKVCache } from './kv-cache';
 export type { TransformerBlockOptions } from './transformer-block';
 export * as init from './init';
 export { SinusoidalPositions, sinusoidalEncoding } from './sinusoidal';
