@@ -2,16 +2,18 @@
 // changes nothing), as Hugging Face's generate applies its warpers:
 //   temperature 0     greedy: the highest score (the lowest id among equals); nothing is drawn
 //   temperature T     weights w_i = exp((s_i - max s) / T), in float64
-//   topK k            only the k highest scores stay (the lower id first among equals)
-//   topP p            then only the smallest set of the largest weights whose sum reaches
-//                     p of the total (the nucleus), in order of weight, the lower id first
+//   topK k            only the k highest scores keep a weight (the lower ids among equals)
+//   topP p            then only the nucleus: the smallest set of the largest weights whose sum
+//                     reaches p of the total (the lower ids among equals)
 // and one uniform draw u in [0, 1) (53 random bits from two uint32 of the Philox generator,
-// lib/random.ts) picks the token whose cumulative weight first passes u x total. Everything runs
-// on the host from the scores read back, so a seed gives the same tokens on every backend
-// whenever the backends' scores agree (they differ by float rounding, ~1e-6 relative: a draw
-// would have to fall within that of a boundary between two tokens to differ).
-// Cost per token: O(V) for the weights; top-k O(V + k log k); top-p sorts only the weights above
-// a threshold found by halving passes (each O(V)), not the whole vocabulary.
+// lib/random.ts) picks the first id, in id order, whose cumulative weight passes u x total.
+// Everything runs on the host from the scores read back, so a seed gives the same tokens on
+// every backend whenever the backends' scores agree (they differ by float rounding, ~1e-6
+// relative: a draw would have to fall within that of a boundary between two tokens to differ).
+// Cost per token, V the vocabulary: O(V) passes over typed arrays and V exponentials (top-k: a
+// heap of k scores, O(V log k), then k exponentials); top-p a native sort of only the weights above a threshold found
+// by passes that divide it by 16 until what is above it reaches p (a peaked distribution sorts
+// a handful, a flat one most of V).
 import type { Generator } from '../random';
 
 export interface SamplingOptions {
@@ -59,79 +61,107 @@ export function argmax(scores: ArrayLike<number>): number {
   return best;
 }
 
-/** Whether id a ranks before id b: the higher value, then the lower id. */
-const before = (value: ArrayLike<number>, a: number, b: number) => value[a] > value[b] || (value[a] === value[b] && a < b);
-
-/** The k highest-scoring ids, best first. */
-function topKIds(scores: ArrayLike<number>, k: number): number[] {
-  const kept: number[] = [];
-  for (let i = 0; i < scores.length; i++) {
-    if (kept.length === k && !before(scores, i, kept[k - 1])) continue;
-    let lo = 0, hi = kept.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (before(scores, kept[mid], i)) lo = mid + 1;
-      else hi = mid;
+/** The k-th largest of the values (k <= length), from a min-heap of the k largest so far. */
+function kthLargest(values: ArrayLike<number>, k: number): number {
+  const heap = new Float64Array(k);
+  let n = 0;
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < n && heap[l] < heap[m]) m = l;
+      if (r < n && heap[r] < heap[m]) m = r;
+      if (m === i) return;
+      const t = heap[i];
+      heap[i] = heap[m];
+      heap[m] = t;
+      i = m;
     }
-    kept.splice(lo, 0, i);
-    if (kept.length > k) kept.pop();
+  };
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (n < k) {
+      let c = n++;
+      heap[c] = x;
+      while (c > 0 && heap[(c - 1) >> 1] > heap[c]) {
+        const p = (c - 1) >> 1;
+        const t = heap[p];
+        heap[p] = heap[c];
+        heap[c] = t;
+        c = p;
+      }
+    } else if (x > heap[0]) {
+      heap[0] = x;
+      siftDown(0);
+    }
   }
-  return kept;
+  return heap[0];
 }
 
-/** The nucleus of ids (weights w): the largest weights, best first, until their sum reaches p x total. */
-function nucleus(ids: number[], w: Float64Array, total: number, p: number): number[] {
+/**
+ * Whether each id is among the `count` highest-ranked values: those above `cut` all are, and
+ * `count` minus their number of those equal to `cut` (the lower ids) join them.
+ */
+function ranked(values: ArrayLike<number>, cut: number, count: number): Uint8Array {
+  const keep = new Uint8Array(values.length);
+  let ties = count;
+  for (let i = 0; i < values.length; i++) if (values[i] > cut) ties--;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > cut || (values[i] === cut && ties-- > 0)) keep[i] = 1;
+  }
+  return keep;
+}
+
+/** Keeps the nucleus of the weights (total their sum, the largest of them 1): see the header. */
+function keepNucleus(w: Float64Array, total: number, p: number): void {
   const target = p * total;
-  let threshold = 1; // the largest weight is exp(0) = 1
-  let pool: number[] = ids;
+  let threshold = 1;
   for (; threshold > 0; threshold /= 16) {
     let sum = 0;
-    for (const i of ids) if (w[i] >= threshold) sum += w[i];
-    if (sum >= target) {
-      pool = ids.filter((i) => w[i] >= threshold);
-      break;
-    }
-  }
-  pool = [...pool].sort((a, b) => (before(w, a, b) ? -1 : 1));
-  const kept: number[] = [];
-  let sum = 0;
-  for (const i of pool) {
-    kept.push(i);
-    sum += w[i];
+    for (let i = 0; i < w.length; i++) if (w[i] >= threshold) sum += w[i];
     if (sum >= target) break;
   }
-  return kept;
+  let n = 0;
+  for (let i = 0; i < w.length; i++) if (w[i] >= threshold && w[i] > 0) n++;
+  const pool = new Float64Array(n);
+  n = 0;
+  for (let i = 0; i < w.length; i++) if (w[i] >= threshold && w[i] > 0) pool[n++] = w[i];
+  pool.sort();
+  let sum = 0;
+  let j = n - 1;
+  for (; j > 0; j--) {
+    sum += pool[j];
+    if (sum >= target) break;
+  }
+  const keep = ranked(w, pool[j], n - j);
+  for (let i = 0; i < w.length; i++) if (keep[i] === 0) w[i] = 0;
 }
 
 /** The next token drawn from one row of scores (see the header); greedy draws nothing from the generator. */
 export function sampleToken(scores: ArrayLike<number>, o: ResolvedSampling, generator: Generator): number {
   const V = scores.length;
   if (V === 0) throw new Error('scores: expected at least one token');
-  if (o.temperature === 0) return argmax(scores);
   const top = argmax(scores);
+  if (o.temperature === 0) return top;
   const max = scores[top];
   if (!Number.isFinite(max)) throw new Error(`scores: the highest score is ${max}; expected finite log-probabilities`);
-  let ids: number[];
-  if (o.topK !== null && o.topK < V) ids = topKIds(scores, o.topK);
-  else ids = Array.from({ length: V }, (_, i) => i);
   const w = new Float64Array(V);
+  const keep = o.topK !== null && o.topK < V ? ranked(scores, kthLargest(scores, o.topK), o.topK) : null;
+  for (let i = 0; i < V; i++) if (keep === null || keep[i] === 1) w[i] = Math.exp((scores[i] - max) / o.temperature);
   let total = 0;
-  for (const i of ids) {
-    w[i] = Math.exp((scores[i] - max) / o.temperature);
-    total += w[i];
-  }
+  for (let i = 0; i < V; i++) total += w[i];
   if (o.topP < 1) {
-    ids = nucleus(ids, w, total, o.topP);
+    keepNucleus(w, total, o.topP);
     total = 0;
-    for (const i of ids) total += w[i];
+    for (let i = 0; i < V; i++) total += w[i];
   }
   const u = uniform53(generator) * total;
   let sum = 0;
-  for (const i of ids) {
+  for (let i = 0; i < V; i++) {
     sum += w[i];
     if (sum > u) return i;
   }
-  // u x total rounds up to the total: the last token with weight
-  for (let j = ids.length - 1; j >= 0; j--) if (w[ids[j]] > 0) return ids[j];
+  // u x total rounded up to the total: the last id with weight
+  for (let i = V - 1; i >= 0; i--) if (w[i] > 0) return i;
   return top;
 }
