@@ -11,7 +11,7 @@
 // every backend whenever the backends' scores agree (they differ by float rounding, ~1e-6
 // relative: a draw would have to fall within that of a boundary between two tokens to differ).
 // Cost per token, V the vocabulary: O(V) passes over typed arrays and V exponentials (top-k: a
-// heap of k scores, O(V log k), then k exponentials); top-p a native sort of only the weights above a threshold found
+// heap of k scores, O(V log k), then O(k) for the rest); top-p a native sort of only the weights above a threshold found
 // by passes that divide it by 16 until what is above it reaches p (a peaked distribution sorts
 // a handful, a flat one most of V).
 import type { Generator } from '../random';
@@ -99,17 +99,18 @@ function kthLargest(values: ArrayLike<number>, k: number): number {
 }
 
 /**
- * Whether each id is among the `count` highest-ranked values: those above `cut` all are, and
- * `count` minus their number of those equal to `cut` (the lower ids) join them.
+ * The positions of the `count` highest-ranked values, in order: those above `cut` (the count-th
+ * largest value) and, of those equal to it, the first ones.
  */
-function ranked(values: ArrayLike<number>, cut: number, count: number): Uint8Array {
-  const keep = new Uint8Array(values.length);
+function ranked(values: ArrayLike<number>, cut: number, count: number): Int32Array {
   let ties = count;
   for (let i = 0; i < values.length; i++) if (values[i] > cut) ties--;
+  const out = new Int32Array(count);
+  let n = 0;
   for (let i = 0; i < values.length; i++) {
-    if (values[i] > cut || (values[i] === cut && ties-- > 0)) keep[i] = 1;
+    if (values[i] > cut || (values[i] === cut && ties-- > 0)) out[n++] = i;
   }
-  return keep;
+  return out;
 }
 
 /** Keeps the nucleus of the weights (total their sum, the largest of them 1): see the header. */
@@ -134,7 +135,11 @@ function keepNucleus(w: Float64Array, total: number, p: number): void {
     if (sum >= target) break;
   }
   const keep = ranked(w, pool[j], n - j);
-  for (let i = 0; i < w.length; i++) if (keep[i] === 0) w[i] = 0;
+  let next = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (next < keep.length && keep[next] === i) next++;
+    else w[i] = 0;
+  }
 }
 
 /** The next token drawn from one row of scores (see the header); greedy draws nothing from the generator. */
@@ -145,23 +150,32 @@ export function sampleToken(scores: ArrayLike<number>, o: ResolvedSampling, gene
   if (o.temperature === 0) return top;
   const max = scores[top];
   if (!Number.isFinite(max)) throw new Error(`scores: the highest score is ${max}; expected finite log-probabilities`);
-  const w = new Float64Array(V);
-  const keep = o.topK !== null && o.topK < V ? ranked(scores, kthLargest(scores, o.topK), o.topK) : null;
-  for (let i = 0; i < V; i++) if (keep === null || keep[i] === 1) w[i] = Math.exp((scores[i] - max) / o.temperature);
+  // the candidates, in id order, and their weights
+  let ids: Int32Array;
+  if (o.topK !== null && o.topK < V) ids = ranked(scores, kthLargest(scores, o.topK), o.topK);
+  else {
+    ids = new Int32Array(V);
+    for (let i = 0; i < V; i++) ids[i] = i;
+  }
+  const n = ids.length;
+  const w = new Float64Array(n);
   let total = 0;
-  for (let i = 0; i < V; i++) total += w[i];
+  for (let j = 0; j < n; j++) {
+    w[j] = Math.exp((scores[ids[j]] - max) / o.temperature);
+    total += w[j];
+  }
   if (o.topP < 1) {
     keepNucleus(w, total, o.topP);
     total = 0;
-    for (let i = 0; i < V; i++) total += w[i];
+    for (let j = 0; j < n; j++) total += w[j];
   }
   const u = uniform53(generator) * total;
   let sum = 0;
-  for (let i = 0; i < V; i++) {
-    sum += w[i];
-    if (sum > u) return i;
+  for (let j = 0; j < n; j++) {
+    sum += w[j];
+    if (sum > u) return ids[j];
   }
-  // u x total rounded up to the total: the last id with weight
-  for (let i = V - 1; i >= 0; i--) if (w[i] > 0) return i;
+  // u x total rounded up to the total: the last candidate with weight
+  for (let j = n - 1; j >= 0; j--) if (w[j] > 0) return ids[j];
   return top;
 }
