@@ -20,7 +20,7 @@
 // Init as the paper: every weight, embedding and projection N(0, 0.02), biases 0, LayerNorms 1
 // and 0, radii R = radiusInit (2 by default).
 import { noGrad } from '../autograd/grad-mode';
-import { adaptiveInput, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
+import { adaptiveInput, adaptiveLogProbs, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
 import { crossEntropy, Reduction } from '../ops/cross-entropy';
 import { add, scale } from '../ops/elementwise';
 import { embedding } from '../ops/embedding';
@@ -283,8 +283,7 @@ export class LanguageModel extends Module {
     if (opts.last === true) h = slice(h, 1, T - 1, T);
     const out = this.output;
     if (this.config.cutoffs.length === 0) return logSoftmax(linear(h, out.weight ?? this.embed.at(0).weight, out.bias));
-    const any = zeros(h.shape.slice(0, -1), { device: h.device });
-    return adaptiveLogSoftmaxWithLoss(h, any, this.adaptiveWeights(), { cutoffs: this.config.cutoffs, logProbs: true }).logProbs as Tensor;
+    return adaptiveLogProbs(h, this.adaptiveWeights(), { cutoffs: this.config.cutoffs });
   }
 
   /**
