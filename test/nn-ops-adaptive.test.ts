@@ -125,6 +125,28 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\]/);
   });
 
+  test('adaptiveInput of ids all in one cluster (one token, as in decoding): the rows and their gradient', () => {
+    const table = randomPair([4, 2], -0.5, 0.5, 60);
+    const proj = randomPair([d, 2], -0.5, 0.5, 61);
+    const clusters = [
+      { weight: randomPair([4, d], -0.5, 0.5, 62).t, proj: null },
+      { weight: randomPair([3, d / 2], -0.5, 0.5, 63).t, proj: randomPair([d, d / 2], -0.5, 0.5, 64).t },
+      { weight: table.t, proj: proj.t },
+      { weight: randomPair([3, 2], -0.5, 0.5, 65).t, proj: randomPair([d, 2], -0.5, 0.5, 66).t },
+    ];
+    for (const ids of [[9], [8, 10, 8]]) {
+      const h = ff.adaptiveInput(ff.tensor(ids, [1, ids.length], { device: device() }), clusters, cutoffs);
+      expect(h.shape).toEqual([1, ids.length, d]);
+      const want = ids.flatMap((id) => Array.from(linearRef(embeddingRef(refArray([id - 7], [1]), table.ref), proj.ref, null).data));
+      expect(relErr(h.toFloat32Array(), want)).toBeLessThan(1e-5);
+      ff.sum(h).backward();
+      const g = gradOf(table.t);
+      expect(g.slice(0, 2).every((x) => x === 0)).toBe(true); // row 0 (id 7) is never read
+      expect(g.slice(2).some((x) => x !== 0)).toBe(true);
+      table.t.grad = null;
+    }
+  });
+
   test('weights tied with an adaptive input: shared tables get the gradient of both uses', () => {
     // adaptive input clusters: [0, 4) in d dims, [4, 7) in d/2, [7, 11) in 2, [11, 14) in 2
     const inDims = [d, d / 2, 2, 2];

@@ -245,10 +245,12 @@ export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cut
   let out: Tensor | null = null;
   rows.forEach((rs, i) => {
     if (rs.length === 0) return;
-    const index = tensor(rs, [rs.length], { device });
+    const index = rs.length === N ? null : tensor(rs, [rs.length], { device });
     const e = embedding(tensor(rel[i], [rs.length], { device }), clusters[i].weight);
     const proj = clusters[i].proj;
-    const part = scatterRows(proj ? linear(e, proj) : e, index, N);
+    const rowsOut = proj ? linear(e, proj) : e;
+    // a cluster holding every row (one token, as in decoding) already has them in order
+    const part = index === null ? rowsOut : scatterRows(rowsOut, index, N);
     out = out === null ? part : add(out, part);
   });
   const flat = out as unknown as Tensor;
