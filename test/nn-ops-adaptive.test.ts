@@ -122,7 +122,7 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     const bias = ff.tensor(w.headBias.t.toFloat32Array(), [cutoffs[0] + 3], { device: device(), requiresGrad: true });
     ff.sum(ff.adaptiveLogProbs(x.t, { ...split, headBias: bias }, { cutoffs })).backward();
     expect(Array.from(gradOf(bias)).filter((g) => g !== 0).length).toBe(cutoffs[0] + 3);
-    expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\]/);
+    expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5, 6)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\] \+ \[1, 8\]/);
   });
 
   test('adaptiveInput of ids all in one cluster (one token, as in decoding): the rows and their gradient', () => {
