@@ -202,6 +202,11 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     expect(samples.map((l) => l.replace(/ sample: .*/, ''))).toEqual(['fourier step 3', 'fourier step 6', 'dot step 3', 'dot step 6']);
     for (const l of samples) expect(l.replace(/.* sample: /, '').split(' ')).toHaveLength(32);
     expect(fs.existsSync(path.join(out, 'fourier', 'vocab.json'))).toBe(true);
+    // sampling leaves training as it was: the same losses and validations without it
+    const plain = tmpDir();
+    expect((await cli(...TINY_LM, '--attention', 'fourier', '--out', plain)).code).toBe(0);
+    const log = (dir: string) => readMetrics(path.join(dir, 'fourier', 'metrics.jsonl')).map((x) => (x.type === 'train' ? [x.step, x.loss, x.lr] : [x.step, x.metrics]));
+    expect(log(out)).toEqual(log(plain));
     const demo = sampleRuns(out, 'cpu', () => undefined);
     expect(demo.map((x) => x.attention)).toEqual(['fourier', 'dot']);
     expect(demo[0].text.split(' ')).toHaveLength(32);
