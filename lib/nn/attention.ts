@@ -31,6 +31,7 @@ import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
 import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
+import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
 
@@ -129,13 +130,23 @@ export class MultiHeadAttention extends Module {
     return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
   }
 
-  /** x [B, N, dModel] -> [B, N, dModel]. */
-  forward(x: Tensor): Tensor {
+  /**
+   * x [B, N, dModel] -> [B, N, dModel]. With a cache (incremental decoding, lib/nn/kv-cache.ts),
+   * x holds the tokens after those cached: their keys and values join the cache and the queries
+   * attend to every cached key. Empty cache: the layer's own pass over x (causal for a causal
+   * layer). Otherwise a causal layer takes one token at a time (N = 1), which sees every cached
+   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1.
+   */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const [q, k, v] = this.heads(x);
     const [B, N] = x.shape;
+    const past = cache?.length ?? 0;
+    if (this.causal && past > 0 && N !== 1) throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
+    const [keys, values] = cache === undefined ? [k, v] : cache.update(k, v);
+    const causal = this.causal && past === 0;
     const h = this.R !== null
-      ? fourierAttention(this.kernelInput(q), this.kernelInput(k), v, this.R, { ...this.fourier, causal: this.causal })
-      : dotProductAttention(q, k, v, { causal: this.causal });
+      ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
+      : dotProductAttention(q, keys, values, { causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 

@@ -9,6 +9,7 @@ import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { MultiHeadAttention, MultiHeadAttentionOptions } from './attention';
 import { Dropout, DropPath } from './dropout';
+import type { LayerKVCache } from './kv-cache';
 import { LayerNorm } from './layernorm';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
@@ -66,14 +67,14 @@ export class TransformerBlock extends Module {
     return this.fc2.forward(this.drop.forward(this.activation === 'gelu' ? gelu(h) : relu(h)));
   }
 
-  /** x [B, N, dModel] -> [B, N, dModel]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, N, dModel] -> [B, N, dModel]; with a cache, x continues the cached tokens (MultiHeadAttention.forward). */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const branch = (y: Tensor) => this.dropPath.forward(this.drop.forward(y));
     if (this.norm === 'pre') {
-      const h = add(x, branch(this.attn.forward(this.ln1.forward(x))));
+      const h = add(x, branch(this.attn.forward(this.ln1.forward(x), cache)));
       return add(h, branch(this.ff(this.ln2.forward(h))));
     }
-    const h = this.ln1.forward(add(x, branch(this.attn.forward(x))));
+    const h = this.ln1.forward(add(x, branch(this.attn.forward(x, cache))));
     return this.ln2.forward(add(h, branch(this.ff(h))));
   }
 }
