@@ -9,6 +9,7 @@
 // target gets no gradient.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions } from '../options';
 import { sameShape, shapeString } from '../shape';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 
@@ -47,7 +48,7 @@ export class CrossEntropyFunction extends Function {
 }
 
 /** Cross-entropy of logits input [..., C] against class ids [...] or probabilities [..., C]. */
-export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntropyOptions): Tensor {
   checkTensor(input, 'input');
   checkTensor(target, 'target');
   checkSameDevice({ input, target });
@@ -58,7 +59,7 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   if (!soft && !sameShape(target.shape, rowsShape)) {
     throw new Error(`target: expected class ids of shape ${shapeString(rowsShape)} or probabilities of shape ${shapeString(input.shape)}, got ${shapeString(target.shape)}`);
   }
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
+  const opts = checkOptions(options, ['ignoreIndex', 'labelSmoothing', 'reduction']);
   const ignoreIndex = opts.ignoreIndex ?? -100;
   if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 24) {
     throw new Error(`opts.ignoreIndex: expected an integer within +-2^24, got ${String(ignoreIndex)}`);
