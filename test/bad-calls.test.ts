@@ -14,8 +14,16 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+// Live tensors before each test: other test files in this worker may hold some (the addon is
+// loaded once per process), so each test checks that it left none of its own.
+let live = 0;
+beforeAll(() => ff.tensor([1], [1], { device: device() }).dispose()); // loads the backend first
+beforeEach(() => {
+  live = ff.memory().numTensors;
+});
+afterEach(() => expect(ff.memory().numTensors).toBe(live));
+
 describe(`bad calls on ${device()}`, () => {
-  afterEach(() => expect(ff.memory().devices[device()]?.tensors ?? 0).toBe(0));
 
   test('tensor(): every value must be a number (item 6)', () => {
     expect(() => ff.tensor([1, 'x', 3, 4] as unknown as number[], [4])).toThrow(/^data\[1\]: expected a number, got "x"/);
@@ -112,6 +120,26 @@ describe(`bad calls on ${device()}`, () => {
     lin.dispose();
   });
 
+  test('null is not an absent option', () => {
+    ff.tidy(() => {
+      const x = t([0.1, 0.2, 0.3, 0.4], [2, 2]);
+      const q = t([0.1, 0.2, 0.3, 0.4], [1, 1, 2, 2]);
+      expect(() => ff.crossEntropy(x, t([0, 1], [2]), { ignoreIndex: null } as never)).toThrow(/^opts\.ignoreIndex: expected an integer/);
+      expect(() => ff.fourierAttention(q, q, q, t([1], [1]), { eps: null } as never)).toThrow(/^eps: expected a finite number >= 0, got null/);
+      expect(() => ff.fourierMetric(q, q, t([1], [1]), { power: null } as never)).toThrow(/^power: expected a positive integer/);
+      expect(() => ff.dropout(x, 0.5, { generator: null } as never)).toThrow(/^opts\.generator: expected a Generator/);
+    });
+  });
+
+  test('tidy() disposes what fn made when fn throws', () => {
+    const before = ff.memory().numTensors;
+    expect(() => ff.tidy(() => {
+      t([1, 2], [2]);
+      ff.fourierMetric(t([1], [1]), t([1], [1]), t([1], [1]));
+    })).toThrow(/^q: expected 4 dimensions/);
+    expect(ff.memory().numTensors).toBe(before);
+  });
+
   test('R may be any finite value: K depends on |R| only, R = 0 gives uniform weights (item 7)', () => {
     ff.tidy(() => {
       const q = t([0.1, -0.7, 0.3, 0.9], [1, 1, 2, 2]);
@@ -152,6 +180,15 @@ describe(`safetensors files that lie on ${device()}`, () => {
     const known = craft('i64', { a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8));
     expect(ff.readSafetensorsHeader(known).tensors.a).toEqual({ dtype: 'I64', shape: [1], data_offsets: [0, 8] });
     expect(() => ff.loadSafetensors(known)).toThrow(/: tensor a has dtype I64; fourierformer reads F32, F64, F16, BF16/);
+  });
+
+  test('empty tensors alone in a file (0 data bytes) round trip', () => {
+    const file = path.join(dir, `${device()}-empty.safetensors`);
+    ff.tidy(() => ff.saveSafetensors(file, { a: ff.zeros([7, 0, 0], { device: device() }), b: ff.zeros([0], { device: device() }) }));
+    const back = ff.loadSafetensors(file, { device: device() });
+    expect(back.a.shape).toEqual([7, 0, 0]);
+    expect(back.b.shape).toEqual([0]);
+    for (const x of Object.values(back)) x.dispose();
   });
 
   test('a directory or a missing file is an error naming the path (item 9)', () => {

@@ -179,7 +179,8 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, wha
     if (end > dataLength) fail(`${name}: data_offsets [${begin}, ${end}] run past the data (${dataLength} bytes)`);
     // The element count, checked against the bytes before it can overflow: every element takes
     // at least one byte, so a count above the data's length is a lie whatever the dtype.
-    const n = (shape as number[]).reduce((a, d) => (a > dataLength ? a : a * d), 1);
+    const dims = shape as number[];
+    const n = dims.includes(0) ? 0 : dims.reduce((a, d) => (a > dataLength ? a : a * d), 1);
     if (n > dataLength || end - begin !== width * n) {
       fail(`${name}: ${end - begin} bytes do not hold a ${dtype} tensor of shape ${shapeString(shape as number[])}`);
     }

@@ -62,7 +62,7 @@ export const MULTI_HEAD_ATTENTION_OPTIONS = [
  */
 export function resolveAttentionOptions(options: MultiHeadAttentionOptions | undefined) {
   const opts = checkOptions(options, MULTI_HEAD_ATTENTION_OPTIONS);
-  const radiusInit = opts.radiusInit ?? 2;
+  const radiusInit = opts.radiusInit === undefined ? 2 : opts.radiusInit;
   if (typeof radiusInit !== 'number' || !Number.isFinite(radiusInit) || radiusInit <= 0) {
     throw new Error(`opts.radiusInit: expected a finite number > 0, got ${describe(radiusInit)}`);
   }

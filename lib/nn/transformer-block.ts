@@ -53,7 +53,7 @@ export class TransformerBlock extends Module {
     checkFeatures(numHeads, 'numHeads');
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
     const opts = checkOptions(options, [...MULTI_HEAD_ATTENTION_OPTIONS, 'ffDim', 'norm', 'activation', 'dropout', 'dropPath', 'lnEps']);
-    const ffDim = checkFeatures(opts.ffDim ?? 4 * dModel, 'opts.ffDim');
+    const ffDim = checkFeatures(opts.ffDim === undefined ? 4 * dModel : opts.ffDim, 'opts.ffDim');
     this.norm = optChoice(opts.norm, 'opts.norm', ['pre', 'post'], 'pre');
     this.activation = optChoice(opts.activation, 'opts.activation', ['gelu', 'relu'], 'gelu');
     const layer = { device: opts.device, generator: opts.generator };

@@ -60,13 +60,13 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
     throw new Error(`target: expected class ids of shape ${shapeString(rowsShape)} or probabilities of shape ${shapeString(input.shape)}, got ${shapeString(target.shape)}`);
   }
   const opts = checkOptions(options, ['ignoreIndex', 'labelSmoothing', 'reduction']);
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const ignoreIndex = opts.ignoreIndex === undefined ? -100 : opts.ignoreIndex;
   if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 24) {
     throw new Error(`opts.ignoreIndex: expected an integer within +-2^24, got ${String(ignoreIndex)}`);
   }
-  const ls = opts.labelSmoothing ?? 0;
+  const ls = opts.labelSmoothing === undefined ? 0 : opts.labelSmoothing;
   if (typeof ls !== 'number' || !(ls >= 0 && ls <= 1)) throw new Error(`opts.labelSmoothing: expected a number in [0, 1], got ${String(ls)}`);
-  const reduction = opts.reduction ?? 'mean';
+  const reduction = opts.reduction === undefined ? 'mean' : opts.reduction;
   if (!REDUCTIONS.includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
   const args: Args = [[input.size / C, C], soft, ignoreIndex, ls, REDUCTIONS.indexOf(reduction)];
   return CrossEntropyFunction.apply(input, target, args) as Tensor;

@@ -36,7 +36,7 @@ function apply(x: Tensor, p: number, options: DropoutOptions | undefined, perSam
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
   const opts = checkOptions(options, ['training', 'generator']);
   const training = optBoolean(opts.training, 'opts.training', true);
-  const generator = opts.generator ?? defaultGenerator;
+  const generator = opts.generator === undefined ? defaultGenerator : opts.generator;
   if (!(generator instanceof Generator)) throw new Error('opts.generator: expected a Generator');
   if (!training || p === 0 || x.size === 0) return x;
   if (perSample && x.ndim < 1) throw new Error(`x: expected a batch [B, ...], got shape ${shapeString(x.shape)}`);

@@ -64,8 +64,8 @@ export const FOURIER_ATTENTION_OPTIONS = ['power', 'causal', 'eps', 'stable'] as
 /** Checks the options and fills in the defaults. */
 export function resolveFourierOptions(opts: FourierAttentionOptions | undefined): Resolved {
   const o = checkOptions(opts, FOURIER_ATTENTION_OPTIONS);
-  const power = checkPower(o.power ?? 4);
-  const eps = o.eps ?? 1e-6;
+  const power = checkPower(o.power === undefined ? 4 : o.power);
+  const eps = o.eps === undefined ? 1e-6 : o.eps;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
   const stable = optBoolean(o.stable, 'stable', false);
   if (stable && power % 2 !== 0) throw new Error(`power: stable: true needs an even power (K >= 0), got ${power}`);

@@ -77,7 +77,8 @@ export function fourierMetric(q: Tensor, k: Tensor, R: Tensor, opts?: FourierMet
   checkTensor(k, 'k');
   checkTensor(R, 'R');
   checkSameDevice({ q, k, R });
-  const power = checkPower(checkOptions(opts, ['power']).power ?? 4);
+  const { power: p } = checkOptions(opts, ['power']);
+  const power = checkPower(p === undefined ? 4 : p);
   qkrDims(q, k, R);
   return FourierMetric.apply(q, k, R, power) as Tensor;
 }

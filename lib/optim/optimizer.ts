@@ -35,6 +35,7 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   constructor(params: Tensor[] | ParamGroupSpec<O>[], defaults: O) {
     this.defaults = { ...defaults };
+    this.checkOptions(this.defaults, 'options');
     if (!Array.isArray(params) || params.length === 0) throw new Error('params: expected a non-empty array of tensors or parameter groups');
     const groups: ParamGroupSpec<O>[] = params[0] instanceof Tensor ? [{ params: params as Tensor[] } as ParamGroupSpec<O>] : (params as ParamGroupSpec<O>[]);
     groups.forEach((g, i) => this.addParamGroup(g, `params[${i}]`));
