@@ -34,10 +34,17 @@ export function check(ok: boolean, message: () => string): void {
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(7) : String(x));
 
 /**
+ * The tolerance of a value that float32 cannot compute at all (an intermediate that overflows,
+ * a variance that underflows to 0 under eps = 0): any result, Inf and NaN included, passes.
+ */
+export const ANY = -1;
+
+/**
  * Checks |got[i] - want[i]| <= tol[i] + TINY for every i. A reference NaN needs a NaN; a
  * non-finite result needs the reference to be that infinity or within tolerance of overflowing
  * float32 (|want| + tol > FLT_MAX, same sign). A tolerance of Infinity only asks for the
- * result to be finite where the reference is (no NaN, no Inf out of a finite problem).
+ * result to be finite where the reference is (no NaN, no Inf out of a finite problem); ANY
+ * asks nothing; a NaN tolerance is a fault of the test and fails.
  */
 export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: ArrayLike<number> | number): void {
   check(got.length === want.length, () => `${what}: ${got.length} values, the reference has ${want.length}`);
@@ -47,10 +54,13 @@ export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLik
   for (let i = 0; i < got.length; i++) {
     const g = got[i];
     const w = want[i];
-    const t = (typeof tol === 'number' ? tol : tol[i]) + TINY;
+    const t0 = typeof tol === 'number' ? tol : tol[i];
+    if (t0 === ANY) continue;
+    const t = t0 + TINY;
     let ok: boolean;
     let ratio = 0;
     if (Number.isNaN(w)) ok = Number.isNaN(g);
+    else if (Number.isNaN(t)) ok = false;
     else if (!Number.isFinite(g)) ok = !Number.isNaN(g) && Math.sign(g) === Math.sign(w) && (!Number.isFinite(w) || Math.abs(w) + t > FLT_MAX);
     else if (!Number.isFinite(w)) ok = false;
     else {

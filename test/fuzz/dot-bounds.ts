@@ -59,14 +59,16 @@ export function dotBounds(p: DotProblem): DotBounds {
         dl[j] += 4 * U * (Math.abs(l[j]) + Math.abs(m)) + 4 * U;
         M = Math.max(M, l[j] + dl[j]);
       }
+      // The bounds in units of exp(M) (M the largest upper bound), the exact weights in units of
+      // exp(m) (m the largest logit): dl may be huge, so one scale would underflow the other.
       let S = 0;
       for (let j = 0; j < n; j++) {
         lo[j] = Math.exp(l[j] - dl[j] - M);
         hi[j] = Math.exp(l[j] + dl[j] - M);
-        S += Math.exp(l[j] - M);
+        S += Math.exp(l[j] - m);
       }
-      const P = Array.from({ length: n }, (_, j) => Math.exp(l[j] - M) / S);
-      const lse = M + Math.log(S);
+      const P = Array.from({ length: n }, (_, j) => Math.exp(l[j] - m) / S);
+      const lse = m + Math.log(S);
       const hExact = new Float64Array(Dv);
       for (let j = 0; j < n; j++) for (let e = 0; e < Dv; e++) hExact[e] += P[j] * p.v[(bh * Nk + j) * Dv + e];
       const dh = new Float64Array(Dv);
@@ -98,7 +100,7 @@ export function dotBounds(p: DotProblem): DotBounds {
         }
         dG += gamma(Dv + 2) * mag;
         const rel = Math.expm1(dl[j] + dlMax + 8 * U * (Math.abs(l[j]) + Math.abs(lse)) + 8 * U);
-        const dP = Math.min(P[j] * rel, Math.max(P[j], 1 - P[j]) + gamma(n + 2));
+        const dP = Math.min(P[j] === 0 ? 0 : P[j] * rel, Math.max(P[j], 1 - P[j]) + gamma(n + 2));
         for (let e = 0; e < Dv; e++) {
           const g = Math.abs(dout[row * Dv + e]);
           dv[vo + e] += dP * g + TINY;

@@ -1,18 +1,21 @@
 // Error bounds of the Fourier kernels in float32, from the conditioning of the sinc product.
 //
-// The model. A kernel computes x = R (q - k) in float (relative error <= 2U) and s(x), s'(x).
-// Since |x s'(x)| <= 1.1 and |x s''(x)| <= 1.1 for every x, the rounding of x moves s and s' by
-// at most 2.2U in absolute terms, and the evaluation (the Taylor polynomials below |x| = 0.5,
-// sinf / cosf and a division above; scripts/check-sinc-poly measures 6.5U for s') adds about
-// 8U: every computed s and s' is within EPS_S = 16U of the exact value, in absolute terms.
-// An absolute error is the right model: near a zero of sinc the relative error of s is
-// unbounded, and for huge |x| (R = 1e30) the float argument no longer determines sin(x) at all.
+// The model: a backward-stable kernel, i.e. the exact result for inputs off by U relative. A
+// kernel's x = R (q - k) is then off by dx = U (|R| (|q| + |k|) + 3 |x|) (computing R q - R k,
+// as fast kernels do, loses exactly that to cancellation; R (q - k) loses less), and its s(x),
+// s'(x) by |s'| dx and |s''| dx more (|s'| <= 0.44, |s''| <= 1/3 everywhere). The evaluation
+// itself (the Taylor polynomials below |x| = 0.5, sinf / cosf and a division above;
+// scripts/check-sinc-poly measures 6.5U for s') adds EVAL_S = 12U. So every computed s and s'
+// is within eps_d = EVAL_S + dx min(0.44, |s'(x)| + dx / 3) (s': min(1/3, |s''(x)| + dx / 5))
+// of the exact value, in absolute terms. An absolute error is the right model: near a zero of
+// sinc the relative error of s is unbounded, and for huge |x| (R = 1e30) the float argument no
+// longer determines sin(x) at all.
 //
 // From that, products are bounded exactly (not to first order): for factors with |a^ - a| <= e,
 //     |prod a^ - prod a| <= prod (|a| + e) - prod |a|,
 // so with a_d = |s_d| and the p D + 3 roundings of the products,
-//     |K^ - K| <= Khi - |K|,   Khi = prod_d (a_d + EPS_S)^p (1 + U)^(p D + 3),
-// and T_d = dK/dx_d = p s_d^(p-1) s'_d prod_{e != d} s_e^p likewise with |s'_d| + EPS_S. The
+//     |K^ - K| <= Khi - |K|,   Khi = prod_d (a_d + eps_d)^p (1 + U)^(p D + 3),
+// and T_d = dK/dx_d = p s_d^(p-1) s'_d prod_{e != d} s_e^p likewise with |s'_d| + eps'_d. The
 // log-domain (stable) kernels sum D logarithms instead: gamma_D p sum_d |log a_d| more in log K.
 // A float32 K below TINY may come back as 0 (non-stable kernels only).
 //
@@ -31,7 +34,7 @@ import { gamma, TINY, U } from './check';
 const mul = (a: number, b: number): number => (a === 0 || b === 0 ? 0 : a * b);
 import { sincDerivRef, sincRef } from '../../lib/reference';
 
-export const EPS_S = 16 * U;
+export const EVAL_S = 12 * U;
 
 export interface FourierProblem {
   q: Float32Array; k: Float32Array; R: Float32Array; rShape: number[];
@@ -67,8 +70,13 @@ class Pair {
   signK = 1;
   private readonly s: Float64Array;
   private readonly ds: Float64Array;
+  /** The absolute error bounds of the computed s_d and s'_d. */
+  private readonly epsS: Float64Array;
+  private readonly epsT: Float64Array;
 
   constructor(D: number) {
+    this.epsS = new Float64Array(D);
+    this.epsT = new Float64Array(D);
     this.logT = new Float64Array(D);
     this.logTbar = new Float64Array(D);
     this.diff = new Float64Array(D);
@@ -81,24 +89,30 @@ class Pair {
     const { D, power } = p;
     let sumLog = 0; // sum over non-zero s of p log|s|
     let zeros = 0;
-    let sumHi = 0; // sum of p log(|s| + EPS_S)
-    let sumLo = 0; // sum of p log(|s| - EPS_S)
+    let sumHi = 0; // sum of p log(|s| + eps_d)
+    let sumLo = 0; // sum of p log(|s| - eps_d)
     let absLogs = 0;
     let sign = 1;
     const { s, ds } = this;
     for (let d = 0; d < D; d++) {
-      const diff = p.q[qo + d] - p.k[ko + d];
-      const x = p.R[r(h, d)] * diff;
+      const qv = p.q[qo + d], kv = p.k[ko + d], Rv = p.R[r(h, d)];
+      const diff = qv - kv;
+      const x = Rv * diff;
       this.diff[d] = diff;
       s[d] = sincRef(x);
       ds[d] = sincDerivRef(x);
+      const dx = U * (Math.abs(Rv) * (Math.abs(qv) + Math.abs(kv)) + 3 * Math.abs(x));
+      const d2 = x === 0 ? -1 / 3 : -s[d] - (2 * ds[d]) / x; // s'' from x s'' + 2 s' + x s = 0
+      this.epsS[d] = EVAL_S + dx * Math.min(0.44, Math.abs(ds[d]) + dx / 3);
+      this.epsT[d] = EVAL_S + dx * Math.min(1 / 3, Math.abs(d2) + dx / 5);
+      const e = this.epsS[d];
       const a = Math.abs(s[d]);
       if (a === 0) zeros++;
       else sumLog += power * Math.log(a);
       if (s[d] < 0 && power % 2 === 1) sign = -sign;
-      sumHi += power * Math.log(a + EPS_S);
-      sumLo += a > EPS_S ? power * Math.log(a - EPS_S) : -Infinity;
-      absLogs += Math.abs(Math.log(a + EPS_S));
+      sumHi += power * Math.log(a + e);
+      sumLo += a > e ? power * Math.log(a - e) : -Infinity;
+      absLogs += Math.abs(Math.log(a + e));
     }
     const rounding = (power * D + 3) * Math.log1p(U) + (logDomain ? gamma(D + 2) * power * absLogs : 0);
     this.signK = sign;
@@ -112,8 +126,8 @@ class Pair {
       const others = a === 0 ? (zeros > 1 ? -Infinity : sumLog) : (zeros > 0 ? -Infinity : sumLog - power * Math.log(a));
       const own = power === 1 ? 0 : (power - 1) * Math.log(a);
       this.logT[d] = Math.log(power) + own + Math.log(Math.abs(ds[d])) + others;
-      const aHi = a + EPS_S;
-      this.logTbar[d] = Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(Math.abs(ds[d]) + EPS_S) + (sumHi - power * Math.log(aHi)) + rounding;
+      const aHi = a + this.epsS[d];
+      this.logTbar[d] = Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(Math.abs(ds[d]) + this.epsT[d]) + (sumHi - power * Math.log(aHi)) + rounding;
     }
   }
 }

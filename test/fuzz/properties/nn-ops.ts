@@ -6,12 +6,14 @@
 //     operand.
 //   - layerNorm (csrc/*/layernorm: float sums, two-pass variance): the mean is off by
 //     dm = gamma_C mean|x| + U |m|; the variance of x - m^ is var + dm^2 with gamma_{C+2} var
-//     of rounding, so rstd is off by rho = (gamma var + dm^2) / (2 (var + eps)) + 3U relative;
+//     of rounding and TINY for squares that flush to 0, so rstd is off by rho relative (over
+//     that interval of var, plus 3U; under eps = 0 a variance that may reach 0 allows anything);
 //     y_c = (x_c - m) rstd w_c + b_c is then off by |w_c| r (dm + 3U |x_c - m|) + |y_c - b_c| rho
 //     + 2U |y_c| + U |b_c|. The backward's sums (mean g, mean g xhat) add gamma_C of their
 //     absolute terms. Rows of nearly equal values (var << eps, or m >> std) are ill-conditioned,
 //     and the tolerance says so.
-//   - softmax: p_c = exp(x_c - m) / sum: exp's argument rounds (U |x_c - m|), exp adds 2 ulp,
+//   - softmax: p_c = exp(x_c - m) / sum: exp's argument rounds (U |x_c - m|, and U (|x_c| + |m|)
+//     where a kernel keeps m + log(sum) as one float: the result for inputs off by U), exp adds 2 ulp,
 //     the float sum gamma_C, the division U: p_c (d_c + max_c d_c + gamma_{C+4}), d_c =
 //     U |x_c - m| + 3U. log-softmax: the same in absolute terms, plus U |y_c|. The backward
 //     from the saved output propagates those errors through dy - sum(dy p).
@@ -22,7 +24,7 @@
 //     exactly) and 1 / (1 - p): (4 + p / (1 - p)) U |y|, zero pattern exact.
 import fc from 'fast-check';
 import * as ff from '../../../lib';
-import { abs, check, expectClose, expectExact, gamma, TINY, U } from '../check';
+import { abs, ANY, check, expectClose, expectExact, FLT_MAX, gamma, TINY, U } from '../check';
 import { property } from '../property';
 import { gradOf, make, seed, size, ValueSpec, valuesOf, values, withinBudget } from '../values';
 
@@ -145,6 +147,11 @@ export const layerNormProperty = property<LayerNormCase>({
     const tolDw = new Float64Array(C), tolDb = new Float64Array(C);
     for (let r = 0; r < rows; r++) {
       const row = x.values.subarray(r * C, (r + 1) * C);
+      const rowAny = (k: number) => {
+        tolY[r * C + k] = ANY;
+        tolDx[r * C + k] = ANY;
+        tolDw[k] = ANY;
+      };
       let m = 0, mAbs = 0;
       for (const v of row) { m += v; mAbs += Math.abs(v); }
       m /= C;
@@ -154,7 +161,19 @@ export const layerNormProperty = property<LayerNormCase>({
       variance /= C;
       const rstd = 1 / Math.sqrt(variance + eps);
       const dm = gamma(C) * mAbs + U * Math.abs(m);
-      const rho = (gamma(C + 2) * variance + dm * dm) / (2 * (variance + eps)) + 3 * U;
+      // The float variance: var + dm^2, gamma_{C+2} var of rounding, and TINY for squares that
+      // flush to 0. rstd's relative error over that interval; none (ANY) if it reaches 0.
+      const dvar = gamma(C + 2) * variance + dm * dm + TINY;
+      const rho = variance - dvar + eps > 0
+        ? Math.max(Math.sqrt((variance + eps) / (variance - dvar + eps)) - 1, 1 - Math.sqrt((variance + eps) / (variance + dvar + eps))) + 3 * U
+        : Infinity;
+      if (!Number.isFinite(rho)) {
+        for (let k = 0; k < C; k++) {
+          rowAny(k);
+          tolDb[k] += gamma(rows + 1) * Math.abs(g.values[r * C + k]);
+        }
+        continue;
+      }
       // xhat and its error, and the backward's row sums.
       let mg = 0, mgAbs = 0, mgx = 0, mgxAbs = 0, mgdx = 0;
       const xh = new Float64Array(C), dxh = new Float64Array(C), gg = new Float64Array(C);
@@ -175,7 +194,7 @@ export const layerNormProperty = property<LayerNormCase>({
         tolDx[i] = rstd * (gamma(C + 2) * mgAbs + dxh[k] * Math.abs(mgx) + Math.abs(xh[k]) * (gamma(C + 2) * mgxAbs + mgdx)
           + 3 * U * (Math.abs(gg[k]) + Math.abs(mg) + Math.abs(xh[k] * mgx))) + Math.abs(dWant.dx.data[i]) * rho;
         const gk = Math.abs(g.values[i]);
-        tolDw[k] += gk * (dxh[k] + U * Math.abs(xh[k])) + gamma(rows + 1) * gk * Math.abs(xh[k]);
+        if (tolDw[k] !== ANY) tolDw[k] += gk * (dxh[k] + U * Math.abs(xh[k])) + gamma(rows + 1) * gk * Math.abs(xh[k]);
         tolDb[k] += gamma(rows + 1) * gk;
       }
     }
@@ -194,7 +213,8 @@ interface SoftmaxCase { log: boolean; rows: number; C: number; axis: -1 | 'last'
 function softmaxErrors(row: ArrayLike<number>): { d: Float64Array; dMax: number } {
   let m = -Infinity;
   for (let k = 0; k < row.length; k++) m = Math.max(m, row[k]);
-  const d = Float64Array.from(row, (v) => U * Math.abs(v - m) + 3 * U);
+  // A float lse = m + log(sum) rounds at U |m|: the exact result for inputs off by U relative.
+  const d = Float64Array.from(row, (v) => U * (Math.abs(v - m) + Math.abs(v) + Math.abs(m)) + 3 * U);
   return { d, dMax: Math.max(...d) + gamma(row.length + 4) };
 }
 
