@@ -13,7 +13,7 @@
 // Then G'_ij = dout_i . (v_j - h_i) with the saved h's error, and the float sums over j (dq)
 // and i (dk, dv), as in the Fourier bound.
 import { gamma, TINY, U } from './check';
-import { ratioRange } from './fourier-bounds';
+import { mul, ratioRange } from './fourier-bounds';
 
 export interface DotProblem {
   q: Float32Array; k: Float32Array; v: Float32Array;
@@ -95,26 +95,26 @@ export function dotBounds(p: DotProblem): DotBounds {
         for (let e = 0; e < Dv; e++) {
           const g = dout[row * Dv + e];
           G += g * (p.v[vo + e] - hExact[e]);
-          dG += Math.abs(g) * dh[e];
-          mag += Math.abs(g) * (Math.abs(p.v[vo + e]) + Math.abs(hExact[e]) + dh[e]);
+          dG += mul(Math.abs(g), dh[e]);
+          mag += mul(Math.abs(g), Math.abs(p.v[vo + e]) + Math.abs(hExact[e]) + dh[e]);
         }
         dG += gamma(Dv + 2) * mag;
         const rel = Math.expm1(dl[j] + dlMax + 8 * U * (Math.abs(l[j]) + Math.abs(lse)) + 8 * U);
         const dP = Math.min(P[j] === 0 ? 0 : P[j] * rel, Math.max(P[j], 1 - P[j]) + gamma(n + 2));
         for (let e = 0; e < Dv; e++) {
           const g = Math.abs(dout[row * Dv + e]);
-          dv[vo + e] += dP * g + TINY;
+          dv[vo + e] += mul(dP, g) + TINY;
           dvAbs[vo + e] += P[j] * g;
         }
         // dlogit_ij = scale P_ij G'_ij; dq_i += dlogit k_j, dk_j += dlogit q_i.
-        const err = Math.abs(scale) * (1 + 3 * U) * (dP * (Math.abs(G) + dG) + P[j] * dG);
+        const err = Math.abs(scale) * (1 + 3 * U) * (mul(dP, Math.abs(G) + dG) + mul(P[j], dG));
         const term = Math.abs(scale) * P[j] * Math.abs(G);
         for (let d = 0; d < D; d++) {
           const kv = Math.abs(p.k[(bh * Nk + j) * D + d]);
           const qv = Math.abs(p.q[row * D + d]);
-          dq[row * D + d] += (err + 2 * U * term) * kv + TINY;
+          dq[row * D + d] += mul(err + 2 * U * term, kv) + TINY;
           dqAbs[row * D + d] += term * kv;
-          dk[(bh * Nk + j) * D + d] += (err + 2 * U * term) * qv + TINY;
+          dk[(bh * Nk + j) * D + d] += mul(err + 2 * U * term, qv) + TINY;
           dkAbs[(bh * Nk + j) * D + d] += term * qv;
         }
       }

@@ -7,7 +7,8 @@
 // itself (the Taylor polynomials below |x| = 0.5, sinf / cosf and a division above;
 // scripts/check-sinc-poly measures 6.5U for s') adds EVAL_S = 12U. So every computed s and s'
 // is within eps_d = EVAL_S + dx min(0.44, |s'(x)| + dx / 3) (s': min(1/3, |s''(x)| + dx / 5))
-// of the exact value, in absolute terms. An absolute error is the right model: near a zero of
+// of the exact value, in absolute terms, and never above |s| <= 1 (sin x / x, or the Taylor
+// polynomial, stays there) or |s'| <= 0.44 (plus rounding). An absolute error is the right model: near a zero of
 // sinc the relative error of s is unbounded, and for huge |x| (R = 1e30) the float argument no
 // longer determines sin(x) at all.
 //
@@ -31,7 +32,7 @@
 import { gamma, TINY, U } from './check';
 
 /** a b, with 0 times anything 0 (a term that is exactly 0 has no error, however loose the bound of its factor). */
-const mul = (a: number, b: number): number => (a === 0 || b === 0 ? 0 : a * b);
+export const mul = (a: number, b: number): number => (a === 0 || b === 0 ? 0 : a * b);
 import { sincDerivRef, sincRef } from '../../lib/reference';
 
 export const EVAL_S = 12 * U;
@@ -110,9 +111,10 @@ class Pair {
       if (a === 0) zeros++;
       else sumLog += power * Math.log(a);
       if (s[d] < 0 && power % 2 === 1) sign = -sign;
-      sumHi += power * Math.log(a + e);
+      const aHi = Math.min(a + e, 1 + 2 * U);
+      sumHi += power * Math.log(aHi);
       sumLo += a > e ? power * Math.log(a - e) : -Infinity;
-      absLogs += Math.abs(Math.log(a + e));
+      absLogs += Math.abs(Math.log(aHi));
     }
     const rounding = (power * D + 3) * Math.log1p(U) + (logDomain ? gamma(D + 2) * power * absLogs : 0);
     this.signK = sign;
@@ -126,8 +128,9 @@ class Pair {
       const others = a === 0 ? (zeros > 1 ? -Infinity : sumLog) : (zeros > 0 ? -Infinity : sumLog - power * Math.log(a));
       const own = power === 1 ? 0 : (power - 1) * Math.log(a);
       this.logT[d] = Math.log(power) + own + Math.log(Math.abs(ds[d])) + others;
-      const aHi = a + this.epsS[d];
-      this.logTbar[d] = Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(Math.abs(ds[d]) + this.epsT[d]) + (sumHi - power * Math.log(aHi)) + rounding;
+      const aHi = Math.min(a + this.epsS[d], 1 + 2 * U);
+      const bHi = Math.min(Math.abs(ds[d]) + this.epsT[d], 0.44 * (1 + 4 * U));
+      this.logTbar[d] = Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(bHi) + (sumHi - power * Math.log(aHi)) + rounding;
     }
   }
 }
@@ -308,8 +311,8 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
           for (let e = 0; e < Dv; e++) {
             const g = dout[row * Dv + e];
             G += g * (p.v[vo + e] - hExact[e]);
-            dG += Math.abs(g) * dh[e];
-            mag += Math.abs(g) * (Math.abs(p.v[vo + e]) + Math.abs(hExact[e]) + dh[e]);
+            dG += mul(Math.abs(g), dh[e]);
+            mag += mul(Math.abs(g), Math.abs(p.v[vo + e]) + Math.abs(hExact[e]) + dh[e]);
           }
           dG += gamma(Dv + 2) * mag;
           // P^ - P = (dK_j - P dS) / (S^ + eps), exactly.
