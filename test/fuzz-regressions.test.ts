@@ -15,6 +15,11 @@ const CASES: { why: string; property: string; case: unknown }[] = [
     case: { entries: [{ name: '@X3', shape: [7, 0, 0], values: { kind: 'uniform', scale: 1, seed: 966934921 }, specials: false }], metadata: { z7j: '' }, dtype: 'F32' },
   },
   {
+    why: 'seed 2027 case 17237: a tensor named "__proto__" set the prototype of the header object instead of an entry (saved without it, read as a hole)',
+    property: 'safetensors',
+    case: { entries: [{ name: '__proto__', shape: [], values: { kind: 'uniform', scale: 0.5, seed: 0 }, specials: false }, { name: "f'f^.?HpYr", shape: [], values: { kind: 'uniform', scale: 10000, seed: 1050600672 }, specials: true }], metadata: {}, dtype: 'F32' },
+  },
+  {
     why: 'seed 21 case 775: with C = 1 the reference read class ids as soft targets (ignoreIndex ignored)',
     property: 'crossEntropy',
     case: { rows: 12, C: 1, soft: false, ignoreIndex: 0, ignoreSome: false, labelSmoothing: 1, x: { kind: 'uniform', scale: 1, seed: 264039003 }, t: { kind: 'positive', scale: 1, seed: 25 }, g: { kind: 'uniform', scale: 1, seed: 149362701 } },

@@ -71,7 +71,7 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
   if (tensors === null || typeof tensors !== 'object') throw new Error('tensors: expected an object of name -> Tensor');
   checkMetadata(metadata);
   const names = Object.keys(tensors).sort();
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const name of names) {
@@ -155,8 +155,9 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, wha
     fail(`the header is not UTF-8 JSON (${(e as Error).message})`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('the header is not a JSON object');
-  const metadata: Record<string, string> = {};
-  const tensors: Record<string, SafetensorsEntry> = {};
+  // Objects without a prototype: a tensor or metadata key named "__proto__" is a name like any other.
+  const metadata: Record<string, string> = Object.create(null);
+  const tensors: Record<string, SafetensorsEntry> = Object.create(null);
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('__metadata__ is not an object');
@@ -283,7 +284,7 @@ export function readSafetensors(file: string, opts?: LoadSafetensorsOptions): { 
   const { device } = checkOptions(opts, ['device']);
   if (device !== undefined) checkDevice(device, 'opts.device');
   const { fd, size } = openForReading(file);
-  const tensors: Record<string, Tensor> = {};
+  const tensors: Record<string, Tensor> = Object.create(null);
   try {
     const { header, dataStart } = readHeaderOf(fd, size, file);
     for (const [name, e] of Object.entries(header.tensors)) {
