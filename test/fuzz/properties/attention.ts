@@ -168,12 +168,18 @@ export const fourierAttentionProperty = property<FourierCase>({
     if (!c.backward) return;
     h.backward(ff.tensor(dout as Float32Array, [B, H, Nq, Dv], { device: env.device }));
     const want = ref.fourierAttentionGradRef(q.ref, k.ref, v.ref, R.ref, ref.refArray(dout as Float32Array, [B, H, Nq, Dv]), o);
-    expectClose('dq', gradOf(q.leaf), q.toLeaf(want.dq).data, tolToLeaf(q, bounds.dq as Float64Array, [B, H, Nq, D]));
-    expectClose('dk', gradOf(k.t), want.dk.data, bounds.dk as Float64Array);
+    // Where the float64 reference's own row sum underflows to a subnormal (every K below 1e-308,
+    // eps = 0), its G / S overflows and its gradient is Inf or NaN: those entries are checked for
+    // finiteness only.
+    const unverifiable = (w: RefArray, tol: Float64Array): [Float64Array, Float64Array] =>
+      [w.data.map((x) => (Number.isFinite(x) ? x : 0)), tol.map((t, i) => (Number.isFinite(w.data[i]) ? t : Infinity))];
+    const [wq, tq] = unverifiable(q.toLeaf(want.dq), tolToLeaf(q, bounds.dq as Float64Array, [B, H, Nq, D]));
+    expectClose('dq', gradOf(q.leaf), wq, tq);
+    expectClose('dk', gradOf(k.t), ...unverifiable(want.dk, bounds.dk as Float64Array));
     const dv = gradOf(v.t);
     expectClose('dv', dv, want.dv.data, bounds.dv as Float64Array);
     if (power % 2 === 0) expectWeightsInvariant('dv', dv, dout as Float32Array, c.dims, c.causal, bounds.weightSlack);
-    expectClose('dR', gradOf(R.t), want.dR.data, bounds.dR as Float64Array);
+    expectClose('dR', gradOf(R.t), ...unverifiable(want.dR, bounds.dR as Float64Array));
   },
 });
 

@@ -25,6 +25,8 @@ interface TensorArg {
   finite?: boolean;
   /** A number is a valid value here (binary ops take a scalar b). */
   numberOk?: boolean;
+  /** null and undefined are valid here (an optional weight or bias). */
+  optional?: boolean;
   /** The names a device mismatch may cite, where other tensors than the arguments are involved (a module's weights). */
   deviceNames?: string[];
 }
@@ -213,7 +215,7 @@ const TARGETS: Target[] = [
     build: (env) => ({
       args: [{ kind: 'tensor', name: 'x', value: t([2, 3], env), badShapes: [[2, 4], [0, 3]], shapeNames: ['x, weight'] },
         { kind: 'tensor', name: 'weight', value: t([4, 3], env), badShapes: [[3], [4, 2], [1, 4, 3]], shapeNames: ['x'] },
-        { kind: 'tensor', name: 'bias', value: t([4], env), badShapes: [[3], [1, 4]] }],
+        { kind: 'tensor', name: 'bias', value: t([4], env), badShapes: [[3], [1, 4]], optional: true }],
       call: (a) => ff.linear(a[0] as ff.Tensor, a[1] as ff.Tensor, a[2] as ff.Tensor),
     }),
   },
@@ -221,8 +223,8 @@ const TARGETS: Target[] = [
     name: 'layerNorm',
     build: (env) => ({
       args: [{ kind: 'tensor', name: 'x', value: t([2, 3], env), badShapes: [[2, 4], [0, 3]], shapeNames: ['weight', 'bias'] },
-        { kind: 'tensor', name: 'weight', value: t([3], env), badShapes: [[2], [1, 3]] },
-        { kind: 'tensor', name: 'bias', value: t([3], env), badShapes: [[4]] },
+        { kind: 'tensor', name: 'weight', value: t([3], env), badShapes: [[2], [1, 3]], optional: true },
+        { kind: 'tensor', name: 'bias', value: t([3], env), badShapes: [[4]], optional: true },
         { kind: 'opts', name: 'opts', value: {}, options: { eps: ['nonneg', 'opts.eps'] } }],
       call: (a) => ff.layerNorm(a[0] as ff.Tensor, a[1] as ff.Tensor, a[2] as ff.Tensor, a[3] as ff.LayerNormOptions),
     }),
@@ -423,7 +425,8 @@ function mutate(a: Arg, r: Rng, env: Env, tensorNames: string[]): { value: unkno
     const choices: (() => { value: unknown; names: string[]; what: string } | null)[] = [
       () => {
         const v = pickOf(r, NON_TENSORS);
-        return a.numberOk && typeof v === 'number' ? null : { value: v, names: [a.name], what: `not a tensor (${describeValue(v)})` };
+        if ((a.numberOk && typeof v === 'number') || (a.optional && (v === null || v === undefined))) return null;
+        return { value: v, names: [a.name], what: `not a tensor (${describeValue(v)})` };
       },
       () => { const d = ff.zeros([...a.value.shape], { device: env.device }); d.dispose(); return { value: d, names: [a.name], what: 'a disposed tensor' }; },
       // The device error names the two tensors that differ: the first of the call, or this one.

@@ -30,6 +30,8 @@ import { gradOf, make, seed, size, ValueSpec, valuesOf, values, withinBudget } f
 
 const ref = ff.reference;
 type RefArray = ff.reference.RefArray;
+/** The cpu kernels' exp returns 0 below e^-87 (csrc/cpu/vec_math.h): the floor of a probability. */
+const EXP_FLOOR = Math.exp(-87);
 const absRef = (r: RefArray): RefArray => ({ data: abs(r.data), shape: r.shape });
 
 // ---- matmul and linear ----------------------------------------------------------------------
@@ -243,7 +245,8 @@ export const softmaxProperty = property<SoftmaxCase>({
         const i = r * C + k;
         // softmax: relative error of p; log-softmax: absolute error of y (= relative of exp(y)).
         dp[k] = d[k] + dMax + 2 * U;
-        tolY[i] = c.log ? dp[k] + U * Math.abs(want.data[i]) : p.data[i] * dp[k];
+        // exp is 0 below e^-87 in the cpu kernels (vec_math.h): probabilities under it may be 0.
+        tolY[i] = c.log ? dp[k] + U * Math.abs(want.data[i]) : p.data[i] * dp[k] + EXP_FLOOR;
         const gi = g.values[i];
         s += gi * p.data[i]; sAbs += Math.abs(gi * p.data[i]); gSum += gi; gAbs += Math.abs(gi);
         dy += Math.abs(gi) * p.data[i] * dp[k];
@@ -252,8 +255,8 @@ export const softmaxProperty = property<SoftmaxCase>({
         const i = r * C + k;
         const gi = g.values[i];
         tolDx[i] = c.log
-          ? p.data[i] * (dp[k] + 2 * U) * Math.abs(gSum) + p.data[i] * gamma(C + 2) * gAbs + 2 * U * Math.abs(dWant.data[i])
-          : p.data[i] * dp[k] * Math.abs(gi - s) + p.data[i] * (dy + gamma(C + 2) * sAbs) + 3 * U * Math.abs(dWant.data[i]);
+          ? (p.data[i] * (dp[k] + 2 * U) + EXP_FLOOR) * Math.abs(gSum) + p.data[i] * gamma(C + 2) * gAbs + 2 * U * Math.abs(dWant.data[i])
+          : (p.data[i] * dp[k] + EXP_FLOOR) * (Math.abs(gi) + Math.abs(s)) + p.data[i] * (dy + gamma(C + 2) * sAbs) + 3 * U * Math.abs(dWant.data[i]);
       }
     }
     expectClose(c.log ? 'logSoftmax' : 'softmax', y.toFloat32Array(), want.data, tolY);
@@ -325,7 +328,7 @@ export const crossEntropyProperty = property<CrossEntropyCase>({
       const dLse = dMax + 2 * U * Math.abs(m) + 2 * U;
       rowTol[r] = qSum * dLse + gamma(C + 2) * qx + 2 * U * Math.abs(qSum * (m + 1));
       rowW[r] = 1;
-      for (let k = 0; k < C; k++) tolDx[r * C + k] = qSum * p.data[r * C + k] * (d[k] + dLse + 2 * U) + 2 * U * qSum * p.data[r * C + k] + 2 * U;
+      for (let k = 0; k < C; k++) tolDx[r * C + k] = qSum * (p.data[r * C + k] * (d[k] + dLse + 4 * U) + EXP_FLOOR) + 2 * U;
     }
     const reduction = o.reduction;
     if (reduction === 'none') {

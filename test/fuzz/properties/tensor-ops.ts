@@ -199,7 +199,10 @@ export const unaryProperty = property<UnaryCase>({
       const gi = Math.abs(g.values[i]);
       const y = f(v);
       const fromOutput = c.op === 'exp' ? tolF[i] + U * Math.abs(y) : c.op === 'tanh' ? 2 * Math.abs(y) * tolF[i] + 3 * U * y * y : 0;
-      return gi * (4 * U * (Math.abs(df(v)) + Math.abs(v * secondDerivative(c.op, v)) + gelu * (1 + Math.abs(v))) + 2 * U * Math.abs(df(v)) + fromOutput + floor);
+      // gelu_tanh's f' = (1 + t) / 2 + x (1 - t^2) c (1 + 3 0.044715 x^2) / 2: both 1 + t and 1 - t^2
+      // cancel for large |x| (2U each), the second times 0.054 |x|^3 at most.
+      const cubic = c.op === 'gelu_tanh' ? 0.06 * Math.abs(v) ** 3 : 0;
+      return gi * (4 * U * (Math.abs(df(v)) + Math.abs(v * secondDerivative(c.op, v)) + gelu * (1 + Math.abs(v) + cubic)) + 2 * U * Math.abs(df(v)) + fromOutput + floor);
     });
     // exp's output past float32's range is saved as Infinity, so its gradient is g * Infinity.
     const dWant = ref.unaryGradRef(c.op, x.ref, g.ref).data.map((w, i) => (c.op === 'exp' && Math.exp(x.values[i]) > FLT_MAX ? g.values[i] * Infinity : w));
