@@ -118,6 +118,13 @@
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
 //   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S.
+// Range, default mode. The kernels run with subnormals flushed to zero (threads.h: subnormal
+//   arithmetic would slow them down many times). K itself is carried as K 2^(p a) (scale_root,
+//   p a <= 64: exact, so the bits are those of the plain products wherever nothing underflows),
+//   so what flushes is only a weight P_ij = K_ij / (S_i + eps), a term dL/dx_ijd, or an output
+//   or gradient element below 2^-126 ~ 1.2e-38: outputs and gradients keep float's relative
+//   accuracy while the largest element of the tensor is above ~1e-34, and a tensor whose every
+//   term is below 2^-126 is 0 (the README's API section says so). Stable mode has no such limit.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -143,6 +150,22 @@ constexpr int kFwdGroup = 2;      // key vectors computed in lockstep: forward
 constexpr int kBwdGroup = 4;      // and backward
 constexpr int kFwdRows = 6;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
+
+// Default mode: k is carried as k 2^a (the forward's products start at 2^a, the backward scales
+// pass A's k), so k^(p-1) and K carry exact factors 2^((p-1) a) and 2^(p a) (p a <= 64), undone
+// where they meet 1 / (S + eps). A K below float's smallest normal (2^-126: D = 64 at R = 2
+// gives K ~ 1e-40, outputs ~ 1e-34) then still reaches the output; what flushes is only a
+// result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
+// underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
+// eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
+// eps 2^(p a) stay below 2^120).
+int scale_root(int p, int n, float vmax, float eps) {
+  int room = 64;
+  for (const double x : {double(n) * vmax, double(eps)})
+    if (x > 0) room = std::min(room, x < 1e300 ? 119 - std::ilogb(x) : 0);
+  return std::max(0, room) / p;
+}
+
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
@@ -294,13 +317,13 @@ void differences(const float* a, const float* b, int ld, int d, typename V::T* x
   for (int n = 0; n < N; ++n) x[n] = V::sub(ad, V::load(b + size_t(d) * ld + n * V::W));
 }
 
-// k = prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
+// k = one * prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
 // both halves and all N in lockstep (2N independent chains).
 template <class V, bool Bounded, int N>
-void sinc_products(const float* a, const float* b, int ld, int D, typename V::T* k) {
+void sinc_products(const float* a, const float* b, int ld, int D, typename V::T one, typename V::T* k) {
   using T = typename V::T;
   T lo[N], hi[N], x[2 * N], s[2 * N];
-  for (int n = 0; n < N; ++n) lo[n] = V::set(1.0f), hi[n] = V::set(1.0f);
+  for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
   const int mid = D / 2;
   for (int i = 0; i < mid; ++i) {
     differences<V, N>(a, b, ld, i, x);
@@ -343,6 +366,17 @@ void for_key_groups(int jb, int jlim, const Group& group) {
   for (; j0 < jlim; j0 += W) group(j0, std::integral_constant<int, 1>{});
 }
 
+// max |x_i| over n floats, W at a time (0 for n = 0).
+template <class V>
+float max_abs(const float* x, size_t n) {
+  typename V::T m = V::zero();
+  size_t i = 0;
+  for (; i + V::W <= n; i += V::W) m = V::max(m, V::abs(V::load(x + i)));
+  float r = V::max_lane(m);
+  for (; i < n; ++i) r = std::max(r, std::fabs(x[i]));
+  return r;
+}
+
 struct FwdArgs {
   const AttentionShape* sh;
   const float *q, *k, *v, *R;
@@ -353,9 +387,9 @@ struct FwdArgs {
   cpu::RowSplit split;
 };
 
-// Row i, keys [j0, jend) of a tile: K into kb[j - j0]; returns their sum.
+// Row i, keys [j0, jend) of a tile: K 2^(p a) into kb[j - j0] (one = 2^a); returns their sum.
 template <class V>
-float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, float* kb) {
+float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, float one, float* kb) {
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
@@ -364,7 +398,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
-      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, k);
+      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, V::set(one), k);
       for (int n = 0; n < N; ++n) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
@@ -424,6 +458,10 @@ struct ForwardUnit {
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, false, A.k, A.v, A.R);
     const int tile = ks.T, rows = i1 - i0;
+    // default mode: K 2^s with s = p a (scale_root)
+    const int root = A.stable ? 0 : scale_root(A.power, ks.n, max_abs<V>(A.v + int64_t(bh) * sh.Nk * sh.Dv, size_t(ks.n) * sh.Dv), A.eps);
+    const float one = std::ldexp(1.0f, root), unscale = std::ldexp(1.0f, -A.power * root);
+    const float eps_s = std::ldexp(A.eps, A.power * root);
     std::vector<float> a(sh.D), S(rows, 0.0f), emax(rows, kNoMax);
     cpu::Floats kb(size_t(kFwdRows) * tile), ke(A.stable ? tile : 0), acc(size_t(rows) * ks.ldv, 0.0f);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
@@ -444,7 +482,7 @@ struct ForwardUnit {
             float* ar = acc.data() + size_t(r) * ks.ldv;
             kernel_row_stable<V>(ks, a.data(), t0, t0 + n, A.power, krow, ke.data(), emax[r], S[r], ar, ks.ldv);
           } else {
-            S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, krow);
+            S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, one, krow);
           }
         }
         cpu::gemm_rows<V>(kb.data(), tile, nr, nmax, ks.vrows + size_t(t0) * ks.ldv, ks.ldv, ks.ldv,
@@ -459,9 +497,11 @@ struct ForwardUnit {
         stat = S[r] > 0.0f ? float(std::log(double(S[r])) + double(emax[r]) * std::numbers::ln2)
                            : -std::numeric_limits<float>::infinity();
       } else {
-        const float den = S[r] + A.eps;
-        inv = den != 0.0f ? 1.0f / den : 0.0f;
-        stat = S[r];
+        // S[r] and acc are S and sum_j K v times 2^s: out = acc / (S[r] + eps 2^s), the bits of
+        // acc' / (S + eps) unscaled. stat = S flushes below 2^-126; where S + eps is then 0
+        // (eps = 0) the row gives 0, as the backward (which reads stat) does.
+        stat = S[r] * unscale;
+        inv = stat + A.eps != 0.0f ? 1.0f / (S[r] + eps_s) : 0.0f;
       }
       for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[size_t(r) * ks.ldv + e] * inv;
       A.stats[row] = stat;
@@ -485,6 +525,7 @@ struct BwdArgs {
   float* part;          // per unit: Tk, then dv as Nk rows of ldv
   double* dR_rows;      // per unit [D]: sum_i q_id Tq_id
   double* dR_keys;      // per slice [D]: sum_j k_jd Tk_jd
+  int root;             // default mode: k is taken as k 2^root (scale_root)
   size_t part_elems() const { return lk.size() + size_t(sh->Nk) * ldv; }
 };
 
@@ -598,7 +639,13 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   constexpr int W = V::W;
   const int p = A.power;
   const float den = in.stat + A.eps;
-  const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
+  const float inv1 = den != 0.0f ? 1.0f / den : 0.0f;
+  // k 2^a (a = A.root) into kernel_power: K 2^(p a) times inv 2^-(p a) gives P, and
+  // k^(p-1) 2^((p-1) a) times the constant's 2^-((p-1) a) the coefficient, both with the bits of
+  // the unscaled products wherever those do not underflow (so suf, ~ P, flushes no earlier)
+  const T inv = V::set(inv1), inv_p = V::set(std::ldexp(inv1, -p * A.root));
+  const T up = V::set(std::ldexp(1.0f, A.root));
+  const T cp = V::set(std::ldexp(float(p) * cpu::kSincDScale, -(p - 1) * A.root));
   const T delta = V::set(in.delta);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
@@ -610,15 +657,15 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
       for (int n = 0; n < N; ++n) {
         const int j = j0 + n * W;
         T kp1;
-        const T K = kernel_power<V>(k[n], p, kp1);
+        const T K = kernel_power<V>(V::mul(k[n], up), p, kp1);
         const T dp = V::load(in.dp + (j - in.jbeg));
-        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv);
+        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv_p);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
           G = V::keep(valid, G), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(V::set(float(p) * cpu::kSincDScale), kp1));
+        coef[n] = V::mul(G, V::mul(cp, kp1));
       }
       pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
     });
@@ -819,7 +866,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
-                  split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data()};
+                  split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data(), stable ? 0 : scale_root(power, 0, 0.0f, eps)};
   cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
   if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
