@@ -117,7 +117,9 @@
 //   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
-//   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S.
+//   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S. delta_i
+//   is sum_j P_ij dp_ij / sum_j P_ij from a pass over the row's keys before (stable_deltas:
+//   exact where one key dominates a row); it costs the stable forward's kernel products once more.
 // Range, default mode. The kernels run with subnormals flushed to zero (threads.h: subnormal
 //   arithmetic would slow them down many times). K itself is carried as K 2^(p a) (scale_root,
 //   p a <= 64: exact, so the bits are those of the plain products wherever nothing underflows),
@@ -165,7 +167,6 @@ int scale_root(int p, int n, float vmax, float eps) {
     if (x > 0) room = std::min(room, x < 1e300 ? 119 - std::ilogb(x) : 0);
   return std::max(0, room) / p;
 }
-
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
@@ -627,8 +628,20 @@ struct RowInputs {
   const float* a;     // R q_i
   const float* dp;    // dout_i . v_j for the keys of this tile (dp[j - jbeg])
   int jbeg, jend;     // keys of this tile for this row
-  float delta;        // dout_i . out_i
+  float delta;        // dout_i . out_i (stable: delta_i = delta + delta_lo, stable_deltas)
+  float delta_lo;
   float stat;         // S_i, or log S_i when stable
+};
+
+// Stable mode: S_i = F 2^e from stat = log S_i, F in [1, 2), so P_ij = Km invF 2^(Ke - e) for
+// K_ij = Km 2^Ke.
+struct StableNorm {
+  float invF, e;
+  explicit StableNorm(float stat) {
+    const double ei = std::floor(double(stat) / std::numbers::ln2);
+    invF = float(std::exp(ei * std::numbers::ln2 - double(stat)));
+    e = float(ei);
+  }
 };
 
 // Row i, keys [jbeg, jend): Tq into rs.tq, t into tk, P_ij = K_ij/(S_i + eps) into
@@ -677,10 +690,9 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   using T = typename V::T;
   constexpr int W = V::W;
   const int p = A.power;
-  // S_i = F 2^ei with F in [1, 2)
-  const double ei = std::floor(double(in.stat) / std::numbers::ln2);
-  const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
-  const T delta = V::set(in.delta), sexp = V::set(float(ei));
+  const StableNorm nm(in.stat);
+  const float invF = nm.invF;
+  const T delta = V::set(in.delta), delta_lo = V::set(in.delta_lo), sexp = V::set(nm.e);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
   ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
@@ -690,7 +702,9 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
-      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF * cpu::kSincDScale)), pm);
+      // dp - delta_i: dp - delta exactly where they are close, then the low part
+      const T G = V::sub(V::sub(dp, delta), delta_lo);
+      T cm = V::mul(V::mul(G, V::set(float(p) * invF * cpu::kSincDScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
@@ -699,6 +713,74 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk0 + j0, A.lk.ld);
     }
   });
+}
+
+// Stable row i, keys [jbeg, jend): P_ij = K_ij / S_i into prow[j - jbeg] (whole vectors), with
+// the bits backward_row_stable gives them (the same products in the same order).
+template <class V>
+void weights_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const StableNorm& nm, float* prow) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  const float* b0 = ks.b_tile(jbeg);
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += W) {
+      T m, e, Km, Ke, pm, pe;
+      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      T P = V::mul(V::mul(Km, V::set(nm.invF)), V::pow2(V::sub(Ke, V::set(nm.e))));
+      if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
+      V::store(prow + (j0 - jbeg), P);
+    }
+  });
+}
+
+// ---- stable: delta_i from the backward's own P and dp ----
+//
+// G_ij = dp_ij - delta_i, with delta_i = dout_i . out_i = sum_j P_ij dp_ij, cancels where one key
+// dominates a row (as at large D): G_i* ~ (1 - P_i*) dp_i*, while dout . out from the float
+// output (and dp from a float product) carry errors of ~1e-7 |dp|, which dK/dx = K p s'/s
+// multiplies by up to ~1e3 near a zero of s: a row whose true gradient is ~0 got gradients of
+// ~1e-3 of the largest (cpu and cuda-emu alike). Here delta_i = sum_j P_ij dp_ij / sum_j P_ij
+// in double, from the P and dp the backward itself uses (the same bits): then dp_i* - delta_i =
+// sum_j P_ij (dp_i* - dp_ij) / sum_j P_ij up to double rounding, so dp's own error cancels, and
+// so does the common relative error of P (stat = log S is a rounded float). Cost: the row's
+// kernel once more (the stable forward's products, no derivatives) and the dp products again,
+// before the backward's pass over the keys; only in stable mode.
+// (dp_block a template argument, not a std::function: its call must stay inside the flattened
+// per-ISA entry point, or the vector code it reaches is compiled for the base ISA.)
+template <class V, class DpBlock>
+void stable_deltas(const BwdArgs& A, const Keys& ks, int bh, int i0, int rows, const DpBlock& dp_block, const float* DP,
+                   float* P, float* delta_hi, float* delta_lo) {
+  const AttentionShape& sh = *A.sh;
+  const int tile = ks.T;
+  std::vector<double> rho(rows, 0.0), sigma(rows, 0.0);
+  std::vector<float> a(sh.D);
+  for (int t0 = 0; t0 < ks.n; t0 += tile) {
+    for (int rb = 0; rb < rows; rb += kRowBlock) {
+      const int nr = std::min(kRowBlock, rows - rb);
+      const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
+      if (jmax <= t0) continue;
+      dp_block(t0, rb, nr, jmax);
+      for (int r = rb; r < rb + nr; ++r) {
+        const int i = i0 + r;
+        const int64_t row = int64_t(bh) * sh.Nq + i;
+        const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
+        const float stat = A.stats[row];
+        if (jend <= t0 || stat == -std::numeric_limits<float>::infinity()) continue;
+        for (int d = 0; d < sh.D; ++d) a[d] = ks.rc[d] * A.q[row * sh.D + d];
+        weights_row_stable<V>(ks, a.data(), t0, jend, A.power, StableNorm(stat), P);
+        const float* dp = DP + size_t(r - rb) * tile;
+        double rs = 0.0, ss = 0.0;
+        for (int j = 0; j < jend - t0; ++j) rs += double(P[j]) * dp[j], ss += P[j];
+        rho[r] += rs, sigma[r] += ss;
+      }
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    const double d = sigma[r] > 0.0 ? rho[r] / sigma[r] : 0.0;
+    delta_hi[r] = float(d);
+    delta_lo[r] = float(d - double(delta_hi[r]));
+  }
 }
 
 // dk, dv and the keys' part of dR for slice bh, from its units' partials (in unit order).
@@ -783,29 +865,39 @@ struct BackwardUnit {
     float* dv = tk + A.lk.size();
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
-    std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows);
+    std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows), delta_lo(rows, 0.0f);
     cpu::Floats P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile),
         douts(Dv != A.ldv ? size_t(kRowBlock) * A.ldv : 0, 0.0f);
-    cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
+    // dp_rj = dout_r . v_j for the rows [rb, rb + nr) of the unit and the keys [t0, jmax), as
+    // one small product into DP; returns the block's dout rows, padded to ldv (read in place
+    // when Dv = ldv)
+    const auto dp_block = [&](int t0, int rb, int nr, int jmax) {
+      const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
+      const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
+      if (Dv != A.ldv) {
+        for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
+        dblock = douts.data();
+      }
+      cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+      return dblock;
+    };
+    if (A.stable) {
+      stable_deltas<V>(A, ks, bh, i0, rows, dp_block, DP.data(), P.data(), delta.data(), delta_lo.data());
+    } else {
+      cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
+    }
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kRowBlock) {
         const int nr = std::min(kRowBlock, rows - rb);
         const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
         if (jmax <= t0) continue;
-        // dp_rj = dout_r . v_j for the block's rows and the tile's keys, as one small product
         const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
-        // the block's dout rows, padded to ldv (read in place when Dv = ldv)
-        const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
-        if (Dv != A.ldv) {
-          for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
-          dblock = douts.data();
-        }
-        cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+        const float* dblock = dp_block(t0, rb, nr, jmax);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
           const RowInputs in{a.data(), DP.data() + size_t(r - rb) * tile, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
-                             delta[r], A.stats[row]};
+                             delta[r], delta_lo[r], A.stats[row]};
           float* prow = P.data() + size_t(r - rb) * tile;
           // the dv update reads P up to the block's last key: 0 past this row's own (whole
           // vectors of P are written up to its last key)
