@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       results: o.seeds.map((seed) => resultOf({ task, variant: v, seed, dir: path.join(o.out, task, v.name, `seed-${seed}`) }) as RunResult),
     }));
     const legend = ['', 'Variants:', ...variants.map((v) => `- \`${v.name}\`: ${v.about} (\`${v.flags(task).join(' ')}\`).`),
-      '', `Command: \`npx ts-node scripts/fourier-study.ts --tasks ${task} --seeds ${o.seeds.join(',')}${o.steps ? ` --steps ${o.steps}` : ''}\`; ` +
+      '', `Command: \`npx ts-node scripts/fourier-study.ts --tasks ${task} --seeds ${o.seeds.join(',')}${o.variants ? ` --variants ${o.variants}` : ''}${o.steps ? ` --steps ${o.steps}` : ''}\`; ` +
       `each run \`fourierformer train ${task} --preset ${PRESETS[task]} --seed <n>\` with the variant's flags. Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ` +
       `${os.cpus().length} cores, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`];
     const title = `Fourier attention study, ${PRESETS[task]}`;
