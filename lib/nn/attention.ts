@@ -1,5 +1,5 @@
-// MultiHeadAttention with `attention: 'fourier' | 'dot'`: a fused qkv projection, the fused
-// attention op of either kind, and an output projection.
+// MultiHeadAttention with `attention: 'fourier' | 'dot' | 'neural'`: a fused qkv projection, the
+// fused attention op of that kind, and an output projection.
 //   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
 //              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
 //              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
@@ -10,11 +10,16 @@
 //              R[d] for every d of a one-element R; where the memory after R is zero,
 //              sinc(0) = 1 for d >= 1).
 //   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
+//   'neural'   ff.neuralAttention (Neural Attention): softmax over j of a small network's score of
+//              each pair, MLP([P_q q_i; P_k k_j]), times v, the projections P_q, P_k to neuralDim
+//              features (d_head / 32 by default, at least 2) shared by the heads
+//              (lib/nn/neural-score.ts).
 // x [B, N, C] -> [B, N, C], C = numHeads * Dh.
 // attentionMap(x) materialises the weights the fused ops apply, [B, H, N, N] without grad (for
 // analysis: the paper's head redundancy): 'fourier' K_ij / (sum_j K_ij + eps) with K from
 // ff.fourierMetric, or with stable: true exp(log K_ij - log sum_j K_ij) with log K summed from
-// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh)).
+// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh));
+// 'neural' the softmax of the network's scores, materialised.
 // Causal layers mask j > i before normalising.
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
@@ -30,11 +35,13 @@ import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
-import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
+import { AttentionStatistics, dotStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
+import { checkNeuralDim, defaultNeuralDim, NeuralScoreNet } from './neural-score';
 
-export type AttentionKind = 'fourier' | 'dot';
+export type AttentionKind = 'fourier' | 'dot' | 'neural';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural'];
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
@@ -49,8 +56,16 @@ export interface FourierKernelSettings {
   features?: number;
 }
 
+/** Neural Attention's settings in a model configuration (as the CLI carries them). */
+export interface NeuralSettings {
+  /** The projection width d' (d_head / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
+  /** The blocks with Neural Attention ([0], the first, by default; the others use dot-product attention). */
+  neuralLayers?: number[];
+}
+
 export interface MultiHeadAttentionOptions {
-  /** 'fourier' (default) or 'dot'. */
+  /** 'fourier' (default), 'dot' or 'neural'. */
   attention?: AttentionKind;
   /** Row i attends to positions j <= i only (language models). */
   causal?: boolean;
@@ -68,6 +83,8 @@ export interface MultiHeadAttentionOptions {
   stable?: boolean;
   /** Fourier attention's kernel over the first F features of each head (all Dh by default). */
   features?: number;
+  /** Neural attention's projection width d' (Dh / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
   device?: Device;
   generator?: Generator;
 }
@@ -75,8 +92,10 @@ export interface MultiHeadAttentionOptions {
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
-  /** The learnable radius of 'fourier' attention (null for 'dot'). */
+  /** The learnable radius of 'fourier' attention (null otherwise). */
   readonly R: Tensor | null;
+  /** The projections and score network of 'neural' attention (null otherwise). */
+  readonly score: NeuralScoreNet | null;
   readonly headDim: number;
   readonly attention: AttentionKind;
   readonly causal: boolean;
@@ -91,8 +110,8 @@ export class MultiHeadAttention extends Module {
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
     this.headDim = dModel / numHeads;
     this.attention = opts.attention ?? 'fourier';
-    if (this.attention !== 'fourier' && this.attention !== 'dot') {
-      throw new Error(`opts.attention: expected 'fourier' or 'dot', got ${JSON.stringify(this.attention)}`);
+    if (!ATTENTION_KINDS.includes(this.attention)) {
+      throw new Error(`opts.attention: expected 'fourier', 'dot' or 'neural', got ${JSON.stringify(this.attention)}`);
     }
     this.causal = opts.causal ?? false;
     const layer = { device: opts.device, generator: opts.generator };
@@ -109,6 +128,9 @@ export class MultiHeadAttention extends Module {
       if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
       this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, F), r0, { device: opts.device }));
     } else this.R = null;
+    this.score = this.attention === 'neural'
+      ? this.registerModule('score', new NeuralScoreNet(this.headDim, checkNeuralDim(opts.neuralDim ?? defaultNeuralDim(this.headDim), 'opts.neuralDim'), layer))
+      : null;
   }
 
   /** q, k, v [B, H, N, Dh] of x [B, N, dModel]. */
@@ -135,7 +157,7 @@ export class MultiHeadAttention extends Module {
     const [B, N] = x.shape;
     const h = this.R !== null
       ? fourierAttention(this.kernelInput(q), this.kernelInput(k), v, this.R, { ...this.fourier, causal: this.causal })
-      : dotProductAttention(q, k, v, { causal: this.causal });
+      : this.score !== null ? this.score.forward(q, k, v, this.causal) : dotProductAttention(q, k, v, { causal: this.causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 
@@ -146,6 +168,10 @@ export class MultiHeadAttention extends Module {
   attentionStatistics(x: Tensor): AttentionStatistics {
     return noGrad(() => tidy(() => {
       const [q, k] = this.heads(x);
+      if (this.score !== null) {
+        const score = this.score;
+        return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
+      }
       if (this.R === null) return dotStatistics(q, k, this.causal);
       return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
         power: this.fourier.power ?? 4, eps: this.fourier.eps ?? 1e-6, stable: this.fourier.stable ?? false, causal: this.causal,
@@ -161,6 +187,10 @@ export class MultiHeadAttention extends Module {
     return noGrad(() => tidy(() => {
       const [qh, kh] = this.heads(x);
       const N = qh.shape[2];
+      if (this.score !== null) {
+        const scores = this.score.scores(qh, kh);
+        return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
+      }
       if (this.R === null) {
         const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
         return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
