@@ -13,17 +13,17 @@ import type { LMCorpus } from '../data/lm-corpus';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
-import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { attentionTitle, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
-export type Attention = 'fourier' | 'dot';
+export type Attention = AttentionKind;
 
 export interface LMDataSettings {
   dataset: 'wikitext' | 'brown';
@@ -34,7 +34,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings extends FourierKernelSettings {
+export interface LMModelSettings extends FourierKernelSettings, NeuralSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;
@@ -255,7 +255,7 @@ export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attentio
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes) : null;
 }
 
 /** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
