@@ -81,6 +81,18 @@ function weights(q: RefArray, k: RefArray, p: NeuralParamsRef, causal: boolean, 
   return P;
 }
 
+/** The attention weights softmax_j(MLP([q_i; k_j])) [B,H,Nq,Nk] (0 where causal hides a key). */
+export function neuralWeightsRef(q: RefArray, k: RefArray, params: NeuralParamsRef, opts: { causal?: boolean } = {}): RefArray {
+  const d = dimsOf(q, k, k);
+  return { data: weights(q, k, params, opts.causal ?? false, d), shape: [q.shape[0], q.shape[1], d.Nq, d.Nk] };
+}
+
+/** The network's weights of a NeuralScoreNet's parameters (stateDict() names under `prefix`). */
+export function neuralParamsRef(p: Record<string, RefArray>, prefix: string): NeuralParamsRef {
+  const at = (layer: string, what: string) => p[`${prefix}${layer}.${what}`];
+  return { w1: at('fc1', 'weight'), b1: at('fc1', 'bias'), w2: at('fc2', 'weight'), b2: at('fc2', 'bias'), w3: at('fc3', 'weight'), b3: at('fc3', 'bias') };
+}
+
 /** softmax_j(MLP([q_i; k_j])) v, [B,H,Nq,Dv]. */
 export function neuralAttentionRef(q: RefArray, k: RefArray, v: RefArray, params: NeuralParamsRef, opts: { causal?: boolean } = {}): RefArray {
   const d = dimsOf(q, k, v);
