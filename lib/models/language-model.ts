@@ -17,7 +17,8 @@
 // Init as the paper's code (train.py weights_init): every weight, embedding and projection
 // N(0, 0.02), biases 0, LayerNorm weights N(1, lnInitStd^2) (the code: 0.02; 0, the default: ones)
 // and biases 0, radii R = radiusInit (2 by default); Neural Attention's projections and score network
-// keep PyTorch's default init, as the Neural Attention authors' code. The code's attention output
+// keep their own init (lib/nn/neural-score.ts: PyTorch's default weights, as the Neural Attention
+// authors' code; biases that keep the network alive). The code's attention output
 // projection has no bias (projBias false; true by default).
 import { noGrad } from '../autograd/grad-mode';
 import { adaptiveInput, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';

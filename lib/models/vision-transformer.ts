@@ -4,7 +4,7 @@
 // cfg.dropPath in the last), a final LayerNorm and a linear head on the cls token. Every block's
 // attention is 'fourier' (R initialised to radiusInit, 1 by default as the paper's ViT) or 'dot',
 // or with 'neural' Neural Attention in the blocks of neuralLayers (the first by default, as its
-// authors) and 'dot' in the others; the score networks keep PyTorch's default init.
+// authors) and 'dot' in the others; the score networks keep their own init (lib/nn/neural-score.ts).
 // Init as timm: cls token, positions and every Linear weight trunc_normal_(std 0.02) with timm's
 // bounds +-2 (absolute, so about 100 std: in effect N(0, 0.02)), biases 0, LayerNorms 1 and 0;
 // the patch projection keeps the convolution default.

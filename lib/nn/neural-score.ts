@@ -1,10 +1,16 @@
 // NeuralScoreNet: the learned pieces of a Neural Attention layer (DiGiugno & Mahmood, 2025, as
 // the authors' NeuralAttention.py): projections of every head's q and k to F features (shared by
 // the heads, with bias) and the score network MLP([q'_i; k'_j]) = Linear(2F -> F), ReLU,
-// Linear(F -> F/2), ReLU, Linear(F/2 -> 1). Every Linear keeps PyTorch's default init, as the
-// authors' code does. forward(q, k, v) runs the fused ff.neuralAttention; scores(q, k)
-// materialises the [B, H, Nq, Nk] scores with ordinary ops (no grad; for attention maps and
-// statistics).
+// Linear(F -> F/2), ReLU, Linear(F/2 -> 1). forward(q, k, v) runs the fused ff.neuralAttention;
+// scores(q, k) materialises the [B, H, Nq, Nk] scores with ordinary ops (no grad; for attention
+// maps and statistics).
+// Init: the weights as PyTorch's default (the authors' code), the biases 0 but the second
+// layer's, U(0, 1/sqrt(F)). With the authors' biases, U(+-1/sqrt(fan-in)), a first-layer ReLU is
+// on or off for every pair alike wherever q and k are small next to the biases (the language
+// model's N(0, 0.02) qkv projection makes them so); in brown-small every one was off, the layer a
+// uniform average whose network never received a gradient. With no bias before them the first
+// layer's ReLUs split the pairs at any scale of q and k, and the positive second-layer bias keeps
+// its units on (with F = 2 it has one unit, which weights of one sign would otherwise leave off).
 import { noGrad } from '../autograd/grad-mode';
 import { add, relu } from '../ops/elementwise';
 import { reshape, slice } from '../ops/layout';
@@ -13,6 +19,7 @@ import { neuralAttention, NeuralAttentionParams, NEURAL_MAX_HIDDEN } from '../op
 import type { Device } from '../native';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
+import { uniform_, zeros_ } from './init';
 import { Linear } from './linear';
 import { Module } from './module';
 
@@ -43,6 +50,8 @@ export class NeuralScoreNet extends Module {
     this.fc1 = this.registerModule('fc1', new Linear(2 * dim, dim, opts));
     this.fc2 = this.registerModule('fc2', new Linear(dim, Math.floor(dim / 2), opts));
     this.fc3 = this.registerModule('fc3', new Linear(Math.floor(dim / 2), 1, opts));
+    for (const l of [this.qProj, this.kProj, this.fc1, this.fc3]) zeros_(l.bias as Tensor);
+    uniform_(this.fc2.bias as Tensor, 0, 1 / Math.sqrt(dim), { generator: opts.generator });
   }
 
   /** The network's weights as ff.neuralAttention takes them. */
