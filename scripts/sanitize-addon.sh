@@ -61,6 +61,7 @@ declare -A TSAN_KERNEL_TESTS=(
   [fourier_metric.cu]=test/fourier-metric.test.ts
   [fourier_attention.cu]=test/fourier-attention.test.ts
   [dot_attention.cu]=test/dot-attention.test.ts
+  [neural_attention.cu]=test/neural-attention.test.ts
 )
 # Tests of those files that TSan skips for time (regex fragments of test names). Each still runs
 # under ASan; what it would add under TSan, which sees races inside a block only (thread mode
