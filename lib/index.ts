@@ -13,6 +13,8 @@ export { fourierAttention, FourierAttention } from './ops/fourier-attention';
 export type { FourierAttentionOptions } from './ops/fourier-attention';
 export { dotProductAttention, DotProductAttention } from './ops/dot-attention';
 export type { DotProductAttentionOptions } from './ops/dot-attention';
+export { neuralAttention, NeuralAttention } from './ops/neural-attention';
+export type { NeuralAttentionOptions, NeuralAttentionParams } from './ops/neural-attention';
 export * from './ops/tensor-ops';
 export * from './ops/nn-ops';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';

@@ -55,7 +55,7 @@ fs.writeFileSync(file, JSON.stringify(cases.map((c, n) => ({
   dout: Array.from(inputs[n].dout), qshape: inputs[n].qs, kshape: inputs[n].qs, vshape: inputs[n].vs, rshape: c.RShape,
   power: 4, eps: 1e-6, ...c.opts,
 }))));
-const torch = runPeer<{ torch: string; results: { float64: Grads; float32: Grads }[] }>(peer, 'fourier_float64_peer.py', { file });
+const torch = runPeer<{ torch: string; results: { float64: Grads; float32: Grads }[] }>(peer, 'fourier_float64_peer.py', [{ file }]);
 fs.rmSync(path.dirname(file), { recursive: true });
 
 function kernel(device: ff.Device, c: Case, n: number): Grads {

@@ -1,5 +1,5 @@
-// MultiHeadAttention with `attention: 'fourier' | 'dot'`: a fused qkv projection, the fused
-// attention op of either kind, and an output projection.
+// MultiHeadAttention with `attention: 'fourier' | 'dot' | 'neural'`: a fused qkv projection, the
+// fused attention op of that kind, and an output projection.
 //   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
 //              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
 //              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
@@ -10,11 +10,16 @@
 //              R[d] for every d of a one-element R; where the memory after R is zero,
 //              sinc(0) = 1 for d >= 1).
 //   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
+//   'neural'   ff.neuralAttention (Neural Attention): softmax over j of a small network's score of
+//              each pair, MLP([P_q q_i; P_k k_j]), times v, the projections P_q, P_k to neuralDim
+//              features (d_head / 32 by default, at least 2) shared by the heads
+//              (lib/nn/neural-score.ts).
 // x [B, N, C] -> [B, N, C], C = numHeads * Dh.
 // attentionMap(x) materialises the weights the fused ops apply, [B, H, N, N] without grad (for
 // analysis: the paper's head redundancy): 'fourier' K_ij / (sum_j K_ij + eps) with K from
 // ff.fourierMetric, or with stable: true exp(log K_ij - log sum_j K_ij) with log K summed from
-// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh)).
+// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh));
+// 'neural' the softmax of the network's scores, materialised.
 // Causal layers mask j > i before normalising.
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
@@ -31,12 +36,14 @@ import { checkGenerator, Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
-import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
+import { AttentionStatistics, dotStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
 import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
+import { checkNeuralDim, defaultNeuralDim, NeuralScoreNet } from './neural-score';
 
-export type AttentionKind = 'fourier' | 'dot';
+export type AttentionKind = 'fourier' | 'dot' | 'neural';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural'];
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
@@ -51,8 +58,16 @@ export interface FourierKernelSettings {
   features?: number;
 }
 
+/** Neural Attention's settings in a model configuration (as the CLI carries them). */
+export interface NeuralSettings {
+  /** The projection width d' (d_head / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
+  /** The blocks with Neural Attention ([0], the first, by default; the others use dot-product attention). */
+  neuralLayers?: number[];
+}
+
 export interface MultiHeadAttentionOptions {
-  /** 'fourier' (default) or 'dot'. */
+  /** 'fourier' (default), 'dot' or 'neural'. */
   attention?: AttentionKind;
   /** Row i attends to positions j <= i only (language models). */
   causal?: boolean;
@@ -70,13 +85,15 @@ export interface MultiHeadAttentionOptions {
   stable?: boolean;
   /** Fourier attention's kernel over the first F features of each head (all Dh by default). */
   features?: number;
+  /** Neural attention's projection width d' (Dh / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
   device?: Device;
   generator?: Generator;
 }
 
 /** The option names of MultiHeadAttention (TransformerBlock passes them on). */
 export const MULTI_HEAD_ATTENTION_OPTIONS = [
-  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'device', 'generator',
+  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'neuralDim', 'device', 'generator',
 ] as const;
 
 /**
@@ -94,11 +111,12 @@ export function resolveAttentionOptions(options: MultiHeadAttentionOptions | und
   if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
   checkGenerator(opts.generator, 'opts.generator');
   return {
-    attention: optChoice(opts.attention, 'opts.attention', ['fourier', 'dot'] as const, 'fourier'),
+    attention: optChoice(opts.attention, 'opts.attention', ATTENTION_KINDS, 'fourier'),
     causal: optBoolean(opts.causal, 'opts.causal', false),
     qkvBias: optBoolean(opts.qkvBias, 'opts.qkvBias', true),
     projBias: optBoolean(opts.projBias, 'opts.projBias', true),
     features: opts.features,
+    neuralDim: opts.neuralDim === undefined ? undefined : checkNeuralDim(opts.neuralDim, 'opts.neuralDim'),
     radius: optChoice(opts.radius, 'opts.radius', ['shared', 'head', 'feature', 'head-feature'] as const, 'feature'),
     radiusInit,
     fourier,
@@ -110,8 +128,10 @@ export function resolveAttentionOptions(options: MultiHeadAttentionOptions | und
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
-  /** The learnable radius of 'fourier' attention (null for 'dot'). */
+  /** The learnable radius of 'fourier' attention (null otherwise). */
   readonly R: Tensor | null;
+  /** The projections and score network of 'neural' attention (null otherwise). */
+  readonly score: NeuralScoreNet | null;
   readonly headDim: number;
   readonly attention: AttentionKind;
   readonly causal: boolean;
@@ -139,6 +159,9 @@ export class MultiHeadAttention extends Module {
     this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: o.projBias }));
     this.R = this.attention === 'fourier'
       ? this.registerParameter('R', full(radiusShape(o.radius, numHeads, F), o.radiusInit, { device: o.device }))
+      : null;
+    this.score = this.attention === 'neural'
+      ? this.registerModule('score', new NeuralScoreNet(this.headDim, o.neuralDim ?? defaultNeuralDim(this.headDim), layer))
       : null;
   }
 
@@ -176,7 +199,7 @@ export class MultiHeadAttention extends Module {
     const causal = this.causal && past === 0;
     const h = this.R !== null
       ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
-      : dotProductAttention(q, keys, values, { causal });
+      : this.score !== null ? this.score.forward(q, keys, values, causal) : dotProductAttention(q, keys, values, { causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 
@@ -187,6 +210,10 @@ export class MultiHeadAttention extends Module {
   attentionStatistics(x: Tensor): AttentionStatistics {
     return noGrad(() => tidy(() => {
       const [q, k] = this.heads(x);
+      if (this.score !== null) {
+        const score = this.score;
+        return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
+      }
       if (this.R === null) return dotStatistics(q, k, this.causal);
       return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
         power: this.fourier.power ?? 4, eps: this.fourier.eps ?? 1e-6, stable: this.fourier.stable ?? false, causal: this.causal,
@@ -202,6 +229,10 @@ export class MultiHeadAttention extends Module {
     return noGrad(() => tidy(() => {
       const [qh, kh] = this.heads(x);
       const N = qh.shape[2];
+      if (this.score !== null) {
+        const scores = this.score.scores(qh, kh);
+        return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
+      }
       if (this.R === null) {
         const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
         return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
