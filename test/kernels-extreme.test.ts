@@ -359,7 +359,7 @@ describe(`Fourier attention at extreme inputs on ${device()}`, () => {
             expect(relErr(out, want)).toBeLessThan(K >= 2 ** -126 ? 1e-4 : 2e-3);
             expect(relErr(dv, wantDv)).toBeLessThan(K >= 2 ** -126 ? 1e-4 : 2e-3);
           } else if (!onCuda) {
-            expect(Array.from(out)).toEqual([0, 0]);
+            expect(Array.from(out, Math.abs)).toEqual([0, 0]); // flushed to a zero of either sign
           }
         }
       }
