@@ -17,3 +17,5 @@ export { TransformerBlock } from './transformer-block';
 export type { TransformerBlockOptions } from './transformer-block';
 export * as init from './init';
 export { SinusoidalPositions, sinusoidalEncoding } from './sinusoidal';
+export { DistributedDataParallel } from './distributed-data-parallel';
+export type { DistributedDataParallelOptions, DataParallelStats } from './distributed-data-parallel';
