@@ -5,10 +5,13 @@
 // heads' redundancy on windows of the train and the test split (the paper's Table 3).
 // `evaluateLMCheckpoint` does the same evaluation
 // for a checkpoint alone, rebuilding the model and corpus from the configuration it holds.
+// On several ranks (lib/train/data-parallel.ts) each rank trains on its rows of every batch, the
+// perplexities are split over the ranks, and rank 0 alone writes files.
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadBrown } from '../data/brown';
 import { LMBatches } from '../data/lm-batches';
+import * as dist from '../distributed';
 import type { LMCorpus } from '../data/lm-corpus';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
@@ -17,6 +20,7 @@ import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
+import { leadFirst, onLead, shardRows, wrapForRanks } from './data-parallel';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
@@ -145,10 +149,12 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     const t0 = performance.now();
     const tokens = corpus[split];
     const maxTokens = ev.finalTokens > 0 ? Math.min(ev.finalTokens, tokens.length) : undefined;
-    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens });
+    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens, distributed: true });
     metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
     log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
+  // The head redundancy and attention statistics: a few windows, on rank 0 alone.
+  if (dist.rank() !== 0) return { metrics, redundancy: {}, attentionStats: [], evaluation: '' };
   const redundancy: Record<string, { mean: number; std: number }> = {};
   const windows: Record<string, number> = {};
   for (const split of ['train', 'test'] as const) {
@@ -186,12 +192,14 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
   const resume = resumeFile(ctx, attention, record);
   const generator = new Generator(cfg.train.seed);
   const model = new LanguageModel(modelConfig, { device: ctx.device, generator });
-  const optimizer = makeOptimizer(model, cfg.train);
+  const ddp = wrapForRanks(model, generator, ctx.parallel);
+  const optimizer = makeOptimizer(model, cfg.train, ctx.parallel?.zero);
   const { batchSize } = cfg.train;
   const context = cfg.model.context;
-  const batches = new LMBatches(corpus.train, batchSize, context);
+  const batches = new LMBatches(corpus.train, batchSize, context, { rows: shardRows(batchSize) });
   const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
-  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize} x ${context} tokens per epoch, into ${runDir}`);
+  const ranks = dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
+  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize}${ranks} x ${context} tokens per epoch, into ${runDir}`);
   try {
     const outcome = await train({
       model,
@@ -200,7 +208,7 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
       loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
       items: (b) => b.batchSize * b.length,
       validate: () => {
-        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens });
+        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens, distributed: true });
         return { perplexity: r.perplexity, nll: r.nll };
       },
       diagnose: () => {
@@ -227,14 +235,17 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
     const checkpoint = outcome.bestCheckpoint ?? outcome.lastCheckpoint;
     const info = loadCheckpoint(checkpoint, { model, generator: new Generator() });
     const ev = evaluateLM(model, corpus, cfg.eval, ctx.log, attention);
-    const result: RunResult = {
-      attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-      trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
-    };
-    await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
-    return result;
+    return await onLead(async () => {
+      const result: RunResult = {
+        attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
+        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+      };
+      await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
+      return result;
+    });
   } finally {
     optimizer.dispose();
+    ddp?.detach();
     model.dispose();
   }
 }
@@ -245,9 +256,9 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
  */
 export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
   checkResumable(ctx, attentions);
-  const corpus = loadLMCorpus(cfg.data, ctx.log);
+  const corpus = leadFirst(() => loadLMCorpus(cfg.data, ctx.log));
   for (const a of attentions) lmModelConfig(cfg, corpus.vocab.size, a);
-  fs.mkdirSync(ctx.out, { recursive: true });
+  if (dist.rank() === 0) fs.mkdirSync(ctx.out, { recursive: true });
   let finished = true;
   let run = cfg;
   for (const attention of attentions) {
@@ -255,7 +266,7 @@ export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attentio
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+  return finished ? onLead(() => writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes)) : null;
 }
 
 /** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
