@@ -50,6 +50,13 @@ std::string mpi_error(int code) {
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// condition_variable::wait through wait_for: the untimed wait is a GLIBCXX_3.4.30 symbol (GCC 12),
+// which would raise the prebuild's libstdc++ baseline above the cpu addon's (GCC 11).
+template <typename Predicate>
+void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Predicate ready) {
+  while (!ready()) cv.wait_for(lock, std::chrono::seconds(1));
+}
+
 MPI_Op mpi_op(int op) {
   switch (op) {
     case FF_COMM_MAX: return MPI_MAX;
@@ -241,7 +248,7 @@ const WorldInfo& start(double timeout_seconds) {
     s.thread = std::thread(thread_main, timeout_seconds);
     s.thread.detach();
   }
-  s.done_changed.wait(lock, [&] { return !s.starting; });
+  wait_until(s.done_changed, lock, [&] { return !s.starting; });
   if (!s.running) throw Error(s.start_error);
   return s.world;
 }
@@ -265,7 +272,7 @@ std::string wait(uint64_t ticket) {
   State& s = state();
   std::unique_lock<std::mutex> lock(s.mutex);
   if (ticket == 0 || ticket >= s.next_ticket) return "wait: no collective has ticket " + std::to_string(ticket);
-  s.done_changed.wait(lock, [&] { return s.done_through >= ticket || !s.running; });
+  wait_until(s.done_changed, lock, [&] { return s.done_through >= ticket || !s.running; });
   if (s.done_through < ticket) return "MPI stopped before the collective finished";
   auto it = s.errors.find(ticket);
   if (it == s.errors.end()) return "";
@@ -290,7 +297,7 @@ void finalize() {
   if (!s.running) return;
   s.stopping = true;
   s.jobs_changed.notify_one();
-  s.done_changed.wait(lock, [&] { return !s.running; });
+  wait_until(s.done_changed, lock, [&] { return !s.running; });
 }
 
 void abort_job(int code, const std::string& message) {
