@@ -18,7 +18,7 @@ import { shapeString } from '../shape';
 import { checkTensor, Tensor, zeros } from '../tensor';
 import { defaultTimeout, launchedByMpi } from './launcher';
 import { MpiAddon, mpiAddon, ReduceOp } from './mpi';
-import { findNccl } from './nccl';
+import { findNccl, ncclSearchDirs } from './nccl';
 
 export type { ReduceOp } from './mpi';
 
@@ -146,7 +146,13 @@ function mpi(what: string): MpiAddon {
 function attach(device: Device): Backend {
   const backend = backendFor(device);
   if (state === null || state.mpi === null || state.attached.has(device)) return backend;
-  backend.commAttach(state.mpi.commApi(), device === 'cuda' ? findNccl() : '');
+  const nccl = device === 'cuda' ? findNccl() : '';
+  try {
+    backend.commAttach(state.mpi.commApi(), nccl);
+  } catch (e) {
+    const looked = device === 'cuda' && nccl === '' ? `; no libnccl.so.2 in:\n  ${ncclSearchDirs().join('\n  ')}` : '';
+    throw new Error(`distributed: rank ${state.world.rank}: ${(e as Error).message}${looked}`);
+  }
   state.attached.add(device);
   return backend;
 }
