@@ -1,7 +1,8 @@
-// Loads the MPI addon (csrc/mpi): a local build (build-native/mpi, `npm run build -- mpi`), or
-// FOURIERFORMER_ADDON_DIR. It is loaded only when a launcher started several ranks, so that
-// single-process use needs no MPI at all; where it is missing or its libmpi is, the error says
-// what to install.
+// Loads the MPI addon (csrc/mpi): from FOURIERFORMER_ADDON_DIR, a local build (build-native/mpi,
+// `npm run build -- mpi`), or the package's prebuild (prebuilds/linux-x64/mpi, for Open MPI's
+// libmpi.so.40), the first that exists. It is loaded only when a launcher started several
+// ranks, so that single-process use needs no MPI at all; where it is missing or its libmpi is,
+// the error says what to install.
 import * as fs from 'fs';
 import * as path from 'path';
 import { packageRoot } from '../native';
