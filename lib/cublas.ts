@@ -30,7 +30,7 @@ function searchDirs(major: string): string[] {
 }
 
 /** The site-packages folders of python3 on PATH (where `pip install nvidia-cublas` puts cuBLAS). */
-function pythonSitePackages(): string[] {
+export function pythonSitePackages(): string[] {
   const script = 'import site, sys; print("\\n".join(site.getsitepackages() + [site.getusersitepackages()] + sys.path))';
   const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 10000 });
   if (r.status !== 0 || !r.stdout) return [];

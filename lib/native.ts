@@ -97,6 +97,20 @@ export interface Backend {
     q: Storage, k: Storage, v: Storage, R: Storage, dims: number[], power: number, eps: number, stable: boolean,
     out: Storage, stats: Storage, grad: Storage,
   ): [Storage, Storage, Storage, Storage];
+  /**
+   * Data-parallel collectives on this backend's memory (csrc/binding/comm.cpp): attach binds the
+   * backend to the MPI addon's communicator; each collective returns a handle for commWait.
+   */
+  commAttach(table: unknown, ncclLibrary: string): void;
+  commDescribe(): string;
+  commAllReduce(s: Storage, op: 'sum' | 'avg' | 'max' | 'min', what: string): number;
+  commBroadcast(s: Storage, root: number, what: string): number;
+  commAllGather(s: Storage, what: string): number;
+  commWait(handle: number): void;
+  /** parts (storages, or counts of zeros) one after the other into target from `offset`; returns the end. */
+  packInto(target: Storage, parts: (Storage | number)[], offset: number): number;
+  /** Each target <- its slice of source, one after the other from `offset`; returns the end. */
+  unpackFrom(source: Storage, targets: Storage[], offset: number): number;
   dotAttentionForward(q: Storage, k: Storage, v: Storage, dims: number[], scale: number): [Storage, Storage];
   dotAttentionBackward(
     q: Storage, k: Storage, v: Storage, dims: number[], scale: number, out: Storage, lse: Storage, grad: Storage,

@@ -1,7 +1,9 @@
 // The training runtime's public surface: modules (ff.nn), optimizers and schedules (ff.optim),
+// data parallelism across processes (ff.distributed),
 // data (ff.data), the models of the paper's experiments (ff.models), their evaluation metrics,
 // safetensors files, checkpoints and the seeded random generator.
 export * as nn from './nn';
+export * as distributed from './distributed';
 export * as optim from './optim';
 export { saveSafetensors, loadSafetensors, readSafetensors, readSafetensorsHeader } from './io/safetensors';
 export type { SafetensorsEntry, SafetensorsHeader, LoadSafetensorsOptions } from './io/safetensors';

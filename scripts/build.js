@@ -4,13 +4,15 @@
 //   cpu    the cpu addon (node-gyp -> build/Release/fourierformer_cpu.node)
 //   cuda   the CUDA addon, where nvcc exists (CMake -> build-native/cuda/fourierformer_cuda.node)
 //   emu    the cuda-emu addon (CMake -> build-native/cuda-emu/fourierformer_cuda_emu.node)
+//   mpi    the MPI addon of distributed training, where MPI is installed (CMake ->
+//          build-native/mpi/fourierformer_mpi.node; cmake/mpi.cmake)
 // `npm run build:cuda` and `npm run build:emu` run one step. The CMake steps share the build
 // directory build-native/cmake and use plain cmake (the same commands work by hand; see
 // CMakeLists.txt). Each built addon is loaded once in Node as a check. JOBS sets the parallel
 // jobs (default 2); FF_CUDA_ARCHS narrows the CUDA architectures for a quicker build (e.g.
 // FF_CUDA_ARCHS=90 on an H100; default: those of the npm prebuild, cmake/cuda.cmake, which
 // `npm run prebuilds` copies). Exits non-zero if a step that could run failed; cuda without
-// nvcc is skipped.
+// nvcc, and mpi without MPI (mpicc), are skipped.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -18,7 +20,7 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 const jobs = process.env.JOBS || '2';
 const cmakeDir = path.join('build-native', 'cmake');
-const ALL = ['ts', 'cpu', 'cuda', 'emu'];
+const ALL = ['ts', 'cpu', 'cuda', 'emu', 'mpi'];
 const steps = process.argv.slice(2);
 for (const s of steps) {
   if (!ALL.includes(s)) {
@@ -78,6 +80,7 @@ function cmakeAddon(target, file, cuda) {
 }
 
 const nvcc = findNvcc();
+const mpicc = (process.env.PATH || '').split(path.delimiter).map((d) => path.join(d, 'mpicc')).find((p) => fs.existsSync(p));
 const actions = {
   ts: () => run('npx', ['tsc', '-p', 'tsconfig.json']),
   cpu: () => {
@@ -97,6 +100,12 @@ const actions = {
     let cuda = !!nvcc && !cudaBroken;
     if (cuda && !configure(true).ok) cuda = false;
     return cmakeAddon('fourierformer_cuda_emu', 'build-native/cuda-emu/fourierformer_cuda_emu.node', cuda);
+  },
+  mpi: () => {
+    if (!mpicc) return { skipped: true, why: 'no MPI (mpicc) on PATH: apt-get install libopenmpi-dev openmpi-bin' };
+    let cuda = !!nvcc && !cudaBroken;
+    if (cuda && !configure(true).ok) cuda = false;
+    return cmakeAddon('fourierformer_mpi', 'build-native/mpi/fourierformer_mpi.node', cuda);
   },
 };
 

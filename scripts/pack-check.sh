@@ -10,8 +10,9 @@
 #   3. checks there: the cpu addon loads from the prebuild and fourierAttention (forward and
 #      backward) matches the package's float64 reference (ff.reference); the cuda addon loads
 #      from its prebuild and, with no GPU, says so (with a GPU it must match the reference too);
-#      a missing cuBLAS gives the error naming it; the ES module entry has the same exports;
-#      `npx fourierformer info` describes both addons.
+#      a missing cuBLAS gives the error naming it; the ES module entry has the same exports; the
+#      MPI addon loads from its prebuild and two ranks under mpirun reduce a tensor through it;
+#      `npx fourierformer info` describes the addons.
 # Exits non-zero on any failure. KEEP=1 keeps the temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ const paths = files.map((f) => f.path);
 const problems = [];
 if (packed >= 100 * 2 ** 20) problems.push(`the tarball is ${mib(packed)}, over 100 MiB`);
 const need = [/^prebuilds\/linux-x64\/[^/]+\.node$/, /^prebuilds\/linux-x64\/cuda\/fourierformer_cuda\.node$/,
+  /^prebuilds\/linux-x64\/mpi\/fourierformer_mpi\.node$/,
   /^dist\/index\.js$/, /^dist\/index\.d\.ts$/, /^esm\/index\.mjs$/, /^bin\/fourierformer\.js$/, /^binding\.gyp$/,
   /^scripts\/list-sources\.js$/, /^csrc\/cpu\//, /^CMakeLists\.txt$/];
 for (const re of need) if (!paths.some((p) => re.test(p))) problems.push(`no file matches ${re}`);
@@ -165,6 +167,23 @@ process.exit(ok ? 0 : 1);
 EOF
 (cd "$app" && "${clean_env[@]}" node check-esm.mjs)
 
+cat >"$app/check-mpi.js" <<'EOF'
+const ff = require('fourierformer');
+const { rank, worldSize, library } = ff.distributed.init({ device: 'cpu' });
+const t = ff.distributed.allReduce(ff.tensor([rank + 1], [1]), 'sum');
+if (rank === 0) {
+  const ok = worldSize === 2 && t.toFloat32Array()[0] === 3;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} mpi: ${worldSize} ranks under mpirun reduce a tensor (${library})`);
+  process.exitCode = ok ? 0 : 1;
+}
+EOF
+mpirun_path=$(command -v mpirun || true)
+if [ -n "$mpirun_path" ]; then
+  (cd "$app" && "${clean_env[@]}" "$mpirun_path" --allow-run-as-root --oversubscribe -np 2 node check-mpi.js)
+else
+  echo "skip: no mpirun here (bash scripts/setup.sh installs Open MPI)"
+fi
+
 section "npx fourierformer info"
 (cd "$app" && "${clean_env[@]}" npx --no-install fourierformer info) | tee "$work/info.txt"
 (cd "$app" && "${clean_env[@]}" npx --no-install fourierformer info --json) >"$work/info.json"
@@ -179,8 +198,9 @@ const code = d.cuda.gpuCode || { sass: [], ptx: [] };
 for (const sm of [75, 80, 86, 89, 90]) if (!code.sass.includes(sm)) problems.push(`cuda: no sm_${sm} code`);
 if (!code.ptx.length) problems.push('cuda: no PTX');
 if (!d.cuda.cublas) problems.push('cuda: no cuBLAS loaded');
+if (!info.distributed.available || !String(info.distributed.addon).startsWith(pre + '/mpi/')) problems.push(`mpi: not available from the prebuild: ${info.distributed.detail}`);
 if (problems.length) { console.error('FAIL ' + problems.join('\nFAIL ')); process.exit(1); }
-console.log(`\nok   info: cpu and cuda from the prebuilds; cuda has ${code.sass.map((a) => 'sm_' + a).join(' ')} + PTX ${code.ptx.join(' ')}; cuBLAS ${d.cuda.cublas}`);
+console.log(`\nok   info: cpu, cuda and mpi from the prebuilds (${info.distributed.detail}); cuda has ${code.sass.map((a) => 'sm_' + a).join(' ')} + PTX ${code.ptx.join(' ')}; cuBLAS ${d.cuda.cublas}`);
 EOF
 
 section "passed"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run prebuilds [-- cpu | cuda | --check]: the linux-x64 prebuilt addons that `npm pack` puts
+// npm run prebuilds [-- cpu | cuda | mpi | --check]: the linux-x64 prebuilt addons that `npm pack` puts
 // in the tarball, so that `npm install` needs no compiler.
 //   prebuilds/linux-x64/fourierformer.glibc.node      the cpu addon: prebuildify --napi --strip
 //       --tag-libc (one file for every Node version), built in a copy of the sources under
@@ -13,6 +13,11 @@
 //       machine's cuBLAS (lib/cublas.ts finds cuBLAS at run time). In its own folder, where
 //       node-gyp-build does not look: prebuildify's file name has no tags that would rank it
 //       above a second .node file beside it.
+//   prebuilds/linux-x64/mpi/fourierformer_mpi.node    the MPI addon of distributed training: the
+//       CMake build of `npm run build -- mpi` against this machine's Open MPI, installed stripped
+//       (component prebuild-mpi). It links libmpi.so.40, Open MPI's ABI (4.x and 5.x); with another
+//       MPI (MPICH, Intel MPI) users build it from the package's sources (lib/distributed/mpi.ts
+//       says how).
 // The cuda-emu addon is not shipped (it needs this distribution's Boost.Context and is a test
 // tool). --check (npm's prepack) only verifies that both prebuilds exist (else exit 1) and that
 // no source is newer (else exit 2). Prints each file's size and the shared libraries it needs.
@@ -25,6 +30,8 @@ const outDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}
 const cpuStaging = path.join(root, 'build-native', 'prebuild-cpu');
 const cudaStaging = path.join(root, 'build-native', 'prebuild-cuda');
 const cudaFile = path.join(outDir, 'cuda', 'fourierformer_cuda.node');
+const mpiStaging = path.join(root, 'build-native', 'prebuild-mpi');
+const mpiFile = path.join(outDir, 'mpi', 'fourierformer_mpi.node');
 
 function run(cmd, args, opts = {}) {
   console.log(`$ ${cmd} ${args.join(' ')}`);
@@ -111,6 +118,20 @@ function cuda() {
   checkLoads(cudaFile, { ...process.env, LD_LIBRARY_PATH: ld });
 }
 
+function mpi() {
+  run(process.execPath, ['scripts/build.js', 'mpi']);
+  if (!fs.existsSync(path.join(root, 'build-native/mpi/fourierformer_mpi.node'))) {
+    throw new Error('no MPI addon was built (no MPI?): the mpi prebuild needs Open MPI (apt-get install libopenmpi-dev)');
+  }
+  fs.rmSync(mpiStaging, { recursive: true, force: true });
+  run('cmake', ['--install', 'build-native/cmake', '--component', 'prebuild-mpi', '--prefix', mpiStaging, '--strip']);
+  fs.mkdirSync(path.dirname(mpiFile), { recursive: true });
+  fs.copyFileSync(path.join(mpiStaging, 'fourierformer_mpi.node'), mpiFile);
+  const { needed } = describe(mpiFile);
+  if (!needed.includes('libmpi.so.40')) throw new Error(`${mpiFile} needs ${needed.join(' ')}; expected Open MPI's libmpi.so.40`);
+  checkLoads(mpiFile);
+}
+
 function check() {
   const sources = (dirs) => dirs.flatMap((d) => fs.readdirSync(path.join(root, d)).map((f) => path.join(root, d, f)));
   const newest = (files) => Math.max(...files.map((f) => fs.statSync(f).mtimeMs));
@@ -118,6 +139,7 @@ function check() {
   const missing = [];
   if (!cpuFiles.length) missing.push(`the cpu prebuild (${path.relative(root, outDir)}/*.node)`);
   if (!fs.existsSync(cudaFile)) missing.push(`the cuda prebuild (${path.relative(root, cudaFile)})`);
+  if (!fs.existsSync(mpiFile)) missing.push(`the mpi prebuild (${path.relative(root, mpiFile)})`);
   if (missing.length) {
     console.error(`prebuilds: missing ${missing.join(' and ')}; run npm run prebuilds`);
     process.exit(1);
@@ -125,21 +147,22 @@ function check() {
   const stale = [
     [cpuFiles, ['csrc/common', 'csrc/binding', 'csrc/cpu']],
     [[cudaFile], ['csrc/common', 'csrc/binding', 'csrc/cuda']],
+    [[mpiFile], ['csrc/common', 'csrc/mpi']],
   ].filter(([files, dirs]) => newest(sources(dirs)) > Math.min(...files.map((f) => fs.statSync(f).mtimeMs)));
   for (const [files] of stale) console.error(`prebuilds: ${files.map((f) => path.relative(root, f)).join(' ')} is older than its sources; run npm run prebuilds`);
   if (stale.length) process.exit(2);
-  console.log(`prebuilds: ${[...cpuFiles, cudaFile].map((f) => path.relative(root, f)).join(', ')}`);
+  console.log(`prebuilds: ${[...cpuFiles, cudaFile, mpiFile].map((f) => path.relative(root, f)).join(', ')}`);
 }
 
 const args = process.argv.slice(2);
 if (args.includes('--check')) {
   check();
 } else {
-  const steps = args.length ? args : ['cpu', 'cuda'];
-  const actions = { cpu, cuda };
+  const steps = args.length ? args : ['cpu', 'cuda', 'mpi'];
+  const actions = { cpu, cuda, mpi };
   for (const s of steps) {
     if (!actions[s]) {
-      console.error(`prebuilds: unknown step '${s}' (expected cpu, cuda or --check)`);
+      console.error(`prebuilds: unknown step '${s}' (expected cpu, cuda, mpi or --check)`);
       process.exit(2);
     }
   }

@@ -6,11 +6,14 @@
 // does) hands that tensor to the first input that takes it (a copy only for a second one), and
 // the caller's grad is borrowed, not cloned: it flows through the graph read-only, is never
 // disposed, and is copied only where it would be written or kept (a sum into it, a leaf's .grad).
+// Post-accumulate-grad hooks (hooks.ts) fire for a leaf right after the last node that uses it;
+// callbacks they queue run once the pass has finished.
 import { checkOptions, optBoolean } from '../options';
 import { keep } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, ones, Tensor } from '../tensor';
 import { noGrad } from './grad-mode';
+import { hasGradHooks, runGradHooks, withCallbackQueue } from './hooks';
 import { GradNode } from './node';
 
 export interface BackwardOptions {
@@ -63,16 +66,23 @@ export function runBackward(root: Tensor, grad?: Tensor, opts?: BackwardOptions)
     seed = grad;
   }
   const grads = new GradStore(grad);
-  noGrad(() => {
+  withCallbackQueue(() => noGrad(() => {
     if (root.gradFn === null) {
       grads.accumulateLeaf(root, seed);
+      if (hasGradHooks()) runGradHooks(root);
       return;
     }
     const pending = new Map<GradNode, (Tensor | null)[]>();
     pending.set(root.gradFn, slots(root.gradFn, root.outputIndex, seed));
-    for (const node of topoOrder(root.gradFn)) {
+    const order = topoOrder(root.gradFn);
+    const finished = hasGradHooks() ? leavesFinishedAt(order) : null;
+    for (let at = 0; at < order.length; at++) {
+      const node = order[at];
       const incoming = pending.get(node);
-      if (incoming === undefined) continue;
+      if (incoming === undefined) {
+        for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
+        continue;
+      }
       pending.delete(node);
       const result = node.fn.backward(node.ctx, ...incoming);
       const results = Array.isArray(result) ? result : [result];
@@ -101,8 +111,24 @@ export function runBackward(root: Tensor, grad?: Tensor, opts?: BackwardOptions)
         if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) grads.release(r);
       }
       if (!retainGraph) node.ctx.release();
+      for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
     }
+  }));
+}
+
+/** The leaves that require grad, by the position in `order` of the last node using them. */
+function leavesFinishedAt(order: GradNode[]): Map<number, Tensor[]> {
+  const last = new Map<Tensor, number>();
+  order.forEach((node, at) => {
+    for (const input of node.inputs) if (input !== null && input.gradFn === null && input.requiresGrad) last.set(input, at);
   });
+  const byPosition = new Map<number, Tensor[]>();
+  for (const [leaf, at] of last) {
+    const list = byPosition.get(at) ?? [];
+    list.push(leaf);
+    byPosition.set(at, list);
+  }
+  return byPosition;
 }
 
 function slots(node: GradNode, index: number, g: Tensor): (Tensor | null)[] {

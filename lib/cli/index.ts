@@ -2,6 +2,7 @@
 // exporting a commander Command, added to the program here. Every error (a bad flag or value, an
 // unknown subcommand, a missing file) prints as one line naming what was wrong, and exits 1.
 import { Command, CommanderError } from 'commander';
+import * as dist from '../distributed';
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
 import { evalCommand } from './eval';
@@ -44,7 +45,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    console.error(`fourierformer: ${(e as Error).message}`);
+    console.error(`fourierformer:${dist.worldSize() > 1 ? ` rank ${dist.rank()}:` : ''} ${(e as Error).message}`);
     process.exitCode = 1;
   }
 }

@@ -1,10 +1,13 @@
 // `fourierformer info [--json]`: the package and runtime versions, the default device, and for
 // each device whether it works here (or why not), the addon file it loaded, and for cuda the GPU
-// code that file holds and the cuBLAS library it runs with.
+// code that file holds and the cuBLAS library it runs with; and whether distributed training
+// works here: the MPI addon and its MPI library, and the NCCL a cuda rank would load.
 import { Command } from 'commander';
 import * as fs from 'fs';
 import { describeGpuCode, gpuCode, GpuCode } from '../cuda-fatbin';
 import { getDefaultDevice } from '../device';
+import { mpiAddon, mpiAddonPath } from '../distributed/mpi';
+import { findNccl } from '../distributed/nccl';
 import { backends, BackendInfo } from '../info';
 import { packageRoot } from '../native';
 import { packageJson } from './package-json';
@@ -24,6 +27,22 @@ export interface InfoReport {
   /** The default device, or why FOURIERFORMER_DEVICE is wrong. */
   defaultDevice: string;
   devices: DeviceReport[];
+  /** mpirun -np N fourierformer ...: the MPI addon (its MPI library, or why it does not load) and the NCCL file for cuda ranks. */
+  distributed: { available: boolean; detail: string; addon?: string; nccl: string };
+}
+
+function distributedInfo(): InfoReport['distributed'] {
+  let nccl: string;
+  try {
+    nccl = findNccl() || 'libnccl.so.2 from the dynamic linker\'s path, if it is there';
+  } catch (e) {
+    nccl = (e as Error).message;
+  }
+  try {
+    return { available: true, detail: mpiAddon().describe(), addon: mpiAddonPath(), nccl };
+  } catch (e) {
+    return { available: false, detail: (e as Error).message, nccl };
+  }
 }
 
 /** The first library mapped into this process whose path matches, from /proc/self/maps. */
@@ -53,6 +72,7 @@ export function collectInfo(): InfoReport {
     platform: `${process.platform}-${process.arch}`,
     defaultDevice,
     devices,
+    distributed: distributedInfo(),
   };
 }
 
@@ -70,6 +90,11 @@ export function formatInfo(info: InfoReport): string {
     if (d.gpuCode) out.push(`${indent}GPU code: ${describeGpuCode(d.gpuCode)}`);
     if (d.cublas) out.push(`${indent}cuBLAS: ${d.cublas}`);
   }
+  const m = info.distributed;
+  out.push('', `${'mpi'.padEnd(10)}${m.available ? 'available' : 'not available'} (distributed training: mpirun -np N fourierformer train ...)`);
+  out.push(...m.detail.split('\n').map((l) => indent + l));
+  if (m.addon) out.push(`${indent}addon: ${m.addon}`);
+  out.push(`${indent}NCCL for cuda ranks: ${m.nccl}`);
   return out.join('\n');
 }
 

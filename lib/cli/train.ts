@@ -3,15 +3,21 @@
 // fourier, dot, neural or a list of them (both, the default, is fourier,dot). Progress goes to stderr; the results table (markdown)
 // to stdout, and with it the paths of results.md and the plot. --print-config prints the resolved
 // configuration (every field, after the flags) as JSON and exits without loading any data.
+// Under a launcher (`mpirun -np N fourierformer train ...`) the run is data-parallel over the N
+// ranks (lib/distributed, lib/train/data-parallel.ts); rank 0 alone prints and writes.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Writable } from 'stream';
 import { parseRandAugment } from '../data/rand-augment';
+import * as dist from '../distributed';
+import { launchedByMpi } from '../distributed/launcher';
 import type { Device } from '../native';
 import { ATTENTION_KINDS, AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { checkNeuralDim, checkNeuralLayers } from '../nn/neural-score';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
+import { onLead } from '../train/data-parallel';
 import type { ValidationAxis } from '../train/plots';
 import type { RunResult } from '../train/results-table';
 import { attentionTitle, Comparison, RESULTS_JSON, RESULTS_MD, RunContext, SEEDS_SVG, writeComparison } from '../train/run-folder';
@@ -64,6 +70,8 @@ export interface CommonFlags {
   resume?: string | true;
   quiet?: boolean;
   printConfig?: boolean;
+  zero?: boolean;
+  bucketMb?: number;
 }
 
 export interface LMFlags extends CommonFlags {
@@ -280,23 +288,30 @@ export function runContext(f: CommonFlags, out: string, argv: string[]): RunCont
     throw new Error('--resume: a checkpoint file continues one run; pick its kind with --attention fourier|dot|neural, or give --resume alone to continue every run of --out');
   }
   const cpus = os.cpus();
+  const device = f.device ?? deviceName(defaultDeviceName());
+  const world = launchedByMpi() ? dist.init({ device }) : null;
+  const lead = dist.rank() === 0;
+  const ranks = world && world.worldSize > 1 ? ` x ${world.worldSize} ranks on ${new Set(world.hosts).size} machine(s) (${world.library})` : '';
   return {
-    device: f.device ?? deviceName(defaultDeviceName()),
+    device,
     out,
-    quiet: f.quiet === true,
+    quiet: f.quiet === true || !lead,
+    ...(lead ? {} : { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) }),
     resume: f.resume ?? null,
     stopAfter: f.stopAfter ?? null,
-    log: (line) => process.stderr.write(line + '\n'),
+    log: lead ? (line) => process.stderr.write(line + '\n') : () => undefined,
+    parallel: { zero: f.zero === true, bucketMB: f.bucketMb ?? 25 },
     notes: [
       '',
       `Command: \`fourierformer ${argv.join(' ')}\``,
-      `Machine: ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), ${os.platform()} ${os.release()}, Node ${process.version}, device ${f.device ?? defaultDeviceName()}; ${new Date().toISOString().slice(0, 10)}.`,
+      `Machine: ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), ${os.platform()} ${os.release()}, Node ${process.version}, device ${f.device ?? defaultDeviceName()}${ranks}; ${new Date().toISOString().slice(0, 10)}.`,
     ],
   };
 }
 
 /** Prints the comparison table and where the files are (or how to continue a stopped run). */
 export function printComparison(cmp: Comparison | null, out: string): void {
+  if (dist.rank() !== 0) return;
   if (cmp === null) {
     process.stdout.write(`Stopped before the end: continue with the same command and --resume (checkpoints in ${out}).\n`);
     return;
@@ -352,6 +367,8 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--neural-layers <list>', 'the blocks with Neural Attention, 0-based, e.g. 0 or 0,1 (the others use dot-product attention; default: 0, the first, as its authors)', layerList)
     .option('--resume [checkpoint]', 'continue each run of --out from its last.safetensors, or one run from the checkpoint given (default: start fresh)')
     .option('--quiet', 'no progress bar: a progress line every --log-every steps (as without a terminal)', false)
+    .option('--zero', 'under mpirun: shard the optimizer state over the ranks (ZeRO-1); the results are the same')
+    .option('--bucket-mb <n>', 'under mpirun: the size of the gradient buckets reduced during backward, in MiB (default 25)', positiveNumber)
     .option('--print-config', 'print the resolved configuration (the preset after the flags) as JSON and exit')
     .addHelpText('after', presetHelp());
 }
@@ -442,9 +459,9 @@ async function trainOverSeeds(flags: CommonFlags, ctx: RunContext, run: (seed: n
     const done = kinds.every((a) => fs.existsSync(path.join(out, a, RESULTS_JSON)));
     const resume = done || (ctx.resume === true && kinds.some((a) => fs.existsSync(path.join(out, a, 'last.safetensors')))) ? true : null;
     ctx.log(`seed ${seed}: ${done ? 'finished before; its results are reused' : `training into ${out}`}`);
-    const cmp = done ? await writeComparison(out, seedAxis(out), title, ctx.notes) : await run(seed, { ...ctx, out, resume });
+    const cmp = done ? await onLead(() => writeComparison(out, seedAxis(out), title, ctx.notes)) : await run(seed, { ...ctx, out, resume });
     if (cmp === null) {
-      process.stdout.write(`Stopped before the end of seed ${seed}: continue with the same command and --resume.\n`);
+      if (dist.rank() === 0) process.stdout.write(`Stopped before the end of seed ${seed}: continue with the same command and --resume.\n`);
       return;
     }
     comparisons.push(cmp);
@@ -458,6 +475,7 @@ async function trainOverSeeds(flags: CommonFlags, ctx: RunContext, run: (seed: n
       return r;
     }),
   }));
+  if (dist.rank() !== 0) return;
   const report = await writeSeedsReport(path.join(ctx.out, RESULTS_MD), path.join(ctx.out, SEEDS_SVG), groups, `${title}, ${flags.seeds.length} seeds`, ctx.notes);
   process.stdout.write(`${report.markdown}\nresults: ${report.table}\nplot:    ${report.plot}\n`);
 }

@@ -7,7 +7,10 @@
 // image folders), the JavaScript transforms run on the event loop whenever the caller awaits.
 // With `replicas` R, a batch of B is laid out as the R per-replica batches of B / R that DeiT's
 // data-parallel run has in one step (replica r: the epoch's positions r, r + R, ...), one after the
-// other, and mixup/cutmix draw once per replica batch, as timm's Mixup does on each GPU. All
+// other, and mixup/cutmix draw once per replica batch, as timm's Mixup does on each GPU. With
+// `shard` {index, count}, a data-parallel rank's loader makes only its share of each batch: the
+// replicas [index R / count, (index + 1) R / count), decoded and mixed exactly as the whole
+// batch would have them (the ranks' shards together are the batch of one process). All
 // randomness comes from streams named by (seed, epoch, position) (lib/data/image-rng.ts), so the
 // same seed and epoch give the same batches whatever the prefetch depth and whatever order work
 // completes in.
@@ -49,6 +52,8 @@ export interface ImageLoaderOptions {
   repeats?: number;
   /** The data-parallel replicas the batch stands for (default 1; more needs dropLast and divides batchSize). */
   replicas?: number;
+  /** Make only the share of rank `index` of `count` (which must divide replicas): batchSize / count images. */
+  shard?: { index: number; count: number };
 }
 
 /** The random streams under an epoch's seed. */
@@ -74,10 +79,11 @@ export class ImageLoader {
   private readonly dropLast: boolean;
   private readonly repeats: number;
   private readonly replicas: number;
+  private readonly shard: { index: number; count: number };
   private readonly augment: ResolvedAugment;
 
   constructor(readonly dataset: ImageDataset, opts: ImageLoaderOptions) {
-    checkOptionKeys(opts, ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast', 'repeats', 'replicas'], 'ImageLoader options');
+    checkOptionKeys(opts, ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast', 'repeats', 'replicas', 'shard'], 'ImageLoader options');
     if (opts === undefined) throw new Error('ImageLoader options: expected { batchSize, ... }');
     const { batchSize } = opts;
     if (typeof batchSize !== 'number' || !Number.isSafeInteger(batchSize) || batchSize < 1) {
@@ -94,6 +100,13 @@ export class ImageLoader {
     this.dropLast = opts.dropLast ?? false;
     this.repeats = checkNonNegativeInt(opts.repeats ?? 1, 'repeats');
     this.replicas = checkNonNegativeInt(opts.replicas ?? 1, 'replicas');
+    const shard = opts.shard ?? { index: 0, count: 1 };
+    if (shard === null || typeof shard !== 'object' || !Number.isSafeInteger(shard.count) || shard.count < 1 ||
+        !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+      throw new Error(`shard: expected { index, count } with 0 <= index < count, got ${JSON.stringify(opts.shard)}`);
+    }
+    if (this.replicas % shard.count !== 0) throw new Error(`shard: ${shard.count} shards do not divide the ${this.replicas} replicas of a batch`);
+    this.shard = shard;
     if (this.repeats < 1) throw new Error('repeats: expected an integer >= 1, got 0');
     if (this.replicas < 1) throw new Error('replicas: expected an integer >= 1, got 0');
     if (this.repeats > 1 && !this.shuffle) throw new Error('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
@@ -149,12 +162,16 @@ export class ImageLoader {
     const R = this.replicas, local = size / R;
     const [channels, height, width] = this.shape;
     const imageSize = channels * height * width;
-    const images = new Float32Array(size * imageSize);
-    const labels = new Float32Array(size);
+    // This shard's replicas [r0, r1): slots [r0 * local, r1 * local) of the whole batch.
+    const r0 = (this.shard.index * R) / this.shard.count, r1 = ((this.shard.index + 1) * R) / this.shard.count;
+    const mine = (r1 - r0) * local;
+    const images = new Float32Array(mine * imageSize);
+    const labels = new Float32Array(mine);
     await Promise.all(
-      Array.from({ length: size }, async (_, slot) => {
-        // slot r * local + t holds the batch's position r + R t (replica r's t-th sample).
-        const position = first + (slot % local) * R + Math.floor(slot / local);
+      Array.from({ length: mine }, async (_, slot) => {
+        // slot r * local + t of the whole batch holds its position r + R t (replica r's t-th sample).
+        const whole = slot + r0 * local;
+        const position = first + (whole % local) * R + Math.floor(whole / local);
         const index = order ? order[position] : position;
         const { image, label } = await ds.decode(index);
         if (image.channels !== ds.channels) throw new Error(`${ds.name}: sample ${index} has ${image.channels} channels, expected ${ds.channels}`);
@@ -164,14 +181,15 @@ export class ImageLoader {
       }),
     );
     let soft: Float32Array | null = null;
-    for (let r = 0; r < R; r++) {
+    for (let r = r0; r < r1; r++) {
       const rng = new ImageRng(deriveSeed(epochSeed, BATCH_STREAM, b * R + r));
-      const part = mixBatch(images.subarray(r * local * imageSize, (r + 1) * local * imageSize), labels.subarray(r * local, (r + 1) * local),
+      const at = (r - r0) * local;
+      const part = mixBatch(images.subarray(at * imageSize, (at + local) * imageSize), labels.subarray(at, at + local),
         { batchSize: local, channels, height, width }, ds.numClasses, this.augment.mix, rng);
       if (part.soft === null) continue;
-      soft ??= new Float32Array(size * ds.numClasses);
-      soft.set(part.soft, r * local * ds.numClasses);
+      soft ??= new Float32Array(mine * ds.numClasses);
+      soft.set(part.soft, at * ds.numClasses);
     }
-    return { images, labels, soft, batchSize: size };
+    return { images, labels, soft, batchSize: mine };
   }
 }

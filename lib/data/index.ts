@@ -13,6 +13,7 @@ export type { BrownOptions } from './brown';
 export { cacheKey, cacheFile, readCorpusCache, writeCorpusCache } from './corpus-cache';
 export type { CacheKey, CacheStatus } from './corpus-cache';
 export { LMBatches } from './lm-batches';
+export type { LMBatchesOptions } from './lm-batches';
 export type { LMBatch } from './lm-batches';
 export type { ImageSample, ImageDataset, DecodedSample, Split } from './image-dataset';
 export type { ByteImage, CropBox } from './byte-image';

@@ -4,7 +4,9 @@
 // Batch i holds positions [i*context, i*context + len) of every stream as input and the next
 // position's token as target, len = min(context, n - 1 - i*context): the last batch may be
 // shorter, and there are ceil((n - 1) / context) batches. Row b of a batch continues row b of
-// the batch before it.
+// the batch before it. With `rows`, a batch holds only rows [from, to) of that batch: the shard
+// one data-parallel rank reads (the streams are those of the whole batch, so the ranks' shards
+// together are exactly the batch of one process).
 
 export interface LMBatch {
   /** [batchSize, length] row-major token ids (as floats, exact below 2^24). */
@@ -20,16 +22,27 @@ function checkPositiveInteger(v: unknown, what: string): number {
   return v;
 }
 
+export interface LMBatchesOptions {
+  /** Only rows [from, to) of each batch (a data-parallel shard); default all. */
+  rows?: { from: number; to: number };
+}
+
 export class LMBatches {
   readonly numBatches: number;
   private readonly tokens: Int32Array;
   private readonly batchSize: number;
   private readonly context: number;
   private readonly streamLength: number;
+  private readonly rows: { from: number; to: number };
 
-  constructor(tokens: Int32Array, batchSize: number, context: number) {
+  constructor(tokens: Int32Array, batchSize: number, context: number, opts: LMBatchesOptions = {}) {
     if (!(tokens instanceof Int32Array)) throw new Error('tokens: expected an Int32Array of token ids');
     this.batchSize = checkPositiveInteger(batchSize, 'batchSize');
+    const rows = opts.rows ?? { from: 0, to: batchSize };
+    if (!Number.isSafeInteger(rows.from) || !Number.isSafeInteger(rows.to) || rows.from < 0 || rows.to > batchSize || rows.from >= rows.to) {
+      throw new Error(`rows: expected 0 <= from < to <= batchSize ${batchSize}, got [${String(rows.from)}, ${String(rows.to)})`);
+    }
+    this.rows = rows;
     this.context = checkPositiveInteger(context, 'context');
     this.streamLength = Math.floor(tokens.length / batchSize);
     if (this.streamLength < 2) {
@@ -41,13 +54,15 @@ export class LMBatches {
 
   batch(i: number): LMBatch {
     if (!Number.isSafeInteger(i) || i < 0 || i >= this.numBatches) throw new Error(`batch index: expected an integer in [0, ${this.numBatches}), got ${String(i)}`);
-    const { batchSize, streamLength: n, tokens } = this;
+    const { streamLength: n, tokens } = this;
+    const { from: first, to } = this.rows;
+    const batchSize = to - first;
     const start = i * this.context;
     const length = Math.min(this.context, n - 1 - start);
     const input = new Float32Array(batchSize * length);
     const target = new Float32Array(batchSize * length);
     for (let b = 0; b < batchSize; b++) {
-      const from = b * n + start;
+      const from = (first + b) * n + start;
       for (let t = 0; t < length; t++) {
         input[b * length + t] = tokens[from + t];
         target[b * length + t] = tokens[from + t + 1];

@@ -19,3 +19,5 @@ export { KVCache, LayerKVCache } from './kv-cache';
 export type { TransformerBlockOptions } from './transformer-block';
 export * as init from './init';
 export { SinusoidalPositions, sinusoidalEncoding } from './sinusoidal';
+export { DistributedDataParallel } from './distributed-data-parallel';
+export type { DistributedDataParallelOptions, DataParallelStats } from './distributed-data-parallel';

@@ -11,3 +11,5 @@ export { LRScheduler, warmupCosine, linearDecay, cosineFromStepZero, timmCosineE
 export type { ScheduleKind, ScheduleSettings } from './schedules';
 export type { Schedule } from './schedules';
 export { weightDecayGroups, isNoDecay } from './param-groups';
+export { ZeroRedundancyOptimizer } from './zero';
+export type { OptimizerClass } from './zero';

@@ -1,8 +1,11 @@
 // Image-classification accuracy: top-1 and top-5 (a label counts when fewer than k classes score
 // above it; equal scores rank by class id) and the mean cross-entropy against the hard labels,
 // over an ImageLoader's epoch 0 (or its first maxBatches batches). Runs in eval mode, without grad,
-// each batch inside tidy(): memory() is unchanged afterwards.
+// each batch inside tidy(): memory() is unchanged afterwards. With `distributed`, each rank scores
+// its own loader (its share of the images) and the counts are added up over the ranks: every rank
+// returns the result over all of them.
 import { noGrad } from '../autograd/grad-mode';
+import * as dist from '../distributed';
 import type { ImageLoader } from '../data/image-loader';
 import type { Device } from '../native';
 import { crossEntropy } from '../ops/cross-entropy';
@@ -23,6 +26,8 @@ export interface AccuracyOptions {
   maxBatches?: number;
   /** Called after each batch with the batches done and their total. */
   onProgress?: (done: number, total: number) => void;
+  /** Add the counts up over the ranks of a distributed run (every rank must call it, with its own share). */
+  distributed?: boolean;
 }
 
 export interface AccuracyResult {
@@ -81,5 +86,6 @@ export async function evaluateAccuracy(model: ImageClassifier, loader: ImageLoad
   } finally {
     model.train(wasTraining);
   }
+  if (opts.distributed && dist.worldSize() > 1) [top1, top5, lossSum, count] = dist.allReduceNumbers([top1, top5, lossSum, count], 'sum', 'the accuracy counts of the ranks');
   return { top1: top1 / count, top5: top5 / count, loss: lossSum / count, count };
 }

@@ -8,8 +8,11 @@
 // scored. Every token but the first is scored exactly once:
 //     nll = mean over scored tokens of -log p(token | window),   perplexity = exp(nll).
 // Windows run batchSize at a time (the same numbers as one at a time, up to float rounding), in
-// eval mode, without grad, inside tidy(): memory() is unchanged afterwards.
+// eval mode, without grad, inside tidy(): memory() is unchanged afterwards. With `distributed`,
+// the batches of windows are dealt to the ranks in turn and their sums added up over the ranks
+// (lib/distributed): every rank returns the same result, each having done 1/worldSize of the work.
 import { noGrad } from '../autograd/grad-mode';
+import * as dist from '../distributed';
 import type { LanguageModel } from '../models/language-model';
 import { tidy } from '../scope';
 import { tensor } from '../tensor';
@@ -31,6 +34,8 @@ export interface PerplexityOptions {
   maxTokens?: number;
   /** Called after each batch with the windows done and their total. */
   onProgress?: (done: number, total: number) => void;
+  /** Split the batches over the ranks of a distributed run and sum their scores (every rank must call it). */
+  distributed?: boolean;
 }
 
 export interface PerplexityResult {
@@ -77,8 +82,10 @@ export function evaluatePerplexity(model: LanguageModel, tokens: Int32Array, opt
   model.eval();
   let total = 0;
   let count = 0;
+  const ranks = opts.distributed ? dist.worldSize() : 1;
   try {
     for (let b = 0; b < windows.length; b += batchSize) {
+      if ((b / batchSize) % ranks !== dist.rank() % ranks) continue;
       const batch = windows.slice(b, b + batchSize);
       const input = new Float32Array(batch.length * context);
       const target = new Float32Array(batch.length * context);
@@ -100,6 +107,7 @@ export function evaluatePerplexity(model: LanguageModel, tokens: Int32Array, opt
   } finally {
     model.train(wasTraining);
   }
+  if (ranks > 1) [total, count] = dist.allReduceNumbers([total, count], 'sum', 'the perplexity sums of the ranks');
   const mean = total / count;
   return { nll: mean, perplexity: Math.exp(mean), tokens: count };
 }

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Device } from '../native';
 import type { ScheduleKind } from '../optim/schedules';
+import type { ParallelSettings } from './data-parallel';
 import { readCheckpointInfo } from './checkpoint';
 import { readMetrics } from './metrics-log';
 import { RunCurves, ValidationAxis, writeAttentionPlot, writeCurves } from './plots';
@@ -56,6 +57,8 @@ export interface RunContext {
   log: (line: string) => void;
   /** Lines added under the results tables (the command, the machine). */
   notes: string[];
+  /** Several ranks (lib/distributed): ZeRO-1 and the gradient buckets' size (default: no ZeRO, 25 MiB). */
+  parallel?: ParallelSettings;
 }
 
 function resumePath(ctx: RunContext, attention: string): string | null {

@@ -8,10 +8,13 @@
 // `evaluateLMCheckpoint` does the same evaluation for a checkpoint alone, rebuilding the model and
 // corpus from the configuration it holds; `loadLMForText` rebuilds a checkpoint's model and
 // vocabulary to generate text.
+// On several ranks (lib/train/data-parallel.ts) each rank trains on its rows of every batch, the
+// perplexities are split over the ranks, and rank 0 alone writes files.
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadBrown } from '../data/brown';
 import { LMBatches } from '../data/lm-batches';
+import * as dist from '../distributed';
 import type { LMCorpus } from '../data/lm-corpus';
 import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
@@ -21,6 +24,7 @@ import type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharin
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
+import { leadFirst, onLead, shardRows, wrapForRanks } from './data-parallel';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import { readRunVocabulary, TEXT_SAMPLING, tokensLine, writeRunVocabulary } from './lm-text';
 import { evaluatePerplexity } from './perplexity';
@@ -150,10 +154,12 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     const t0 = performance.now();
     const tokens = corpus[split];
     const maxTokens = ev.finalTokens > 0 ? Math.min(ev.finalTokens, tokens.length) : undefined;
-    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens });
+    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens, distributed: true });
     metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
     log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
+  // The head redundancy and attention statistics: a few windows, on rank 0 alone.
+  if (dist.rank() !== 0) return { metrics, redundancy: {}, attentionStats: [], evaluation: '' };
   const redundancy: Record<string, { mean: number; std: number }> = {};
   const windows: Record<string, number> = {};
   for (const split of ['train', 'test'] as const) {
@@ -191,13 +197,15 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
   const resume = resumeFile(ctx, attention, record);
   const generator = new Generator(cfg.train.seed);
   const model = new LanguageModel(modelConfig, { device: ctx.device, generator });
-  const optimizer = makeOptimizer(model, cfg.train);
+  const ddp = wrapForRanks(model, generator, ctx.parallel);
+  const optimizer = makeOptimizer(model, cfg.train, ctx.parallel?.zero);
   const { batchSize } = cfg.train;
   const context = cfg.model.context;
-  const batches = new LMBatches(corpus.train, batchSize, context);
+  const batches = new LMBatches(corpus.train, batchSize, context, { rows: shardRows(batchSize) });
   const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
-  writeRunVocabulary(runDir, corpus.vocab);
-  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize} x ${context} tokens per epoch, into ${runDir}`);
+  await onLead(() => writeRunVocabulary(runDir, corpus.vocab));
+  const ranks = dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
+  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize}${ranks} x ${context} tokens per epoch, into ${runDir}`);
   try {
     const outcome = await train({
       model,
@@ -206,7 +214,7 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
       loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
       items: (b) => b.batchSize * b.length,
       validate: () => {
-        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens });
+        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens, distributed: true });
         return { perplexity: r.perplexity, nll: r.nll };
       },
       diagnose: () => {
@@ -234,14 +242,17 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
     const checkpoint = outcome.bestCheckpoint ?? outcome.lastCheckpoint;
     const info = loadCheckpoint(checkpoint, { model, generator: new Generator() });
     const ev = evaluateLM(model, corpus, cfg.eval, ctx.log, attention);
-    const result: RunResult = {
-      attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-      trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
-    };
-    await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
-    return result;
+    return await onLead(async () => {
+      const result: RunResult = {
+        attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
+        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+      };
+      await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
+      return result;
+    });
   } finally {
     optimizer.dispose();
+    ddp?.detach();
     model.dispose();
   }
 }
@@ -252,9 +263,9 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
  */
 export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
   checkResumable(ctx, attentions);
-  const corpus = loadLMCorpus(cfg.data, ctx.log);
+  const corpus = leadFirst(() => loadLMCorpus(cfg.data, ctx.log));
   for (const a of attentions) lmModelConfig(cfg, corpus.vocab.size, a);
-  fs.mkdirSync(ctx.out, { recursive: true });
+  if (dist.rank() === 0) fs.mkdirSync(ctx.out, { recursive: true });
   let finished = true;
   let run = cfg;
   for (const attention of attentions) {
@@ -262,7 +273,7 @@ export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attentio
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes) : null;
+  return finished ? onLead(() => writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes)) : null;
 }
 
 /** Tokens a sample of text shows during training (llm.c prints 64 every so often). */

@@ -9,6 +9,11 @@
 //   and test on their test split; a folder uses <dir>/train, <dir>/val (or validation) and
 //   <dir>/test when they exist, else a tenth of <dir>'s images (at least one), evenly spaced over
 //   its class-sorted list, is valid and there is no test.
+// On several ranks (lib/train/data-parallel.ts) each rank makes and trains on its share of every
+// batch: whole replicas of the loader's layout (a run of N ranks has at least N replicas: the
+// configured count, else its least common multiple with N, so each rank mixes its own images as
+// DeiT's GPUs do); the evaluation sets are dealt to the ranks image by image; rank 0 alone
+// writes files.
 import * as fs from 'fs';
 import * as path from 'path';
 import { evaluationAugment } from '../data/augment';
@@ -18,6 +23,7 @@ import { loadFashionMnist } from '../data/fashion-mnist';
 import type { DecodedSample, ImageDataset, ImageSample } from '../data/image-dataset';
 import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
+import * as dist from '../distributed';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
 import type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
@@ -26,6 +32,7 @@ import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { evaluateAccuracy } from './accuracy';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
+import { leadFirst, onLead, shardRows, wrapForRanks } from './data-parallel';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import type { RunResult } from './results-table';
 import { attentionTitle, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
@@ -188,8 +195,18 @@ function batchCursor(loader: ImageLoader): (step: number) => Promise<ImageBatch>
   };
 }
 
+/** The evaluation loader of a set: on several ranks, of this rank's images (r, r + N, ...). */
 function evalLoader(ds: ImageDataset, cfg: ViTRunConfig): ImageLoader {
-  return new ImageLoader(ds, { batchSize: cfg.eval.batchSize, augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }) });
+  const n = dist.worldSize();
+  const share = n === 1 ? ds : subset(ds, range(0, ds.length).filter((i) => i % n === dist.rank()), `${ds.name} (rank ${dist.rank()} of ${n})`);
+  return new ImageLoader(share, { batchSize: cfg.eval.batchSize, augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }) });
+}
+
+/** The replicas of a run's training batches: the configured ones, made a multiple of the ranks. */
+function replicasFor(configured: number): number {
+  const n = dist.worldSize();
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  return (configured * n) / gcd(configured, n);
 }
 
 /** Validation images at most whose attention statistics are logged (each validation and the final evaluation). */
@@ -221,10 +238,12 @@ export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, s
   for (const [split, ds] of [['valid', sets.valid], ['test', sets.test]] as const) {
     if (!ds) continue;
     const t0 = performance.now();
-    const r = await evaluateAccuracy(model, evalLoader(ds, cfg));
+    const r = await evaluateAccuracy(model, evalLoader(ds, cfg), { distributed: true });
     metrics[split] = { top1: r.top1, top5: r.top5, loss: r.loss, images: r.count };
     log(`${label}: ${split} top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% on ${r.count} images (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
+  // The head redundancy and attention statistics: a few images, on rank 0 alone.
+  if (dist.rank() !== 0) return { metrics, redundancy: {}, attentionStats: [], evaluation: '' };
   const redundancy: Record<string, { mean: number; std: number }> = {};
   const counts: string[] = [];
   const redundancySets: [string, ImageDataset][] = [['train', sets.train], sets.test ? ['test', sets.test] : ['valid', sets.valid]];
@@ -255,9 +274,15 @@ async function diagnosticImages(model: VisionTransformer, cfg: ViTRunConfig, val
 
 async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
   const runDir = path.join(ctx.out, attention);
+  shardRows(cfg.train.batchSize);
+  const replicas = replicasFor(cfg.sampler.replicas);
+  if (cfg.train.batchSize % replicas !== 0) {
+    throw new Error(`--batch-size: ${cfg.train.batchSize} does not split into the ${replicas} replicas of ${dist.worldSize()} ranks (the recipe's ${cfg.sampler.replicas}, a multiple of the ranks)`);
+  }
   const loader = new ImageLoader(sets.train, {
     batchSize: cfg.train.batchSize, shuffle: true, seed: cfg.train.seed, dropLast: true,
-    augment: { ...cfg.augment, imageSize: cfg.model.imageSize }, repeats: cfg.sampler.repeats, replicas: cfg.sampler.replicas,
+    augment: { ...cfg.augment, imageSize: cfg.model.imageSize }, repeats: cfg.sampler.repeats, replicas,
+    shard: { index: dist.rank(), count: dist.worldSize() },
   });
   const nb = loader.numBatches;
   const settings: TrainSettings = {
@@ -270,7 +295,8 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
   const resume = resumeFile(ctx, attention, record);
   const generator = new Generator(settings.seed);
   const model = new VisionTransformer(modelConfig, { device: ctx.device, generator });
-  const optimizer = makeOptimizer(model, settings);
+  const ddp = wrapForRanks(model, generator, ctx.parallel);
+  const optimizer = makeOptimizer(model, settings, ctx.parallel?.zero);
   const valid = evalLoader(sets.valid, cfg);
   const numClasses = modelConfig.numClasses;
   ctx.log(`${attention}: ${model.numParameters()} parameters, ${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch${cfg.sampler.repeats > 1 ? `, each image ${cfg.sampler.repeats} times in the epochs it is drawn` : ''}), into ${runDir}`);
@@ -286,7 +312,8 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
       },
       items: (b) => b.batchSize,
       validate: async () => {
-        const r = await evaluateAccuracy(model, valid, cfg.eval.batches > 0 ? { maxBatches: cfg.eval.batches } : {});
+        const maxBatches = Math.ceil(cfg.eval.batches / dist.worldSize());
+        const r = await evaluateAccuracy(model, valid, { distributed: true, ...(cfg.eval.batches > 0 ? { maxBatches } : {}) });
         return { top1: r.top1, top5: r.top5, loss: r.loss };
       },
       diagnose: async () => {
@@ -312,14 +339,17 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
     }
     const info = loadCheckpoint(outcome.bestCheckpoint ?? outcome.lastCheckpoint, { model, generator: new Generator() });
     const ev = await evaluateViT(model, cfg, sets, ctx.log, attention);
-    const result: RunResult = {
-      attention, kind: 'vit', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-      trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
-    };
-    await writeRunReport(runDir, result, VIT_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
-    return result;
+    return await onLead(async () => {
+      const result: RunResult = {
+        attention, kind: 'vit', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
+        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+      };
+      await writeRunReport(runDir, result, VIT_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
+      return result;
+    });
   } finally {
     optimizer.dispose();
+    ddp?.detach();
     model.dispose();
   }
 }
@@ -331,9 +361,9 @@ async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSpli
 export async function trainVisionTransformers(cfg: ViTRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
   checkResumable(ctx, attentions);
   const t0 = performance.now();
-  const sets = loadImageSplits(cfg.data, cfg.model.imageSize);
+  const sets = leadFirst(() => loadImageSplits(cfg.data, cfg.model.imageSize));
   ctx.log(`${sets.train.name}: ${sets.train.length} train, ${sets.valid.length} valid, ${sets.test?.length ?? 0} test images of ${sets.train.channels}x${sets.train.height}x${sets.train.width}, ${sets.train.numClasses} classes (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  fs.mkdirSync(ctx.out, { recursive: true });
+  if (dist.rank() === 0) fs.mkdirSync(ctx.out, { recursive: true });
   let finished = true;
   let run = cfg;
   for (const attention of attentions) {
@@ -341,7 +371,7 @@ export async function trainVisionTransformers(cfg: ViTRunConfig, attentions: Att
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes) : null;
+  return finished ? onLead(() => writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes)) : null;
 }
 
 /** Rebuilds the model of a vision checkpoint, and evaluates it (data folder and device may be overridden). */

@@ -15,8 +15,16 @@
 //     same step, weights, optimizer moments, schedule, random generator (dropout) and the
 //     partial loss average, so a resumed run's losses and log equal the uninterrupted run's.
 // The batch of step s must be a function of s alone (the tasks read their data in order).
+// Data-parallel (lib/distributed, several ranks): every rank runs this loop on its own shard of
+// each batch (the task's batch() gives it) with the model wrapped in DistributedDataParallel by
+// the task; the logged loss and throughput are the global ones (one small all-reduce per step,
+// which also agrees on stopping: Ctrl-C on any rank, the time limit on rank 0, whose fitted
+// schedule length every rank takes); validate() and items() are the task's, split and reduced;
+// rank 0 alone writes config.json, metrics.jsonl and checkpoints, which hold every rank's
+// generator state so that --resume continues each rank exactly.
 import * as fs from 'fs';
 import * as path from 'path';
+import * as dist from '../distributed';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import type { Module } from '../nn/module';
 import { Adam, AdamW } from '../optim/adam';
@@ -24,7 +32,8 @@ import { clipGradNorm_ } from '../optim/clip-grad';
 import type { BaseOptions, Optimizer } from '../optim/optimizer';
 import { weightDecayGroups } from '../optim/param-groups';
 import { LRScheduler, ScheduleKind, stepSchedule } from '../optim/schedules';
-import type { Generator } from '../random';
+import { ZeroRedundancyOptimizer } from '../optim/zero';
+import type { Generator, RngState } from '../random';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint';
@@ -122,17 +131,20 @@ interface LoopState {
   window: { sum: number; count: number; items: number };
   best: { step: number; metrics: Metrics } | null;
   last: { step: number; metrics: Metrics } | null;
+  /** Several ranks: each rank's generator state, in rank order. */
+  ranks?: { rng: RngState[] };
 }
 
 /**
  * The optimizer of a run: 'adam' (the paper's LM; weight decay, when > 0, as an L2 term) or
  * 'adamw' (DeiT; decoupled decay). Either way LayerNorms, biases and the radii R get no decay.
+ * zero: wrapped in ZeroRedundancyOptimizer (its state sharded over the ranks of a distributed run).
  */
-export function makeOptimizer(model: Module, o: { optimizer: 'adam' | 'adamw'; lr: number; weightDecay: number }): Optimizer<BaseOptions> {
+export function makeOptimizer(model: Module, o: { optimizer: 'adam' | 'adamw'; lr: number; weightDecay: number }, zero = false): Optimizer<BaseOptions> {
   const groups = weightDecayGroups(model, o.weightDecay);
-  if (o.optimizer === 'adam') return new Adam(groups, { lr: o.lr });
-  if (o.optimizer === 'adamw') return new AdamW(groups, { lr: o.lr });
-  throw new Error(`optimizer: expected 'adam' or 'adamw', got ${JSON.stringify(o.optimizer)}`);
+  if (o.optimizer !== 'adam' && o.optimizer !== 'adamw') throw new Error(`optimizer: expected 'adam' or 'adamw', got ${JSON.stringify(o.optimizer)}`);
+  const kind = o.optimizer === 'adam' ? Adam : AdamW;
+  return zero ? new ZeroRedundancyOptimizer(groups, kind, { lr: o.lr }) : new kind(groups, { lr: o.lr });
 }
 
 function checkInt(v: unknown, what: string, min: number): number {
@@ -183,7 +195,9 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
   checkOptions(opts);
   const { optimizer, generator, runDir } = opts;
   const { model } = task;
-  fs.mkdirSync(runDir, { recursive: true });
+  const lead = dist.rank() === 0;
+  const world = dist.worldSize();
+  if (lead) fs.mkdirSync(runDir, { recursive: true });
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const lastFile = path.join(runDir, 'last.safetensors');
   const bestFile = path.join(runDir, 'best.safetensors');
@@ -208,10 +222,15 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     Object.assign(state, extra);
     scheduler = new LRScheduler(optimizer, schedule);
     step = loadCheckpoint(opts.resume, { model, optimizer, scheduler, generator }).step;
-    truncateMetrics(metricsFile, step);
+    const rng = extra.ranks?.rng;
+    delete state.ranks;
+    if (world > 1 && rng?.length === world) generator.setState(rng[dist.rank()]);
+    if (lead) truncateMetrics(metricsFile, step);
   } else {
-    for (const f of [metricsFile, lastFile, bestFile]) fs.rmSync(f, { force: true });
-    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(opts.config, null, 2) + '\n');
+    if (lead) {
+      for (const f of [metricsFile, lastFile, bestFile]) fs.rmSync(f, { force: true });
+      fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(opts.config, null, 2) + '\n');
+    }
     scheduler = new LRScheduler(optimizer, schedule);
   }
 
@@ -240,13 +259,22 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     const perStep = stepSeconds / stepsTimed + evalSeconds / opts.evalEvery;
     const left = opts.timeLimit - elapsed() - evalSeconds;
     state.totalSteps = Math.max(step + 1, Math.min(opts.steps, step + Math.floor(left / perStep)));
+    if (world > 1) state.totalSteps = dist.broadcastObject(state.totalSteps, 0);
   };
 
+  // Every rank takes part (the ZeRO state and the generators are gathered); rank 0 writes.
   const save = (file: string, withOptimizer: boolean) => {
-    saveCheckpoint(file, {
-      model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed() }, grads: opts.carryGrads === true,
-      ...(withOptimizer ? { optimizer, scheduler } : {}),
-    });
+    const zero = withOptimizer && optimizer instanceof ZeroRedundancyOptimizer ? optimizer : null;
+    zero?.consolidateStateDict();
+    const ranks = world > 1 ? { rng: dist.allGatherObject(generator.getState()) } : undefined;
+    if (lead) {
+      saveCheckpoint(file, {
+        model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed(), ...(ranks ? { ranks } : {}) }, grads: opts.carryGrads === true,
+        ...(withOptimizer ? { optimizer, scheduler } : {}),
+      });
+    }
+    zero?.releaseConsolidated();
+    dist.barrier();
   };
 
   const validate = async () => {
@@ -256,7 +284,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     let attention: AttentionStatistics[] | undefined;
     try {
       metrics = await task.validate();
-      attention = await task.diagnose?.();
+      attention = lead ? await task.diagnose?.() : undefined;
     } finally {
       model.train();
     }
@@ -265,7 +293,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     state.last = { step, metrics };
     const improved = state.best === null || (task.higherIsBetter ? value > state.best.metrics[task.metric] : value < state.best.metrics[task.metric]);
     if (improved) state.best = { step, metrics };
-    appendMetric(metricsFile, { type: 'valid', step, seconds: elapsed(), metrics, ...(attention ? { attentionStats: attention } : {}) });
+    if (lead) appendMetric(metricsFile, { type: 'valid', step, seconds: elapsed(), metrics, ...(attention ? { attentionStats: attention } : {}) });
     if (improved) save(bestFile, false);
     save(lastFile, true);
     progress.log(`${opts.label} step ${step}: valid ${formatMetrics(metrics)}${improved ? ' (best)' : ''}`);
@@ -279,11 +307,14 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     const w = state.window;
     if (w.count === 0) return;
     const rate = windowTrainSeconds > 0 ? w.items / windowTrainSeconds : 0;
-    appendMetric(metricsFile, { type: 'train', step, loss: w.sum / w.count, lr, rate, seconds: elapsed() });
+    if (lead) appendMetric(metricsFile, { type: 'train', step, loss: w.sum / w.count, lr, rate, seconds: elapsed() });
     state.window = { sum: 0, count: 0, items: 0 };
     windowTrainSeconds = 0;
   };
 
+  // Several ranks: the stop decisions agreed on at the end of the last step.
+  let timeUp = false;
+  let anyInterrupted = false;
   model.train();
   try {
     while (step < state.totalSteps) {
@@ -291,20 +322,21 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
         stoppedBy = 'stop-after';
         break;
       }
-      if (opts.timeLimit && elapsed() >= opts.timeLimit) {
+      if (opts.timeLimit && (world > 1 ? timeUp : elapsed() >= opts.timeLimit)) {
         stoppedBy = 'time';
         break;
       }
       await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C and prefetching run
-      if (interrupted) {
+      if (world > 1 ? anyInterrupted : interrupted) {
         stoppedBy = 'interrupt';
         break;
       }
+      dist.setStatus(`${opts.label} step ${step + 1}`);
       const batch = await task.batch(step);
       const lr = optimizer.paramGroups[0].lr;
       lastLr = lr;
       const t0 = performance.now();
-      const loss = tidy(() => {
+      let loss = tidy(() => {
         if (!opts.carryGrads) optimizer.zeroGrad();
         const l = task.loss(batch);
         l.backward();
@@ -312,6 +344,15 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
         optimizer.step();
         return l.item();
       });
+      let items = task.items(batch);
+      if (world > 1) {
+        const late = lead && opts.timeLimit ? elapsed() >= opts.timeLimit : false;
+        const sums = dist.allReduceNumbers([loss, items, interrupted ? 1 : 0, late ? 1 : 0], 'sum', `the loss of ${opts.label} step ${step + 1}`);
+        loss = sums[0] / world;
+        items = sums[1];
+        anyInterrupted = sums[2] > 0;
+        timeUp = sums[3] > 0;
+      }
       if (!Number.isFinite(loss)) throw new Error(`${opts.label}: the training loss is ${loss} at step ${step + 1}; lower the learning rate (--lr) or raise the warm-up (--warmup)`);
       scheduler.step();
       step += 1;
@@ -321,7 +362,6 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
         stepsTimed += 1;
       }
       windowTrainSeconds += seconds;
-      const items = task.items(batch);
       state.items += items;
       state.window.sum += loss;
       state.window.count += 1;

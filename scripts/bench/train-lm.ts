@@ -22,7 +22,7 @@ function sinusoids(n: number, d: number): Float32Array {
 }
 
 /** The model of train_peer.py: embedding + sinusoidal positions, post-LN ReLU blocks, untied head. */
-class BenchLM extends ff.nn.Module {
+export class BenchLM extends ff.nn.Module {
   readonly embed: ff.nn.Embedding;
   readonly pos: ff.Tensor;
   readonly drop: ff.nn.Dropout;
@@ -49,11 +49,9 @@ class BenchLM extends ff.nn.Module {
   }
 }
 
-/** One training step (zeroed gradients, forward, loss, backward, clipping, AdamW) of a new model. */
-export function trainCase(kind: TrainKind, device: ff.Device): Case {
+/** The fixed batch of the step: token ids and next-token targets, [batch, context] row-major each. */
+export function benchBatch(): { ids: number[]; targets: number[] } {
   const c = CONFIG;
-  const model = new BenchLM(kind, device);
-  const opt = new ff.optim.AdamW(model.parameters(), { lr: c.lr, weightDecay: 0.01 });
   const data = new ff.Generator(1).uint32(c.batch * (c.context + 1));
   const ids: number[] = [];
   const targets: number[] = [];
@@ -63,6 +61,15 @@ export function trainCase(kind: TrainKind, device: ff.Device): Case {
       targets.push(data[b * (c.context + 1) + t + 1] % c.vocab);
     }
   }
+  return { ids, targets };
+}
+
+/** One training step (zeroed gradients, forward, loss, backward, clipping, AdamW) of a new model. */
+export function trainCase(kind: TrainKind, device: ff.Device): Case {
+  const c = CONFIG;
+  const model = new BenchLM(kind, device);
+  const opt = new ff.optim.AdamW(model.parameters(), { lr: c.lr, weightDecay: 0.01 });
+  const { ids, targets } = benchBatch();
   const idsT = ff.tensor(ids, [c.batch, c.context], { device });
   const targetsT = ff.tensor(targets, [c.batch, c.context], { device });
   return {
