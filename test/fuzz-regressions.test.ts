@@ -1,4 +1,4 @@
-// Fuzz cases that once failed because of a bug in lib/ (fixed), replayed on every backend with
+// Fuzz cases that once failed because of a bug in lib/ or a kernel (fixed), replayed on every backend with
 // the property that found them. Add a case here when a fuzz failure leads to a fix: its
 // property's name and the case JSON the fuzz runner printed (the shrunk one, when there is one).
 import * as fs from 'fs';
@@ -37,6 +37,40 @@ const CASES: { why: string; property: string; case: unknown }[] = [
     why: 'a failing call inside tidy() leaked every tensor it had made (found by seed 1 case 17; any invalid call takes that path)',
     property: 'invalid:calls',
     case: { target: 0, arg: 0, seed: 3, valid: false },
+  },
+  {
+    why: 'seed 27 case 259: the cpu Fourier stable backward read a coefficient G p K/S below 2^-126 as 0 (dq ~1e-35 off by 100%)',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: true, stable: true, dims: { B: 1, H: 4, Nq: 7, Nk: 7, D: 4, Dv: 3 }, power: 8, eps: 0, rForm: 'D',
+      R: { kind: 'uniform', scale: 100, seed: 2147483635 }, q: { kind: 'uniform', scale: 2, seed: 486531569 }, k: { kind: 'uniform', scale: 0.5, seed: 844638900 },
+      v: { kind: 'uniform', scale: 1e-10, seed: 178367638 }, dout: { kind: 'uniform', scale: 1e-24, seed: 1617149251 }, view: 'none',
+    },
+  },
+  {
+    why: 'seed 27 case 259, shrunk by the first fix: the stable backward with one query and four keys',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: true, dims: { B: 1, H: 1, Nq: 1, Nk: 4, D: 4, Dv: 1 }, power: 8, eps: 0, rForm: 'D',
+      R: { kind: 'constant', scale: 100, seed: 2147483635 }, q: { kind: 'uniform', scale: 2, seed: 486531569 }, k: { kind: 'uniform', scale: 0.5, seed: 844638900 },
+      v: { kind: 'uniform', scale: 1e-10, seed: 178367638 }, dout: { kind: 'uniform', scale: 1e-24, seed: 1617149251 }, view: 'none',
+    },
+  },
+  {
+    why: 'seed 27 case 372: the cpu dot-product backward read a subnormal dout (1e-38) as 0, though dout v (~1e-34) and dq (~1e-36) are normal',
+    property: 'dotProductAttention',
+    case: {
+      backward: true, causal: false, dims: { B: 1, H: 2, Nq: 28, Nk: 6, D: 1, Dv: 5 }, q: { kind: 'spread', scale: 1e-22, seed: 1661396788 },
+      k: { kind: 'uniform', scale: 1, seed: 1613226396 }, v: { kind: 'uniform', scale: 10000, seed: 119087262 }, dout: { kind: 'spread', scale: 1e-30, seed: 95982007 }, view: 'slice',
+    },
+  },
+  {
+    why: 'seed 27 case 372, shrunk: the same with one query and two keys',
+    property: 'dotProductAttention',
+    case: {
+      backward: true, causal: false, dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 1, Dv: 1 }, q: { kind: 'uniform', scale: 1, seed: 0 },
+      k: { kind: 'uniform', scale: 0.5, seed: 0 }, v: { kind: 'uniform', scale: 10000, seed: 0 }, dout: { kind: 'spread', scale: 1e-30, seed: 0 }, view: 'none',
+    },
   },
 ];
 

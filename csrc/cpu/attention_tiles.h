@@ -116,11 +116,13 @@ void transpose_into(const TiledLayout& l, float* dst, const float* src, int n_sr
 }
 
 // exp(x) for x <= 0 (scores minus their row maximum or lse): 2^n e^f with n = round(x log2 e)
-// and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp; 0 below -87.
+// and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp. Below -87.3 the result
+// is subnormal (e^f 2^-126, rounded once; 0 where the caller flushes subnormals); x is clamped to
+// -88, where n = -127 and pow2(n) = 0, so from about -87.7 down (and for -inf) the result is 0.
 template <class V>
 typename V::T exp_nonpositive(typename V::T x) {
   using T = typename V::T;
-  x = V::max(x, V::set(-87.5f));
+  x = V::max(x, V::set(-88.0f));
   const T n = V::round(V::mul(x, V::set(1.44269504f)));
   T f = V::fnma(n, V::set(0.693359375f), x);
   f = V::fnma(n, V::set(-2.12194440e-4f), f);

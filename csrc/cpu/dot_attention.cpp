@@ -86,7 +86,6 @@ struct ForwardUnit {
   static void run(const FwdArgs& A, const int& unit) {
     using T = typename V::T;
     constexpr int W = V::W;
-    cpu::FlushSubnormals ftz;
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const DotKeys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, A.scale, false, A.k, A.v);
@@ -181,7 +180,6 @@ struct BackwardUnit {
   static void run(const BwdArgs& A, const int& unit) {
     using T = typename V::T;
     constexpr int W = V::W;
-    cpu::FlushSubnormals ftz;
     const AttentionShape& sh = *A.sh;
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);

@@ -120,16 +120,19 @@
 //   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S. delta_i
 //   is sum_j P_ij dp_ij / sum_j P_ij from a pass over the row's keys before (stable_deltas:
 //   exact where one key dominates a row); it costs the stable forward's kernel products once more.
-// Range, default mode. The kernels run with subnormals flushed to zero (threads.h: subnormal
-//   arithmetic would slow them down many times). K itself is carried as K 2^(p a) (scale_root,
-//   p a <= 64: exact, so the bits are those of the plain products wherever nothing underflows),
-//   so what flushes is only a weight P_ij = K_ij / (S_i + eps), a term dL/dx_ijd, or an output
-//   or gradient element below 2^-126 ~ 1.2e-38: outputs and gradients keep float's relative
+// Range, default mode. The kernels run with subnormals flushed to zero (threads.h: at D = 32 and
+//   64, where the default mode's weights and terms go subnormal routinely, gradual underflow made
+//   its fwd+bwd 2.4x and 4x slower). K itself is carried as K 2^(p a) (scale_root, p a <= 64:
+//   exact, so the bits are those of the plain products wherever nothing underflows), so what
+//   flushes is only a weight P_ij = K_ij / (S_i + eps), a term dL/dx_ijd, or an output or
+//   gradient element below 2^-126 ~ 1.2e-38: outputs and gradients keep float's relative
 //   accuracy while the largest element of the tensor is above ~1e-34, and a tensor whose every
-//   term is below 2^-126 is 0 (the README's API section says so). Stable mode has no such limit.
+//   term is below 2^-126 is 0 (the README's API section says so). Stable mode does not flush
+//   (IEEE gradual underflow: a tiny dp - delta scaled back up by R, p or 1 / S stays exact).
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <numbers>
 #include <string>
 #include <type_traits>
@@ -156,8 +159,8 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // Default mode: k is carried as k 2^a (the forward's products start at 2^a, the backward scales
 // pass A's k), so k^(p-1) and K carry exact factors 2^((p-1) a) and 2^(p a) (p a <= 64), undone
 // where they meet 1 / (S + eps). A K below float's smallest normal (2^-126: D = 64 at R = 2
-// gives K ~ 1e-40, outputs ~ 1e-34) then still reaches the output; what flushes is only a
-// result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
+// gives K ~ 1e-40, outputs ~ 1e-34) then still reaches the output with float's relative
+// accuracy; what is subnormal is only a result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
 // underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
 // eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
 // eps 2^(p a) stay below 2^120).
@@ -454,7 +457,8 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
 struct ForwardUnit {
   template <class V>
   static void run(const FwdArgs& A, const int& unit) {
-    cpu::FlushSubnormals ftz;
+    std::optional<cpu::FlushSubnormals> ftz;  // default mode only (the header's "Range")
+    if (!A.stable) ftz.emplace();
     const AttentionShape& sh = *A.sh;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, false, A.k, A.v, A.R);
@@ -499,8 +503,9 @@ struct ForwardUnit {
                            : -std::numeric_limits<float>::infinity();
       } else {
         // S[r] and acc are S and sum_j K v times 2^s: out = acc / (S[r] + eps 2^s), the bits of
-        // acc' / (S + eps) unscaled. stat = S flushes below 2^-126; where S + eps is then 0
-        // (eps = 0) the row gives 0, as the backward (which reads stat) does.
+        // acc' / (S + eps) unscaled. stat = S is subnormal below 2^-126 (fewer bits, which the
+        // backward's P inherits) and 0 below 2^-149; where S + eps is then 0 (eps = 0) the row
+        // gives 0, as the backward (which reads stat) does.
         stat = S[r] * unscale;
         inv = stat + A.eps != 0.0f ? 1.0f / (S[r] + eps_s) : 0.0f;
       }
@@ -618,6 +623,7 @@ template <class V>
 void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, float* tk, int ldk) {
   using T = typename V::T;
   constexpr int W = V::W;
+  renormalize<V>(cm, ce);  // from the first step: cm s_d of a small cm could be subnormal
   for (int d = D - 1; d >= 0; --d) {
     const T scale = V::pow2(V::add(V::load(rs.ex.data() + d * W), ce));
     const T t = V::mul(V::mul(V::load(rs.pw.data() + d * W), cm), scale);
@@ -654,12 +660,18 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   using T = typename V::T;
   constexpr int W = V::W;
   const int p = A.power;
-  const float den = in.stat + A.eps;
+  // den = S + eps below 2^-126 (eps = 0, a subnormal row sum): 1 / den would overflow, so the
+  // row takes inv = 1 / (den 2^64) and puts 2^64 back into P's and the coefficient's constants
+  // (powers of two, exact: where 1 / den is finite the bits are the same either way).
+  const float den0 = in.stat + A.eps;
+  const int shift = den0 != 0.0f && std::fabs(den0) < std::numeric_limits<float>::min() ? 64 : 0;
+  const float den = std::ldexp(den0, shift);
   const float inv1 = den != 0.0f ? 1.0f / den : 0.0f;
   // k 2^a into kernel_power: K 2^(p a) times inv 2^-(p a) gives P, and k^(p-1) 2^((p-1) a)
   // times the constant's 2^-((p-1) a) the coefficient, both with the bits of the unscaled
-  // products wherever those do not underflow (so suf, ~ P, flushes no earlier)
-  const T inv = V::set(inv1), inv_p = V::set(inv1 * A.wscale), up = V::set(A.kscale), cp = V::set(A.cscale);
+  // products wherever those do not underflow
+  const T inv = V::set(inv1), inv_p = V::set(inv1 * std::ldexp(A.wscale, shift)), up = V::set(A.kscale),
+          cp = V::set(std::ldexp(A.cscale, shift));
   const T delta = V::set(in.delta);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
@@ -704,14 +716,19 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
       // dp - delta_i: dp - delta exactly where they are close, then the low part
-      const T G = V::sub(V::sub(dp, delta), delta_lo);
+      T G = V::sub(V::sub(dp, delta), delta_lo), ce = V::sub(pe, sexp);
+      // pass B renormalises the coefficient, and exponent() reads a subnormal as 0: where |G| is
+      // below 2^-100 (dout or v tiny, or keys that carry one value) it enters as G 2^64 with
+      // 2^-64 in its exponent (exact), so G's bits reach every t_d
+      const auto tiny = V::lt(V::abs(G), V::set(0x1p-100f));
+      if (V::any(tiny)) G = V::select(tiny, V::mul(G, V::set(0x1p64f)), G), ce = V::select(tiny, V::sub(ce, V::set(64.0f)), ce);
       T cm = V::mul(V::mul(G, V::set(float(p) * invF * cpu::kSincDScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
       V::store(prow + (j0 - in.jbeg), P);
-      pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk0 + j0, A.lk.ld);
+      pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld);
     }
   });
 }
@@ -859,7 +876,8 @@ template <bool kStable>
 struct BackwardUnit {
   template <class V>
   static void run(const BwdArgs& A, const int& unit) {
-    cpu::FlushSubnormals ftz;
+    std::optional<cpu::FlushSubnormals> ftz;  // default mode only (the header's "Range")
+    if constexpr (!kStable) ftz.emplace();
     const AttentionShape& sh = *A.sh;
     const int D = sh.D, Dv = sh.Dv;
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
