@@ -89,7 +89,7 @@ export function memory(): MemoryInfo {
 /**
  * Bytes that a device's caching allocator keeps from freed tensors for reuse (not counted by
  * memory(), which counts live tensors); every device loaded so far when none is named. The cpu
- * caches blocks of 64 KiB and more, cuda and cuda-emu every block.
+ * caches blocks of 512 bytes and more, cuda and cuda-emu every block.
  */
 export function cachedMemory(device?: Device): number {
   return sumOverBackends(device, (b) => b.memory().cached);

@@ -1,8 +1,9 @@
 // Generation benchmark (issue 20): the key-value cache against recomputing the window, for the
 // language models of a training output folder (or one checkpoint). Per model:
 //   last position   the time of the token at the last position of the context: with the cache,
-//                   one step [1, 1] against context - 1 cached tokens (the cache refilled by the
-//                   causal pass before each timed step, untimed); without, the causal pass over
+//                   one step [1, 1] against context - 1 cached tokens (before each timed step,
+//                   untimed: the causal pass over context - 2 tokens, then the step of the token
+//                   before, as in generation); without, the causal pass over
 //                   the whole window [1, context], output layer on its last row only (logProbs
 //                   with last: true, as generate does);
 //   whole window    tokens/s of LanguageModel.generate from one token ('<eos>') until the window
@@ -63,7 +64,9 @@ function lastPosition(model: LanguageModel, ids: number[]): { cached: Time; full
   const cache = new ff.nn.KVCache(model.blocks.length);
   let cached: Time = { wall: 0, cpu: 0 };
   ff.noGrad(() => {
-    ff.tidy(() => model.logProbs(ff.tensor(ids.slice(0, C - 1), [1, C - 1], { device }), { cache, last: true }).toFloat32Array());
+    // as generation meets it: the step before it ran just before (not the causal pass)
+    ff.tidy(() => model.logProbs(ff.tensor(ids.slice(0, C - 2), [1, C - 2], { device }), { cache, last: true }).toFloat32Array());
+    ff.tidy(() => model.logProbs(ff.tensor([ids[C - 2]], [1, 1], { device }), { cache, last: true }).toFloat32Array());
     cached = timed(() => ff.tidy(() => model.logProbs(ff.tensor([ids[C - 1]], [1, 1], { device }), { cache, last: true }).toFloat32Array()));
   });
   cache.dispose();

@@ -243,7 +243,7 @@ struct BackwardUnit {
 void dot_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v, float scale,
                            float* out, float* lse) {
   const FwdArgs A{&sh, q, k, v, scale, out, lse, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
-  cpu::parallel_units(A.split.units(), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
+  cpu::parallel_units(A.split.units(), cpu::attention_work(sh), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
 }
 
 void dot_attention_backward(const AttentionShape& sh, const float* q, const float* k, const float* v, float scale,
@@ -253,8 +253,8 @@ void dot_attention_backward(const AttentionShape& sh, const float* q, const floa
   const int ldd = (sh.D + 15) / 16 * 16, ldv = (sh.Dv + 15) / 16 * 16;
   std::vector<float> part(size_t(split.units()) * sh.Nk * (ldd + ldv));
   const BwdArgs A{&sh, q, k, v, scale, out, lse, dout, dq, dk, dv, split, ldd, ldv, part.data()};
-  cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
-  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
+  cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
+  if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { finish_keys(A, bh); });
 }
 
 }  // namespace ff::backend

@@ -964,7 +964,7 @@ void fourier_attention_forward(const AttentionShape& sh, const float* q, const f
                                const float* R, int power, float eps, bool stable, float* out, float* stats) {
   check_power(power, stable);
   const FwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
-  cpu::parallel_units(A.split.units(), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
+  cpu::parallel_units(A.split.units(), cpu::attention_work(sh), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
 }
 
 void fourier_attention_backward(const AttentionShape& sh, const float* q, const float* k, const float* v,
@@ -983,14 +983,14 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
                   dR_rows.data(), dR_keys.data(), std::ldexp(1.0f, a), std::ldexp(1.0f, -power * a),
                   std::ldexp(float(power) * cpu::kSincDScale, -(power - 1) * a)};
-  cpu::parallel_units(split.units(), [&](int u) {
+  cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) {
     if (stable) {
       cpu::run_best<BackwardUnit<true>>(A, u);
     } else {
       cpu::run_best<BackwardUnit<false>>(A, u);
     }
   });
-  if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
+  if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
   std::vector<double> acc(size_t(sh.r_elems()), 0.0);
   for (int bh = 0; bh < slices; ++bh) {

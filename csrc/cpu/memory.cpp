@@ -1,7 +1,7 @@
 // cpu backend: memory. Tensors live in 64-byte aligned host memory (one cache line, one
 // AVX-512 register), so kernels may use aligned vector loads at a tensor's start.
 //
-// Blocks of 64 KiB and more go through a caching allocator, as the cuda backend's (memory.cu):
+// Blocks of 512 bytes and more go through a caching allocator, as the cuda backend's (memory.cu):
 // sizes are rounded up to a bucket (four per power of two, <= 25% slack; 2 MiB steps above
 // 32 MiB) and a released block waits on its bucket's free list for the next tensor of that
 // bucket. A training step allocates and frees the same large tensors every step; without the
@@ -11,7 +11,11 @@
 // (fewer faults and TLB misses in the GEMMs that stream them). The cache keeps at most
 // kCacheFraction of physical memory (at most kCacheMax); a block released beyond that is
 // returned to the system. When the system runs out, the cache is emptied and the allocation
-// tried once more. Smaller blocks use aligned_alloc (glibc's own free lists serve them well).
+// tried once more. Smaller blocks use aligned_alloc (glibc's per-thread caches serve them well).
+// Mid-size blocks are cached too because glibc makes them dear in a loop of small ops: each of
+// its requests of 1 KiB or more, and each free of 64 KiB or more, first merges every small chunk
+// freed since (malloc_consolidate), and node's per-tensor bookkeeping frees many; decoding a
+// token (~80 tensors of 0.25-64 KiB) spent about a quarter of its time there.
 // Under AddressSanitizer cached and slack bytes are poisoned, so reading a released tensor or
 // past the end of one is still caught. memory() counts tensors, not this cache (storage.cpp).
 #include <sys/mman.h>
@@ -32,7 +36,7 @@
 namespace ff::cpu {
 namespace {
 
-constexpr size_t kCacheMin = size_t(64) << 10;  // smaller blocks: aligned_alloc / free
+constexpr size_t kCacheMin = 512;              // smaller blocks: aligned_alloc / free
 constexpr size_t kHuge = size_t(2) << 20;       // mapped blocks: 2 MiB aligned, huge pages
 constexpr size_t kCacheMax = size_t(2) << 30;
 constexpr size_t kCacheFraction = 8;            // of physical memory

@@ -5,6 +5,7 @@
 #pragma once
 #include <omp.h>
 #include <algorithm>
+#include "../common/shapes.h"
 #ifdef __SSE__
 #include <xmmintrin.h>
 #endif
@@ -27,11 +28,28 @@ struct RowSplit {
   int row_end(int unit) const { return std::min(rows, row_begin(unit) + chunk_rows); }
 };
 
-// f(unit) for units 0..n-1, dynamically scheduled (causal units differ in cost).
+// Below this much work (query-key pairs times features, summed over the units) the units run
+// on the calling thread: a team's fork/join costs a few microseconds on an idle machine and, on a
+// loaded one, a wait for a descheduled thread, against ~10-30 us of arithmetic. A decoding step
+// (one query row against a few hundred cached keys) is that small; training shapes are not.
+constexpr double kUnitsGrain = double(1 << 18);
+
+// f(unit) for units 0..n-1, dynamically scheduled (causal units differ in cost) over the team
+// when `work` (as for kUnitsGrain) is large enough. Every unit writes its own outputs, so the
+// results are the same bits either way.
 template <class F>
-void parallel_units(int n, const F& f) {
+void parallel_units(int n, double work, const F& f) {
+  if (n <= 1 || work < kUnitsGrain || omp_get_max_threads() <= 1) {
+    for (int i = 0; i < n; ++i) f(i);
+    return;
+  }
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < n; ++i) f(i);
+}
+
+// The work of an attention kernel's pass over sh for parallel_units: query-key pairs x (D + Dv).
+inline double attention_work(const AttentionShape& sh) {
+  return double(sh.B) * sh.H * sh.Nq * sh.Nk * (sh.D + sh.Dv);
 }
 
 // Flush subnormals to zero while a kernel runs on this thread (results underflow to 0 either

@@ -324,7 +324,7 @@ export class LanguageModel extends Module {
       throw new Error(`ids: ${T} tokens after the ${first} cached pass the context of ${this.config.context}; start a new cache from the last tokens`);
     }
     let h = this.hidden(ids, first, cache);
-    if (opts.last === true) h = slice(h, 1, T - 1, T);
+    if (opts.last === true && T > 1) h = slice(h, 1, T - 1, T);
     const out = this.output;
     if (this.config.cutoffs.length === 0) return logSoftmax(linear(h, out.weight ?? this.embed.at(0).weight, out.bias));
     return adaptiveLogProbs(h, this.adaptiveWeights(), { cutoffs: this.config.cutoffs });

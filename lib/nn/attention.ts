@@ -172,9 +172,12 @@ export class MultiHeadAttention extends Module {
       throw new Error(`x: expected shape [B, N, ${this.dModel}], got ${shapeString(x.shape)}`);
     }
     const [B, N] = x.shape;
-    const H = this.numHeads, Dh = this.headDim;
+    const H = this.numHeads, Dh = this.headDim, C = this.dModel;
+    const y = this.qkv.forward(x);
+    // One token (decoding): [B, 1, 3C] already holds q, k, v [B, H, 1, Dh] in order, a slice each.
+    if (N === 1) return [0, 1, 2].map((i) => reshape(slice(y, 2, i * C, (i + 1) * C), [B, H, 1, Dh]));
     // [B, N, 3C] -> [3, B, H, N, Dh], then q, k, v [B, H, N, Dh]
-    const heads = permute(reshape(this.qkv.forward(x), [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
+    const heads = permute(reshape(y, [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
     return [0, 1, 2].map((i) => reshape(slice(heads, 0, i, i + 1), [B, H, N, Dh]));
   }
 
@@ -200,7 +203,8 @@ export class MultiHeadAttention extends Module {
     const h = this.R !== null
       ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
       : this.score !== null ? this.score.forward(q, keys, values, causal) : dotProductAttention(q, keys, values, { causal });
-    return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
+    // [B, H, N, Dh] -> [B, N, H * Dh] (one token: the same order already)
+    return this.proj.forward(reshape(N === 1 ? h : permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 
   /**

@@ -118,7 +118,8 @@ interface AdaptiveShapes {
   headParts: Tensor[];
 }
 
-function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }, target: Tensor | null): AdaptiveShapes {
+/** With flat false, x is input itself (ops over the last axis only: no copy into [N, d]). */
+function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }, target: Tensor | null, flat = true): AdaptiveShapes {
   checkTensor(input, 'input');
   if (target !== null) checkTensor(target, 'target');
   if (weights === null || typeof weights !== 'object' || !Array.isArray(weights.tails)) {
@@ -149,7 +150,7 @@ function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { c
     const got = headParts.map((h) => shapeString(h.shape)).join(' + ');
     throw new Error(`weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${got}`);
   }
-  return { x: input.ndim === 2 ? input : reshape(input, [N, d]), N, V, cutoffs, bounds, headParts };
+  return { x: input.ndim === 2 || !flat ? input : reshape(input, [N, d]), N, V, cutoffs, bounds, headParts };
 }
 
 /**
@@ -160,7 +161,7 @@ function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { c
 function headLogits(s: AdaptiveShapes, headBias: Tensor | null): Tensor {
   const { x, headParts } = s;
   if (headParts.length === 1) return linear(x, headParts[0], headBias);
-  if (s.N >= x.shape[1]) return linear(x, concat(headParts, 0), headBias);
+  if (s.N >= x.shape[x.ndim - 1]) return linear(x, concat(headParts, 0), headBias);
   let at = 0;
   return concat(headParts.map((h) => {
     const rows = h.shape[0];
@@ -216,9 +217,10 @@ export function adaptiveLogSoftmaxWithLoss(
 
 /** log p over the whole vocabulary [..., V] of input [..., d] (no target: what sampling reads). */
 export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }): Tensor {
-  const s = checkAdaptive(input, weights, opts, null);
+  // every op of logProbsOf works over the last axis, so input [..., d] keeps its leading axes
+  const s = checkAdaptive(input, weights, opts, null, input.ndim < 2);
   const all = logProbsOf(s, headLogits(s, weights.headBias ?? null), weights);
-  return input.ndim === 2 ? all : reshape(all, [...input.shape.slice(0, -1), s.V]);
+  return input.ndim >= 2 ? all : reshape(all, [s.V]);
 }
 
 /** Adaptive input embeddings of ids [...] -> [..., d]: cluster i looks up clusters[i].weight and projects to d. */

@@ -83,6 +83,6 @@ export function describeOurs(device: Device, threads: number, threadsMechanism: 
     backend: backendFor(device).describe(),
     isa: device === 'cpu' ? ourIsa() : null,
     threads, threads_mechanism: threadsMechanism,
-    allocator: device === 'cpu' ? 'glibc malloc; tensors of 64 KiB and more from the addon\'s caching allocator' : 'the addon\'s caching allocator',
+    allocator: device === 'cpu' ? 'glibc malloc; tensors of 512 bytes and more from the addon\'s caching allocator' : 'the addon\'s caching allocator',
   };
 }
