@@ -296,6 +296,12 @@ struct BackwardUnit {
   }
 };
 
+// The work of a pass for parallel_units (threads.h): per query-key pair, the score network's
+// second layer (M1 x M2 multiply-adds, the largest) besides the features and v.
+double neural_work(const AttentionShape& sh, int M1, int M2) {
+  return cpu::attention_work(sh) + double(sh.B) * sh.H * sh.Nq * sh.Nk * M1 * M2;
+}
+
 }  // namespace
 
 void neural_attention_forward(const AttentionShape& sh, const float* a, const float* c, const float* v,
@@ -303,7 +309,7 @@ void neural_attention_forward(const AttentionShape& sh, const float* a, const fl
   with_neural_bucket(mlp.d1, mlp.d2, [&](auto m1, auto m2) {
     constexpr int M1 = decltype(m1)::value, M2 = decltype(m2)::value;
     const FwdArgs A{&sh, a, c, v, &mlp, out, lse, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
-    cpu::parallel_units(A.split.units(), [&](int u) { cpu::run_best<ForwardUnit<M1, M2>>(A, u); });
+    cpu::parallel_units(A.split.units(), neural_work(sh, M1, M2), [&](int u) { cpu::run_best<ForwardUnit<M1, M2>>(A, u); });
   });
 }
 
@@ -320,8 +326,8 @@ void neural_attention_backward(const AttentionShape& sh, const float* a, const f
     std::vector<float> part(size_t(split.units()) * part_elems);
     std::vector<double> wpart(size_t(split.units()) * mlp.params());
     const BwdArgs A{&sh, a, c, v, &mlp, out, lse, dout, da, dc, dv, split, M1, ldk, ldv, part.data(), wpart.data()};
-    cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit<M1, M2>>(A, u); });
-    if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { finish_keys(A, bh); });
+    cpu::parallel_units(split.units(), 2 * neural_work(sh, M1, M2), [&](int u) { cpu::run_best<BackwardUnit<M1, M2>>(A, u); });
+    if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { finish_keys(A, bh); });
     // The weights' gradients: the units' partials in unit order.
     std::vector<double> g(mlp.params(), 0.0);
     for (int u = 0; u < split.units(); ++u)
