@@ -7,3 +7,4 @@ export * from './nn-ops';
 export * from './nn-modules';
 export * from './tensor-ops';
 export * from './attention-maps';
+export * from './performer-attention';
