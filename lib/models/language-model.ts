@@ -1,7 +1,8 @@
 // The paper's WikiText-103 language model (Transformer-XL's absolute-position model with no
 // memory, attn_type 2, as the paper's code runs it):
 //   x = dropout(embed(ids) * sqrt(dModel) + sinusoidal positions)
-//   numLayers x TransformerBlock(post-LayerNorm by default, ReLU, causal, 'fourier' | 'dot')
+//   numLayers x TransformerBlock(post-LayerNorm by default, ReLU, causal, 'fourier' | 'dot' |
+//   'performer' | 'flt' (FLT's positions: the token indices of the sequence read))
 //   (a final LayerNorm only with norm: 'pre'), dropout, then the output layer:
 //   - cutoffs [c_0, ..., c_{k-1}]: adaptive input and adaptive softmax (lib/ops/adaptive-softmax.ts).
 //     Cluster i has an embedding table E_i [V_i, d_i], d_i = dModel / divVal^i (divVal 1, the
@@ -30,7 +31,7 @@ import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
-import type { RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
@@ -47,7 +48,7 @@ import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor, zeros } from '../tensor';
 import { generate, GenerateOptions, GenerateResult } from './generate';
 
-export interface LanguageModelConfig {
+export interface LanguageModelConfig extends FavorSettings {
   vocabSize: number;
   dModel: number;
   numLayers: number;
@@ -56,7 +57,7 @@ export interface LanguageModelConfig {
   /** The longest sequence the model reads (the positions table). */
   context: number;
   dropout: number;
-  attention: 'fourier' | 'dot';
+  attention: AttentionKind;
   /** R's initial value (2 by default). */
   radiusInit?: number;
   radius?: RadiusSharing;
@@ -150,7 +151,7 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
   if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
   if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
-  if (cfg.attention !== 'fourier' && cfg.attention !== 'dot') throw new Error(`cfg.attention: expected 'fourier' or 'dot', got ${JSON.stringify(cfg.attention)}`);
+  if (!['fourier', 'dot', 'performer', 'flt'].includes(cfg.attention)) throw new Error(`cfg.attention: expected 'fourier', 'dot', 'performer' or 'flt', got ${JSON.stringify(cfg.attention)}`);
   if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
   if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
     throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
@@ -199,6 +200,7 @@ export class LanguageModel extends Module {
     const blocks = Array.from({ length: cfg.numLayers }, () => new TransformerBlock(d, cfg.numHeads, {
       attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
       features: cfg.features, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
+      randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));

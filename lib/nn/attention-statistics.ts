@@ -7,6 +7,7 @@
 //            S_i < eps: its output sum_j K_ij v_j / (S_i + eps) is damped towards 0 by the factor
 //            S_i / (S_i + eps), the row mass (1 in stable mode, which divides by S_i alone).
 //   dot:     p_ij = softmax_j(q_i . k_j / sqrt(Dh)), in float64 on the host.
+//   performer, flt: p_ij = kappa_ij / sum_j kappa_ij, FAVOR+'s weights (lib/nn/favor-weights.ts).
 // Entropy -sum_j p_ij ln p_ij in nats, also divided by ln(visible keys): 1 is uniform, 0 one-hot.
 // Rows are taken in chunks of queries ([B, H, chunk, Nk] at a time, at most 2^22 scores), so no
 // N x N tensor of the whole batch is ever held. Cost: one metric (or q k^T) pass over the rows
@@ -20,7 +21,7 @@ import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 
 export interface AttentionStatistics {
-  kind: 'fourier' | 'dot';
+  kind: 'fourier' | 'dot' | 'performer' | 'flt';
   /** Query rows examined (B H Nq). */
   rows: number;
   /** Fourier: the share of rows with S_i < eps (in stable mode: the rows eps would have damped); null for dot. */
@@ -86,7 +87,7 @@ class Accumulator {
     }
   }
 
-  result(kind: 'fourier' | 'dot', stable: boolean, radius: AttentionStatistics['radius']): AttentionStatistics {
+  result(kind: AttentionStatistics['kind'], stable: boolean, radius: AttentionStatistics['radius']): AttentionStatistics {
     const mean = (s: number, n: number) => (n > 0 ? s / n : NaN);
     return {
       kind,
@@ -153,5 +154,14 @@ export function dotStatistics(q: Tensor, k: Tensor, causal: boolean): AttentionS
       acc.add(w, n, null);
     });
     return acc.result('dot', false, null);
+  });
+}
+
+/** The statistics of FAVOR+ attention ('performer', 'flt') from its rows of weights (favorWeightRows). */
+export function favorStatistics(kind: 'performer' | 'flt', rows: (visit: (bh: number, i: number, w: Float64Array, n: number) => void) => void): AttentionStatistics {
+  return noGrad(() => {
+    const acc = new Accumulator();
+    rows((_bh, _i, w, n) => acc.add(w, n, null));
+    return acc.result(kind, false, null);
   });
 }

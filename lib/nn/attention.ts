@@ -10,14 +10,23 @@
 //              R[d] for every d of a one-element R; where the memory after R is zero,
 //              sinc(0) = 1 for d >= 1).
 //   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
+//   'performer' ff.performerAttention: FAVOR+ linear attention estimating 'dot' with randomFeatures
+//              orthogonal random features (lib/nn/favor-features.ts; redrawn every redrawFeatures
+//              training forwards, never by default).
+//   'flt'      FourierLearner-Transformer: 'performer' on q and k extended by FLT's learned spectral
+//              relative positional encoding (lib/nn/spectral-rpe.ts): token positions 0, 1, ...
+//              (text) or with rpeGrid the patches' (row, column) (images; rpePrefixTokens, e.g. a
+//              class token, get none).
 // x [B, N, C] -> [B, N, C], C = numHeads * Dh.
 // attentionMap(x) materialises the weights the fused ops apply, [B, H, N, N] without grad (for
-// analysis: the paper's head redundancy): 'fourier' K_ij / (sum_j K_ij + eps) with K from
+// analysis: the paper's head redundancy; 'performer' and 'flt': the FAVOR+ weights, computed on
+// the host by lib/nn/favor-weights.ts): 'fourier' K_ij / (sum_j K_ij + eps) with K from
 // ff.fourierMetric, or with stable: true exp(log K_ij - log sum_j K_ij) with log K summed from
 // per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh)).
 // Causal layers mask j > i before normalising.
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
+import { performerAttention } from '../ops/performer-attention';
 import { add, addScalar, div, log, mul, scale } from '../ops/elementwise';
 import { fourierAttention } from '../ops/fourier-attention';
 import { fourierMetric } from '../ops/fourier-metric';
@@ -30,12 +39,15 @@ import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
-import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
+import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics } from './attention-statistics';
+import { FavorFeatures } from './favor-features';
+import { favorWeightRows } from './favor-weights';
 import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
+import { SpectralRPE } from './spectral-rpe';
 
-export type AttentionKind = 'fourier' | 'dot';
+export type AttentionKind = 'fourier' | 'dot' | 'performer' | 'flt';
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
@@ -48,6 +60,17 @@ export interface FourierKernelSettings {
   stable?: boolean;
   /** The kernel reads the first F features of each head (all by default). */
   features?: number;
+}
+
+/** Performer and FLT settings, as model configurations and the CLI carry them. */
+export interface FavorSettings {
+  /** The random features M of FAVOR+ (64 by default). */
+  randomFeatures?: number;
+  /** Redraw the random features every n training forwards (0, the default: never). */
+  redrawFeatures?: number;
+  /** 'flt': frequencies m (64) and Gaussian components (25) of the learned spectrum. */
+  rpeFrequencies?: number;
+  rpeComponents?: number;
 }
 
 export interface MultiHeadAttentionOptions {
@@ -69,6 +92,17 @@ export interface MultiHeadAttentionOptions {
   stable?: boolean;
   /** Fourier attention's kernel over the first F features of each head (all Dh by default). */
   features?: number;
+  /** 'performer', 'flt': the random features M (64 by default). */
+  randomFeatures?: number;
+  /** 'performer', 'flt': redraw the random features every n training forwards (0, the default: never). */
+  redrawFeatures?: number;
+  /** 'flt': the frequencies m (64) and Gaussian components (25) of the learned spectrum. */
+  rpeFrequencies?: number;
+  rpeComponents?: number;
+  /** 'flt' on images: the patch grid [rows, columns] (text positions when omitted). */
+  rpeGrid?: [number, number];
+  /** 'flt': leading tokens without a position (a class token: 1; 0 by default). */
+  rpePrefixTokens?: number;
   device?: Device;
   generator?: Generator;
 }
@@ -84,6 +118,10 @@ export class MultiHeadAttention extends Module {
   /** The features of each head that Fourier attention's kernel reads (headDim unless opts.features). */
   readonly kernelFeatures: number;
   private readonly fourier: { power?: number; eps?: number; stable?: boolean };
+  /** 'performer' and 'flt': the random projection (null for the other kinds). */
+  readonly favor: FavorFeatures | null = null;
+  /** 'flt': the learned spectral RPE (null for the other kinds). */
+  readonly rpe: SpectralRPE | null = null;
 
   constructor(readonly dModel: number, readonly numHeads: number, opts: MultiHeadAttentionOptions = {}) {
     super();
@@ -92,8 +130,8 @@ export class MultiHeadAttention extends Module {
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
     this.headDim = dModel / numHeads;
     this.attention = opts.attention ?? 'fourier';
-    if (this.attention !== 'fourier' && this.attention !== 'dot') {
-      throw new Error(`opts.attention: expected 'fourier' or 'dot', got ${JSON.stringify(this.attention)}`);
+    if (!['fourier', 'dot', 'performer', 'flt'].includes(this.attention)) {
+      throw new Error(`opts.attention: expected 'fourier', 'dot', 'performer' or 'flt', got ${JSON.stringify(this.attention)}`);
     }
     this.causal = opts.causal ?? false;
     const layer = { device: opts.device, generator: opts.generator };
@@ -110,6 +148,15 @@ export class MultiHeadAttention extends Module {
       if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
       this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, F), r0, { device: opts.device }));
     } else this.R = null;
+    if (this.attention === 'flt') {
+      this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, {
+        frequencies: opts.rpeFrequencies, components: opts.rpeComponents, grid: opts.rpeGrid, prefixTokens: opts.rpePrefixTokens, ...layer,
+      }));
+    }
+    if (this.attention === 'performer' || this.attention === 'flt') {
+      const F = this.headDim + (this.rpe === null ? 0 : 2 * this.rpe.numFrequencies);
+      this.favor = this.registerModule('favor', new FavorFeatures(F, { features: opts.randomFeatures, redraw: opts.redrawFeatures, ...layer }));
+    }
   }
 
   /** q, k, v [B, H, N, Dh] of x [B, N, dModel]. */
@@ -130,6 +177,18 @@ export class MultiHeadAttention extends Module {
     return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
   }
 
+  /** The rows FAVOR+ reads for q, k [B, H, N, Dh] of a whole sequence: themselves, or for 'flt' extended by their snippets. */
+  private favorInputs(q: Tensor, k: Tensor): [Tensor, Tensor] {
+    if (this.rpe === null) return [q, k];
+    const E = this.rpe.snippets(0, q.shape[2]);
+    return [this.rpe.extend(q, E), this.rpe.extend(k, E)];
+  }
+
+  /** The options of the layer's FAVOR+ attention: performerAttention's eps, the scale 1 / sqrt(Dh). */
+  private favorOptions(): { causal: boolean; scale: number; eps: number } {
+    return { causal: this.causal, scale: 1 / Math.sqrt(this.headDim), eps: 1e-6 };
+  }
+
   /**
    * x [B, N, dModel] -> [B, N, dModel]. With a cache (incremental decoding, lib/nn/kv-cache.ts),
    * x holds the tokens after those cached: their keys and values join the cache and the queries
@@ -142,11 +201,15 @@ export class MultiHeadAttention extends Module {
     const [B, N] = x.shape;
     const past = cache?.length ?? 0;
     if (this.causal && past > 0 && N !== 1) throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
-    const [keys, values] = cache === undefined ? [k, v] : cache.update(k, v);
+    // 'flt': queries and keys extended by their positions' snippets (cached keys keep theirs)
+    const E = this.rpe?.snippets(past, N);
+    const [qx, kx] = this.rpe !== null && E !== undefined ? [this.rpe.extend(q, E), this.rpe.extend(k, E)] : [q, k];
+    const [keys, values] = cache === undefined ? [kx, v] : cache.update(kx, v);
     const causal = this.causal && past === 0;
-    const h = this.R !== null
-      ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
-      : dotProductAttention(q, keys, values, { causal });
+    let h: Tensor;
+    if (this.R !== null) h = fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal });
+    else if (this.favor !== null) h = performerAttention(qx, keys, values, this.favor.next(), { causal, scale: 1 / Math.sqrt(this.headDim) });
+    else h = dotProductAttention(q, keys, values, { causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 
@@ -157,6 +220,10 @@ export class MultiHeadAttention extends Module {
   attentionStatistics(x: Tensor): AttentionStatistics {
     return noGrad(() => tidy(() => {
       const [q, k] = this.heads(x);
+      if (this.favor !== null) {
+        const [qx, kx] = this.favorInputs(q, k);
+        return favorStatistics(this.attention as 'performer' | 'flt', (visit) => favorWeightRows(qx, kx, (this.favor as FavorFeatures).projection, this.favorOptions(), visit));
+      }
       if (this.R === null) return dotStatistics(q, k, this.causal);
       return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
         power: this.fourier.power ?? 4, eps: this.fourier.eps ?? 1e-6, stable: this.fourier.stable ?? false, causal: this.causal,
@@ -172,6 +239,17 @@ export class MultiHeadAttention extends Module {
     return noGrad(() => tidy(() => {
       const [qh, kh] = this.heads(x);
       const N = qh.shape[2];
+      if (this.favor !== null) {
+        const [qx, kx] = this.favorInputs(qh, kh);
+        const [B, H] = qh.shape;
+        const P = new Float32Array(B * H * N * N);
+        favorWeightRows(qx, kx, this.favor.projection, this.favorOptions(), (bh, i, w, n) => {
+          let den = 0;
+          for (let j = 0; j < n; j++) den += w[j];
+          for (let j = 0; j < n; j++) P[(bh * N + i) * N + j] = den > 0 ? w[j] / den : 0;
+        });
+        return tensor(P, [B, H, N, N], { device: x.device });
+      }
       if (this.R === null) {
         const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
         return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);

@@ -17,7 +17,7 @@ import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
@@ -28,7 +28,7 @@ import { RunResult } from './results-table';
 import { checkpointsIn, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
-export type Attention = 'fourier' | 'dot';
+export type Attention = AttentionKind;
 
 export interface LMDataSettings {
   dataset: 'wikitext' | 'brown';
@@ -39,7 +39,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings extends FourierKernelSettings {
+export interface LMModelSettings extends FourierKernelSettings, FavorSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;

@@ -20,7 +20,7 @@ import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { crossEntropy } from '../ops/cross-entropy';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
@@ -31,7 +31,7 @@ import type { RunResult } from './results-table';
 import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
-type Attention = 'fourier' | 'dot';
+type Attention = AttentionKind;
 
 export interface ViTDataSettings {
   dataset: 'fashion-mnist' | 'cifar10' | 'folder';
@@ -45,7 +45,7 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings extends FourierKernelSettings {
+export interface ViTModelSettings extends FourierKernelSettings, FavorSettings {
   imageSize: number;
   patchSize: number;
   dim: number;
