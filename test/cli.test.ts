@@ -105,6 +105,15 @@ describe('--print-config', () => {
     expect(await error('train', 'vit', '--radius', 'row', '--print-config')).toMatch(/'--radius <sharing>' argument 'row' is invalid/);
   });
 
+  test('the Performer and FLT flags reach the model configuration of both tasks', async () => {
+    const flags = ['--attention', 'flt', '--random-features', '32', '--redraw-features', '100', '--rpe-frequencies', '16', '--rpe-components', '5'];
+    for (const task of ['lm', 'vit']) {
+      const m = (await json('train', task, ...flags)).model;
+      expect([m.randomFeatures, m.redrawFeatures, m.rpeFrequencies, m.rpeComponents]).toEqual([32, 100, 16, 5]);
+    }
+    expect(await error('train', 'lm', '--attention', 'linear', '--print-config')).toMatch(/'--attention <kind>' argument 'linear' is invalid\. Allowed choices are fourier, dot, performer, flt, both/);
+  });
+
   test('--seeds takes distinct non-negative integers, and not with --seed', async () => {
     expect(await error('train', 'lm', '--seeds', '1,1', '--print-config')).toMatch(/'--seeds <list>' argument '1,1' is invalid\. expected distinct non-negative integers/);
     expect(await error('train', 'lm', '--seeds', '1,x', '--print-config')).toMatch(/'--seeds <list>' argument '1,x' is invalid/);

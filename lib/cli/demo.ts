@@ -8,7 +8,8 @@
 //                   and head redundancy.
 // The Fourier model trains for --time-limit seconds (its schedule fitted to the time); the
 // dot-product model then trains for the same number of steps, capped by the same time. With the
-// evaluations and loading, the whole demo takes under 10 minutes at the default.
+// evaluations and loading, the whole demo takes under 10 minutes at the default. --linear adds a
+// Performer and an FLT model (linear attention), trained the same way: about twice as long.
 import { Command } from 'commander';
 import { TEXT_SAMPLING } from '../train/lm-text';
 import { SAMPLE_TOKENS, sampleRuns, trainLanguageModels } from '../train/run-lm';
@@ -20,6 +21,7 @@ import type { Device } from '../native';
 
 interface DemoFlags {
   vision?: boolean;
+  linear?: boolean;
   timeLimit: number;
   out?: string;
   device?: Device;
@@ -42,6 +44,7 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('train a small Fourier and a small dot-product model with the same data, seed and steps and compare them (under 10 minutes on 2 CPU cores)')
     .option('--vision', 'the vision transformer on Fashion-MNIST (accuracy) instead of the language model on the Brown corpus (perplexity)', false)
+    .option('--linear', 'also train a Performer (FAVOR+) and an FLT (Performer with learned spectral RPE) model: linear attention, 4 models', false)
     .option('--time-limit <seconds>', 'training time of the Fourier model, which sets the steps of both (the dot model is capped by the same time)', positiveNumber, DEMO_SECONDS_PER_MODEL)
     .option('--out <dir>', 'output folder (default: runs/demo-lm, or runs/demo-vision with --vision)')
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
@@ -50,14 +53,15 @@ export function demoCommand(): Command {
       const t0 = performance.now();
       const out = checkOut(flags.out ?? (flags.vision ? 'runs/demo-vision' : 'runs/demo-lm'));
       const common = { attention: 'both' as const, timeLimit: flags.timeLimit, device: flags.device ?? deviceName(defaultDeviceName()), quiet: flags.quiet };
-      const argv = ['demo', ...(flags.vision ? ['--vision'] : []), ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : [])];
+      const kinds = ['fourier', 'dot', ...(flags.linear ? ['performer', 'flt'] as const : [])] as const;
+      const argv = ['demo', ...(flags.vision ? ['--vision'] : []), ...(flags.linear ? ['--linear'] : []), ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : [])];
       if (flags.vision) {
         const f = { ...common, preset: 'fashion-small' };
-        const cmp = await trainVisionTransformers(vitConfigFromFlags(f), ['fourier', 'dot'], runContext(f, out, argv));
+        const cmp = await trainVisionTransformers(vitConfigFromFlags(f), [...kinds], runContext(f, out, argv));
         printComparison(cmp, out);
       } else {
         const f = { ...common, preset: 'brown-small' };
-        const cmp = await trainLanguageModels(lmConfigFromFlags(f), ['fourier', 'dot'], runContext(f, out, argv));
+        const cmp = await trainLanguageModels(lmConfigFromFlags(f), [...kinds], runContext(f, out, argv));
         printComparison(cmp, out);
         if (cmp !== null) printSamples(out, common.device);
       }

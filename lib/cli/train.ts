@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseRandAugment } from '../data/rand-augment';
 import type { Device } from '../native';
-import type { FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
 import type { ValidationAxis } from '../train/plots';
 import type { RunResult } from '../train/results-table';
@@ -22,12 +22,12 @@ import {
 } from './options';
 import { LM_PRESETS, lmPreset, SCALES_LR_WITH_BATCH, VIT_PRESETS, vitPreset } from './presets';
 
-type Attention = 'fourier' | 'dot';
+type Attention = AttentionKind;
 
 /** The flags both subcommands share (commander's camelCase names). */
 export interface CommonFlags {
   preset: string;
-  attention: 'fourier' | 'dot' | 'both';
+  attention: Attention | 'both';
   device?: Device;
   data?: string;
   dataset?: string;
@@ -59,6 +59,10 @@ export interface CommonFlags {
   eps?: number;
   fourierStable?: boolean;
   fourierFeatures?: number;
+  randomFeatures?: number;
+  redrawFeatures?: number;
+  rpeFrequencies?: number;
+  rpeComponents?: number;
   resume?: string | true;
   quiet?: boolean;
   printConfig?: boolean;
@@ -119,6 +123,14 @@ function applyFourierFlags(m: FourierKernelSettings & { radiusInit: number; radi
   if (m.stable === true && (m.power ?? 4) % 2 !== 0) throw new Error(`--power: --fourier-stable needs an even power, got ${String(m.power)}`);
 }
 
+/** The Performer / FLT flags onto a model's settings. */
+function applyFavorFlags(m: FavorSettings, f: CommonFlags): void {
+  set(m, 'randomFeatures', f.randomFeatures);
+  set(m, 'redrawFeatures', f.redrawFeatures);
+  set(m, 'rpeFrequencies', f.rpeFrequencies);
+  set(m, 'rpeComponents', f.rpeComponents);
+}
+
 function applyTrainFlags(train: LMRunConfig['train'], f: CommonFlags): void {
   set(train, 'seed', f.seed);
   set(train, 'steps', f.steps);
@@ -168,6 +180,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   set(m, 'dropout', f.dropout);
   set(m, 'cutoffs', f.cutoffs);
   applyFourierFlags(m, f);
+  applyFavorFlags(m, f);
   applyTrainFlags(cfg.train, f);
   const e = cfg.eval;
   set(e, 'tokens', f.evalTokens);
@@ -213,6 +226,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(m, 'mlpRatio', f.mlpRatio);
   set(m, 'dropPath', f.dropPath);
   applyFourierFlags(m, f);
+  applyFavorFlags(m, f);
   const presetBatch = cfg.train.batchSize;
   applyTrainFlags(cfg.train, f);
   if (f.lr === undefined && SCALES_LR_WITH_BATCH.has(cfg.preset)) cfg.train.lr *= cfg.train.batchSize / presetBatch;
@@ -278,7 +292,7 @@ function presetHelp(): string {
 function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Command {
   return cmd
     .option('--preset <name>', `the recipe to start from (${Object.keys(lm ? LM_PRESETS : VIT_PRESETS).join(', ')}); flags override its fields`, defaultPreset)
-    .addOption(new Option('--attention <kind>', 'attention kind; both trains Fourier then dot with the same data, seed and budget').choices(['fourier', 'dot', 'both']).default('both'))
+    .addOption(new Option('--attention <kind>', 'attention kind; both trains Fourier then dot with the same data, seed and budget').choices(['fourier', 'dot', 'performer', 'flt', 'both']).default('both'))
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
     .option('--data <dir>', lm ? 'folder of wiki.{train,valid,test}.tokens (--dataset wikitext)' : 'the image folder (folder, cifar10), or where the Fashion-MNIST idx files are (default: Debian\'s /usr/share/datasets/fashion-mnist)')
     .addOption(new Option('--dataset <name>', `the data ${FROM_PRESET}`).choices(lm ? ['wikitext', 'brown'] : ['fashion-mnist', 'cifar10', 'folder']))
@@ -312,6 +326,10 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--fourier-stable', 'Fourier attention in the log domain: eps = 0, no underflow (default: the preset\'s)')
     .option('--no-fourier-stable', 'Fourier attention as the paper: eps in the normaliser, underflow gives 0')
     .option('--fourier-features <F>', `Fourier kernel over the first F features of each head (1 with --radius shared: the paper's reference code in effect) ${FROM_PRESET}`, positiveInt)
+    .option('--random-features <M>', 'performer, flt: FAVOR+ random features (default: 64)', positiveInt)
+    .option('--redraw-features <n>', 'performer, flt: draw new random features every n training steps (default: 0, never)', nonNegativeInt)
+    .option('--rpe-frequencies <m>', 'flt: frequencies of the learned RPE spectrum (default: 64)', positiveInt)
+    .option('--rpe-components <n>', 'flt: Gaussian components of the learned RPE spectrum (default: 25)', positiveInt)
     .option('--resume [checkpoint]', 'continue each run of --out from its last.safetensors, or one run from the checkpoint given (default: start fresh)')
     .option('--quiet', 'no progress bar: a progress line every --log-every steps (as without a terminal)', false)
     .option('--print-config', 'print the resolved configuration (the preset after the flags) as JSON and exit')
