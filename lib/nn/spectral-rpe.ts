@@ -16,6 +16,14 @@
 // attention linear in N. Positions: token indices 0, 1, ... (text, d = 1) or the (row, column) of
 // each patch of a grid (images, d = 2); prefix tokens (a class token) have no position: E = 0, so
 // their logits carry no RPE. Cost per forward: O(H m I d) for tau, O(H N m d) for the snippets.
+// Against the paper and scenic: rho multiplies both snippets, as in scenic, so the mask learned is
+// the transform of tau^2 / p (the paper's estimator puts g / p on one side: the same family of
+// positive-definite RPEs, parameterised differently); p is the N(0, I_d) density for every d
+// (scenic's is 1/sqrt(2 pi) exp(-|xi|^2 / 2) also for d = 2, a constant factor w absorbs); the
+// FAVOR+ scale is 1/sqrt(Dh), so c = Dh^(1/4) adds the RPE to the logit with weight 1 (scenic
+// normalises by the extended width Dh + 2m, weighting it sqrt(Dh / (Dh + 2m))); causal layers
+// work as FAVOR+ prefix sums over the extended rows (scenic's FLT is non-causal only).
+// lib/reference/flt.ts is the float64 reference of all of it.
 import { noGrad } from '../autograd/grad-mode';
 import { concat, broadcastTo, reshape } from '../ops/layout';
 import { exp, mul, neg, scale, div, sub } from '../ops/elementwise';

@@ -8,3 +8,4 @@ export * from './nn-modules';
 export * from './tensor-ops';
 export * from './attention-maps';
 export * from './performer-attention';
+export * from './flt';
