@@ -2,6 +2,9 @@
 // or dot-product attention on inputs made once (q, k uniform in (-0.8, 0.8), v in (-1, 1), one
 // radius per head in (1.5, 2.5), the output's gradient all ones), the gradients of the run
 // before freed first. scripts/peer/attention_peer.py builds the same inputs in PyTorch.
+// 'performer': ff.performerAttention with 64 orthogonal random features of D; 'flt': the same op
+// on FLT's extended rows, q and k of D + 128 features (64 frequencies' cos and sin), the scale
+// 1/sqrt(D) (the snippets themselves, O(N m) elementwise work, are not part of the figure).
 import * as ff from '../../lib';
 
 export interface Shape {
@@ -29,7 +32,11 @@ export function dims(s: Shape): string {
   return `B${s.B} H${s.H} N${s.N} D${s.D}${s.causal ? ' causal' : ''}`;
 }
 
-export type OurKind = 'fourier' | 'dot';
+export type OurKind = 'fourier' | 'dot' | 'performer' | 'flt';
+
+/** FAVOR+'s random features in the 'performer' and 'flt' cases; FLT's added row features. */
+export const BENCH_RANDOM_FEATURES = 64;
+export const FLT_EXTRA_FEATURES = 128;
 
 export interface Case {
   run(): void;
@@ -40,12 +47,22 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
   const { uniform } = ff.reference;
   const n = s.B * s.H * s.N * s.D;
   const shape = [s.B, s.H, s.N, s.D];
-  const q = ff.tensor(uniform(n, -0.8, 0.8, 1), shape, { device, requiresGrad: true });
-  const k = ff.tensor(uniform(n, -0.8, 0.8, 2), shape, { device, requiresGrad: true });
+  const F = s.D + (kind === 'flt' ? FLT_EXTRA_FEATURES : 0);
+  const qk = [s.B, s.H, s.N, F];
+  const q = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 1), qk, { device, requiresGrad: true });
+  const k = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 2), qk, { device, requiresGrad: true });
   const v = ff.tensor(uniform(n, -1, 1, 3), shape, { device, requiresGrad: true });
   const R = ff.tensor(uniform(s.H, 1.5, 2.5, 4), [s.H, 1], { device, requiresGrad: true });
+  const W = ff.orthogonalRandomFeatures(BENCH_RANDOM_FEATURES, F, { generator: new ff.Generator(5), device });
   const dout = ff.ones(shape, { device });
   const leaves = [q, k, v, R];
+  const attend = (): ff.Tensor => {
+    switch (kind) {
+      case 'fourier': return ff.fourierAttention(q, k, v, R, { causal: s.causal });
+      case 'dot': return ff.dotProductAttention(q, k, v, { causal: s.causal });
+      default: return ff.performerAttention(q, k, v, W, { causal: s.causal, scale: 1 / Math.sqrt(s.D) });
+    }
+  };
   const freeGrads = () => {
     for (const t of leaves) {
       t.grad?.dispose();
@@ -55,12 +72,11 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
   return {
     run: () => ff.tidy(() => {
       freeGrads();
-      const h = kind === 'fourier' ? ff.fourierAttention(q, k, v, R, { causal: s.causal }) : ff.dotProductAttention(q, k, v, { causal: s.causal });
-      h.backward(dout);
+      attend().backward(dout);
     }),
     dispose: () => {
       freeGrads();
-      for (const t of [...leaves, dout]) t.dispose();
+      for (const t of [...leaves, W, dout]) t.dispose();
     },
   };
 }
