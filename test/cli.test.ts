@@ -130,7 +130,7 @@ describe('command-line errors', () => {
   test('a bad flag value names the flag and what it expects', async () => {
     expect(await error('train', 'lm', '--layers', 'abc')).toMatch(/option '--layers <n>' argument 'abc' is invalid\. expected a positive integer/);
     expect(await error('train', 'lm', '--lr', '-1')).toMatch(/'--lr <x>' argument '-1' is invalid\. expected a number > 0/);
-    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kind>' argument 'cosine' is invalid\. Allowed choices are fourier, dot, both/);
+    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kind>' argument 'cosine' is invalid\. Allowed choices are fourier, dot, performer, flt, both/);
     expect(await error('train', 'lm', '--cutoffs', '6000,2000')).toMatch(/'--cutoffs <list>' argument '6000,2000' is invalid\. expected increasing/);
     expect(await error('train', 'vit', '--device', 'tpu')).toMatch(/'--device <device>' argument 'tpu' is invalid\. expected one of cpu, cuda, cuda-emu/);
     expect(await error('train', 'lm', '--preset', 'huge')).toMatch(/--preset: unknown language-model preset 'huge' \(expected one of wt103-small, wt103-medium, brown-small\)/);
