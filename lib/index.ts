@@ -17,6 +17,8 @@ export { performerAttention, PerformerAttention } from './ops/performer-attentio
 export type { PerformerAttentionOptions } from './ops/performer-attention';
 export { orthogonalRandomFeatures } from './nn/random-features';
 export type { RandomFeaturesOptions } from './nn/random-features';
+export { neuralAttention, NeuralAttention } from './ops/neural-attention';
+export type { NeuralAttentionOptions, NeuralAttentionParams } from './ops/neural-attention';
 export * from './ops/tensor-ops';
 export * from './ops/nn-ops';
 export { noGrad, isGradEnabled } from './autograd/grad-mode';

@@ -109,6 +109,15 @@ export interface Backend {
     q: Storage, k: Storage, v: Storage, W: Storage, dims: number[], features: number, scale: number, eps: number,
     out: Storage, den: Storage, grad: Storage,
   ): [Storage, Storage, Storage];
+  /** dims = [B, H, Nq, Nk, d1, 1, 1, Dv, causal]; returns [out, lse]. */
+  neuralAttentionForward(
+    a: Storage, c: Storage, v: Storage, w2: Storage, b2: Storage, w3: Storage, b3: Storage, dims: number[], d2: number,
+  ): [Storage, Storage];
+  /** Returns [da, dc, dv, dw2, db2, dw3, db3]. */
+  neuralAttentionBackward(
+    a: Storage, c: Storage, v: Storage, w2: Storage, b2: Storage, w3: Storage, b3: Storage, dims: number[], d2: number,
+    out: Storage, lse: Storage, grad: Storage,
+  ): [Storage, Storage, Storage, Storage, Storage, Storage, Storage];
 }
 
 export const DEVICES = ['cpu', 'cuda', 'cuda-emu'] as const;

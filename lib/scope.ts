@@ -31,6 +31,7 @@ function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): v
 /**
  * Runs fn and disposes every tensor it created, except those it returns (directly, or inside
  * arrays and plain objects) and those passed to keep(). Returned tensors move to the outer scope.
+ * If fn throws, every tensor it created (and did not keep) is disposed before the error goes on.
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new Error('tidy: fn must be a function');
@@ -39,9 +40,12 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
   if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
   const returned = new Set<Tensor>();
   collect(result, returned);

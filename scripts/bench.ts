@@ -2,8 +2,9 @@
 // the docs generated from them (docs/benchmarks.json -> docs/benchmarks.md, docs/benchmarks.svg
 // and the README's table, by scripts/bench-docs.ts).
 //
-//   attention  fwd+bwd at the paper's model shapes and at N = 256..4096: ours Fourier and dot,
-//              PyTorch's SDPA and the paper's materialised Fourier attention where it fits
+//   attention  fwd+bwd at the papers' model shapes and at N = 256..4096: ours Fourier, dot and
+//              Neural, PyTorch's SDPA, the paper's materialised Fourier attention and the Neural
+//              Attention authors' materialised form where they fit
 //   train      one training step of the bench LM, ours Fourier / dot against PyTorch's
 //              materialised Fourier / SDPA (scripts/bench/train-lm.ts)
 //   memory     peak resident memory growth of one fwd+bwd at N = 256..4096, each in a fresh process
@@ -19,7 +20,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Device } from '../lib/native';
-import { ALL_SHAPES, attentionCase, Case, dims, LENGTH_SHAPES, materialisedBytes, MODEL_SHAPES, OurKind, Shape } from './bench/attention';
+import { ALL_SHAPES, attentionCase, Case, dims, LENGTH_SHAPES, materialisedBytes, MODEL_SHAPES, neuralMaterialisedBytes, OurKind, Shape } from './bench/attention';
 import { writeDocs } from './bench/docs';
 import { describeMachine, describeOurs } from './bench/machine';
 import type { Entry, Figures, MemoryEntry, PeerInfo, Results, Skipped } from './bench/results';
@@ -30,6 +31,7 @@ import { CONFIG, trainCase, TrainKind } from './bench/train-lm';
 import { findAllocator, findPeers, HOW_TO_GET_A_PEER, NO_FAST_ALLOCATOR, PeerProcess, peerEnv, runPeer } from './torch-peer';
 
 type Part = 'attention' | 'train' | 'memory';
+const OUR_KINDS: OurKind[] = ['fourier', 'dot', 'neural'];
 const ROOT = path.resolve(__dirname, '..');
 
 interface Options {
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
   const maxBytes = Math.min(opts.materialisedGib * 2 ** 30, os.freemem() / 2);
   const limitGib = Number((maxBytes / 2 ** 30).toFixed(1));
   const col = new Collector();
+  const tooBig = (bytes: number) => `needs about ${(bytes / 2 ** 30).toFixed(1)} GiB, over the ${limitGib} GiB limit`;
   const timeOurs = (key: string, make: () => Case, budget: Budget) => {
     const c = make();
     try {
@@ -174,17 +177,16 @@ async function main(): Promise<void> {
         const key = `attention/${s.name}`;
         const line: string[] = [];
         const oursSide = async () => {
-          for (const kind of ['fourier', 'dot'] as OurKind[]) {
+          for (const kind of OUR_KINDS) {
             line.push(`ours ${kind} ${fmt(ms(timeOurs(`${key}/ours_${kind}`, () => attentionCase(s, kind, opts.device), budgetA)))}`);
           }
         };
         const peerSide = async () => {
           if (!proc) return;
           line.push(`SDPA ${fmt(ms(await timePeer(`${key}/torch_sdpa`, { op: 'attention', shape: s, kind: 'sdpa' }, budgetA)))}`);
-          if (materialisedBytes(s) > maxBytes) {
-            col.skip(`${key}/torch_materialised`, `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB, over the ${limitGib} GiB limit`);
-          } else {
-            line.push(`materialised ${fmt(ms(await timePeer(`${key}/torch_materialised`, { op: 'attention', shape: s, kind: 'materialised' }, budgetA)))}`);
+          for (const [name, kind, bytes] of [['torch_materialised', 'materialised', materialisedBytes(s)], ['torch_neural', 'neural_materialised', neuralMaterialisedBytes(s)]] as const) {
+            if (bytes > maxBytes) col.skip(`${key}/${name}`, tooBig(bytes));
+            else line.push(`${kind} ${fmt(ms(await timePeer(`${key}/${name}`, { op: 'attention', shape: s, kind }, budgetA)))}`);
           }
         };
         for (const side of peerFirst ? [peerSide, oursSide] : [oursSide, peerSide]) await side();
@@ -218,12 +220,12 @@ async function main(): Promise<void> {
     if (opts.device !== 'cpu') console.log('memory: resident memory is a cpu figure; skipped on', opts.device);
     for (const s of opts.device === 'cpu' ? LENGTH_SHAPES.filter((x) => shapes.includes(x)) : []) {
       const mib: Record<string, number | Skipped> = {};
-      for (const kind of ['fourier', 'dot'] as OurKind[]) mib[`ours_${kind}`] = memoryOurs(s, kind);
+      for (const kind of OUR_KINDS) mib[`ours_${kind}`] = memoryOurs(s, kind);
       if (peer) {
-        mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'sdpa' }], env).peak_rss_growth_mib;
-        mib.torch_materialised = materialisedBytes(s) > maxBytes
-          ? { skipped: `needs about ${(materialisedBytes(s) / 2 ** 30).toFixed(1)} GiB, over the ${limitGib} GiB limit` }
-          : runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'materialised' }], env).peak_rss_growth_mib;
+        const peerMemory = (kind: string) => runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind }], env).peak_rss_growth_mib;
+        mib.torch_sdpa = peerMemory('sdpa');
+        mib.torch_materialised = materialisedBytes(s) > maxBytes ? { skipped: tooBig(materialisedBytes(s)) } : peerMemory('materialised');
+        mib.torch_neural = neuralMaterialisedBytes(s) > maxBytes ? { skipped: tooBig(neuralMaterialisedBytes(s)) } : peerMemory('neural_materialised');
       }
       console.log(`memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`).join(', ')}`);
       memory.push({ shape: s, mib });
@@ -243,7 +245,7 @@ async function main(): Promise<void> {
   if (parts.includes('attention')) {
     results.attention = shapes.map((s) => ({
       shape: s, group: MODEL_SHAPES.includes(s) ? 'model' as const : 'length' as const,
-      figures: col.figures(`attention/${s.name}`, ['ours_fourier', 'ours_dot', 'torch_sdpa', 'torch_materialised']),
+      figures: col.figures(`attention/${s.name}`, ['ours_fourier', 'ours_dot', 'ours_neural', 'torch_sdpa', 'torch_materialised', 'torch_neural']),
     }));
   }
   if (parts.includes('train')) results.train = { config: CONFIG, figures: col.figures('train', ['ours_dot', 'ours_fourier', 'torch_dot', 'torch_fourier']) };

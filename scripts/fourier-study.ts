@@ -24,19 +24,30 @@ interface Variant {
   /** What it is, for the table's legend. */
   about: string;
   /** The flags of `fourierformer train` beyond --preset, --seed, --out. */
-  flags: string[];
+  flags: (task: Task) => string[];
 }
+
+/**
+ * The paper's initial R: 2 in its language model, 1 in its ViT. Every Fourier variant names its R
+ * init, so the study means the same whatever the small presets' defaults are.
+ */
+const PAPER_R: Record<Task, string> = { lm: '2', vit: '1' };
+const fourier = (init: string | null, ...more: string[]) => (task: Task): string[] =>
+  ['--attention', 'fourier', '--radius', 'feature', '--radius-init', init ?? PAPER_R[task], ...more];
 
 /** The study's variants: dot-product attention, the paper's math, and one knob changed at a time. */
 export const VARIANTS: Variant[] = [
-  { name: 'dot', about: 'dot-product attention, softmax(q k^T / sqrt(Dh))', flags: ['--attention', 'dot'] },
-  { name: 'paper', about: "the paper's math: R per feature [Dh], init 2 (LM) / 1 (ViT), eps 1e-6", flags: ['--attention', 'fourier', '--radius', 'feature'] },
-  { name: 'stable', about: 'paper, log-domain normaliser (eps = 0, no underflow)', flags: ['--attention', 'fourier', '--radius', 'feature', '--fourier-stable'] },
-  { name: 'R1', about: 'paper, R init 1', flags: ['--attention', 'fourier', '--radius', 'feature', '--radius-init', '1'] },
-  { name: 'R0.5', about: 'paper, R init 0.5 (= 2 / sqrt(Dh) at Dh 16)', flags: ['--attention', 'fourier', '--radius', 'feature', '--radius-init', '0.5'] },
-  { name: 'R0.25', about: 'paper, R init 0.25', flags: ['--attention', 'fourier', '--radius', 'feature', '--radius-init', '0.25'] },
-  { name: 'stable-R0.5', about: 'stable, R init 0.5', flags: ['--attention', 'fourier', '--radius', 'feature', '--fourier-stable', '--radius-init', '0.5'] },
-  { name: 'refcode', about: "the reference code's effective kernel: one shared R over the first feature of each head, init 2 (LM) / 1 (ViT)", flags: ['--attention', 'fourier', '--radius', 'shared', '--fourier-features', '1'] },
+  { name: 'dot', about: 'dot-product attention, softmax(q k^T / sqrt(Dh))', flags: () => ['--attention', 'dot'] },
+  { name: 'paper', about: "the paper's math: R per feature [Dh], init 2 (LM) / 1 (ViT), eps 1e-6", flags: fourier(null) },
+  { name: 'stable', about: 'paper, log-domain normaliser (eps = 0, no underflow)', flags: fourier(null, '--fourier-stable') },
+  { name: 'R1', about: 'paper, R init 1', flags: fourier('1') },
+  { name: 'R0.5', about: 'paper, R init 0.5 (= 2 / sqrt(Dh) at Dh 16)', flags: fourier('0.5') },
+  { name: 'R0.25', about: 'paper, R init 0.25', flags: fourier('0.25') },
+  { name: 'stable-R0.5', about: 'stable, R init 0.5', flags: fourier('0.5', '--fourier-stable') },
+  {
+    name: 'refcode', about: "the reference code's effective kernel: one shared R over the first feature of each head, init 2 (LM) / 1 (ViT)",
+    flags: (task) => ['--attention', 'fourier', '--radius', 'shared', '--radius-init', PAPER_R[task], '--fourier-features', '1'],
+  },
 ];
 
 const PRESETS: Record<Task, string> = { lm: 'brown-small', vit: 'fashion-small' };
@@ -49,7 +60,8 @@ interface Job {
 }
 
 function resultOf(job: Job): RunResult | null {
-  const kind = job.variant.flags[job.variant.flags.indexOf('--attention') + 1];
+  const flags = job.variant.flags(job.task);
+  const kind = flags[flags.indexOf('--attention') + 1];
   const file = path.join(job.dir, kind, 'results.json');
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult) : null;
 }
@@ -57,7 +69,7 @@ function resultOf(job: Job): RunResult | null {
 function runJob(job: Job, threads: number, steps: number | undefined, bin: string): Promise<void> {
   fs.mkdirSync(job.dir, { recursive: true });
   const args = [bin, 'train', job.task, '--preset', PRESETS[job.task], '--seed', String(job.seed), '--out', job.dir, '--quiet',
-    ...(steps !== undefined ? ['--steps', String(steps)] : []), ...job.variant.flags];
+    ...(steps !== undefined ? ['--steps', String(steps)] : []), ...job.variant.flags(job.task)];
   const log = fs.openSync(path.join(job.dir, 'train.log'), 'w');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
@@ -120,8 +132,8 @@ async function main(): Promise<void> {
       seeds: o.seeds,
       results: o.seeds.map((seed) => resultOf({ task, variant: v, seed, dir: path.join(o.out, task, v.name, `seed-${seed}`) }) as RunResult),
     }));
-    const legend = ['', 'Variants:', ...variants.map((v) => `- \`${v.name}\`: ${v.about} (\`${v.flags.join(' ')}\`).`),
-      '', `Command: \`npx ts-node scripts/fourier-study.ts --tasks ${task} --seeds ${o.seeds.join(',')}${o.steps ? ` --steps ${o.steps}` : ''}\`; ` +
+    const legend = ['', 'Variants:', ...variants.map((v) => `- \`${v.name}\`: ${v.about} (\`${v.flags(task).join(' ')}\`).`),
+      '', `Command: \`npx ts-node scripts/fourier-study.ts --tasks ${task} --seeds ${o.seeds.join(',')}${o.variants ? ` --variants ${o.variants}` : ''}${o.steps ? ` --steps ${o.steps}` : ''}\`; ` +
       `each run \`fourierformer train ${task} --preset ${PRESETS[task]} --seed <n>\` with the variant's flags. Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ` +
       `${os.cpus().length} cores, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`];
     const title = `Fourier attention study, ${PRESETS[task]}`;

@@ -65,6 +65,7 @@ declare -A TSAN_KERNEL_TESTS=(
   # no kernel: the thread count; the file runs ops from worker threads at the same time (the
   # binding's per-environment state, the emulator's runtime and launch lock, between JS threads)
   [host_threads.cu]=test/workers.test.ts
+  [neural_attention.cu]=test/neural-attention.test.ts
 )
 # Tests of those files that TSan skips for time (regex fragments of test names). Each still runs
 # under ASan; what it would add under TSan, which sees races inside a block only (thread mode

@@ -44,6 +44,8 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
     { attention: 'fourier', causal: true, stable: false, radiusInit: 2, features: 1 },
     { attention: 'dot', causal: true, stable: false, radiusInit: 1, features: undefined },
     { attention: 'dot', causal: false, stable: false, radiusInit: 1, features: undefined },
+    { attention: 'neural', causal: true, stable: false, radiusInit: 1, features: undefined },
+    { attention: 'neural', causal: false, stable: false, radiusInit: 1, features: undefined },
   ] as const;
   for (const c of cases) {
     test(`${JSON.stringify(c)}: equal to the statistics of the reference map`, () => {
@@ -64,7 +66,7 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
       expect(s.entropy).toBeCloseTo(r.entropy, 4);
       expect(s.normalizedEntropy).toBeCloseTo(r.normalized, 4);
       expect(s.maxWeight).toBeCloseTo(r.top, 4);
-      if (c.attention === 'dot') {
+      if (c.attention !== 'fourier') {
         expect([s.underflow, s.rowMass, s.radius]).toEqual([null, null, null]);
       } else {
         expect(s.rowMass as number).toBeCloseTo(c.stable ? 1 : r.mass, 4);

@@ -124,7 +124,7 @@ describe('generated benchmark docs', () => {
     expect(res.ours.threads).toBe(1);
     expect(res.attention).toHaveLength(1);
     const f = res.attention![0].figures;
-    expect(Object.keys(f)).toEqual(['ours_fourier', 'ours_dot']);
+    expect(Object.keys(f)).toEqual(['ours_fourier', 'ours_dot', 'ours_neural']);
     for (const e of Object.values(f)) expect(e).toMatchObject({ n: 4, round_medians: [expect.any(Number), expect.any(Number)] });
   });
 });

@@ -106,12 +106,22 @@ describe('--print-config', () => {
   });
 
   test('the Performer and FLT flags reach the model configuration of both tasks', async () => {
-    const flags = ['--attention', 'flt', '--random-features', '32', '--redraw-features', '100', '--rpe-frequencies', '16', '--rpe-components', '5'];
+    const flags = ['--attention', 'performer,flt', '--random-features', '32', '--redraw-features', '100', '--rpe-frequencies', '16', '--rpe-components', '5'];
     for (const task of ['lm', 'vit']) {
       const m = (await json('train', task, ...flags)).model;
       expect([m.randomFeatures, m.redrawFeatures, m.rpeFrequencies, m.rpeComponents]).toEqual([32, 100, 16, 5]);
     }
-    expect(await error('train', 'lm', '--attention', 'linear', '--print-config')).toMatch(/'--attention <kind>' argument 'linear' is invalid\. Allowed choices are fourier, dot, performer, flt, both/);
+    expect(await error('train', 'lm', '--attention', 'linear', '--print-config')).toMatch(/'--attention <kinds>' argument 'linear' is invalid\. expected fourier, dot, neural, performer, flt, a comma-separated list/);
+  });
+
+  test('the Neural Attention flags reach the model settings of both tasks, checked against the model', async () => {
+    for (const task of ['lm', 'vit']) {
+      const m = (await json('train', task, '--attention', 'fourier,dot,neural', '--neural-dim', '3', '--neural-layers', '1,0')).model;
+      expect([m.neuralDim, m.neuralLayers]).toEqual([3, [1, 0]]);
+    }
+    expect(await error('train', 'lm', '--neural-dim', '9', '--print-config')).toMatch(/--neural-dim: expected an integer in \[2, 8\]/);
+    expect(await error('train', 'lm', '--neural-layers', '2', '--print-config')).toMatch(/--neural-layers: expected distinct block indices in \[0, 2\)/);
+    expect(await error('train', 'lm', '--neural-layers', '0,0', '--print-config')).toMatch(/'--neural-layers <list>' argument '0,0' is invalid/);
   });
 
   test('--seeds takes distinct non-negative integers, and not with --seed', async () => {
@@ -130,7 +140,9 @@ describe('command-line errors', () => {
   test('a bad flag value names the flag and what it expects', async () => {
     expect(await error('train', 'lm', '--layers', 'abc')).toMatch(/option '--layers <n>' argument 'abc' is invalid\. expected a positive integer/);
     expect(await error('train', 'lm', '--lr', '-1')).toMatch(/'--lr <x>' argument '-1' is invalid\. expected a number > 0/);
-    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kind>' argument 'cosine' is invalid\. Allowed choices are fourier, dot, performer, flt, both/);
+    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kinds>' argument 'cosine' is invalid\. expected fourier, dot, neural, performer, flt, a comma-separated list of them, or both \(fourier,dot\); got 'cosine'/);
+    expect(await error('train', 'lm', '--attention', 'dot,dot')).toMatch(/'--attention <kinds>' argument 'dot,dot' is invalid\. each kind at most once/);
+    expect(await error('demo', '--attention', 'dot,flash')).toMatch(/'--attention <kinds>' argument 'dot,flash' is invalid/);
     expect(await error('train', 'lm', '--cutoffs', '6000,2000')).toMatch(/'--cutoffs <list>' argument '6000,2000' is invalid\. expected increasing/);
     expect(await error('train', 'vit', '--device', 'tpu')).toMatch(/'--device <device>' argument 'tpu' is invalid\. expected one of cpu, cuda, cuda-emu/);
     expect(await error('train', 'lm', '--preset', 'huge')).toMatch(/--preset: unknown language-model preset 'huge' \(expected one of wt103-small, wt103-medium, brown-small\)/);
@@ -213,6 +225,25 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     const evFile = await cli('eval', 'lm', '--checkpoint', path.join(full, 'dot', 'best.safetensors'));
     expect(evFile.stdout).toMatch(/^\| dot +\|/m);
     expect(evFile.stdout).not.toMatch(/^\| fourier/m);
+  });
+
+  test('train lm --attention dot,neural: a neural run beside a dot run, its first block neural, and eval lm rebuilds it', async () => {
+    const out = tmpDir();
+    const r = await cli(...TINY_LM, '--layers', '2', '--attention', 'dot,neural', '--out', out);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# wt103-small: dot-product vs neural attention$/m);
+    expect(r.stdout).toMatch(/^\| neural +\|.*\|$/m);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'neural', 'config.json'), 'utf8'));
+    expect(cfg.modelConfig.attention).toBe('neural');
+    const valid = readMetrics(path.join(out, 'neural', 'metrics.jsonl')).filter((x) => x.type === 'valid');
+    expect(valid.every((x) => x.type === 'valid' && x.attentionStats?.map((s) => s.kind).join() === 'neural,dot')).toBe(true);
+    const ev = await cli('eval', 'lm', '--checkpoint', path.join(out, 'neural'));
+    expect(ev.code).toBe(0);
+    expect(ev.stdout).toMatch(/^\| neural +\|/m);
+    const trained = r.stdout.match(/^\| neural +\|(.*)\|$/m)![1].split('|').map((x) => x.trim());
+    const evaluated = ev.stdout.match(/^\| neural +\|(.*)\|$/m)![1].split('|').map((x) => x.trim());
+    expect(evaluated[4]).toBe(trained[4]); // the validation perplexity of the same checkpoint
   });
 
   test('--time-limit with both kinds: the Fourier run fits its steps to the time, the dot run takes as many', async () => {

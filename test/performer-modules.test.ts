@@ -166,7 +166,7 @@ describe(`MultiHeadAttention 'performer' and 'flt' on ${device()}`, () => {
     expect(() => layer('performer', 1, { redrawFeatures: -1 })).toThrow(/^opts.redrawFeatures: /);
     expect(() => layer('flt', 1, { rpeGrid: [2, 0] })).toThrow(/^opts.rpeGrid: /);
     expect(() => layer('flt', 1, { rpeFrequencies: 0 })).toThrow(/^opts.rpeFrequencies: /);
-    expect(() => new ff.nn.MultiHeadAttention(16, 2, { attention: 'x' as 'dot' })).toThrow(/^opts.attention: expected 'fourier', 'dot', 'performer' or 'flt'/);
+    expect(() => new ff.nn.MultiHeadAttention(16, 2, { attention: 'x' as 'dot' })).toThrow(/^opts.attention: expected 'fourier', 'dot', 'neural', 'performer', 'flt', got/);
   });
 });
 

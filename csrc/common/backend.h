@@ -7,6 +7,10 @@
 #include <string>
 #include "shapes.h"
 
+namespace ff {
+struct NeuralMlp;  // common/neural_score.h
+}
+
 namespace ff::backend {
 
 const char* name();
@@ -91,5 +95,17 @@ void favor_attention_backward(const AttentionShape& s, int M, const float* q, co
                               const float* v, const float* W, float scale, float eps,
                               const float* out, const float* den, const float* dout, float* dq,
                               float* dk, float* dv);
+// Neural Attention, fused (online softmax): out_i = sum_j softmax_j(s_ij) v_j, s_ij the score
+// network of common/neural_score.h on a_i [B,H,Nq,d1] and c_j [B,H,Nk,d1] (s.D = d1, the first
+// layer's query and key halves) with the weights mlp; lse_i the row's log-sum-exp in the units
+// the backend's own backward reads (cpu: natural log; cuda: base 2, as dot_attention_forward).
+// Cost: B*H*Nq*Nk*(the network's ~d1 (2 + d2) flops + 2Dv) (halved when causal).
+void neural_attention_forward(const AttentionShape& s, const float* a, const float* c, const float* v,
+                              const NeuralMlp& mlp, float* out, float* lse);
+// da, dc, dv and the network's weight gradients dw2 [d2*d1], db2 [d2], dw3 [d2], db3 [1] (sums
+// over every pair, in a fixed order), recomputing the scores as the forward did.
+void neural_attention_backward(const AttentionShape& s, const float* a, const float* c, const float* v,
+                               const NeuralMlp& mlp, const float* out, const float* lse, const float* dout,
+                               float* da, float* dc, float* dv, float* dw2, float* db2, float* dw3, float* db3);
 
 }  // namespace ff::backend

@@ -1,6 +1,7 @@
 // Small dense pieces shared by the cpu attention kernels, generic over the SIMD type V
-// (simd.h): key tiles and their transposed layout, and two register-blocked products. Rows of
-// values are padded to a multiple of W floats ("ld").
+// (simd.h): key tiles and their transposed layout, the walk over key vectors, dot products with
+// transposed keys, exp of the softmax kernels, and two register-blocked products. Rows of values
+// are padded to a multiple of W floats ("ld").
 //
 //   gemv:      out = sum_{j < n} w_j x_j           (x_j a padded row; 2 key streams x up to 4
 //                                                   vectors of register accumulators)
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 #include <vector>
 #include "simd.h"
 
@@ -111,6 +113,42 @@ void transpose_into(const TiledLayout& l, float* dst, const float* src, int n_sr
       for (int r = 0; r < l.rows; ++r) tile[size_t(r) * l.ld + j] = Scale ? scale[r] * s[r] : s[r];
     }
   }
+}
+
+// exp(x) for x <= 0 (scores minus their row maximum or lse): 2^n e^f with n = round(x log2 e)
+// and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp; 0 below -87.
+template <class V>
+typename V::T exp_nonpositive(typename V::T x) {
+  using T = typename V::T;
+  x = V::max(x, V::set(-87.5f));
+  const T n = V::round(V::mul(x, V::set(1.44269504f)));
+  T f = V::fnma(n, V::set(0.693359375f), x);
+  f = V::fnma(n, V::set(-2.12194440e-4f), f);
+  T p = V::fma(f, V::set(1.9875691500e-4f), V::set(1.3981999507e-3f));
+  p = V::fma(f, p, V::set(8.3334519073e-3f));
+  p = V::fma(f, p, V::set(4.1665795894e-2f));
+  p = V::fma(f, p, V::set(1.6666665459e-1f));
+  p = V::fma(f, p, V::set(5.0000001201e-1f));
+  p = V::fma(V::mul(f, f), p, V::add(f, V::set(1.0f)));
+  return V::mul(p, V::pow2(n));
+}
+
+// s[n] = sum_d x_d c[d ld + n W ..] for N key vectors at c (N chains).
+template <class V, int N>
+void dots(const float* x, const float* cT, int ld, int D, typename V::T* s) {
+  for (int n = 0; n < N; ++n) s[n] = V::zero();
+  for (int d = 0; d < D; ++d) {
+    const typename V::T xd = V::bcast(x + d);
+    for (int n = 0; n < N; ++n) s[n] = V::fma(xd, V::load(cT + size_t(d) * ld + n * V::W), s[n]);
+  }
+}
+
+// body(j0, std::integral_constant<N>) for groups of 4, then single, key vectors in [jbeg, jend).
+template <int W, class Body>
+void for_key_vectors(int jbeg, int jend, const Body& body) {
+  int j0 = jbeg;
+  for (; j0 + 3 * W < jend; j0 += 4 * W) body(j0, std::integral_constant<int, 4>{});
+  for (; j0 < jend; j0 += W) body(j0, std::integral_constant<int, 1>{});
 }
 
 template <class V, int NC>

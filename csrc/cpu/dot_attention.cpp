@@ -37,24 +37,6 @@
 namespace ff::backend {
 namespace {
 
-// exp(x) for x <= 0 (scores minus their row maximum or lse): 2^n e^f with n = round(x log2 e)
-// and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp; 0 below -87.
-template <class V>
-typename V::T exp_nonpositive(typename V::T x) {
-  using T = typename V::T;
-  x = V::max(x, V::set(-87.5f));
-  const T n = V::round(V::mul(x, V::set(1.44269504f)));
-  T f = V::fnma(n, V::set(0.693359375f), x);
-  f = V::fnma(n, V::set(-2.12194440e-4f), f);
-  T p = V::fma(f, V::set(1.9875691500e-4f), V::set(1.3981999507e-3f));
-  p = V::fma(f, p, V::set(8.3334519073e-3f));
-  p = V::fma(f, p, V::set(4.1665795894e-2f));
-  p = V::fma(f, p, V::set(1.6666665459e-1f));
-  p = V::fma(f, p, V::set(5.0000001201e-1f));
-  p = V::fma(V::mul(f, f), p, V::add(f, V::set(1.0f)));
-  return V::mul(p, V::pow2(n));
-}
-
 // One unit's keys: scale*k as [D][keys] in tiles of T keys (attention_tiles.h; padding keys are
 // 0), and either v as rows of ldv (forward) or v as [Dv][keys] in tiles plus scale*k as rows of
 // ldd (backward). For every key j' of key j's tile, k_tile(j) + j' + d lk.ld addresses scale k_j'd
@@ -89,24 +71,6 @@ struct DotKeys {
   const float* v_tile(int j) const { return vT.data() + lv.tile_origin(j); }
 };
 
-// s[n] = sum_d x_d c[d ld + n W ..] for N key vectors at c (N chains).
-template <class V, int N>
-void dots(const float* x, const float* cT, int ld, int D, typename V::T* s) {
-  for (int n = 0; n < N; ++n) s[n] = V::zero();
-  for (int d = 0; d < D; ++d) {
-    const typename V::T xd = V::bcast(x + d);
-    for (int n = 0; n < N; ++n) s[n] = V::fma(xd, V::load(cT + size_t(d) * ld + n * V::W), s[n]);
-  }
-}
-
-// body(j0, std::integral_constant<N>) for groups of 4, then single, key vectors in [jbeg, jend).
-template <int W, class Body>
-void for_key_vectors(int jbeg, int jend, const Body& body) {
-  int j0 = jbeg;
-  for (; j0 + 3 * W < jend; j0 += 4 * W) body(j0, std::integral_constant<int, 4>{});
-  for (; j0 < jend; j0 += W) body(j0, std::integral_constant<int, 1>{});
-}
-
 struct FwdArgs {
   const AttentionShape* sh;
   const float *q, *k, *v;
@@ -137,10 +101,10 @@ struct ForwardUnit {
         const float* qi = A.q + (int64_t(bh) * sh.Nq + i) * sh.D;
         T vmax = V::set(kNone);
         const float* k0 = ks.k_tile(t0);
-        for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
+        cpu::for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
           constexpr int N = decltype(nvec)::value;
           T s[N];
-          dots<V, N>(qi, k0 + j0, ks.lk.ld, ks.D, s);
+          cpu::dots<V, N>(qi, k0 + j0, ks.lk.ld, ks.D, s);
           for (int n = 0; n < N; ++n) {
             const int j = j0 + n * W;
             if (j + W > jend) s[n] = V::select(V::lanes_below(jend - j), s[n], V::set(kNone));
@@ -158,7 +122,7 @@ struct ForwardUnit {
         }
         T lt = V::zero();
         for (int j = t0; j < jend; j += W) {
-          T p = exp_nonpositive<V>(V::sub(V::load(sc.data() + (j - t0)), V::set(mt)));
+          T p = cpu::exp_nonpositive<V>(V::sub(V::load(sc.data() + (j - t0)), V::set(mt)));
           if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
           lt = V::add(lt, p);
           V::store(sc.data() + (j - t0), p);
@@ -250,14 +214,14 @@ struct BackwardUnit {
           float* prow = P.data() + size_t(r - rb) * tile;
           float* srow = dS.data() + size_t(r - rb) * tile;
           const float *k0 = ks.k_tile(t0), *v0 = ks.v_tile(t0);
-          for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
+          cpu::for_key_vectors<W>(t0, jend, [&](int j0, auto nvec) {
             constexpr int N = decltype(nvec)::value;
             T s[N], dp[N];
-            dots<V, N>(qi, k0 + j0, ks.lk.ld, D, s);
-            dots<V, N>(dout, v0 + j0, ks.lv.ld, Dv, dp);
+            cpu::dots<V, N>(qi, k0 + j0, ks.lk.ld, D, s);
+            cpu::dots<V, N>(dout, v0 + j0, ks.lv.ld, Dv, dp);
             for (int n = 0; n < N; ++n) {
               const int j = j0 + n * W;
-              T p = exp_nonpositive<V>(V::sub(s[n], vlse));
+              T p = cpu::exp_nonpositive<V>(V::sub(s[n], vlse));
               if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
               V::store(prow + (j - t0), p);
               V::store(srow + (j - t0), V::mul(p, V::sub(dp[n], vdelta)));

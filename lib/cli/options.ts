@@ -58,6 +58,16 @@ export function seedList(value: string): number[] {
   return out;
 }
 
+/** Block indices separated by commas (e.g. 0 or 0,1): distinct non-negative integers. */
+export function layerList(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const out = parts.map((p) => Number(p));
+  if (parts.some((p) => !/^\d+$/.test(p)) || out.some((n) => !Number.isSafeInteger(n)) || new Set(out).size !== out.length) {
+    throw new InvalidArgumentError('expected distinct 0-based block indices separated by commas (e.g. 0 or 0,1).');
+  }
+  return out;
+}
+
 export function deviceName(value: string): Device {
   if (!(DEVICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}.`);
   return value as Device;

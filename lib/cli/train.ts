@@ -1,6 +1,6 @@
 // `fourierformer train lm|vit`: a preset (lib/cli/presets.ts) with any field overridden by a flag,
-// trained with Fourier attention, dot-product attention, or both in turn with the same data, seed
-// and budget (--attention both, the default). Progress goes to stderr; the results table (markdown)
+// trained with each kind of attention of --attention in turn with the same data, seed and budget:
+// fourier, dot, neural or a list of them (both, the default, is fourier,dot). Progress goes to stderr; the results table (markdown)
 // to stdout, and with it the paths of results.md and the plot. --print-config prints the resolved
 // configuration (every field, after the flags) as JSON and exits without loading any data.
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -9,25 +9,25 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseRandAugment } from '../data/rand-augment';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import { checkNeuralDim, checkNeuralLayers } from '../nn/neural-score';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
 import type { ValidationAxis } from '../train/plots';
 import type { RunResult } from '../train/results-table';
-import { Comparison, RESULTS_JSON, RESULTS_MD, RunContext, SEEDS_SVG, writeComparison } from '../train/run-folder';
+import { attentionTitle, Comparison, RESULTS_JSON, RESULTS_MD, RunContext, SEEDS_SVG, writeComparison } from '../train/run-folder';
 import { LM_AXIS, LMRunConfig, trainLanguageModels } from '../train/run-lm';
 import { trainVisionTransformers, VIT_AXIS, ViTRunConfig } from '../train/run-vit';
 import { SeedGroup, writeSeedsReport } from '../train/seeds';
 import {
-  checkFolder, cutoffList, defaultDeviceName, deviceName, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedList,
+  checkFolder, cutoffList, defaultDeviceName, deviceName, fraction, layerList, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedList,
 } from './options';
 import { LM_PRESETS, lmPreset, SCALES_LR_WITH_BATCH, VIT_PRESETS, vitPreset } from './presets';
-
-type Attention = AttentionKind;
 
 /** The flags both subcommands share (commander's camelCase names). */
 export interface CommonFlags {
   preset: string;
-  attention: Attention | 'both';
+  /** fourier, dot, neural, performer, flt, a comma-separated list of them, or both (fourier,dot). */
+  attention: string;
   device?: Device;
   data?: string;
   dataset?: string;
@@ -59,6 +59,8 @@ export interface CommonFlags {
   eps?: number;
   fourierStable?: boolean;
   fourierFeatures?: number;
+  neuralDim?: number;
+  neuralLayers?: number[];
   randomFeatures?: number;
   redrawFeatures?: number;
   rpeFrequencies?: number;
@@ -103,8 +105,32 @@ export interface ViTFlags extends CommonFlags {
 
 const FROM_PRESET = '(default: the preset\'s)';
 
-function attentionsOf(flag: CommonFlags['attention']): Attention[] {
-  return flag === 'both' ? ['fourier', 'dot'] : [flag];
+/** The kinds of attention an --attention value names, in its order. */
+export function attentionsOf(flag: string): AttentionKind[] {
+  if (flag === 'both') return ['fourier', 'dot'];
+  const kinds = flag.split(',').map((k) => k.trim());
+  for (const k of kinds) {
+    if (!(ATTENTION_KINDS as readonly string[]).includes(k)) {
+      throw new Error(`--attention: expected ${ATTENTION_KINDS.join(', ')}, a comma-separated list of them, or both (fourier,dot); got '${flag}'`);
+    }
+  }
+  if (new Set(kinds).size !== kinds.length) throw new Error(`--attention: each kind at most once, got '${flag}'`);
+  return kinds as AttentionKind[];
+}
+
+/** commander's parser of --attention: the value, checked. */
+export function attentionFlag(value: string): string {
+  try {
+    attentionsOf(value);
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message.replace(/^--attention: /, '')}.`);
+  }
+  return value;
+}
+
+/** The title of a command's comparison: '<preset>: Fourier vs dot-product attention'. */
+function runTitle(preset: string, flag: string): string {
+  return `${preset}: ${attentionTitle(attentionsOf(flag))}`;
 }
 
 /** Sets target[key] = value when the flag was given. */
@@ -121,6 +147,14 @@ function applyFourierFlags(m: FourierKernelSettings & { radiusInit: number; radi
   set(m, 'stable', f.fourierStable);
   set(m, 'features', f.fourierFeatures);
   if (m.stable === true && (m.power ?? 4) % 2 !== 0) throw new Error(`--power: --fourier-stable needs an even power, got ${String(m.power)}`);
+}
+
+/** The Neural Attention flags onto a model's settings, checked against its block count. */
+function applyNeuralFlags(m: NeuralSettings, f: CommonFlags, layers: number): void {
+  set(m, 'neuralDim', f.neuralDim);
+  set(m, 'neuralLayers', f.neuralLayers);
+  if (m.neuralDim !== undefined) checkNeuralDim(m.neuralDim, '--neural-dim');
+  checkNeuralLayers(m.neuralLayers, layers, '--neural-layers');
 }
 
 /** The Performer / FLT flags onto a model's settings. */
@@ -180,6 +214,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   set(m, 'dropout', f.dropout);
   set(m, 'cutoffs', f.cutoffs);
   applyFourierFlags(m, f);
+  applyNeuralFlags(m, f, m.numLayers);
   applyFavorFlags(m, f);
   applyTrainFlags(cfg.train, f);
   const e = cfg.eval;
@@ -226,6 +261,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(m, 'mlpRatio', f.mlpRatio);
   set(m, 'dropPath', f.dropPath);
   applyFourierFlags(m, f);
+  applyNeuralFlags(m, f, m.depth);
   applyFavorFlags(m, f);
   const presetBatch = cfg.train.batchSize;
   applyTrainFlags(cfg.train, f);
@@ -254,8 +290,8 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
 
 /** What runs need besides their configuration; the notes name the command and the machine. */
 export function runContext(f: CommonFlags, out: string, argv: string[]): RunContext {
-  if (typeof f.resume === 'string' && f.attention === 'both') {
-    throw new Error('--resume: a checkpoint file continues one run; pick its kind with --attention fourier|dot, or give --resume alone to continue every run of --out');
+  if (typeof f.resume === 'string' && attentionsOf(f.attention).length > 1) {
+    throw new Error('--resume: a checkpoint file continues one run; pick its kind with --attention fourier|dot|neural|performer|flt, or give --resume alone to continue every run of --out');
   }
   const cpus = os.cpus();
   return {
@@ -292,7 +328,7 @@ function presetHelp(): string {
 function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Command {
   return cmd
     .option('--preset <name>', `the recipe to start from (${Object.keys(lm ? LM_PRESETS : VIT_PRESETS).join(', ')}); flags override its fields`, defaultPreset)
-    .addOption(new Option('--attention <kind>', 'attention kind; both trains Fourier then dot with the same data, seed and budget').choices(['fourier', 'dot', 'performer', 'flt', 'both']).default('both'))
+    .option('--attention <kinds>', 'fourier, dot, neural, performer, flt, or a comma-separated list (e.g. fourier,dot,neural) trained in turn with the same data, seed and budget; both = fourier,dot', attentionFlag, 'both')
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
     .option('--data <dir>', lm ? 'folder of wiki.{train,valid,test}.tokens (--dataset wikitext)' : 'the image folder (folder, cifar10), or where the Fashion-MNIST idx files are (default: Debian\'s /usr/share/datasets/fashion-mnist)')
     .addOption(new Option('--dataset <name>', `the data ${FROM_PRESET}`).choices(lm ? ['wikitext', 'brown'] : ['fashion-mnist', 'cifar10', 'folder']))
@@ -326,6 +362,8 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--fourier-stable', 'Fourier attention in the log domain: eps = 0, no underflow (default: the preset\'s)')
     .option('--no-fourier-stable', 'Fourier attention as the paper: eps in the normaliser, underflow gives 0')
     .option('--fourier-features <F>', `Fourier kernel over the first F features of each head (1 with --radius shared: the paper's reference code in effect) ${FROM_PRESET}`, positiveInt)
+    .option('--neural-dim <n>', 'Neural Attention\'s projection width d\', 2 to 8; its network has d\' and d\'/2 hidden units (default: d_head / 32, at least 2)', positiveInt)
+    .option('--neural-layers <list>', 'the blocks with Neural Attention, 0-based, e.g. 0 or 0,1 (the others use dot-product attention; default: 0, the first, as its authors)', layerList)
     .option('--random-features <M>', 'performer, flt: FAVOR+ random features (default: 64)', positiveInt)
     .option('--redraw-features <n>', 'performer, flt: draw new random features every n training steps (default: 0, never)', nonNegativeInt)
     .option('--rpe-frequencies <m>', 'flt: frequencies of the learned RPE spectrum (default: 64)', positiveInt)
@@ -337,7 +375,7 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
 }
 
 export function trainLMCommand(): Command {
-  return addCommonOptions(new Command('lm').description('train the paper\'s language model (post-LN, adaptive softmax) with Fourier and/or dot-product attention'), 'brown-small', true)
+  return addCommonOptions(new Command('lm').description('train the paper\'s language model (post-LN, adaptive softmax) with Fourier, dot-product and/or neural attention'), 'brown-small', true)
     .option('--ff-dim <n>', `feed-forward width ${FROM_PRESET}`, positiveInt)
     .option('--context <n>', `tokens per training sequence and evaluation window ${FROM_PRESET}`, positiveInt)
     .option('--dropout <x>', `dropout rate ${FROM_PRESET}`, fraction)
@@ -355,12 +393,12 @@ export function trainLMCommand(): Command {
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = { ...runContext(flags, out, ['train', 'lm', ...rawArgs(cmd)]), sampleEvery: flags.sampleEvery ?? null };
       const run = (seed: number | null, c: RunContext) => trainLanguageModels(seed === null ? cfg : { ...cfg, train: { ...cfg.train, seed } }, attentionsOf(flags.attention), c);
-      await trainOverSeeds(flags, ctx, run, `${cfg.preset}: ${flags.attention === 'both' ? 'Fourier vs dot-product attention' : `${flags.attention} attention`}`);
+      await trainOverSeeds(flags, ctx, run, runTitle(cfg.preset, flags.attention));
     });
 }
 
 export function trainViTCommand(): Command {
-  return addCommonOptions(new Command('vit').description('train the DeiT-style vision transformer with Fourier and/or dot-product attention'), 'fashion-small', false)
+  return addCommonOptions(new Command('vit').description('train the DeiT-style vision transformer with Fourier, dot-product and/or neural attention'), 'fashion-small', false)
     .option('--image-size <n>', `side of the (square) input images ${FROM_PRESET}`, positiveInt)
     .option('--patch-size <n>', `side of the patches ${FROM_PRESET}`, positiveInt)
     .option('--mlp-ratio <x>', `MLP width as a multiple of --d-model ${FROM_PRESET}`, positiveNumber)
@@ -383,7 +421,7 @@ export function trainViTCommand(): Command {
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
       const ctx = runContext(flags, out, ['train', 'vit', ...rawArgs(cmd)]);
       const run = (seed: number | null, c: RunContext) => trainVisionTransformers(seed === null ? cfg : { ...cfg, train: { ...cfg.train, seed } }, attentionsOf(flags.attention), c);
-      await trainOverSeeds(flags, ctx, run, `${cfg.preset}: ${flags.attention === 'both' ? 'Fourier vs dot-product attention' : `${flags.attention} attention`}`);
+      await trainOverSeeds(flags, ctx, run, runTitle(cfg.preset, flags.attention));
     });
 }
 
@@ -459,7 +497,7 @@ function rawArgs(cmd: Command): string[] {
 
 export function trainCommand(): Command {
   return new Command('train')
-    .description('train a language model or a vision transformer, Fourier vs dot-product attention')
+    .description('train a language model or a vision transformer with Fourier, dot-product and/or neural attention')
     .addCommand(trainLMCommand())
     .addCommand(trainViTCommand());
 }

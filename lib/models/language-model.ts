@@ -2,7 +2,8 @@
 // memory, attn_type 2, as the paper's code runs it):
 //   x = dropout(embed(ids) * sqrt(dModel) + sinusoidal positions)
 //   numLayers x TransformerBlock(post-LayerNorm by default, ReLU, causal, 'fourier' | 'dot' |
-//   'performer' | 'flt' (FLT's positions: the token indices of the sequence read))
+//   'performer' | 'flt' (FLT's positions: the token indices of the sequence read), or 'neural'
+//   in the blocks of neuralLayers (the first by default) and 'dot' in the others)
 //   (a final LayerNorm only with norm: 'pre'), dropout, then the output layer:
 //   - cutoffs [c_0, ..., c_{k-1}]: adaptive input and adaptive softmax (lib/ops/adaptive-softmax.ts).
 //     Cluster i has an embedding table E_i [V_i, d_i], d_i = dModel / divVal^i (divVal 1, the
@@ -20,8 +21,10 @@
 // which is what lets a key-value cache (lib/nn/kv-cache.ts) keep the keys of earlier tokens.
 // Init as the paper's code (train.py weights_init): every weight, embedding and projection
 // N(0, 0.02), biases 0, LayerNorm weights N(1, lnInitStd^2) (the code: 0.02; 0, the default: ones)
-// and biases 0, radii R = radiusInit (2 by default). The code's attention output projection has no
-// bias (projBias false; true by default).
+// and biases 0, radii R = radiusInit (2 by default); Neural Attention's projections and score network
+// keep their own init (lib/nn/neural-score.ts: PyTorch's default weights, as the Neural Attention
+// authors' code; biases that keep the network alive). The code's attention output
+// projection has no bias (projBias false; true by default).
 import { noGrad } from '../autograd/grad-mode';
 import { adaptiveInput, adaptiveLogProbs, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
 import { crossEntropy, Reduction } from '../ops/cross-entropy';
@@ -31,7 +34,7 @@ import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
@@ -40,6 +43,7 @@ import { KVCache } from '../nn/kv-cache';
 import { LayerNorm } from '../nn/layernorm';
 import { checkFeatures, Linear } from '../nn/linear';
 import { Module } from '../nn/module';
+import { blockAttention, checkNeuralLayers, scoreNetModules } from '../nn/neural-score';
 import { SinusoidalPositions } from '../nn/sinusoidal';
 import { TransformerBlock } from '../nn/transformer-block';
 import type { Generator } from '../random';
@@ -58,6 +62,10 @@ export interface LanguageModelConfig extends FavorSettings {
   context: number;
   dropout: number;
   attention: AttentionKind;
+  /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
+  neuralLayers?: number[];
+  /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
+  neuralDim?: number;
   /** R's initial value (2 by default). */
   radiusInit?: number;
   radius?: RadiusSharing;
@@ -151,7 +159,8 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
   if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
   if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
-  if (!['fourier', 'dot', 'performer', 'flt'].includes(cfg.attention)) throw new Error(`cfg.attention: expected 'fourier', 'dot', 'performer' or 'flt', got ${JSON.stringify(cfg.attention)}`);
+  if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
+  checkNeuralLayers(cfg.neuralLayers, cfg.numLayers, 'cfg.neuralLayers');
   if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
   if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
     throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
@@ -197,15 +206,16 @@ export class LanguageModel extends Module {
     this.positions = this.registerModule('positions', new SinusoidalPositions(cfg.context, d, { device }));
     this.drop = this.registerModule('drop', new Dropout(cfg.dropout, generator));
     const norm = cfg.norm ?? 'post';
-    const blocks = Array.from({ length: cfg.numLayers }, () => new TransformerBlock(d, cfg.numHeads, {
-      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
+    const blocks = Array.from({ length: cfg.numLayers }, (_, i) => new TransformerBlock(d, cfg.numHeads, {
+      attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
       features: cfg.features, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
       randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
+    const scoreNets = scoreNetModules(blocks);
     for (const m of this.blocks.modules()) {
-      if (!(m instanceof Linear)) continue;
+      if (!(m instanceof Linear) || scoreNets.has(m)) continue;
       normal_(m.weight, 0, INIT_STD, { generator });
       if (m.bias !== null) zeros_(m.bias);
     }

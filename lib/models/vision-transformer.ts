@@ -3,7 +3,9 @@
 // `depth` pre-LayerNorm blocks (GELU, drop-path rising linearly from 0 in the first block to
 // cfg.dropPath in the last), a final LayerNorm and a linear head on the cls token. Every block's
 // attention is 'fourier' (R initialised to radiusInit, 1 by default as the paper's ViT), 'dot',
-// 'performer' or 'flt' (FLT's positions: each patch's (row, column); the cls token has none).
+// 'performer' or 'flt' (FLT's positions: each patch's (row, column); the cls token has none), or
+// with 'neural' Neural Attention in the blocks of neuralLayers (the first by default, as its
+// authors) and 'dot' in the others; the score networks keep their own init (lib/nn/neural-score.ts).
 // Init as timm: cls token, positions and every Linear weight trunc_normal_(std 0.02) with timm's
 // bounds +-2 (absolute, so about 100 std: in effect N(0, 0.02)), biases 0, LayerNorms 1 and 0;
 // the patch projection keeps the convolution default.
@@ -11,13 +13,14 @@ import { noGrad } from '../autograd/grad-mode';
 import { add } from '../ops/elementwise';
 import { broadcastTo, concat, reshape, slice } from '../ops/layout';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { truncNormal_, zeros_ } from '../nn/init';
 import { LayerNorm } from '../nn/layernorm';
 import { checkFeatures, Linear } from '../nn/linear';
 import { Module } from '../nn/module';
+import { blockAttention, checkNeuralLayers, scoreNetModules } from '../nn/neural-score';
 import { TransformerBlock } from '../nn/transformer-block';
 import type { Generator } from '../random';
 import { tidy } from '../scope';
@@ -37,6 +40,10 @@ export interface VisionTransformerConfig extends FavorSettings {
   /** The drop-path rate of the last block (linearly less in earlier ones). */
   dropPath: number;
   attention: AttentionKind;
+  /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
+  neuralLayers?: number[];
+  /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
+  neuralDim?: number;
   /** R's initial value (1 by default). */
   radiusInit?: number;
   radius?: RadiusSharing;
@@ -73,7 +80,8 @@ export class VisionTransformer extends Module {
     }
     if (typeof cfg.qkvBias !== 'boolean') throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
     checkRate(cfg.dropPath, 'cfg.dropPath');
-    if (!['fourier', 'dot', 'performer', 'flt'].includes(cfg.attention)) throw new Error(`cfg.attention: expected 'fourier', 'dot', 'performer' or 'flt', got ${JSON.stringify(cfg.attention)}`);
+    if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
+    checkNeuralLayers(cfg.neuralLayers, cfg.depth, 'cfg.neuralLayers');
     if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
       throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
     }
@@ -86,7 +94,7 @@ export class VisionTransformer extends Module {
     this.posEmbed = this.registerParameter('posEmbed', truncNormal_(zeros([1, tokens, cfg.dim], { device }), 0, 0.02, -2, 2, init));
     const lnEps = cfg.lnEps ?? 1e-6;
     const blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(cfg.dim, cfg.numHeads, {
-      attention: cfg.attention, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
+      attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
       features: cfg.features, qkvBias: cfg.qkvBias,
       randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
       rpeGrid: [cfg.imageSize / cfg.patchSize, cfg.imageSize / cfg.patchSize], rpePrefixTokens: 1,
@@ -96,8 +104,9 @@ export class VisionTransformer extends Module {
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
     this.norm = this.registerModule('norm', new LayerNorm(cfg.dim, { eps: lnEps, device }));
     this.head = this.registerModule('head', new Linear(cfg.dim, cfg.numClasses, { device, generator }));
+    const scoreNets = scoreNetModules(blocks);
     for (const m of [...this.blocks.modules(), this.head]) {
-      if (!(m instanceof Linear)) continue;
+      if (!(m instanceof Linear) || scoreNets.has(m)) continue;
       truncNormal_(m.weight, 0, 0.02, -2, 2, init);
       if (m.bias !== null) zeros_(m.bias);
     }

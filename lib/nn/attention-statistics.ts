@@ -7,6 +7,7 @@
 //            S_i < eps: its output sum_j K_ij v_j / (S_i + eps) is damped towards 0 by the factor
 //            S_i / (S_i + eps), the row mass (1 in stable mode, which divides by S_i alone).
 //   dot:     p_ij = softmax_j(q_i . k_j / sqrt(Dh)), in float64 on the host.
+//   neural:  p_ij = softmax_j(s_ij) of the score network's s_ij (materialised per chunk of rows).
 //   performer, flt: p_ij = kappa_ij / sum_j kappa_ij, FAVOR+'s weights (lib/nn/favor-weights.ts).
 // Entropy -sum_j p_ij ln p_ij in nats, also divided by ln(visible keys): 1 is uniform, 0 one-hot.
 // Rows are taken in chunks of queries ([B, H, chunk, Nk] at a time, at most 2^22 scores), so no
@@ -21,7 +22,7 @@ import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 
 export interface AttentionStatistics {
-  kind: 'fourier' | 'dot' | 'performer' | 'flt';
+  kind: 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
   /** Query rows examined (B H Nq). */
   rows: number;
   /** Fourier: the share of rows with S_i < eps (in stable mode: the rows eps would have damped); null for dot. */
@@ -140,21 +141,28 @@ export function fourierStatistics(q: Tensor, k: Tensor, R: Tensor, o: FourierSta
   });
 }
 
-/** The statistics of dot-product attention softmax(q k^T / sqrt(Dh)) over q [B, H, Nq, Dh], k [B, H, Nk, Dh]. */
-export function dotStatistics(q: Tensor, k: Tensor, causal: boolean): AttentionStatistics {
+/**
+ * The statistics of a softmax attention over the rows of q [B, H, Nq, *]: logits(qChunk) gives
+ * the logits [B, H, chunk, Nk] of a chunk of its rows.
+ */
+export function softmaxStatistics(kind: 'dot' | 'neural', q: Tensor, Nk: number, causal: boolean, logits: (chunk: Tensor) => Tensor): AttentionStatistics {
   return noGrad(() => {
-    const Nk = k.shape[2];
     const acc = new Accumulator();
     const w = new Float64Array(Nk);
-    const s0 = 1 / Math.sqrt(q.shape[3]);
-    eachRow(q, Nk, causal, (qc) => scale(matmul(qc, k, { transB: true }), s0).toFloat32Array(), (s, off, n) => {
+    eachRow(q, Nk, causal, (qc) => logits(qc).toFloat32Array(), (s, off, n) => {
       let m = -Infinity;
       for (let j = 0; j < n; j++) m = Math.max(m, s[off + j]);
       for (let j = 0; j < n; j++) w[j] = Math.exp(s[off + j] - m);
       acc.add(w, n, null);
     });
-    return acc.result('dot', false, null);
+    return acc.result(kind, false, null);
   });
+}
+
+/** The statistics of dot-product attention softmax(q k^T / sqrt(Dh)) over q [B, H, Nq, Dh], k [B, H, Nk, Dh]. */
+export function dotStatistics(q: Tensor, k: Tensor, causal: boolean): AttentionStatistics {
+  const s0 = 1 / Math.sqrt(q.shape[3]);
+  return softmaxStatistics('dot', q, k.shape[2], causal, (qc) => scale(matmul(qc, k, { transB: true }), s0));
 }
 
 /** The statistics of FAVOR+ attention ('performer', 'flt') from its rows of weights (favorWeightRows). */

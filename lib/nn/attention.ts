@@ -1,5 +1,5 @@
-// MultiHeadAttention with `attention: 'fourier' | 'dot'`: a fused qkv projection, the fused
-// attention op of either kind, and an output projection.
+// MultiHeadAttention with `attention: 'fourier' | 'dot' | 'neural' | 'performer' | 'flt'`: a fused
+// qkv projection, the fused attention op of that kind, and an output projection.
 //   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
 //              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
 //              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
@@ -10,6 +10,10 @@
 //              R[d] for every d of a one-element R; where the memory after R is zero,
 //              sinc(0) = 1 for d >= 1).
 //   'dot'      ff.dotProductAttention, softmax(q k^T / sqrt(Dh)) v.
+//   'neural'   ff.neuralAttention (Neural Attention): softmax over j of a small network's score of
+//              each pair, MLP([P_q q_i; P_k k_j]), times v, the projections P_q, P_k to neuralDim
+//              features (d_head / 32 by default, at least 2) shared by the heads
+//              (lib/nn/neural-score.ts).
 //   'performer' ff.performerAttention: FAVOR+ linear attention estimating 'dot' with randomFeatures
 //              orthogonal random features (lib/nn/favor-features.ts; redrawn every redrawFeatures
 //              training forwards, never by default).
@@ -22,32 +26,36 @@
 // analysis: the paper's head redundancy; 'performer' and 'flt': the FAVOR+ weights, computed on
 // the host by lib/nn/favor-weights.ts): 'fourier' K_ij / (sum_j K_ij + eps) with K from
 // ff.fourierMetric, or with stable: true exp(log K_ij - log sum_j K_ij) with log K summed from
-// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh)).
+// per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh));
+// 'neural' the softmax of the network's scores, materialised.
 // Causal layers mask j > i before normalising.
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
 import { performerAttention } from '../ops/performer-attention';
 import { add, addScalar, div, log, mul, scale } from '../ops/elementwise';
-import { fourierAttention } from '../ops/fourier-attention';
+import { fourierAttention, resolveFourierOptions } from '../ops/fourier-attention';
 import { fourierMetric } from '../ops/fourier-metric';
 import { permute, reshape, slice } from '../ops/layout';
 import { matmul } from '../ops/matmul';
 import { sum } from '../ops/reduce';
 import { softmax } from '../ops/softmax';
-import type { Device } from '../native';
-import type { Generator } from '../random';
+import { checkDevice, Device } from '../native';
+import { checkOptions, describe, optBoolean, optChoice } from '../options';
+import { checkGenerator, Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
-import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics } from './attention-statistics';
-import { FavorFeatures } from './favor-features';
+import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
+import { checkRandomFeatures, checkRedraw, FavorFeatures } from './favor-features';
 import { favorWeightRows } from './favor-weights';
 import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
-import { SpectralRPE } from './spectral-rpe';
+import { checkNeuralDim, defaultNeuralDim, NeuralScoreNet } from './neural-score';
+import { resolveSpectralRPEOptions, SpectralRPE } from './spectral-rpe';
 
-export type AttentionKind = 'fourier' | 'dot' | 'performer' | 'flt';
+export type AttentionKind = 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural', 'performer', 'flt'];
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
@@ -62,6 +70,14 @@ export interface FourierKernelSettings {
   features?: number;
 }
 
+/** Neural Attention's settings in a model configuration (as the CLI carries them). */
+export interface NeuralSettings {
+  /** The projection width d' (d_head / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
+  /** The blocks with Neural Attention ([0], the first, by default; the others use dot-product attention). */
+  neuralLayers?: number[];
+}
+
 /** Performer and FLT settings, as model configurations and the CLI carry them. */
 export interface FavorSettings {
   /** The random features M of FAVOR+ (64 by default). */
@@ -74,7 +90,7 @@ export interface FavorSettings {
 }
 
 export interface MultiHeadAttentionOptions {
-  /** 'fourier' (default) or 'dot'. */
+  /** 'fourier' (default), 'dot', 'neural', 'performer' or 'flt'. */
   attention?: AttentionKind;
   /** Row i attends to positions j <= i only (language models). */
   causal?: boolean;
@@ -92,6 +108,8 @@ export interface MultiHeadAttentionOptions {
   stable?: boolean;
   /** Fourier attention's kernel over the first F features of each head (all Dh by default). */
   features?: number;
+  /** Neural attention's projection width d' (Dh / 32 by default, at least 2; at most 8). */
+  neuralDim?: number;
   /** 'performer', 'flt': the random features M (64 by default). */
   randomFeatures?: number;
   /** 'performer', 'flt': redraw the random features every n training forwards (0, the default: never). */
@@ -107,55 +125,92 @@ export interface MultiHeadAttentionOptions {
   generator?: Generator;
 }
 
+/** The option names of MultiHeadAttention (TransformerBlock passes them on). */
+export const MULTI_HEAD_ATTENTION_OPTIONS = [
+  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'neuralDim',
+  'randomFeatures', 'redrawFeatures', 'rpeFrequencies', 'rpeComponents', 'rpeGrid', 'rpePrefixTokens', 'device', 'generator',
+] as const;
+
+/**
+ * Checks MultiHeadAttention's options (before any tensor is made, so a bad option leaks
+ * nothing) and fills in the defaults.
+ */
+export function resolveAttentionOptions(options: MultiHeadAttentionOptions | undefined) {
+  const opts = checkOptions(options, MULTI_HEAD_ATTENTION_OPTIONS);
+  const radiusInit = opts.radiusInit === undefined ? 2 : opts.radiusInit;
+  if (typeof radiusInit !== 'number' || !Number.isFinite(radiusInit) || radiusInit <= 0) {
+    throw new Error(`opts.radiusInit: expected a finite number > 0, got ${describe(radiusInit)}`);
+  }
+  const fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
+  resolveFourierOptions(fourier);
+  if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
+  checkGenerator(opts.generator, 'opts.generator');
+  return {
+    attention: optChoice(opts.attention, 'opts.attention', ATTENTION_KINDS, 'fourier'),
+    causal: optBoolean(opts.causal, 'opts.causal', false),
+    qkvBias: optBoolean(opts.qkvBias, 'opts.qkvBias', true),
+    projBias: optBoolean(opts.projBias, 'opts.projBias', true),
+    features: opts.features,
+    neuralDim: opts.neuralDim === undefined ? undefined : checkNeuralDim(opts.neuralDim, 'opts.neuralDim'),
+    randomFeatures: checkRandomFeatures(opts.randomFeatures === undefined ? 64 : opts.randomFeatures, 'opts.randomFeatures'),
+    redrawFeatures: checkRedraw(opts.redrawFeatures === undefined ? 0 : opts.redrawFeatures, 'opts.redrawFeatures'),
+    rpe: resolveSpectralRPEOptions({
+      frequencies: opts.rpeFrequencies, components: opts.rpeComponents, grid: opts.rpeGrid, prefixTokens: opts.rpePrefixTokens,
+    }, (key) => `opts.rpe${key[0].toUpperCase()}${key.slice(1)}`),
+    radius: optChoice(opts.radius, 'opts.radius', ['shared', 'head', 'feature', 'head-feature'] as const, 'feature'),
+    radiusInit,
+    fourier,
+    device: opts.device,
+    generator: opts.generator,
+  };
+}
+
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
-  /** The learnable radius of 'fourier' attention (null for 'dot'). */
+  /** The learnable radius of 'fourier' attention (null otherwise). */
   readonly R: Tensor | null;
+  /** The projections and score network of 'neural' attention (null otherwise). */
+  readonly score: NeuralScoreNet | null;
+  /** 'performer' and 'flt': the random projection (null for the other kinds). */
+  readonly favor: FavorFeatures | null = null;
+  /** 'flt': the learned spectral RPE (null for the other kinds). */
+  readonly rpe: SpectralRPE | null = null;
   readonly headDim: number;
   readonly attention: AttentionKind;
   readonly causal: boolean;
   /** The features of each head that Fourier attention's kernel reads (headDim unless opts.features). */
   readonly kernelFeatures: number;
   private readonly fourier: { power?: number; eps?: number; stable?: boolean };
-  /** 'performer' and 'flt': the random projection (null for the other kinds). */
-  readonly favor: FavorFeatures | null = null;
-  /** 'flt': the learned spectral RPE (null for the other kinds). */
-  readonly rpe: SpectralRPE | null = null;
 
-  constructor(readonly dModel: number, readonly numHeads: number, opts: MultiHeadAttentionOptions = {}) {
+  constructor(readonly dModel: number, readonly numHeads: number, options?: MultiHeadAttentionOptions) {
     super();
     checkFeatures(dModel, 'dModel');
     checkFeatures(numHeads, 'numHeads');
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
+    const o = resolveAttentionOptions(options);
     this.headDim = dModel / numHeads;
-    this.attention = opts.attention ?? 'fourier';
-    if (!['fourier', 'dot', 'performer', 'flt'].includes(this.attention)) {
-      throw new Error(`opts.attention: expected 'fourier', 'dot', 'performer' or 'flt', got ${JSON.stringify(this.attention)}`);
-    }
-    this.causal = opts.causal ?? false;
-    const layer = { device: opts.device, generator: opts.generator };
-    this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: opts.qkvBias ?? true }));
-    this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: opts.projBias ?? true }));
-    this.fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
-    const F = opts.features ?? this.headDim;
+    this.attention = o.attention;
+    this.causal = o.causal;
+    this.fourier = o.fourier;
+    const F = o.features ?? this.headDim;
     if (!Number.isInteger(F) || F < 1 || F > this.headDim) {
-      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${String(opts.features)}`);
+      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${describe(o.features)}`);
     }
     this.kernelFeatures = F;
-    if (this.attention === 'fourier') {
-      const r0 = opts.radiusInit ?? 2;
-      if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
-      this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, F), r0, { device: opts.device }));
-    } else this.R = null;
-    if (this.attention === 'flt') {
-      this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, {
-        frequencies: opts.rpeFrequencies, components: opts.rpeComponents, grid: opts.rpeGrid, prefixTokens: opts.rpePrefixTokens, ...layer,
-      }));
-    }
+    const layer = { device: o.device, generator: o.generator };
+    this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: o.qkvBias }));
+    this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: o.projBias }));
+    this.R = this.attention === 'fourier'
+      ? this.registerParameter('R', full(radiusShape(o.radius, numHeads, F), o.radiusInit, { device: o.device }))
+      : null;
+    this.score = this.attention === 'neural'
+      ? this.registerModule('score', new NeuralScoreNet(this.headDim, o.neuralDim ?? defaultNeuralDim(this.headDim), layer))
+      : null;
+    if (this.attention === 'flt') this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, { ...o.rpe, ...layer }));
     if (this.attention === 'performer' || this.attention === 'flt') {
-      const F = this.headDim + (this.rpe === null ? 0 : 2 * this.rpe.numFrequencies);
-      this.favor = this.registerModule('favor', new FavorFeatures(F, { features: opts.randomFeatures, redraw: opts.redrawFeatures, ...layer }));
+      const dim = this.headDim + (this.rpe === null ? 0 : 2 * this.rpe.numFrequencies);
+      this.favor = this.registerModule('favor', new FavorFeatures(dim, { features: o.randomFeatures, redraw: o.redrawFeatures, ...layer }));
     }
   }
 
@@ -194,7 +249,9 @@ export class MultiHeadAttention extends Module {
    * x holds the tokens after those cached: their keys and values join the cache and the queries
    * attend to every cached key. Empty cache: the layer's own pass over x (causal for a causal
    * layer). Otherwise a causal layer takes one token at a time (N = 1), which sees every cached
-   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1.
+   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1 ('performer' and
+   * 'flt' too: non-causal FAVOR+ takes Nq != Nk; 'flt' caches its keys extended by their
+   * positions' snippets).
    */
   forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const [q, k, v] = this.heads(x);
@@ -208,6 +265,7 @@ export class MultiHeadAttention extends Module {
     const causal = this.causal && past === 0;
     let h: Tensor;
     if (this.R !== null) h = fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal });
+    else if (this.score !== null) h = this.score.forward(q, keys, values, causal);
     else if (this.favor !== null) h = performerAttention(qx, keys, values, this.favor.next(), { causal, scale: 1 / Math.sqrt(this.headDim) });
     else h = dotProductAttention(q, keys, values, { causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
@@ -220,9 +278,14 @@ export class MultiHeadAttention extends Module {
   attentionStatistics(x: Tensor): AttentionStatistics {
     return noGrad(() => tidy(() => {
       const [q, k] = this.heads(x);
+      if (this.score !== null) {
+        const score = this.score;
+        return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
+      }
       if (this.favor !== null) {
         const [qx, kx] = this.favorInputs(q, k);
-        return favorStatistics(this.attention as 'performer' | 'flt', (visit) => favorWeightRows(qx, kx, (this.favor as FavorFeatures).projection, this.favorOptions(), visit));
+        const projection = this.favor.projection;
+        return favorStatistics(this.attention as 'performer' | 'flt', (visit) => favorWeightRows(qx, kx, projection, this.favorOptions(), visit));
       }
       if (this.R === null) return dotStatistics(q, k, this.causal);
       return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
@@ -239,6 +302,10 @@ export class MultiHeadAttention extends Module {
     return noGrad(() => tidy(() => {
       const [qh, kh] = this.heads(x);
       const N = qh.shape[2];
+      if (this.score !== null) {
+        const scores = this.score.scores(qh, kh);
+        return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
+      }
       if (this.favor !== null) {
         const [qx, kx] = this.favorInputs(qh, kh);
         const [B, H] = qh.shape;
@@ -294,6 +361,5 @@ function radiusShape(sharing: RadiusSharing, H: number, Dh: number): number[] {
     case 'head': return [H, 1];
     case 'feature': return [Dh];
     case 'head-feature': return [H, Dh];
-    default: throw new Error(`opts.radius: expected 'shared', 'head', 'feature' or 'head-feature', got ${JSON.stringify(sharing)}`);
   }
 }

@@ -6,9 +6,11 @@
 // Generator(seed + k), seed drawn once from the model's generator, and the training forwards so
 // far are a buffer: a resumed run redraws exactly where and what the uninterrupted one would.
 import { noGrad } from '../autograd/grad-mode';
-import type { Device } from '../native';
-import { defaultGenerator, Generator } from '../random';
+import { checkDevice, Device } from '../native';
+import { checkOptions } from '../options';
+import { checkGenerator, defaultGenerator, Generator } from '../random';
 import { full, Tensor } from '../tensor';
+import { checkFeatures } from './linear';
 import { Module } from './module';
 import { orthogonalRandomFeatures } from './random-features';
 
@@ -43,8 +45,12 @@ export class FavorFeatures extends Module {
 
   constructor(readonly dim: number, opts: FavorFeaturesOptions = {}) {
     super();
-    const M = checkRandomFeatures(opts.features ?? 64, 'opts.randomFeatures');
-    this.redraw = checkRedraw(opts.redraw ?? 0, 'opts.redrawFeatures');
+    checkFeatures(dim, 'dim');
+    checkOptions(opts, ['features', 'redraw', 'device', 'generator']);
+    const M = checkRandomFeatures(opts.features === undefined ? 64 : opts.features, 'opts.features');
+    this.redraw = checkRedraw(opts.redraw === undefined ? 0 : opts.redraw, 'opts.redraw');
+    if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
+    checkGenerator(opts.generator, 'opts.generator');
     const u = (opts.generator ?? defaultGenerator).uint32(2);
     this.seed = (u[0] % 2 ** 21) * 2 ** 32 + u[1];
     this.projection = this.registerBuffer('projection', this.draw(M, 0, opts.device));

@@ -11,11 +11,14 @@ export { Embedding } from './embedding';
 export type { EmbeddingOptions } from './embedding';
 export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
-export type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing, MultiHeadAttentionOptions } from './attention';
+export type {
+  AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
+} from './attention';
 export { FavorFeatures } from './favor-features';
 export type { FavorFeaturesOptions } from './favor-features';
 export { SpectralRPE } from './spectral-rpe';
 export type { SpectralRPEOptions } from './spectral-rpe';
+export { NeuralScoreNet, defaultNeuralDim } from './neural-score';
 export type { AttentionStatistics } from './attention-statistics';
 export { TransformerBlock } from './transformer-block';
 export { KVCache, LayerKVCache } from './kv-cache';

@@ -6,8 +6,9 @@
 // the same M (Choromanski et al., 2021, Theorem 2). Drawn on the host in float64 from a seeded
 // Generator: the same seed gives the same features on every device.
 // Cost: O(M F^2) host flops (Gram-Schmidt, twice for orthogonality to rounding).
-import type { Device } from '../native';
-import { defaultGenerator, Generator } from '../random';
+import { checkDevice, Device } from '../native';
+import { checkOptions, optChoice } from '../options';
+import { checkGenerator, defaultGenerator, Generator } from '../random';
 import { tensor, Tensor } from '../tensor';
 
 export interface RandomFeaturesOptions {
@@ -52,14 +53,15 @@ function orthonormalBlock(F: number, g: Generator): Float64Array {
  * Orthogonal random features [M, F] for ff.performerAttention: blocks of F mutually orthogonal
  * rows, each scaled to a Gaussian vector's length ('gaussian') or sqrt(F) ('fixed').
  */
-export function orthogonalRandomFeatures(M: number, F: number, opts: RandomFeaturesOptions = {}): Tensor {
+export function orthogonalRandomFeatures(M: number, F: number, opts?: RandomFeaturesOptions): Tensor {
   checkCount(M, 'M');
   checkCount(F, 'F');
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const scaling = opts.scaling ?? 'gaussian';
-  if (scaling !== 'gaussian' && scaling !== 'fixed') throw new Error(`opts.scaling: expected 'gaussian' or 'fixed', got ${JSON.stringify(scaling)}`);
-  const g = opts.generator ?? defaultGenerator;
-  if (!(g instanceof Generator)) throw new Error('opts.generator: expected an ff.Generator');
+  const o = checkOptions(opts, ['generator', 'scaling', 'device']);
+  const scaling = optChoice(o.scaling, 'opts.scaling', ['gaussian', 'fixed'] as const, 'gaussian');
+  checkGenerator(o.generator, 'opts.generator');
+  if (o.device !== undefined) checkDevice(o.device, 'opts.device');
+  if (M * F > 2 ** 26) throw new Error(`M, F: expected M * F <= 2^26 features, got ${M} x ${F}`);
+  const g = o.generator ?? defaultGenerator;
   const out = new Float32Array(M * F);
   for (let r0 = 0; r0 < M; r0 += F) {
     const block = orthonormalBlock(F, g);
@@ -76,5 +78,5 @@ export function orthogonalRandomFeatures(M: number, F: number, opts: RandomFeatu
     }
     for (let c = 0; c < F; c++) out[r * F + c] *= len;
   }
-  return tensor(out, [M, F], { device: opts.device });
+  return tensor(out, [M, F], { device: o.device });
 }

@@ -28,9 +28,11 @@ import { noGrad } from '../autograd/grad-mode';
 import { concat, broadcastTo, reshape } from '../ops/layout';
 import { exp, mul, neg, scale, div, sub } from '../ops/elementwise';
 import { sum } from '../ops/reduce';
-import type { Device } from '../native';
-import { defaultGenerator, Generator } from '../random';
+import { checkDevice, Device } from '../native';
+import { checkOptions, describe } from '../options';
+import { checkGenerator, defaultGenerator, Generator } from '../random';
 import { tensor, Tensor, zeros } from '../tensor';
+import { checkFeatures } from './linear';
 import { Module } from './module';
 
 export interface SpectralRPEOptions {
@@ -51,6 +53,24 @@ function checkCount(n: unknown, what: string, max: number): number {
   return n;
 }
 
+/**
+ * Checks SpectralRPE's settings and fills in the defaults; name(key) is how an error names the
+ * option (MultiHeadAttention's are rpeFrequencies, ...).
+ */
+export function resolveSpectralRPEOptions(
+  opts: Omit<SpectralRPEOptions, 'device' | 'generator'>, name = (key: string) => `opts.${key}`,
+) {
+  const frequencies = checkCount(opts.frequencies === undefined ? 64 : opts.frequencies, name('frequencies'), 4096);
+  const components = checkCount(opts.components === undefined ? 25 : opts.components, name('components'), 4096);
+  const g = opts.grid;
+  if (g !== undefined && (!Array.isArray(g) || g.length !== 2 || g.some((n) => !Number.isInteger(n) || n < 1))) {
+    throw new Error(`${name('grid')}: expected [rows, columns] of positive integers, got ${describe(g)}`);
+  }
+  const prefixTokens = opts.prefixTokens === undefined ? 0 : opts.prefixTokens;
+  if (!Number.isInteger(prefixTokens) || prefixTokens < 0) throw new Error(`${name('prefixTokens')}: expected a non-negative integer, got ${describe(opts.prefixTokens)}`);
+  return { frequencies, components, grid: g === undefined ? undefined : [g[0], g[1]] as [number, number], prefixTokens };
+}
+
 export class SpectralRPE extends Module {
   /** w [H, I] */
   readonly weights: Tensor;
@@ -66,14 +86,14 @@ export class SpectralRPE extends Module {
 
   constructor(readonly numHeads: number, readonly headDim: number, opts: SpectralRPEOptions = {}) {
     super();
-    const m = checkCount(opts.frequencies ?? 64, 'opts.rpeFrequencies', 4096);
-    const I = checkCount(opts.components ?? 25, 'opts.rpeComponents', 4096);
-    if (opts.grid !== undefined && (!Array.isArray(opts.grid) || opts.grid.length !== 2 || opts.grid.some((g) => !Number.isInteger(g) || g < 1))) {
-      throw new Error(`opts.rpeGrid: expected [rows, columns] of positive integers, got ${JSON.stringify(opts.grid)}`);
-    }
-    this.grid = opts.grid ? [opts.grid[0], opts.grid[1]] : null;
-    this.prefixTokens = opts.prefixTokens ?? 0;
-    if (!Number.isInteger(this.prefixTokens) || this.prefixTokens < 0) throw new Error(`opts.rpePrefixTokens: expected a non-negative integer, got ${String(opts.prefixTokens)}`);
+    checkFeatures(numHeads, 'numHeads');
+    checkFeatures(headDim, 'headDim');
+    const o = resolveSpectralRPEOptions(checkOptions(opts, ['frequencies', 'components', 'grid', 'prefixTokens', 'device', 'generator']));
+    if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
+    checkGenerator(opts.generator, 'opts.generator');
+    const m = o.frequencies, I = o.components;
+    this.grid = o.grid ?? null;
+    this.prefixTokens = o.prefixTokens;
     const d = this.grid ? 2 : 1;
     this.coordDims = d;
     const H = numHeads, device = opts.device;

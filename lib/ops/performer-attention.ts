@@ -8,6 +8,7 @@
 // has the details (stabilisers, causal running maximum, what the backward treats as constant).
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, describe, optBoolean } from '../options';
 import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
 import { checkQKV } from './attention-args';
@@ -59,16 +60,16 @@ export class PerformerAttention extends Function {
  * features `projection` [M, F]; differentiable in q, k and v (the projection is fixed: it gets
  * no gradient).
  */
-export function performerAttention(q: Tensor, k: Tensor, v: Tensor, projection: Tensor, opts: PerformerAttentionOptions = {}): Tensor {
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const causal = opts.causal ?? false;
+export function performerAttention(q: Tensor, k: Tensor, v: Tensor, projection: Tensor, opts?: PerformerAttentionOptions): Tensor {
+  const o = checkOptions(opts, ['causal', 'scale', 'eps']);
+  const causal = optBoolean(o.causal, 'causal', false);
   const { D } = checkQKV(q, k, v, causal, { projection });
   if (projection.ndim !== 2 || projection.shape[1] !== D) {
     throw new Error(`projection: expected [M, ${D}] (M random features of q's last dimension), got ${shapeString(projection.shape)}`);
   }
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new Error(`scale: expected a finite number > 0, got ${String(scale)}`);
-  const eps = opts.eps ?? 1e-6;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${String(eps)}`);
+  const scale = o.scale === undefined ? 1 / Math.sqrt(D) : o.scale;
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new Error(`scale: expected a finite number > 0, got ${describe(scale)}`);
+  const eps = o.eps === undefined ? 1e-6 : o.eps;
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
   return PerformerAttention.apply(q, k, v, projection, { causal, scale, eps }) as Tensor;
 }

@@ -1,12 +1,13 @@
 // Float64 reference of MultiHeadAttention.attentionMap: the weights [B, H, N, N] each attention
 // applies to the values, for tests only. Fourier: K / (sum_j K + eps) from the plain metric
 // reference, or (stable) exp(log K - log sum_j K) with log K = p sum_d log|sinc|; dot: softmax of
-// q k^T / sqrt(Dh). Causal rows see j <= i only (masked weights are 0).
+// q k^T / sqrt(Dh); neural: softmax of the network's scores (lib/reference/neural-attention.ts).
+// Causal rows see j <= i only (masked weights are 0).
 import { fourierMetricRef, RefArray, sincRef } from './fourier-metric';
-import { AttentionModuleRefOptions, kernelFeaturesRef, RefParams } from './nn-modules';
+import { neuralParamsRef, neuralWeightsRef } from './neural-attention';
+import { AttentionModuleRefOptions, kernelFeaturesRef, neuralProjectionsRef, RefParams } from './nn-modules';
 import { linearRef } from './nn-ops';
 import { permuteRef, sliceRef } from './tensor-ops';
-
 
 /** R_hd of R ([1], [Dh], [H, 1] or [H, Dh]) broadcast to [H, Dh]. */
 function radius(R: RefArray, h: number, d: number): number {
@@ -38,6 +39,10 @@ export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionModuleRef
   const visible = (i: number, j: number) => !o.causal || j <= i;
   const rows = B * H * N;
   const shape = [B, H, N, N];
+  if (o.attention === 'neural') {
+    const [qp, kp] = neuralProjectionsRef(qh, kh, p, prefix);
+    return neuralWeightsRef(qp, kp, neuralParamsRef(p, `${prefix}score.`), { causal: o.causal });
+  }
   if (o.attention === 'dot') {
     const [q, k] = [qh, kh];
     const logW = new Float64Array(rows * N);

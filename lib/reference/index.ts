@@ -9,3 +9,4 @@ export * from './tensor-ops';
 export * from './attention-maps';
 export * from './performer-attention';
 export * from './flt';
+export * from './neural-attention';

@@ -3,6 +3,7 @@
 // their stateDict() names. Tests compare modules with these and check module gradients by
 // central differences of them.
 import { dotAttentionRef, fourierAttentionRef } from './attention';
+import { neuralAttentionRef, neuralParamsRef } from './neural-attention';
 import { refArray, RefArray } from './fourier-metric';
 import { layerNormRef, linearRef } from './nn-ops';
 import { binaryRef, permuteRef, sliceRef, unaryRef } from './tensor-ops';
@@ -13,7 +14,7 @@ const reshape = (x: RefArray, shape: number[]): RefArray => ({ data: x.data, sha
 
 export interface AttentionModuleRefOptions {
   numHeads: number;
-  attention: 'fourier' | 'dot';
+  attention: 'fourier' | 'dot' | 'neural';
   causal?: boolean;
   power?: number;
   eps?: number;
@@ -27,16 +28,25 @@ export function kernelFeaturesRef(x: RefArray, F: number | undefined): RefArray 
   return F === undefined || F === x.shape[3] ? x : sliceRef(x, 3, 0, F);
 }
 
-/** MultiHeadAttention of x [B, N, C]; params qkv.weight, qkv.bias?, proj.weight, proj.bias, R? under `prefix`. */
+/** The projected q' and k' [B, H, N, d'] of 'neural' attention's heads (params score.qProj.*, score.kProj.* under `prefix`). */
+export function neuralProjectionsRef(q: RefArray, k: RefArray, p: RefParams, prefix: string): [RefArray, RefArray] {
+  return [linearRef(q, p[`${prefix}score.qProj.weight`], p[`${prefix}score.qProj.bias`]), linearRef(k, p[`${prefix}score.kProj.weight`], p[`${prefix}score.kProj.bias`])];
+}
+
+/** MultiHeadAttention of x [B, N, C]; params qkv.weight, qkv.bias?, proj.weight, proj.bias, R?, score.*? under `prefix`. */
 export function multiHeadAttentionRef(x: RefArray, p: RefParams, o: AttentionModuleRefOptions, prefix = ''): RefArray {
   const [B, N, C] = x.shape;
   const H = o.numHeads, Dh = C / H;
   const qkv = linearRef(x, p[`${prefix}qkv.weight`], p[`${prefix}qkv.bias`] ?? null);
   const heads = permuteRef(reshape(qkv, [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => reshape(sliceRef(heads, 0, i, i + 1), [B, H, N, Dh]));
-  const h = o.attention === 'fourier'
-    ? fourierAttentionRef(kernelFeaturesRef(q, o.features), kernelFeaturesRef(k, o.features), v, p[`${prefix}R`], { causal: o.causal, power: o.power, eps: o.eps, stable: o.stable })
-    : dotAttentionRef(q, k, v, { causal: o.causal });
+  let h: RefArray;
+  if (o.attention === 'fourier') {
+    h = fourierAttentionRef(kernelFeaturesRef(q, o.features), kernelFeaturesRef(k, o.features), v, p[`${prefix}R`], { causal: o.causal, power: o.power, eps: o.eps, stable: o.stable });
+  } else if (o.attention === 'neural') {
+    const [qp, kp] = neuralProjectionsRef(q, k, p, prefix);
+    h = neuralAttentionRef(qp, kp, v, neuralParamsRef(p, `${prefix}score.`), { causal: o.causal });
+  } else h = dotAttentionRef(q, k, v, { causal: o.causal });
   return linearRef(reshape(permuteRef(h, [0, 2, 1, 3]), [B, N, C]), p[`${prefix}proj.weight`], p[`${prefix}proj.bias`]);
 }
 

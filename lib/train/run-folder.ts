@@ -103,6 +103,13 @@ export const CURVES_SVG = 'curves.svg';
 export const ATTENTION_SVG = 'attention.svg';
 export const SEEDS_SVG = 'seeds.svg';
 
+/** A comparison's title for its kinds of attention: 'Fourier vs dot-product attention', or 'neural attention' for one kind. */
+export function attentionTitle(kinds: readonly string[]): string {
+  if (kinds.length === 1) return `${kinds[0]} attention`;
+  const name = (k: string) => (k === 'fourier' ? 'Fourier' : k === 'dot' ? 'dot-product' : k);
+  return `${kinds.map(name).join(' vs ')} attention`;
+}
+
 /** The order runs are shown in: Fourier first, then dot, then any other name. */
 function runOrder(a: string, b: string): number {
   const rank = (n: string) => (n === 'fourier' ? 0 : n === 'dot' ? 1 : 2);

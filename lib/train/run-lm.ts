@@ -17,7 +17,7 @@ import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
@@ -25,7 +25,7 @@ import { HeadRedundancyAccumulator } from './head-redundancy';
 import { readRunVocabulary, TEXT_SAMPLING, tokensLine, writeRunVocabulary } from './lm-text';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
-import { checkpointsIn, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { attentionTitle, checkpointsIn, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
 export type Attention = AttentionKind;
@@ -39,7 +39,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings extends FourierKernelSettings, FavorSettings {
+export interface LMModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;
@@ -262,7 +262,7 @@ export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attentio
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+  return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes) : null;
 }
 
 /** Tokens a sample of text shows during training (llm.c prints 64 every so often). */

@@ -20,7 +20,7 @@ import { loadImageFolder } from '../data/image-folder';
 import { ImageBatch, ImageLoader } from '../data/image-loader';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, FourierKernelSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { crossEntropy } from '../ops/cross-entropy';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
@@ -28,7 +28,7 @@ import { evaluateAccuracy } from './accuracy';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import type { RunResult } from './results-table';
-import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { attentionTitle, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
 type Attention = AttentionKind;
@@ -45,7 +45,7 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings extends FourierKernelSettings, FavorSettings {
+export interface ViTModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
   imageSize: number;
   patchSize: number;
   dim: number;
@@ -341,7 +341,7 @@ export async function trainVisionTransformers(cfg: ViTRunConfig, attentions: Att
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
+  return finished ? writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes) : null;
 }
 
 /** Rebuilds the model of a vision checkpoint, and evaluates it (data folder and device may be overridden). */

@@ -16,6 +16,7 @@ export const README_END = '<!-- bench:end -->';
 const NAMES: Record<string, string> = {
   ours_fourier: 'ours, Fourier', ours_dot: 'ours, dot-product', torch_sdpa: 'PyTorch SDPA', torch_materialised: 'PyTorch, materialised Fourier',
   torch_dot: 'PyTorch, SDPA', torch_fourier: 'PyTorch, materialised Fourier',
+  ours_neural: 'ours, neural', torch_neural: 'PyTorch, materialised neural',
 };
 
 /** Milliseconds (or MiB) with three significant digits, at most two decimals. */
@@ -104,6 +105,11 @@ export function readmeBlock(r: Results): string {
     const sd = typeof m.mib.torch_sdpa === 'number' ? ` (PyTorch SDPA: ${num(m.mib.torch_sdpa)} MiB)` : '';
     notes.push(`One fused Fourier fwd+bwd at ${dims(m.shape)} grows peak resident memory by ${num(m.mib.ours_fourier)} MiB, inputs and gradients included${sd}.`);
   }
+  const n = (r.attention ?? []).find((a) => a.group === 'model' && measured(a.figures.ours_neural) && measured(a.figures.torch_neural));
+  if (n) {
+    notes.push(`Neural Attention at the ${n.shape.name} shape (${dims(n.shape)}): ours ${num((n.figures.ours_neural as Figure).median)} ms fused, ` +
+      `its authors' materialised form in PyTorch ${num((n.figures.torch_neural as Figure).median)} ms (${ratioCell(n.figures.torch_neural, n.figures.ours_neural, false)} ours).`);
+  }
   notes.push('Every figure with its spread, the method, time against N and memory: [docs/benchmarks.md](docs/benchmarks.md).');
   return [...out, '', notes.join(' ')].join('\n');
 }
@@ -184,6 +190,13 @@ its derivative and the division-free product rule backward), where dot-product a
 one multiply-add. The fused kernel never stores the N x N kernel, so its memory grows as N, like
 SDPA's, while the paper's materialised form needs N^2 D.`;
 
+const WHY_NEURAL = `Neural Attention scores each (query, key) pair with a small network on the pair's projected
+features: with d' = 2 (the authors' default for heads of 64, and ours for heads of 16) about 10
+flops forward, no more than a dot product of 16 features. The fused op evaluates the first layer
+once per row (its query and key halves apart) and the rest per pair, keeps nothing of size N x N,
+and its memory grows as N; the authors' form builds the [B,H,N,N,2d'] tensor of every pair's
+features, and autograd keeps several tensors of that size or of [B,H,N,N].`;
+
 /** docs/benchmarks.md. */
 export function benchmarksMd(r: Results): string {
   const parts: string[] = [
@@ -211,6 +224,14 @@ export function benchmarksMd(r: Results): string {
         const f = a.figures;
         return [`${a.shape.name} (${dims(a.shape)})`, ratioCell(f.ours_fourier, f.torch_sdpa), ratioCell(f.ours_dot, f.torch_sdpa), ratioCell(f.ours_fourier, f.ours_dot), ratioCell(f.torch_materialised, f.ours_fourier)];
       }), ['l', 'r', 'r', 'r', 'r']));
+    if (r.attention.some((a) => a.figures.ours_neural !== undefined)) {
+      parts.push('', 'Neural Attention (ours fused, with its q and k projections; PyTorch: its authors\' materialised form), time ratios as above:', '');
+      parts.push(table(['shape', 'ours neural / ours dot', 'ours neural / SDPA', 'materialised neural / ours neural'],
+        r.attention.map((a) => {
+          const f = a.figures;
+          return [`${a.shape.name} (${dims(a.shape)})`, ratioCell(f.ours_neural, f.ours_dot), ratioCell(f.ours_neural, f.torch_sdpa), ratioCell(f.torch_neural, f.ours_neural)];
+        }), ['l', 'r', 'r', 'r']));
+    }
     if (r.attention.some((a) => a.group === 'length')) {
       parts.push('', '![fwd+bwd time against N, log-log](benchmarks.svg)', '', 'The plot: the median fwd+bwd time of one sequence of the small LM\'s heads (B1 H8 D16, causal) against N.');
     }
@@ -225,19 +246,21 @@ export function benchmarksMd(r: Results): string {
   }
   if (r.memory && r.memory.length) {
     parts.push('', '## Memory', '', 'Peak resident memory growth of one fwd+bwd, MiB:', '');
-    const keys = ['ours_fourier', 'ours_dot', 'torch_sdpa', 'torch_materialised'];
+    const neural = r.memory.some((m) => m.mib.ours_neural !== undefined);
+    const keys = neural ? ['ours_fourier', 'ours_dot', 'ours_neural', 'torch_sdpa', 'torch_materialised', 'torch_neural'] : ['ours_fourier', 'ours_dot', 'torch_sdpa', 'torch_materialised'];
     parts.push(table(['shape', ...keys.map((k) => NAMES[k])], r.memory.map((m) => [
       `${m.shape.name} (${dims(m.shape)})`,
       ...keys.map((k) => { const v = m.mib[k]; return v === undefined ? '-' : typeof v === 'number' ? num(v) : 'does not fit'; }),
-    ]), ['l', 'r', 'r', 'r', 'r']));
+    ]), ['l', ...keys.map(() => 'r' as const)]));
   }
   parts.push('', '## What Fourier attention costs', '', WHY, '');
+  if (r.attention?.some((a) => a.figures.ours_neural !== undefined)) parts.push('## What Neural Attention costs', '', WHY_NEURAL, '');
   return parts.join('\n');
 }
 
 /** The vega-lite plot: median fwd+bwd time against N, log-log, one line per implementation. */
 export function plotSpec(r: Results): TopLevelSpec {
-  const keys = ['ours_fourier', 'ours_dot', 'torch_sdpa', 'torch_materialised'];
+  const keys = ['ours_fourier', 'ours_dot', 'ours_neural', 'torch_sdpa', 'torch_materialised', 'torch_neural'];
   const values = (r.attention ?? []).filter((a) => a.group === 'length').flatMap((a) => keys.flatMap((k) => {
     const e = a.figures[k];
     return measured(e) ? [{ N: a.shape.N, ms: e.median, impl: NAMES[k] }] : [];

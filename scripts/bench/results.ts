@@ -31,8 +31,9 @@ export function measured(e: Entry | undefined): e is Figure {
   return e !== undefined && !('skipped' in e);
 }
 
-/** Figure names: ours_fourier, ours_dot, torch_sdpa, torch_materialised (attention, memory);
- *  ours_dot, ours_fourier, torch_dot, torch_fourier (training step). */
+/** Figure names: ours_fourier, ours_dot, ours_neural, torch_sdpa, torch_materialised (Fourier),
+ *  torch_neural (Neural Attention, materialised) (attention, memory); ours_dot, ours_fourier,
+ *  torch_dot, torch_fourier (training step). */
 export type Figures = Record<string, Entry>;
 
 export interface MemoryEntry {

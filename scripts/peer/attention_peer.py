@@ -4,9 +4,15 @@
 - 'materialised': the paper's Fourier attention as its reference code computes it, through a
   [B,H,N,N,D] tensor: K = prod_d sinc(R_h (q_id - k_jd))^4, h = K v / (sum_j K + eps). Its
   memory grows as N^2 D (scripts/bench/attention.ts decides where it fits).
+- 'neural_materialised': Neural Attention as its authors' code computes it: q and k projected to
+  d' = max(2, D // 32) features (shared by the heads), every pair's [q'_i; k'_j] built as a
+  [B,H,N,N,2d'] tensor (from q' and k' repeated N times, as that code does), the network
+  Linear(2d', d'), ReLU, Linear(d', d'/2), ReLU, Linear(d'/2, 1), the causal mask to -inf, a
+  softmax, then times v. Its memory grows as N^2 d'.
 
 The inputs are those of scripts/bench/attention.ts: q, k uniform in (-0.8, 0.8), v in (-1, 1),
-one radius per head in (1.5, 2.5), the output's gradient all ones.
+one radius per head in (1.5, 2.5), the network in PyTorch's default init, the output's gradient
+all ones.
 """
 import math
 
@@ -20,6 +26,23 @@ def fourier_materialised(q, k, v, R, causal, power=4, eps=1e-6):
         n = q.shape[2]
         K = K.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), 0)
     return (K @ v) / (K.sum(-1, keepdim=True) + eps)
+
+
+def neural_width(D):
+    """The projection width d' of Neural Attention for head dimension D (scripts/bench/attention.ts)."""
+    return min(8, max(2, D // 32))
+
+
+def neural_materialised(q, k, v, layers, causal):
+    """layers: the q and k projections and the network's three Linear layers."""
+    q_proj, k_proj, fc1, fc2, fc3 = layers
+    qp, kp = q_proj(q), k_proj(k)  # [B,H,N,d']
+    n = q.shape[2]
+    pairs = torch.cat((qp.unsqueeze(3).repeat(1, 1, 1, n, 1), kp.unsqueeze(2).repeat(1, 1, n, 1, 1)), dim=-1)
+    score = fc3(torch.relu(fc2(torch.relu(fc1(pairs))))).squeeze(-1)  # [B,H,N,N]
+    if causal:
+        score = score.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    return torch.softmax(score, dim=-1) @ v
 
 
 def attention_case(s, kind, device):
@@ -42,6 +65,16 @@ def attention_case(s, kind, device):
         def run():
             q.grad = k.grad = v.grad = R.grad = None
             fourier_materialised(q, k, v, R.view(1, -1, 1, 1, 1), causal).backward(dout)
+    elif kind == "neural_materialised":
+        F = neural_width(D)
+        torch.manual_seed(0)
+        layers = [torch.nn.Linear(a, b).to(device) for a, b in ((D, F), (D, F), (2 * F, F), (F, F // 2), (F // 2, 1))]
+        params = [p for layer in layers for p in layer.parameters()]
+
+        def run():
+            for t in [q, k, v, *params]:
+                t.grad = None
+            neural_materialised(q, k, v, layers, causal).backward(dout)
     else:
-        raise ValueError(f"attention kind: expected 'sdpa' or 'materialised', got {kind!r}")
+        raise ValueError(f"attention kind: expected 'sdpa', 'materialised' or 'neural_materialised', got {kind!r}")
     return run
