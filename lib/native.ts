@@ -115,6 +115,14 @@ export interface Backend {
   dotAttentionBackward(
     q: Storage, k: Storage, v: Storage, dims: number[], scale: number, out: Storage, lse: Storage, grad: Storage,
   ): [Storage, Storage, Storage];
+  /** dims = [B, H, Nq, Nk, F, 1, 1, Dv, causal], W [features, F]; returns [out, den]. */
+  favorAttentionForward(
+    q: Storage, k: Storage, v: Storage, W: Storage, dims: number[], features: number, scale: number, eps: number,
+  ): [Storage, Storage];
+  favorAttentionBackward(
+    q: Storage, k: Storage, v: Storage, W: Storage, dims: number[], features: number, scale: number, eps: number,
+    out: Storage, den: Storage, grad: Storage,
+  ): [Storage, Storage, Storage];
   /** dims = [B, H, Nq, Nk, d1, 1, 1, Dv, causal]; returns [out, lse]. */
   neuralAttentionForward(
     a: Storage, c: Storage, v: Storage, w2: Storage, b2: Storage, w3: Storage, b3: Storage, dims: number[], d2: number,

@@ -61,6 +61,7 @@ declare -A TSAN_KERNEL_TESTS=(
   [fourier_metric.cu]=test/fourier-metric.test.ts
   [fourier_attention.cu]=test/fourier-attention.test.ts
   [dot_attention.cu]=test/dot-attention.test.ts
+  [favor_attention.cu]=test/performer-attention.test.ts
   # no kernel: the thread count; the file runs ops from worker threads at the same time (the
   # binding's per-environment state, the emulator's runtime and launch lock, between JS threads)
   [host_threads.cu]=test/workers.test.ts

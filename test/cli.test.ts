@@ -105,6 +105,15 @@ describe('--print-config', () => {
     expect(await error('train', 'vit', '--radius', 'row', '--print-config')).toMatch(/'--radius <sharing>' argument 'row' is invalid/);
   });
 
+  test('the Performer and FLT flags reach the model configuration of both tasks', async () => {
+    const flags = ['--attention', 'performer,flt', '--random-features', '32', '--redraw-features', '100', '--rpe-frequencies', '16', '--rpe-components', '5'];
+    for (const task of ['lm', 'vit']) {
+      const m = (await json('train', task, ...flags)).model;
+      expect([m.randomFeatures, m.redrawFeatures, m.rpeFrequencies, m.rpeComponents]).toEqual([32, 100, 16, 5]);
+    }
+    expect(await error('train', 'lm', '--attention', 'linear', '--print-config')).toMatch(/'--attention <kinds>' argument 'linear' is invalid\. expected fourier, dot, neural, performer, flt, a comma-separated list/);
+  });
+
   test('the Neural Attention flags reach the model settings of both tasks, checked against the model', async () => {
     for (const task of ['lm', 'vit']) {
       const m = (await json('train', task, '--attention', 'fourier,dot,neural', '--neural-dim', '3', '--neural-layers', '1,0')).model;
@@ -131,7 +140,7 @@ describe('command-line errors', () => {
   test('a bad flag value names the flag and what it expects', async () => {
     expect(await error('train', 'lm', '--layers', 'abc')).toMatch(/option '--layers <n>' argument 'abc' is invalid\. expected a positive integer/);
     expect(await error('train', 'lm', '--lr', '-1')).toMatch(/'--lr <x>' argument '-1' is invalid\. expected a number > 0/);
-    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kinds>' argument 'cosine' is invalid\. expected fourier, dot, neural, a comma-separated list of them, or both \(fourier,dot\); got 'cosine'/);
+    expect(await error('train', 'lm', '--attention', 'cosine')).toMatch(/'--attention <kinds>' argument 'cosine' is invalid\. expected fourier, dot, neural, performer, flt, a comma-separated list of them, or both \(fourier,dot\); got 'cosine'/);
     expect(await error('train', 'lm', '--attention', 'dot,dot')).toMatch(/'--attention <kinds>' argument 'dot,dot' is invalid\. each kind at most once/);
     expect(await error('demo', '--attention', 'dot,flash')).toMatch(/'--attention <kinds>' argument 'dot,flash' is invalid/);
     expect(await error('train', 'lm', '--cutoffs', '6000,2000')).toMatch(/'--cutoffs <list>' argument '6000,2000' is invalid\. expected increasing/);

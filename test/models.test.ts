@@ -159,7 +159,7 @@ describe(`LanguageModel on ${device()}`, () => {
       expect(() => new models.LanguageModel({ ...LM_BASE, numLayers: 3, attention: 'neural', neuralLayers: bad }, dev())).toThrow(/^cfg\.neuralLayers: expected distinct block indices in \[0, 3\)/);
     }
     expect(() => new models.LanguageModel({ ...LM_BASE, attention: 'neural', neuralDim: 9 }, dev())).toThrow(/^opts\.neuralDim: expected an integer in \[2, 8\]/);
-    expect(() => new models.LanguageModel({ ...LM_BASE, attention: 'other' as 'dot' }, dev())).toThrow(/^cfg\.attention: expected 'fourier', 'dot' or 'neural'/);
+    expect(() => new models.LanguageModel({ ...LM_BASE, attention: 'other' as 'dot' }, dev())).toThrow(/^cfg\.attention: expected 'fourier', 'dot', 'neural', 'performer', 'flt', got/);
   });
 
   test("attention 'neural': at init the score network gets a gradient, whatever the seed (the LM's small q and k)", () => {

@@ -79,6 +79,22 @@ void dot_attention_backward(const AttentionShape& s, const float* q, const float
                             const float* v, float scale, const float* out, const float* lse,
                             const float* dout, float* dq, float* dk, float* dv);
 
+// FAVOR+ linear attention (Performer; common/favor.h has the formulas): q [B,H,Nq,F],
+// k [B,H,Nk,F], v [B,H,Nk,Dv] (s.D = F), the projection W [M, F] shared by every head; writes
+// out [B,H,Nq,Dv] and den [B,H,Nq] (the rows' normalisers). No Nq x Nk matrix is stored:
+// non-causal, one sum [M+1, Dv+1] of the keys per head; causal (Nq == Nk), chunks of
+// favor::kChunk keys in order with a running sum. Memory O((Nq + Nk)(M + Dv)) per head at work.
+// Cost: 2 B H (Nq + Nk) F M flops for the features, then per row ~4 (M+1)(Dv+1) (non-causal)
+// or ~2 kChunk (2M + Dv) + 4 M Dv (causal).
+void favor_attention_forward(const AttentionShape& s, int M, const float* q, const float* k,
+                             const float* v, const float* W, float scale, float eps, float* out,
+                             float* den);
+// dq, dk, dv given out and den from the forward and dout = dL/dout (the features recomputed;
+// the stabilisers constant). Cost: about 2.5x the forward (causal: two scans, forward and back).
+void favor_attention_backward(const AttentionShape& s, int M, const float* q, const float* k,
+                              const float* v, const float* W, float scale, float eps,
+                              const float* out, const float* den, const float* dout, float* dq,
+                              float* dk, float* dv);
 // Neural Attention, fused (online softmax): out_i = sum_j softmax_j(s_ij) v_j, s_ij the score
 // network of common/neural_score.h on a_i [B,H,Nq,d1] and c_j [B,H,Nk,d1] (s.D = d1, the first
 // layer's query and key halves) with the weights mlp; lse_i the row's log-sum-exp in the units

@@ -9,7 +9,8 @@
 //                   and head redundancy.
 // The first model trains for --time-limit seconds (its schedule fitted to the time); the others
 // then train for the same number of steps, capped by the same time. With the evaluations and
-// loading, the default demo (two models) takes under 10 minutes.
+// loading, the default demo (two models) takes under 10 minutes. --linear adds a Performer and an
+// FLT model (linear attention), trained the same way: about twice as long.
 import { Command } from 'commander';
 import { TEXT_SAMPLING } from '../train/lm-text';
 import { SAMPLE_TOKENS, sampleRuns, trainLanguageModels } from '../train/run-lm';
@@ -22,6 +23,7 @@ import type { Device } from '../native';
 interface DemoFlags {
   vision?: boolean;
   attention: string;
+  linear?: boolean;
   timeLimit: number;
   out?: string;
   device?: Device;
@@ -44,7 +46,8 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('train a small Fourier and a small dot-product model (or the kinds of --attention) with the same data, seed and steps and compare them (under 10 minutes on 2 CPU cores)')
     .option('--vision', 'the vision transformer on Fashion-MNIST (accuracy) instead of the language model on the Brown corpus (perplexity)', false)
-    .option('--attention <kinds>', 'the kinds of attention to compare: a comma-separated list of fourier, dot, neural (e.g. fourier,dot,neural); both = fourier,dot', attentionFlag, 'both')
+    .option('--attention <kinds>', 'the kinds of attention to compare: a comma-separated list of fourier, dot, neural, performer, flt (e.g. fourier,dot,neural); both = fourier,dot', attentionFlag, 'both')
+    .option('--linear', 'also train a Performer (FAVOR+) and an FLT (Performer with learned spectral RPE) model: linear attention', false)
     .option('--time-limit <seconds>', 'training time of the first model, which sets the steps of all (the others are capped by the same time)', positiveNumber, DEMO_SECONDS_PER_MODEL)
     .option('--out <dir>', 'output folder (default: runs/demo-lm, or runs/demo-vision with --vision)')
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
@@ -52,10 +55,12 @@ export function demoCommand(): Command {
     .action(async (flags: DemoFlags) => {
       const t0 = performance.now();
       const out = checkOut(flags.out ?? (flags.vision ? 'runs/demo-vision' : 'runs/demo-lm'));
-      const kinds = attentionsOf(flags.attention);
-      const common = { attention: flags.attention, timeLimit: flags.timeLimit, device: flags.device ?? deviceName(defaultDeviceName()), quiet: flags.quiet };
+      const chosen = attentionsOf(flags.attention);
+      const kinds = flags.linear ? [...chosen, ...(['performer', 'flt'] as const).filter((k) => !chosen.includes(k))] : chosen;
+      const attention = flags.linear ? kinds.join(',') : flags.attention;
+      const common = { attention, timeLimit: flags.timeLimit, device: flags.device ?? deviceName(defaultDeviceName()), quiet: flags.quiet };
       const argv = ['demo', ...(flags.vision ? ['--vision'] : []), ...(flags.attention !== 'both' ? ['--attention', flags.attention] : []),
-        ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : [])];
+        ...(flags.linear ? ['--linear'] : []), ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : [])];
       if (flags.vision) {
         const f = { ...common, preset: 'fashion-small' };
         const cmp = await trainVisionTransformers(vitConfigFromFlags(f), kinds, runContext(f, out, argv));

@@ -14,7 +14,7 @@ import { parseRandAugment } from '../data/rand-augment';
 import * as dist from '../distributed';
 import { launchedByMpi } from '../distributed/launcher';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { checkNeuralDim, checkNeuralLayers } from '../nn/neural-score';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
 import { onLead } from '../train/data-parallel';
@@ -32,7 +32,7 @@ import { LM_PRESETS, lmPreset, SCALES_LR_WITH_BATCH, VIT_PRESETS, vitPreset } fr
 /** The flags both subcommands share (commander's camelCase names). */
 export interface CommonFlags {
   preset: string;
-  /** fourier, dot, neural, a comma-separated list of them, or both (fourier,dot). */
+  /** fourier, dot, neural, performer, flt, a comma-separated list of them, or both (fourier,dot). */
   attention: string;
   device?: Device;
   data?: string;
@@ -67,6 +67,10 @@ export interface CommonFlags {
   fourierFeatures?: number;
   neuralDim?: number;
   neuralLayers?: number[];
+  randomFeatures?: number;
+  redrawFeatures?: number;
+  rpeFrequencies?: number;
+  rpeComponents?: number;
   resume?: string | true;
   quiet?: boolean;
   printConfig?: boolean;
@@ -161,6 +165,14 @@ function applyNeuralFlags(m: NeuralSettings, f: CommonFlags, layers: number): vo
   checkNeuralLayers(m.neuralLayers, layers, '--neural-layers');
 }
 
+/** The Performer / FLT flags onto a model's settings. */
+function applyFavorFlags(m: FavorSettings, f: CommonFlags): void {
+  set(m, 'randomFeatures', f.randomFeatures);
+  set(m, 'redrawFeatures', f.redrawFeatures);
+  set(m, 'rpeFrequencies', f.rpeFrequencies);
+  set(m, 'rpeComponents', f.rpeComponents);
+}
+
 function applyTrainFlags(train: LMRunConfig['train'], f: CommonFlags): void {
   set(train, 'seed', f.seed);
   set(train, 'steps', f.steps);
@@ -211,6 +223,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   set(m, 'cutoffs', f.cutoffs);
   applyFourierFlags(m, f);
   applyNeuralFlags(m, f, m.numLayers);
+  applyFavorFlags(m, f);
   applyTrainFlags(cfg.train, f);
   const e = cfg.eval;
   set(e, 'tokens', f.evalTokens);
@@ -257,6 +270,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(m, 'dropPath', f.dropPath);
   applyFourierFlags(m, f);
   applyNeuralFlags(m, f, m.depth);
+  applyFavorFlags(m, f);
   const presetBatch = cfg.train.batchSize;
   applyTrainFlags(cfg.train, f);
   if (f.lr === undefined && SCALES_LR_WITH_BATCH.has(cfg.preset)) cfg.train.lr *= cfg.train.batchSize / presetBatch;
@@ -285,7 +299,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
 /** What runs need besides their configuration; the notes name the command and the machine. */
 export function runContext(f: CommonFlags, out: string, argv: string[]): RunContext {
   if (typeof f.resume === 'string' && attentionsOf(f.attention).length > 1) {
-    throw new Error('--resume: a checkpoint file continues one run; pick its kind with --attention fourier|dot|neural, or give --resume alone to continue every run of --out');
+    throw new Error('--resume: a checkpoint file continues one run; pick its kind with --attention fourier|dot|neural|performer|flt, or give --resume alone to continue every run of --out');
   }
   const cpus = os.cpus();
   const device = f.device ?? deviceName(defaultDeviceName());
@@ -329,7 +343,7 @@ function presetHelp(): string {
 function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Command {
   return cmd
     .option('--preset <name>', `the recipe to start from (${Object.keys(lm ? LM_PRESETS : VIT_PRESETS).join(', ')}); flags override its fields`, defaultPreset)
-    .option('--attention <kinds>', 'fourier, dot, neural, or a comma-separated list (e.g. fourier,dot,neural) trained in turn with the same data, seed and budget; both = fourier,dot', attentionFlag, 'both')
+    .option('--attention <kinds>', 'fourier, dot, neural, performer, flt, or a comma-separated list (e.g. fourier,dot,neural) trained in turn with the same data, seed and budget; both = fourier,dot', attentionFlag, 'both')
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
     .option('--data <dir>', lm ? 'folder of wiki.{train,valid,test}.tokens (--dataset wikitext)' : 'the image folder (folder, cifar10), or where the Fashion-MNIST idx files are (default: Debian\'s /usr/share/datasets/fashion-mnist)')
     .addOption(new Option('--dataset <name>', `the data ${FROM_PRESET}`).choices(lm ? ['wikitext', 'brown'] : ['fashion-mnist', 'cifar10', 'folder']))
@@ -365,6 +379,10 @@ function addCommonOptions(cmd: Command, defaultPreset: string, lm: boolean): Com
     .option('--fourier-features <F>', `Fourier kernel over the first F features of each head (1 with --radius shared: the paper's reference code in effect) ${FROM_PRESET}`, positiveInt)
     .option('--neural-dim <n>', 'Neural Attention\'s projection width d\', 2 to 8; its network has d\' and d\'/2 hidden units (default: d_head / 32, at least 2)', positiveInt)
     .option('--neural-layers <list>', 'the blocks with Neural Attention, 0-based, e.g. 0 or 0,1 (the others use dot-product attention; default: 0, the first, as its authors)', layerList)
+    .option('--random-features <M>', 'performer, flt: FAVOR+ random features (default: 64)', positiveInt)
+    .option('--redraw-features <n>', 'performer, flt: draw new random features every n training steps (default: 0, never)', nonNegativeInt)
+    .option('--rpe-frequencies <m>', 'flt: frequencies of the learned RPE spectrum (default: 64)', positiveInt)
+    .option('--rpe-components <n>', 'flt: Gaussian components of the learned RPE spectrum (default: 25)', positiveInt)
     .option('--resume [checkpoint]', 'continue each run of --out from its last.safetensors, or one run from the checkpoint given (default: start fresh)')
     .option('--quiet', 'no progress bar: a progress line every --log-every steps (as without a terminal)', false)
     .option('--zero', 'under mpirun: shard the optimizer state over the ranks (ZeRO-1); the results are the same')

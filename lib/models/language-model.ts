@@ -1,8 +1,9 @@
 // The paper's WikiText-103 language model (Transformer-XL's absolute-position model with no
 // memory, attn_type 2, as the paper's code runs it):
 //   x = dropout(embed(ids) * sqrt(dModel) + sinusoidal positions)
-//   numLayers x TransformerBlock(post-LayerNorm by default, ReLU, causal, 'fourier' | 'dot', or
-//   'neural' in the blocks of neuralLayers (the first by default) and 'dot' in the others)
+//   numLayers x TransformerBlock(post-LayerNorm by default, ReLU, causal, 'fourier' | 'dot' |
+//   'performer' | 'flt' (FLT's positions: the token indices of the sequence read), or 'neural'
+//   in the blocks of neuralLayers (the first by default) and 'dot' in the others)
 //   (a final LayerNorm only with norm: 'pre'), dropout, then the output layer:
 //   - cutoffs [c_0, ..., c_{k-1}]: adaptive input and adaptive softmax (lib/ops/adaptive-softmax.ts).
 //     Cluster i has an embedding table E_i [V_i, d_i], d_i = dModel / divVal^i (divVal 1, the
@@ -33,7 +34,7 @@ import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
@@ -51,7 +52,7 @@ import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor, zeros } from '../tensor';
 import { generate, GenerateOptions, GenerateResult } from './generate';
 
-export interface LanguageModelConfig {
+export interface LanguageModelConfig extends FavorSettings {
   vocabSize: number;
   dModel: number;
   numLayers: number;
@@ -60,7 +61,7 @@ export interface LanguageModelConfig {
   /** The longest sequence the model reads (the positions table). */
   context: number;
   dropout: number;
-  attention: 'fourier' | 'dot' | 'neural';
+  attention: AttentionKind;
   /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
   neuralLayers?: number[];
   /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
@@ -158,7 +159,7 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
   if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
   if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
-  if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected 'fourier', 'dot' or 'neural', got ${JSON.stringify(cfg.attention)}`);
+  if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
   checkNeuralLayers(cfg.neuralLayers, cfg.numLayers, 'cfg.neuralLayers');
   if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
   if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
@@ -208,6 +209,7 @@ export class LanguageModel extends Module {
     const blocks = Array.from({ length: cfg.numLayers }, (_, i) => new TransformerBlock(d, cfg.numHeads, {
       attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
       features: cfg.features, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
+      randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));

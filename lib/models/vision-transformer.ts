@@ -2,8 +2,9 @@
 // VisionTransformer): a patch embedding, a learned cls token prepended, learned positions added,
 // `depth` pre-LayerNorm blocks (GELU, drop-path rising linearly from 0 in the first block to
 // cfg.dropPath in the last), a final LayerNorm and a linear head on the cls token. Every block's
-// attention is 'fourier' (R initialised to radiusInit, 1 by default as the paper's ViT) or 'dot',
-// or with 'neural' Neural Attention in the blocks of neuralLayers (the first by default, as its
+// attention is 'fourier' (R initialised to radiusInit, 1 by default as the paper's ViT), 'dot',
+// 'performer' or 'flt' (FLT's positions: each patch's (row, column); the cls token has none), or
+// with 'neural' Neural Attention in the blocks of neuralLayers (the first by default, as its
 // authors) and 'dot' in the others; the score networks keep their own init (lib/nn/neural-score.ts).
 // Init as timm: cls token, positions and every Linear weight trunc_normal_(std 0.02) with timm's
 // bounds +-2 (absolute, so about 100 std: in effect N(0, 0.02)), biases 0, LayerNorms 1 and 0;
@@ -12,7 +13,7 @@ import { noGrad } from '../autograd/grad-mode';
 import { add } from '../ops/elementwise';
 import { broadcastTo, concat, reshape, slice } from '../ops/layout';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { truncNormal_, zeros_ } from '../nn/init';
@@ -26,7 +27,7 @@ import { tidy } from '../scope';
 import { zeros, Tensor } from '../tensor';
 import { PatchEmbed } from './patch-embed';
 
-export interface VisionTransformerConfig {
+export interface VisionTransformerConfig extends FavorSettings {
   imageSize: number;
   patchSize: number;
   channels: number;
@@ -38,7 +39,7 @@ export interface VisionTransformerConfig {
   qkvBias: boolean;
   /** The drop-path rate of the last block (linearly less in earlier ones). */
   dropPath: number;
-  attention: 'fourier' | 'dot' | 'neural';
+  attention: AttentionKind;
   /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
   neuralLayers?: number[];
   /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
@@ -79,7 +80,7 @@ export class VisionTransformer extends Module {
     }
     if (typeof cfg.qkvBias !== 'boolean') throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
     checkRate(cfg.dropPath, 'cfg.dropPath');
-    if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected 'fourier', 'dot' or 'neural', got ${JSON.stringify(cfg.attention)}`);
+    if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
     checkNeuralLayers(cfg.neuralLayers, cfg.depth, 'cfg.neuralLayers');
     if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
       throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
@@ -95,6 +96,8 @@ export class VisionTransformer extends Module {
     const blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(cfg.dim, cfg.numHeads, {
       attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
       features: cfg.features, qkvBias: cfg.qkvBias,
+      randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
+      rpeGrid: [cfg.imageSize / cfg.patchSize, cfg.imageSize / cfg.patchSize], rpePrefixTokens: 1,
       ffDim: cfg.mlpRatio * cfg.dim, norm: 'pre', activation: 'gelu', lnEps,
       dropPath: cfg.depth === 1 ? 0 : (cfg.dropPath * i) / (cfg.depth - 1), device, generator,
     }));

@@ -8,6 +8,7 @@
 //            S_i / (S_i + eps), the row mass (1 in stable mode, which divides by S_i alone).
 //   dot:     p_ij = softmax_j(q_i . k_j / sqrt(Dh)), in float64 on the host.
 //   neural:  p_ij = softmax_j(s_ij) of the score network's s_ij (materialised per chunk of rows).
+//   performer, flt: p_ij = kappa_ij / sum_j kappa_ij, FAVOR+'s weights (lib/nn/favor-weights.ts).
 // Entropy -sum_j p_ij ln p_ij in nats, also divided by ln(visible keys): 1 is uniform, 0 one-hot.
 // Rows are taken in chunks of queries ([B, H, chunk, Nk] at a time, at most 2^22 scores), so no
 // N x N tensor of the whole batch is ever held. Cost: one metric (or q k^T) pass over the rows
@@ -21,7 +22,7 @@ import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 
 export interface AttentionStatistics {
-  kind: 'fourier' | 'dot' | 'neural';
+  kind: 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
   /** Query rows examined (B H Nq). */
   rows: number;
   /** Fourier: the share of rows with S_i < eps (in stable mode: the rows eps would have damped); null for dot. */
@@ -162,4 +163,13 @@ export function softmaxStatistics(kind: 'dot' | 'neural', q: Tensor, Nk: number,
 export function dotStatistics(q: Tensor, k: Tensor, causal: boolean): AttentionStatistics {
   const s0 = 1 / Math.sqrt(q.shape[3]);
   return softmaxStatistics('dot', q, k.shape[2], causal, (qc) => scale(matmul(qc, k, { transB: true }), s0));
+}
+
+/** The statistics of FAVOR+ attention ('performer', 'flt') from its rows of weights (favorWeightRows). */
+export function favorStatistics(kind: 'performer' | 'flt', rows: (visit: (bh: number, i: number, w: Float64Array, n: number) => void) => void): AttentionStatistics {
+  return noGrad(() => {
+    const acc = new Accumulator();
+    rows((_bh, _i, w, n) => acc.add(w, n, null));
+    return acc.result(kind, false, null);
+  });
 }

@@ -1,5 +1,5 @@
-// MultiHeadAttention with `attention: 'fourier' | 'dot' | 'neural'`: a fused qkv projection, the
-// fused attention op of that kind, and an output projection.
+// MultiHeadAttention with `attention: 'fourier' | 'dot' | 'neural' | 'performer' | 'flt'`: a fused
+// qkv projection, the fused attention op of that kind, and an output projection.
 //   'fourier'  ff.fourierAttention with a learnable radius R: one for the layer ('shared', R [1]),
 //              one per head ('head', [H, 1]), one per feature of a head ('feature', [Dh], the
 //              paper's reference code) or per head and feature ('head-feature', [H, Dh]),
@@ -14,15 +14,24 @@
 //              each pair, MLP([P_q q_i; P_k k_j]), times v, the projections P_q, P_k to neuralDim
 //              features (d_head / 32 by default, at least 2) shared by the heads
 //              (lib/nn/neural-score.ts).
+//   'performer' ff.performerAttention: FAVOR+ linear attention estimating 'dot' with randomFeatures
+//              orthogonal random features (lib/nn/favor-features.ts; redrawn every redrawFeatures
+//              training forwards, never by default).
+//   'flt'      FourierLearner-Transformer: 'performer' on q and k extended by FLT's learned spectral
+//              relative positional encoding (lib/nn/spectral-rpe.ts): token positions 0, 1, ...
+//              (text) or with rpeGrid the patches' (row, column) (images; rpePrefixTokens, e.g. a
+//              class token, get none).
 // x [B, N, C] -> [B, N, C], C = numHeads * Dh.
 // attentionMap(x) materialises the weights the fused ops apply, [B, H, N, N] without grad (for
-// analysis: the paper's head redundancy): 'fourier' K_ij / (sum_j K_ij + eps) with K from
+// analysis: the paper's head redundancy; 'performer' and 'flt': the FAVOR+ weights, computed on
+// the host by lib/nn/favor-weights.ts): 'fourier' K_ij / (sum_j K_ij + eps) with K from
 // ff.fourierMetric, or with stable: true exp(log K_ij - log sum_j K_ij) with log K summed from
 // per-feature log sinc^2 terms (no underflow for any Dh); 'dot' softmax(q k^T / sqrt(Dh));
 // 'neural' the softmax of the network's scores, materialised.
 // Causal layers mask j > i before normalising.
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
+import { performerAttention } from '../ops/performer-attention';
 import { add, addScalar, div, log, mul, scale } from '../ops/elementwise';
 import { fourierAttention, resolveFourierOptions } from '../ops/fourier-attention';
 import { fourierMetric } from '../ops/fourier-metric';
@@ -36,14 +45,17 @@ import { checkGenerator, Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
-import { AttentionStatistics, dotStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
+import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
+import { checkRandomFeatures, checkRedraw, FavorFeatures } from './favor-features';
+import { favorWeightRows } from './favor-weights';
 import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
 import { checkNeuralDim, defaultNeuralDim, NeuralScoreNet } from './neural-score';
+import { resolveSpectralRPEOptions, SpectralRPE } from './spectral-rpe';
 
-export type AttentionKind = 'fourier' | 'dot' | 'neural';
-export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural'];
+export type AttentionKind = 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural', 'performer', 'flt'];
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */
@@ -66,8 +78,19 @@ export interface NeuralSettings {
   neuralLayers?: number[];
 }
 
+/** Performer and FLT settings, as model configurations and the CLI carry them. */
+export interface FavorSettings {
+  /** The random features M of FAVOR+ (64 by default). */
+  randomFeatures?: number;
+  /** Redraw the random features every n training forwards (0, the default: never). */
+  redrawFeatures?: number;
+  /** 'flt': frequencies m (64) and Gaussian components (25) of the learned spectrum. */
+  rpeFrequencies?: number;
+  rpeComponents?: number;
+}
+
 export interface MultiHeadAttentionOptions {
-  /** 'fourier' (default), 'dot' or 'neural'. */
+  /** 'fourier' (default), 'dot', 'neural', 'performer' or 'flt'. */
   attention?: AttentionKind;
   /** Row i attends to positions j <= i only (language models). */
   causal?: boolean;
@@ -87,13 +110,25 @@ export interface MultiHeadAttentionOptions {
   features?: number;
   /** Neural attention's projection width d' (Dh / 32 by default, at least 2; at most 8). */
   neuralDim?: number;
+  /** 'performer', 'flt': the random features M (64 by default). */
+  randomFeatures?: number;
+  /** 'performer', 'flt': redraw the random features every n training forwards (0, the default: never). */
+  redrawFeatures?: number;
+  /** 'flt': the frequencies m (64) and Gaussian components (25) of the learned spectrum. */
+  rpeFrequencies?: number;
+  rpeComponents?: number;
+  /** 'flt' on images: the patch grid [rows, columns] (text positions when omitted). */
+  rpeGrid?: [number, number];
+  /** 'flt': leading tokens without a position (a class token: 1; 0 by default). */
+  rpePrefixTokens?: number;
   device?: Device;
   generator?: Generator;
 }
 
 /** The option names of MultiHeadAttention (TransformerBlock passes them on). */
 export const MULTI_HEAD_ATTENTION_OPTIONS = [
-  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'neuralDim', 'device', 'generator',
+  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'neuralDim',
+  'randomFeatures', 'redrawFeatures', 'rpeFrequencies', 'rpeComponents', 'rpeGrid', 'rpePrefixTokens', 'device', 'generator',
 ] as const;
 
 /**
@@ -117,6 +152,11 @@ export function resolveAttentionOptions(options: MultiHeadAttentionOptions | und
     projBias: optBoolean(opts.projBias, 'opts.projBias', true),
     features: opts.features,
     neuralDim: opts.neuralDim === undefined ? undefined : checkNeuralDim(opts.neuralDim, 'opts.neuralDim'),
+    randomFeatures: checkRandomFeatures(opts.randomFeatures === undefined ? 64 : opts.randomFeatures, 'opts.randomFeatures'),
+    redrawFeatures: checkRedraw(opts.redrawFeatures === undefined ? 0 : opts.redrawFeatures, 'opts.redrawFeatures'),
+    rpe: resolveSpectralRPEOptions({
+      frequencies: opts.rpeFrequencies, components: opts.rpeComponents, grid: opts.rpeGrid, prefixTokens: opts.rpePrefixTokens,
+    }, (key) => `opts.rpe${key[0].toUpperCase()}${key.slice(1)}`),
     radius: optChoice(opts.radius, 'opts.radius', ['shared', 'head', 'feature', 'head-feature'] as const, 'feature'),
     radiusInit,
     fourier,
@@ -132,6 +172,10 @@ export class MultiHeadAttention extends Module {
   readonly R: Tensor | null;
   /** The projections and score network of 'neural' attention (null otherwise). */
   readonly score: NeuralScoreNet | null;
+  /** 'performer' and 'flt': the random projection (null for the other kinds). */
+  readonly favor: FavorFeatures | null = null;
+  /** 'flt': the learned spectral RPE (null for the other kinds). */
+  readonly rpe: SpectralRPE | null = null;
   readonly headDim: number;
   readonly attention: AttentionKind;
   readonly causal: boolean;
@@ -163,6 +207,11 @@ export class MultiHeadAttention extends Module {
     this.score = this.attention === 'neural'
       ? this.registerModule('score', new NeuralScoreNet(this.headDim, o.neuralDim ?? defaultNeuralDim(this.headDim), layer))
       : null;
+    if (this.attention === 'flt') this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, { ...o.rpe, ...layer }));
+    if (this.attention === 'performer' || this.attention === 'flt') {
+      const dim = this.headDim + (this.rpe === null ? 0 : 2 * this.rpe.numFrequencies);
+      this.favor = this.registerModule('favor', new FavorFeatures(dim, { features: o.randomFeatures, redraw: o.redrawFeatures, ...layer }));
+    }
   }
 
   /** q, k, v [B, H, N, Dh] of x [B, N, dModel]. */
@@ -186,23 +235,42 @@ export class MultiHeadAttention extends Module {
     return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
   }
 
+  /** The rows FAVOR+ reads for q, k [B, H, N, Dh] of a whole sequence: themselves, or for 'flt' extended by their snippets. */
+  private favorInputs(q: Tensor, k: Tensor): [Tensor, Tensor] {
+    if (this.rpe === null) return [q, k];
+    const E = this.rpe.snippets(0, q.shape[2]);
+    return [this.rpe.extend(q, E), this.rpe.extend(k, E)];
+  }
+
+  /** The options of the layer's FAVOR+ attention: performerAttention's eps, the scale 1 / sqrt(Dh). */
+  private favorOptions(): { causal: boolean; scale: number; eps: number } {
+    return { causal: this.causal, scale: 1 / Math.sqrt(this.headDim), eps: 1e-6 };
+  }
+
   /**
    * x [B, N, dModel] -> [B, N, dModel]. With a cache (incremental decoding, lib/nn/kv-cache.ts),
    * x holds the tokens after those cached: their keys and values join the cache and the queries
    * attend to every cached key. Empty cache: the layer's own pass over x (causal for a causal
    * layer). Otherwise a causal layer takes one token at a time (N = 1), which sees every cached
-   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1.
+   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1 ('performer' and
+   * 'flt' too: non-causal FAVOR+ takes Nq != Nk; 'flt' caches its keys extended by their
+   * positions' snippets).
    */
   forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const [q, k, v] = this.heads(x);
     const [B, N] = x.shape;
     const past = cache?.length ?? 0;
     if (this.causal && past > 0 && N !== 1) throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
-    const [keys, values] = cache === undefined ? [k, v] : cache.update(k, v);
+    // 'flt': queries and keys extended by their positions' snippets (cached keys keep theirs)
+    const E = this.rpe?.snippets(past, N);
+    const [qx, kx] = this.rpe !== null && E !== undefined ? [this.rpe.extend(q, E), this.rpe.extend(k, E)] : [q, k];
+    const [keys, values] = cache === undefined ? [kx, v] : cache.update(kx, v);
     const causal = this.causal && past === 0;
-    const h = this.R !== null
-      ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
-      : this.score !== null ? this.score.forward(q, keys, values, causal) : dotProductAttention(q, keys, values, { causal });
+    let h: Tensor;
+    if (this.R !== null) h = fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal });
+    else if (this.score !== null) h = this.score.forward(q, keys, values, causal);
+    else if (this.favor !== null) h = performerAttention(qx, keys, values, this.favor.next(), { causal, scale: 1 / Math.sqrt(this.headDim) });
+    else h = dotProductAttention(q, keys, values, { causal });
     // [B, H, N, Dh] -> [B, N, H * Dh] (one token: the same order already)
     return this.proj.forward(reshape(N === 1 ? h : permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
@@ -217,6 +285,11 @@ export class MultiHeadAttention extends Module {
       if (this.score !== null) {
         const score = this.score;
         return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
+      }
+      if (this.favor !== null) {
+        const [qx, kx] = this.favorInputs(q, k);
+        const projection = this.favor.projection;
+        return favorStatistics(this.attention as 'performer' | 'flt', (visit) => favorWeightRows(qx, kx, projection, this.favorOptions(), visit));
       }
       if (this.R === null) return dotStatistics(q, k, this.causal);
       return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
@@ -236,6 +309,17 @@ export class MultiHeadAttention extends Module {
       if (this.score !== null) {
         const scores = this.score.scores(qh, kh);
         return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
+      }
+      if (this.favor !== null) {
+        const [qx, kx] = this.favorInputs(qh, kh);
+        const [B, H] = qh.shape;
+        const P = new Float32Array(B * H * N * N);
+        favorWeightRows(qx, kx, this.favor.projection, this.favorOptions(), (bh, i, w, n) => {
+          let den = 0;
+          for (let j = 0; j < n; j++) den += w[j];
+          for (let j = 0; j < n; j++) P[(bh * N + i) * N + j] = den > 0 ? w[j] / den : 0;
+        });
+        return tensor(P, [B, H, N, N], { device: x.device });
       }
       if (this.R === null) {
         const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));

@@ -11,7 +11,13 @@ export { Embedding } from './embedding';
 export type { EmbeddingOptions } from './embedding';
 export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
-export type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions } from './attention';
+export type {
+  AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
+} from './attention';
+export { FavorFeatures } from './favor-features';
+export type { FavorFeaturesOptions } from './favor-features';
+export { SpectralRPE } from './spectral-rpe';
+export type { SpectralRPEOptions } from './spectral-rpe';
 export { NeuralScoreNet, defaultNeuralDim } from './neural-score';
 export type { AttentionStatistics } from './attention-statistics';
 export { TransformerBlock } from './transformer-block';

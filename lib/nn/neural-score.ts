@@ -17,6 +17,7 @@ import { reshape, slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { neuralAttention, NeuralAttentionParams, NEURAL_MAX_HIDDEN } from '../ops/neural-attention';
 import type { Device } from '../native';
+import type { AttentionKind } from './attention';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { uniform_, zeros_ } from './init';
@@ -85,7 +86,7 @@ export class NeuralScoreNet extends Module {
  * The attention of block i of a model configured with `attention`: with 'neural', the blocks in
  * neuralLayers (the first alone by default, as the authors) are 'neural' and the others 'dot'.
  */
-export function blockAttention(attention: 'fourier' | 'dot' | 'neural', neuralLayers: readonly number[] | undefined, i: number): 'fourier' | 'dot' | 'neural' {
+export function blockAttention(attention: AttentionKind, neuralLayers: readonly number[] | undefined, i: number): AttentionKind {
   if (attention !== 'neural') return attention;
   return (neuralLayers ?? [0]).includes(i) ? 'neural' : 'dot';
 }

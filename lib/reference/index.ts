@@ -7,4 +7,6 @@ export * from './nn-ops';
 export * from './nn-modules';
 export * from './tensor-ops';
 export * from './attention-maps';
+export * from './performer-attention';
+export * from './flt';
 export * from './neural-attention';

@@ -20,7 +20,7 @@ import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
@@ -43,7 +43,7 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings extends FourierKernelSettings, NeuralSettings {
+export interface LMModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
   dModel: number;
   numLayers: number;
   numHeads: number;

@@ -26,7 +26,7 @@ import { ImageBatch, ImageLoader } from '../data/image-loader';
 import * as dist from '../distributed';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { AttentionKind, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
 import { crossEntropy } from '../ops/cross-entropy';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
@@ -52,7 +52,7 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings extends FourierKernelSettings, NeuralSettings {
+export interface ViTModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
   imageSize: number;
   patchSize: number;
   dim: number;

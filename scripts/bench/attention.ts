@@ -3,6 +3,9 @@
 // one radius per head in (1.5, 2.5), Neural Attention's projections and network in PyTorch's
 // default init, the output's gradient all ones), the gradients of the run before freed first.
 // scripts/peer/attention_peer.py builds the same inputs in PyTorch.
+// 'performer': ff.performerAttention with 64 orthogonal random features of D; 'flt': the same op
+// on FLT's extended rows, q and k of D + 128 features (64 frequencies' cos and sin), the scale
+// 1/sqrt(D) (the snippets themselves, O(N m) elementwise work, are not part of the figure).
 import * as ff from '../../lib';
 
 export interface Shape {
@@ -31,10 +34,14 @@ export function dims(s: Shape): string {
   return `B${s.B} H${s.H} N${s.N} D${s.D}${s.causal ? ' causal' : ''}`;
 }
 
-export type OurKind = 'fourier' | 'dot' | 'neural';
+export type OurKind = 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
 
 /** Neural Attention's projection width for head dimension D: D / 32, at least 2 (the authors'; lib/nn/neural-score.ts). */
 export const neuralWidth = (D: number): number => Math.min(8, Math.max(2, Math.floor(D / 32)));
+
+/** FAVOR+'s random features in the 'performer' and 'flt' cases; FLT's added row features. */
+export const BENCH_RANDOM_FEATURES = 64;
+export const FLT_EXTRA_FEATURES = 128;
 
 export interface Case {
   run(): void;
@@ -45,22 +52,26 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
   const { uniform } = ff.reference;
   const n = s.B * s.H * s.N * s.D;
   const shape = [s.B, s.H, s.N, s.D];
-  const q = ff.tensor(uniform(n, -0.8, 0.8, 1), shape, { device, requiresGrad: true });
-  const k = ff.tensor(uniform(n, -0.8, 0.8, 2), shape, { device, requiresGrad: true });
+  const F = s.D + (kind === 'flt' ? FLT_EXTRA_FEATURES : 0);
+  const qk = [s.B, s.H, s.N, F];
+  const q = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 1), qk, { device, requiresGrad: true });
+  const k = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 2), qk, { device, requiresGrad: true });
   const v = ff.tensor(uniform(n, -1, 1, 3), shape, { device, requiresGrad: true });
   const R = ff.tensor(uniform(s.H, 1.5, 2.5, 4), [s.H, 1], { device, requiresGrad: true });
+  const W = ff.orthogonalRandomFeatures(BENCH_RANDOM_FEATURES, F, { generator: new ff.Generator(5), device });
   const dout = ff.ones(shape, { device });
-  // Neural Attention: the q and k projections [F, D] and the network, as torch.nn.Linear initialises them.
-  const F = neuralWidth(s.D);
+  // Neural Attention: the q and k projections [Fn, D] and the network, as torch.nn.Linear initialises them.
+  const Fn = neuralWidth(s.D);
   const layer = (out: number, inF: number, seed: number) => {
     const b = 1 / Math.sqrt(inF);
     return [ff.tensor(uniform(out * inF, -b, b, seed), [out, inF], { device, requiresGrad: true }), ff.tensor(uniform(out, -b, b, seed + 1), [out], { device, requiresGrad: true })];
   };
-  const net = kind === 'neural' ? [[F, s.D], [F, s.D], [F, 2 * F], [F >> 1, F], [1, F >> 1]].flatMap(([o, i], n) => layer(o, i, 10 + 2 * n)) : [];
+  const net = kind === 'neural' ? [[Fn, s.D], [Fn, s.D], [Fn, 2 * Fn], [Fn >> 1, Fn], [1, Fn >> 1]].flatMap(([o, i], n) => layer(o, i, 10 + 2 * n)) : [];
   const leaves = [q, k, v, R, ...net];
   const forward = (): ff.Tensor => {
     if (kind === 'fourier') return ff.fourierAttention(q, k, v, R, { causal: s.causal });
     if (kind === 'dot') return ff.dotProductAttention(q, k, v, { causal: s.causal });
+    if (kind === 'performer' || kind === 'flt') return ff.performerAttention(q, k, v, W, { causal: s.causal, scale: 1 / Math.sqrt(s.D) });
     const [wq, bq, wk, bk, w1, b1, w2, b2, w3, b3] = net;
     return ff.neuralAttention(ff.linear(q, wq, bq), ff.linear(k, wk, bk), v, { w1, b1, w2, b2, w3, b3 }, { causal: s.causal });
   };
@@ -77,7 +88,7 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
     }),
     dispose: () => {
       freeGrads();
-      for (const t of [...leaves, dout]) t.dispose();
+      for (const t of [...leaves, W, dout]) t.dispose();
     },
   };
 }

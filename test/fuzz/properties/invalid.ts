@@ -297,6 +297,46 @@ const TARGETS: Target[] = [
     }),
   },
   {
+    name: 'performerAttention',
+    build: (env, r) => {
+      const causal = r() < 0.5;
+      const Nk = causal ? 3 : 5;
+      return {
+        args: [{ kind: 'tensor', name: 'q', value: t([1, 2, 3, 4], env), badShapes: [[2, 3, 4], [1, 2, 3, 5], [1, 3, 3, 4]], shapeNames: ['k', 'projection', 'causal'] },
+          { kind: 'tensor', name: 'k', value: t([1, 2, Nk, 4], env), badShapes: [[1, 2, Nk, 3], [2, 2, Nk, 4]], shapeNames: ['v'] },
+          { kind: 'tensor', name: 'v', value: t([1, 2, Nk, 6], env), badShapes: [[1, 2, Nk + 1, 6], [1, 2, 6]] },
+          { kind: 'tensor', name: 'projection', value: t([6, 4], env), badShapes: [[6, 3], [6], [1, 6, 4]] },
+          { kind: 'opts', name: 'opts', value: causal ? { causal: true } : {}, options: { causal: ['boolean', 'causal'], scale: ['finite', 'scale'], eps: ['nonneg', 'eps'] } }],
+        call: (a) => ff.performerAttention(a[0] as ff.Tensor, a[1] as ff.Tensor, a[2] as ff.Tensor, a[3] as ff.Tensor, a[4] as ff.PerformerAttentionOptions),
+      };
+    },
+  },
+  {
+    name: 'orthogonalRandomFeatures',
+    build: (env) => ({
+      args: [{ kind: 'posint', name: 'M', value: 6 }, { kind: 'posint', name: 'F', value: 4 },
+        { kind: 'opts', name: 'opts', value: { device: env.device }, options: { scaling: ['choice', 'opts.scaling'], device: ['device', 'opts.device'], generator: ['generator', 'opts.generator'] } }],
+      call: (a) => (ff.orthogonalRandomFeatures(a[0] as number, a[1] as number, a[2] as ff.RandomFeaturesOptions)).dispose(),
+    }),
+  },
+  {
+    name: 'nn.FavorFeatures',
+    build: (env) => ({
+      args: [{ kind: 'posint', name: 'dim', value: 4 },
+        { kind: 'opts', name: 'opts', value: { device: env.device }, options: { features: ['posint', 'opts.features'], device: ['device', 'opts.device'], generator: ['generator', 'opts.generator'] } }],
+      call: (a) => new ff.nn.FavorFeatures(a[0] as number, a[1] as ff.nn.FavorFeaturesOptions).dispose(),
+    }),
+  },
+  {
+    name: 'nn.SpectralRPE',
+    build: (env) => ({
+      args: [{ kind: 'posint', name: 'numHeads', value: 2 }, { kind: 'posint', name: 'headDim', value: 4 },
+        { kind: 'opts', name: 'opts', value: { device: env.device, frequencies: 3, components: 2 }, options: {
+          frequencies: ['posint', 'opts.frequencies'], components: ['posint', 'opts.components'], device: ['device', 'opts.device'], generator: ['generator', 'opts.generator'] } }],
+      call: (a) => new ff.nn.SpectralRPE(a[0] as number, a[1] as number, a[2] as ff.nn.SpectralRPEOptions).dispose(),
+    }),
+  },
+  {
     name: 'nn.Linear',
     build: (env) => ({
       args: [{ kind: 'posint', name: 'inFeatures', value: 3 }, { kind: 'posint', name: 'outFeatures', value: 2 },
@@ -319,6 +359,7 @@ const TARGETS: Target[] = [
         { kind: 'opts', name: 'opts', value: { device: env.device }, options: {
           attention: ['choice', 'opts.attention'], causal: ['boolean', 'opts.causal'], qkvBias: ['boolean', 'opts.qkvBias'], radius: ['choice', 'opts.radius'],
           radiusInit: ['finite', 'opts.radiusInit'], power: ['power', 'power'], eps: ['nonneg', 'eps'], stable: ['boolean', 'stable'],
+          randomFeatures: ['posint', 'opts.randomFeatures'], rpeFrequencies: ['posint', 'opts.rpeFrequencies'], rpeComponents: ['posint', 'opts.rpeComponents'],
           device: ['device', 'opts.device'], generator: ['generator', 'opts.generator'] } }],
       call: (a) => new ff.nn.MultiHeadAttention(a[0] as number, a[1] as number, a[2] as ff.nn.MultiHeadAttentionOptions).dispose(),
     }),
