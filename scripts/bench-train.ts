@@ -13,7 +13,7 @@ import * as os from 'os';
 import * as ff from '../lib';
 import { findPeers, runPeer } from './torch-peer';
 
-const CONFIG = { vocab: 10000, d_model: 128, layers: 4, heads: 8, ff: 512, context: 128, batch: 16, dropout: 0.1, lr: 2.5e-4, clip: 0.25 };
+export const CONFIG = { vocab: 10000, d_model: 128, layers: 4, heads: 8, ff: 512, context: 128, batch: 16, dropout: 0.1, lr: 2.5e-4, clip: 0.25 };
 type Kind = ff.nn.AttentionKind;
 
 function sinusoids(n: number, d: number): Float32Array {
@@ -29,7 +29,7 @@ function sinusoids(n: number, d: number): Float32Array {
 }
 
 /** The model of train_peer.py: embedding + sinusoidal positions, post-LN ReLU blocks, untied head. */
-class BenchLM extends ff.nn.Module {
+export class BenchLM extends ff.nn.Module {
   readonly embed: ff.nn.Embedding;
   readonly pos: ff.Tensor;
   readonly drop: ff.nn.Dropout;
@@ -88,7 +88,7 @@ function timeOurs(kind: Kind, device: ff.Device, steps: number, warmup: number):
     opt.zeroGrad();
     const loss = model.loss(idsT, targetsT);
     loss.backward();
-    ff.optim.clipGradNorm_(model.parameters(), c.clip);
+    ff.optim.clipGradNormAsync_(model.parameters(), c.clip);
     opt.step();
     return loss.item();
   });
@@ -170,4 +170,4 @@ function main(): void {
   console.log(`\nwrote ${opts.out}`);
 }
 
-main();
+if (require.main === module) main();

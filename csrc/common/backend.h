@@ -27,6 +27,9 @@ void copy(float* dst, const float* src, size_t n);
 void fill(float* dst, float value, size_t n);
 void add_inplace(float* dst, const float* src, size_t n);  // dst += src
 void synchronize();
+// Float32 matrix products (gemm, linear): exact float (false, the default) or TF32 tensor cores
+// where the device has them (true: ~1e-3 relative error, torch's 'high' precision). cpu: ignored.
+void set_matmul_precision(bool tf32);
 
 // K[b,h,i,j] = prod_d s(R_hd (q_bhid - k_bhjd))^power.   Cost: B*H*Nq*Nk*D sinc evaluations.
 void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R,

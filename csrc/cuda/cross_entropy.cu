@@ -12,6 +12,7 @@
 #include <cmath>
 #include "../common/backend.h"
 #include "../common/backend_nn_ops.h"
+#include "../common/ids.h"
 #include "row_reduce.h"
 
 namespace ff::backend {
@@ -57,6 +58,7 @@ __global__ void cross_entropy_rows_kernel(CrossEntropyShape s, const float* logi
   const float l = m + logf(se);
   lse[row] = l;
   if (p != nullptr) row_loss[row] = (keep * sp + ls) * l - (keep * spx + u * sx);
+  else if (!id_is_valid(targets[row], C, false, 0)) row_loss[row] = NAN;  // reported by checks.cu
   else row_loss[row] = l - keep * x[int(targets[row])] - (u != 0.0f ? u * sx : 0.0f);  // -inf logits: no NaN
 }
 

@@ -1,8 +1,7 @@
-// cuda backend: embedding lookup (a gather of rows), its gradient as a deterministic
-// scatter-add, and the id check every integer input goes through.
+// cuda backend: embedding lookup (a gather of rows) and its gradient as a deterministic
+// scatter-add. The ids were checked on the device (checks.cu), reported at the next
+// synchronisation; meanwhile an invalid id reads and writes nothing (NaN rows forward).
 //
-// find_invalid_kernel: grid-stride over ids; atomicMin of the index of an invalid id (an
-//   integer min: the first bad index whatever the order), read back with one sync.
 // embedding_forward_kernel: grid-stride over output elements, out[i, d] = W[ids[i], d].
 // backward, with no float atomics (their order would change the bits run to run):
 //   1. sort the keys (id << 32 | i) with a bitonic network: bitonic_tile_kernel sorts tiles of
@@ -27,19 +26,13 @@ namespace {
 constexpr int kTile = 2048;  // keys per shared-memory tile (kTile / 2 threads)
 constexpr uint64_t kNoIndex = ~uint64_t(0);
 
-__global__ void find_invalid_kernel(const float* ids, int64_t n, int64_t limit, bool has_allowed,
-                                    int64_t allowed, unsigned long long* first) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    if (!id_is_valid(ids[i], limit, has_allowed, allowed)) atomicMin(first, (unsigned long long)i);
-}
-
-__global__ void embedding_forward_kernel(int64_t total, int D, const float* ids, const float* W,
-                                         float* out) {
+__global__ void embedding_forward_kernel(int64_t total, int D, int V, const float* ids,
+                                         const float* W, float* out) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
     const int64_t i = e / D;
-    out[e] = W[int64_t(ids[i]) * D + (e - i * D)];
+    const float id = ids[i];
+    out[e] = id_is_valid(id, V, false, 0) ? W[int64_t(id) * D + (e - i * D)] : NAN;
   }
 }
 
@@ -56,15 +49,16 @@ __device__ inline void compare_exchange(unsigned long long* keys, int64_t low, i
 }
 
 // Stages k = 2 .. tile (merge_k = 0), or only the steps j < tile of stage merge_k, of each tile.
-// The first call also builds the keys: id << 32 | i for i < n, padding kNoIndex after.
-__global__ void bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int tile,
-                                    int64_t merge_k) {
+// The first call also builds the keys: id << 32 | i for i < n, kNoIndex for padding and invalid
+// ids (sorted last, summed nowhere).
+__global__ void bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int V,
+                                    int tile, int64_t merge_k) {
   __shared__ unsigned long long s[kTile];
   const int64_t base = int64_t(blockIdx.x) * tile;
   for (int t = threadIdx.x; t < tile; t += blockDim.x) {
     const int64_t i = base + t;
     if (merge_k != 0) s[t] = keys[i];
-    else s[t] = i < n ? (uint64_t(ids[i]) << 32) | uint64_t(i) : kNoIndex;
+    else s[t] = i < n && id_is_valid(ids[i], V, false, 0) ? (uint64_t(ids[i]) << 32) | uint64_t(i) : kNoIndex;
   }
   __syncthreads();
   const int64_t k_first = merge_k != 0 ? merge_k : 2, k_last = merge_k != 0 ? merge_k : tile;
@@ -91,6 +85,7 @@ __global__ void embedding_segment_sum_kernel(const unsigned long long* keys, int
                                              const float* dout, float* dW) {
   const int s = blockIdx.x;
   const uint64_t id = keys[s] >> 32;
+  if (keys[s] == kNoIndex) return;                   // an invalid id
   if (s > 0 && (keys[s - 1] >> 32) == id) return;  // not the first of its id's run
   for (int d = blockIdx.y * blockDim.x + threadIdx.x; d < D; d += gridDim.y * blockDim.x) {
     float acc = 0.0f;
@@ -101,44 +96,24 @@ __global__ void embedding_segment_sum_kernel(const unsigned long long* keys, int
 }
 
 // Sorts the n keys (id << 32 | i) ascending into keys[0, P), P = padded length.
-void sort_keys(const float* ids, int n, unsigned long long* keys, int64_t P) {
+void sort_keys(const float* ids, int n, int V, unsigned long long* keys, int64_t P) {
   const int tile = int(P < kTile ? P : kTile);
   const unsigned tiles = unsigned(P / tile);
-  FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, tile, int64_t(0));
+  FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, V, tile, int64_t(0));
   for (int64_t k = int64_t(tile) * 2; k <= P; k <<= 1) {
     for (int64_t j = k / 2; j >= tile; j >>= 1)
       FF_LAUNCH(bitonic_step_kernel, dim3(cuda::blocks_for(P / 2)), dim3(cuda::kThreads), 0, keys, P / 2,
                 int(j), k);
-    FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, tile, k);
+    FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, V, tile, k);
   }
 }
 
 }  // namespace
 
-int64_t first_invalid_index(const float* ids, int64_t n, int64_t limit, bool has_allowed,
-                            int64_t allowed) {
-  auto* first = static_cast<unsigned long long*>(alloc(sizeof(unsigned long long)));
-  unsigned long long host = kNoIndex;
-  try {
-    cuda::check(cudaMemsetAsync(first, 0xff, sizeof(host), cuda::stream()), "first_invalid_index");
-    FF_LAUNCH(find_invalid_kernel, dim3(cuda::blocks_for(n)), dim3(cuda::kThreads), 0, ids, n, limit,
-              has_allowed, allowed, first);
-    cuda::check(cudaMemcpyAsync(&host, first, sizeof(host), cudaMemcpyDeviceToHost, cuda::stream()),
-                "first_invalid_index");
-    cuda::check(cudaStreamSynchronize(cuda::stream()), "first_invalid_index");
-  } catch (...) {
-    release(first);
-    throw;
-  }
-  release(first);
-  return host == kNoIndex ? -1 : int64_t(host);
-}
-
 void embedding_forward(int n, int D, int V, const float* ids, const float* W, float* out) {
-  (void)V;
   const int64_t total = int64_t(n) * D;
   FF_LAUNCH(embedding_forward_kernel, dim3(cuda::blocks_for(total)), dim3(cuda::kThreads), 0, total,
-            D, ids, W, out);
+            D, V, ids, W, out);
 }
 
 void embedding_backward(int n, int D, int V, const float* ids, const float* dout, float* dW) {
@@ -147,7 +122,7 @@ void embedding_backward(int n, int D, int V, const float* ids, const float* dout
   auto* keys = static_cast<unsigned long long*>(alloc(sizeof(unsigned long long) * P));
   try {
     cuda::check(cudaMemsetAsync(dW, 0, sizeof(float) * int64_t(V) * D, cuda::stream()), "embedding_backward");
-    sort_keys(ids, n, keys, P);
+    sort_keys(ids, n, V, keys, P);
     const unsigned threads = D >= 128 ? 128u : unsigned((D + 31) / 32 * 32);
     const unsigned col_blocks = unsigned(std::min<int64_t>((D + threads - 1) / threads, 65535));
     FF_LAUNCH(embedding_segment_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n,

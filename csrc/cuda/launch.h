@@ -28,6 +28,12 @@ void check(cudaError_t err, const char* what);
 // The device's multiprocessor count (queried once), for sizing grids.
 int sm_count();
 
+// Every wait of the host for the device goes through here (backend::host_syncs counts them).
+void count_host_sync();
+// Throws the first failure of a device-side argument check (checks.cu) queued since the last
+// report, if any; called after each synchronisation.
+void report_failed_checks();
+
 template <typename... KernelArgs, typename... Args>
 void launch_named(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block,
                   size_t shmem_bytes, Args&&... args) {

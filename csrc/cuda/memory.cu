@@ -121,6 +121,7 @@ class CachingAllocator {
 
  private:
   void empty_cache_locked() {
+    if (cached_ > 0) count_host_sync();  // cudaFree waits for the device
     for (auto& [size, list] : free_) {
       for (void* p : list) {
         FF_UNPOISON(p, size);
@@ -213,7 +214,9 @@ void download(float* host_dst, const float* src, size_t n) {
   if (n == 0) return;
   cuda::check(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, cuda::stream()),
               "download");
+  cuda::count_host_sync();
   cuda::check(cudaStreamSynchronize(cuda::stream()), "download");
+  cuda::report_failed_checks();
 }
 
 void copy(float* dst, const float* src, size_t n) {
@@ -222,6 +225,10 @@ void copy(float* dst, const float* src, size_t n) {
               "copy");
 }
 
-void synchronize() { cuda::check(cudaStreamSynchronize(cuda::stream()), "synchronize"); }
+void synchronize() {
+  cuda::count_host_sync();
+  cuda::check(cudaStreamSynchronize(cuda::stream()), "synchronize");
+  cuda::report_failed_checks();
+}
 
 }  // namespace ff::backend

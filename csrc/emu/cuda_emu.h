@@ -297,6 +297,7 @@ inline void __syncwarp(unsigned mask = 0xffffffffu,
 }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 #define FF_EMU_SHUFFLE(name, op)                                                                \
   template <typename T, typename = std::enable_if_t<ff::emu::detail::kShuffleType<T>>>          \
