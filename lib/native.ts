@@ -29,6 +29,11 @@ export interface Backend {
   /** Times the host waited for the device since the process started (0 on cpu). */
   hostSyncs(): number;
   setMatmulPrecision(precision: MatmulPrecision): void;
+  /** The caching allocator's peak bytes in use since the last reset (0 on cpu); reset starts anew. */
+  peakBytes(reset?: boolean): number;
+  /** Times the device work queued between the two calls (CUDA events; cpu: the host clock), in ms. */
+  timerStart(): void;
+  timerStop(): number;
   /** In-place writes (csrc/binding/assign.cpp): target = source, target = data. */
   copyInto(target: Storage, source: Storage): void;
   uploadInto(target: Storage, data: Float32Array): void;

@@ -21,6 +21,15 @@ void release(void* ptr);
 // (returns how many bytes it gave back). Live tensors are untouched.
 size_t cached_bytes();
 size_t empty_cache();
+// The most bytes held by live blocks (tensors and scratch, bucket-rounded) since the last reset:
+// the device memory a computation needed, not the host's. 0 on cpu (not tracked there).
+size_t peak_bytes();
+void reset_peak_bytes();
+// Times the work queued between timer_start() and timer_stop() on the device: CUDA events on
+// the stream (kernel time, not the host's queueing, while the host keeps the queue filled);
+// cpu: the host clock. timer_stop waits for the device and returns milliseconds.
+void timer_start();
+double timer_stop();
 void upload(float* dst, const float* host_src, size_t n);
 void download(float* host_dst, const float* src, size_t n);
 void copy(float* dst, const float* src, size_t n);
