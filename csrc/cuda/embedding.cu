@@ -7,11 +7,14 @@
 //   1. sort the keys (id << 32 | i) with a bitonic network: bitonic_tile_kernel sorts tiles of
 //      kTile keys in shared memory (and, given k, finishes a merge stage inside each tile);
 //      bitonic_step_kernel does the compare-exchange steps that cross tiles, in global memory.
-//   2. embedding_segment_sum_kernel: a block per sorted position; the first position of each
-//      id's run sums the run's dout rows in order of i (threads over D) and writes dW[id].
+//   2. embedding_chunk_sum_kernel: a block per sorted position; each position at a multiple of
+//      kChunk from the start of its id's run sums the next kChunk rows of dout in order of i
+//      (threads over D); embedding_run_sum_kernel: the run's first position adds its chunk
+//      sums in order and writes dW[id]. Deterministic; a long run is parallel.
 //   Rows no id names are zeroed first (cudaMemsetAsync).
 // Cost: forward 1 read + 1 write per element; backward a sort of n keys (O(n log^2 n)
-// compare-exchanges, n padded to a power of two) + n*D reads + V*D writes.
+// compare-exchanges, n padded to a power of two) + n*D reads + V*D writes; scratch n*D floats
+// (chunk sums).
 #include <algorithm>
 #include <cstdint>
 #include "../common/backend.h"
@@ -51,7 +54,8 @@ __device__ inline void compare_exchange(unsigned long long* keys, int64_t low, i
 // Stages k = 2 .. tile (merge_k = 0), or only the steps j < tile of stage merge_k, of each tile.
 // The first call also builds the keys: id << 32 | i for i < n, kNoIndex for padding and invalid
 // ids (sorted last, summed nowhere).
-__global__ void bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int V,
+__global__ void __launch_bounds__(kTile / 2)
+    bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int V,
                                     int tile, int64_t merge_k) {
   __shared__ unsigned long long s[kTile];
   const int64_t base = int64_t(blockIdx.x) * tile;
@@ -81,16 +85,45 @@ __global__ void bitonic_step_kernel(unsigned long long* keys, int64_t pairs, int
   }
 }
 
-__global__ void embedding_segment_sum_kernel(const unsigned long long* keys, int n, int D,
-                                             const float* dout, float* dW) {
+// The sorted keys hold each id's run of positions; a run is summed in chunks of kChunk rows (a
+// padding id repeated 10^4 times is 40 parallel chunks, not one serial loop), then the chunk
+// sums are added in order: the same bits every run, whatever the scheduling.
+constexpr int kChunk = 256;
+
+__device__ inline uint64_t id_of(const unsigned long long* keys, int s) { return keys[s] >> 32; }
+
+// partial[s] (D floats) = the sum of the dout rows of positions [s, s + kChunk) of s's run, for
+// every s at a multiple of kChunk from its run's start.
+__global__ void embedding_chunk_sum_kernel(const unsigned long long* keys, int n, int D,
+                                           const float* dout, float* partial) {
   const int s = blockIdx.x;
-  const uint64_t id = keys[s] >> 32;
-  if (keys[s] == kNoIndex) return;                   // an invalid id
-  if (s > 0 && (keys[s - 1] >> 32) == id) return;  // not the first of its id's run
+  if (keys[s] == kNoIndex) return;  // an invalid id
+  const uint64_t id = id_of(keys, s);
+  int lo = 0, hi = s;  // the run's start: the first position with this id (keys are sorted)
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (id_of(keys, mid) < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if ((s - lo) % kChunk != 0) return;
   for (int d = blockIdx.y * blockDim.x + threadIdx.x; d < D; d += gridDim.y * blockDim.x) {
     float acc = 0.0f;
-    for (int r = s; r < n && (keys[r] >> 32) == id; ++r)
+    for (int r = s; r < n && r < s + kChunk && id_of(keys, r) == id; ++r)
       acc += dout[int64_t(keys[r] & 0xffffffffu) * D + d];
+    partial[int64_t(s) * D + d] = acc;
+  }
+}
+
+// dW[id] = the sum of its run's chunk sums, in order (one chunk: that sum itself).
+__global__ void embedding_run_sum_kernel(const unsigned long long* keys, int n, int D,
+                                         const float* partial, float* dW) {
+  const int s = blockIdx.x;
+  if (keys[s] == kNoIndex) return;
+  const uint64_t id = id_of(keys, s);
+  if (s > 0 && id_of(keys, s - 1) == id) return;  // not the first of its id's run
+  for (int d = blockIdx.y * blockDim.x + threadIdx.x; d < D; d += gridDim.y * blockDim.x) {
+    float acc = 0.0f;
+    for (int c = s; c < n && id_of(keys, c) == id; c += kChunk) acc += partial[int64_t(c) * D + d];
     dW[int64_t(id) * D + d] = acc;
   }
 }
@@ -120,18 +153,24 @@ void embedding_backward(int n, int D, int V, const float* ids, const float* dout
   int64_t P = 2;
   while (P < n) P <<= 1;
   auto* keys = static_cast<unsigned long long*>(alloc(sizeof(unsigned long long) * P));
+  float* partial = nullptr;
   try {
+    partial = static_cast<float*>(alloc(sizeof(float) * int64_t(n) * D));
     cuda::check(cudaMemsetAsync(dW, 0, sizeof(float) * int64_t(V) * D, cuda::stream()), "embedding_backward");
     sort_keys(ids, n, V, keys, P);
     const unsigned threads = D >= 128 ? 128u : unsigned((D + 31) / 32 * 32);
     const unsigned col_blocks = unsigned(std::min<int64_t>((D + threads - 1) / threads, 65535));
-    FF_LAUNCH(embedding_segment_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n,
-              D, dout, dW);
+    FF_LAUNCH(embedding_chunk_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n,
+              D, dout, partial);
+    FF_LAUNCH(embedding_run_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n, D,
+              static_cast<const float*>(partial), dW);
   } catch (...) {
     release(keys);
+    release(partial);
     throw;
   }
   release(keys);  // stream-ordered reuse: later work queues after these kernels
+  release(partial);
 }
 
 }  // namespace ff::backend

@@ -17,7 +17,8 @@ namespace {
 
 using cuda::MultiTensorArgs;
 
-__global__ void chunk_squares_kernel(MultiTensorArgs<1> a, double* partial, int64_t first) {
+__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
+    chunk_squares_kernel(MultiTensorArgs<1> a, double* partial, int64_t first) {
   __shared__ double scratch[32];
   int slot;
   int64_t begin, end;
@@ -41,7 +42,8 @@ __global__ void sum_partials_kernel(const double* partial, int64_t n, double* ou
 }
 
 // x *= max_norm / (norm + 1e-6) where that factor is below 1 and the norm finite (clip_math.h).
-__global__ void clip_kernel(MultiTensorArgs<1> a, const double* squared, double max_norm) {
+__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
+    clip_kernel(MultiTensorArgs<1> a, const double* squared, double max_norm) {
   const float factor = clip_factor(sqrt(*squared), max_norm);
   if (factor == 1.0f) return;
   int slot;
@@ -51,7 +53,8 @@ __global__ void clip_kernel(MultiTensorArgs<1> a, const double* squared, double 
   for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) x[e] *= factor;
 }
 
-__global__ void scale_kernel(MultiTensorArgs<1> a, float factor) {
+__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
+    scale_kernel(MultiTensorArgs<1> a, float factor) {
   int slot;
   int64_t begin, end;
   cuda::chunk_range(a, slot, begin, end);

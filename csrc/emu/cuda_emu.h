@@ -155,6 +155,13 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// Blocks of `block_size` threads and `shmem` dynamic shared bytes that fit an emulated SM by its
+// thread and shared-memory limits (registers are not modelled).
+cudaError_t occupancy_blocks(int* blocks, int block_size, size_t shmem);
+template <typename Kernel>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel, int block_size, size_t shmem) {
+  return occupancy_blocks(blocks, block_size, shmem);
+}
 cudaError_t cudaDriverGetVersion(int* version);
 cudaError_t cudaRuntimeGetVersion(int* version);
 cudaError_t cudaDeviceSynchronize();
