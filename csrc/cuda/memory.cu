@@ -8,9 +8,14 @@
 // the cache is freed and the allocation retried once; then alloc throws "out of memory".
 // Under AddressSanitizer (cuda-emu) cached and slack bytes are poisoned, so a kernel that reads
 // a released tensor or past the end of one is caught even though the block is still allocated.
+// FF_CUDA_NO_CACHING=1 (read once, as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING) turns the cache
+// off: every tensor is a cudaMalloc of its exact size, cudaFree'd when released, so that
+// compute-sanitizer's memcheck on a GPU sees an access past a tensor's end or into a released
+// one. It is slow (each release waits for the device, and counts as a host sync).
 //
 // No CUDA call happens when the addon loads: a machine without a GPU or driver can load it, and
 // ensure_available() says why the device cannot be used.
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -99,13 +104,13 @@ size_t bucket_size(size_t bytes) {
 class CachingAllocator {
  public:
   void* alloc(size_t bytes) {
-    const size_t size = bucket_size(bytes);
+    const size_t size = no_caching_ ? (bytes > 0 ? bytes : 1) : bucket_size(bytes);
     std::lock_guard lk(m_);
     void* p = nullptr;
-    auto& free_list = free_[size];
-    if (!free_list.empty()) {
-      p = free_list.back();
-      free_list.pop_back();
+    auto* free_list = no_caching_ ? nullptr : &free_[size];
+    if (free_list && !free_list->empty()) {
+      p = free_list->back();
+      free_list->pop_back();
       cached_ -= size;
     } else {
       cudaError_t err = cudaMalloc(&p, size);
@@ -138,6 +143,12 @@ class CachingAllocator {
     const size_t size = it->second;
     live_.erase(it);
     in_use_ -= size;
+    if (no_caching_) {
+      count_host_sync();  // cudaFree waits for the device
+      FF_UNPOISON(p, size);
+      cudaFree(p);
+      return;
+    }
     FF_POISON(p, size);
     free_[size].push_back(p);
     cached_ += size;
@@ -180,6 +191,10 @@ class CachingAllocator {
     cached_ = 0;
   }
 
+  const bool no_caching_ = [] {
+    const char* v = std::getenv("FF_CUDA_NO_CACHING");
+    return v != nullptr && *v != '\0' && std::string(v) != "0";
+  }();
   std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
   std::unordered_map<void*, size_t> live_;               // block -> bucket size
