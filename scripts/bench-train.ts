@@ -120,14 +120,17 @@ function main(): void {
     .option('--steps <n>', 'timed steps per round and kind (after 2 warm-up steps)', '4')
     .option('--torch-fourier-steps <n>', "timed steps per round of PyTorch's materialised Fourier step (slow)", '1')
     .option('--kinds <list>', 'attention kinds', 'dot,fourier')
+    .option('--batch <n>', 'sequences per step (a quick run on cuda-emu: 1)', String(CONFIG.batch))
     .option('--out <file>', 'JSON results', 'bench-train.json')
     .parse()
     .opts();
   const device = opts.device as ff.Device;
+  CONFIG.batch = Number(opts.batch);
   const rounds = Number(opts.rounds);
   const steps = Number(opts.steps);
   const kinds = (opts.kinds as string).split(',') as Kind[];
   const peers = findPeers();
+  const peerDevice = device === 'cuda' ? 'cuda' : 'cpu';  // PyTorch on the same GPU, else its cpu
   console.log(`device ${device}: ${ff.backends().find((b) => b.device === device)?.detail}`);
   console.log(`model: ${JSON.stringify(CONFIG)}`);
   console.log(peers.length ? `peers: ${peers.map((p) => `torch ${p.torch} (${p.python})`).join(', ')}` : 'peers: none found (set FOURIERFORMER_TORCH_PYTHON)');
@@ -142,7 +145,7 @@ function main(): void {
     peers.forEach((p, i) => {
       process.stdout.write(`round ${r}/${rounds}: torch ${p.torch} ...\n`);
       const res = runPeer<PeerResult>(p, 'train_peer.py', {
-        ...CONFIG, kinds, threads: 2, warmup: 2, steps: { dot: steps, fourier: Number(opts.torchFourierSteps) },
+        ...CONFIG, kinds, threads: 2, warmup: 2, steps: { dot: steps, fourier: Number(opts.torchFourierSteps) }, device: peerDevice,
       });
       for (const kind of kinds) (peerTimes[i][kind] ??= []).push(...res.results[kind].times_ms);
     });

@@ -2,15 +2,17 @@
 
   python train_peer.py '<json: {"vocab", "d_model", "layers", "heads", "ff", "context", "batch",
                                 "dropout", "lr", "clip", "kinds": ["dot", "fourier"],
-                                "steps": {"dot": 10, "fourier": 2}, "warmup": 2, "threads": 2}>'
+                                "steps": {"dot": 10, "fourier": 2}, "warmup": 2, "threads": 2,
+                                "device": "cpu" | "cuda"}>'
 
 The model mirrors scripts/bench-train.ts: token embedding + sinusoidal positions, post-LayerNorm
 blocks (fused qkv projection, attention, output projection, ReLU feed-forward, dropout), an
 untied output layer with the full softmax, cross-entropy, global-norm clipping and AdamW.
 'dot' uses PyTorch's fused scaled_dot_product_attention (causal); 'fourier' is the paper's
 materialised Fourier attention (K = prod_d sinc(R_d (q_id - k_jd))^4 over [B,H,N,N,D], causal,
-h = K v / (sum_j K + eps), R per feature initialised to 2). Prints one JSON object with the time
-of every timed step in milliseconds.
+h = K v / (sum_j K + eps), R per feature initialised to 2). On "cuda" a step's time ends at its
+loss read (loss.item() waits for the GPU). Prints one JSON object with the time of every timed
+step in milliseconds.
 """
 import json
 import math
@@ -88,11 +90,12 @@ class LM(nn.Module):
 
 
 def time_steps(c, kind):
+    dev = c.get("device", "cpu")
     torch.manual_seed(0)
-    model = LM(c, kind)
+    model = LM(c, kind).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=0.01)
     g = torch.Generator().manual_seed(1)
-    data = torch.randint(0, c["vocab"], (c["batch"], c["context"] + 1), generator=g)
+    data = torch.randint(0, c["vocab"], (c["batch"], c["context"] + 1), generator=g).to(dev)
     inputs, targets = data[:, :-1], data[:, 1:]
 
     def step():
@@ -117,7 +120,7 @@ def time_steps(c, kind):
 def main():
     c = json.loads(sys.argv[1])
     torch.set_num_threads(int(c.get("threads", 2)))
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}}
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": c.get("device", "cpu"), "results": {}}
     for kind in c["kinds"]:
         out["results"][kind] = time_steps(c, kind)
     print(json.dumps(out))
