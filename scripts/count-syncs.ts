@@ -1,9 +1,10 @@
 // Host synchronisations in training steps of the bench LM (scripts/bench-train.ts's model and
 // step: embedding, 4 post-LN blocks, full-softmax cross-entropy, clipping, AdamW, the loss read),
 // as the backend counts them (ff.hostSyncs): the goal is 1 per step, the loss read. Prints the
-// count of each step after a warm-up step, and writes JSON.
+// count of each step after a warm-up step, and writes JSON; with --max N it exits 1 if a step
+// waited more than N times (scripts/gpu-check.sh: --max 1).
 //   npx ts-node scripts/count-syncs.ts [--device cuda-emu] [--kinds fourier,dot] [--steps 2]
-//                                      [--batch 16] [--out count-syncs.json]
+//                                      [--batch 16] [--max N] [--out count-syncs.json]
 // (--batch 2 keeps cuda-emu quick: the count does not depend on it.)
 import { Command } from 'commander';
 import * as fs from 'fs';
@@ -16,6 +17,7 @@ function main(): void {
     .option('--kinds <list>', 'attention kinds', 'fourier,dot')
     .option('--steps <n>', 'counted steps after one warm-up step', '2')
     .option('--batch <n>', 'sequences per step (the bench: 16)', String(CONFIG.batch))
+    .option('--max <n>', 'exit 1 if a step synchronises more than n times')
     .option('--out <file>', 'JSON results')
     .parse()
     .opts();
@@ -52,6 +54,14 @@ function main(): void {
     targets.dispose();
   }
   if (opts.out) fs.writeFileSync(opts.out, JSON.stringify({ device, batch, context, config: CONFIG, results }, null, 1));
+  if (opts.max !== undefined) {
+    const max = Number(opts.max);
+    const over = Object.entries(results).filter(([, counts]) => counts.some((c) => c > max));
+    if (over.length) {
+      console.error(`more than ${max} host synchronisation(s) per step: ${over.map(([k, c]) => `${k} ${c.join(', ')}`).join('; ')}`);
+      process.exitCode = 1;
+    }
+  }
 }
 
 main();
