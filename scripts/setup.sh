@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine (as root, or with sudo) and builds everything it can:
 #   system packages: Boost.Context (the CUDA emulator's fibers), OpenBLAS (CPU GEMM), cmake,
-#   Fashion-MNIST (dataset-fashion-mnist: the vision default);
+#   xz (npm run gpu-bundle), Fashion-MNIST (dataset-fashion-mnist: the vision default);
 #   cuBLAS from the Python wheel nvidia-cublas when nvcc exists but its toolkit has no cuBLAS;
 #   npm packages from package-lock.json; then `npm run build` (TypeScript, cpu, cuda, cuda-emu).
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=()
-for pkg in libboost-context-dev libopenblas-dev cmake g++ make python3 dataset-fashion-mnist; do
+for pkg in libboost-context-dev libopenblas-dev cmake g++ make python3 xz-utils dataset-fashion-mnist; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,7 +6,9 @@
 #   3. ptxas: 0 bytes spilled for every CUDA kernel at sm_80 and sm_90 (where nvcc exists);
 #   4. the jest suite once per backend: cpu and cuda-emu (FOURIERFORMER_TEST_DEVICES overrides);
 #   5. pack-check: the npm tarball (with the prebuilds, made from the build above) installs and
-#      works in an empty folder with no compiler on PATH (scripts/pack-check.sh).
+#      works in an empty folder with no compiler on PATH (scripts/pack-check.sh);
+#   6. the GPU check's dry run: `npm run gpu-bundle`, then every step of scripts/gpu-check.sh on
+#      cuda-emu from that bundle, which must leave the working tree as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FOURIERFORMER_TEST_DEVICES=${FOURIERFORMER_TEST_DEVICES:-cpu,cuda-emu}
@@ -33,12 +35,27 @@ set +e
 npx jest --ci --json --outputFile="$results"
 rc=$?
 set -e
-node -e "
+summary=$(node -e "
 const r = JSON.parse(require('fs').readFileSync('$results', 'utf8'));
 console.log('jest: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
-"
+")
+echo "$summary"
 rm -f "$results"
 
 section "pack-check"
 bash scripts/pack-check.sh || rc=1
+
+section "gpu-check --dry-run"
+before=$(git status --porcelain 2>/dev/null || true)
+gpu_out=$(mktemp -d)
+if npm run --silent gpu-bundle && bash scripts/gpu-check.sh --dry-run --out "$gpu_out"; then
+  [ "$(git status --porcelain 2>/dev/null || true)" = "$before" ] ||
+    { echo "gpu-check --dry-run changed the working tree"; git status --short; rc=1; }
+else
+  rc=1
+fi
+rm -rf "$gpu_out"
+
+echo
+echo "$summary"  # the suite's count, last
 exit $rc
