@@ -5,6 +5,7 @@ export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';
 export type { MemoryInfo } from './scope';
 export { getDefaultDevice, setDefaultDevice, synchronize, hostSyncs, setMatmulPrecision, getMatmulPrecision } from './device';
 export type { MatmulPrecision } from './device';
+export { setNumThreads, getNumThreads } from './threads';
 export { DEVICES } from './native';
 export type { Device } from './native';
 export { fourierMetric, FourierMetric } from './ops/fourier-metric';

@@ -1,6 +1,8 @@
 // Loads the native addons and picks the backend for a device name. The cpu addon is required
 // (built by `npm install`, or shipped as a prebuild); the cuda and cuda-emu addons are loaded
 // on first use and give a clear error when they are missing or the device is unusable.
+// This module's state is per JavaScript thread: each worker_threads Worker loads the addons
+// into its own environment (Node runs each addon's init there), with its own thread count.
 import * as fs from 'fs';
 import * as path from 'path';
 import { requireCudaAddon } from './cublas';
@@ -18,8 +20,14 @@ export interface Backend {
   toArray(s: Storage): Float32Array;
   free(s: Storage): void;
   isFreed(s: Storage): boolean;
-  /** Live tensors and their bytes; cached: bytes the caching allocator holds for reuse. */
-  memory(): { tensors: number; bytes: number; cached: number };
+  /**
+   * Live tensors and their bytes made by this thread (the calling environment); the same over
+   * every thread of the process; cached: bytes the caching allocator holds for reuse.
+   */
+  memory(): { tensors: number; bytes: number; processTensors: number; processBytes: number; cached: number };
+  /** Host threads this backend's ops use when called from this thread (csrc/binding/threads.cpp). */
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
   /** Gives the caching allocator's free blocks back to the system; returns their bytes. */
   emptyCache(): number;
   fill(s: Storage, value: number): void;
@@ -201,9 +209,37 @@ export function loadAddon(device: Device): Backend {
   }
   if (addon.backend !== device) throw new Error(`device '${device}': ${found} is the '${addon.backend}' addon`);
   if (matmulPrecision !== 'highest') addon.setMatmulPrecision(matmulPrecision);
+  const threads = threadSetting();
+  if (threads !== null) addon.setNumThreads(threads);
   loaded.set(device, addon);
   loadedFrom.set(device, found);
   return addon;
+}
+
+/** A thread count: an integer in [1, 1024]; `what` names where it came from. */
+export function checkThreads(n: unknown, what: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new Error(`${what}: expected an integer from 1 to 1024, got ${typeof n === 'number' ? n : JSON.stringify(n)}`);
+  }
+  return n;
+}
+
+/** This thread's setNumThreads, or FOURIERFORMER_NUM_THREADS; null: each backend's default. */
+let hostThreads: number | null | undefined;
+
+function threadSetting(): number | null {
+  if (hostThreads === undefined) {
+    const env = process.env.FOURIERFORMER_NUM_THREADS;
+    if (env === undefined || env === '') hostThreads = null;
+    else hostThreads = checkThreads(/^\s*\d+\s*$/.test(env) ? Number(env) : env, 'FOURIERFORMER_NUM_THREADS');
+  }
+  return hostThreads;
+}
+
+/** Sets this thread's count on every addon loaded now, and on those loaded later. */
+export function setHostThreads(n: number): void {
+  hostThreads = n;
+  for (const addon of loaded.values()) addon.setNumThreads(n);
 }
 
 /** The file a device's addon was loaded from, if it is loaded. */

@@ -175,3 +175,11 @@ export function getRngState(): RngState {
 export function setRngState(state: RngState): void {
   defaultGenerator.setState(state);
 }
+
+/** A generator option: undefined (the default generator is used) or a Generator. */
+export function checkGenerator(g: unknown, what: string): Generator | undefined {
+  if (g !== undefined && !(g instanceof Generator)) {
+    throw new Error(`${what}: expected a Generator, got ${g === null ? 'null' : typeof g}`);
+  }
+  return g;
+}

@@ -31,6 +31,7 @@ function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): v
 /**
  * Runs fn and disposes every tensor it created, except those it returns (directly, or inside
  * arrays and plain objects) and those passed to keep(). Returned tensors move to the outer scope.
+ * If fn throws, every tensor it created (and did not keep) is disposed before the error goes on.
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new Error('tidy: fn must be a function');
@@ -39,9 +40,12 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
   if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
   const returned = new Set<Tensor>();
   collect(result, returned);
@@ -53,25 +57,33 @@ export function tidy<T>(fn: () => T): T {
 }
 
 export interface MemoryInfo {
-  /** Live tensors and bytes, over all devices. */
+  /** Live tensors and bytes of this thread (the main thread or this worker), over all devices. */
   numTensors: number;
   numBytes: number;
   /** The same per device, for every backend loaded so far. */
   devices: Record<string, { tensors: number; bytes: number }>;
+  /** Live tensors and bytes of the whole process: every thread's, over the same devices. */
+  process: { numTensors: number; numBytes: number };
 }
 
-/** Live native tensors and bytes, per device (the count includes saved and grad tensors). */
+/**
+ * Live native tensors and bytes made by this thread, per device (the count includes saved and
+ * grad tensors), and the same for the whole process (workers included).
+ */
 export function memory(): MemoryInfo {
   const devices: MemoryInfo['devices'] = {};
   let numTensors = 0;
   let numBytes = 0;
+  const proc = { numTensors: 0, numBytes: 0 };
   for (const b of loadedBackends()) {
     const m = b.memory();
     devices[b.backend] = { tensors: m.tensors, bytes: m.bytes };
     numTensors += m.tensors;
     numBytes += m.bytes;
+    proc.numTensors += m.processTensors;
+    proc.numBytes += m.processBytes;
   }
-  return { numTensors, numBytes, devices };
+  return { numTensors, numBytes, devices, process: proc };
 }
 
 /**

@@ -5,6 +5,7 @@ import { types } from 'util';
 import type { GradNode } from './autograd/node';
 import { getDefaultDevice } from './device';
 import { Backend, backendFor, checkDevice, Device, Storage } from './native';
+import { checkOptions, describe, optBoolean } from './options';
 import { track } from './scope';
 import { checkShape, numel, sameShape, shapeString } from './shape';
 
@@ -226,38 +227,64 @@ export function checkShapeEquals(t: Tensor, shape: readonly number[], what: stri
   }
 }
 
-/** Makes a tensor from values, like tf.tensor / torch.tensor. shape defaults to [data.length]. */
-export function tensor(data: Float32Array | readonly number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
+/** opts of the tensor factories, checked: device (or the default device) and requiresGrad. */
+function factoryOptions(opts: TensorOptions | undefined): { device: Device; requiresGrad: boolean } {
+  const o = checkOptions(opts, ['device', 'requiresGrad']);
+  return {
+    device: o.device === undefined ? getDefaultDevice() : checkDevice(o.device, 'opts.device'),
+    requiresGrad: optBoolean(o.requiresGrad, 'opts.requiresGrad', false),
+  };
+}
+
+/** The values of an array of numbers as float32, naming the first entry that is not a number. */
+function numbersToFloat32(data: readonly unknown[]): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (typeof v !== 'number') {
+      const hint = Array.isArray(v) ? ' (nested arrays are not read: pass the values flat, with a shape)' : '';
+      throw new Error(`data[${i}]: expected a number, got ${describe(v)}${hint}`);
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Makes a tensor from values, like tf.tensor / torch.tensor: a Float32Array or a flat array of
+ * numbers (NaN and Infinity are values like any other; numbers are rounded to float32). shape
+ * defaults to [data.length].
+ */
+export function tensor(data: Float32Array | readonly number[], shape?: readonly number[], opts?: TensorOptions): Tensor {
   // isFloat32Array, not instanceof: arrays from the addon or another realm (jest, vm) count too.
   const isF32 = types.isFloat32Array(data);
   if (!isF32 && !Array.isArray(data)) {
-    throw new Error('data: expected a Float32Array or an array of numbers');
+    throw new Error(`data: expected a Float32Array or an array of numbers, got ${describe(data)}`);
   }
-  const s = shape === undefined ? [data.length] : checkShape(shape);
+  const s = shape === undefined ? checkShape([data.length]) : checkShape(shape);
   if (numel(s) !== data.length) {
     throw new Error(`data: has ${data.length} values but shape ${shapeString(s)} needs ${numel(s)}`);
   }
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const device = opts.device === undefined ? getDefaultDevice() : checkDevice(opts.device, 'opts.device');
-  const values = isF32 ? (data as Float32Array) : Float32Array.from(data as number[]);
-  const t = new Tensor(backendFor(device).fromArray(values), s, device, opts.requiresGrad === true);
-  return t;
+  const { device, requiresGrad } = factoryOptions(opts);
+  const values = isF32 ? (data as Float32Array) : numbersToFloat32(data as readonly unknown[]);
+  return new Tensor(backendFor(device).fromArray(values), s, device, requiresGrad);
 }
 
-/** A tensor filled with one value. */
-export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
+/** A tensor filled with one value (any number, NaN and Infinity included). */
+export function full(shape: readonly number[], value: number, opts?: TensorOptions): Tensor {
   const s = checkShape(shape);
-  const device = opts.device === undefined ? getDefaultDevice() : checkDevice(opts.device, 'opts.device');
+  if (typeof value !== 'number') throw new Error(`value: expected a number, got ${describe(value)}`);
+  const { device, requiresGrad } = factoryOptions(opts);
   const b = backendFor(device);
   const storage = b.alloc(numel(s));
   b.fill(storage, value);
-  return new Tensor(storage, s, device, opts.requiresGrad === true);
+  return new Tensor(storage, s, device, requiresGrad);
 }
 
-export function zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+export function zeros(shape: readonly number[], opts?: TensorOptions): Tensor {
   return full(shape, 0, opts);
 }
 
-export function ones(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+export function ones(shape: readonly number[], opts?: TensorOptions): Tensor {
   return full(shape, 1, opts);
 }

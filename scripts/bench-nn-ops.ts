@@ -1,5 +1,6 @@
 // Forward + backward of the neural-network ops at training sizes, ours against PyTorch CPU in the
-// same run (scripts/peer/nn_ops_peer.py; the pythons of FOURIERFORMER_TORCH_PYTHON, else python3).
+// same run (scripts/peer/nn_ops_peer.py; found and run as scripts/torch-peer.ts says: a fast allocator
+// preloaded, as many threads as this machine has CPUs).
 //   npx ts-node scripts/bench-nn-ops.ts [--device cpu] [--reps 20] [--rounds 3]
 // Ours and each peer take turns for `rounds` rounds (a shared machine's load then hits both
 // alike); each side keeps its best per-round median. Prints one line per case: ms (ours, each
@@ -90,7 +91,7 @@ function main(): void {
   for (let r = 0; r < rounds; r++) {
     steps.forEach((s, i) => (ours[i] = Math.min(ours[i], medianMs(s, reps, device))));
     for (const p of peers) {
-      const got = runPeer<{ threads: number; ms: number[] }>(p, 'nn_ops_peer.py', { cases: CASES, reps });
+      const got = runPeer<{ threads: number; ms: number[] }>(p, 'nn_ops_peer.py', [{ cases: CASES, reps }]);
       p.threads = got.threads;
       got.ms.forEach((ms, i) => (p.ms[i] = Math.min(p.ms[i], ms)));
     }

@@ -1,4 +1,4 @@
-// Host synchronisations in training steps of the bench LM (scripts/bench-train.ts's model and
+// Host synchronisations in training steps of the bench LM (scripts/bench/train-lm.ts's model and
 // step: embedding, 4 post-LN blocks, full-softmax cross-entropy, clipping, AdamW, the loss read),
 // as the backend counts them (ff.hostSyncs): the goal is 1 per step, the loss read. Prints the
 // count of each step after a warm-up step, and writes JSON; with --max N it exits 1 if a step
@@ -9,7 +9,7 @@
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as ff from '../lib';
-import { BenchLM, CONFIG } from './bench-train';
+import { BenchLM, CONFIG } from './bench/train-lm';
 
 function main(): void {
   const opts = new Command()

@@ -3,8 +3,8 @@
 // with no package registry needs besides the working tree to run scripts/gpu-check.sh:
 //   node.xz            this machine's node binary
 //   package.tar.xz     the built package: lib/ and the kernel and op tests compiled to JavaScript
-//                      (tsc), the check scripts (kernel-times, count-syncs, bench-train,
-//                      bench-attention and their PyTorch peers), the jest shim that runs the
+//                      (tsc), the check scripts (kernel-times, count-syncs, bench with
+//                      scripts/bench/, and their PyTorch peers), the jest shim that runs the
 //                      tests on node:test (scripts/gpu-checks/jest-shim.js), the cpu addon's npm
 //                      prebuild (OpenBLAS linked in), the CUDA and binding sources with their
 //                      CMake files (built there for the GPU found), and the production
@@ -29,7 +29,7 @@ const TESTS = [
   'nn-ops-loss', 'nn-ops-matmul', 'nn-ops-norm', 'optim', 'tensor-ops-elementwise',
   'tensor-ops-layout', 'tensor-ops-reduce',
 ];
-const SCRIPTS = ['kernel-times', 'count-syncs', 'bench-train', 'bench-attention', 'torch-peer'];
+const SCRIPTS = ['kernel-times', 'count-syncs', 'bench', 'torch-peer'];
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? 'pipe' : 'inherit', encoding: 'utf8', maxBuffer: 1 << 28, ...opts });

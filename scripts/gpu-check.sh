@@ -16,10 +16,11 @@
 #   syncs      host synchronisations per training step of the bench LM (fails above 1, the loss)
 #   kernels    kernel-only times (CUDA events) of the fused attentions at the paper's shapes and
 #              long contexts, with peak device memory (scripts/kernel-times.ts)
-#   train      the training-step benchmark of the bench LM, and PyTorch's on the same GPU where
-#              python3 imports torch with CUDA (scripts/bench-train.ts)
+#   train      the training-step figures of the benchmark (scripts/bench.ts --only train), and
+#              PyTorch's on the same GPU where python3 imports torch with CUDA
 #   torch      PyTorch's SDPA and the paper's materialised Fourier attention on the same GPU
-#              against ours (scripts/bench-attention.ts), where python3 imports torch with CUDA
+#              against ours (scripts/bench.ts --only attention), where python3 imports torch
+#              with CUDA
 #   memcheck, racecheck, synccheck
 #              compute-sanitizer over the attention, metric and embedding tests, where it exists
 #              and runs on this machine (a one-op probe first), with FF_CUDA_NO_CACHING=1 so that
@@ -183,25 +184,25 @@ if [ $dry = 0 ]; then
       { torch_py=$(command -v "$py"); break; }
   done
 fi
-# bench-train and bench-attention compare with the python in FOURIERFORMER_TORCH_PYTHON, else
-# python3; the GPU check gives them the one with CUDA torch, or none (a bare name that is no
-# program: they find no peer) rather than PyTorch on the host's CPU.
+# scripts/bench.ts compares with the python in FOURIERFORMER_TORCH_PYTHON, else python3; the GPU
+# check gives it the one with CUDA torch, or none (a bare name that is no program: it finds no
+# peer and times ours only) rather than PyTorch on the host's CPU.
 export FOURIERFORMER_TORCH_PYTHON=${torch_py:-no-torch-with-cuda}
 if [ $dry = 1 ]; then
   # (generous timeouts: cuda-emu on 2 shared cores; the sync count does not depend on the batch)
   step syncs 300 node scripts/count-syncs.js --device $device --batch 1 --steps 1 --max 1 --out "$data/count-syncs.json"
   step kernels 300 node scripts/kernel-times.js --device $device --shapes quick --reps 2 --out "$data/kernel-times.json"
-  step train 300 node scripts/bench-train.js --device $device --rounds 1 --steps 1 --batch 1 --kinds fourier --out "$data/bench-train.json"
+  step train 300 node scripts/bench.js --device $device --only train --rounds 1 --train-ms 1 --batch 1 --no-docs --out "$data/bench-train.json"
 else
   step syncs 60 node scripts/count-syncs.js --device $device --batch 16 --steps 2 --max 1 --out "$data/count-syncs.json"
   step kernels 90 node scripts/kernel-times.js --device $device --shapes paper,long --reps 20 --out "$data/kernel-times.json"
-  step train 120 node scripts/bench-train.js --device $device --rounds 2 --steps 4 --out "$data/bench-train.json"
+  step train 120 node scripts/bench.js --device $device --only train --rounds 2 --no-docs --out "$data/bench-train.json"
 fi
 if [ $dry = 1 ]; then skip torch 'dry run: PyTorch on CUDA needs a GPU'
 elif [ -n "$stopped" ]; then skip torch "$stopped"
 elif [ -z "$torch_py" ]; then skip torch 'no python with CUDA torch'
 else
-  step torch 120 node scripts/bench-attention.js --device $device --runs 5 --rounds 1 --no-reference --out "$data/bench-attention.json"
+  step torch 120 node scripts/bench.js --device $device --only attention --rounds 1 --no-docs --out "$data/bench-attention.json"
 fi
 
 # --- compute-sanitizer ---

@@ -61,11 +61,17 @@ declare -A TSAN_KERNEL_TESTS=(
   [fourier_metric.cu]=test/fourier-metric.test.ts
   [fourier_attention.cu]=test/fourier-attention.test.ts
   [dot_attention.cu]=test/dot-attention.test.ts
+  # no kernel: the thread count; the file runs ops from worker threads at the same time (the
+  # binding's per-environment state, the emulator's runtime and launch lock, between JS threads)
+  [host_threads.cu]=test/workers.test.ts
 )
 # Tests of those files that TSan skips for time (regex fragments of test names). Each still runs
 # under ASan; what it would add under TSan, which sees races inside a block only (thread mode
 # runs one block at a time), is noted:
 TSAN_SKIPPED_TESTS=(
+  # ~40 s: one long launch on one thread while the worker is terminated; and the order in which
+  # fresh processes load the addons: no two threads run ops at once in either
+  'terminated during a long op|devices are its own'
   # ~2 min: 2048 keys; the same kernels and block shapes as the file's shorter sequences
   'a sequence of 2048'
   # ~2 min (2 x 2100 blocks): the only test of bitonic_step_kernel, the sort's cross-tile steps,

@@ -3,13 +3,17 @@
 // overridden to a tiny model, trains on the WikiText-format fixture, checkpoints, resumes bit for
 // bit and is evaluated with the sliding window by `eval lm`; `train vit` runs on the image-folder
 // fixture and on Fashion-MNIST; each writes metrics.jsonl, results.md and the SVG plot.
+// `generate` continues a prompt with a tiny trained run (streamed, reproducible, its notes and
+// errors), and `train lm --sample-every` logs samples of the model's text.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Readable } from 'stream';
 import * as ff from '../lib';
 import { main } from '../lib/cli';
 import { LM_PRESETS, VIT_PRESETS } from '../lib/cli/presets';
 import { readMetrics } from '../lib/train/metrics-log';
+import { sampleRuns } from '../lib/train/run-lm';
 import { device } from './helpers/compare';
 
 const FIXTURE_WIKI = path.join(__dirname, 'fixtures', 'wikitext-tiny');
@@ -87,6 +91,23 @@ describe('--print-config', () => {
     expect(await error('train', 'vit', '--preset', 'deit-tiny', '--rand-augment', 'rand-x9', '--print-config')).toMatch(/'--rand-augment <spec>' argument 'rand-x9' is invalid\. RandAugment: unsupported section 'x9'/);
     expect(await error('train', 'vit', '--preset', 'deit-tiny', '--batch-size', '6', '--print-config')).toMatch(/--batch-size: 6 is not a whole number of per-replica batches \(the deit-tiny recipe splits its batch over 4 replicas\)/);
     expect(await error('train', 'lm', '--schedule', 'linear', '--print-config')).toMatch(/'--schedule <kind>' argument 'linear' is invalid\. Allowed choices are cosine-after-warmup, cosine-from-step-0, timm-cosine-epochs/);
+  });
+
+  test('the Fourier attention flags reach the model settings of both tasks', async () => {
+    const flags = ['--radius', 'head', '--radius-init', '0.5', '--power', '2', '--eps', '1e-9', '--fourier-stable', '--fourier-features', '3'];
+    for (const task of ['lm', 'vit']) {
+      const m = (await json('train', task, ...flags)).model;
+      expect([m.radius, m.radiusInit, m.power, m.eps, m.stable, m.features]).toEqual(['head', 0.5, 2, 1e-9, true, 3]);
+    }
+    expect((await json('train', 'lm', '--preset', 'wt103-small', '--no-fourier-stable')).model.stable).toBe(false);
+    expect(await error('train', 'lm', '--fourier-features', '17', '--print-config')).toMatch(/--fourier-features: 17 is more than the head dimension 16/);
+    expect(await error('train', 'lm', '--fourier-stable', '--power', '3', '--print-config')).toMatch(/--power: --fourier-stable needs an even power, got 3/);
+    expect(await error('train', 'vit', '--radius', 'row', '--print-config')).toMatch(/'--radius <sharing>' argument 'row' is invalid/);
+  });
+
+  test('--seeds takes distinct non-negative integers, and not with --seed', async () => {
+    expect(await error('train', 'lm', '--seeds', '1,1', '--print-config')).toMatch(/'--seeds <list>' argument '1,1' is invalid\. expected distinct non-negative integers/);
+    expect(await error('train', 'lm', '--seeds', '1,x', '--print-config')).toMatch(/'--seeds <list>' argument '1,x' is invalid/);
   });
 });
 
@@ -199,6 +220,23 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     expect(read('dot/results.json').steps).toBeLessThanOrEqual(fourierSteps);
   });
 
+  test('--seeds: one run per seed, the mean ± std over them, and a repeat reuses the finished seeds', async () => {
+    const out = tmpDir();
+    const r = await cli(...TINY_LM, '--attention', 'fourier', '--radius-init', '0.5', '--seeds', '3,4', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# wt103-small: fourier attention, 2 seeds$/m);
+    expect(r.stdout).toMatch(/^\| fourier +\| +2 \| +[\d.]+ ± [\d.]+ \|/m);
+    for (const f of ['results.md', 'seeds.svg', 'seed-3/fourier/results.json', 'seed-4/fourier/results.json', 'seed-3/fourier/attention.svg']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const configs = [3, 4].map((s) => JSON.parse(fs.readFileSync(path.join(out, `seed-${s}`, 'fourier', 'config.json'), 'utf8')));
+    expect(configs.map((c) => [c.train.seed, c.model.radiusInit])).toEqual([[3, 0.5], [4, 0.5]]);
+    // the attention statistics are in every validation record
+    const valid = readMetrics(path.join(out, 'seed-3', 'fourier', 'metrics.jsonl')).filter((x) => x.type === 'valid');
+    expect(valid.every((x) => x.type === 'valid' && x.attentionStats?.length === 1 && x.attentionStats[0].kind === 'fourier')).toBe(true);
+    const again = await cli(...TINY_LM, '--attention', 'fourier', '--radius-init', '0.5', '--seeds', '3,4', '--out', out);
+    expect(again.stderr).toMatch(/seed 3: finished before; its results are reused/);
+    expect(again.stdout).toBe(r.stdout);
+  }, 300000);
+
   test('train vit on an image folder and evaluates it', async () => {
     const out = tmpDir();
     const r = await cli('train', 'vit', '--data', IMAGES, '--dataset', 'folder', '--image-size', '16', '--patch-size', '8', '--d-model', '16', '--heads', '2',
@@ -231,6 +269,81 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
       '--layers', '1', '--batch-size', '4', '--steps', '2', '--attention', 'dot', '--quiet', '--out', tmpDir());
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n').pop()).toMatch(/repeats: repeated augmentation keeps whole multiples of 256 samples per epoch, and .* has 8 images; use repeats 1/);
+  });
+
+  test('generate continues a prompt with a trained run: streamed, the same text for a seed with or without the cache, notes and errors', async () => {
+    const out = tmpDir();
+    const trained = await cli(...TINY_LM, '--sample-every', '3', '--out', out);
+    expect(trained.code).toBe(0);
+    // a sample line at steps 3 and 6 of each run, 32 tokens each
+    const samples = trained.stderr.split('\n').filter((l) => / step \d+ sample: /.test(l));
+    expect(samples.map((l) => l.replace(/ sample: .*/, ''))).toEqual(['fourier step 3', 'fourier step 6', 'dot step 3', 'dot step 6']);
+    for (const l of samples) expect(l.replace(/.* sample: /, '').split(' ')).toHaveLength(32);
+    expect(fs.existsSync(path.join(out, 'fourier', 'vocab.json'))).toBe(true);
+    // sampling leaves training as it was: the same losses and validations without it
+    const plain = tmpDir();
+    expect((await cli(...TINY_LM, '--attention', 'fourier', '--out', plain)).code).toBe(0);
+    const log = (dir: string) => readMetrics(path.join(dir, 'fourier', 'metrics.jsonl')).map((x) => (x.type === 'train' ? [x.step, x.loss, x.lr] : [x.step, x.metrics]));
+    expect(log(out)).toEqual(log(plain));
+    const demo = sampleRuns(out, 'cpu', () => undefined);
+    expect(demo.map((x) => x.attention)).toEqual(['fourier', 'dot']);
+    expect(demo[0].text.split(' ')).toHaveLength(32);
+
+    const run = path.join(out, 'fourier');
+    const gen = (...args: string[]) => cli('generate', '--checkpoint', run, '--prompt', 'The lighthouse was', '--tokens', '12', ...args);
+    const a = await gen();
+    expect(a.stderr).toMatch(/^12 tokens in [\d.]+ s: [\d.]+ tokens\/s after the first \(the prompt's 3 tokens and the first draw took [\d.]+ s; key-value cache, cpu\)$/m);
+    expect(a.code).toBe(0);
+    expect(a.stdout.startsWith('The lighthouse was')).toBe(true);
+    const added = a.stdout.slice('The lighthouse was'.length).trim().split(/\s+/);
+    expect(added.length).toBeGreaterThan(0);
+    expect(added.length).toBeLessThanOrEqual(12);
+    expect((await gen()).stdout).toBe(a.stdout);
+    expect((await gen('--no-cache')).stdout).toBe(a.stdout);
+    expect((await gen('--seed', '2', '--temperature', '1.5', '--top-k', 'none', '--top-p', '1')).stdout).not.toBe(a.stdout);
+    const greedy = await gen('--temperature', '0', '--tokens', '40', '--shift', '4');
+    expect(greedy.code).toBe(0);
+    expect(greedy.stderr).toMatch(/note: the text passed the model's context of 16 tokens: the oldest 28 left the window \(4 at a time/);
+    expect((await gen('--temperature', '0', '--tokens', '40', '--shift', '4', '--no-cache')).stdout).toBe(greedy.stdout);
+
+    // unknown words, a prompt longer than the context, stdin, an output folder of two runs
+    const unk = await cli('generate', '--checkpoint', run, '--prompt', 'The zzqx lighthouse qqzx zzqx', '--tokens', '2');
+    expect(unk.code).toBe(0);
+    expect(unk.stderr).toMatch(/note: 3 prompt words are not in the vocabulary and read as <unk>: "zzqx", "qqzx"/);
+    const long = await cli('generate', '--checkpoint', run, '--prompt', 'the '.repeat(20) + '\nlighthouse', '--tokens', '2');
+    expect(long.stderr).toMatch(/note: the prompt has 22 tokens, more than the model's context of 16: its first 6 are dropped/);
+    const stdin = Object.getOwnPropertyDescriptor(process, 'stdin') as PropertyDescriptor;
+    Object.defineProperty(process, 'stdin', { value: Readable.from([Buffer.from('The lighthouse was\n')]), configurable: true });
+    let piped: CliRun;
+    try {
+      piped = await cli('generate', '--checkpoint', run, '--prompt', '-', '--tokens', '12');
+    } finally {
+      Object.defineProperty(process, 'stdin', stdin);
+    }
+    expect(piped.stdout).toBe(a.stdout);
+    const both = await cli('generate', '--checkpoint', out, '--prompt', 'The lighthouse', '--tokens', '3');
+    expect(both.code).toBe(0);
+    expect(both.stdout).toMatch(/^== fourier \(.*fourier.best\.safetensors\) ==\nThe lighthouse/m);
+    expect(both.stdout).toMatch(/^== dot \(.*dot.best\.safetensors\) ==\nThe lighthouse/m);
+    // without vocab.json the vocabulary is rebuilt from the corpus of the run's config
+    fs.rmSync(path.join(run, 'vocab.json'));
+    const rebuilt = await gen();
+    expect(rebuilt.stderr).toMatch(/no vocab\.json beside it; rebuilding the vocabulary from the training data/);
+    expect(rebuilt.stdout).toBe(a.stdout);
+
+    // bad input: one line naming it
+    expect(await error('generate', '--checkpoint', run, '--prompt', '  ')).toMatch(/^fourierformer: --prompt: the prompt is empty; give at least one word$/);
+    expect(await error('generate', '--checkpoint', run)).toMatch(/required option '--prompt <text>' not specified/);
+    expect(await error('generate', '--checkpoint', run, '--prompt', 'a', '--top-k', '0')).toMatch(/option '--top-k <n>' argument '0' is invalid\. expected a positive integer/);
+    expect(await error('generate', '--checkpoint', run, '--prompt', 'a', '--top-p', '0')).toMatch(/option '--top-p <p>' argument '0' is invalid\. expected a probability in \(0, 1\]/);
+    expect(await error('generate', '--checkpoint', run, '--prompt', 'a', '--top-p', '1.5')).toMatch(/option '--top-p <p>' argument '1\.5' is invalid/);
+    expect(await error('generate', '--checkpoint', run, '--prompt', 'a', '--temperature', '-1')).toMatch(/option '--temperature <x>' argument '-1' is invalid/);
+    expect(await error('generate', '--checkpoint', run, '--prompt', 'a', '--shift', '17')).toMatch(/--shift: 17 is more than the model's context of 16/);
+    expect(await error('generate', '--checkpoint', '/no/such/run', '--prompt', 'a')).toMatch(/--checkpoint: \/no\/such\/run does not exist/);
+    const vit = tmpDir();
+    expect((await cli('train', 'vit', '--data', IMAGES, '--dataset', 'folder', '--image-size', '16', '--patch-size', '8', '--d-model', '16', '--heads', '2',
+      '--layers', '1', '--batch-size', '4', '--steps', '1', '--eval-every', '1', '--attention', 'dot', '--quiet', '--out', vit)).code).toBe(0);
+    expect(await error('generate', '--checkpoint', path.join(vit, 'dot'), '--prompt', 'a')).toMatch(/best\.safetensors: not a language-model checkpoint of 'fourierformer train lm' \(it holds a vision transformer\)/);
   });
 
   (fs.existsSync(FASHION) ? test : test.skip)('train vit on Fashion-MNIST (a subset), both attention kinds', async () => {

@@ -101,6 +101,52 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     for (let r = 0; r < N; r++) expect(lp.subarray(r * V, (r + 1) * V).reduce((s, v) => s + Math.exp(v), 0)).toBeCloseTo(1, 5);
   });
 
+  test('adaptiveLogProbs: the same log-probabilities without a target; a head in two parts, few rows or many', () => {
+    const w = makeWeights(false);
+    const split = tensorWeights(w);
+    const whole = split.head as ff.Tensor;
+    split.head = [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5)];
+    for (const rows of [1, 3, N]) {
+      const x = randomPair([rows, d], -1, 1, 5 + rows);
+      const ref = adaptiveLogProbRef(x.ref, refWeights(w), cutoffs);
+      const lp = ff.adaptiveLogProbs(x.t, tensorWeights(w), { cutoffs });
+      expect(lp.shape).toEqual([rows, V]);
+      expect(relErr(lp.toFloat32Array(), ref.data)).toBeLessThan(1e-5);
+      // rows < d multiply the parts one by one, rows >= d the joined head: the same values
+      expect(relErr(ff.adaptiveLogProbs(x.t, split, { cutoffs }).toFloat32Array(), ref.data)).toBeLessThan(1e-5);
+      const x3 = ff.reshape(x.t, [1, rows, d]);
+      expect(ff.adaptiveLogProbs(x3, split, { cutoffs }).shape).toEqual([1, rows, V]);
+    }
+    // the bias's gradient reaches both parts of a split head
+    const x = randomPair([2, d], -1, 1, 9);
+    const bias = ff.tensor(w.headBias.t.toFloat32Array(), [cutoffs[0] + 3], { device: device(), requiresGrad: true });
+    ff.sum(ff.adaptiveLogProbs(x.t, { ...split, headBias: bias }, { cutoffs })).backward();
+    expect(Array.from(gradOf(bias)).filter((g) => g !== 0).length).toBe(cutoffs[0] + 3);
+    expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5, 6)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\] \+ \[1, 8\]/);
+  });
+
+  test('adaptiveInput of ids all in one cluster (one token, as in decoding): the rows and their gradient', () => {
+    const table = randomPair([4, 2], -0.5, 0.5, 60);
+    const proj = randomPair([d, 2], -0.5, 0.5, 61);
+    const clusters = [
+      { weight: randomPair([4, d], -0.5, 0.5, 62).t, proj: null },
+      { weight: randomPair([3, d / 2], -0.5, 0.5, 63).t, proj: randomPair([d, d / 2], -0.5, 0.5, 64).t },
+      { weight: table.t, proj: proj.t },
+      { weight: randomPair([3, 2], -0.5, 0.5, 65).t, proj: randomPair([d, 2], -0.5, 0.5, 66).t },
+    ];
+    for (const ids of [[9], [8, 10, 8]]) {
+      const h = ff.adaptiveInput(ff.tensor(ids, [1, ids.length], { device: device() }), clusters, cutoffs);
+      expect(h.shape).toEqual([1, ids.length, d]);
+      const want = ids.flatMap((id) => Array.from(linearRef(embeddingRef(refArray([id - 7], [1]), table.ref), proj.ref, null).data));
+      expect(relErr(h.toFloat32Array(), want)).toBeLessThan(1e-5);
+      ff.sum(h).backward();
+      const g = gradOf(table.t);
+      expect(g.slice(0, 2).every((x) => x === 0)).toBe(true); // row 0 (id 7) is never read
+      expect(g.slice(2).some((x) => x !== 0)).toBe(true);
+      table.t.grad = null;
+    }
+  });
+
   test('weights tied with an adaptive input: shared tables get the gradient of both uses', () => {
     // adaptive input clusters: [0, 4) in d dims, [4, 7) in d/2, [7, 11) in 2, [11, 14) in 2
     const inDims = [d, d / 2, 2, 2];

@@ -19,6 +19,12 @@ describe(`matmul on ${device()}`, () => {
     ['batch of a, transposed, against one b', [3, K, M], [N, K], true, true],
     ['one a against a batch of b', [M, K], [3, K, N], false, false],
     ['one a, transposed, against a batch of b, transposed', [1, K, M], [3, N, K], true, true],
+    // one row of output: a GEMV on cpu, in every layout of a and b
+    ['one row', [1, K], [K, N], false, false],
+    ['one row, a transposed', [K, 1], [K, N], true, false],
+    ['one row, b transposed', [1, K], [N, K], false, true],
+    ['one row, both transposed', [K, 1], [N, K], true, true],
+    ['a batch of single rows', [4, 1, K], [4, N, K], false, true],
   ];
   for (const [name, aShape, bShape, transA, transB] of cases) {
     test(`${name} matches the reference, forward and backward`, () => {
@@ -133,6 +139,21 @@ describe(`linear on ${device()}`, () => {
         }
       }
       expect(relErr(got, want)).toBeLessThan(1e-5);
+    }
+  });
+
+  test('one row (a token at a time): a GEMV, split into blocks of columns when wide, matches with its bias', () => {
+    // 2 * 512 * 8192 flops: two threads' blocks of columns on cpu
+    const d = { device: device() };
+    for (const [inF, out] of [[6, 9], [512, 8192]]) {
+      const xv = uniform(inF, -1, 1, 43), wv = uniform(out * inF, -1, 1, 44), bv = uniform(out, -1, 1, 45);
+      const y = ff.tidy(() => ff.linear(ff.tensor(xv, [1, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d)).toFloat32Array());
+      const want = Array.from({ length: out }, (_, o) => {
+        let sum = bv[o];
+        for (let i = 0; i < inF; i++) sum += xv[i] * wv[o * inF + i];
+        return sum;
+      });
+      expect(relErr(y, want)).toBeLessThan(1e-5);
     }
   });
 

@@ -221,7 +221,8 @@ describe(`optim on ${device()}`, () => {
 
   test('bad arguments throw errors naming them', () => {
     const params = makeParams([[3]], 97);
-    expect(() => new ff.optim.AdamW(params, { lr: -1 })).toThrow(/params\[0\]\.lr/);
+    expect(() => new ff.optim.AdamW(params, { lr: -1 })).toThrow(/^options\.lr: expected a number in \[0, Infinity\], got -1/);
+    expect(() => new ff.optim.AdamW([{ params, lr: -1 }])).toThrow(/^params\[0\]\.lr/);
     expect(() => new ff.optim.AdamW(params, { betas: [0.9, 1] })).toThrow(/betas\[1\]/);
     expect(() => new ff.optim.SGD(params, { lr: 0.1, nesterov: true })).toThrow(/nesterov/);
     expect(() => new ff.optim.AdamW([params[0], params[0]])).toThrow(/params\[0\]\.params\[1\]: the tensor appears in more than one place/);

@@ -1,6 +1,8 @@
 // Each binding file registers its own functions at load time, so adding an op touches no shared
 // file:   FF_EXPORTS({"fourierMetricForward", guarded<FourierMetricForward>}, ...);
-// The addon's init (addon.cpp) then sets every registered function on the exports object.
+// The addon's init (addon.cpp) then sets every registered function on the exports object. The
+// list is the addon's own: its symbols are hidden (csrc/binding/addon.map), so another addon of
+// the same binding in the process (cpu beside cuda-emu) has a list of its own.
 #pragma once
 #include <napi.h>
 #include <initializer_list>

@@ -3,6 +3,7 @@
 #include <napi.h>
 #include "../common/backend.h"
 #include "args.h"
+#include "environment.h"
 #include "guarded.h"
 #include "registry.h"
 #include "storage.h"
@@ -44,7 +45,7 @@ Napi::Value ToArray(const Napi::CallbackInfo& info) {
 Napi::Value Free(const Napi::CallbackInfo& info) {
   Storage* s = info.Length() > 0 ? unwrap(info[0]) : nullptr;
   if (!s) throw ArgError("tensor", "expected a tensor storage");
-  free_storage(info.Env(), *s);
+  free_storage(*s);
   return info.Env().Undefined();
 }
 
@@ -54,11 +55,18 @@ Napi::Value IsFreed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), s->freed);
 }
 
+// memory() -> { tensors, bytes } live in this environment (the calling JS thread),
+// { processTensors, processBytes } live in every environment of the process, and cached: bytes
+// the backend's caching allocator holds for reuse (shared by the process).
 Napi::Value Memory(const Napi::CallbackInfo& info) {
-  auto o = Napi::Object::New(info.Env());
-  o.Set("tensors", Napi::Number::New(info.Env(), double(counters().tensors.load())));
-  o.Set("bytes", Napi::Number::New(info.Env(), double(counters().bytes.load())));
-  o.Set("cached", Napi::Number::New(info.Env(), double(backend::cached_bytes())));
+  const Napi::Env env = info.Env();
+  const EnvState& state = env_state(env);
+  auto o = Napi::Object::New(env);
+  o.Set("tensors", Napi::Number::New(env, double(state.tensors)));
+  o.Set("bytes", Napi::Number::New(env, double(state.bytes)));
+  o.Set("processTensors", Napi::Number::New(env, double(process_counters().tensors.load())));
+  o.Set("processBytes", Napi::Number::New(env, double(process_counters().bytes.load())));
+  o.Set("cached", Napi::Number::New(env, double(backend::cached_bytes())));
   return o;
 }
 

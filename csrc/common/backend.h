@@ -15,6 +15,15 @@ std::string describe();
 // Throws ff::Error explaining why the device cannot be used (no GPU, no driver).
 void ensure_available();
 
+// The host threads this backend's ops use when called from the calling thread; each thread (a
+// Node environment: the main thread or a worker) has its own count. cpu: the OpenMP team of its
+// kernels and GEMMs (default OMP_NUM_THREADS, else the cores available); cuda-emu: the
+// emulator's block workers (at most FF_EMU_WORKERS, shared by the process, one launch at a
+// time); cuda: 1 (the GPU runs the kernels; the calling thread only queues them, and
+// set_num_threads changes nothing). n >= 1.
+int num_threads();
+void set_num_threads(int n);
+
 void* alloc(size_t bytes);  // throws ff::Error on out-of-memory
 void release(void* ptr);
 // The caching allocator's free blocks: bytes held for reuse, and giving them back to the system

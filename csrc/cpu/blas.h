@@ -34,7 +34,7 @@ struct Sgemm {
 // The number of threads for a product of `flops` (at least ~4 Mflop per thread).
 int gemm_threads(double flops);
 
-// The block C[m0:m1, n0:n1] of the product, on the calling thread.
+// The block C[m0:m1, n0:n1] of the product, on the calling thread (sgemv for a block of one row).
 void sgemm_block(const Sgemm& g, int m0, int m1, int n0, int n1);
 
 // The whole product, its blocks spread over the team.

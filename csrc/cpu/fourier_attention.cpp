@@ -117,7 +117,16 @@
 //   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
-//   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S.
+//   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S. delta_i
+//   is sum_j P_ij dp_ij / sum_j P_ij from a pass over the row's keys before (stable_deltas:
+//   exact where one key dominates a row); it costs the stable forward's kernel products once more.
+// Range, default mode. The kernels run with subnormals flushed to zero (threads.h: subnormal
+//   arithmetic would slow them down many times). K itself is carried as K 2^(p a) (scale_root,
+//   p a <= 64: exact, so the bits are those of the plain products wherever nothing underflows),
+//   so what flushes is only a weight P_ij = K_ij / (S_i + eps), a term dL/dx_ijd, or an output
+//   or gradient element below 2^-126 ~ 1.2e-38: outputs and gradients keep float's relative
+//   accuracy while the largest element of the tensor is above ~1e-34, and a tensor whose every
+//   term is below 2^-126 is 0 (the README's API section says so). Stable mode has no such limit.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -143,6 +152,21 @@ constexpr int kFwdGroup = 2;      // key vectors computed in lockstep: forward
 constexpr int kBwdGroup = 4;      // and backward
 constexpr int kFwdRows = 6;       // forward: rows whose K rows feed one product with V
 constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differences stay finite)
+
+// Default mode: k is carried as k 2^a (the forward's products start at 2^a, the backward scales
+// pass A's k), so k^(p-1) and K carry exact factors 2^((p-1) a) and 2^(p a) (p a <= 64), undone
+// where they meet 1 / (S + eps). A K below float's smallest normal (2^-126: D = 64 at R = 2
+// gives K ~ 1e-40, outputs ~ 1e-34) then still reaches the output; what flushes is only a
+// result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
+// underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
+// eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
+// eps 2^(p a) stay below 2^120).
+int scale_root(int p, int n, float vmax, float eps) {
+  int room = 64;
+  for (const double x : {double(n) * vmax, double(eps)})
+    if (x > 0) room = std::min(room, x < 1e300 ? 119 - std::ilogb(x) : 0);
+  return std::max(0, room) / p;
+}
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
@@ -294,13 +318,13 @@ void differences(const float* a, const float* b, int ld, int d, typename V::T* x
   for (int n = 0; n < N; ++n) x[n] = V::sub(ad, V::load(b + size_t(d) * ld + n * V::W));
 }
 
-// k = prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
+// k = one * prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
 // both halves and all N in lockstep (2N independent chains).
 template <class V, bool Bounded, int N>
-void sinc_products(const float* a, const float* b, int ld, int D, typename V::T* k) {
+void sinc_products(const float* a, const float* b, int ld, int D, typename V::T one, typename V::T* k) {
   using T = typename V::T;
   T lo[N], hi[N], x[2 * N], s[2 * N];
-  for (int n = 0; n < N; ++n) lo[n] = V::set(1.0f), hi[n] = V::set(1.0f);
+  for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
   const int mid = D / 2;
   for (int i = 0; i < mid; ++i) {
     differences<V, N>(a, b, ld, i, x);
@@ -343,6 +367,17 @@ void for_key_groups(int jb, int jlim, const Group& group) {
   for (; j0 < jlim; j0 += W) group(j0, std::integral_constant<int, 1>{});
 }
 
+// max |x_i| over n floats, W at a time (0 for n = 0).
+template <class V>
+float max_abs(const float* x, size_t n) {
+  typename V::T m = V::zero();
+  size_t i = 0;
+  for (; i + V::W <= n; i += V::W) m = V::max(m, V::abs(V::load(x + i)));
+  float r = V::max_lane(m);
+  for (; i < n; ++i) r = std::max(r, std::fabs(x[i]));
+  return r;
+}
+
 struct FwdArgs {
   const AttentionShape* sh;
   const float *q, *k, *v, *R;
@@ -353,9 +388,9 @@ struct FwdArgs {
   cpu::RowSplit split;
 };
 
-// Row i, keys [j0, jend) of a tile: K into kb[j - j0]; returns their sum.
+// Row i, keys [j0, jend) of a tile: K 2^(p a) into kb[j - j0] (one = 2^a); returns their sum.
 template <class V>
-float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, float* kb) {
+float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, float one, float* kb) {
   using T = typename V::T;
   constexpr int W = V::W;
   T S = V::zero();
@@ -364,7 +399,7 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
-      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, k);
+      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, V::set(one), k);
       for (int n = 0; n < N; ++n) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
@@ -424,6 +459,10 @@ struct ForwardUnit {
     const int bh = A.split.slice(unit), i0 = A.split.row_begin(unit), i1 = A.split.row_end(unit);
     const Keys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, false, A.k, A.v, A.R);
     const int tile = ks.T, rows = i1 - i0;
+    // default mode: K 2^s with s = p a (scale_root)
+    const int root = A.stable ? 0 : scale_root(A.power, ks.n, max_abs<V>(A.v + int64_t(bh) * sh.Nk * sh.Dv, size_t(ks.n) * sh.Dv), A.eps);
+    const float one = std::ldexp(1.0f, root), unscale = std::ldexp(1.0f, -A.power * root);
+    const float eps_s = std::ldexp(A.eps, A.power * root);
     std::vector<float> a(sh.D), S(rows, 0.0f), emax(rows, kNoMax);
     cpu::Floats kb(size_t(kFwdRows) * tile), ke(A.stable ? tile : 0), acc(size_t(rows) * ks.ldv, 0.0f);
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
@@ -444,7 +483,7 @@ struct ForwardUnit {
             float* ar = acc.data() + size_t(r) * ks.ldv;
             kernel_row_stable<V>(ks, a.data(), t0, t0 + n, A.power, krow, ke.data(), emax[r], S[r], ar, ks.ldv);
           } else {
-            S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, krow);
+            S[r] += kernel_row<V>(ks, a.data(), t0, t0 + n, A.power, one, krow);
           }
         }
         cpu::gemm_rows<V>(kb.data(), tile, nr, nmax, ks.vrows + size_t(t0) * ks.ldv, ks.ldv, ks.ldv,
@@ -459,9 +498,11 @@ struct ForwardUnit {
         stat = S[r] > 0.0f ? float(std::log(double(S[r])) + double(emax[r]) * std::numbers::ln2)
                            : -std::numeric_limits<float>::infinity();
       } else {
-        const float den = S[r] + A.eps;
-        inv = den != 0.0f ? 1.0f / den : 0.0f;
-        stat = S[r];
+        // S[r] and acc are S and sum_j K v times 2^s: out = acc / (S[r] + eps 2^s), the bits of
+        // acc' / (S + eps) unscaled. stat = S flushes below 2^-126; where S + eps is then 0
+        // (eps = 0) the row gives 0, as the backward (which reads stat) does.
+        stat = S[r] * unscale;
+        inv = stat + A.eps != 0.0f ? 1.0f / (S[r] + eps_s) : 0.0f;
       }
       for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[size_t(r) * ks.ldv + e] * inv;
       A.stats[row] = stat;
@@ -485,6 +526,10 @@ struct BwdArgs {
   float* part;          // per unit: Tk, then dv as Nk rows of ldv
   double* dR_rows;      // per unit [D]: sum_i q_id Tq_id
   double* dR_keys;      // per slice [D]: sum_j k_jd Tk_jd
+  // default mode: k is taken as k 2^a (scale_root): kscale = 2^a, wscale = 2^-(p a) (turns
+  // 1 / (S + eps) into the factor of K 2^(p a) that gives P), cscale = p kSincDScale 2^-((p-1) a)
+  // (the coefficient's constant, for k^(p-1) 2^((p-1) a))
+  float kscale, wscale, cscale;
   size_t part_elems() const { return lk.size() + size_t(sh->Nk) * ldv; }
 };
 
@@ -586,8 +631,20 @@ struct RowInputs {
   const float* a;     // R q_i
   const float* dp;    // dout_i . v_j for the keys of this tile (dp[j - jbeg])
   int jbeg, jend;     // keys of this tile for this row
-  float delta;        // dout_i . out_i
+  float delta;        // dout_i . out_i (stable: delta_i = delta + delta_lo, stable_deltas)
+  float delta_lo;
   float stat;         // S_i, or log S_i when stable
+};
+
+// Stable mode: S_i = F 2^e from stat = log S_i, F in [1, 2), so P_ij = Km invF 2^(Ke - e) for
+// K_ij = Km 2^Ke.
+struct StableNorm {
+  float invF, e;
+  explicit StableNorm(float stat) {
+    const double ei = std::floor(double(stat) / std::numbers::ln2);
+    invF = float(std::exp(ei * std::numbers::ln2 - double(stat)));
+    e = float(ei);
+  }
 };
 
 // Row i, keys [jbeg, jend): Tq into rs.tq, t into tk, P_ij = K_ij/(S_i + eps) into
@@ -598,7 +655,11 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   constexpr int W = V::W;
   const int p = A.power;
   const float den = in.stat + A.eps;
-  const T inv = V::set(den != 0.0f ? 1.0f / den : 0.0f);
+  const float inv1 = den != 0.0f ? 1.0f / den : 0.0f;
+  // k 2^a into kernel_power: K 2^(p a) times inv 2^-(p a) gives P, and k^(p-1) 2^((p-1) a)
+  // times the constant's 2^-((p-1) a) the coefficient, both with the bits of the unscaled
+  // products wherever those do not underflow (so suf, ~ P, flushes no earlier)
+  const T inv = V::set(inv1), inv_p = V::set(inv1 * A.wscale), up = V::set(A.kscale), cp = V::set(A.cscale);
   const T delta = V::set(in.delta);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
@@ -610,15 +671,15 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
       for (int n = 0; n < N; ++n) {
         const int j = j0 + n * W;
         T kp1;
-        const T K = kernel_power<V>(k[n], p, kp1);
+        const T K = kernel_power<V>(V::mul(k[n], up), p, kp1);
         const T dp = V::load(in.dp + (j - in.jbeg));
-        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv);
+        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv_p);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
           G = V::keep(valid, G), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(V::set(float(p) * cpu::kSincDScale), kp1));
+        coef[n] = V::mul(G, V::mul(cp, kp1));
       }
       pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
     });
@@ -630,10 +691,9 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   using T = typename V::T;
   constexpr int W = V::W;
   const int p = A.power;
-  // S_i = F 2^ei with F in [1, 2)
-  const double ei = std::floor(double(in.stat) / std::numbers::ln2);
-  const float invF = float(std::exp(ei * std::numbers::ln2 - double(in.stat)));
-  const T delta = V::set(in.delta), sexp = V::set(float(ei));
+  const StableNorm nm(in.stat);
+  const float invF = nm.invF;
+  const T delta = V::set(in.delta), delta_lo = V::set(in.delta_lo), sexp = V::set(nm.e);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
   ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
@@ -643,7 +703,9 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
-      T cm = V::mul(V::mul(V::sub(dp, delta), V::set(float(p) * invF * cpu::kSincDScale)), pm);
+      // dp - delta_i: dp - delta exactly where they are close, then the low part
+      const T G = V::sub(V::sub(dp, delta), delta_lo);
+      T cm = V::mul(V::mul(G, V::set(float(p) * invF * cpu::kSincDScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
         P = V::keep(valid, P), cm = V::keep(valid, cm);
@@ -652,6 +714,74 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       pass_b_stable<V>(cm, V::sub(pe, sexp), ks.D, rs, tk0 + j0, A.lk.ld);
     }
   });
+}
+
+// Stable row i, keys [jbeg, jend): P_ij = K_ij / S_i into prow[j - jbeg] (whole vectors), with
+// the bits backward_row_stable gives them (the same products in the same order).
+template <class V>
+void weights_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const StableNorm& nm, float* prow) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  const float* b0 = ks.b_tile(jbeg);
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += W) {
+      T m, e, Km, Ke, pm, pe;
+      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      T P = V::mul(V::mul(Km, V::set(nm.invF)), V::pow2(V::sub(Ke, V::set(nm.e))));
+      if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
+      V::store(prow + (j0 - jbeg), P);
+    }
+  });
+}
+
+// ---- stable: delta_i from the backward's own P and dp ----
+//
+// G_ij = dp_ij - delta_i, with delta_i = dout_i . out_i = sum_j P_ij dp_ij, cancels where one key
+// dominates a row (as at large D): G_i* ~ (1 - P_i*) dp_i*, while dout . out from the float
+// output (and dp from a float product) carry errors of ~1e-7 |dp|, which dK/dx = K p s'/s
+// multiplies by up to ~1e3 near a zero of s: a row whose true gradient is ~0 got gradients of
+// ~1e-3 of the largest (cpu and cuda-emu alike). Here delta_i = sum_j P_ij dp_ij / sum_j P_ij
+// in double, from the P and dp the backward itself uses (the same bits): then dp_i* - delta_i =
+// sum_j P_ij (dp_i* - dp_ij) / sum_j P_ij up to double rounding, so dp's own error cancels, and
+// so does the common relative error of P (stat = log S is a rounded float). Cost: the row's
+// kernel once more (the stable forward's products, no derivatives) and the dp products again,
+// before the backward's pass over the keys; only in stable mode.
+// (dp_block a template argument, not a std::function: its call must stay inside the flattened
+// per-ISA entry point, or the vector code it reaches is compiled for the base ISA.)
+template <class V, class DpBlock>
+void stable_deltas(const BwdArgs& A, const Keys& ks, int bh, int i0, int rows, const DpBlock& dp_block, const float* DP,
+                   float* P, float* delta_hi, float* delta_lo) {
+  const AttentionShape& sh = *A.sh;
+  const int tile = ks.T;
+  std::vector<double> rho(rows, 0.0), sigma(rows, 0.0);
+  std::vector<float> a(sh.D);
+  for (int t0 = 0; t0 < ks.n; t0 += tile) {
+    for (int rb = 0; rb < rows; rb += kRowBlock) {
+      const int nr = std::min(kRowBlock, rows - rb);
+      const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
+      if (jmax <= t0) continue;
+      dp_block(t0, rb, nr, jmax);
+      for (int r = rb; r < rb + nr; ++r) {
+        const int i = i0 + r;
+        const int64_t row = int64_t(bh) * sh.Nq + i;
+        const int jend = std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk);
+        const float stat = A.stats[row];
+        if (jend <= t0 || stat == -std::numeric_limits<float>::infinity()) continue;
+        for (int d = 0; d < sh.D; ++d) a[d] = ks.rc[d] * A.q[row * sh.D + d];
+        weights_row_stable<V>(ks, a.data(), t0, jend, A.power, StableNorm(stat), P);
+        const float* dp = DP + size_t(r - rb) * tile;
+        double rs = 0.0, ss = 0.0;
+        for (int j = 0; j < jend - t0; ++j) rs += double(P[j]) * dp[j], ss += P[j];
+        rho[r] += rs, sigma[r] += ss;
+      }
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    const double d = sigma[r] > 0.0 ? rho[r] / sigma[r] : 0.0;
+    delta_hi[r] = float(d);
+    delta_lo[r] = float(d - double(delta_hi[r]));
+  }
 }
 
 // dk, dv and the keys' part of dR for slice bh, from its units' partials (in unit order).
@@ -722,7 +852,10 @@ struct FinishKeys {
 };
 
 // A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (the P rows of
-// a block feed one dv update); dq is accumulated per row across tiles.
+// a block feed one dv update); dq is accumulated per row across tiles. The two modes are separate
+// kernels, each flattened into its own entry point: with the stable pass in the same function,
+// GCC allocated the default loops' registers worse (+11% instructions in the default backward).
+template <bool kStable>
 struct BackwardUnit {
   template <class V>
   static void run(const BwdArgs& A, const int& unit) {
@@ -736,39 +869,49 @@ struct BackwardUnit {
     float* dv = tk + A.lk.size();
     std::fill(tk, tk + A.part_elems(), 0.0f);
     RowScratch rs(D, V::W);
-    std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows);
+    std::vector<float> a(D), tq(size_t(rows) * D, 0.0f), delta(rows), delta_lo(rows, 0.0f);
     cpu::Floats P(size_t(kRowBlock) * tile), DP(size_t(kRowBlock) * tile),
         douts(Dv != A.ldv ? size_t(kRowBlock) * A.ldv : 0, 0.0f);
-    cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
+    // dp_rj = dout_r . v_j for the rows [rb, rb + nr) of the unit and the keys [t0, jmax), as
+    // one small product into DP; returns the block's dout rows, padded to ldv (read in place
+    // when Dv = ldv)
+    const auto dp_block = [&](int t0, int rb, int nr, int jmax) {
+      const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
+      const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
+      if (Dv != A.ldv) {
+        for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
+        dblock = douts.data();
+      }
+      cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+      return dblock;
+    };
+    if constexpr (kStable) {
+      stable_deltas<V>(A, ks, bh, i0, rows, dp_block, DP.data(), P.data(), delta.data(), delta_lo.data());
+    } else {
+      cpu::row_deltas(A.dout, A.out, int64_t(bh) * sh.Nq + i0, rows, Dv, delta.data());
+    }
     for (int t0 = 0; t0 < ks.n; t0 += tile) {
       for (int rb = 0; rb < rows; rb += kRowBlock) {
         const int nr = std::min(kRowBlock, rows - rb);
         const int jmax = std::min(t0 + tile, sh.causal ? i0 + rb + nr : sh.Nk);
         if (jmax <= t0) continue;
-        // dp_rj = dout_r . v_j for the block's rows and the tile's keys, as one small product
         const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
-        // the block's dout rows, padded to ldv (read in place when Dv = ldv)
-        const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
-        if (Dv != A.ldv) {
-          for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
-          dblock = douts.data();
-        }
-        cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
+        const float* dblock = dp_block(t0, rb, nr, jmax);
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
           const RowInputs in{a.data(), DP.data() + size_t(r - rb) * tile, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
-                             delta[r], A.stats[row]};
+                             delta[r], delta_lo[r], A.stats[row]};
           float* prow = P.data() + size_t(r - rb) * tile;
           // the dv update reads P up to the block's last key: 0 past this row's own (whole
           // vectors of P are written up to its last key)
-          const int written = in.jend <= t0 || (A.stable && in.stat == -std::numeric_limits<float>::infinity())
+          const int written = in.jend <= t0 || (kStable && in.stat == -std::numeric_limits<float>::infinity())
                                   ? 0 : (in.jend - t0 + V::W - 1) / V::W * V::W;
           std::fill(prow + written, prow + std::max(written, cols), 0.0f);
           if (written == 0) continue;  // no keys in this tile, or (stable) S_i = 0: out_i = 0
           for (int d = 0; d < D; ++d) a[d] = ks.rc[d] * A.q[row * D + d];
           for (int d = 0; d < D; ++d) V::store(rs.tq.data() + d * V::W, V::zero());
-          if (A.stable) {
+          if constexpr (kStable) {
             backward_row_stable<V>(A, ks, in, rs, tk, prow);
           } else {
             backward_row<V>(A, ks, in, rs, tk, prow);
@@ -818,9 +961,17 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   // uninitialised: every unit clears its own part
   const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
-  const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv,
-                  split, lk, ldv, part.get(), dR_rows.data(), dR_keys.data()};
-  cpu::parallel_units(split.units(), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
+  const int a = stable ? 0 : scale_root(power, 0, 0.0f, eps);
+  const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
+                  dR_rows.data(), dR_keys.data(), std::ldexp(1.0f, a), std::ldexp(1.0f, -power * a),
+                  std::ldexp(float(power) * cpu::kSincDScale, -(power - 1) * a)};
+  cpu::parallel_units(split.units(), [&](int u) {
+    if (stable) {
+      cpu::run_best<BackwardUnit<true>>(A, u);
+    } else {
+      cpu::run_best<BackwardUnit<false>>(A, u);
+    }
+  });
   if (split.chunks > 1) cpu::parallel_units(slices, [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
   std::vector<double> acc(size_t(sh.r_elems()), 0.0);

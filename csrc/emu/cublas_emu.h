@@ -43,6 +43,7 @@ typedef cublasContext* cublasHandle_t;
 
 inline cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  openblas_set_num_threads(1);  // the products run on the calling thread, not OpenBLAS's pool
   *handle = new cublasContext;
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -217,6 +217,12 @@ std::string describe();
 // The emulated device's memory (default: the host's physical memory); returns the old limit.
 // cudaMalloc beyond it fails with cudaErrorMemoryAllocation, as a full GPU would.
 size_t set_memory_limit(size_t bytes);
+// The OS threads that run the blocks of the launches made from the calling thread: at most
+// FF_EMU_WORKERS (the process's pool, serving one launch at a time), and at most n once the
+// calling thread has set n. Results do not depend on it (blocks are independent). Thread mode
+// (the TSan build) runs one block at a time: 1, and the setting changes nothing.
+int launch_threads();
+void set_launch_threads(int n);
 
 namespace detail {
 

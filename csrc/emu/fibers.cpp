@@ -6,8 +6,9 @@
 // records what each waits for, resumes them with the block aborting (each throws Abort from its
 // sync point, unwinding its kernel frames), and the launch throws.
 //
-// Blocks are spread over FF_EMU_WORKERS OS threads (default 2: the caller and one helper). Each
-// worker keeps a pool of fiber stacks (mmap'd, with a guard page), reused across blocks.
+// Blocks are spread over FF_EMU_WORKERS OS threads (default 2: the caller and one helper; fewer
+// where the launching thread set fewer, set_launch_threads), one launch at a time in the process.
+// Each worker keeps a pool of fiber stacks (mmap'd, with a guard page), reused across blocks.
 // Under AddressSanitizer every switch is announced with __sanitizer_start/finish_switch_fiber
 // (Boost 1.74's fcontext fibers do not do it themselves), so ASan knows which stack is live.
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include "../common/asan_poison.h"
 #include "block.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -62,8 +64,14 @@ class StackPool {
  public:
   StackPool() = default;
   StackPool(const StackPool&) = delete;
+  // Runs when the OS thread ends (a worker thread, not only the process). Under AddressSanitizer
+  // the stacks' shadow may still mark frames of the fibers that ran there; the memory can come
+  // back as anything (a thread's stack, V8's heap), so it is unpoisoned before it is unmapped.
   ~StackPool() {
-    for (const ctx::stack_context& s : free_) munmap(base(s), kStackSize + page());
+    for (const ctx::stack_context& s : free_) {
+      FF_UNPOISON(static_cast<char*>(s.sp) - kStackSize, kStackSize);
+      munmap(base(s), kStackSize + page());
+    }
   }
 
   ctx::stack_context get() {
@@ -339,6 +347,8 @@ class Workers {
 
 std::mutex launch_mutex;  // one launch at a time (the workers serve one grid)
 
+thread_local int launch_thread_limit = 0;  // set_launch_threads on this thread; 0: the whole pool
+
 }  // namespace
 
 uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
@@ -382,10 +392,24 @@ void run_grid(const Launch& l) {
       stop = true;
     }
   };
-  Workers& w = Workers::get();
-  w.run(int(std::min<uint64_t>(w.size(), total)) - 1, job);
+  Workers::get().run(int(std::min<uint64_t>(launch_threads(), total)) - 1, job);
   if (!first_error.empty()) throw Error(first_error);
 }
+
+}  // namespace ff::emu::detail
+
+namespace ff::emu {
+
+int launch_threads() {
+  const int pool = detail::Workers::get().size();
+  return detail::launch_thread_limit > 0 ? std::min(detail::launch_thread_limit, pool) : pool;
+}
+
+void set_launch_threads(int n) { detail::launch_thread_limit = std::max(n, 1); }
+
+}  // namespace ff::emu
+
+namespace ff::emu::detail {
 
 std::string executor_description() {
   const int n = Workers::get().size();

@@ -262,6 +262,17 @@ void run_grid(const Launch& l) {
       }
 }
 
+}  // namespace ff::emu::detail
+
+namespace ff::emu {
+
+int launch_threads() { return 1; }
+void set_launch_threads(int) {}
+
+}  // namespace ff::emu
+
+namespace ff::emu::detail {
+
 std::string executor_description() {
   return "thread mode: one OS thread per CUDA thread, one block at a time";
 }

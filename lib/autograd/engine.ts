@@ -6,6 +6,7 @@
 // does) hands that tensor to the first input that takes it (a copy only for a second one), and
 // the caller's grad is borrowed, not cloned: it flows through the graph read-only, is never
 // disposed, and is copied only where it would be written or kept (a sum into it, a leaf's .grad).
+import { checkOptions, optBoolean } from '../options';
 import { keep } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, ones, Tensor } from '../tensor';
@@ -41,8 +42,9 @@ function topoOrder(root: GradNode): GradNode[] {
   return order.reverse();
 }
 
-export function runBackward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+export function runBackward(root: Tensor, grad?: Tensor, opts?: BackwardOptions): void {
   checkTensor(root, 'backward');
+  const retainGraph = optBoolean(checkOptions(opts, ['retainGraph']).retainGraph, 'opts.retainGraph', false);
   if (!root.requiresGrad) {
     throw new Error('backward: the tensor does not require grad (no input of the ops that made it has requiresGrad)');
   }
@@ -98,7 +100,7 @@ export function runBackward(root: Tensor, grad?: Tensor, opts: BackwardOptions =
       for (const r of results) {
         if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) grads.release(r);
       }
-      if (!opts.retainGraph) node.ctx.release();
+      if (!retainGraph) node.ctx.release();
     }
   });
 }

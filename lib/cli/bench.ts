@@ -1,23 +1,22 @@
-// `fourierformer bench`: runs the repository's benchmarks, scripts/bench-attention.ts (fused
-// attention fwd+bwd at the paper's shapes, against the TS reference and PyTorch when found) and
-// scripts/bench-train.ts (training steps of the bench LM, against PyTorch), each in its own Node
-// process (with ts-node), their tables printed as they come and their JSON written to --out.
-// The scripts live in a clone of the repository, not in the npm package.
+// `fourierformer bench`: runs the repository's benchmark, scripts/bench.ts (fused attention
+// fwd+bwd, a training step and memory, against PyTorch when one is found; the same as
+// `npm run bench`), in its own Node process with ts-node, its output passed through. The
+// scripts live in a clone of the repository, not in the npm package.
 import { spawn } from 'child_process';
 import { Command, Option } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Device } from '../native';
 import { packageRoot } from '../native';
-import { defaultDeviceName, deviceName, positiveInt } from './options';
+import { deviceName, positiveInt } from './options';
 
 interface BenchFlags {
   device?: Device;
-  only?: 'attention' | 'train';
-  runs: number;
-  rounds: number;
-  steps: number;
-  out: string;
+  only?: 'attention' | 'train' | 'memory';
+  rounds?: number;
+  threads?: number;
+  out?: string;
+  docs?: boolean;
 }
 
 /** Runs one script with ts-node, its output passed through; rejects when it fails. */
@@ -39,22 +38,21 @@ function runScript(script: string, args: string[]): Promise<void> {
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('run the attention and training benchmarks (from a clone of the repository) and print their tables')
-    .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
-    .addOption(new Option('--only <which>', 'run one benchmark only (default: both)').choices(['attention', 'train']))
-    .option('--runs <n>', 'attention benchmark: timed runs per measurement (the best is kept)', positiveInt, 10)
-    .option('--rounds <n>', 'training benchmark: rounds of measurements', positiveInt, 3)
-    .option('--steps <n>', 'training benchmark: timed steps per round and attention kind', positiveInt, 4)
-    .option('--out <dir>', 'folder for bench-attention.json and bench-train.json', '.')
+    .description('run the benchmarks against PyTorch (from a clone of the repository): the JSON, and for a full cpu run the docs and README table')
+    .option('--device <device>', 'cpu, cuda or cuda-emu (default: cpu)', deviceName)
+    .addOption(new Option('--only <which>', 'run one part only (default: all)').choices(['attention', 'train', 'memory']))
+    .option('--rounds <n>', 'rounds, each timing every figure once on each side', positiveInt)
+    .option('--threads <n>', 'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)', positiveInt)
+    .option('--out <file>', 'the JSON (default: docs/benchmarks.json for a full cpu run)')
+    .option('--no-docs', 'do not regenerate docs/benchmarks.md and the README table')
     .action(async (flags: BenchFlags) => {
-      const device = flags.device ?? deviceName(defaultDeviceName());
-      fs.mkdirSync(flags.out, { recursive: true });
-      const out = (name: string) => path.resolve(flags.out, name);
-      if (flags.only !== 'train') {
-        await runScript('bench-attention.ts', ['--device', device, '--runs', String(flags.runs), '--out', out('bench-attention.json')]);
-      }
-      if (flags.only !== 'attention') {
-        await runScript('bench-train.ts', ['--device', device, '--rounds', String(flags.rounds), '--steps', String(flags.steps), '--out', out('bench-train.json')]);
-      }
+      const args: string[] = [];
+      if (flags.device) args.push('--device', flags.device);
+      if (flags.only) args.push('--only', flags.only);
+      if (flags.rounds) args.push('--rounds', String(flags.rounds));
+      if (flags.threads) args.push('--threads', String(flags.threads));
+      if (flags.out) args.push('--out', path.resolve(flags.out));
+      if (flags.docs === false) args.push('--no-docs');
+      await runScript('bench.ts', args);
     });
 }

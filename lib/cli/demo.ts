@@ -3,14 +3,15 @@
 // evaluates both and prints the table and where results.md and the plot are:
 //   demo            the brown-small language model on the Brown corpus: validation and test
 //                   perplexity (sliding window, stride 32, on the first 16384 tokens of each) and
-//                   head redundancy;
+//                   head redundancy, then a sample of each model's text;
 //   demo --vision   the fashion-small vision transformer on Fashion-MNIST: top-1/top-5 accuracy
 //                   and head redundancy.
 // The Fourier model trains for --time-limit seconds (its schedule fitted to the time); the
 // dot-product model then trains for the same number of steps, capped by the same time. With the
 // evaluations and loading, the whole demo takes under 10 minutes at the default.
 import { Command } from 'commander';
-import { trainLanguageModels } from '../train/run-lm';
+import { TEXT_SAMPLING } from '../train/lm-text';
+import { SAMPLE_TOKENS, sampleRuns, trainLanguageModels } from '../train/run-lm';
 import { trainVisionTransformers } from '../train/run-vit';
 import { formatDuration } from '../train/progress';
 import { defaultDeviceName, deviceName, positiveNumber } from './options';
@@ -23,6 +24,15 @@ interface DemoFlags {
   out?: string;
   device?: Device;
   quiet?: boolean;
+}
+
+/** One sample of each trained language model's text (`fourierformer generate` gives more). */
+function printSamples(out: string, device: Device): void {
+  const samples = sampleRuns(out, device, (line) => process.stderr.write(line + '\n'));
+  const { temperature, topK, topP } = TEXT_SAMPLING;
+  process.stdout.write(`\nSamples (${SAMPLE_TOKENS} tokens from the start of a sentence; temperature ${temperature}, top-k ${topK}, top-p ${topP}, seed 1):\n`);
+  for (const s of samples) process.stdout.write(`  ${s.attention}: ${s.text}\n`);
+  process.stdout.write(`More: fourierformer generate --checkpoint ${out}/fourier --prompt "The jury said"\n`);
 }
 
 /** Seconds of training per model by default: 2 x 240 s plus evaluation and loading stays under 10 minutes. */
@@ -49,6 +59,7 @@ export function demoCommand(): Command {
         const f = { ...common, preset: 'brown-small' };
         const cmp = await trainLanguageModels(lmConfigFromFlags(f), ['fourier', 'dot'], runContext(f, out, argv));
         printComparison(cmp, out);
+        if (cmp !== null) printSamples(out, common.device);
       }
       process.stdout.write(`demo wall time: ${formatDuration((performance.now() - t0) / 1000)}\n`);
     });

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
 import { evalCommand } from './eval';
+import { generateCommand } from './generate';
 import { infoCommand } from './info';
 import { packageJson } from './package-json';
 import { trainCommand } from './train';
@@ -23,6 +24,7 @@ export function program(): Command {
     .addCommand(infoCommand())
     .addCommand(trainCommand())
     .addCommand(evalCommand())
+    .addCommand(generateCommand())
     .addCommand(demoCommand())
     .addCommand(benchCommand()));
 }

@@ -75,6 +75,7 @@ export interface LMFlags extends CommonFlags {
   evalStride?: number;
   finalStride?: number;
   finalTokens?: number;
+  sampleEvery?: number;
 }
 
 export interface ViTFlags extends CommonFlags {
@@ -329,11 +330,12 @@ export function trainLMCommand(): Command {
     .option('--eval-stride <n>', `sliding-window stride of that validation ${FROM_PRESET}`, positiveInt)
     .option('--final-stride <n>', `sliding-window stride of the final valid/test evaluation (1: the paper's) ${FROM_PRESET}`, positiveInt)
     .option('--final-tokens <n>', `final evaluation on the first n tokens of valid and test, 0 for all ${FROM_PRESET}`, nonNegativeInt)
+    .option('--sample-every <n>', 'every n steps, a sample of the model\'s text in the log (32 tokens from the start of a sentence; 0: none)', nonNegativeInt, 0)
     .action(async (flags: LMFlags, cmd: Command) => {
       const cfg = lmConfigFromFlags(flags);
       if (flags.printConfig) return printConfig(cfg);
       const out = checkOut(flags.out ?? `runs/${cfg.preset}`);
-      const ctx = runContext(flags, out, ['train', 'lm', ...rawArgs(cmd)]);
+      const ctx = { ...runContext(flags, out, ['train', 'lm', ...rawArgs(cmd)]), sampleEvery: flags.sampleEvery ?? null };
       const run = (seed: number | null, c: RunContext) => trainLanguageModels(seed === null ? cfg : { ...cfg, train: { ...cfg.train, seed } }, attentionsOf(flags.attention), c);
       await trainOverSeeds(flags, ctx, run, `${cfg.preset}: ${flags.attention === 'both' ? 'Fourier vs dot-product attention' : `${flags.attention} attention`}`);
     });

@@ -13,22 +13,29 @@
 //   - cutoffs []: one table E [V, dModel] and a full softmax over logits = x E^T + b (tied), or
 //     over a separate output weight.
 // Positions are Transformer-XL's: the last token of a sequence is at position 0 (lib/nn/sinusoidal.ts).
+// Training reads whole windows of `context` tokens, so the token at index i of a window always
+// had the encoding of table row i (position context - 1 - i); logProbs() and generate() keep
+// that: a token at index i of what the model reads gets row i, whatever the length read so far,
+// which is what lets a key-value cache (lib/nn/kv-cache.ts) keep the keys of earlier tokens.
 // Init as the paper's code (train.py weights_init): every weight, embedding and projection
 // N(0, 0.02), biases 0, LayerNorm weights N(1, lnInitStd^2) (the code: 0.02; 0, the default: ones)
 // and biases 0, radii R = radiusInit (2 by default). The code's attention output projection has no
 // bias (projBias false; true by default).
 import { noGrad } from '../autograd/grad-mode';
-import { adaptiveInput, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
+import { adaptiveInput, adaptiveLogProbs, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
 import { crossEntropy, Reduction } from '../ops/cross-entropy';
 import { add, scale } from '../ops/elementwise';
 import { embedding } from '../ops/embedding';
+import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
+import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
 import type { RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
 import { normal_, zeros_ } from '../nn/init';
+import { KVCache } from '../nn/kv-cache';
 import { LayerNorm } from '../nn/layernorm';
 import { checkFeatures, Linear } from '../nn/linear';
 import { Module } from '../nn/module';
@@ -38,6 +45,7 @@ import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor, zeros } from '../tensor';
+import { generate, GenerateOptions, GenerateResult } from './generate';
 
 export interface LanguageModelConfig {
   vocabSize: number;
@@ -219,19 +227,24 @@ export class LanguageModel extends Module {
     }
   }
 
-  /** The tokens entering the first block, [B, T, dModel]. */
-  private inputs(ids: Tensor): Tensor {
+  /**
+   * The tokens entering the first block, [B, T, dModel]. Positions: Transformer-XL's T - 1 .. 0
+   * (training and evaluation), or with `first` the table rows first .. first + T - 1.
+   */
+  private inputs(ids: Tensor, first?: number): Tensor {
     this.checkIds(ids, 'input');
     const e = this.config.cutoffs.length === 0
       ? embedding(ids, this.embed.at(0).weight)
       : adaptiveInput(ids, [...this.embed].map((c) => ({ weight: c.weight, proj: c.proj })), this.config.cutoffs);
-    return this.drop.forward(add(scale(e, Math.sqrt(this.config.dModel)), this.positions.forward(ids.shape[1])));
+    const T = ids.shape[1];
+    const pos = first === undefined ? this.positions.forward(T) : slice(this.positions.table, 0, first, first + T);
+    return this.drop.forward(add(scale(e, Math.sqrt(this.config.dModel)), pos));
   }
 
-  /** The last hidden states [B, T, dModel] that the output layer scores. */
-  private hidden(ids: Tensor): Tensor {
-    let x = this.inputs(ids);
-    for (const block of this.blocks) x = block.forward(x);
+  /** The last hidden states [B, T, dModel] that the output layer scores (positions and cache: inputs() and logProbs()). */
+  private hidden(ids: Tensor, first?: number, cache?: KVCache): Tensor {
+    let x = this.inputs(ids, first);
+    for (let i = 0; i < this.blocks.length; i++) x = this.blocks.at(i).forward(x, cache?.layers[i]);
     if (this.lnF !== null) x = this.lnF.forward(x);
     return this.drop.forward(x);
   }
@@ -279,6 +292,41 @@ export class LanguageModel extends Module {
       }
       return stats;
     }));
+  }
+
+  /**
+   * log p(next token | the tokens so far) after each position of ids [B, T]: [B, T, vocabSize]
+   * (last: only after the last position, [B, 1, vocabSize]), in the current train/eval mode. The
+   * token at index i of what the model reads sits at table row i (see the header). With a cache
+   * (inside noGrad), ids continue the cached tokens: an empty cache takes any T (the prompt, the
+   * causal pass), a filled one T = 1; the cache must leave room, cache.length + T <= context.
+   */
+  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean } = {}): Tensor {
+    if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
+    const { cache } = opts;
+    this.checkIds(ids, 'ids');
+    if (cache !== undefined && (!(cache instanceof KVCache) || cache.layers.length !== this.blocks.length)) {
+      throw new Error(`opts.cache: expected a KVCache of ${this.blocks.length} layers (new KVCache(model.blocks.length))`);
+    }
+    const first = cache?.length ?? 0;
+    const T = ids.shape[1];
+    if (first + T > this.config.context) {
+      throw new Error(`ids: ${T} tokens after the ${first} cached pass the context of ${this.config.context}; start a new cache from the last tokens`);
+    }
+    let h = this.hidden(ids, first, cache);
+    if (opts.last === true) h = slice(h, 1, T - 1, T);
+    const out = this.output;
+    if (this.config.cutoffs.length === 0) return logSoftmax(linear(h, out.weight ?? this.embed.at(0).weight, out.bias));
+    return adaptiveLogProbs(h, this.adaptiveWeights(), { cutoffs: this.config.cutoffs });
+  }
+
+  /**
+   * Continues a prompt of token ids, one token at a time, in eval mode without grad, with a
+   * key-value cache (lib/models/generate.ts): sampling with temperature, top-k and top-p from a
+   * seeded generator, or greedy decoding at temperature 0.
+   */
+  generate(promptIds: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+    return generate(this, promptIds, opts);
   }
 
   /** Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the current train/eval mode. */

@@ -19,18 +19,20 @@
 import { noGrad } from '../autograd/grad-mode';
 import { dotProductAttention } from '../ops/dot-attention';
 import { add, addScalar, div, log, mul, scale } from '../ops/elementwise';
-import { fourierAttention } from '../ops/fourier-attention';
+import { fourierAttention, resolveFourierOptions } from '../ops/fourier-attention';
 import { fourierMetric } from '../ops/fourier-metric';
 import { permute, reshape, slice } from '../ops/layout';
 import { matmul } from '../ops/matmul';
 import { sum } from '../ops/reduce';
 import { softmax } from '../ops/softmax';
-import type { Device } from '../native';
-import type { Generator } from '../random';
+import { checkDevice, Device } from '../native';
+import { checkOptions, describe, optBoolean, optChoice } from '../options';
+import { checkGenerator, Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
 import { AttentionStatistics, dotStatistics, fourierStatistics } from './attention-statistics';
+import type { LayerKVCache } from './kv-cache';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
 
@@ -72,6 +74,39 @@ export interface MultiHeadAttentionOptions {
   generator?: Generator;
 }
 
+/** The option names of MultiHeadAttention (TransformerBlock passes them on). */
+export const MULTI_HEAD_ATTENTION_OPTIONS = [
+  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'device', 'generator',
+] as const;
+
+/**
+ * Checks MultiHeadAttention's options (before any tensor is made, so a bad option leaks
+ * nothing) and fills in the defaults.
+ */
+export function resolveAttentionOptions(options: MultiHeadAttentionOptions | undefined) {
+  const opts = checkOptions(options, MULTI_HEAD_ATTENTION_OPTIONS);
+  const radiusInit = opts.radiusInit === undefined ? 2 : opts.radiusInit;
+  if (typeof radiusInit !== 'number' || !Number.isFinite(radiusInit) || radiusInit <= 0) {
+    throw new Error(`opts.radiusInit: expected a finite number > 0, got ${describe(radiusInit)}`);
+  }
+  const fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
+  resolveFourierOptions(fourier);
+  if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
+  checkGenerator(opts.generator, 'opts.generator');
+  return {
+    attention: optChoice(opts.attention, 'opts.attention', ['fourier', 'dot'] as const, 'fourier'),
+    causal: optBoolean(opts.causal, 'opts.causal', false),
+    qkvBias: optBoolean(opts.qkvBias, 'opts.qkvBias', true),
+    projBias: optBoolean(opts.projBias, 'opts.projBias', true),
+    features: opts.features,
+    radius: optChoice(opts.radius, 'opts.radius', ['shared', 'head', 'feature', 'head-feature'] as const, 'feature'),
+    radiusInit,
+    fourier,
+    device: opts.device,
+    generator: opts.generator,
+  };
+}
+
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
@@ -84,31 +119,27 @@ export class MultiHeadAttention extends Module {
   readonly kernelFeatures: number;
   private readonly fourier: { power?: number; eps?: number; stable?: boolean };
 
-  constructor(readonly dModel: number, readonly numHeads: number, opts: MultiHeadAttentionOptions = {}) {
+  constructor(readonly dModel: number, readonly numHeads: number, options?: MultiHeadAttentionOptions) {
     super();
     checkFeatures(dModel, 'dModel');
     checkFeatures(numHeads, 'numHeads');
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
+    const o = resolveAttentionOptions(options);
     this.headDim = dModel / numHeads;
-    this.attention = opts.attention ?? 'fourier';
-    if (this.attention !== 'fourier' && this.attention !== 'dot') {
-      throw new Error(`opts.attention: expected 'fourier' or 'dot', got ${JSON.stringify(this.attention)}`);
-    }
-    this.causal = opts.causal ?? false;
-    const layer = { device: opts.device, generator: opts.generator };
-    this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: opts.qkvBias ?? true }));
-    this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: opts.projBias ?? true }));
-    this.fourier = { power: opts.power, eps: opts.eps, stable: opts.stable };
-    const F = opts.features ?? this.headDim;
+    this.attention = o.attention;
+    this.causal = o.causal;
+    this.fourier = o.fourier;
+    const F = o.features ?? this.headDim;
     if (!Number.isInteger(F) || F < 1 || F > this.headDim) {
-      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${String(opts.features)}`);
+      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${describe(o.features)}`);
     }
     this.kernelFeatures = F;
-    if (this.attention === 'fourier') {
-      const r0 = opts.radiusInit ?? 2;
-      if (typeof r0 !== 'number' || !Number.isFinite(r0) || r0 <= 0) throw new Error(`opts.radiusInit: expected a finite number > 0, got ${String(r0)}`);
-      this.R = this.registerParameter('R', full(radiusShape(opts.radius ?? 'feature', numHeads, F), r0, { device: opts.device }));
-    } else this.R = null;
+    const layer = { device: o.device, generator: o.generator };
+    this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: o.qkvBias }));
+    this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: o.projBias }));
+    this.R = this.attention === 'fourier'
+      ? this.registerParameter('R', full(radiusShape(o.radius, numHeads, F), o.radiusInit, { device: o.device }))
+      : null;
   }
 
   /** q, k, v [B, H, N, Dh] of x [B, N, dModel]. */
@@ -129,13 +160,23 @@ export class MultiHeadAttention extends Module {
     return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
   }
 
-  /** x [B, N, dModel] -> [B, N, dModel]. */
-  forward(x: Tensor): Tensor {
+  /**
+   * x [B, N, dModel] -> [B, N, dModel]. With a cache (incremental decoding, lib/nn/kv-cache.ts),
+   * x holds the tokens after those cached: their keys and values join the cache and the queries
+   * attend to every cached key. Empty cache: the layer's own pass over x (causal for a causal
+   * layer). Otherwise a causal layer takes one token at a time (N = 1), which sees every cached
+   * key and itself: the fused op without a mask, Nq = 1 against Nk = n + 1.
+   */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const [q, k, v] = this.heads(x);
     const [B, N] = x.shape;
+    const past = cache?.length ?? 0;
+    if (this.causal && past > 0 && N !== 1) throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
+    const [keys, values] = cache === undefined ? [k, v] : cache.update(k, v);
+    const causal = this.causal && past === 0;
     const h = this.R !== null
-      ? fourierAttention(this.kernelInput(q), this.kernelInput(k), v, this.R, { ...this.fourier, causal: this.causal })
-      : dotProductAttention(q, k, v, { causal: this.causal });
+      ? fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal })
+      : dotProductAttention(q, keys, values, { causal });
     return this.proj.forward(reshape(permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
   }
 
@@ -205,6 +246,5 @@ function radiusShape(sharing: RadiusSharing, H: number, Dh: number): number[] {
     case 'head': return [H, 1];
     case 'feature': return [Dh];
     case 'head-feature': return [H, Dh];
-    default: throw new Error(`opts.radius: expected 'shared', 'head', 'feature' or 'head-feature', got ${JSON.stringify(sharing)}`);
   }
 }

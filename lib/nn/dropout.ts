@@ -2,19 +2,20 @@
 // come from Philox counters reserved from a Generator (the default one unless given), so a
 // checkpoint's RNG state reproduces them.
 import { dropout, dropPath } from '../ops/dropout';
-import type { Generator } from '../random';
+import { describe } from '../options';
+import { checkGenerator, Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
 
-function checkP(p: unknown): number {
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${String(p)}`);
-  return p;
+function checkArgs(p: unknown, generator: unknown): void {
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
+  checkGenerator(generator, 'generator');
 }
 
 export class Dropout extends Module {
   constructor(readonly p = 0.5, readonly generator?: Generator) {
     super();
-    checkP(p);
+    checkArgs(p, generator);
   }
 
   /** In training: each element zeroed with probability p, the rest scaled by 1/(1-p). In eval: x itself. */
@@ -27,7 +28,7 @@ export class Dropout extends Module {
 export class DropPath extends Module {
   constructor(readonly p = 0.1, readonly generator?: Generator) {
     super();
-    checkP(p);
+    checkArgs(p, generator);
   }
 
   forward(x: Tensor): Tensor {

@@ -3,7 +3,8 @@
 // models usually re-initialise it, e.g. N(0, 0.02) with init.normal_).
 import { embedding } from '../ops/embedding';
 import type { Device } from '../native';
-import type { Generator } from '../random';
+import { checkGenerator, Generator } from '../random';
+import { checkOptions } from '../options';
 import { Tensor, zeros } from '../tensor';
 import { normal_ } from './init';
 import { checkFeatures } from './linear';
@@ -17,10 +18,12 @@ export interface EmbeddingOptions {
 export class Embedding extends Module {
   readonly weight: Tensor;
 
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, opts: EmbeddingOptions = {}) {
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options?: EmbeddingOptions) {
     super();
     checkFeatures(numEmbeddings, 'numEmbeddings');
     checkFeatures(embeddingDim, 'embeddingDim');
+    const opts = checkOptions(options, ['device', 'generator']);
+    checkGenerator(opts.generator, 'opts.generator');
     const w = zeros([numEmbeddings, embeddingDim], { device: opts.device });
     this.weight = this.registerParameter('weight', normal_(w, 0, 1, { generator: opts.generator }));
   }

@@ -14,6 +14,7 @@ export { MultiHeadAttention } from './attention';
 export type { AttentionKind, FourierKernelSettings, RadiusSharing, MultiHeadAttentionOptions } from './attention';
 export type { AttentionStatistics } from './attention-statistics';
 export { TransformerBlock } from './transformer-block';
+export { KVCache, LayerKVCache } from './kv-cache';
 export type { TransformerBlockOptions } from './transformer-block';
 export * as init from './init';
 export { SinusoidalPositions, sinusoidalEncoding } from './sinusoidal';

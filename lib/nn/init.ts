@@ -17,7 +17,7 @@ function write(t: Tensor, values: Float32Array, what: string): Tensor {
 }
 
 function generatorOf(opts: InitOptions): Generator {
-  const g = opts.generator ?? defaultGenerator;
+  const g = opts.generator === undefined ? defaultGenerator : opts.generator;
   if (!(g instanceof Generator)) throw new Error('opts.generator: expected a Generator');
   return g;
 }

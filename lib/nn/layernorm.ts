@@ -2,6 +2,7 @@
 // default (the paper's ViT uses 1e-6).
 import { layerNorm } from '../ops/layernorm';
 import type { Device } from '../native';
+import { checkOptions, optBoolean, optNumber } from '../options';
 import { ones, Tensor, zeros } from '../tensor';
 import { checkFeatures } from './linear';
 import { Module } from './module';
@@ -20,14 +21,15 @@ export class LayerNorm extends Module {
   readonly bias: Tensor | null;
   readonly eps: number;
 
-  constructor(readonly normalizedShape: number, opts: LayerNormModuleOptions = {}) {
+  constructor(readonly normalizedShape: number, options?: LayerNormModuleOptions) {
     super();
     checkFeatures(normalizedShape, 'normalizedShape');
-    this.eps = opts.eps ?? 1e-5;
-    if (!Number.isFinite(this.eps) || this.eps < 0) throw new Error(`opts.eps: expected a finite number >= 0, got ${this.eps}`);
-    const affine = opts.elementwiseAffine ?? true;
+    const opts = checkOptions(options, ['eps', 'elementwiseAffine', 'bias', 'device']);
+    this.eps = optNumber(opts.eps, 'opts.eps', 1e-5, 0);
+    const affine = optBoolean(opts.elementwiseAffine, 'opts.elementwiseAffine', true);
+    const bias = optBoolean(opts.bias, 'opts.bias', true);
     this.weight = affine ? this.registerParameter('weight', ones([normalizedShape], { device: opts.device })) : null;
-    this.bias = affine && opts.bias !== false ? this.registerParameter('bias', zeros([normalizedShape], { device: opts.device })) : null;
+    this.bias = affine && bias ? this.registerParameter('bias', zeros([normalizedShape], { device: opts.device })) : null;
   }
 
   forward(x: Tensor): Tensor {

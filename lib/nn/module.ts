@@ -6,6 +6,7 @@
 // loadStateDict() (which copies values into the existing tensors, so an optimizer holding the
 // parameters keeps working), and to(device).
 import { checkDevice, Device } from '../native';
+import { checkOptions, optBoolean } from '../options';
 import { keep } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
@@ -148,6 +149,7 @@ export class Module {
 
   /** Drops the gradients of every parameter (setToNone, as torch), or fills them with zeros. */
   zeroGrad(setToNone = true): void {
+    optBoolean(setToNone, 'setToNone', true);
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
       if (setToNone) {
@@ -186,9 +188,9 @@ export class Module {
    * are kept: values may come from any device). With strict (the default), a missing or
    * unexpected name is an error; every shape must match. Nothing is written unless all checks pass.
    */
-  loadStateDict(dict: Record<string, Tensor>, opts: { strict?: boolean } = {}): LoadStateDictResult {
+  loadStateDict(dict: Record<string, Tensor>, opts?: { strict?: boolean }): LoadStateDictResult {
     if (dict === null || typeof dict !== 'object') throw new Error('dict: expected an object of name -> Tensor');
-    const strict = opts.strict ?? true;
+    const strict = optBoolean(checkOptions(opts, ['strict']).strict, 'opts.strict', true);
     const own = this.stateDict();
     const missingKeys = Object.keys(own).filter((k) => !(k in dict));
     const unexpectedKeys = Object.keys(dict).filter((k) => !(k in own));

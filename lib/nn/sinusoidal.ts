@@ -7,6 +7,7 @@
 // (attn_type 2) adds: T - 1, T - 2, ..., 0, so the last token is always at position 0.
 import type { Device } from '../native';
 import { shapeString } from '../shape';
+import { checkOptions } from '../options';
 import { tensor, Tensor } from '../tensor';
 import { slice } from '../ops/layout';
 import { checkFeatures } from './linear';
@@ -33,9 +34,10 @@ export class SinusoidalPositions extends Module {
   /** [length, dim]: row r holds position length - 1 - r. */
   readonly table: Tensor;
 
-  constructor(readonly length: number, readonly dim: number, opts: { device?: Device } = {}) {
+  constructor(readonly length: number, readonly dim: number, options?: { device?: Device }) {
     super();
     checkFeatures(length, 'length');
+    const opts = checkOptions(options, ['device']);
     const positions = Array.from({ length }, (_, r) => length - 1 - r);
     this.table = this.registerBuffer('table', tensor(sinusoidalEncoding(positions, dim), [length, dim], { device: opts.device }));
   }

@@ -7,8 +7,10 @@ import { add, gelu, relu } from '../ops/elementwise';
 import type { Device } from '../native';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
-import { MultiHeadAttention, MultiHeadAttentionOptions } from './attention';
+import { checkOptions, optChoice, optNumber } from '../options';
+import { MULTI_HEAD_ATTENTION_OPTIONS, MultiHeadAttention, MultiHeadAttentionOptions, resolveAttentionOptions } from './attention';
 import { Dropout, DropPath } from './dropout';
+import type { LayerKVCache } from './kv-cache';
 import { LayerNorm } from './layernorm';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
@@ -30,6 +32,11 @@ export interface TransformerBlockOptions extends MultiHeadAttentionOptions {
   generator?: Generator;
 }
 
+/** A dropout rate in [0, 1] (0 when undefined). */
+function checkRate(p: unknown, what: string): number {
+  return optNumber(p, what, 0, 0, 1);
+}
+
 export class TransformerBlock extends Module {
   readonly ln1: LayerNorm;
   readonly attn: MultiHeadAttention;
@@ -41,24 +48,29 @@ export class TransformerBlock extends Module {
   readonly norm: 'pre' | 'post';
   readonly activation: 'gelu' | 'relu';
 
-  constructor(readonly dModel: number, readonly numHeads: number, opts: TransformerBlockOptions = {}) {
+  constructor(readonly dModel: number, readonly numHeads: number, options?: TransformerBlockOptions) {
     super();
-    const ffDim = checkFeatures(opts.ffDim ?? 4 * dModel, 'opts.ffDim');
-    this.norm = opts.norm ?? 'pre';
-    if (this.norm !== 'pre' && this.norm !== 'post') throw new Error(`opts.norm: expected 'pre' or 'post', got ${JSON.stringify(this.norm)}`);
-    this.activation = opts.activation ?? 'gelu';
-    if (this.activation !== 'gelu' && this.activation !== 'relu') {
-      throw new Error(`opts.activation: expected 'gelu' or 'relu', got ${JSON.stringify(this.activation)}`);
-    }
+    checkFeatures(dModel, 'dModel');
+    checkFeatures(numHeads, 'numHeads');
+    if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
+    const opts = checkOptions(options, [...MULTI_HEAD_ATTENTION_OPTIONS, 'ffDim', 'norm', 'activation', 'dropout', 'dropPath', 'lnEps']);
+    const ffDim = checkFeatures(opts.ffDim === undefined ? 4 * dModel : opts.ffDim, 'opts.ffDim');
+    this.norm = optChoice(opts.norm, 'opts.norm', ['pre', 'post'], 'pre');
+    this.activation = optChoice(opts.activation, 'opts.activation', ['gelu', 'relu'], 'gelu');
     const layer = { device: opts.device, generator: opts.generator };
     const ln = { device: opts.device, eps: opts.lnEps };
+    const attention = Object.fromEntries(MULTI_HEAD_ATTENTION_OPTIONS.map((key) => [key, opts[key]]));
+    resolveAttentionOptions(attention);
+    const dropout = checkRate(opts.dropout, 'opts.dropout');
+    const dropPath = checkRate(opts.dropPath, 'opts.dropPath');
+    if (opts.lnEps !== undefined) optNumber(opts.lnEps, 'opts.lnEps', undefined, 0);
     this.ln1 = this.registerModule('ln1', new LayerNorm(dModel, ln));
-    this.attn = this.registerModule('attn', new MultiHeadAttention(dModel, numHeads, opts));
+    this.attn = this.registerModule('attn', new MultiHeadAttention(dModel, numHeads, attention));
     this.ln2 = this.registerModule('ln2', new LayerNorm(dModel, ln));
     this.fc1 = this.registerModule('fc1', new Linear(dModel, ffDim, layer));
     this.fc2 = this.registerModule('fc2', new Linear(ffDim, dModel, layer));
-    this.drop = this.registerModule('drop', new Dropout(opts.dropout ?? 0, opts.generator));
-    this.dropPath = this.registerModule('dropPath', new DropPath(opts.dropPath ?? 0, opts.generator));
+    this.drop = this.registerModule('drop', new Dropout(dropout, opts.generator));
+    this.dropPath = this.registerModule('dropPath', new DropPath(dropPath, opts.generator));
   }
 
   private ff(x: Tensor): Tensor {
@@ -66,14 +78,14 @@ export class TransformerBlock extends Module {
     return this.fc2.forward(this.drop.forward(this.activation === 'gelu' ? gelu(h) : relu(h)));
   }
 
-  /** x [B, N, dModel] -> [B, N, dModel]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, N, dModel] -> [B, N, dModel]; with a cache, x continues the cached tokens (MultiHeadAttention.forward). */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const branch = (y: Tensor) => this.dropPath.forward(this.drop.forward(y));
     if (this.norm === 'pre') {
-      const h = add(x, branch(this.attn.forward(this.ln1.forward(x))));
+      const h = add(x, branch(this.attn.forward(this.ln1.forward(x), cache)));
       return add(h, branch(this.ff(this.ln2.forward(h))));
     }
-    const h = this.ln1.forward(add(x, branch(this.attn.forward(x))));
+    const h = this.ln1.forward(add(x, branch(this.attn.forward(x, cache))));
     return this.ln2.forward(add(h, branch(this.ff(h))));
   }
 }

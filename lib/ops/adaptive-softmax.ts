@@ -11,7 +11,8 @@
 //     log p(w) = log p_head(cluster i) + log p_i(w - c_i)      w in cluster i
 // The loss is the fused cross-entropy of the head over all rows plus, per cluster, the fused
 // cross-entropy of the rows whose target falls in it (gathered rows: only those run the tail).
-// logProbs: true also returns log p over the whole vocabulary [..., V] (evaluation).
+// logProbs: true also returns log p over the whole vocabulary [..., V] (evaluation);
+// adaptiveLogProbs gives it alone, without a target (sampling).
 //
 // adaptiveInput(ids [...], weights): cluster i's ids look up E_i [V_i, d_i] and project to d
 // with P_i [d, d_i] (y = e P_i^T); the rows are scattered back in place. Tying, as Baevski &
@@ -107,22 +108,27 @@ function checkIdsRange(ids: Float32Array, V: number, what: string): void {
   if (bad >= 0) throw new Error(`${what}: element ${bad} is ${ids[bad]}; expected an integer in [0, ${V})`);
 }
 
-/** The adaptive softmax's negative log-likelihood of target, and optionally all log-probabilities. */
-export function adaptiveLogSoftmaxWithLoss(
-  input: Tensor, target: Tensor, weights: AdaptiveSoftmaxWeights, opts: AdaptiveSoftmaxOptions,
-): AdaptiveSoftmaxResult {
+/** The checked shapes of an adaptive softmax call; x is the input as [N, d]. */
+interface AdaptiveShapes {
+  x: Tensor;
+  N: number;
+  V: number;
+  cutoffs: number[];
+  bounds: number[];
+  headParts: Tensor[];
+}
+
+function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }, target: Tensor | null): AdaptiveShapes {
   checkTensor(input, 'input');
-  checkTensor(target, 'target');
+  if (target !== null) checkTensor(target, 'target');
   if (weights === null || typeof weights !== 'object' || !Array.isArray(weights.tails)) {
     throw new Error('weights: expected { head, headBias?, tails: [{ proj?, weight, bias? }] }');
   }
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object with cutoffs');
-  const reduction = opts.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
   if (input.ndim < 1) throw new Error(`input: expected [..., d], got shape ${shapeString(input.shape)}`);
   const d = input.shape[input.ndim - 1];
   const N = input.size / d;
-  if (target.size !== N || !target.shape.every((s, i) => s === input.shape[i]) || target.ndim !== input.ndim - 1) {
+  if (target !== null && (target.size !== N || !target.shape.every((s, i) => s === input.shape[i]) || target.ndim !== input.ndim - 1)) {
     throw new Error(`target: expected shape ${shapeString(input.shape.slice(0, -1))} (input without its last axis), got ${shapeString(target.shape)}`);
   }
   const k = weights.tails.length;
@@ -137,14 +143,53 @@ export function adaptiveLogSoftmaxWithLoss(
       throw new Error(`weights.tails[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}] (cluster [${bounds[i]}, ${bounds[i + 1]})), got ${shapeString(t.weight.shape)}`);
     }
   });
-  checkSameDevice({ input, target, ...Object.fromEntries(headParts.map((h, i) => [`weights.head[${i}]`, h])) });
-
-  const x = input.ndim === 2 ? input : reshape(input, [N, d]);
-  const head = headParts.length === 1 ? headParts[0] : concat(headParts, 0);
-  if (head.ndim !== 2 || head.shape[0] !== cutoffs[0] + k || head.shape[1] !== d) {
-    throw new Error(`weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${shapeString(head.shape)}`);
+  checkSameDevice({ input, ...(target !== null ? { target } : {}), ...Object.fromEntries(headParts.map((h, i) => [`weights.head[${i}]`, h])) });
+  const rows = headParts.reduce((n, h) => n + (h.ndim === 2 ? h.shape[0] : NaN), 0);
+  if (headParts.some((h) => h.ndim !== 2 || h.shape[1] !== d) || rows !== cutoffs[0] + k) {
+    const got = headParts.map((h) => shapeString(h.shape)).join(' + ');
+    throw new Error(`weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${got}`);
   }
-  const headLogits = linear(x, head, weights.headBias ?? null);
+  return { x: input.ndim === 2 ? input : reshape(input, [N, d]), N, V, cutoffs, bounds, headParts };
+}
+
+/**
+ * The head's logits [N, c_0 + k]. A head given in parts is joined where it is cheaper: the
+ * weights ([c_0 + k, d], once) when there are at least d rows, else the parts' logits (decoding:
+ * a token at a time would copy the whole shortlist table per token).
+ */
+function headLogits(s: AdaptiveShapes, headBias: Tensor | null): Tensor {
+  const { x, headParts } = s;
+  if (headParts.length === 1) return linear(x, headParts[0], headBias);
+  if (s.N >= x.shape[1]) return linear(x, concat(headParts, 0), headBias);
+  let at = 0;
+  return concat(headParts.map((h) => {
+    const rows = h.shape[0];
+    at += rows;
+    return linear(x, h, headBias === null ? null : slice(headBias, 0, at - rows, at));
+  }), -1);
+}
+
+/** log p over the whole vocabulary [N, V] from the head's logits (see the header). */
+function logProbsOf(s: AdaptiveShapes, logits: Tensor, weights: AdaptiveSoftmaxWeights): Tensor {
+  const c0 = s.cutoffs[0];
+  const headLP = logSoftmax(logits);
+  const parts = [slice(headLP, -1, 0, c0)];
+  weights.tails.forEach((tail, i) => {
+    const tailLP = logSoftmax(linear(project(s.x, tail), tail.weight, tail.bias ?? null));
+    parts.push(add(tailLP, slice(headLP, -1, c0 + i, c0 + i + 1)));
+  });
+  return concat(parts, -1);
+}
+
+/** The adaptive softmax's negative log-likelihood of target, and optionally all log-probabilities. */
+export function adaptiveLogSoftmaxWithLoss(
+  input: Tensor, target: Tensor, weights: AdaptiveSoftmaxWeights, opts: AdaptiveSoftmaxOptions,
+): AdaptiveSoftmaxResult {
+  const s = checkAdaptive(input, weights, opts, target);
+  const reduction = opts.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  const { x, N, V, cutoffs, bounds } = s;
+  const logits = headLogits(s, weights.headBias ?? null);
 
   const ids = target.toFloat32Array();
   checkIdsRange(ids, V, 'target');
@@ -153,27 +198,27 @@ export function adaptiveLogSoftmaxWithLoss(
   rows.forEach((rs, i) => rs.forEach((r) => (headTarget[r] = cutoffs[0] + i)));
   const device = input.device;
   const perRow = reduction === 'none';
-  let loss = crossEntropy(headLogits, tensor(headTarget, [N], { device }), { reduction: perRow ? 'none' : 'sum' });
+  let loss = crossEntropy(logits, tensor(headTarget, [N], { device }), { reduction: perRow ? 'none' : 'sum' });
   rows.forEach((rs, i) => {
     if (rs.length === 0) return;
     const index = tensor(rs, [rs.length], { device });
     const tail = weights.tails[i];
-    const logits = linear(project(gatherRows(x, index), tail), tail.weight, tail.bias ?? null);
-    const nll = crossEntropy(logits, tensor(rel[i], [rs.length], { device }), { reduction: perRow ? 'none' : 'sum' });
+    const tailLogits = linear(project(gatherRows(x, index), tail), tail.weight, tail.bias ?? null);
+    const nll = crossEntropy(tailLogits, tensor(rel[i], [rs.length], { device }), { reduction: perRow ? 'none' : 'sum' });
     loss = add(loss, perRow ? scatterRows(nll, index, N) : nll);
   });
   if (reduction === 'mean') loss = scale(loss, 1 / N);
   else if (perRow && target.ndim !== 1) loss = reshape(loss, target.shape);
   if (!opts.logProbs) return { loss };
-
-  const headLP = logSoftmax(headLogits);
-  const parts = [slice(headLP, -1, 0, cutoffs[0])];
-  weights.tails.forEach((tail, i) => {
-    const tailLP = logSoftmax(linear(project(x, tail), tail.weight, tail.bias ?? null));
-    parts.push(add(tailLP, slice(headLP, -1, cutoffs[0] + i, cutoffs[0] + i + 1)));
-  });
-  const all = concat(parts, -1);
+  const all = logProbsOf(s, logits, weights);
   return { loss, logProbs: input.ndim === 2 ? all : reshape(all, [...input.shape.slice(0, -1), V]) };
+}
+
+/** log p over the whole vocabulary [..., V] of input [..., d] (no target: what sampling reads). */
+export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }): Tensor {
+  const s = checkAdaptive(input, weights, opts, null);
+  const all = logProbsOf(s, headLogits(s, weights.headBias ?? null), weights);
+  return input.ndim === 2 ? all : reshape(all, [...input.shape.slice(0, -1), s.V]);
 }
 
 /** Adaptive input embeddings of ids [...] -> [..., d]: cluster i looks up clusters[i].weight and projects to d. */
@@ -200,10 +245,12 @@ export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cut
   let out: Tensor | null = null;
   rows.forEach((rs, i) => {
     if (rs.length === 0) return;
-    const index = tensor(rs, [rs.length], { device });
+    const index = rs.length === N ? null : tensor(rs, [rs.length], { device });
     const e = embedding(tensor(rel[i], [rs.length], { device }), clusters[i].weight);
     const proj = clusters[i].proj;
-    const part = scatterRows(proj ? linear(e, proj) : e, index, N);
+    const rowsOut = proj ? linear(e, proj) : e;
+    // a cluster holding every row (one token, as in decoding) already has them in order
+    const part = index === null ? rowsOut : scatterRows(rowsOut, index, N);
     out = out === null ? part : add(out, part);
   });
   const flat = out as unknown as Tensor;

@@ -9,6 +9,7 @@
 // target gets no gradient.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions } from '../options';
 import { sameShape, shapeString } from '../shape';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 
@@ -47,7 +48,7 @@ export class CrossEntropyFunction extends Function {
 }
 
 /** Cross-entropy of logits input [..., C] against class ids [...] or probabilities [..., C]. */
-export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntropyOptions): Tensor {
   checkTensor(input, 'input');
   checkTensor(target, 'target');
   checkSameDevice({ input, target });
@@ -58,14 +59,14 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   if (!soft && !sameShape(target.shape, rowsShape)) {
     throw new Error(`target: expected class ids of shape ${shapeString(rowsShape)} or probabilities of shape ${shapeString(input.shape)}, got ${shapeString(target.shape)}`);
   }
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const opts = checkOptions(options, ['ignoreIndex', 'labelSmoothing', 'reduction']);
+  const ignoreIndex = opts.ignoreIndex === undefined ? -100 : opts.ignoreIndex;
   if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 24) {
     throw new Error(`opts.ignoreIndex: expected an integer within +-2^24, got ${String(ignoreIndex)}`);
   }
-  const ls = opts.labelSmoothing ?? 0;
+  const ls = opts.labelSmoothing === undefined ? 0 : opts.labelSmoothing;
   if (typeof ls !== 'number' || !(ls >= 0 && ls <= 1)) throw new Error(`opts.labelSmoothing: expected a number in [0, 1], got ${String(ls)}`);
-  const reduction = opts.reduction ?? 'mean';
+  const reduction = opts.reduction === undefined ? 'mean' : opts.reduction;
   if (!REDUCTIONS.includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
   const args: Args = [[input.size / C, C], soft, ignoreIndex, ls, REDUCTIONS.indexOf(reduction)];
   return CrossEntropyFunction.apply(input, target, args) as Tensor;

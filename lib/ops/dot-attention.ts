@@ -3,6 +3,7 @@
 // log-sum-exp kept) and one backward (dq, dk, dv).
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, optBoolean, optNumber } from '../options';
 import { Tensor } from '../tensor';
 import { checkQKV } from './attention-args';
 
@@ -36,11 +37,10 @@ export class DotProductAttention extends Function {
 }
 
 /** softmax(scale q k^T) v [B,H,Nq,Dv]; differentiable in q, k and v. */
-export function dotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: DotProductAttentionOptions = {}): Tensor {
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const causal = opts.causal ?? false;
+export function dotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts?: DotProductAttentionOptions): Tensor {
+  const o = checkOptions(opts, ['causal', 'scale']);
+  const causal = optBoolean(o.causal, 'causal', false);
   const { D } = checkQKV(q, k, v, causal);
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new Error(`scale: expected a finite number, got ${String(scale)}`);
+  const scale = optNumber(o.scale, 'scale', 1 / Math.sqrt(D));
   return DotProductAttention.apply(q, k, v, causal, scale) as Tensor;
 }

@@ -5,6 +5,7 @@
 // the backward recomputes the mask instead of storing it: dx = the same op applied to dy.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, describe, optBoolean } from '../options';
 import { defaultGenerator, Generator } from '../random';
 import { shapeString } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
@@ -30,13 +31,12 @@ export class DropoutFunction extends Function {
   }
 }
 
-function apply(x: Tensor, p: number, opts: DropoutOptions, perSample: boolean): Tensor {
+function apply(x: Tensor, p: number, options: DropoutOptions | undefined, perSample: boolean): Tensor {
   checkTensor(x, 'x');
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${String(p)}`);
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const training = opts.training ?? true;
-  if (typeof training !== 'boolean') throw new Error(`opts.training: expected a boolean, got ${String(training)}`);
-  const generator = opts.generator ?? defaultGenerator;
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
+  const opts = checkOptions(options, ['training', 'generator']);
+  const training = optBoolean(opts.training, 'opts.training', true);
+  const generator = opts.generator === undefined ? defaultGenerator : opts.generator;
   if (!(generator instanceof Generator)) throw new Error('opts.generator: expected a Generator');
   if (!training || p === 0 || x.size === 0) return x;
   if (perSample && x.ndim < 1) throw new Error(`x: expected a batch [B, ...], got shape ${shapeString(x.shape)}`);
@@ -46,11 +46,11 @@ function apply(x: Tensor, p: number, opts: DropoutOptions, perSample: boolean): 
 }
 
 /** Zeroes each element with probability p and scales the rest by 1 / (1 - p). */
-export function dropout(x: Tensor, p = 0.5, opts: DropoutOptions = {}): Tensor {
+export function dropout(x: Tensor, p = 0.5, opts?: DropoutOptions): Tensor {
   return apply(x, p, opts, false);
 }
 
 /** Zeroes each sample x[b] with probability p and scales the rest by 1 / (1 - p) (drop-path). */
-export function dropPath(x: Tensor, p = 0.1, opts: DropoutOptions = {}): Tensor {
+export function dropPath(x: Tensor, p = 0.1, opts?: DropoutOptions): Tensor {
   return apply(x, p, opts, true);
 }

@@ -4,6 +4,7 @@
 // their CUDA twins); a broadcast input's gradient is summed back to its shape.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, optChoice, optNumber } from '../options';
 import { sameShape, shapeString } from '../shape';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 import { sumToShape } from './reduce';
@@ -115,8 +116,7 @@ export class Unary extends Function {
 }
 
 function checkNumber(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: expected a finite number, got ${String(v)}`);
-  return v;
+  return optNumber(v, what, undefined);
 }
 
 function binary(op: BinaryOpName, a: Tensor, b: Tensor | number): Tensor {
@@ -195,12 +195,8 @@ function unary(op: UnaryOpName, x: Tensor): Tensor {
 }
 
 /** GELU: x Phi(x) (exact, default) or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const approximate = opts.approximate ?? 'none';
-  if (approximate !== 'none' && approximate !== 'tanh') {
-    throw new Error(`opts.approximate: expected 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
-  }
+export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
+  const approximate = optChoice(checkOptions(opts, ['approximate']).approximate, 'opts.approximate', ['none', 'tanh'], 'none');
   return unary(approximate === 'tanh' ? 'gelu_tanh' : 'gelu_erf', x);
 }
 

@@ -4,6 +4,7 @@
 // computes the same estimate with eps = 0 in the log domain, free of underflow for any D.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, describe, optBoolean } from '../options';
 import { Tensor } from '../tensor';
 import { checkQKV } from './attention-args';
 import { checkPower, qkrDims } from './fourier-metric';
@@ -57,20 +58,23 @@ export class FourierAttention extends Function {
   }
 }
 
-function resolve(opts: FourierAttentionOptions): Resolved {
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const power = checkPower(opts.power ?? 4);
-  const eps = opts.eps ?? 1e-6;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${String(eps)}`);
-  const stable = opts.stable ?? false;
-  if (typeof stable !== 'boolean') throw new Error(`stable: expected a boolean, got ${String(stable)}`);
+/** The option names fourierAttention takes (MultiHeadAttention passes them on). */
+export const FOURIER_ATTENTION_OPTIONS = ['power', 'causal', 'eps', 'stable'] as const;
+
+/** Checks the options and fills in the defaults. */
+export function resolveFourierOptions(opts: FourierAttentionOptions | undefined): Resolved {
+  const o = checkOptions(opts, FOURIER_ATTENTION_OPTIONS);
+  const power = checkPower(o.power === undefined ? 4 : o.power);
+  const eps = o.eps === undefined ? 1e-6 : o.eps;
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
+  const stable = optBoolean(o.stable, 'stable', false);
   if (stable && power % 2 !== 0) throw new Error(`power: stable: true needs an even power (K >= 0), got ${power}`);
-  return { power, causal: opts.causal ?? false, eps, stable };
+  return { power, causal: optBoolean(o.causal, 'causal', false), eps, stable };
 }
 
 /** h [B,H,Nq,Dv] = sum_j K_ij v_j / (sum_j K_ij + eps); differentiable in q, k, v and R. */
-export function fourierAttention(q: Tensor, k: Tensor, v: Tensor, R: Tensor, opts: FourierAttentionOptions = {}): Tensor {
-  const o = resolve(opts);
+export function fourierAttention(q: Tensor, k: Tensor, v: Tensor, R: Tensor, opts?: FourierAttentionOptions): Tensor {
+  const o = resolveFourierOptions(opts);
   checkQKV(q, k, v, o.causal, { R });
   qkrDims(q, k, R);
   return FourierAttention.apply(q, k, v, R, o) as Tensor;

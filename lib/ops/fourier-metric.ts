@@ -4,6 +4,7 @@
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
 import { shapeString } from '../shape';
+import { checkOptions, describe } from '../options';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 
 export interface FourierMetricOptions {
@@ -41,7 +42,7 @@ export function qkrDims(q: Tensor, k: Tensor, R: Tensor): number[] {
 
 export function checkPower(power: unknown): number {
   if (typeof power !== 'number' || !Number.isInteger(power) || power < 1 || power > 64) {
-    throw new Error(`power: expected a positive integer (at most 64), got ${String(power)}`);
+    throw new Error(`power: expected a positive integer (at most 64), got ${describe(power)}`);
   }
   return power;
 }
@@ -71,12 +72,13 @@ export class FourierMetric extends Function {
 }
 
 /** K [B,H,Nq,Nk] = prod_d sinc(R_hd (q_id - k_jd))^power; differentiable in q, k and R. */
-export function fourierMetric(q: Tensor, k: Tensor, R: Tensor, opts: FourierMetricOptions = {}): Tensor {
+export function fourierMetric(q: Tensor, k: Tensor, R: Tensor, opts?: FourierMetricOptions): Tensor {
   checkTensor(q, 'q');
   checkTensor(k, 'k');
   checkTensor(R, 'R');
   checkSameDevice({ q, k, R });
-  const power = checkPower(opts.power ?? 4);
+  const { power: p } = checkOptions(opts, ['power']);
+  const power = checkPower(p === undefined ? 4 : p);
   qkrDims(q, k, R);
   return FourierMetric.apply(q, k, R, power) as Tensor;
 }

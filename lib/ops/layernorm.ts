@@ -4,6 +4,7 @@
 // per-row mean and 1/std for the backward, which gives dx, dweight and dbias together.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, optNumber } from '../options';
 import { shapeString } from '../shape';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 
@@ -38,7 +39,7 @@ export class LayerNormFunction extends Function {
 }
 
 /** LayerNorm of x over its last axis (size C), with optional weight and bias of shape [C]. */
-export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, opts: LayerNormOptions = {}): Tensor {
+export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, opts?: LayerNormOptions): Tensor {
   checkTensor(x, 'x');
   const w = weight ?? null;
   const b = bias ?? null;
@@ -52,8 +53,6 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
     named[name] = t;
   }
   checkSameDevice(named);
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const eps = opts.eps ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) throw new Error(`opts.eps: expected a finite number >= 0, got ${String(eps)}`);
+  const eps = optNumber(checkOptions(opts, ['eps']).eps, 'opts.eps', 1e-5, 0);
   return LayerNormFunction.apply(x, w, b, eps) as Tensor;
 }

@@ -6,6 +6,7 @@
 // they need; a shared operand's gradient is summed over the batch inside the GEMM call.
 import { Context } from '../autograd/node';
 import { Function } from '../autograd/function';
+import { checkOptions, optBoolean } from '../options';
 import { numel, shapeString } from '../shape';
 import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 import { broadcastShapes } from './elementwise';
@@ -100,20 +101,14 @@ export class MatMulFunction extends Function {
   }
 }
 
-function checkFlag(v: unknown, what: string): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new Error(`${what}: expected a boolean, got ${String(v)}`);
-  return v;
-}
-
 /** op(a) op(b) over the last two dims, batched over the others; differentiable in a and b. */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+export function matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor {
   checkTensor(a, 'a');
   checkTensor(b, 'b');
   checkSameDevice({ a, b });
-  if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
-  const transA = checkFlag(opts.transA, 'opts.transA');
-  const transB = checkFlag(opts.transB, 'opts.transB');
+  const o = checkOptions(opts, ['transA', 'transB']);
+  const transA = optBoolean(o.transA, 'opts.transA', false);
+  const transB = optBoolean(o.transB, 'opts.transB', false);
   plan(a, b, transA, transB);
   return MatMulFunction.apply(a, b, transA, transB) as Tensor;
 }

@@ -12,7 +12,7 @@ export type { CrossEntropyOptions, Reduction } from './cross-entropy';
 export { embedding, gatherRows, scatterRows, EmbeddingFunction, ScatterRowsFunction } from './embedding';
 export { dropout, dropPath, DropoutFunction } from './dropout';
 export type { DropoutOptions } from './dropout';
-export { adaptiveLogSoftmaxWithLoss, adaptiveInput } from './adaptive-softmax';
+export { adaptiveLogSoftmaxWithLoss, adaptiveLogProbs, adaptiveInput } from './adaptive-softmax';
 export type {
   AdaptiveSoftmaxTail, AdaptiveSoftmaxWeights, AdaptiveSoftmaxOptions, AdaptiveSoftmaxResult, AdaptiveInputCluster,
 } from './adaptive-softmax';

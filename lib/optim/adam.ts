@@ -2,6 +2,7 @@
 // two moment tensors and the weight decay in ONE fused native kernel (csrc/cpu/adamw.cpp,
 // csrc/cuda/adamw.cu), with PyTorch's bias-corrected rule.
 import { checkRange, Optimizer, ParamGroup, ParamGroupSpec } from './optimizer';
+import { checkOptions } from '../options';
 import { Tensor } from '../tensor';
 
 export interface AdamOptions {
@@ -11,12 +12,14 @@ export interface AdamOptions {
   weightDecay: number;
 }
 
+const ADAM_OPTIONS = ['lr', 'betas', 'eps', 'weightDecay'] as const;
+
 export class Adam extends Optimizer<AdamOptions> {
   /** AdamW decays the weights (p *= 1 - lr wd); Adam adds wd p to the gradient (L2). */
   protected readonly decoupled: boolean = false;
 
-  constructor(params: Tensor[] | ParamGroupSpec<AdamOptions>[], options: Partial<AdamOptions> = {}) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...options });
+  constructor(params: Tensor[] | ParamGroupSpec<AdamOptions>[], options?: Partial<AdamOptions>) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...checkOptions(options, ADAM_OPTIONS, 'options') });
   }
 
   protected checkOptions(o: AdamOptions, what: string): void {
@@ -63,7 +66,7 @@ export class Adam extends Optimizer<AdamOptions> {
 export class AdamW extends Adam {
   protected override readonly decoupled: boolean = true;
 
-  constructor(params: Tensor[] | ParamGroupSpec<AdamOptions>[], options: Partial<AdamOptions> = {}) {
-    super(params, { weightDecay: 1e-2, ...options });
+  constructor(params: Tensor[] | ParamGroupSpec<AdamOptions>[], options?: Partial<AdamOptions>) {
+    super(params, { weightDecay: 1e-2, ...checkOptions(options, ADAM_OPTIONS, 'options') });
   }
 }

@@ -4,6 +4,7 @@
 // leaves the gradients untouched (PyTorch would scale them to NaN), or throws with errorIfNonfinite.
 // Returning a number reads the norm back, so on a GPU it waits for the device; clipGradNormAsync_
 // queues the same clipping and returns the norm as a tensor (PyTorch's clip_grad_norm_).
+import { checkOptions, optBoolean } from '../options';
 import { checkRange } from './optimizer';
 import { checkTensor, full, Tensor } from '../tensor';
 
@@ -12,9 +13,10 @@ export interface ClipGradNormOptions {
   errorIfNonfinite?: boolean;
 }
 
-/** The gradients of params, distinct, grouped by device. */
-function gradsByDevice(params: Tensor[]): Map<string, Tensor[]> {
+/** The gradients of params, distinct, grouped by device (params and maxNorm checked first). */
+function gradsByDevice(params: Tensor[], maxNorm: number): Map<string, Tensor[]> {
   if (!Array.isArray(params)) throw new Error('params: expected an array of tensors');
+  checkRange(maxNorm, 'maxNorm', 0);
   const byDevice = new Map<string, Tensor[]>();
   params.forEach((p, i) => {
     checkTensor(p, `params[${i}]`);
@@ -27,14 +29,14 @@ function gradsByDevice(params: Tensor[]): Map<string, Tensor[]> {
   return byDevice;
 }
 
-export function clipGradNorm_(params: Tensor[], maxNorm: number, opts: ClipGradNormOptions = {}): number {
-  const byDevice = gradsByDevice(params);
-  checkRange(maxNorm, 'maxNorm', 0);
+export function clipGradNorm_(params: Tensor[], maxNorm: number, opts?: ClipGradNormOptions): number {
+  const byDevice = gradsByDevice(params, maxNorm);
+  const errorIfNonfinite = optBoolean(checkOptions(opts, ['errorIfNonfinite']).errorIfNonfinite, 'opts.errorIfNonfinite', false);
   let squared = 0;
   for (const grads of byDevice.values()) squared += grads[0].backend.squaredNorm(grads.map((g) => g.storage('grad')));
   const norm = Math.sqrt(squared);
   if (!Number.isFinite(norm)) {
-    if (opts.errorIfNonfinite) throw new Error(`clipGradNorm_: the total norm of the gradients is ${norm}; they were left unclipped`);
+    if (errorIfNonfinite) throw new Error(`clipGradNorm_: the total norm of the gradients is ${norm}; they were left unclipped`);
     return norm;
   }
   const coef = maxNorm / (norm + 1e-6);
@@ -49,10 +51,11 @@ export function clipGradNorm_(params: Tensor[], maxNorm: number, opts: ClipGradN
  * gradients' device, and the norm comes back as a one-element tensor there (read it when it is
  * needed; reading waits). The gradients must be on one device. A NaN or infinite norm leaves
  * them untouched, as clipGradNorm_ does (errorIfNonfinite needs the value: use clipGradNorm_).
+ * opts takes no option today; a misspelt or unsupported one (errorIfNonfinite) is an Error.
  */
-export function clipGradNormAsync_(params: Tensor[], maxNorm: number): Tensor {
-  const byDevice = gradsByDevice(params);
-  checkRange(maxNorm, 'maxNorm', 0);
+export function clipGradNormAsync_(params: Tensor[], maxNorm: number, opts?: Record<string, never>): Tensor {
+  const byDevice = gradsByDevice(params, maxNorm);
+  checkOptions(opts, []);
   if (byDevice.size > 1) throw new Error(`params: clipGradNormAsync_ needs gradients on one device, got ${[...byDevice.keys()].join(', ')}`);
   const [grads] = [...byDevice.values()];
   if (grads === undefined) {

@@ -3,6 +3,7 @@
 // lives in `state`; zeroGrad() drops gradients; stateDict()/loadStateDict() save and restore the
 // hyperparameters and the state, with parameters named by their index over all groups (as
 // torch.optim does). Each step() updates a group with one fused native call per device.
+import { checkOptions, describe, optBoolean } from '../options';
 import { keep } from '../scope';
 import { shapeString, sameShape } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
@@ -34,6 +35,7 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   constructor(params: Tensor[] | ParamGroupSpec<O>[], defaults: O) {
     this.defaults = { ...defaults };
+    this.checkOptions(this.defaults, 'options');
     if (!Array.isArray(params) || params.length === 0) throw new Error('params: expected a non-empty array of tensors or parameter groups');
     const groups: ParamGroupSpec<O>[] = params[0] instanceof Tensor ? [{ params: params as Tensor[] } as ParamGroupSpec<O>] : (params as ParamGroupSpec<O>[]);
     groups.forEach((g, i) => this.addParamGroup(g, `params[${i}]`));
@@ -42,8 +44,9 @@ export abstract class Optimizer<O extends BaseOptions> {
   /** Adds a group (torch's add_param_group): hyperparameters it leaves out come from the defaults. */
   addParamGroup(spec: ParamGroupSpec<O>, what = 'paramGroup'): void {
     if (spec === null || typeof spec !== 'object' || !Array.isArray(spec.params)) {
-      throw new Error(`${what}: expected { params: Tensor[], ...options }`);
+      throw new Error(`${what}: expected { params: Tensor[], ...options }, got ${describe(spec)}`);
     }
+    checkOptions(spec, ['params', ...Object.keys(this.defaults)], what);
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     spec.params.forEach((p, i) => {
       checkTensor(p, `${what}.params[${i}]`);
@@ -64,6 +67,7 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   /** Drops the gradients (setToNone, the default, as torch) or fills them with zeros. */
   zeroGrad(setToNone = true): void {
+    optBoolean(setToNone, 'setToNone', true);
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (p.grad === null) continue;

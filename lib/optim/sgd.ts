@@ -2,6 +2,7 @@
 // (csrc/cpu/sgd.cpp, csrc/cuda/sgd.cu), PyTorch's rule: the momentum buffer starts as the first
 // gradient, then b = momentum b + (1 - dampening) g; Nesterov uses g + momentum b.
 import { checkRange, Optimizer, ParamGroup, ParamGroupSpec } from './optimizer';
+import { checkOptions } from '../options';
 import { Tensor } from '../tensor';
 
 export interface SgdOptions {
@@ -14,7 +15,9 @@ export interface SgdOptions {
 
 export class SGD extends Optimizer<SgdOptions> {
   constructor(params: Tensor[] | ParamGroupSpec<SgdOptions>[], options: Partial<SgdOptions> & { lr: number }) {
-    super(params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...options });
+    const o = checkOptions(options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov'], 'options');
+    if (o.lr === undefined) throw new Error('options.lr: SGD needs a learning rate, got undefined');
+    super(params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...o, lr: o.lr });
   }
 
   protected checkOptions(o: SgdOptions, what: string): void {

@@ -41,6 +41,8 @@ function fourierWeights(q: RefArray, k: RefArray, R: RefArray, o: Required<Atten
       const i = row % Nq;
       let S = 0;
       for (let j = 0; j < Nk; j++) if (visible(o.causal, i, j)) S += K[row * Nk + j];
+      // eps = 0 and a row whose every K underflows (even in float64): 0, as the kernels document.
+      if (S + o.eps === 0) continue;
       for (let j = 0; j < Nk; j++) if (visible(o.causal, i, j)) P[row * Nk + j] = K[row * Nk + j] / (S + o.eps);
     }
     return { data: P, shape: [B, H, Nq, Nk] };
@@ -147,6 +149,7 @@ export function fourierAttentionGradRef(
       const i = row % Nq;
       let S = 0;
       for (let j = 0; j < Nk; j++) if (visible(o.causal, i, j)) S += K[row * Nk + j];
+      if (S + o.eps === 0) continue;
       for (let j = 0; j < Nk; j++) if (visible(o.causal, i, j)) dK[row * Nk + j] = G[row * Nk + j] / (S + o.eps);
     }
     const g = fourierMetricGradRef(q, k, R, { data: dK, shape: [B, H, Nq, Nk] }, o.power);

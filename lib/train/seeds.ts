@@ -7,8 +7,8 @@
 // point, the mean a bar with the standard deviation as its error bar), for the task's two figures
 // and head redundancy.
 import * as fs from 'fs';
-import * as vega from 'vega';
-import { compile, TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { vegaLiteSvg } from './plots';
 import { markdownTable, RunResult } from './results-table';
 
 /** The runs of one group, one per seed. */
@@ -143,7 +143,6 @@ export async function writeSeedsReport(mdFile: string, svgFile: string, groups: 
   const kind = groups[0].results[0].kind;
   const markdown = [`# ${title}`, '', seedsTable(groups), '', seedsNote(kind), ...notes, ''].join('\n');
   fs.writeFileSync(mdFile, markdown);
-  const view = new vega.View(vega.parse(compile(seedsSpec(groups, title)).spec), { renderer: 'none' });
-  fs.writeFileSync(svgFile, await view.toSVG());
+  fs.writeFileSync(svgFile, await vegaLiteSvg(seedsSpec(groups, title)));
   return { table: mdFile, plot: svgFile, markdown };
 }

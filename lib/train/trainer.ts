@@ -9,6 +9,8 @@
 //   - a budget of steps, and optionally of time (timeLimit seconds): then the schedule's length
 //     is fitted to the time from the measured step and validation times (re-fitted every 25
 //     steps and at validations), so that the cosine reaches its end when the time runs out;
+//   - every sampleEvery steps, a line of the model's output in the log (task.sample: a language
+//     model's text, as llm.c prints), which leaves the training state as it was;
 //   - stopAfter (or Ctrl-C) stops early with a checkpoint; resume continues from one exactly:
 //     same step, weights, optimizer moments, schedule, random generator (dropout) and the
 //     partial loss average, so a resumed run's losses and log equal the uninterrupted run's.
@@ -48,6 +50,8 @@ export interface TrainTask<B> {
   /** The metric that picks the best checkpoint, and which way is better. */
   metric: string;
   higherIsBetter: boolean;
+  /** A line of the model's output for the log every sampleEvery steps (a language model's text). */
+  sample?: () => string;
 }
 
 export interface TrainerOptions {
@@ -87,6 +91,8 @@ export interface TrainerOptions {
   logEvery: number;
   /** A checkpoint to continue from. */
   resume?: string | null;
+  /** Steps between task.sample() lines in the log (null or 0: none). Sampling must leave the training state as it was. */
+  sampleEvery?: number | null;
   progress?: Omit<ProgressOptions, 'logEvery'>;
 }
 
@@ -140,6 +146,7 @@ function checkOptions(o: TrainerOptions): void {
   checkInt(o.evalEvery, 'evalEvery', 1);
   checkInt(o.logEvery, 'logEvery', 1);
   if (o.stopAfter !== undefined && o.stopAfter !== null) checkInt(o.stopAfter, 'stopAfter', 1);
+  if (o.sampleEvery !== undefined && o.sampleEvery !== null) checkInt(o.sampleEvery, 'sampleEvery', 0);
   if (o.timeLimit !== undefined && o.timeLimit !== null && !(typeof o.timeLimit === 'number' && o.timeLimit > 0)) {
     throw new Error(`timeLimit: expected a number of seconds > 0, got ${String(o.timeLimit)}`);
   }
@@ -323,6 +330,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       const eta = (state.totalSteps - step) * ((stepsTimed > 0 ? stepSeconds / stepsTimed : seconds) + evalSeconds / opts.evalEvery);
       progress.update({ step, total: state.totalSteps, loss: state.window.sum / state.window.count, lr, rate: state.window.items / Math.max(1e-9, windowTrainSeconds), eta });
       if (step % opts.logEvery === 0 || step === state.totalSteps) flushWindow(lr);
+      if (task.sample && opts.sampleEvery && step % opts.sampleEvery === 0) progress.log(`${opts.label} step ${step} sample: ${task.sample()}`);
       if (step % opts.evalEvery === 0 || step === state.totalSteps) await validate();
     }
     if (stoppedBy === 'time' && step > 0 && state.last?.step !== step) {

@@ -1,35 +1,22 @@
-"""PyTorch peer for scripts/bench-train.ts: times the training step of the same bench LM.
+"""PyTorch's side of the training-step figures of scripts/bench.ts: the same bench LM.
 
-  python train_peer.py '<json: {"vocab", "d_model", "layers", "heads", "ff", "context", "batch",
-                                "dropout", "lr", "clip", "kinds": ["dot", "fourier"],
-                                "steps": {"dot": 10, "fourier": 2}, "warmup": 2, "threads": 2,
-                                "device": "cpu" | "cuda"}>'
-
-The model mirrors scripts/bench-train.ts: token embedding + sinusoidal positions, post-LayerNorm
-blocks (fused qkv projection, attention, output projection, ReLU feed-forward, dropout), an
-untied output layer with the full softmax, cross-entropy, global-norm clipping and AdamW.
+The configuration c is scripts/bench/train-lm.ts's CONFIG ({vocab, d_model, layers, heads, ff,
+context, batch, dropout, lr, clip}). The model mirrors that file's BenchLM: token embedding +
+sinusoidal positions, post-LayerNorm blocks (fused qkv projection, attention, output
+projection, ReLU feed-forward, dropout), an untied output layer with the full softmax,
+cross-entropy, global-norm clipping and AdamW.
 'dot' uses PyTorch's fused scaled_dot_product_attention (causal); 'fourier' is the paper's
 materialised Fourier attention (K = prod_d sinc(R_d (q_id - k_jd))^4 over [B,H,N,N,D], causal,
-h = K v / (sum_j K + eps), R per feature initialised to 2). On "cuda" a step's time ends at its
-loss read (loss.item() waits for the GPU). Prints one JSON object with the time of every timed
-step in milliseconds.
+h = K v / (sum_j K + eps), R per feature initialised to 2).
 """
-import json
 import math
-import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from attention_peer import fourier_materialised
 
-def fourier_attention(q, k, v, R, power=4, eps=1e-6):
-    x = R.view(1, 1, 1, 1, -1) * (q.unsqueeze(3) - k.unsqueeze(2))  # [B,H,N,N,D]
-    K = torch.sinc(x / math.pi).pow(power).prod(-1)
-    n = q.shape[2]
-    K = K.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), 0)
-    return (K @ v) / (K.sum(-1, keepdim=True) + eps)
 
 
 class Attention(nn.Module):
@@ -47,7 +34,7 @@ class Attention(nn.Module):
         if self.kind == "dot":
             h = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            h = fourier_attention(q, k, v, self.R)
+            h = fourier_materialised(q, k, v, self.R, causal=True)
         return self.out(h.transpose(1, 2).reshape(B, N, C))
 
 
@@ -89,13 +76,14 @@ class LM(nn.Module):
         return self.head(x)
 
 
-def time_steps(c, kind):
-    dev = c.get("device", "cpu")
+def train_step(c, kind, device):
+    """A function running one training step (forward, loss, backward, clipping, AdamW) of the
+    model of `kind` on one fixed batch; returns the loss (reading it back synchronises)."""
     torch.manual_seed(0)
-    model = LM(c, kind).to(dev)
+    model = LM(c, kind).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=0.01)
     g = torch.Generator().manual_seed(1)
-    data = torch.randint(0, c["vocab"], (c["batch"], c["context"] + 1), generator=g).to(dev)
+    data = torch.randint(0, c["vocab"], (c["batch"], c["context"] + 1), generator=g).to(device)
     inputs, targets = data[:, :-1], data[:, 1:]
 
     def step():
@@ -107,24 +95,4 @@ def time_steps(c, kind):
         opt.step()
         return loss.item()
 
-    for _ in range(c.get("warmup", 2)):
-        step()
-    times = []
-    for _ in range(c["steps"][kind]):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return {"times_ms": times}
-
-
-def main():
-    c = json.loads(sys.argv[1])
-    torch.set_num_threads(int(c.get("threads", 2)))
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": c.get("device", "cpu"), "results": {}}
-    for kind in c["kinds"]:
-        out["results"][kind] = time_steps(c, kind)
-    print(json.dumps(out))
-
-
-if __name__ == "__main__":
-    main()
+    return step

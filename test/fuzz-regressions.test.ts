@@ -1,0 +1,58 @@
+// Fuzz cases that once failed because of a bug in lib/ (fixed), replayed on every backend with
+// the property that found them. Add a case here when a fuzz failure leads to a fix: its
+// property's name and the case JSON the fuzz runner printed (the shrunk one, when there is one).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ff from '../lib';
+import { device } from './helpers/compare';
+import { findProperty, runCase } from './fuzz/run-case';
+
+const CASES: { why: string; property: string; case: unknown }[] = [
+  {
+    why: 'seed 11 case 57: a file of only empty tensors (0 data bytes) was refused by the element-count check',
+    property: 'safetensors',
+    case: { entries: [{ name: '@X3', shape: [7, 0, 0], values: { kind: 'uniform', scale: 1, seed: 966934921 }, specials: false }], metadata: { z7j: '' }, dtype: 'F32' },
+  },
+  {
+    why: 'seed 2027 case 17237: a tensor named "__proto__" set the prototype of the header object instead of an entry (saved without it, read as a hole)',
+    property: 'safetensors',
+    case: { entries: [{ name: '__proto__', shape: [], values: { kind: 'uniform', scale: 0.5, seed: 0 }, specials: false }, { name: "f'f^.?HpYr", shape: [], values: { kind: 'uniform', scale: 10000, seed: 1050600672 }, specials: true }], metadata: {}, dtype: 'F32' },
+  },
+  {
+    why: 'seed 21 case 775: with C = 1 the reference read class ids as soft targets (ignoreIndex ignored)',
+    property: 'crossEntropy',
+    case: { rows: 12, C: 1, soft: false, ignoreIndex: 0, ignoreSome: false, labelSmoothing: 1, x: { kind: 'uniform', scale: 1, seed: 264039003 }, t: { kind: 'positive', scale: 1, seed: 25 }, g: { kind: 'uniform', scale: 1, seed: 149362701 } },
+  },
+  {
+    why: 'seed 21 case 362: eps = 0 and every K underflowing even in float64 made the reference NaN (the kernels give 0)',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 1, H: 2, Nq: 2, Nk: 185, D: 6, Dv: 1 }, power: 62, eps: 0, rForm: 'H1',
+      R: { kind: 'positive', scale: 4, seed: 1518748305 }, q: { kind: 'uniform', scale: 10, seed: 12 }, k: { kind: 'uniform', scale: 0.5, seed: 1128977862 },
+      v: { kind: 'constant', scale: 0.5, seed: 1578252303 }, dout: { kind: 'uniform', scale: 0.5, seed: 16 }, view: 'permute',
+    },
+  },
+  {
+    why: 'a failing call inside tidy() leaked every tensor it had made (found by seed 1 case 17; any invalid call takes that path)',
+    property: 'invalid:calls',
+    case: { target: 0, arg: 0, seed: 3, valid: false },
+  },
+];
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-fuzz-regressions-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const usable = (d: ff.Device) => ff.backends().some((b) => b.device === d && b.available);
+
+describe(`fuzz regressions on ${device()}`, () => {
+  for (const c of CASES) {
+    test(c.why, () => {
+      const other = (['cpu', 'cuda-emu'] as ff.Device[]).find((d) => d !== device() && usable(d)) ?? null;
+      runCase(findProperty(c.property), c.case, { device: device(), other, tmp });
+    });
+  }
+});
