@@ -1,5 +1,7 @@
 // The default device: FOURIERFORMER_DEVICE, else 'cpu'. opts.device overrides it per tensor.
-import { backendsOf, checkDevice, Device, usableBackends } from './native';
+import { backendFor, backendsOf, checkDevice, Device, usableBackends } from './native';
+export { getMatmulPrecision, setMatmulPrecision } from './native';
+export type { MatmulPrecision } from './native';
 
 let defaultDevice: Device | null = null;
 
@@ -22,4 +24,14 @@ export function setDefaultDevice(device: Device): void {
  */
 export function synchronize(device?: Device): void {
   for (const b of backendsOf(device, usableBackends)) b.synchronize();
+}
+
+/**
+ * How many times the host has waited for the device since the process started: stream
+ * synchronisations, read-backs (toFloat32Array, item) and frees of cached memory. A training
+ * step on cuda waits only where it reads a value (the loss); argument checks run on the device
+ * and report at the next synchronisation. Always 0 on cpu.
+ */
+export function hostSyncs(device: Device): number {
+  return backendFor(checkDevice(device)).hostSyncs();
 }

@@ -34,6 +34,14 @@ export interface Backend {
   addInplace(target: Storage, addend: Storage): void;
   copy(s: Storage): Storage;
   synchronize(): void;
+  /** Times the host waited for the device since the process started (0 on cpu). */
+  hostSyncs(): number;
+  setMatmulPrecision(precision: MatmulPrecision): void;
+  /** The caching allocator's peak bytes in use since the last reset (0 on cpu); reset starts anew. */
+  peakBytes(reset?: boolean): number;
+  /** Times the device work queued between the two calls (CUDA events; cpu: the host clock), in ms. */
+  timerStart(): void;
+  timerStop(): number;
   /** In-place writes (csrc/binding/assign.cpp): target = source, target = data. */
   copyInto(target: Storage, source: Storage): void;
   uploadInto(target: Storage, data: Float32Array): void;
@@ -47,6 +55,8 @@ export interface Backend {
     lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
   ): void;
   squaredNorm(tensors: Storage[]): number;
+  /** Clips by global norm on the device; returns the norm (one element). */
+  clipByNorm(tensors: Storage[], maxNorm: number): Storage;
   scaleInplace(tensors: Storage[], factor: number): void;
   /** Tensor ops (csrc/binding/tensor_ops.cpp); shapes are arrays of dims, broadcasting as NumPy. */
   binary(op: 'add' | 'sub' | 'mul' | 'div', a: Storage, aShape: number[], b: Storage, bShape: number[]): Storage;
@@ -134,6 +144,23 @@ export interface Backend {
   ): [Storage, Storage, Storage, Storage, Storage, Storage, Storage];
 }
 
+/** Float32 matrix products: exact float ('highest') or TF32 tensor cores where a GPU has them ('high'). */
+export type MatmulPrecision = 'highest' | 'high';
+let matmulPrecision: MatmulPrecision = 'highest';
+
+/** Sets the matmul precision of every addon loaded now and later. */
+export function setMatmulPrecision(precision: MatmulPrecision): void {
+  if (precision !== 'highest' && precision !== 'high') {
+    throw new Error(`precision: expected 'highest' or 'high', got ${JSON.stringify(precision)}`);
+  }
+  matmulPrecision = precision;
+  for (const b of loaded.values()) b.setMatmulPrecision(precision);
+}
+
+export function getMatmulPrecision(): MatmulPrecision {
+  return matmulPrecision;
+}
+
 export const DEVICES = ['cpu', 'cuda', 'cuda-emu'] as const;
 export type Device = (typeof DEVICES)[number];
 
@@ -212,6 +239,7 @@ export function loadAddon(device: Device): Backend {
     throw new Error(`device '${device}': cannot load ${found}: ${(e as Error).message}`);
   }
   if (addon.backend !== device) throw new Error(`device '${device}': ${found} is the '${addon.backend}' addon`);
+  if (matmulPrecision !== 'highest') addon.setMatmulPrecision(matmulPrecision);
   const threads = threadSetting();
   if (threads !== null) addon.setNumThreads(threads);
   loaded.set(device, addon);

@@ -13,7 +13,7 @@
 // ours is bounded by scripts/bench/threads.ts), both sides a warm-up run before every block of
 // timed runs. Rounds interleave the two sides, figure by figure, alternating which goes first,
 // so that a shared host's changing load reaches both alike; every run is kept in the JSON.
-//   npm run bench [-- --rounds 3 --threads 2 --only attention --device cpu --out file.json]
+//   npm run bench [-- --rounds 3 --threads 2 --only attention --device cpu --batch 16 --out file.json]
 import { spawnSync } from 'child_process';
 import { Command, Option } from 'commander';
 import * as fs from 'fs';
@@ -27,7 +27,7 @@ import type { Entry, Figures, MemoryEntry, PeerInfo, Results, Skipped } from './
 import { figure, median, Timed } from './bench/stats';
 import { OUR_THREADS_MECHANISM, boundOurThreads } from './bench/threads';
 import { Budget, timeRuns } from './bench/timing';
-import { CONFIG, trainCase, TrainKind } from './bench/train-lm';
+import { CONFIG, trainCase, TrainConfig, TrainKind } from './bench/train-lm';
 import { findAllocator, findPeers, HOW_TO_GET_A_PEER, NO_FAST_ALLOCATOR, PeerProcess, peerEnv, runPeer } from './torch-peer';
 
 type Part = 'attention' | 'train' | 'memory';
@@ -42,6 +42,7 @@ interface Options {
   shapes?: string;
   attentionMs: number;
   trainMs: number;
+  batch: number;
   materialisedGib: number;
   peer: boolean;
   out?: string;
@@ -64,6 +65,7 @@ function parseOptions(): Options {
     .option('--shapes <names>', `attention shapes, comma-separated (default all: ${ALL_SHAPES.map((s) => s.name).join(', ')})`)
     .option('--attention-ms <ms>', 'timed wall time per attention figure and round (after its warm-up run)', int('--attention-ms'), 300)
     .option('--train-ms <ms>', 'timed wall time per training-step figure and round', int('--train-ms'), 1000)
+    .option('--batch <n>', `sequences per training step (default ${CONFIG.batch})`, int('--batch'), CONFIG.batch)
     .option('--materialised-gib <gib>', "PyTorch's materialised Fourier attention where its fwd+bwd needs at most this (and half the free memory)", Number, 4)
     .option('--no-peer', 'ours only, without PyTorch')
     .option('--out <file>', 'the JSON (default: docs/benchmarks.json for a full cpu run, else bench-<device>.json)')
@@ -109,7 +111,8 @@ const fmt = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 async function main(): Promise<void> {
   const opts = parseOptions();
   const started = Date.now();
-  const full = opts.only === undefined && opts.shapes === undefined && opts.device === 'cpu';
+  const full = opts.only === undefined && opts.shapes === undefined && opts.device === 'cpu' && opts.batch === CONFIG.batch;
+  const config: TrainConfig = { ...CONFIG, batch: opts.batch };
   const out = path.resolve(opts.out ?? (full ? path.join(ROOT, 'docs', 'benchmarks.json') : `bench-${opts.device}.json`));
   const docs = opts.docs ?? (full && opts.out === undefined);
   const parts: Part[] = opts.only ? [opts.only] : ['attention', 'train', 'memory'];
@@ -197,14 +200,14 @@ async function main(): Promise<void> {
       for (const kind of ['dot', 'fourier'] as TrainKind[]) {
         const line: string[] = [];
         const oursSide = async () => {
-          if (!trainCases.has(kind)) trainCases.set(kind, trainCase(kind, opts.device));
+          if (!trainCases.has(kind)) trainCases.set(kind, trainCase(kind, opts.device, config));
           const t = timeRuns(trainCases.get(kind)!.run, opts.device, budgetT);
           col.add(`train/ours_${kind}`, t);
           line.push(`ours ${fmt(ms(t))}`);
         };
         const peerSide = async () => {
           if (!proc) return;
-          line.push(`PyTorch ${fmt(ms(await timePeer(`train/torch_${kind}`, { op: 'train', config: CONFIG, kind }, budgetT)))}`);
+          line.push(`PyTorch ${fmt(ms(await timePeer(`train/torch_${kind}`, { op: 'train', config, kind }, budgetT)))}`);
         };
         for (const side of peerFirst ? [peerSide, oursSide] : [oursSide, peerSide]) await side();
         console.log(`round ${round}/${opts.rounds} training step, ${kind} attention, median ms: ${line.join(', ')}`);
@@ -248,7 +251,7 @@ async function main(): Promise<void> {
       figures: col.figures(`attention/${s.name}`, ['ours_fourier', 'ours_dot', 'ours_neural', 'torch_sdpa', 'torch_materialised', 'torch_neural']),
     }));
   }
-  if (parts.includes('train')) results.train = { config: CONFIG, figures: col.figures('train', ['ours_dot', 'ours_fourier', 'torch_dot', 'torch_fourier']) };
+  if (parts.includes('train')) results.train = { config, figures: col.figures('train', ['ours_dot', 'ours_fourier', 'torch_dot', 'torch_fourier']) };
   if (memory) results.memory = memory;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(results, null, 1) + '\n');

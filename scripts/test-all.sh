@@ -8,7 +8,9 @@
 #      then the cpu attention tests again on each narrower SIMD path this CPU has (the suite ran
 #      the widest: AVX-512, else AVX2), down to the portable scalar one;
 #   5. pack-check: the npm tarball (with the prebuilds, made from the build above) installs and
-#      works in an empty folder with no compiler on PATH (scripts/pack-check.sh).
+#      works in an empty folder with no compiler on PATH (scripts/pack-check.sh);
+#   6. the GPU check's dry run: `npm run gpu-bundle`, then every step of scripts/gpu-check.sh on
+#      cuda-emu from that bundle, which must leave the working tree as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FOURIERFORMER_TEST_DEVICES=${FOURIERFORMER_TEST_DEVICES:-cpu,cuda-emu}
@@ -35,10 +37,11 @@ set +e
 npx jest --ci --json --outputFile="$results"
 rc=$?
 set -e
-node -e "
+summary=$(node -e "
 const r = JSON.parse(require('fs').readFileSync('$results', 'utf8'));
 console.log('jest: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
-"
+")
+echo "$summary"
 rm -f "$results"
 
 # The cpu kernels pick the widest SIMD path at run time (csrc/cpu/simd.h); FOURIERFORMER_CPU_ISA
@@ -57,4 +60,18 @@ fi
 
 section "pack-check"
 bash scripts/pack-check.sh || rc=1
+
+section "gpu-check --dry-run"
+before=$(git status --porcelain 2>/dev/null || true)
+gpu_out=$(mktemp -d)
+if npm run --silent gpu-bundle && bash scripts/gpu-check.sh --dry-run --out "$gpu_out"; then
+  [ "$(git status --porcelain 2>/dev/null || true)" = "$before" ] ||
+    { echo "gpu-check --dry-run changed the working tree"; git status --short; rc=1; }
+else
+  rc=1
+fi
+rm -rf "$gpu_out"
+
+echo
+echo "$summary"  # the suite's count, last
 exit $rc

@@ -1,5 +1,7 @@
 // The tensor core and the autograd: a user-written Function (torch.autograd.Function style),
 // gradient accumulation, tidy()/memory(), moving tensors between devices.
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import * as ff from '../lib';
 import { available, device, gradOf, relErr, uniform } from './helpers/compare';
 
@@ -138,6 +140,29 @@ describe(`tensors and autograd on ${device()}`, () => {
     live.dispose();
     expect(ff.cachedMemory(dev)).toBeGreaterThanOrEqual(4 * n);
     expect(() => ff.emptyCache('tpu' as ff.Device)).toThrow(/device/);
+  });
+
+  // A child process, since the allocator reads the variable once: the library as this file was
+  // loaded (TypeScript through ts-node under jest, JavaScript in scripts/gpu-check's bundle).
+  (device() === 'cpu' ? test.skip : test)('FF_CUDA_NO_CACHING=1: no cache, each release frees at once', () => {
+    const dev = device();
+    const lib = path.join(__dirname, '..', 'lib');
+    const script = `const ff = require(${JSON.stringify(lib)});
+      const x = ff.tensor(Array.from({ length: 1 << 14 }, (_, i) => i % 7), [1 << 14], { device: '${dev}' });
+      const y = x.mul(x);
+      const before = ff.hostSyncs('${dev}');
+      x.dispose();
+      const syncs = ff.hostSyncs('${dev}') - before;
+      const v = y.toFloat32Array();
+      console.log(JSON.stringify({ cached: ff.cachedMemory('${dev}'), syncs, ok: v.every((a, i) => a === (i % 7) ** 2) }));`;
+    const run = (env: Record<string, string>) => {
+      const args = [...(__filename.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only'] : []), '-e', script];
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+      if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split('\n').pop() as string) as { cached: number; syncs: number; ok: boolean };
+    };
+    expect(run({ FF_CUDA_NO_CACHING: '0' })).toEqual({ cached: 4 << 14, syncs: 0, ok: true });
+    expect(run({ FF_CUDA_NO_CACHING: '1' })).toEqual({ cached: 0, syncs: 1, ok: true });
   });
 
   test('synchronize() returns once queued work is done, and rejects an unknown device', () => {

@@ -116,6 +116,8 @@ describe(`bad calls on ${device()}`, () => {
     expect(() => new ff.optim.SGD(lin.parameters(), {} as never)).toThrow(/^options\.lr: SGD needs a learning rate/);
     expect(() => new ff.optim.Adam([{ params: lin.parameters(), betas1: 0.8 }] as never)).toThrow(/^params\[0\]\.betas1: unknown option/);
     expect(() => ff.optim.clipGradNorm_(lin.parameters(), 1, { errorIfNonfinite: 'yes' } as never)).toThrow(/^opts\.errorIfNonfinite: expected a boolean/);
+    expect(() => ff.optim.clipGradNormAsync_(lin.parameters(), 1, { errorIfNonfinite: true } as never)).toThrow(/^opts\.errorIfNonfinite: unknown option \(expected none\)/);
+    expect(() => ff.optim.clipGradNormAsync_(lin.parameters(), 1, 5 as never)).toThrow(/^opts: expected an object/);
     expect(() => lin.loadStateDict(lin.stateDict(), { strict: 'no' } as never)).toThrow(/^opts\.strict: expected a boolean/);
     lin.dispose();
   });

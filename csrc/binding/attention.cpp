@@ -45,7 +45,7 @@ Napi::Value FourierAttentionForward(const Napi::CallbackInfo& info) {
   const float eps = get_eps(info, 6);
   const bool stable = get_bool(info, 7, "stable");
   if (stable && power % 2 != 0) throw ArgError("power", "stable: true needs an even power");
-  check_finite_R(R);
+  check_finite_R(R, "fourierAttention");
   Napi::Env env = info.Env();
   Napi::Value out = make_storage(env, size_t(sh.out_elems()));
   Napi::Value stats = make_storage(env, size_t(sh.row_elems()));
@@ -67,7 +67,7 @@ Napi::Value FourierAttentionBackward(const Napi::CallbackInfo& info) {
   Storage& out = get_storage(info, 8, "out", size_t(sh.out_elems()));
   Storage& stats = get_storage(info, 9, "stats", size_t(sh.row_elems()));
   Storage& dout = get_storage(info, 10, "grad", size_t(sh.out_elems()));
-  check_finite_R(R);
+  check_finite_R(R, "fourierAttention");
   Napi::Env env = info.Env();
   Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
   Napi::Value dk = make_storage(env, size_t(sh.k_elems()));

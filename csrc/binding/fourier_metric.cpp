@@ -17,7 +17,7 @@ Napi::Value FourierMetricForward(const Napi::CallbackInfo& info) {
   Storage& k = get_storage(info, 1, "k", size_t(sh.k_elems()));
   Storage& R = get_storage(info, 2, "R", size_t(sh.r_elems()));
   const int power = get_int(info, 4, "power", 1, 64);
-  check_finite_R(R);
+  check_finite_R(R, "fourierMetric");
   Napi::Value K = make_storage(info.Env(), size_t(sh.K_elems()));
   backend::fourier_metric_forward(sh, q.ptr, k.ptr, R.ptr, power, unwrap(K)->ptr);
   return K;
@@ -31,7 +31,7 @@ Napi::Value FourierMetricBackward(const Napi::CallbackInfo& info) {
   Storage& R = get_storage(info, 2, "R", size_t(sh.r_elems()));
   const int power = get_int(info, 4, "power", 1, 64);
   Storage& dK = get_storage(info, 5, "grad", size_t(sh.K_elems()));
-  check_finite_R(R);
+  check_finite_R(R, "fourierMetric");
   Napi::Env env = info.Env();
   Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
   Napi::Value dk = make_storage(env, size_t(sh.k_elems()));

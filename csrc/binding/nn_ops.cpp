@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include "../common/backend.h"
+#include "../common/backend_checks.h"
 #include "../common/backend_nn_ops.h"
 #include "args.h"
 #include "errors.h"
@@ -54,16 +55,11 @@ size_t extent(long long batch, long long stride, long long rows, long long cols)
   return size_t((batch - 1) * stride + rows * cols);
 }
 
-// Throws "<what>: element i is <v>; expected ..." unless every id is valid.
-void check_ids(const Storage& ids, size_t n, const char* what, long long limit, bool has_allowed,
-               long long allowed) {
-  const int64_t bad = backend::first_invalid_index(ids.ptr, int64_t(n), limit, has_allowed, allowed);
-  if (bad < 0) return;
-  float v = 0.0f;
-  backend::download(&v, ids.ptr + bad, 1);
-  std::string expected = "an integer in [0, " + std::to_string(limit) + ")";
-  if (has_allowed) expected += " or the ignore index " + std::to_string(allowed);
-  throw ArgError(what, "element " + std::to_string(bad) + " is " + std::to_string(v) + "; expected " + expected);
+// Every id valid (an integer in [0, limit), or the ignore index), checked by the backend without
+// waiting for the device (backend_checks.h); a failure names `what` and `op` (string literals).
+void check_ids(const Storage& ids, size_t n, const char* op, const char* what, long long limit,
+               bool has_allowed, long long allowed) {
+  backend::check_ids(ids.ptr, int64_t(n), limit, has_allowed, allowed, op, what);
 }
 
 Napi::Value array_of(Napi::Env env, std::initializer_list<Napi::Value> values) {
@@ -214,7 +210,7 @@ backend::CrossEntropyShape get_cross_entropy_shape(const Napi::CallbackInfo& inf
 Storage& get_targets(const Napi::CallbackInfo& info, size_t i, const backend::CrossEntropyShape& s) {
   const size_t n = s.soft ? size_t(s.rows) * s.C : size_t(s.rows);
   Storage& t = get_storage(info, i, "target", n);
-  if (!s.soft) check_ids(t, n, "target", s.C, true, s.ignore_index);
+  if (!s.soft) check_ids(t, n, "crossEntropy", "target", s.C, true, s.ignore_index);
   return t;
 }
 
@@ -249,7 +245,7 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   const size_t n = d[0], D = d[1], V = d[2];
   Storage& ids = get_storage(info, 0, "ids", n);
   Storage& W = get_storage(info, 1, "weight", V * D);
-  check_ids(ids, n, "ids", V, false, 0);
+  check_ids(ids, n, "embedding", "ids", V, false, 0);
   Napi::Value out = make_storage(info.Env(), n * D);
   backend::embedding_forward(int(n), int(D), int(V), ids.ptr, W.ptr, unwrap(out)->ptr);
   return out;
@@ -261,7 +257,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   const size_t n = d[0], D = d[1], V = d[2];
   Storage& ids = get_storage(info, 0, "ids", n);
   Storage& dout = get_storage(info, 1, "grad", n * D);
-  check_ids(ids, n, "ids", V, false, 0);
+  check_ids(ids, n, "embedding", "ids", V, false, 0);
   Napi::Value dW = make_storage(info.Env(), V * D);
   backend::embedding_backward(int(n), int(D), int(V), ids.ptr, dout.ptr, unwrap(dW)->ptr);
   return dW;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 #include "../common/backend.h"
+#include "../common/backend_checks.h"
 #include "errors.h"
 
 namespace ff::binding {
@@ -56,12 +57,7 @@ AttentionShape get_attention_shape(const Napi::CallbackInfo& info, size_t i) {
   return s;
 }
 
-void check_finite_R(const Storage& R) {
-  std::vector<float> host(R.n);
-  backend::download(host.data(), R.ptr, R.n);
-  for (float r : host)
-    if (!std::isfinite(r)) throw ArgError("R", "must be finite, got " + std::to_string(r));
-}
+void check_finite_R(const Storage& R, const char* op) { backend::check_finite(R.ptr, R.n, op, "R"); }
 
 bool get_bool(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (i >= info.Length() || !info[i].IsBoolean()) throw ArgError(what, "expected a boolean");

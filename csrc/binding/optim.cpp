@@ -125,9 +125,21 @@ Napi::Value ScaleInplace(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// clipByNorm(tensors, maxNorm) -> norm: a one-element storage; the scaling is queued after it.
+Napi::Value ClipByNorm(const Napi::CallbackInfo& info) {
+  const StorageList t = get_list(info, 0, "tensors");
+  check_distinct({&t}, {"tensors"});
+  const double max_norm = get_number(info, 1, "maxNorm");
+  if (!(max_norm >= 0) || !std::isfinite(max_norm)) throw ArgError("maxNorm", "expected a finite number >= 0");
+  Napi::Value norm = make_storage(info.Env(), 1);
+  backend::clip_by_norm(t.list(), max_norm, unwrap(norm)->ptr);
+  return norm;
+}
+
 }  // namespace
 
 FF_EXPORTS(
+    {"clipByNorm", guarded<ClipByNorm>},
     {"adamStep", guarded<AdamStep>},
     {"sgdStep", guarded<SgdStep>},
     {"squaredNorm", guarded<SquaredNorm>},

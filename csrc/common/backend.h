@@ -34,12 +34,24 @@ void release(void* ptr);
 // (returns how many bytes it gave back). Live tensors are untouched.
 size_t cached_bytes();
 size_t empty_cache();
+// The most bytes held by live blocks (tensors and scratch, bucket-rounded) since the last reset:
+// the device memory a computation needed, not the host's. 0 on cpu (not tracked there).
+size_t peak_bytes();
+void reset_peak_bytes();
+// Times the work queued between timer_start() and timer_stop() on the device: CUDA events on
+// the stream (kernel time, not the host's queueing, while the host keeps the queue filled);
+// cpu: the host clock. timer_stop waits for the device and returns milliseconds.
+void timer_start();
+double timer_stop();
 void upload(float* dst, const float* host_src, size_t n);
 void download(float* host_dst, const float* src, size_t n);
 void copy(float* dst, const float* src, size_t n);
 void fill(float* dst, float value, size_t n);
 void add_inplace(float* dst, const float* src, size_t n);  // dst += src
 void synchronize();
+// Float32 matrix products (gemm, linear): exact float (false, the default) or TF32 tensor cores
+// where the device has them (true: ~1e-3 relative error, torch's 'high' precision). cpu: ignored.
+void set_matmul_precision(bool tf32);
 
 // K[b,h,i,j] = prod_d s(R_hd (q_bhid - k_bhjd))^power.   Cost: B*H*Nq*Nk*D sinc evaluations.
 void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R,

@@ -1,8 +1,8 @@
 // The neural-network kernels of every backend (cpu, cuda, cuda-emu): GEMM (a BLAS library's,
 // never hand-written), linear, LayerNorm, softmax, cross-entropy, embedding, dropout. Tensors are
 // dense row-major float32; a "row" is the last axis. Integer inputs (ids, class targets) are
-// float32 holding integers: the binding checks them with first_invalid_index() before a kernel
-// indexes with them. Every reduction sums in a fixed order, so results repeat run after run.
+// float32 holding integers: the binding checks them with check_ids() (backend_checks.h) before a
+// kernel indexes with them. Every reduction sums in a fixed order, so results repeat run after run.
 #pragma once
 #include <cstdint>
 
@@ -72,17 +72,13 @@ void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, con
                             const float* lse, const float* count, const float* grad,
                             float* dlogits);
 
-// The first i < n whose ids[i] is neither an integer in [0, limit) nor (when has_allowed) equal
-// to `allowed` (an ignore_index), or -1 when every id is valid (ids.h, id_is_valid).
-// Cost: 1 read per id (and one sync on cuda).
-int64_t first_invalid_index(const float* ids, int64_t n, int64_t limit, bool has_allowed,
-                            int64_t allowed);
-
-// out [n, D] = W[ids[i]] for i < n, W [V, D]; ids already checked to lie in [0, V).
+// out [n, D] = W[ids[i]] for i < n, W [V, D]; ids checked by check_ids (backend_checks.h): on
+// cuda an invalid id (reported at the next synchronisation) gives a row of NaN.
 // Cost: 1 read and 1 write per output element.
 void embedding_forward(int n, int D, int V, const float* ids, const float* W, float* out);
 // dW [V, D] = sum over i with ids[i] = v of dout[i] (rows never named are 0), summed in the
-// order of i: deterministic, no atomics. Cost: V*D writes + n*D adds (+ a sort of n ids on cuda).
+// order of i: deterministic, no atomics; an invalid id (cuda) adds nowhere.
+// Cost: V*D writes + n*D adds (+ a sort of n ids on cuda).
 void embedding_backward(int n, int D, int V, const float* ids, const float* dout, float* dW);
 
 // y_i = x_i * keep_j / (1 - p) with j = i / group (group 1: dropout; group = elements per sample:

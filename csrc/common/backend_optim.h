@@ -34,6 +34,11 @@ void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& g
 // same result run after run). Cost: 1 multiply-add and 4 bytes read per element; one sync.
 double squared_norm(const TensorList& tensors);
 
+// Clipping by global norm without waiting for the device: norm[0] (backend memory) = the L2 norm
+// of all the tensors (squared_norm's sum), and every element x *= clip_factor(norm, max_norm)
+// (optim_math.h). Cost: squared_norm's, and 8 bytes per element where the factor is below 1.
+void clip_by_norm(const TensorList& tensors, double max_norm, float* norm);
+
 // x *= factor for every element of every tensor (clipping by global norm). Cost: 8 bytes per element.
 void scale_inplace(const TensorList& tensors, float factor);
 

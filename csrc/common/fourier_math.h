@@ -3,39 +3,57 @@
 //   s(x)  = sin(x) / x,            s(0) = 1
 //   s'(x) = (x cos x - sin x) / x^2, s'(0) = 0
 //
-// Near x = 0 both closed forms cancel (s' loses ~eps/x^2 relative), so |x| < 0.5 uses the
-// Taylor series, truncated where the next term is below 1e-9 relative. s(0) = 1 exactly, so a
-// row of identical q and k gives K = 1 exactly (a relative bias in s would be multiplied by p*D).
+// Two paths, chosen on y = c x (c = kSincScale, sinc_poly.h):
+//   bounded, |y| <= kSincBound (|x| <= 4.25): the polynomials of sinc_poly.h: no division, no
+//     branch, no range reduction; s(0) = 1 exactly (a relative bias in s would be multiplied by
+//     p*D in K), and no cancellation near 0 (where the closed forms lose ~eps/x^2 in s').
+//   general, any finite x: one sincos (one range reduction), s = sin(x) / x, s' = (cos - s) / x.
+// Kernels that check the bound once per tile of pairs call the *_bounded forms in their hot loop
+// and these per-element forms elsewhere; y is computed by the caller (as (c R) (q - k), or c x)
+// so that both paths see the same y for the same operands.
 #pragma once
 #include <cmath>
 #include "hd.h"
+#include "sinc_poly.h"
 
 namespace ff {
 
-constexpr float kSincTaylorBound = 0.5f;
+// s on the bounded path: ~11 flops.
+FF_HD float sinc_bounded(float y) { return sinc_poly(y * y); }
 
-// s(x) and s'(x) together; cost: one sincos outside the Taylor range, ~10 flops inside it.
-FF_HD void sinc_and_derivative(float x, float& s, float& ds) {
-  if (fabsf(x) < kSincTaylorBound) {
-    const float u = x * x;
-    // s  = 1 - u/6 + u^2/120 - u^3/5040 + u^4/362880
-    s = 1.0f + u * (-1.0f / 6 + u * (1.0f / 120 + u * (-1.0f / 5040 + u * (1.0f / 362880))));
-    // s' = x * (-1/3 + u/30 - u^2/840 + u^3/45360 - u^4/3991680)
-    ds = x * (-1.0f / 3 + u * (1.0f / 30 + u * (-1.0f / 840 + u * (1.0f / 45360 + u * (-1.0f / 3991680)))));
-  } else {
-    const float sn = sinf(x), cs = cosf(x);
-    const float inv = 1.0f / x;
-    s = sn * inv;
-    ds = (cs - s) * inv;
-  }
+// s and dh (s' = kSincDScale * dh) on the bounded path: ~19 flops.
+FF_HD void sinc_and_dh_bounded(float y, float& s, float& dh) {
+  const float v = y * y;
+  s = sinc_poly(v);
+  dh = dsinc_poly(y, v);
 }
 
-FF_HD float sinc(float x) {
-  if (fabsf(x) < kSincTaylorBound) {
-    const float u = x * x;
-    return 1.0f + u * (-1.0f / 6 + u * (1.0f / 120 + u * (-1.0f / 5040 + u * (1.0f / 362880))));
-  }
+// s(x) for any x, given y = c x (or the caller's own rounding of it): the polynomial where
+// |y| <= kSincBound, else sin(x) / x.
+FF_HD float sinc_any(float x, float y) {
+  if (fabsf(y) <= kSincBound) return sinc_bounded(y);
   return sinf(x) / x;
+}
+
+// s(x) and s'(x) for any x, given y as above.
+FF_HD void sinc_and_derivative_any(float x, float y, float& s, float& ds) {
+  if (fabsf(y) <= kSincBound) {
+    float dh;
+    sinc_and_dh_bounded(y, s, dh);
+    ds = kSincDScale * dh;
+    return;
+  }
+  float sn, cs;
+  sincosf(x, &sn, &cs);
+  const float inv = 1.0f / x;
+  s = sn * inv;
+  ds = (cs - s) * inv;
+}
+
+FF_HD float sinc(float x) { return sinc_any(x, kSincScale * x); }
+
+FF_HD void sinc_and_derivative(float x, float& s, float& ds) {
+  sinc_and_derivative_any(x, kSincScale * x, s, ds);
 }
 
 // z^p for a small positive integer p by repeated squaring; exact for p = 1.

@@ -44,4 +44,13 @@ FF_HD void sgd_update(const SgdScalars& c, float& p, float g, float* buf) {
   p -= c.lr * g;
 }
 
+// The factor clipping by global norm scales every gradient by: max_norm / (norm + 1e-6) where that
+// is below 1, else 1; 1 for a NaN or infinite norm (the gradients are left as they are). In
+// double, as lib/optim/clip-grad.ts computes it.
+FF_HD float clip_factor(double norm, double max_norm) {
+  if (!(norm <= 1.7976931348623157e308)) return 1.0f;
+  const double coef = max_norm / (norm + 1e-6);
+  return coef < 1.0 ? float(coef) : 1.0f;
+}
+
 }  // namespace ff

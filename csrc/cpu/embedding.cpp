@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include "../common/backend_nn_ops.h"
-#include "../common/ids.h"
 #include "parallel.h"
 #include "vec_math.h"
 
@@ -22,13 +21,6 @@ FF_VECTORIZE void add_row(float* acc, const float* row, int n) {
 }
 
 }  // namespace
-
-int64_t first_invalid_index(const float* ids, int64_t n, int64_t limit, bool has_allowed,
-                            int64_t allowed) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!id_is_valid(ids[i], limit, has_allowed, allowed)) return i;
-  return -1;
-}
 
 void embedding_forward(int n, int D, int V, const float* ids, const float* W, float* out) {
   (void)V;

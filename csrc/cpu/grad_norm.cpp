@@ -3,9 +3,12 @@
 //   squared_norm: each 32K-element chunk is summed in double by one thread, and the chunk sums are
 //                 added in list order, so the result never depends on the thread count.
 //   scale_inplace: x *= factor.
+//   clip_by_norm: both, with the factor of optim_math.h's clip_factor.
 // Cost per element: one multiply-add and 4 bytes read; scaling reads and writes 4 bytes.
 #include <vector>
+#include <cmath>
 #include "../common/backend_optim.h"
+#include "../common/optim_math.h"
 #include "multi_tensor.h"
 
 namespace ff::backend {
@@ -36,6 +39,13 @@ void scale_inplace(const TensorList& tensors, float factor) {
     float* x = tensors.data[ch.tensor];
     for (int64_t e = ch.begin; e < ch.end; ++e) x[e] *= factor;
   }
+}
+
+void clip_by_norm(const TensorList& tensors, double max_norm, float* norm) {
+  const double n = std::sqrt(squared_norm(tensors));
+  norm[0] = float(n);
+  const float factor = clip_factor(n, max_norm);
+  if (factor != 1.0f) scale_inplace(tensors, factor);
 }
 
 }  // namespace ff::backend

@@ -6,6 +6,7 @@
 // accumulating every batch entry into its block with beta = 1, in batch order (deterministic).
 // Cost: 2*batch*M*N*K flops.
 #include <omp.h>
+#include "../common/backend.h"
 #include "../common/backend_nn_ops.h"
 #include "blas.h"
 
@@ -42,5 +43,8 @@ void gemm(const GemmShape& s, const float* A, const float* B, float* C) {
     for (int b = 0; b < s.batch; ++b) cpu::sgemm(entry(b, 0.0f));
   }
 }
+
+// OpenBLAS has no reduced-precision float32 mode: every product is exact float.
+void set_matmul_precision(bool tf32) { (void)tf32; }
 
 }  // namespace ff::backend

@@ -18,6 +18,7 @@
 // token (~80 tensors of 0.25-64 KiB) spent about a quarter of its time there.
 // Under AddressSanitizer cached and slack bytes are poisoned, so reading a released tensor or
 // past the end of one is still caught. memory() counts tensors, not this cache (storage.cpp).
+#include <chrono>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <algorithm>
@@ -197,6 +198,17 @@ void release(void* ptr) {
 
 size_t cached_bytes() { return cpu::allocator().cached(); }
 size_t empty_cache() { return cpu::allocator().empty_cache(); }
+size_t peak_bytes() { return 0; }
+void reset_peak_bytes() {}
+
+namespace {
+std::chrono::steady_clock::time_point timer_begin;
+}  // namespace
+
+void timer_start() { timer_begin = std::chrono::steady_clock::now(); }
+double timer_stop() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - timer_begin).count();
+}
 
 void upload(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }
 void download(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }

@@ -11,7 +11,8 @@ namespace {
 
 using cuda::MultiTensorArgs;
 
-__global__ void adam_kernel(MultiTensorArgs<4> a, AdamScalars c) {
+__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
+    adam_kernel(MultiTensorArgs<4> a, AdamScalars c) {
   int slot;
   int64_t begin, end;
   cuda::chunk_range(a, slot, begin, end);

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include "../common/backend.h"
 #include "../common/error.h"
+#include "../common/sinc_poly.h"
 #include "reduce.h"
 
 namespace ff::cuda::attention {
@@ -32,6 +33,7 @@ struct Layout {
   static constexpr int kRows = kThreads / G;            // rows a block owns
   static constexpr int kTile = G <= 4 ? 64 : 256 / G;   // rows per streamed tile (<= 8 KB)
   static constexpr int kTileFloats = kTile * kWidth;
+  static constexpr int kRangeFloats = 2 * kThreads;  // load_tile_ranged's column ranges (at most)
 };
 
 // Device scratch for a backward pass, released when the call returns (the allocator and all
@@ -134,11 +136,13 @@ __device__ inline Scaled scaled_product(const float (&s)[kLaneDims]) {
 }
 
 // The lane's product of its factors s as m 2^e, given their float product `prod`: from prod's
-// bits where that is plain (the common case), else factor by factor.
+// bits where that is plain (the common case), else factor by factor. The test is a warp vote,
+// so the factor-by-factor path is one branch the warp skips together (all lanes call this).
 __device__ inline Scaled lane_product(float prod, const float (&s)[kLaneDims]) {
   const Scaled p = scaled_normal(prod);
-  if (__builtin_expect(is_plain(p), 1)) return p;
-  return scaled_product(s);
+  const bool plain = is_plain(p);
+  if (__builtin_expect(__any_sync(kFullMask, !plain), 0) && !plain) return scaled_product(s);
+  return p;
 }
 
 template <int G>
@@ -209,6 +213,59 @@ __device__ inline void load_tile(float* tile, const float* src, int rows, int co
     const int r = e / kWidth, c = e % kWidth;
     tile[e] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
   }
+}
+
+// load_tile, and the range of each column over the tile's rows, for the sinc bound check
+// (tile_within_bound): each thread's columns are fixed (kThreads is a multiple of kWidth), its
+// running min and max are combined over a warp's lanes of the same column by shuffles, and one
+// partial per warp and column (per kWidth-thread span where kWidth > 32) goes to `range`
+// (2 * kThreads floats of shared memory). Cost: 2 compares per element, log2(32 / kWidth) shuffles.
+template <int kWidth, int kThreads>
+__device__ inline void load_tile_ranged(float* tile, const float* src, int rows, int cols, float* range) {
+  static_assert(kThreads % kWidth == 0, "a thread keeps one column");
+  constexpr int kSpan = kWidth > 32 ? kWidth : 32, kReps = kThreads / kSpan;
+  float lo = INFINITY, hi = -INFINITY;
+  for (int e = threadIdx.x; e < rows * kWidth; e += kThreads) {
+    const int r = e / kWidth, c = e % kWidth;
+    const float x = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
+    tile[e] = x;
+    lo = fminf(lo, x);
+    hi = fmaxf(hi, x);
+  }
+  for (int o = kWidth; o < 32; o <<= 1) {
+    lo = fminf(lo, __shfl_xor_sync(kFullMask, lo, o));
+    hi = fmaxf(hi, __shfl_xor_sync(kFullMask, hi, o));
+  }
+  if (threadIdx.x % kSpan < kWidth) {
+    const int at = threadIdx.x / kSpan * kWidth + threadIdx.x % kSpan;
+    range[at] = lo;
+    range[kReps * kWidth + at] = hi;
+  }
+}
+
+// Whether |y| = |cr_e (a_e - b_e)| <= kSincBound for this lane's 8 features and every row b of
+// the tile whose ranges load_tile_ranged wrote (a: the lane's own row): the sinc polynomials then
+// hold for every pair of the tile. Monotone rounding makes the test exact for the y the kernels
+// compute. NaN operands may pass (the result is NaN either way); infinities fail.
+template <int kWidth, int kThreads>
+__device__ inline bool tile_within_bound(const float* range, int first, const float (&a)[kLaneDims],
+                                         const float (&cr)[kLaneDims]) {
+  constexpr int kSpan = kWidth > 32 ? kWidth : 32, kReps = kThreads / kSpan;
+  float lo[kLaneDims], hi[kLaneDims];
+  load8(range + first, lo);
+  load8(range + kReps * kWidth + first, hi);
+#pragma unroll
+  for (int rep = 1; rep < kReps; ++rep) {
+    float l[kLaneDims], h[kLaneDims];
+    load8(range + rep * kWidth + first, l);
+    load8(range + (kReps + rep) * kWidth + first, h);
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) lo[e] = fminf(lo[e], l[e]), hi[e] = fmaxf(hi[e], h[e]);
+  }
+  bool ok = true;
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) ok &= fabsf(cr[e]) * fmaxf(a[e] - lo[e], hi[e] - a[e]) <= kSincBound;
+  return ok;
 }
 
 template <int kWidth>

@@ -1,5 +1,7 @@
 // cuda backend: the cuBLAS handle and the row-major GEMM every matrix product goes through.
-// Cost: whatever cuBLAS picks for 2*batch*M*N*K flops (FP32, CUBLAS_DEFAULT_MATH).
+// Cost: whatever cuBLAS picks for 2*batch*M*N*K flops: FP32 (CUBLAS_DEFAULT_MATH) by default, or
+// TF32 tensor cores (inputs rounded to 10 mantissa bits, float accumulation) after
+// set_matmul_precision(true), as torch.set_float32_matmul_precision('high').
 #include <string>
 #include "../common/backend.h"
 #include "blas.h"
@@ -36,3 +38,12 @@ void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, const float
 }
 
 }  // namespace ff::cuda
+
+namespace ff::backend {
+
+void set_matmul_precision(bool tf32) {
+  cuda::check_blas(cublasSetMathMode(cuda::blas(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                   "cublasSetMathMode");
+}
+
+}  // namespace ff::backend

@@ -11,7 +11,8 @@
 
 namespace ff::cuda {
 
-// The handle (created on first use), its work queued on stream(). FP32 math: no TF32.
+// The handle (created on first use), its work queued on stream(). FP32 math unless
+// backend::set_matmul_precision chose TF32.
 cublasHandle_t blas();
 
 // Throws ff::Error("<backend>: <what>: <cuBLAS's message>") unless status is success.

@@ -12,6 +12,7 @@
 #include <cmath>
 #include "../common/backend.h"
 #include "../common/backend_nn_ops.h"
+#include "../common/ids.h"
 #include "row_reduce.h"
 
 namespace ff::backend {
@@ -23,7 +24,8 @@ __device__ inline bool row_ignored(const CrossEntropyShape& s, const float* targ
   return !s.soft && int(targets[row]) == s.ignore_index;
 }
 
-__global__ void cross_entropy_rows_kernel(CrossEntropyShape s, const float* logits,
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    cross_entropy_rows_kernel(CrossEntropyShape s, const float* logits,
                                           const float* targets, float* row_loss, float* lse) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
@@ -57,6 +59,7 @@ __global__ void cross_entropy_rows_kernel(CrossEntropyShape s, const float* logi
   const float l = m + logf(se);
   lse[row] = l;
   if (p != nullptr) row_loss[row] = (keep * sp + ls) * l - (keep * spx + u * sx);
+  else if (!id_is_valid(targets[row], C, false, 0)) row_loss[row] = NAN;  // reported by checks.cu
   else row_loss[row] = l - keep * x[int(targets[row])] - (u != 0.0f ? u * sx : 0.0f);  // -inf logits: no NaN
 }
 
@@ -75,7 +78,8 @@ __global__ void cross_entropy_reduce_kernel(CrossEntropyShape s, const float* ta
   if (s.reduction != Reduction::kNone) loss[0] = float(s.reduction == Reduction::kMean ? total / n : total);
 }
 
-__global__ void cross_entropy_backward_kernel(CrossEntropyShape s, const float* logits,
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    cross_entropy_backward_kernel(CrossEntropyShape s, const float* logits,
                                               const float* targets, const float* lse,
                                               const float* count, const float* grad, float* dx) {
   __shared__ float scratch[32];

@@ -53,12 +53,16 @@ using namespace ff::cuda::attention;
 
 constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
 
-// R_hd for a lane's features (0 past D, where q = k = 0 anyway).
+// R_hd for a lane's features (0 past D, where q = k = 0 anyway), and c R_hd (c = kSincScale):
+// the sinc polynomials take y = (c R) (q - k), the general path x = R (q - k), both exact
+// functions of the operands, so a pair gets the same s whichever path its tile takes.
 __device__ inline void load_radius(const AttentionShape& s, const float* R, int h, int first,
-                                   float (&r)[kLaneDims]) {
+                                   float (&r)[kLaneDims], float (&cr)[kLaneDims]) {
 #pragma unroll
-  for (int e = 0; e < kLaneDims; ++e)
+  for (int e = 0; e < kLaneDims; ++e) {
     r[e] = first + e < s.D ? R[s.r_row(h) + s.r_col(first + e)] : 0.0f;
+    cr[e] = kSincScale * r[e];
+  }
 }
 
 // The normaliser S'_i of row i: S_i + eps from stats_i = S_i (default), or S_i from
@@ -83,6 +87,73 @@ __device__ inline RowNorm row_norm(float stat, float eps, bool stable) {
   return {int(e), l - e, norm < 0.0f ? -1.0f : 1.0f};
 }
 
+// A query row's running sums in the forward: acc = sum_j K_ij v_j and sum = S_i (default), or
+// both scaled by 2^-(row max of log2 K) (stable; the max as max_exp + max_frac, exact int part).
+template <int G, bool kStable>
+struct ForwardRow {
+  float acc[kLaneDims] = {};
+  float sum = 0.0f;
+  int max_exp = 0;
+  float max_frac = 0.0f;
+  bool seen = false;
+
+  // One key: its lane's sincs `sv` (product `prod`) and values `vd`.
+  __device__ inline void add(float prod, const float (&sv)[kLaneDims], const float (&vd)[kLaneDims],
+                             bool visible, int power) {
+    float w = 0.0f;
+    if constexpr (kStable) {
+      const Scaled kk = group_product<G>(lane_product(prod, sv));
+      if (visible && kk.m != 0.0f) {
+        const int le = power * kk.e;
+        const float lf = float(power) * log2f(fabsf(kk.m));
+        const float above = float(le - max_exp) + (lf - max_frac);  // log2 K - row max
+        if (!seen || above > 0.0f) {
+          if (seen) {
+            const float scale = exp2f(-above);
+            sum *= scale;
+#pragma unroll
+            for (int e = 0; e < kLaneDims; ++e) acc[e] *= scale;
+          }
+          max_exp = le, max_frac = lf, seen = true;
+          w = 1.0f;
+        } else {
+          w = exp2f(above);
+        }
+      }
+    } else {
+      const float kk = group_product<G>(prod);
+      w = visible ? ipow(kk, power) : 0.0f;
+    }
+    sum += w;
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) acc[e] += w * vd[e];
+  }
+};
+
+// The pairs of one key tile (n keys from j0). kBounded: the tile passed tile_within_bound, so
+// every sinc is the polynomial (no branch, no division); else each feature picks its path.
+template <bool kBounded, int G, bool kStable>
+__device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_tile,
+                                    const float* v_tile, int n, int j0, int i, bool causal,
+                                    int first, const float (&qd)[kLaneDims],
+                                    const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
+                                    int power) {
+  using L = Layout<G>;
+  for (int jj = 0; jj < n; ++jj) {
+    float kd[kLaneDims], vd[kLaneDims];
+    load8(k_tile + jj * L::kWidth + first, kd);
+    load8(v_tile + jj * L::kWidth + first, vd);
+    float sv[kLaneDims], prod = 1.0f;
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) {
+      const float diff = qd[e] - kd[e];
+      sv[e] = kBounded ? sinc_bounded(cr[e] * diff) : sinc_any(r[e] * diff, cr[e] * diff);
+      prod *= sv[e];
+    }
+    row.add(prod, sv, vd, !causal || j0 + jj <= i, power);
+  }
+}
+
 template <int G, bool kStable>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     fourier_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
@@ -92,6 +163,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
+  float* range = v_tile + L::kTileFloats;
   const int bh = blockIdx.y, h = bh % s.H;
   const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
   const int i = row0 + threadIdx.x / G;
@@ -99,72 +171,33 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
   const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
 
-  float qd[kLaneDims], r[kLaneDims], acc[kLaneDims] = {};
+  float qd[kLaneDims], r[kLaneDims], cr[kLaneDims];
   load_slice(q + at * s.D, s.D, first, qd);
-  load_radius(s, R, h, first, r);
-  float sum = 0.0f;
-  // stable: the row maximum of log2 K as max_exp + max_frac (exact int part), once seen
-  int max_exp = 0;
-  float max_frac = 0.0f;
-  bool seen = false;
+  load_radius(s, R, h, first, r, cr);
+  ForwardRow<G, kStable> row;
 
   for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
     const int n = imin(L::kTile, key_end - j0);
     __syncthreads();
-    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+    load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
     load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
     __syncthreads();
-    for (int jj = 0; jj < n; ++jj) {
-      float kd[kLaneDims], vd[kLaneDims];
-      load8(k_tile + jj * L::kWidth + first, kd);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      float sv[kLaneDims], prod = 1.0f;
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) {
-        sv[e] = sinc(r[e] * (qd[e] - kd[e]));
-        prod *= sv[e];
-      }
-      const bool visible = !s.causal || j0 + jj <= i;
-      float w = 0.0f;
-      if constexpr (kStable) {
-        const Scaled kk = group_product<G>(lane_product(prod, sv));
-        if (visible && kk.m != 0.0f) {
-          const int le = power * kk.e;
-          const float lf = float(power) * log2f(fabsf(kk.m));
-          const float above = float(le - max_exp) + (lf - max_frac);  // log2 K - row max
-          if (!seen || above > 0.0f) {
-            if (seen) {
-              const float scale = exp2f(-above);
-              sum *= scale;
-#pragma unroll
-              for (int e = 0; e < kLaneDims; ++e) acc[e] *= scale;
-            }
-            max_exp = le, max_frac = lf, seen = true;
-            w = 1.0f;
-          } else {
-            w = exp2f(above);
-          }
-        }
-      } else {
-        const float kk = group_product<G>(prod);
-        w = visible ? ipow(kk, power) : 0.0f;
-      }
-      sum += w;
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) acc[e] += w * vd[e];
-    }
+    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, qd, cr)))
+      forward_tile<true>(row, k_tile, v_tile, n, j0, i, s.causal, first, qd, r, cr, power);
+    else
+      forward_tile<false>(row, k_tile, v_tile, n, j0, i, s.causal, first, qd, r, cr, power);
   }
   if (i >= s.Nq) return;
-  float norm = sum + eps, stat = sum;
+  float norm = row.sum + eps, stat = row.sum;
   if constexpr (kStable) {
-    norm = sum;
-    stat = seen ? float((max_exp + double(max_frac) + log2(double(sum))) * kLn2) : -INFINITY;
+    norm = row.sum;
+    stat = row.seen ? float((row.max_exp + double(row.max_frac) + log2(double(row.sum))) * kLn2) : -INFINITY;
   }
   // A quotient, not a product with 1 / norm: with eps = 0 the sum may be subnormal (K of ~1e-41
   // from a sinc near its zero), and its reciprocal overflows where acc / norm is ~1.
 #pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) acc[e] = norm != 0.0f ? acc[e] / norm : 0.0f;
-  store_slice(out + at * s.Dv, s.Dv, first, acc, 1.0f);
+  for (int e = 0; e < kLaneDims; ++e) row.acc[e] = norm != 0.0f ? row.acc[e] / norm : 0.0f;
+  store_slice(out + at * s.Dv, s.Dv, first, row.acc, 1.0f);
   if (first == 0) stats[at] = stat;
 }
 
@@ -197,28 +230,41 @@ __device__ inline void pair_grad_scaled(const float (&sv)[kLaneDims], const floa
   }
 }
 
-// One (i, j) pair of the backward. In: the lanes' q and k features, R, the row's normaliser,
-// `g` = sign(S'_i) dout_i . (v_j - out_i), and whether the pair is visible. Out: t_d = dL/dx_d
-// for x_d = R_d (q_d - k_d), diff_d = q_d - k_d; returns K_ij / |S'_i|.
-template <int G>
+// One (i, j) pair of the backward. In: the lanes' q and k features, R and c R, the row's
+// normaliser, `g` = sign(S'_i) dout_i . (v_j - out_i), and whether the pair is visible. Out:
+// t_d = dL/dx_d for x_d = R_d (q_d - k_d), diff_d = q_d - k_d; returns K_ij / |S'_i|.
+// kBounded: the pair's tile passed tile_within_bound (every sinc is the polynomial, and ds holds
+// dh = s' / kSincDScale, the factor folded into c). All lanes of the warp call this together.
+template <int G, bool kBounded>
 __device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims],
                                           const float (&kd)[kLaneDims],
-                                          const float (&r)[kLaneDims], int power, RowNorm norm,
+                                          const float (&r)[kLaneDims],
+                                          const float (&cr)[kLaneDims], int power, RowNorm norm,
                                           float g, bool visible, float (&t)[kLaneDims],
                                           float (&diff)[kLaneDims]) {
-  float sv[kLaneDims], ds[kLaneDims], suffix[kLaneDims];
+  float sv[kLaneDims], ds[kLaneDims], sd[kLaneDims];
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) {
     diff[e] = qd[e] - kd[e];
-    sinc_and_derivative(r[e] * diff[e], sv[e], ds[e]);
+    if constexpr (kBounded)
+      sinc_and_dh_bounded(cr[e] * diff[e], sv[e], ds[e]);
+    else
+      sinc_and_derivative_any(r[e] * diff[e], cr[e] * diff[e], sv[e], ds[e]);
   }
-  suffix[kLaneDims - 1] = 1.0f;  // suffix[e] = prod_{e' > e} s_e'
+  // sd[e] = (prod_{e' > e} s_e') ds_e; `suffix` ends as the lane's product of its s.
+  float suffix = 1.0f;
 #pragma unroll
-  for (int e = kLaneDims - 1; e > 0; --e) suffix[e - 1] = suffix[e] * sv[e];
-  const Scaled lane = scaled_normal(suffix[0] * sv[0]);
+  for (int e = kLaneDims - 1; e >= 0; --e) {
+    sd[e] = suffix * ds[e];
+    suffix *= sv[e];
+  }
+  const Scaled lane = scaled_normal(suffix);
   const bool plain = is_plain(lane);
+  // Lanes whose product is not plain take their factors one by one: a warp vote, so that the
+  // common case (no such lane) is one uniform branch.
+  const bool rare = __builtin_expect(__any_sync(kFullMask, !plain), 0);
   Scaled all, others;
-  group_products<G>(plain ? lane : scaled_product(sv), all, others);
+  group_products<G>(rare && !plain ? scaled_product(sv) : lane, all, others);
   // k = all.m 2^all.e. The exponents of K / S' = k^p / S' and of p k^(p-1) (other lanes' s) / S',
   // int parts and fractions apart (the mantissa's log2 is in [-1, 0), -inf for k = 0).
   const float m_log2 = log2f(fabsf(all.m));
@@ -229,20 +275,53 @@ __device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims],
   const float w = visible ? ((power & 1) && negative ? -1.0f : 1.0f) * exp2f(w_exp) : 0.0f;
   const float sign = (power & 1) == 0 && negative ? -1.0f : 1.0f;
   // (A masked pair's K need not be below S', so its exponent may be any size: not evaluated.)
-  const float c_m = visible ? g * float(power) * sign * others.m : 0.0f;
-  if (__builtin_expect(!plain, 0)) {
+  const float c_m = visible ? g * float(power) * sign * others.m * (kBounded ? kSincDScale : 1.0f) : 0.0f;
+  if (rare && !plain) {
     pair_grad_scaled(sv, ds, c_m, visible ? c_int : 0, c_frac, t);
     return w;
   }
-  // Here 1 / (the lane's product) < 2^60, so c ~ g p (K / S') / (the lane's product) is finite.
-  const float c = visible ? c_m * exp2f(float(c_int) + c_frac) : 0.0f;
-  float prefix = 1.0f;
+  // Here 1 / (the lane's product) < 2^60, so c ~ g p (K / S') / (the lane's product) is finite;
+  // `cp` runs through c prefix_e.
+  float cp = visible ? c_m * exp2f(float(c_int) + c_frac) : 0.0f;
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) {
-    t[e] = c * prefix * suffix[e] * ds[e];
-    prefix *= sv[e];
+    t[e] = cp * sd[e];
+    cp *= sv[e];
   }
   return w;
+}
+
+// The dk/dv kernel's running sums for its key row.
+struct KeyRow {
+  float dk[kLaneDims] = {}, dv[kLaneDims] = {}, dR[kLaneDims] = {};
+};
+
+// The pairs of one query tile (n queries from i0) with the block's key rows.
+template <bool kBounded, int G>
+__device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* g_tile,
+                                 const float* o_tile, const RowNorm* norm_tile, int n, int i0,
+                                 int j, bool key_valid, bool causal, int first,
+                                 const float (&kd)[kLaneDims], const float (&vd)[kLaneDims],
+                                 const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
+                                 int power) {
+  using L = Layout<G>;
+  for (int ii = 0; ii < n; ++ii) {
+    float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], t[kLaneDims], diff[kLaneDims];
+    load8(q_tile + ii * L::kWidth + first, qd);
+    load8(g_tile + ii * L::kWidth + first, gd);
+    load8(o_tile + ii * L::kWidth + first, od);
+    const float dot = group_dot_diff<G>(gd, vd, od);
+    const RowNorm rn = norm_tile[ii];
+    const bool visible = key_valid && (!causal || j <= i0 + ii);
+    const float w = rn.sign * fourier_pair_grad<G, kBounded>(qd, kd, r, cr, power, rn, rn.sign * dot,
+                                                             visible, t, diff);
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) {
+      acc.dk[e] += t[e];
+      acc.dR[e] += t[e] * diff[e];
+      acc.dv[e] += w * gd[e];
+    }
+  }
 }
 
 template <int G>
@@ -260,7 +339,8 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   float* q_tile = dynamic_shared<float>();
   float* g_tile = q_tile + L::kTileFloats;  // dout rows
   float* o_tile = g_tile + L::kTileFloats;  // out rows
-  RowNorm* norm_tile = reinterpret_cast<RowNorm*>(o_tile + L::kTileFloats);
+  float* range = o_tile + L::kTileFloats;
+  RowNorm* norm_tile = reinterpret_cast<RowNorm*>(range + L::kRangeFloats);
   const int bh = blockIdx.y, h = bh % s.H;
   const int key0 = blockIdx.x * L::kRows;
   const int j = key0 + threadIdx.x / G;
@@ -268,48 +348,38 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   const bool key_valid = j < s.Nk;
   const int64_t at = int64_t(bh) * s.Nk + imin(j, s.Nk - 1);
 
-  float kd[kLaneDims], vd[kLaneDims], r[kLaneDims];
+  float kd[kLaneDims], vd[kLaneDims], r[kLaneDims], cr[kLaneDims];
   load_slice(k + at * s.D, s.D, first, kd);
   load_slice(v + at * s.Dv, s.Dv, first, vd);
-  load_radius(s, R, h, first, r);
-  float dk_acc[kLaneDims] = {}, dv_acc[kLaneDims] = {}, dR_tile[kLaneDims] = {};
+  load_radius(s, R, h, first, r, cr);
+  KeyRow acc;
   double dR_acc[kLaneDims] = {};
 
   for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
     const int n = imin(L::kTile, s.Nq - i0);
     const int64_t row0 = int64_t(bh) * s.Nq + i0;
     __syncthreads();
-    load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D);
+    load_tile_ranged<L::kWidth, L::kThreads>(q_tile, q + row0 * s.D, n, s.D, range);
     load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
     load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
     for (int ii = threadIdx.x; ii < n; ii += blockDim.x)
       norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
     __syncthreads();
-    for (int ii = 0; ii < n; ++ii) {
-      float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], t[kLaneDims], diff[kLaneDims];
-      load8(q_tile + ii * L::kWidth + first, qd);
-      load8(g_tile + ii * L::kWidth + first, gd);
-      load8(o_tile + ii * L::kWidth + first, od);
-      const float dot = group_dot_diff<G>(gd, vd, od);
-      const RowNorm rn = norm_tile[ii];
-      const bool visible = key_valid && (!s.causal || j <= i0 + ii);
-      const float w =
-          rn.sign * fourier_pair_grad<G>(qd, kd, r, power, rn, rn.sign * dot, visible, t, diff);
+    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, kd, cr)))
+      dkdv_tile<true, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, j, key_valid, s.causal,
+                         first, kd, vd, r, cr, power);
+    else
+      dkdv_tile<false, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, j, key_valid, s.causal,
+                          first, kd, vd, r, cr, power);
+    // dR: float within a tile, double across tiles.
 #pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) {
-        dk_acc[e] += t[e];
-        dR_tile[e] += t[e] * diff[e];
-        dv_acc[e] += w * gd[e];
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += dR_tile[e], dR_tile[e] = 0.0f;
+    for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += acc.dR[e], acc.dR[e] = 0.0f;
   }
   if (key_valid) {
 #pragma unroll
-    for (int e = 0; e < kLaneDims; ++e) dk_acc[e] *= -r[e];
-    store_slice(dk + at * s.D, s.D, first, dk_acc, 1.0f);
-    store_slice(dv + at * s.Dv, s.Dv, first, dv_acc, 1.0f);
+    for (int e = 0; e < kLaneDims; ++e) acc.dk[e] *= -r[e];
+    store_slice(dk + at * s.D, s.D, first, acc.dk, 1.0f);
+    store_slice(dv + at * s.Dv, s.Dv, first, acc.dv, 1.0f);
   }
   // This block's dR: its keys' partials summed in row order.
   __syncthreads();
@@ -321,6 +391,26 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     double total = 0.0;
     for (int row = 0; row < L::kRows; ++row) total += rows[row * L::kWidth + d];
     dR_partial[(int64_t(bh) * gridDim.x + blockIdx.x) * s.D + d] = total;
+  }
+}
+
+// The pairs of one key tile (n keys from j0) with the block's query rows, into dq's sums.
+template <bool kBounded, int G>
+__device__ inline void dq_tile(float (&acc)[kLaneDims], const float* k_tile, const float* v_tile,
+                               int n, int j0, int i, bool causal, int first, RowNorm rn,
+                               const float (&qd)[kLaneDims], const float (&gd)[kLaneDims],
+                               const float (&od)[kLaneDims], const float (&r)[kLaneDims],
+                               const float (&cr)[kLaneDims], int power) {
+  using L = Layout<G>;
+  for (int jj = 0; jj < n; ++jj) {
+    float kd[kLaneDims], vd[kLaneDims], t[kLaneDims], diff[kLaneDims];
+    load8(k_tile + jj * L::kWidth + first, kd);
+    load8(v_tile + jj * L::kWidth + first, vd);
+    const float dot = group_dot_diff<G>(gd, vd, od);
+    const bool visible = !causal || j0 + jj <= i;
+    fourier_pair_grad<G, kBounded>(qd, kd, r, cr, power, rn, dot, visible, t, diff);
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) acc[e] += t[e];
   }
 }
 
@@ -337,6 +427,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
+  float* range = v_tile + L::kTileFloats;
   const int bh = blockIdx.y, h = bh % s.H;
   const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
   const int i = row0 + threadIdx.x / G;
@@ -344,11 +435,12 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
   const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
 
-  float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], r[kLaneDims], acc[kLaneDims] = {};
+  float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], r[kLaneDims], cr[kLaneDims];
+  float acc[kLaneDims] = {};
   load_slice(q + at * s.D, s.D, first, qd);
   load_slice(dout + at * s.Dv, s.Dv, first, gd);
   load_slice(out + at * s.Dv, s.Dv, first, od);
-  load_radius(s, R, h, first, r);
+  load_radius(s, R, h, first, r, cr);
   RowNorm rn = row_norm(stats[at], eps, stable);
   if (i >= s.Nq) rn.sign = 0.0f;
 #pragma unroll
@@ -357,19 +449,13 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
     const int n = imin(L::kTile, key_end - j0);
     __syncthreads();
-    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+    load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
     load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
     __syncthreads();
-    for (int jj = 0; jj < n; ++jj) {
-      float kd[kLaneDims], vd[kLaneDims], t[kLaneDims], diff[kLaneDims];
-      load8(k_tile + jj * L::kWidth + first, kd);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      const float dot = group_dot_diff<G>(gd, vd, od);
-      const bool visible = !s.causal || j0 + jj <= i;
-      fourier_pair_grad<G>(qd, kd, r, power, rn, dot, visible, t, diff);
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) acc[e] += t[e];
-    }
+    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, qd, cr)))
+      dq_tile<true, G>(acc, k_tile, v_tile, n, j0, i, s.causal, first, rn, qd, gd, od, r, cr, power);
+    else
+      dq_tile<false, G>(acc, k_tile, v_tile, n, j0, i, s.causal, first, rn, qd, gd, od, r, cr, power);
   }
   if (i >= s.Nq) return;
 #pragma unroll
@@ -414,7 +500,7 @@ void fourier_attention_forward(const AttentionShape& s, const float* q, const fl
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
     const dim3 grid = row_grid(s.Nq, L::kRows, s.B * s.H);
-    const size_t shmem = 2 * L::kTileFloats * sizeof(float);
+    const size_t shmem = (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float);
     if (stable)
       launch_named("fourier_attention_forward_kernel<stable>",
                    fourier_attention_forward_kernel<G, true>, grid, dim3(L::kThreads), shmem, s,
@@ -437,13 +523,15 @@ void fourier_attention_backward(const AttentionShape& s, const float* q, const f
     const dim3 query_grid = row_grid(s.Nq, L::kRows, s.B * s.H);
     const int key_blocks = int(key_grid.x);
     Scratch dR_partial(size_t(s.B) * s.H * key_blocks * s.D * sizeof(double));
-    const size_t tiles = 3 * L::kTileFloats * sizeof(float) + L::kTile * sizeof(RowNorm);
+    const size_t tiles =
+        (3 * L::kTileFloats + L::kRangeFloats) * sizeof(float) + L::kTile * sizeof(RowNorm);
     const size_t rows = size_t(L::kRows) * L::kWidth * sizeof(double);
     FF_LAUNCH(fourier_attention_backward_dkdv_kernel<G>, key_grid, dim3(L::kThreads),
               tiles > rows ? tiles : rows, s, q, k, v, R, power, eps, stable, out, stats, dout,
               dk, dv, static_cast<double*>(dR_partial.ptr));
     FF_LAUNCH(fourier_attention_backward_dq_kernel<G>, query_grid, dim3(L::kThreads),
-              2 * L::kTileFloats * sizeof(float), s, q, k, v, R, power, eps, stable, out, stats,
+              (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float), s, q, k, v, R, power, eps,
+              stable, out, stats,
               dout, dq);
     FF_LAUNCH(fourier_attention_dR_kernel, dim3(s.r_elems()), dim3(kReduceThreads), 0, s,
               key_blocks, static_cast<const double*>(dR_partial.ptr), dR);

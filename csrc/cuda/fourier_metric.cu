@@ -280,6 +280,18 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) dR[blockIdx.x] = float(sum);
 }
 
+// Blocks of the backward kernel resident per SM (queried once).
+int backward_blocks_per_sm() {
+  static const int blocks = [] {
+    int n = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fourier_metric_backward_kernel, kThreads,
+                                                        kBackwardShmem),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return n < 1 ? 1 : n;
+  }();
+  return blocks;
+}
+
 // Scratch from the backend's caching allocator, released when the call returns (later work on
 // the same stream may reuse it only after the kernels queued here).
 template <typename T>
@@ -313,11 +325,13 @@ void fourier_metric_backward(const MetricShape& sh, const float* q, const float*
   const int L = lanes_per_pair(sh.D), LG = L * kDimsPerLane;
   const int BH = sh.B * sh.H;
   const int key_tiles = (sh.Nk + kKeyTile - 1) / kKeyTile;
-  // Splits of the key tiles: enough blocks for two per SM, each split with its own copy of dq
-  // (at most 64 MiB of copies).
+  // Splits of the key tiles: enough blocks to fill every SM as far as the kernel's registers and
+  // shared memory allow (the occupancy calculator; 1 block of 256 threads at ~160 registers),
+  // each split with its own copy of dq (at most 64 MiB of copies).
   const int64_t q_bytes = sh.q_elems() * int64_t(sizeof(float));
   const int64_t by_memory = std::max<int64_t>(1, (int64_t(64) << 20) / q_bytes);
-  const int splits = int(std::min<int64_t>({key_tiles, (2 * sm_count() + BH - 1) / BH, by_memory}));
+  const int per_sm = backward_blocks_per_sm();
+  const int splits = int(std::min<int64_t>({key_tiles, (int64_t(per_sm) * sm_count() + BH - 1) / BH, by_memory}));
   Scratch<double> dR_part(size_t(BH) * splits * LG);
   if (splits == 1) {
     FF_LAUNCH(fourier_metric_backward_kernel, dim3(1, std::min(BH, 65535)), dim3(kThreads),

@@ -16,7 +16,8 @@
 namespace ff::backend {
 namespace {
 
-__global__ void layernorm_forward_kernel(int C, float eps, const float* x, const float* gamma,
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    layernorm_forward_kernel(int C, float eps, const float* x, const float* gamma,
                                          const float* beta, float* y, float* mean_out,
                                          float* rstd_out) {
   __shared__ float scratch[32];
@@ -44,7 +45,8 @@ __global__ void layernorm_forward_kernel(int C, float eps, const float* x, const
   }
 }
 
-__global__ void layernorm_backward_dx_kernel(int C, const float* x, const float* gamma,
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    layernorm_backward_dx_kernel(int C, const float* x, const float* gamma,
                                              const float* mean, const float* rstd, const float* dy,
                                              float* dx) {
   __shared__ float scratch[32];

@@ -7,9 +7,10 @@ namespace ff::cuda {
 
 // Threads for a block that owns one row of C elements: about 4 elements per thread, a whole
 // number of warps, 32 to 512.
+constexpr unsigned kMaxRowThreads = 512;  // the row kernels' __launch_bounds__
 inline unsigned row_threads(int C) {
   const unsigned want = (unsigned(C) + 127u) / 128u * 32u;
-  return want < 32u ? 32u : (want > 512u ? 512u : want);
+  return want < 32u ? 32u : (want > kMaxRowThreads ? kMaxRowThreads : want);
 }
 
 // Maximum over the block (1-D, whole warps); every thread gets it. `scratch`: >= 32 shared

@@ -10,7 +10,8 @@ namespace {
 
 using cuda::MultiTensorArgs;
 
-__global__ void sgd_kernel(MultiTensorArgs<3> a, SgdScalars c) {
+__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
+    sgd_kernel(MultiTensorArgs<3> a, SgdScalars c) {
   int slot;
   int64_t begin, end;
   cuda::chunk_range(a, slot, begin, end);

@@ -12,7 +12,8 @@
 namespace ff::backend {
 namespace {
 
-__global__ void softmax_forward_kernel(int C, bool log, const float* x, float* y) {
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    softmax_forward_kernel(int C, bool log, const float* x, float* y) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const float* xr = x + row * C;
@@ -32,7 +33,8 @@ __global__ void softmax_forward_kernel(int C, bool log, const float* x, float* y
   }
 }
 
-__global__ void softmax_backward_kernel(int C, bool log, const float* y, const float* dy, float* dx) {
+__global__ void __launch_bounds__(cuda::kMaxRowThreads)
+    softmax_backward_kernel(int C, bool log, const float* y, const float* dy, float* dx) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const float* yr = y + row * C;

@@ -155,6 +155,13 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// Blocks of `block_size` threads and `shmem` dynamic shared bytes that fit an emulated SM by its
+// thread and shared-memory limits (registers are not modelled).
+cudaError_t occupancy_blocks(int* blocks, int block_size, size_t shmem);
+template <typename Kernel>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel, int block_size, size_t shmem) {
+  return occupancy_blocks(blocks, block_size, shmem);
+}
 cudaError_t cudaDriverGetVersion(int* version);
 cudaError_t cudaRuntimeGetVersion(int* version);
 cudaError_t cudaDeviceSynchronize();
@@ -310,6 +317,7 @@ inline void __syncwarp(unsigned mask = 0xffffffffu,
 }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 #define FF_EMU_SHUFFLE(name, op)                                                                \
   template <typename T, typename = std::enable_if_t<ff::emu::detail::kShuffleType<T>>>          \

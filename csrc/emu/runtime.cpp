@@ -124,6 +124,14 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 
+cudaError_t occupancy_blocks(int* blocks, int block_size, size_t shmem) {
+  if (blocks == nullptr || block_size <= 0) return cudaErrorInvalidValue;
+  const int by_threads = 2048 / block_size;
+  const int by_shared = shmem == 0 ? by_threads : int(ff::emu::kSharedPerSm / shmem);
+  *blocks = by_threads < by_shared ? by_threads : by_shared;
+  return cudaSuccess;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
   std::memset(p, 0, sizeof *p);

@@ -5,7 +5,7 @@ export { Adam, AdamW } from './adam';
 export type { AdamOptions } from './adam';
 export { SGD } from './sgd';
 export type { SgdOptions } from './sgd';
-export { clipGradNorm_ } from './clip-grad';
+export { clipGradNorm_, clipGradNormAsync_ } from './clip-grad';
 export type { ClipGradNormOptions } from './clip-grad';
 export { LRScheduler, warmupCosine, linearDecay, cosineFromStepZero, timmCosineEpochs, stepSchedule, SCHEDULE_KINDS } from './schedules';
 export type { ScheduleKind, ScheduleSettings } from './schedules';

@@ -28,7 +28,7 @@ import * as dist from '../distributed';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import type { Module } from '../nn/module';
 import { Adam, AdamW } from '../optim/adam';
-import { clipGradNorm_ } from '../optim/clip-grad';
+import { clipGradNormAsync_ } from '../optim/clip-grad';
 import type { BaseOptions, Optimizer } from '../optim/optimizer';
 import { weightDecayGroups } from '../optim/param-groups';
 import { LRScheduler, ScheduleKind, stepSchedule } from '../optim/schedules';
@@ -340,7 +340,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
         if (!opts.carryGrads) optimizer.zeroGrad();
         const l = task.loss(batch);
         l.backward();
-        if (opts.clip > 0) clipGradNorm_(params, opts.clip);
+        if (opts.clip > 0) clipGradNormAsync_(params, opts.clip);
         optimizer.step();
         return l.item();
       });

@@ -1,12 +1,16 @@
 // The training-step figure of the benchmark: the bench LM (vocabulary 10000, d_model 128, 4
 // post-LayerNorm layers, 8 heads, FF 512, context 128, batch 16, full softmax, dropout 0.1,
-// clipping 0.25, AdamW) with 'dot' or 'fourier' attention, one step on one fixed batch.
+// clipping 0.25, AdamW) with 'dot' or 'fourier' attention, one step on one fixed batch (another
+// batch size with --batch: a GPU check on cuda-emu runs batch 1). The step clips with
+// clipGradNormAsync_, as PyTorch's clip_grad_norm_ does, so that on a GPU it waits only for the
+// loss read (scripts/count-syncs.ts counts the waits of this model's step).
 // scripts/peer/train_peer.py is the same model in PyTorch (SDPA for 'dot', the paper's
 // materialised Fourier attention for 'fourier').
 import * as ff from '../../lib';
 import type { Case } from './attention';
 
 export const CONFIG = { vocab: 10000, d_model: 128, layers: 4, heads: 8, ff: 512, context: 128, batch: 16, dropout: 0.1, lr: 2.5e-4, clip: 0.25 };
+export type TrainConfig = typeof CONFIG;
 export type TrainKind = 'fourier' | 'dot';
 
 function sinusoids(n: number, d: number): Float32Array {
@@ -29,9 +33,8 @@ export class BenchLM extends ff.nn.Module {
   readonly blocks: ff.nn.ModuleList<ff.nn.TransformerBlock>;
   readonly head: ff.nn.Linear;
 
-  constructor(kind: TrainKind, device: ff.Device) {
+  constructor(kind: TrainKind, device: ff.Device, c: TrainConfig = CONFIG) {
     super();
-    const c = CONFIG;
     const generator = new ff.Generator(0);
     this.embed = this.registerModule('embed', new ff.nn.Embedding(c.vocab, c.d_model, { device, generator }));
     this.pos = this.registerBuffer('pos', ff.tensor(sinusoids(c.context, c.d_model), [c.context, c.d_model], { device }));
@@ -50,8 +53,7 @@ export class BenchLM extends ff.nn.Module {
 }
 
 /** The fixed batch of the step: token ids and next-token targets, [batch, context] row-major each. */
-export function benchBatch(): { ids: number[]; targets: number[] } {
-  const c = CONFIG;
+export function benchBatch(c: TrainConfig = CONFIG): { ids: number[]; targets: number[] } {
   const data = new ff.Generator(1).uint32(c.batch * (c.context + 1));
   const ids: number[] = [];
   const targets: number[] = [];
@@ -65,11 +67,10 @@ export function benchBatch(): { ids: number[]; targets: number[] } {
 }
 
 /** One training step (zeroed gradients, forward, loss, backward, clipping, AdamW) of a new model. */
-export function trainCase(kind: TrainKind, device: ff.Device): Case {
-  const c = CONFIG;
-  const model = new BenchLM(kind, device);
+export function trainCase(kind: TrainKind, device: ff.Device, c: TrainConfig = CONFIG): Case {
+  const model = new BenchLM(kind, device, c);
   const opt = new ff.optim.AdamW(model.parameters(), { lr: c.lr, weightDecay: 0.01 });
-  const { ids, targets } = benchBatch();
+  const { ids, targets } = benchBatch(c);
   const idsT = ff.tensor(ids, [c.batch, c.context], { device });
   const targetsT = ff.tensor(targets, [c.batch, c.context], { device });
   return {
@@ -77,7 +78,7 @@ export function trainCase(kind: TrainKind, device: ff.Device): Case {
       opt.zeroGrad();
       const loss = model.loss(idsT, targetsT);
       loss.backward();
-      ff.optim.clipGradNorm_(model.parameters(), c.clip);
+      ff.optim.clipGradNormAsync_(model.parameters(), c.clip);
       opt.step();
       loss.item();
     }),

@@ -43,7 +43,7 @@ interface OptsArg {
 }
 
 interface PlainArg {
-  kind: 'number' | 'anyNumber' | 'boolean' | 'posint' | 'int' | 'shape' | 'reshape' | 'data' | 'axis' | 'end' | 'path' | 'device' | 'function' | 'tensors' | 'prob';
+  kind: 'number' | 'anyNumber' | 'boolean' | 'posint' | 'int' | 'shape' | 'reshape' | 'data' | 'axis' | 'end' | 'path' | 'device' | 'function' | 'tensors' | 'prob' | 'choice';
   name: string;
   value: unknown;
   /** Names the error may start with (the argument's by default). */
@@ -93,6 +93,7 @@ function badPlain(kind: PlainArg['kind'], r: Rng, env: Env): unknown {
     case 'device': return pickOf(r, ['tpu', 'gpu', 5, null, '', 'CPU']);
     case 'function': return pickOf(r, [5, null, 'f', {}]);
     case 'tensors': return pickOf(r, [null, 5, 'x', { a: 5 }, { a: null }]);
+    case 'choice': return pickOf(r, ['bogus', 3, null, '', {}]);
   }
 }
 
@@ -413,6 +414,13 @@ const TARGETS: Target[] = [
     }),
   },
   {
+    name: 'optim.clipGradNormAsync_',
+    build: (env) => ({
+      args: [{ kind: 'number', name: 'maxNorm', value: 1, names: ['maxNorm'] }, { kind: 'opts', name: 'opts', value: {}, options: {} }],
+      call: (a) => ff.optim.clipGradNormAsync_([t([2], env, true)], a[0] as number, a[1] as Record<string, never>).dispose(),
+    }),
+  },
+  {
     name: 'saveSafetensors',
     build: (env) => ({
       args: [{ kind: 'path', name: 'path', value: `${env.tmp}/ok.safetensors`, names: ['path'] },
@@ -456,6 +464,17 @@ const TARGETS: Target[] = [
     name: 'setDefaultDevice',
     build: (env) => ({ args: [{ kind: 'device', name: 'device', value: env.device }], call: (a) => ff.setDefaultDevice(a[0] as ff.Device) }),
   },
+  {
+    name: 'hostSyncs',
+    build: (env) => ({ args: [{ kind: 'device', name: 'device', value: env.device }], call: (a) => ff.hostSyncs(a[0] as ff.Device) }),
+  },
+  {
+    name: 'setMatmulPrecision',
+    build: () => ({
+      args: [{ kind: 'choice', name: 'precision', value: ff.getMatmulPrecision() }],
+      call: (a) => ff.setMatmulPrecision(a[0] as ff.MatmulPrecision),
+    }),
+  },
 ];
 
 interface InvalidCase { target: number; arg: number; seed: number; valid: boolean }
@@ -492,6 +511,7 @@ function mutate(a: Arg, r: Rng, env: Env, tensorNames: string[]): { value: unkno
       () => { const v = pickOf(r, a.required ? [5, 'x', true, [], null] : [5, 'x', true, [], null]); return { value: v, names: [a.name], what: `opts ${describeValue(v)}` }; },
       () => { const key = pickOf(r, ['casual', 'requiresgrad', 'Power', 'weight_decay', 'foo']); return { value: { ...a.value, [key]: true }, names: [`${a.name}.${key}`], what: `unknown option ${key}` }; },
       () => {
+        if (keys.length === 0) return null;
         const key = pickOf(r, keys);
         const [kind, name] = a.options[key];
         const v = badOption(kind, r);
