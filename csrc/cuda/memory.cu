@@ -219,9 +219,10 @@ const char* name() { return "cuda"; }
 
 #if !defined(FF_EMU)
 namespace {
-// The architectures this addon has code for: nvcc's __CUDA_ARCH_LIST__ (e.g. 750,800,...,1200).
-#define FF_STRINGIFY_(x) #x
-#define FF_STRINGIFY(x) FF_STRINGIFY_(x)
+// The architectures this addon has code for: nvcc's __CUDA_ARCH_LIST__ (e.g. 750,800,...,1200;
+// a comma-separated list, hence the variadic stringify).
+#define FF_STRINGIFY_(...) #__VA_ARGS__
+#define FF_STRINGIFY(...) FF_STRINGIFY_(__VA_ARGS__)
 constexpr const char* kBuiltArchs = FF_STRINGIFY(__CUDA_ARCH_LIST__);
 __global__ void probe_kernel() {}
 }  // namespace
