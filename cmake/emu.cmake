@@ -81,7 +81,7 @@ endif()
 
 # The emulator tests (test/emu/*.cpp) with the kernels they check, and the cpu backend's metric
 # as the reference (its ff::backend renamed ff::cpu_reference, so both backends link together).
-set(FF_EMU_TESTED_KERNELS memory.cu elementwise.cu fourier_metric.cu)
+set(FF_EMU_TESTED_KERNELS memory.cu checks.cu elementwise.cu fourier_metric.cu)
 list(TRANSFORM FF_EMU_TESTED_KERNELS PREPEND ${PROJECT_SOURCE_DIR}/csrc/cuda/)
 ff_emu_sources(FF_EMU_TEST_KERNEL_SOURCES ${FF_EMU_TESTED_KERNELS})
 add_library(ff_cpu_reference OBJECT csrc/cpu/fourier_metric.cpp)
