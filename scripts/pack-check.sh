@@ -179,7 +179,9 @@ if (rank === 0) {
 EOF
 mpirun_path=$(command -v mpirun || true)
 if [ -n "$mpirun_path" ]; then
-  (cd "$app" && "${clean_env[@]}" "$mpirun_path" --allow-run-as-root --oversubscribe -np 2 node check-mpi.js)
+  # The test PATH has no ssh, and Open MPI's default launcher (plm rsh) wants an ssh or rsh
+  # agent even for local ranks; the isolated launcher starts them on this host only.
+  (cd "$app" && "${clean_env[@]}" OMPI_MCA_plm=isolated "$mpirun_path" --allow-run-as-root --oversubscribe -np 2 node check-mpi.js)
 else
   echo "skip: no mpirun here (bash scripts/setup.sh installs Open MPI)"
 fi
