@@ -72,6 +72,22 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       k: { kind: 'uniform', scale: 0.5, seed: 0 }, v: { kind: 'uniform', scale: 10000, seed: 0 }, dout: { kind: 'spread', scale: 1e-30, seed: 0 }, view: 'none',
     },
   },
+  {
+    why: 'seed 20261207 case 125: the cpu softmax exp returned 0 below e^-87.3 (not the subnormal), so dk ~4e-34 = P q dP with P ~1e-39 came out 0',
+    property: 'dotProductAttention',
+    case: {
+      backward: true, causal: false, dims: { B: 2, H: 4, Nq: 3, Nk: 64, D: 1, Dv: 4 }, q: { kind: 'uniform', scale: 1000, seed: 437111260 },
+      k: { kind: 'uniform', scale: 0.5, seed: 789153123 }, v: { kind: 'uniform', scale: 1000, seed: 1967398738 }, dout: { kind: 'near', scale: 0.5, seed: 2147483641 }, view: 'none',
+    },
+  },
+  {
+    why: 'seed 20261207 case 125, shrunk: one query and two keys',
+    property: 'dotProductAttention',
+    case: {
+      backward: true, causal: false, dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 1, Dv: 1 }, q: { kind: 'uniform', scale: 1000, seed: 368809136 },
+      k: { kind: 'uniform', scale: 0.5, seed: 394576548 }, v: { kind: 'uniform', scale: 1000, seed: 0 }, dout: { kind: 'near', scale: 0.5, seed: 0 }, view: 'none',
+    },
+  },
 ];
 
 let tmp: string;

@@ -117,12 +117,13 @@ void transpose_into(const TiledLayout& l, float* dst, const float* src, int n_sr
 
 // exp(x) for x <= 0 (scores minus their row maximum or lse): 2^n e^f with n = round(x log2 e)
 // and |f| <= ln2/2 (Cody-Waite), Cephes' degree-6 polynomial; ~2 ulp. Below -87.3 the result
-// is subnormal (e^f 2^-126, rounded once; 0 where the caller flushes subnormals); x is clamped to
-// -88, where n = -127 and pow2(n) = 0, so from about -87.7 down (and for -inf) the result is 0.
+// is subnormal (e^f 2^n by V::ldexp, rounded once; 0 where the caller flushes subnormals), as
+// expf's: a probability of 1e-40 times a gradient of 1e6 is a normal float that must not be
+// lost. x is clamped to -104, where e^x is under half the least subnormal, so -inf gives 0.
 template <class V>
 typename V::T exp_nonpositive(typename V::T x) {
   using T = typename V::T;
-  x = V::max(x, V::set(-88.0f));
+  x = V::max(x, V::set(-104.0f));
   const T n = V::round(V::mul(x, V::set(1.44269504f)));
   T f = V::fnma(n, V::set(0.693359375f), x);
   f = V::fnma(n, V::set(-2.12194440e-4f), f);
@@ -132,7 +133,7 @@ typename V::T exp_nonpositive(typename V::T x) {
   p = V::fma(f, p, V::set(1.6666665459e-1f));
   p = V::fma(f, p, V::set(5.0000001201e-1f));
   p = V::fma(V::mul(f, f), p, V::add(f, V::set(1.0f)));
-  return V::mul(p, V::pow2(n));
+  return V::ldexp(p, n);
 }
 
 // s[n] = sum_d x_d c[d ld + n W ..] for N key vectors at c (N chains).
