@@ -1,4 +1,4 @@
-// Fuzz cases that once failed because of a bug in lib/ or a kernel (fixed), replayed on every backend with
+// Fuzz cases that once failed because of a bug in lib/, a kernel or the fuzz's error bounds (fixed), replayed on every backend with
 // the property that found them. Add a case here when a fuzz failure leads to a fix: its
 // property's name and the case JSON the fuzz runner printed (the shrunk one, when there is one).
 import * as fs from 'fs';
@@ -86,6 +86,15 @@ const CASES: { why: string; property: string; case: unknown }[] = [
     case: {
       backward: true, causal: false, dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 1, Dv: 1 }, q: { kind: 'uniform', scale: 1000, seed: 368809136 },
       k: { kind: 'uniform', scale: 0.5, seed: 394576548 }, v: { kind: 'uniform', scale: 1000, seed: 0 }, dout: { kind: 'near', scale: 0.5, seed: 0 }, view: 'none',
+    },
+  },
+  {
+    why: 'seed 20261207 case 13872 (shrunk): the bound missed that the default mode flushes a term dL/dx below 2^-126 before scaling it by q - k (dR -5e-37 computed 0, as the README documents)',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 1, D: 3, Dv: 2 }, power: 4, eps: 10000, rForm: 'scalar',
+      R: { kind: 'positive', scale: 1, seed: 8 }, q: { kind: 'uniform', scale: 1000, seed: 1055633778 }, k: { kind: 'uniform', scale: 1e-30, seed: 0 },
+      v: { kind: 'spread', scale: 0.5, seed: 0 }, dout: { kind: 'uniform', scale: 0.00001, seed: 0 }, view: 'none',
     },
   },
 ];

@@ -333,11 +333,15 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             const x = Math.abs(pairs[j].diff[d]);
             const err = (1 + 3 * U) * (mul(dW, Math.abs(G) + dG) + mul(W, dG));
             const term = W * Math.abs(G);
-            dq[row * D + d] += mul(err + 3 * U * term, Rv) + termFloor;
+            // Non-stable kernels flush a term dL/dx_ijd = G' W below TINY to 0 before it is
+            // scaled by R (dq, dk) or by q - k (dR): up to termFloor R or termFloor |q - k| lost.
+            const flushQ = stable ? 0 : termFloor * Rv;
+            const flushR = stable ? 0 : termFloor * x;
+            dq[row * D + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;
             dqAbs[row * D + d] += term * Rv;
-            dk[ko + d] += mul(err + 3 * U * term, Rv) + termFloor;
+            dk[ko + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;
             dkAbs[ko + d] += term * Rv;
-            dR[r(h, d)] += mul(err + 3 * U * term, x) + termFloor;
+            dR[r(h, d)] += mul(err + 3 * U * term, x) + termFloor + flushR;
             dRAbs[r(h, d)] += term * x;
           }
         }
