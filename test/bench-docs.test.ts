@@ -85,6 +85,7 @@ describe('generated benchmark docs', () => {
     expect(md).toContain('| small LM (B8 H8 N256 D16 causal) | ours, Fourier | 10.0 | 10.0 | 0.0% | 6 | 2.00 |');
     expect(md).toContain('| fourier | 0.10x | 0.75x |');
     expect(md).toContain('![fwd+bwd time against N, log-log](benchmarks.svg)');
+    expect(md).toContain("Each row is this run's, at commit abc: later commits may differ");
   });
 
   test('the plot: the N series only, on log axes', () => {

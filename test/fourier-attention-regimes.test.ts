@@ -135,7 +135,7 @@ describe(`fourierAttention regimes on ${device()}`, () => {
     expect(checked).toBeGreaterThanOrEqual(3);
   });
 
-  // The statement of the README's API section: the cpu kernels flush subnormals, so a weight
+  // The statement of docs/api.md (the API reference): the cpu kernels flush subnormals, so a weight
   // P_ij = K_ij / (S_i + eps) or a result below 2^-126 counts as 0 (everything above it is kept).
   (device() === 'cpu' ? test : test.skip)('cpu, default mode: weights and outputs below 2^-126 are exactly 0', () => {
     const o = run({ H: 1, N: 12, D: 64, Dv: 16, RShape: [1], rLo: 2.6, rHi: 2.6, std: 0.6, seed: 5, opts: {} });

@@ -208,6 +208,8 @@ export function benchmarksMd(r: Results): string {
     '',
     '## Conditions',
     '',
+    `Each row is this run's, at commit ${r.ours.commit}: later commits may differ (the allocator, the kernels).`,
+    '',
     conditions(r),
     '',
     '## Method',
