@@ -34,7 +34,8 @@ import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
+import type { FavorSettings, RadiusSharing } from '../nn/attention';
+import { AttentionKind, checkAttentionKind } from '../nn/attention-kind';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
@@ -159,7 +160,7 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
   if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
   if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
-  if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
+  checkAttentionKind(cfg.attention, 'cfg.attention');
   checkNeuralLayers(cfg.neuralLayers, cfg.numLayers, 'cfg.neuralLayers');
   if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
   if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {

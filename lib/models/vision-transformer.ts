@@ -13,7 +13,8 @@ import { noGrad } from '../autograd/grad-mode';
 import { add } from '../ops/elementwise';
 import { broadcastTo, concat, reshape, slice } from '../ops/layout';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
+import type { FavorSettings, RadiusSharing } from '../nn/attention';
+import { AttentionKind, checkAttentionKind } from '../nn/attention-kind';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { truncNormal_, zeros_ } from '../nn/init';
@@ -80,7 +81,7 @@ export class VisionTransformer extends Module {
     }
     if (typeof cfg.qkvBias !== 'boolean') throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
     checkRate(cfg.dropPath, 'cfg.dropPath');
-    if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
+    checkAttentionKind(cfg.attention, 'cfg.attention');
     checkNeuralLayers(cfg.neuralLayers, cfg.depth, 'cfg.neuralLayers');
     if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
       throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
