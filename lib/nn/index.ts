@@ -11,11 +11,10 @@ export { Embedding } from './embedding';
 export type { EmbeddingOptions } from './embedding';
 export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
-export { ATTENTION_KINDS } from './attention-kind';
-export type { AttentionKind } from './attention-kind';
 export type {
   FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
 } from './attention';
+export type { AttentionKind } from './attention-kind';
 export { FavorFeatures } from './favor-features';
 export type { FavorFeaturesOptions } from './favor-features';
 export { SpectralRPE } from './spectral-rpe';
