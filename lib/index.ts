@@ -1,4 +1,6 @@
 // fourierformer: FourierFormer attention for Node.js. See README.md for the API.
+// Attaches the op methods to Tensor (t.add(u), t.backward(), ...).
+import './ops/tensor-methods';
 export { Tensor, tensor, full, zeros, ones } from './tensor';
 export type { TensorOptions } from './tensor';
 export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';

@@ -1,27 +1,32 @@
 // Memory scopes, the TensorFlow.js convention: every tensor made inside tidy(fn) is disposed
 // when fn returns, except the tensors fn returns and those passed to keep().
-import type { Tensor } from './tensor';
 import { backendsOf, loadedBackends } from './native';
 import type { Backend, Device } from './native';
 
-const scopes: Set<Tensor>[] = [];
+/** What a scope holds: a Tensor, through the two members scopes use (tensor.ts imports scope.ts). */
+export interface Scoped {
+  readonly isTensor: true;
+  dispose(): void;
+}
+
+const scopes: Set<Scoped>[] = [];
 
 /** Called by the Tensor constructor. */
-export function track(t: Tensor): void {
+export function track(t: Scoped): void {
   if (scopes.length > 0) scopes[scopes.length - 1].add(t);
 }
 
 /** Removes a tensor from every open scope, so that tidy() does not dispose it. */
-export function keep<T extends Tensor>(t: T): T {
+export function keep<T extends Scoped>(t: T): T {
   for (const s of scopes) s.delete(t);
   return t;
 }
 
-function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): void {
+function collect(value: unknown, out: Set<Scoped>, seen = new Set<unknown>()): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
   if ((value as { isTensor?: boolean }).isTensor === true) {
-    out.add(value as Tensor);
+    out.add(value as Scoped);
     return;
   }
   if (Array.isArray(value)) for (const v of value) collect(v, out, seen);
@@ -35,7 +40,7 @@ function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): v
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new Error('tidy: fn must be a function');
-  const scope = new Set<Tensor>();
+  const scope = new Set<Scoped>();
   scopes.push(scope);
   let result: T;
   try {
@@ -47,7 +52,7 @@ export function tidy<T>(fn: () => T): T {
   }
   scopes.pop();
   if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
-  const returned = new Set<Tensor>();
+  const returned = new Set<Scoped>();
   collect(result, returned);
   for (const t of scope) {
     if (returned.has(t)) track(t);

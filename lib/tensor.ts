@@ -1,13 +1,21 @@
 // Tensor: a shape, a device and a handle to float32 memory that the native addon owns.
 // Memory is freed by dispose(), by tidy() scopes, or (safety net) when the handle is
 // garbage-collected. Autograd fields mirror PyTorch: requiresGrad, grad, gradFn.
+// A leaf module: it imports nothing above it. The op methods (t.add(u), t.backward(), ...) are
+// attached by lib/ops/tensor-methods.ts, which the package entry loads (TensorFlow.js's
+// chained ops), and GradFn's members are declared by lib/autograd/node.ts.
 import { types } from 'util';
-import type { GradNode } from './autograd/node';
 import { getDefaultDevice } from './device';
 import { Backend, backendFor, checkDevice, Device, Storage } from './native';
 import { checkOptions, describe, optBoolean } from './options';
 import { track } from './scope';
 import { checkShape, numel, sameShape, shapeString } from './shape';
+
+/**
+ * The autograd node that made a tensor: lib/autograd/node.ts merges GradNode's members into
+ * this interface, so that tensor.ts need not import the autograd graph.
+ */
+export interface GradFn {}
 
 export interface TensorOptions {
   device?: Device;
@@ -23,7 +31,7 @@ export class Tensor {
   /** The accumulated gradient of a leaf tensor after backward(). */
   grad: Tensor | null = null;
   /** The node that made this tensor, when it was computed from tensors that require grad. */
-  gradFn: GradNode | null = null;
+  gradFn: GradFn | null = null;
   /** Which output of gradFn this tensor is. */
   outputIndex = 0;
   private handle: Storage | null;
@@ -112,94 +120,12 @@ export class Tensor {
     return this.clone();
   }
 
-  /** Computes gradients of this tensor with respect to every leaf that requires grad. */
-  backward(grad?: Tensor, opts?: { retainGraph?: boolean }): void {
-    // Loaded lazily: the engine imports Tensor.
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    (require('./autograd/engine') as typeof import('./autograd/engine')).runBackward(this, grad, opts);
-  }
-
-  // The tensor ops as methods (PyTorch style); see lib/ops/tensor-ops.ts.
-  add(other: Tensor | number): Tensor {
-    return tensorOps().add(this, other);
-  }
-
-  sub(other: Tensor | number): Tensor {
-    return tensorOps().sub(this, other);
-  }
-
-  mul(other: Tensor | number): Tensor {
-    return tensorOps().mul(this, other);
-  }
-
-  div(other: Tensor | number): Tensor {
-    return tensorOps().div(this, other);
-  }
-
-  scale(alpha: number): Tensor {
-    return tensorOps().scale(this, alpha);
-  }
-
-  neg(): Tensor {
-    return tensorOps().neg(this);
-  }
-
-  sum(axes?: number | readonly number[], keepDims = false): Tensor {
-    return tensorOps().sum(this, axes, keepDims);
-  }
-
-  mean(axes?: number | readonly number[], keepDims = false): Tensor {
-    return tensorOps().mean(this, axes, keepDims);
-  }
-
-  reshape(shape: readonly number[]): Tensor {
-    return tensorOps().reshape(this, shape);
-  }
-
-  permute(dims: readonly number[]): Tensor {
-    return tensorOps().permute(this, dims);
-  }
-
-  transpose(a: number, b: number): Tensor {
-    return tensorOps().transpose(this, a, b);
-  }
-
-  slice(axis: number, start: number, end?: number): Tensor {
-    return tensorOps().slice(this, axis, start, end);
-  }
-
-  gelu(opts?: import('./ops/elementwise').GeluOptions): Tensor {
-    return tensorOps().gelu(this, opts);
-  }
-
-  relu(): Tensor {
-    return tensorOps().relu(this);
-  }
-
-  exp(): Tensor {
-    return tensorOps().exp(this);
-  }
-
-  log(): Tensor {
-    return tensorOps().log(this);
-  }
-
-  tanh(): Tensor {
-    return tensorOps().tanh(this);
-  }
-
   toString(): string {
     if (this.isDisposed) return `Tensor(${shapeString(this.shape)}, ${this.device}, disposed)`;
     const v = this.toFloat32Array();
     const shown = Array.from(v.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
     return `Tensor(${shapeString(this.shape)}, ${this.device}, [${shown}${v.length > 8 ? ', ...' : ''}])`;
   }
-}
-
-/** The tensor ops, loaded on first use: they import Tensor. */
-function tensorOps(): typeof import('./ops/tensor-ops') {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require('./ops/tensor-ops') as typeof import('./ops/tensor-ops');
 }
 
 /** Checks that a value is a live tensor, naming the argument. */

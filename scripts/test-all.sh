@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (after scripts/setup.sh has built everything):
-#   1. type-check the library, tests and scripts;
+#   1. type-check the library, tests and scripts, and check that lib/ has no import circle;
 #   2. the CUDA emulator's own tests, and the kernels under AddressSanitizer (+ bounds) in fiber
 #      mode and ThreadSanitizer in thread-pool mode (scripts/emu-sanitize.sh);
 #   3. ptxas: 0 bytes spilled for every CUDA kernel at sm_80 and sm_90 (where nvcc exists);
@@ -20,6 +20,7 @@ section() { echo; echo "=== $* ==="; }
 section "type-check"
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p test/tsconfig.json
+npm run --silent check:circles
 
 section "emulator tests and sanitizers"
 bash scripts/emu-sanitize.sh

@@ -96,7 +96,7 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
 });
 
 describe(`models' attention statistics and their log on ${device()}`, () => {
-  const lmConfig = (attention: 'fourier' | 'dot', radiusInit: number): ff.models.LanguageModelConfig => ({
+  const lmConfig = (attention: ff.nn.AttentionKind, radiusInit: number): ff.models.LanguageModelConfig => ({
     vocabSize: 30, dModel: 16, numLayers: 2, numHeads: 2, ffDim: 16, context: 8, dropout: 0, attention, radiusInit, cutoffs: [], tieWeights: true,
   });
 
@@ -156,7 +156,7 @@ describe('the results\' attention table', () => {
     const base: Omit<RunResult, 'attention'> = {
       kind: 'lm', parameters: 1, steps: 1, items: 1, trainSeconds: 1, checkpointStep: 1, metrics: {}, redundancy: null, evaluation: '',
     };
-    const stats = (kind: 'fourier' | 'dot') => ({
+    const stats = (kind: ff.nn.AttentionKind) => ({
       kind, rows: 10, underflow: kind === 'fourier' ? 0.25 : null, rowMass: kind === 'fourier' ? 0.75 : null, entropy: 1.5, normalizedEntropy: 0.5, maxWeight: 0.4,
       radius: kind === 'fourier' ? { mean: 2, min: 1, max: 3 } : null,
     });

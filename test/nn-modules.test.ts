@@ -277,7 +277,7 @@ describe(`nn layers on ${device()}`, () => {
     x.dispose();
   });
 
-  const attentionCases: { attention: 'fourier' | 'dot' | 'neural'; causal: boolean; radius?: ff.nn.RadiusSharing; features?: number; stable?: boolean; power?: number; eps?: number; neuralDim?: number }[] = [
+  const attentionCases: { attention: ff.reference.AttentionModuleRefOptions['attention']; causal: boolean; radius?: ff.nn.RadiusSharing; features?: number; stable?: boolean; power?: number; eps?: number; neuralDim?: number }[] = [
     { attention: 'fourier', causal: true, radius: 'feature' },
     { attention: 'fourier', causal: false, radius: 'head' },
     { attention: 'fourier', causal: true, radius: 'shared' },

@@ -39,7 +39,7 @@ function sink(lines: string[] = []): NodeJS.WritableStream {
 
 interface Run { outcome: TrainOutcome; losses: number[]; weights: Record<string, Float32Array>; memory: number[] }
 
-async function run(runDir: string, o: { steps: number; stopAfter?: number; resume?: string; timeLimit?: number; attention?: 'fourier' | 'dot'; carryGrads?: boolean }): Promise<Run> {
+async function run(runDir: string, o: { steps: number; stopAfter?: number; resume?: string; timeLimit?: number; attention?: ff.nn.AttentionKind; carryGrads?: boolean }): Promise<Run> {
   const generator = new ff.Generator(5);
   const model = new LanguageModel({ ...CONFIG, attention: o.attention ?? 'fourier' }, { device: device(), generator });
   const optimizer = makeOptimizer(model, { optimizer: 'adamw', lr: 0.01, weightDecay: 0.01 });

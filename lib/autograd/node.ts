@@ -64,3 +64,8 @@ export class GradNode {
     return this.fn.name;
   }
 }
+
+// Tensor.gradFn is a GradNode (tensor.ts declares GradFn empty to stay below the autograd graph).
+declare module '../tensor' {
+  interface GradFn extends GradNode {}
+}

@@ -36,8 +36,11 @@ function common(cmd: Command, what: string): Command {
     .option('--data <dir>', 'the data folder, when it moved since training (default: the one in the checkpoint\'s config)');
 }
 
-function print(results: RunResult[], title: string): void {
-  process.stdout.write(resultsMarkdown(title, results) + '\n');
+/** Evaluates each checkpoint that --checkpoint names, in turn, and prints the table of their results. */
+async function evaluateEach(checkpoint: string, evaluate: (file: string) => Promise<RunResult>): Promise<void> {
+  const results: RunResult[] = [];
+  for (const file of checkpointsIn(checkpoint)) results.push(await evaluate(file));
+  process.stdout.write(resultsMarkdown(`Evaluation of ${checkpoint}`, results) + '\n');
 }
 
 export function evalLMCommand(): Command {
@@ -46,7 +49,7 @@ export function evalLMCommand(): Command {
     .option('--tokens <n>', 'evaluate the first n tokens of valid and test, 0 for all (default: the run\'s --final-tokens)', nonNegativeInt)
     .option('--batch-size <n>', 'windows per forward pass (default: the run\'s)', positiveInt)
     .option('--redundancy-windows <n>', 'windows of the train and of the test split for head redundancy (default: the run\'s)', positiveInt)
-    .action((flags: LMEvalFlags) => {
+    .action(async (flags: LMEvalFlags) => {
       if (flags.data !== undefined) checkFolder(flags.data, '--data', 'wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
       const ev: Partial<LMEvalSettings> = {};
       if (flags.stride !== undefined) ev.finalStride = flags.stride;
@@ -54,8 +57,7 @@ export function evalLMCommand(): Command {
       if (flags.batchSize !== undefined) ev.batchSize = flags.batchSize;
       if (flags.redundancyWindows !== undefined) ev.redundancyWindows = flags.redundancyWindows;
       const device = flags.device ?? deviceName(defaultDeviceName());
-      const results = checkpointsIn(flags.checkpoint).map((file) => evaluateLMCheckpoint(file, { dataDir: flags.data, device, eval: ev, log }));
-      print(results, `Evaluation of ${flags.checkpoint}`);
+      await evaluateEach(flags.checkpoint, (file) => evaluateLMCheckpoint(file, { dataDir: flags.data, device, eval: ev, log }));
     });
 }
 
@@ -65,11 +67,7 @@ export function evalViTCommand(): Command {
     .action(async (flags: ViTEvalFlags) => {
       if (flags.data !== undefined) checkFolder(flags.data, '--data', 'the images');
       const device = flags.device ?? deviceName(defaultDeviceName());
-      const results: RunResult[] = [];
-      for (const file of checkpointsIn(flags.checkpoint)) {
-        results.push(await evaluateViTCheckpoint(file, { dataDir: flags.data, device, limitEval: flags.limitEval, log }));
-      }
-      print(results, `Evaluation of ${flags.checkpoint}`);
+      await evaluateEach(flags.checkpoint, (file) => evaluateViTCheckpoint(file, { dataDir: flags.data, device, limitEval: flags.limitEval, log }));
     });
 }
 

@@ -14,7 +14,9 @@ import { parseRandAugment } from '../data/rand-augment';
 import * as dist from '../distributed';
 import { launchedByMpi } from '../distributed/launcher';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import type { BlockAttentionConfig } from '../models/block-attention';
+import type { RadiusSharing } from '../nn/attention';
+import { ATTENTION_KINDS, AttentionKind } from '../nn/attention-kind';
 import { checkNeuralDim, checkNeuralLayers } from '../nn/neural-score';
 import { SCHEDULE_KINDS, ScheduleKind } from '../optim/schedules';
 import { onLead } from '../train/data-parallel';
@@ -146,8 +148,12 @@ function set<T, K extends keyof T>(target: T, key: K, value: T[K] | undefined): 
   if (value !== undefined) target[key] = value;
 }
 
-/** The Fourier attention flags onto a model's settings (R's sharing and init, power, eps, stable, features). */
-function applyFourierFlags(m: FourierKernelSettings & { radiusInit: number; radius: RadiusSharing }, f: CommonFlags): void {
+/**
+ * The attention flags onto a model's settings: Fourier attention's (R's sharing and init, power,
+ * eps, stable, features), Neural Attention's (checked against the model's block count) and
+ * Performer / FLT's.
+ */
+function applyAttentionFlags(m: Omit<BlockAttentionConfig, 'attention'> & { radiusInit: number; radius: RadiusSharing }, f: CommonFlags, layers: number): void {
   set(m, 'radiusInit', f.radiusInit);
   set(m, 'radius', f.radius);
   set(m, 'power', f.power);
@@ -155,18 +161,10 @@ function applyFourierFlags(m: FourierKernelSettings & { radiusInit: number; radi
   set(m, 'stable', f.fourierStable);
   set(m, 'features', f.fourierFeatures);
   if (m.stable === true && (m.power ?? 4) % 2 !== 0) throw new Error(`--power: --fourier-stable needs an even power, got ${String(m.power)}`);
-}
-
-/** The Neural Attention flags onto a model's settings, checked against its block count. */
-function applyNeuralFlags(m: NeuralSettings, f: CommonFlags, layers: number): void {
   set(m, 'neuralDim', f.neuralDim);
   set(m, 'neuralLayers', f.neuralLayers);
   if (m.neuralDim !== undefined) checkNeuralDim(m.neuralDim, '--neural-dim');
   checkNeuralLayers(m.neuralLayers, layers, '--neural-layers');
-}
-
-/** The Performer / FLT flags onto a model's settings. */
-function applyFavorFlags(m: FavorSettings, f: CommonFlags): void {
   set(m, 'randomFeatures', f.randomFeatures);
   set(m, 'redrawFeatures', f.redrawFeatures);
   set(m, 'rpeFrequencies', f.rpeFrequencies);
@@ -221,9 +219,7 @@ export function lmConfigFromFlags(f: LMFlags): LMRunConfig {
   set(m, 'context', f.context);
   set(m, 'dropout', f.dropout);
   set(m, 'cutoffs', f.cutoffs);
-  applyFourierFlags(m, f);
-  applyNeuralFlags(m, f, m.numLayers);
-  applyFavorFlags(m, f);
+  applyAttentionFlags(m, f, m.numLayers);
   applyTrainFlags(cfg.train, f);
   const e = cfg.eval;
   set(e, 'tokens', f.evalTokens);
@@ -268,9 +264,7 @@ export function vitConfigFromFlags(f: ViTFlags): ViTRunConfig {
   set(m, 'patchSize', f.patchSize);
   set(m, 'mlpRatio', f.mlpRatio);
   set(m, 'dropPath', f.dropPath);
-  applyFourierFlags(m, f);
-  applyNeuralFlags(m, f, m.depth);
-  applyFavorFlags(m, f);
+  applyAttentionFlags(m, f, m.depth);
   const presetBatch = cfg.train.batchSize;
   applyTrainFlags(cfg.train, f);
   if (f.lr === undefined && SCALES_LR_WITH_BATCH.has(cfg.preset)) cfg.train.lr *= cfg.train.batchSize / presetBatch;

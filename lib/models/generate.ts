@@ -15,11 +15,11 @@
 // float rounding: the reference for the cache and its speed). The model runs in eval mode (no
 // dropout), without grad, each step inside tidy(); its train/eval mode is restored at the end.
 import { noGrad } from '../autograd/grad-mode';
+import type { Device } from '../native';
 import { KVCache } from '../nn/kv-cache';
 import { defaultGenerator, Generator } from '../random';
 import { tidy } from '../scope';
-import { tensor } from '../tensor';
-import type { LanguageModel } from './language-model';
+import { tensor, Tensor } from '../tensor';
 import { resolveSampling, sampleToken, SamplingOptions } from './sampling';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -65,7 +65,21 @@ function checkPrompt(prompt: ArrayLike<number>, vocabSize: number): number[] {
   return Array.from({ length: prompt.length }, (_, i) => checkInt(prompt[i], `promptIds[${i}]`, 0, vocabSize - 1));
 }
 
-export function generate(model: LanguageModel, promptIds: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+/**
+ * What generate() uses of a language model: LanguageModel has it (declared here rather than
+ * imported, since language-model.ts imports generate() for its method).
+ */
+export interface CausalLanguageModel {
+  readonly config: { readonly context: number; readonly vocabSize: number };
+  readonly device: Device;
+  readonly blocks: { readonly length: number };
+  readonly training: boolean;
+  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean }): Tensor;
+  train(mode: boolean): unknown;
+  eval(): unknown;
+}
+
+export function generate(model: CausalLanguageModel, promptIds: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
   const { context, vocabSize } = model.config;
   const prompt = checkPrompt(promptIds, vocabSize);

@@ -34,7 +34,6 @@ import { slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { logSoftmax } from '../ops/softmax';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { Dropout } from '../nn/dropout';
@@ -43,16 +42,17 @@ import { KVCache } from '../nn/kv-cache';
 import { LayerNorm } from '../nn/layernorm';
 import { checkFeatures, Linear } from '../nn/linear';
 import { Module } from '../nn/module';
-import { blockAttention, checkNeuralLayers, scoreNetModules } from '../nn/neural-score';
+import { scoreNetModules } from '../nn/neural-score';
 import { SinusoidalPositions } from '../nn/sinusoidal';
 import { TransformerBlock } from '../nn/transformer-block';
 import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { sameShape, shapeString } from '../shape';
 import { checkTensor, Tensor, zeros } from '../tensor';
+import { BlockAttentionConfig, blockAttentionOptions, checkBlockAttention } from './block-attention';
 import { generate, GenerateOptions, GenerateResult } from './generate';
 
-export interface LanguageModelConfig extends FavorSettings {
+export interface LanguageModelConfig extends BlockAttentionConfig {
   vocabSize: number;
   dModel: number;
   numLayers: number;
@@ -61,19 +61,6 @@ export interface LanguageModelConfig extends FavorSettings {
   /** The longest sequence the model reads (the positions table). */
   context: number;
   dropout: number;
-  attention: AttentionKind;
-  /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
-  neuralLayers?: number[];
-  /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
-  neuralDim?: number;
-  /** R's initial value (2 by default). */
-  radiusInit?: number;
-  radius?: RadiusSharing;
-  /** Fourier attention's power, eps, log-domain mode and kernel features (MultiHeadAttention's). */
-  power?: number;
-  eps?: number;
-  stable?: boolean;
-  features?: number;
   /** Adaptive softmax cutoffs, increasing, each in [1, vocabSize); [] = full softmax. */
   cutoffs: number[];
   tieWeights: boolean;
@@ -159,12 +146,8 @@ function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
   if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
   if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
-  if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
-  checkNeuralLayers(cfg.neuralLayers, cfg.numLayers, 'cfg.neuralLayers');
+  checkBlockAttention(cfg, cfg.numLayers);
   if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
-  if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
-    throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
-  }
   const norm = cfg.norm ?? 'post';
   if (norm !== 'pre' && norm !== 'post') throw new Error(`cfg.norm: expected 'pre' or 'post', got ${JSON.stringify(cfg.norm)}`);
   if (cfg.projBias !== undefined && typeof cfg.projBias !== 'boolean') throw new Error(`cfg.projBias: expected a boolean, got ${String(cfg.projBias)}`);
@@ -207,9 +190,7 @@ export class LanguageModel extends Module {
     this.drop = this.registerModule('drop', new Dropout(cfg.dropout, generator));
     const norm = cfg.norm ?? 'post';
     const blocks = Array.from({ length: cfg.numLayers }, (_, i) => new TransformerBlock(d, cfg.numHeads, {
-      attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 2, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
-      features: cfg.features, causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
-      randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
+      ...blockAttentionOptions(cfg, i, 2), causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
       ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
     }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));

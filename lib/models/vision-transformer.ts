@@ -13,21 +13,21 @@ import { noGrad } from '../autograd/grad-mode';
 import { add } from '../ops/elementwise';
 import { broadcastTo, concat, reshape, slice } from '../ops/layout';
 import type { Device } from '../native';
-import { ATTENTION_KINDS, AttentionKind, FavorSettings, RadiusSharing } from '../nn/attention';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import { ModuleList } from '../nn/containers';
 import { truncNormal_, zeros_ } from '../nn/init';
 import { LayerNorm } from '../nn/layernorm';
 import { checkFeatures, Linear } from '../nn/linear';
 import { Module } from '../nn/module';
-import { blockAttention, checkNeuralLayers, scoreNetModules } from '../nn/neural-score';
+import { scoreNetModules } from '../nn/neural-score';
 import { TransformerBlock } from '../nn/transformer-block';
 import type { Generator } from '../random';
 import { tidy } from '../scope';
 import { zeros, Tensor } from '../tensor';
+import { BlockAttentionConfig, blockAttentionOptions, checkBlockAttention } from './block-attention';
 import { PatchEmbed } from './patch-embed';
 
-export interface VisionTransformerConfig extends FavorSettings {
+export interface VisionTransformerConfig extends BlockAttentionConfig {
   imageSize: number;
   patchSize: number;
   channels: number;
@@ -39,19 +39,6 @@ export interface VisionTransformerConfig extends FavorSettings {
   qkvBias: boolean;
   /** The drop-path rate of the last block (linearly less in earlier ones). */
   dropPath: number;
-  attention: AttentionKind;
-  /** 'neural': the blocks with Neural Attention ([0] by default; the others use dot-product attention). */
-  neuralLayers?: number[];
-  /** 'neural': the projection width d' (d_head / 32 by default, at least 2). */
-  neuralDim?: number;
-  /** R's initial value (1 by default). */
-  radiusInit?: number;
-  radius?: RadiusSharing;
-  /** Fourier attention's power, eps, log-domain mode and kernel features (MultiHeadAttention's). */
-  power?: number;
-  eps?: number;
-  stable?: boolean;
-  features?: number;
   /** LayerNorm eps (1e-6 by default, as DeiT). */
   lnEps?: number;
 }
@@ -80,11 +67,7 @@ export class VisionTransformer extends Module {
     }
     if (typeof cfg.qkvBias !== 'boolean') throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
     checkRate(cfg.dropPath, 'cfg.dropPath');
-    if (!ATTENTION_KINDS.includes(cfg.attention)) throw new Error(`cfg.attention: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(cfg.attention)}`);
-    checkNeuralLayers(cfg.neuralLayers, cfg.depth, 'cfg.neuralLayers');
-    if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
-      throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
-    }
+    checkBlockAttention(cfg, cfg.depth);
     const device = opts.device;
     const generator = opts.generator;
     const init = { generator };
@@ -94,9 +77,7 @@ export class VisionTransformer extends Module {
     this.posEmbed = this.registerParameter('posEmbed', truncNormal_(zeros([1, tokens, cfg.dim], { device }), 0, 0.02, -2, 2, init));
     const lnEps = cfg.lnEps ?? 1e-6;
     const blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(cfg.dim, cfg.numHeads, {
-      attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? 1, power: cfg.power, eps: cfg.eps, stable: cfg.stable,
-      features: cfg.features, qkvBias: cfg.qkvBias,
-      randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
+      ...blockAttentionOptions(cfg, i, 1), qkvBias: cfg.qkvBias,
       rpeGrid: [cfg.imageSize / cfg.patchSize, cfg.imageSize / cfg.patchSize], rpePrefixTokens: 1,
       ffDim: cfg.mlpRatio * cfg.dim, norm: 'pre', activation: 'gelu', lnEps,
       dropPath: cfg.depth === 1 ? 0 : (cfg.dropPath * i) / (cfg.depth - 1), device, generator,

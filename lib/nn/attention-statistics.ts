@@ -20,9 +20,10 @@ import { slice } from '../ops/layout';
 import { matmul } from '../ops/matmul';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
+import type { AttentionKind } from './attention-kind';
 
 export interface AttentionStatistics {
-  kind: 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
+  kind: AttentionKind;
   /** Query rows examined (B H Nq). */
   rows: number;
   /** Fourier: the share of rows with S_i < eps (in stable mode: the rows eps would have damped); null for dot. */

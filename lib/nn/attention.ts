@@ -45,6 +45,7 @@ import { checkGenerator, Generator } from '../random';
 import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
+import { ATTENTION_KINDS, AttentionKind } from './attention-kind';
 import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
 import { checkRandomFeatures, checkRedraw, FavorFeatures } from './favor-features';
 import { favorWeightRows } from './favor-weights';
@@ -54,8 +55,6 @@ import { Module } from './module';
 import { checkNeuralDim, defaultNeuralDim, NeuralScoreNet } from './neural-score';
 import { resolveSpectralRPEOptions, SpectralRPE } from './spectral-rpe';
 
-export type AttentionKind = 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
-export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neural', 'performer', 'flt'];
 export type RadiusSharing = 'shared' | 'head' | 'feature' | 'head-feature';
 
 /** Fourier attention's kernel settings beyond R, as model configurations and the CLI carry them. */

@@ -12,8 +12,9 @@ export type { EmbeddingOptions } from './embedding';
 export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
 export type {
-  AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
+  FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
 } from './attention';
+export type { AttentionKind } from './attention-kind';
 export { FavorFeatures } from './favor-features';
 export type { FavorFeaturesOptions } from './favor-features';
 export { SpectralRPE } from './spectral-rpe';

@@ -17,7 +17,7 @@ import { reshape, slice } from '../ops/layout';
 import { linear } from '../ops/linear';
 import { neuralAttention, NeuralAttentionParams, NEURAL_MAX_HIDDEN } from '../ops/neural-attention';
 import type { Device } from '../native';
-import type { AttentionKind } from './attention';
+import type { AttentionKind } from './attention-kind';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { uniform_, zeros_ } from './init';

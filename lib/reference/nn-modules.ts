@@ -2,6 +2,7 @@
 // MultiHeadAttention and a TransformerBlock forward over plain arrays, with parameters passed by
 // their stateDict() names. Tests compare modules with these and check module gradients by
 // central differences of them.
+import type { AttentionKind } from '../nn/attention-kind';
 import { dotAttentionRef, fourierAttentionRef } from './attention';
 import { neuralAttentionRef, neuralParamsRef } from './neural-attention';
 import { refArray, RefArray } from './fourier-metric';
@@ -14,7 +15,8 @@ const reshape = (x: RefArray, shape: number[]): RefArray => ({ data: x.data, sha
 
 export interface AttentionModuleRefOptions {
   numHeads: number;
-  attention: 'fourier' | 'dot' | 'neural';
+  /** The kinds this reference computes. */
+  attention: Extract<AttentionKind, 'fourier' | 'dot' | 'neural'>;
   causal?: boolean;
   power?: number;
   eps?: number;

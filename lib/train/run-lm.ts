@@ -1,7 +1,8 @@
-// Language-model runs from a configuration: the corpus (WikiText token files or the Brown
-// corpus), the model (lib/models/language-model.ts) with Fourier or dot-product attention, the
-// optimizer and schedule, the training loop (lib/train/trainer.ts), then the final evaluation of
-// the best checkpoint: validation and test perplexity with the paper's sliding window and the
+// Language-model runs from a configuration, the language model's parts of lib/train/runner.ts's
+// runs: the corpus (WikiText token files or the Brown corpus), the model
+// (lib/models/language-model.ts) with Fourier or dot-product attention, its batches and
+// validation for the training loop (lib/train/trainer.ts), and the final evaluation of the best
+// checkpoint: validation and test perplexity with the paper's sliding window and the
 // heads' redundancy on windows of the train and the test split (the paper's Table 3) and the
 // attention statistics on validation windows. The run folder gets the vocabulary (vocab.json)
 // and, with sampleEvery, the log a line of the model's text every so many steps.
@@ -10,29 +11,26 @@
 // vocabulary to generate text.
 // On several ranks (lib/train/data-parallel.ts) each rank trains on its rows of every batch, the
 // perplexities are split over the ranks, and rank 0 alone writes files.
-import * as fs from 'fs';
 import * as path from 'path';
 import { loadBrown } from '../data/brown';
-import { LMBatches } from '../data/lm-batches';
+import { LMBatch, LMBatches } from '../data/lm-batches';
 import * as dist from '../distributed';
 import type { LMCorpus } from '../data/lm-corpus';
 import type { Vocabulary } from '../data/vocabulary';
 import { loadWikiText } from '../data/wikitext';
 import { LanguageModel, LanguageModelConfig } from '../models/language-model';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind } from '../nn/attention-kind';
 import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
-import { leadFirst, onLead, shardRows, wrapForRanks } from './data-parallel';
+import { onLead, shardRows } from './data-parallel';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import { readRunVocabulary, TEXT_SAMPLING, tokensLine, writeRunVocabulary } from './lm-text';
 import { evaluatePerplexity } from './perplexity';
 import { RunResult } from './results-table';
-import { attentionTitle, checkpointsIn, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
-import { makeOptimizer, train } from './trainer';
-
-export type Attention = AttentionKind;
+import { checkpointsIn, Comparison, RunContext, TrainSettings } from './run-folder';
+import { evaluateCheckpoint, Experiment, RunRecord, trainRuns } from './runner';
 
 export interface LMDataSettings {
   dataset: 'wikitext' | 'brown';
@@ -43,23 +41,9 @@ export interface LMDataSettings {
   minCount: number;
 }
 
-export interface LMModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
-  dModel: number;
-  numLayers: number;
-  numHeads: number;
-  ffDim: number;
-  context: number;
-  dropout: number;
-  cutoffs: number[];
-  tieWeights: boolean;
-  radiusInit: number;
-  radius: RadiusSharing;
-  norm: 'pre' | 'post';
-  /** The attention output projection's bias (the paper's code: none). */
-  projBias: boolean;
-  /** LayerNorm weights from N(1, lnInitStd^2) (the paper's code: 0.02; 0: ones). */
-  lnInitStd: number;
-}
+/** The model of a run: LanguageModelConfig less what the corpus and the run give, its defaults explicit. */
+export interface LMModelSettings extends Omit<LanguageModelConfig, 'vocabSize' | 'attention' | 'divVal' | LMExplicit>, Required<Pick<LanguageModelConfig, LMExplicit>> {}
+type LMExplicit = 'radiusInit' | 'radius' | 'norm' | 'projBias' | 'lnInitStd';
 
 export interface LMEvalSettings {
   /** Validation during training: the first `tokens` tokens of valid (0: all), windows advancing by `stride`. */
@@ -84,11 +68,7 @@ export interface LMRunConfig {
 }
 
 /** What a run folder's config.json and its checkpoints hold. */
-export interface LMRunRecord extends LMRunConfig {
-  attention: Attention;
-  device: Device;
-  modelConfig: LanguageModelConfig;
-}
+export interface LMRunRecord extends LMRunConfig, RunRecord<LanguageModelConfig> {}
 
 export const LM_AXIS = { key: 'perplexity', title: 'validation perplexity', log: true };
 
@@ -107,7 +87,7 @@ export function loadLMCorpus(data: LMDataSettings, log: (line: string) => void):
 }
 
 /** The model configuration of a run, checked against the corpus. */
-export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: Attention): LanguageModelConfig {
+export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: AttentionKind): LanguageModelConfig {
   const bad = cfg.model.cutoffs.find((c) => c >= vocabSize);
   if (bad !== undefined) {
     throw new Error(`--cutoffs: ${bad} is not below the vocabulary size ${vocabSize}; give smaller cutoffs (e.g. --cutoffs ${Math.round(vocabSize / 5)},${Math.round(vocabSize / 2)}) or --cutoffs none`);
@@ -186,94 +166,61 @@ function diagnosticWindows(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
   return tensor(ids, [n, context], { device: model.device });
 }
 
-/**
- * Trains one language model (one attention kind) in <out>/<attention>, then evaluates its best
- * checkpoint; returns null when --stop-after or Ctrl-C stopped it before the end.
- */
-async function trainOne(cfg: LMRunConfig, corpus: LMCorpus, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
-  const runDir = path.join(ctx.out, attention);
-  const modelConfig = lmModelConfig(cfg, corpus.vocab.size, attention);
-  const record: LMRunRecord = { ...cfg, attention, device: ctx.device, modelConfig };
-  const resume = resumeFile(ctx, attention, record);
-  const generator = new Generator(cfg.train.seed);
-  const model = new LanguageModel(modelConfig, { device: ctx.device, generator });
-  const ddp = wrapForRanks(model, generator, ctx.parallel);
-  const optimizer = makeOptimizer(model, cfg.train, ctx.parallel?.zero);
-  const { batchSize } = cfg.train;
-  const context = cfg.model.context;
-  const batches = new LMBatches(corpus.train, batchSize, context, { rows: shardRows(batchSize) });
-  const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
-  await onLead(() => writeRunVocabulary(runDir, corpus.vocab));
-  const ranks = dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
-  ctx.log(`${attention}: ${model.numParameters()} parameters, ${batches.numBatches} batches of ${batchSize}${ranks} x ${context} tokens per epoch, into ${runDir}`);
-  try {
-    const outcome = await train({
-      model,
-      itemsName: 'tokens',
-      batch: (step) => batches.batch(step % batches.numBatches),
-      loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
-      items: (b) => b.batchSize * b.length,
-      validate: () => {
-        const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens, distributed: true });
-        return { perplexity: r.perplexity, nll: r.nll };
-      },
-      diagnose: () => {
-        const input = diagnosticWindows(model, corpus, cfg.eval);
-        try {
-          return model.attentionStatistics(input);
-        } finally {
-          input.dispose();
-        }
-      },
-      metric: 'perplexity',
-      higherIsBetter: false,
-      sample: () => sampleLine(model, corpus.vocab, cfg.train.seed),
-    }, {
-      runDir, label: attention, config: record, optimizer, generator,
-      steps: cfg.train.steps, warmupSteps: cfg.train.warmup, minLrRatio: cfg.train.minLrRatio, timeLimit: cfg.train.timeLimit,
-      schedule: cfg.train.schedule, warmupLr: cfg.train.warmupLr, minLr: cfg.train.minLr,
-      stopAfter: ctx.stopAfter, clip: cfg.train.clip, carryGrads: cfg.train.carryGrads, evalEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
-      resume, progress: { quiet: ctx.quiet, stream: ctx.stream }, sampleEvery: ctx.sampleEvery ?? null,
-    });
-    if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
-      ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
-      return null;
-    }
-    const checkpoint = outcome.bestCheckpoint ?? outcome.lastCheckpoint;
-    const info = loadCheckpoint(checkpoint, { model, generator: new Generator() });
-    const ev = evaluateLM(model, corpus, cfg.eval, ctx.log, attention);
-    return await onLead(async () => {
-      const result: RunResult = {
-        attention, kind: 'lm', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+/** The language model's runs (lib/train/runner.ts): the corpus, the model, its batches and metrics. */
+const LM_EXPERIMENT: Experiment<LMRunConfig, LMRunRecord, LMCorpus, LanguageModel, LMBatch> = {
+  kind: 'lm',
+  axis: LM_AXIS,
+  load: (cfg, log) => loadLMCorpus(cfg.data, log),
+  check: (cfg, corpus, attentions) => {
+    for (const a of attentions) lmModelConfig(cfg, corpus.vocab.size, a);
+  },
+  plan: (cfg, corpus, attention, ctx, runDir) => ({
+    record: { ...cfg, attention, device: ctx.device, modelConfig: lmModelConfig(cfg, corpus.vocab.size, attention) },
+    settings: cfg.train,
+    training: async (model) => {
+      const { batchSize } = cfg.train;
+      const context = cfg.model.context;
+      const batches = new LMBatches(corpus.train, batchSize, context, { rows: shardRows(batchSize) });
+      const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
+      await onLead(() => writeRunVocabulary(runDir, corpus.vocab));
+      const ranks = dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
+      return {
+        describe: `${batches.numBatches} batches of ${batchSize}${ranks} x ${context} tokens per epoch`,
+        options: { sampleEvery: ctx.sampleEvery ?? null },
+        task: {
+          itemsName: 'tokens',
+          batch: (step) => batches.batch(step % batches.numBatches),
+          loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
+          items: (b) => b.batchSize * b.length,
+          validate: () => {
+            const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens, distributed: true });
+            return { perplexity: r.perplexity, nll: r.nll };
+          },
+          diagnose: () => {
+            const input = diagnosticWindows(model, corpus, cfg.eval);
+            try {
+              return model.attentionStatistics(input);
+            } finally {
+              input.dispose();
+            }
+          },
+          metric: 'perplexity',
+          higherIsBetter: false,
+          sample: () => sampleLine(model, corpus.vocab, cfg.train.seed),
+        },
       };
-      await writeRunReport(runDir, result, LM_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
-      return result;
-    });
-  } finally {
-    optimizer.dispose();
-    ddp?.detach();
-    model.dispose();
-  }
-}
+    },
+  }),
+  model: (config, opts) => new LanguageModel(config, opts),
+  evaluate: (model, cfg, corpus, log, label) => evaluateLM(model, corpus, cfg.eval, log, label),
+};
 
 /**
  * Trains each attention kind in turn with the same data, seed and budget, and writes the
  * comparison of the output folder's runs; null when a run was stopped before its end.
  */
-export async function trainLanguageModels(cfg: LMRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
-  checkResumable(ctx, attentions);
-  const corpus = leadFirst(() => loadLMCorpus(cfg.data, ctx.log));
-  for (const a of attentions) lmModelConfig(cfg, corpus.vocab.size, a);
-  if (dist.rank() === 0) fs.mkdirSync(ctx.out, { recursive: true });
-  let finished = true;
-  let run = cfg;
-  for (const attention of attentions) {
-    const result = await trainOne(run, corpus, attention, ctx);
-    finished = result !== null && finished;
-    run = sameBudget(run, result);
-  }
-  return finished ? onLead(() => writeComparison(ctx.out, LM_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes)) : null;
+export function trainLanguageModels(cfg: LMRunConfig, attentions: AttentionKind[], ctx: RunContext): Promise<Comparison | null> {
+  return trainRuns(LM_EXPERIMENT, cfg, attentions, ctx);
 }
 
 /** Tokens a sample of text shows during training (llm.c prints 64 every so often). */
@@ -337,23 +284,11 @@ export function loadLMForText(file: string, o: { device: Device; dataDir?: strin
 }
 
 /** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
-export function evaluateLMCheckpoint(file: string, o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void }): RunResult {
-  const info = readCheckpointInfo(file);
+export function evaluateLMCheckpoint(file: string, o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void }): Promise<RunResult> {
   const record = lmRecordOf(file);
   const corpus = runCorpus(record, o.dataDir, o.log);
   if (corpus.vocab.size !== record.modelConfig.vocabSize) {
     throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but the data gives ${corpus.vocab.size}; evaluate on the data it was trained on (--data)`);
   }
-  const model = new LanguageModel(record.modelConfig, { device: o.device, generator: new Generator() });
-  try {
-    loadCheckpoint(file, { model, generator: new Generator() });
-    const extra = info.extra as { items?: number; seconds?: number } | null;
-    const ev = evaluateLM(model, corpus, { ...record.eval, ...o.eval }, o.log, record.attention);
-    return {
-      attention: record.attention, kind: 'lm', parameters: model.numParameters(), steps: info.step, items: extra?.items ?? 0,
-      trainSeconds: extra?.seconds ?? 0, checkpointStep: info.step, ...ev,
-    };
-  } finally {
-    model.dispose();
-  }
+  return evaluateCheckpoint(LM_EXPERIMENT, file, { ...record, eval: { ...record.eval, ...o.eval } }, corpus, o);
 }

@@ -1,9 +1,10 @@
-// Vision-transformer runs from a configuration: the images (Fashion-MNIST, CIFAR-10 or an
-// ImageNet-style folder) split into train / valid / test, the augmented training loader, the
-// model (lib/models/vision-transformer.ts) with Fourier or dot-product attention, AdamW with
-// warm-up and cosine, the training loop (lib/train/trainer.ts), then the final evaluation of the
-// best checkpoint: top-1/top-5 on valid and test and the heads' redundancy on images of the train
-// and the test split (valid when there is no test), through the evaluation transform.
+// Vision-transformer runs from a configuration, the vision transformer's parts of
+// lib/train/runner.ts's runs: the images (Fashion-MNIST, CIFAR-10 or an ImageNet-style folder)
+// split into train / valid / test, the augmented training loader, the model
+// (lib/models/vision-transformer.ts) with Fourier or dot-product attention, its validation for
+// the training loop (lib/train/trainer.ts), and the final evaluation of the best checkpoint:
+// top-1/top-5 on valid and test and the heads' redundancy on images of the train and the test
+// split (valid when there is no test), through the evaluation transform.
 // `evaluateViTCheckpoint` evaluates a checkpoint alone.
 //   Splits: Fashion-MNIST and CIFAR-10 hold out the last `validSize` training images as valid
 //   and test on their test split; a folder uses <dir>/train, <dir>/val (or validation) and
@@ -26,19 +27,16 @@ import { ImageBatch, ImageLoader } from '../data/image-loader';
 import * as dist from '../distributed';
 import { VisionTransformer, VisionTransformerConfig } from '../models/vision-transformer';
 import type { Device } from '../native';
-import type { AttentionKind, FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing } from '../nn/attention';
+import type { AttentionKind } from '../nn/attention-kind';
 import { crossEntropy } from '../ops/cross-entropy';
-import { Generator } from '../random';
 import { Tensor, tensor } from '../tensor';
 import { evaluateAccuracy } from './accuracy';
-import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
-import { leadFirst, onLead, shardRows, wrapForRanks } from './data-parallel';
+import { readCheckpointInfo } from './checkpoint';
+import { shardRows } from './data-parallel';
 import { HeadRedundancyAccumulator } from './head-redundancy';
 import type { RunResult } from './results-table';
-import { attentionTitle, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
-import { makeOptimizer, train } from './trainer';
-
-type Attention = AttentionKind;
+import { Comparison, RunContext, TrainSettings } from './run-folder';
+import { evaluateCheckpoint, Experiment, RunRecord, trainRuns } from './runner';
 
 export interface ViTDataSettings {
   dataset: 'fashion-mnist' | 'cifar10' | 'folder';
@@ -52,18 +50,8 @@ export interface ViTDataSettings {
   limitEval: number | null;
 }
 
-export interface ViTModelSettings extends FourierKernelSettings, NeuralSettings, FavorSettings {
-  imageSize: number;
-  patchSize: number;
-  dim: number;
-  depth: number;
-  numHeads: number;
-  mlpRatio: number;
-  qkvBias: boolean;
-  dropPath: number;
-  radiusInit: number;
-  radius: RadiusSharing;
-}
+/** The model of a run: VisionTransformerConfig less what the images and the run give, R's settings explicit. */
+export interface ViTModelSettings extends Omit<VisionTransformerConfig, 'channels' | 'numClasses' | 'attention' | 'lnEps' | 'radiusInit' | 'radius'>, Required<Pick<VisionTransformerConfig, 'radiusInit' | 'radius'>> {}
 
 export interface ViTEvalSettings {
   /** Validation during training on the first `batches` valid batches (0: all). */
@@ -96,11 +84,7 @@ export interface ViTRunConfig {
   eval: ViTEvalSettings;
 }
 
-export interface ViTRunRecord extends ViTRunConfig {
-  attention: Attention;
-  device: Device;
-  modelConfig: VisionTransformerConfig;
-}
+export interface ViTRunRecord extends ViTRunConfig, RunRecord<VisionTransformerConfig> {}
 
 export const VIT_AXIS = { key: 'top1', title: 'validation top-1 accuracy' };
 
@@ -173,7 +157,7 @@ export function loadImageSplits(data: ViTDataSettings, imageSize: number): { tra
 }
 
 /** The model configuration of a run for a training set. */
-export function vitModelConfig(cfg: ViTRunConfig, train: ImageDataset, attention: Attention): VisionTransformerConfig {
+export function vitModelConfig(cfg: ViTRunConfig, train: ImageDataset, attention: AttentionKind): VisionTransformerConfig {
   return { ...cfg.model, channels: train.channels, numClasses: train.numClasses, attention };
 }
 
@@ -272,106 +256,84 @@ async function diagnosticImages(model: VisionTransformer, cfg: ViTRunConfig, val
   return tensor(batch.images, [batch.batchSize, ...loader.shape], { device: model.device });
 }
 
-async function trainOne(cfg: ViTRunConfig, sets: ReturnType<typeof loadImageSplits>, attention: Attention, ctx: RunContext): Promise<RunResult | null> {
-  const runDir = path.join(ctx.out, attention);
-  shardRows(cfg.train.batchSize);
-  const replicas = replicasFor(cfg.sampler.replicas);
-  if (cfg.train.batchSize % replicas !== 0) {
-    throw new Error(`--batch-size: ${cfg.train.batchSize} does not split into the ${replicas} replicas of ${dist.worldSize()} ranks (the recipe's ${cfg.sampler.replicas}, a multiple of the ranks)`);
-  }
-  const loader = new ImageLoader(sets.train, {
-    batchSize: cfg.train.batchSize, shuffle: true, seed: cfg.train.seed, dropLast: true,
-    augment: { ...cfg.augment, imageSize: cfg.model.imageSize }, repeats: cfg.sampler.repeats, replicas,
-    shard: { index: dist.rank(), count: dist.worldSize() },
-  });
-  const nb = loader.numBatches;
-  const settings: TrainSettings = {
-    ...cfg.train,
-    ...(cfg.epochs !== null ? { steps: cfg.epochs * nb } : {}),
-    ...(cfg.warmupEpochs !== null ? { warmup: cfg.warmupEpochs * nb } : {}),
-  };
-  const modelConfig = vitModelConfig(cfg, sets.train, attention);
-  const record: ViTRunRecord = { ...cfg, train: settings, attention, device: ctx.device, modelConfig };
-  const resume = resumeFile(ctx, attention, record);
-  const generator = new Generator(settings.seed);
-  const model = new VisionTransformer(modelConfig, { device: ctx.device, generator });
-  const ddp = wrapForRanks(model, generator, ctx.parallel);
-  const optimizer = makeOptimizer(model, settings, ctx.parallel?.zero);
-  const valid = evalLoader(sets.valid, cfg);
-  const numClasses = modelConfig.numClasses;
-  ctx.log(`${attention}: ${model.numParameters()} parameters, ${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch${cfg.sampler.repeats > 1 ? `, each image ${cfg.sampler.repeats} times in the epochs it is drawn` : ''}), into ${runDir}`);
-  try {
-    const outcome = await train({
-      model,
-      itemsName: 'images',
-      batch: batchCursor(loader),
-      loss: (b) => {
-        const images = tensor(b.images, [b.batchSize, ...loader.shape], { device: ctx.device });
-        const target = b.soft ? tensor(b.soft, [b.batchSize, numClasses], { device: ctx.device }) : tensor(b.labels, [b.batchSize], { device: ctx.device });
-        return crossEntropy(model.forward(images), target);
-      },
-      items: (b) => b.batchSize,
-      validate: async () => {
-        const maxBatches = Math.ceil(cfg.eval.batches / dist.worldSize());
-        const r = await evaluateAccuracy(model, valid, { distributed: true, ...(cfg.eval.batches > 0 ? { maxBatches } : {}) });
-        return { top1: r.top1, top5: r.top5, loss: r.loss };
-      },
-      diagnose: async () => {
-        const images = await diagnosticImages(model, cfg, sets.valid);
-        try {
-          return model.attentionStatistics(images);
-        } finally {
-          images.dispose();
-        }
-      },
-      metric: 'top1',
-      higherIsBetter: true,
-    }, {
-      runDir, label: attention, config: record, optimizer, generator,
-      steps: settings.steps, warmupSteps: settings.warmup, minLrRatio: settings.minLrRatio, timeLimit: settings.timeLimit,
-      schedule: settings.schedule, stepsPerEpoch: nb, warmupLr: settings.warmupLr, minLr: settings.minLr,
-      stopAfter: ctx.stopAfter, clip: settings.clip, carryGrads: settings.carryGrads, evalEvery: settings.evalEvery, logEvery: settings.logEvery,
-      resume, progress: { quiet: ctx.quiet, stream: ctx.stream },
-    });
-    if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
-      ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
-      return null;
+type ImageSplits = ReturnType<typeof loadImageSplits>;
+
+/** The vision transformer's runs (lib/train/runner.ts): the images, the model, its loader and metrics. */
+const VIT_EXPERIMENT: Experiment<ViTRunConfig, ViTRunRecord, ImageSplits, VisionTransformer, ImageBatch> = {
+  kind: 'vit',
+  axis: VIT_AXIS,
+  load: (cfg, log) => {
+    const t0 = performance.now();
+    const sets = loadImageSplits(cfg.data, cfg.model.imageSize);
+    log(`${sets.train.name}: ${sets.train.length} train, ${sets.valid.length} valid, ${sets.test?.length ?? 0} test images of ${sets.train.channels}x${sets.train.height}x${sets.train.width}, ${sets.train.numClasses} classes (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    return sets;
+  },
+  plan: (cfg, sets, attention, ctx) => {
+    shardRows(cfg.train.batchSize);
+    const replicas = replicasFor(cfg.sampler.replicas);
+    if (cfg.train.batchSize % replicas !== 0) {
+      throw new Error(`--batch-size: ${cfg.train.batchSize} does not split into the ${replicas} replicas of ${dist.worldSize()} ranks (the recipe's ${cfg.sampler.replicas}, a multiple of the ranks)`);
     }
-    const info = loadCheckpoint(outcome.bestCheckpoint ?? outcome.lastCheckpoint, { model, generator: new Generator() });
-    const ev = await evaluateViT(model, cfg, sets, ctx.log, attention);
-    return await onLead(async () => {
-      const result: RunResult = {
-        attention, kind: 'vit', parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
-      };
-      await writeRunReport(runDir, result, VIT_AXIS, `${cfg.preset}: ${attention} attention`, ctx.notes);
-      return result;
+    const loader = new ImageLoader(sets.train, {
+      batchSize: cfg.train.batchSize, shuffle: true, seed: cfg.train.seed, dropLast: true,
+      augment: { ...cfg.augment, imageSize: cfg.model.imageSize }, repeats: cfg.sampler.repeats, replicas,
+      shard: { index: dist.rank(), count: dist.worldSize() },
     });
-  } finally {
-    optimizer.dispose();
-    ddp?.detach();
-    model.dispose();
-  }
-}
+    const nb = loader.numBatches;
+    const settings: TrainSettings = {
+      ...cfg.train,
+      ...(cfg.epochs !== null ? { steps: cfg.epochs * nb } : {}),
+      ...(cfg.warmupEpochs !== null ? { warmup: cfg.warmupEpochs * nb } : {}),
+    };
+    const modelConfig = vitModelConfig(cfg, sets.train, attention);
+    return {
+      record: { ...cfg, train: settings, attention, device: ctx.device, modelConfig },
+      settings,
+      training: (model) => {
+        const valid = evalLoader(sets.valid, cfg);
+        const repeats = cfg.sampler.repeats > 1 ? `, each image ${cfg.sampler.repeats} times in the epochs it is drawn` : '';
+        return {
+          describe: `${sets.train.length} training images (${nb} batches of ${settings.batchSize} per epoch${repeats})`,
+          options: { stepsPerEpoch: nb },
+          task: {
+            itemsName: 'images',
+            batch: batchCursor(loader),
+            loss: (b) => {
+              const images = tensor(b.images, [b.batchSize, ...loader.shape], { device: ctx.device });
+              const target = b.soft ? tensor(b.soft, [b.batchSize, modelConfig.numClasses], { device: ctx.device }) : tensor(b.labels, [b.batchSize], { device: ctx.device });
+              return crossEntropy(model.forward(images), target);
+            },
+            items: (b) => b.batchSize,
+            validate: async () => {
+              const maxBatches = Math.ceil(cfg.eval.batches / dist.worldSize());
+              const r = await evaluateAccuracy(model, valid, { distributed: true, ...(cfg.eval.batches > 0 ? { maxBatches } : {}) });
+              return { top1: r.top1, top5: r.top5, loss: r.loss };
+            },
+            diagnose: async () => {
+              const images = await diagnosticImages(model, cfg, sets.valid);
+              try {
+                return model.attentionStatistics(images);
+              } finally {
+                images.dispose();
+              }
+            },
+            metric: 'top1',
+            higherIsBetter: true,
+          },
+        };
+      },
+    };
+  },
+  model: (config, opts) => new VisionTransformer(config, opts),
+  evaluate: (model, cfg, sets, log, label) => evaluateViT(model, cfg, sets, log, label),
+};
 
 /**
  * Trains each attention kind in turn with the same data, seed and budget, and writes the
  * comparison of the output folder's runs; null when a run was stopped before its end.
  */
-export async function trainVisionTransformers(cfg: ViTRunConfig, attentions: Attention[], ctx: RunContext): Promise<Comparison | null> {
-  checkResumable(ctx, attentions);
-  const t0 = performance.now();
-  const sets = leadFirst(() => loadImageSplits(cfg.data, cfg.model.imageSize));
-  ctx.log(`${sets.train.name}: ${sets.train.length} train, ${sets.valid.length} valid, ${sets.test?.length ?? 0} test images of ${sets.train.channels}x${sets.train.height}x${sets.train.width}, ${sets.train.numClasses} classes (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  if (dist.rank() === 0) fs.mkdirSync(ctx.out, { recursive: true });
-  let finished = true;
-  let run = cfg;
-  for (const attention of attentions) {
-    const result = await trainOne(run, sets, attention, ctx);
-    finished = result !== null && finished;
-    run = sameBudget(run, result);
-  }
-  return finished ? onLead(() => writeComparison(ctx.out, VIT_AXIS, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes)) : null;
+export function trainVisionTransformers(cfg: ViTRunConfig, attentions: AttentionKind[], ctx: RunContext): Promise<Comparison | null> {
+  return trainRuns(VIT_EXPERIMENT, cfg, attentions, ctx);
 }
 
 /** Rebuilds the model of a vision checkpoint, and evaluates it (data folder and device may be overridden). */
@@ -386,16 +348,5 @@ export async function evaluateViTCheckpoint(file: string, o: { dataDir?: string;
   if (sets.train.numClasses !== record.modelConfig.numClasses) {
     throw new Error(`${file}: the model has ${record.modelConfig.numClasses} classes but the data ${sets.train.numClasses}; evaluate on the data it was trained on (--data)`);
   }
-  const model = new VisionTransformer(record.modelConfig, { device: o.device, generator: new Generator() });
-  try {
-    loadCheckpoint(file, { model, generator: new Generator() });
-    const extra = info.extra as { items?: number; seconds?: number } | null;
-    const ev = await evaluateViT(model, record, sets, o.log, record.attention);
-    return {
-      attention: record.attention, kind: 'vit', parameters: model.numParameters(), steps: info.step, items: extra?.items ?? 0,
-      trainSeconds: extra?.seconds ?? 0, checkpointStep: info.step, ...ev,
-    };
-  } finally {
-    model.dispose();
-  }
+  return evaluateCheckpoint(VIT_EXPERIMENT, file, record, sets, o);
 }

@@ -24,6 +24,7 @@
 // generator state so that --resume continues each rank exactly.
 import * as fs from 'fs';
 import * as path from 'path';
+import { runBackward } from '../autograd/engine';
 import * as dist from '../distributed';
 import type { AttentionStatistics } from '../nn/attention-statistics';
 import type { Module } from '../nn/module';
@@ -339,7 +340,7 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       let loss = tidy(() => {
         if (!opts.carryGrads) optimizer.zeroGrad();
         const l = task.loss(batch);
-        l.backward();
+        runBackward(l);
         if (opts.clip > 0) clipGradNormAsync_(params, opts.clip);
         optimizer.step();
         return l.item();

@@ -23,7 +23,7 @@ import { make, seed, size, ValueSpec, valuesOf, values } from '../values';
 const ref = ff.reference;
 
 interface AttentionModuleCase {
-  block: boolean; B: number; N: number; H: number; Dh: number; attention: 'fourier' | 'dot'; causal: boolean; qkvBias: boolean;
+  block: boolean; B: number; N: number; H: number; Dh: number; attention: ff.nn.AttentionKind; causal: boolean; qkvBias: boolean;
   radius: ff.nn.RadiusSharing; radiusInit: number; stable: boolean; norm: 'pre' | 'post'; activation: 'gelu' | 'relu';
   init: number; x: ValueSpec; g: ValueSpec;
 }
@@ -32,7 +32,7 @@ export const attentionModuleProperty = property<AttentionModuleCase>({
   name: 'nn.attention',
   weight: 2,
   arbitrary: () => fc.record({
-    block: fc.boolean(), B: size(3), N: size(64), H: size(4), Dh: size(32), attention: fc.constantFrom<'fourier' | 'dot'>('fourier', 'dot'),
+    block: fc.boolean(), B: size(3), N: size(64), H: size(4), Dh: size(32), attention: fc.constantFrom<ff.nn.AttentionKind>('fourier', 'dot'),
     causal: fc.boolean(), qkvBias: fc.boolean(), radius: fc.constantFrom<ff.nn.RadiusSharing>('shared', 'head', 'feature', 'head-feature'),
     radiusInit: fc.constantFrom(0.5, 1, 2, 1e-3, 1e3), stable: fc.boolean(), norm: fc.constantFrom<'pre' | 'post'>('pre', 'post'),
     activation: fc.constantFrom<'gelu' | 'relu'>('gelu', 'relu'), init: seed, x: values(1e2), g: values(1e2),
