@@ -1,5 +1,5 @@
-// The lane-group layout shared by the fused attention kernels (fourier_attention.cu and
-// dot_attention.cu), and its helpers.
+// The lane-group layout shared by the fused attention kernels (fourier_attention.cu,
+// dot_attention.cu, neural_attention.cu), and its helpers.
 //
 // A row (a query row; in the dk/dv kernels a key row) belongs to a group of G consecutive lanes,
 // G = 1, 2, 4, 8, 16 or 32 (a whole warp), the smallest with 8G >= max(D, Dv): D, Dv <= 256.
@@ -8,8 +8,24 @@
 // not grow with D. A dot product or a sinc product over the row is a butterfly over the group:
 // log2 G shuffles, after which every lane holds the same bits. The other operand streams through
 // shared-memory tiles whose rows are zero-padded to 8G floats; a lane reads its 8 floats as two
-// float4, the same address for every group of the warp (a broadcast). Zero padding is harmless: it adds 0 to dot products, and in
-// the Fourier kernels q = k = 0 gives s(0) = 1 and s'(0) = 0.
+// float4, the same address for every group of the warp (a broadcast). Zero padding is harmless:
+// it adds 0 to dot products, and in the Fourier kernels q = k = 0 gives s(0) = 1 and s'(0) = 0.
+//
+// Shared-memory banks (32 banks of 4 bytes; a 128-bit load is served 8 lanes = 128 bytes per
+// wavefront at best). Every group of a warp reads the same tile row, lane g its float4s at
+// columns 8g and 8g + 4, so a wavefront's 8 lanes read columns 8g', g' = 0..7 of a 64-column
+// span (fewer distinct ones for G < 8). Columns c and c + 32 share banks, so unpadded:
+//   G = 1, 2, 4: at most 4 distinct float4s per 8 lanes, columns 0, 8, 16, 24: no conflict;
+//   G = 8, 16, 32: lanes g' and g' + 4 (columns 8g' and 8g' + 32) hit the same 4 banks: 2-way,
+//   on every one of the 4 (forward, dq) or 6 (dk/dv) LDS.128 a lane issues per pair.
+// So a tile row of w >= 64 floats is stored with 4 floats of padding after every 32 columns
+// (tile_col: column c at c + 4 floor(c / 32), a row takes tile_stride(w) = 9w/8 floats): the 8
+// lanes then start at banks 0, 8, 16, 24, 4, 12, 20, 28 (plus 8 per 64-column span): every
+// float4 on its own 4 banks, no conflict; the second float4 (+4 columns, same 32-column run)
+// likewise. Stores stay conflict-free: load_tile's warp writes 32 consecutive columns of one run,
+// i.e. 32 consecutive floats. Rows of w <= 32 floats keep stride w. The per-row values (lse,
+// RowNorm, the neural kernels' w1-projected rows of <= 8 floats, the weights) are read by every
+// lane at one address (a broadcast): no conflict, no padding.
 //
 // Every lane runs every shuffle: loop bounds are uniform over the block, and rows past the end
 // compute on clamped data without writing, so the full mask is always the right one.
@@ -26,14 +42,21 @@ namespace ff::cuda::attention {
 constexpr int kLaneDims = 8;   // features of a row per lane
 constexpr int kMaxGroup = 32;  // lanes per row (a warp): D, Dv <= 256
 
+// A tile row of w floats (w a power of two) in shared memory: tile_stride(w) floats, column c at
+// tile_col(w, c) (4 floats of padding after every 32 columns where w >= 64; see the top).
+__host__ __device__ constexpr int tile_stride(int w) { return w >= 64 ? w + w / 8 : w; }
+__host__ __device__ constexpr int tile_col(int w, int c) { return w >= 64 ? c + ((c >> 5) << 2) : c; }
+
 template <int G>
 struct Layout {
-  static constexpr int kWidth = kLaneDims * G;          // padded tile row, floats
+  static constexpr int kWidth = kLaneDims * G;          // zero-padded tile row, floats
+  static constexpr int kStride = tile_stride(kWidth);   // a tile row in shared memory, floats
   static constexpr int kThreads = G <= 8 ? 128 : 256;   // per block
   static constexpr int kRows = kThreads / G;            // rows a block owns
-  static constexpr int kTile = G <= 4 ? 64 : 256 / G;   // rows per streamed tile (<= 8 KB)
-  static constexpr int kTileFloats = kTile * kWidth;
-  static constexpr int kRangeFloats = 2 * kThreads;  // load_tile_ranged's column ranges (at most)
+  static constexpr int kTile = G <= 4 ? 64 : 256 / G;   // rows per streamed tile (<= 9 KB)
+  static constexpr int kTileFloats = kTile * kStride;
+  // load_tile_ranged's column ranges: a minimum and a maximum row per kWidth-thread span.
+  static constexpr int kRangeFloats = 2 * (kThreads / (kWidth > 32 ? kWidth : 32)) * kStride;
 };
 
 // Device scratch for a backward pass, released when the call returns (the allocator and all
@@ -205,13 +228,15 @@ __device__ inline void store_slice(float* row, int n, int first, const float (&r
 }
 
 // Copies `rows` consecutive rows of `cols` floats from global memory into a shared tile of
-// rows padded with zeros to kWidth (a power of two), each value times `scale` where one is given.
+// rows padded with zeros to kWidth (a power of two) and laid out as tile_col says, each value
+// times `scale` where one is given. Row r, column c of the tile: tile[r * tile_stride(kWidth) +
+// tile_col(kWidth, c)] (a lane's `slot` in the kernels is tile_col of its first column).
 // All threads of the block take part; the caller puts __syncthreads() around it.
 template <int kWidth>
 __device__ inline void load_tile(float* tile, const float* src, int rows, int cols) {
   for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
     const int r = e / kWidth, c = e % kWidth;
-    tile[e] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
+    tile[r * tile_stride(kWidth) + tile_col(kWidth, c)] = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
   }
 }
 
@@ -219,7 +244,8 @@ __device__ inline void load_tile(float* tile, const float* src, int rows, int co
 // (tile_within_bound): each thread's columns are fixed (kThreads is a multiple of kWidth), its
 // running min and max are combined over a warp's lanes of the same column by shuffles, and one
 // partial per warp and column (per kWidth-thread span where kWidth > 32) goes to `range`
-// (2 * kThreads floats of shared memory). Cost: 2 compares per element, log2(32 / kWidth) shuffles.
+// (Layout::kRangeFloats of shared memory, rows laid out as tiles are). Cost: 2 compares per
+// element, log2(32 / kWidth) shuffles.
 template <int kWidth, int kThreads>
 __device__ inline void load_tile_ranged(float* tile, const float* src, int rows, int cols, float* range) {
   static_assert(kThreads % kWidth == 0, "a thread keeps one column");
@@ -228,7 +254,7 @@ __device__ inline void load_tile_ranged(float* tile, const float* src, int rows,
   for (int e = threadIdx.x; e < rows * kWidth; e += kThreads) {
     const int r = e / kWidth, c = e % kWidth;
     const float x = c < cols ? src[int64_t(r) * cols + c] : 0.0f;
-    tile[e] = x;
+    tile[r * tile_stride(kWidth) + tile_col(kWidth, c)] = x;
     lo = fminf(lo, x);
     hi = fmaxf(hi, x);
   }
@@ -237,28 +263,30 @@ __device__ inline void load_tile_ranged(float* tile, const float* src, int rows,
     hi = fmaxf(hi, __shfl_xor_sync(kFullMask, hi, o));
   }
   if (threadIdx.x % kSpan < kWidth) {
-    const int at = threadIdx.x / kSpan * kWidth + threadIdx.x % kSpan;
+    const int at = threadIdx.x / kSpan * tile_stride(kWidth) + tile_col(kWidth, threadIdx.x % kSpan);
     range[at] = lo;
-    range[kReps * kWidth + at] = hi;
+    range[kReps * tile_stride(kWidth) + at] = hi;
   }
 }
 
 // Whether |y| = |cr_e (a_e - b_e)| <= kSincBound for this lane's 8 features and every row b of
-// the tile whose ranges load_tile_ranged wrote (a: the lane's own row): the sinc polynomials then
-// hold for every pair of the tile. Monotone rounding makes the test exact for the y the kernels
-// compute. NaN operands may pass (the result is NaN either way); infinities fail.
+// the tile whose ranges load_tile_ranged wrote (a: the lane's own row; slot: tile_col of its
+// first column): the sinc polynomials then hold for every pair of the tile. Monotone rounding
+// makes the test exact for the y the kernels compute. NaN operands may pass (the result is NaN
+// either way); infinities fail.
 template <int kWidth, int kThreads>
-__device__ inline bool tile_within_bound(const float* range, int first, const float (&a)[kLaneDims],
+__device__ inline bool tile_within_bound(const float* range, int slot, const float (&a)[kLaneDims],
                                          const float (&cr)[kLaneDims]) {
   constexpr int kSpan = kWidth > 32 ? kWidth : 32, kReps = kThreads / kSpan;
+  constexpr int kStride = tile_stride(kWidth);
   float lo[kLaneDims], hi[kLaneDims];
-  load8(range + first, lo);
-  load8(range + kReps * kWidth + first, hi);
+  load8(range + slot, lo);
+  load8(range + kReps * kStride + slot, hi);
 #pragma unroll
   for (int rep = 1; rep < kReps; ++rep) {
     float l[kLaneDims], h[kLaneDims];
-    load8(range + rep * kWidth + first, l);
-    load8(range + (kReps + rep) * kWidth + first, h);
+    load8(range + rep * kStride + slot, l);
+    load8(range + (kReps + rep) * kStride + slot, h);
 #pragma unroll
     for (int e = 0; e < kLaneDims; ++e) lo[e] = fminf(lo[e], l[e]), hi[e] = fmaxf(hi[e], h[e]);
   }
@@ -272,7 +300,7 @@ template <int kWidth>
 __device__ inline void load_tile(float* tile, const float* src, int rows, int cols, float scale) {
   for (int e = threadIdx.x; e < rows * kWidth; e += blockDim.x) {
     const int r = e / kWidth, c = e % kWidth;
-    tile[e] = c < cols ? src[int64_t(r) * cols + c] * scale : 0.0f;
+    tile[r * tile_stride(kWidth) + tile_col(kWidth, c)] = c < cols ? src[int64_t(r) * cols + c] * scale : 0.0f;
   }
 }
 

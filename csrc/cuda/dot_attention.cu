@@ -14,23 +14,26 @@
 //
 // Layout and launch (attention_tiles.h, as fourier_attention.cu): a group of G lanes per row,
 // 8 features per lane in registers, dot products as butterflies over the group; 128 threads
-// (256 for G = 16 and 32: D, Dv <= 256); k/v (or q/dout/out) tiles of at most 8 KB stream
-// through shared memory.
+// (256 for G = 16 and 32: D, Dv <= 256); k/v (or q/dout/out) tiles of at most 9 KB stream
+// through shared memory. Grids are over row blocks; a causal grid may pair row blocks r and
+// nb - 1 - r in one block to even out their work (attention_blocks.h).
 //
-// dot_attention_forward_kernel<G>: grid (Nq / rows, B*H), a group per query row; streams k, v
-//   tiles; an online softmax in log2 units (running max, rescaled sum and output). Causal blocks
-//   stop after their last row's key; the longest blocks are scheduled first.
+// dot_attention_forward_kernel<G>: a block per query row block (or pair), a group per query row;
+//   streams k, v tiles; an online softmax in log2 units (online_softmax.h). Causal blocks stop
+//   after their last row's key; unpaired, the longest blocks are scheduled first.
 // Backward, the FlashAttention-2 split (each kernel owns what it writes; no atomics):
-//   dot_attention_backward_dkdv_kernel<G>: grid (Nk / rows, B*H), a group per key row; streams
-//     q (scaled by scale log2 e as it is staged), dout, out tiles and lse; dk, dv in registers.
-//   dot_attention_backward_dq_kernel<G>: grid (Nq / rows, B*H), a group per query row; streams
-//     k, v tiles; dq in registers.
+//   dot_attention_backward_dkdv_kernel<G>: a block per key row block (or pair), a group per key
+//     row; streams q (scaled by scale log2 e as it is staged), dout, out tiles and lse; dk, dv
+//     in registers.
+//   dot_attention_backward_dq_kernel<G>: a block per query row block (or pair), a group per
+//     query row; streams k, v tiles; dq in registers.
 //
 // Cost per (i, j) pair: forward 2D + 2Dv flops + one exp2 and a log2 G-shuffle butterfly per
 // lane; backward 2 x (2D + 3Dv) + 2D flops, two butterflies per kernel. Causal halves both.
 #include <cmath>
 #include "../common/backend.h"
-#include "attention_tiles.h"
+#include "attention_blocks.h"
+#include "online_softmax.h"
 
 namespace ff::backend {
 namespace {
@@ -49,55 +52,54 @@ __device__ inline float group_dot(const float (&a)[kLaneDims], const float (&b)[
   return group_sum<G>(sum);
 }
 
+// A query row's q in log2 units: q_i scaled by scale log2 e, the factor every kernel applies
+// before its group dot with k_j (so the logits agree to the bit).
+__device__ inline void load_scaled_query(const float* row, int D, int first, float scale,
+                                         float (&qd)[kLaneDims]) {
+  load_slice(row, D, first, qd);
+#pragma unroll
+  for (int e = 0; e < kLaneDims; ++e) qd[e] *= scale * kLog2e;
+}
+
+// Stages keys [j0, j0 + n) of slice bh: k and v rows.
+template <int G>
+__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh,
+                                     int j0, int n, float* k_tile, float* v_tile) {
+  using L = Layout<G>;
+  load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+  load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
+}
+
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     dot_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
                                  const float* __restrict__ k, const float* __restrict__ v,
-                                 float scale, float* __restrict__ out, float* __restrict__ lse) {
+                                 float scale, float* __restrict__ out, float* __restrict__ lse,
+                                 bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
   const int bh = blockIdx.y;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float qd[kLaneDims], acc[kLaneDims] = {};
-  load_slice(q + at * s.D, s.D, first, qd);
-#pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) qd[e] *= scale * kLog2e;  // logits in log2 units
-  float row_max = -INFINITY, sum = 0.0f;
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    for (int jj = 0; jj < n; ++jj) {
-      float kd[kLaneDims], vd[kLaneDims];
-      load8(k_tile + jj * L::kWidth + first, kd);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      const float x = group_dot<G>(qd, kd);
-      if (s.causal && j0 + jj > i) continue;
-      if (x > row_max) {
-        const float rescale = exp2f(row_max - x);
-        sum *= rescale;
-#pragma unroll
-        for (int e = 0; e < kLaneDims; ++e) acc[e] *= rescale;
-        row_max = x;
-      }
-      const float p = exp2f(x - row_max);
-      sum += p;
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) acc[e] += p * vd[e];
-    }
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float qd[kLaneDims];
+    load_scaled_query(q + g.at * s.D, s.D, g.first, scale, qd);
+    OnlineSoftmaxRow row;
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
+        [&](int j0, int n) {
+          for (int jj = 0; jj < n; ++jj) {
+            float kd[kLaneDims], vd[kLaneDims];
+            load8(k_tile + jj * L::kStride + g.slot, kd);
+            load8(v_tile + jj * L::kStride + g.slot, vd);
+            const float x = group_dot<G>(qd, kd);
+            if (!s.causal || j0 + jj <= g.row) row.add(x, vd);
+          }
+        });
+    if (g.row < s.Nq) row.store(out + g.at * s.Dv, s.Dv, g.first, lse + g.at);
   }
-  if (i >= s.Nq) return;
-  store_slice(out + at * s.Dv, s.Dv, first, acc, sum > 0.0f ? 1.0f / sum : 0.0f);
-  if (first == 0) lse[at] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
 }
 
 template <int G>
@@ -107,51 +109,50 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                        float scale, const float* __restrict__ out,
                                        const float* __restrict__ lse,
                                        const float* __restrict__ dout, float* __restrict__ dk,
-                                       float* __restrict__ dv) {
+                                       float* __restrict__ dv, bool paired) {
   using L = Layout<G>;
   float* q_tile = dynamic_shared<float>();
   float* g_tile = q_tile + L::kTileFloats;    // dout rows
   float* o_tile = g_tile + L::kTileFloats;    // out rows
   float* lse_tile = o_tile + L::kTileFloats;
   const int bh = blockIdx.y;
-  const int key0 = blockIdx.x * L::kRows;
-  const int j = key0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int64_t at = int64_t(bh) * s.Nk + imin(j, s.Nk - 1);
-
-  float kd[kLaneDims], vd[kLaneDims], dk_acc[kLaneDims] = {}, dv_acc[kLaneDims] = {};
-  load_slice(k + at * s.D, s.D, first, kd);
-  load_slice(v + at * s.Dv, s.Dv, first, vd);
+  const BlockRows blocks = block_rows(row_blocks(s.Nk, L::kRows), paired, false);
   const float q_scale = scale * kLog2e;  // the forward's factor
-
-  for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
-    const int n = imin(L::kTile, s.Nq - i0);
-    const int64_t row0 = int64_t(bh) * s.Nq + i0;
-    __syncthreads();
-    load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D, q_scale);
-    load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
-    load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
-    for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii];
-    __syncthreads();
-    for (int ii = 0; ii < n; ++ii) {
-      float qd[kLaneDims], gd[kLaneDims], od[kLaneDims];
-      load8(q_tile + ii * L::kWidth + first, qd);
-      load8(g_tile + ii * L::kWidth + first, gd);
-      load8(o_tile + ii * L::kWidth + first, od);
-      const float x = group_dot<G>(qd, kd);
-      const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
-      const float p = s.causal && j > i0 + ii ? 0.0f : exp2f(x - lse_tile[ii]);
-      const float ds = p * dp;
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nk);
+    float kd[kLaneDims], vd[kLaneDims], dk_acc[kLaneDims] = {}, dv_acc[kLaneDims] = {};
+    load_slice(k + g.at * s.D, s.D, g.first, kd);
+    load_slice(v + g.at * s.Dv, s.Dv, g.first, vd);
+    for_each_tile<L::kTile>(
+        first_query(s, g.row0, L::kTile), s.Nq,
+        [&](int i0, int n) {
+          const int64_t row0 = int64_t(bh) * s.Nq + i0;
+          load_tile<L::kWidth>(q_tile, q + row0 * s.D, n, s.D, q_scale);
+          load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
+          load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
+          for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii];
+        },
+        [&](int i0, int n) {
+          for (int ii = 0; ii < n; ++ii) {
+            float qd[kLaneDims], gd[kLaneDims], od[kLaneDims];
+            load8(q_tile + ii * L::kStride + g.slot, qd);
+            load8(g_tile + ii * L::kStride + g.slot, gd);
+            load8(o_tile + ii * L::kStride + g.slot, od);
+            const float x = group_dot<G>(qd, kd);
+            const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
+            const float p = s.causal && g.row > i0 + ii ? 0.0f : exp2f(x - lse_tile[ii]);
+            const float ds = p * dp;
 #pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) {
-        dv_acc[e] += p * gd[e];
-        dk_acc[e] += ds * qd[e];
-      }
-    }
+            for (int e = 0; e < kLaneDims; ++e) {
+              dv_acc[e] += p * gd[e];
+              dk_acc[e] += ds * qd[e];
+            }
+          }
+        });
+    if (g.row >= s.Nk) continue;
+    store_slice(dk + g.at * s.D, s.D, g.first, dk_acc, kLn2);  // the tile's q carry scale log2 e
+    store_slice(dv + g.at * s.Dv, s.Dv, g.first, dv_acc, 1.0f);
   }
-  if (j >= s.Nk) return;
-  store_slice(dk + at * s.D, s.D, first, dk_acc, kLn2);  // the tile's q carry scale log2 e
-  store_slice(dv + at * s.Dv, s.Dv, first, dv_acc, 1.0f);
 }
 
 template <int G>
@@ -160,45 +161,39 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                      const float* __restrict__ k, const float* __restrict__ v,
                                      float scale, const float* __restrict__ out,
                                      const float* __restrict__ lse,
-                                     const float* __restrict__ dout, float* __restrict__ dq) {
+                                     const float* __restrict__ dout, float* __restrict__ dq,
+                                     bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
   const int bh = blockIdx.y;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], acc[kLaneDims] = {};
-  load_slice(q + at * s.D, s.D, first, qd);
-  load_slice(dout + at * s.Dv, s.Dv, first, gd);
-  load_slice(out + at * s.Dv, s.Dv, first, od);
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], acc[kLaneDims] = {};
+    load_scaled_query(q + g.at * s.D, s.D, g.first, scale, qd);
+    load_slice(dout + g.at * s.Dv, s.Dv, g.first, gd);
+    load_slice(out + g.at * s.Dv, s.Dv, g.first, od);
+    const float row_lse = lse[g.at];
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
+        [&](int j0, int n) {
+          for (int jj = 0; jj < n; ++jj) {
+            float kd[kLaneDims], vd[kLaneDims];
+            load8(k_tile + jj * L::kStride + g.slot, kd);
+            load8(v_tile + jj * L::kStride + g.slot, vd);
+            const float x = group_dot<G>(qd, kd);
+            const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
+            const float p = s.causal && j0 + jj > g.row ? 0.0f : exp2f(x - row_lse);
+            const float ds = p * dp;
 #pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) qd[e] *= scale * kLog2e;
-  const float row_lse = lse[at];
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    for (int jj = 0; jj < n; ++jj) {
-      float kd[kLaneDims], vd[kLaneDims];
-      load8(k_tile + jj * L::kWidth + first, kd);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      const float x = group_dot<G>(qd, kd);
-      const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
-      const float p = s.causal && j0 + jj > i ? 0.0f : exp2f(x - row_lse);
-      const float ds = p * dp;
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) acc[e] += ds * kd[e];
-    }
+            for (int e = 0; e < kLaneDims; ++e) acc[e] += ds * kd[e];
+          }
+        });
+    if (g.row >= s.Nq) continue;
+    store_slice(dq + g.at * s.D, s.D, g.first, acc, scale);
   }
-  if (i >= s.Nq) return;
-  store_slice(dq + at * s.D, s.D, first, acc, scale);
 }
 
 }  // namespace
@@ -208,8 +203,11 @@ void dot_attention_forward(const AttentionShape& s, const float* q, const float*
   with_group(group_size("dotProductAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
-    FF_LAUNCH(dot_attention_forward_kernel<G>, row_grid(s.Nq, L::kRows, s.B * s.H),
-              dim3(L::kThreads), 2 * L::kTileFloats * sizeof(float), s, q, k, v, scale, out, lse);
+    const size_t shmem = 2 * L::kTileFloats * sizeof(float);
+    const bool paired = causal_pairing(dot_attention_forward_kernel<G>, s, RowSide::query, L::kRows,
+                                       L::kTile, L::kThreads, shmem);
+    FF_LAUNCH(dot_attention_forward_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, paired),
+              dim3(L::kThreads), shmem, s, q, k, v, scale, out, lse, paired);
   });
 }
 
@@ -219,12 +217,16 @@ void dot_attention_backward(const AttentionShape& s, const float* q, const float
   with_group(group_size("dotProductAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
-    FF_LAUNCH(dot_attention_backward_dkdv_kernel<G>, row_grid(s.Nk, L::kRows, s.B * s.H),
-              dim3(L::kThreads), (3 * L::kTileFloats + L::kTile) * sizeof(float), s, q, k, v,
-              scale, out, lse, dout, dk, dv);
-    FF_LAUNCH(dot_attention_backward_dq_kernel<G>, row_grid(s.Nq, L::kRows, s.B * s.H),
-              dim3(L::kThreads), 2 * L::kTileFloats * sizeof(float), s, q, k, v, scale, out, lse,
-              dout, dq);
+    const size_t dkdv_shmem = (3 * L::kTileFloats + L::kTile) * sizeof(float);
+    const bool dkdv_paired = causal_pairing(dot_attention_backward_dkdv_kernel<G>, s, RowSide::key,
+                                            L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+    FF_LAUNCH(dot_attention_backward_dkdv_kernel<G>, block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired),
+              dim3(L::kThreads), dkdv_shmem, s, q, k, v, scale, out, lse, dout, dk, dv, dkdv_paired);
+    const size_t dq_shmem = 2 * L::kTileFloats * sizeof(float);
+    const bool dq_paired = causal_pairing(dot_attention_backward_dq_kernel<G>, s, RowSide::query,
+                                          L::kRows, L::kTile, L::kThreads, dq_shmem);
+    FF_LAUNCH(dot_attention_backward_dq_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired),
+              dim3(L::kThreads), dq_shmem, s, q, k, v, scale, out, lse, dout, dq, dq_paired);
   });
 }
 

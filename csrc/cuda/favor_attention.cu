@@ -160,35 +160,36 @@ __global__ void favor_maxima_kernel(const float* sk, int Npk, int n, bool causal
   for (int c = threadIdx.x; c < NC; c += T) Mend[int64_t(slice) * NC + c] = mi[min(n, (c + 1) * C) - 1];
 }
 
+// f(e, r, c, slice, i) for every element e = r * cols + c of a [rows, cols] array whose rows are
+// slices of `per` rows each (row r is row i = r % per of slice r / per), grid-stride.
+template <class F>
+__device__ inline void for_each_slice_element(int64_t rows, int cols, int per, F&& f) {
+  const int64_t total = rows * cols;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = e / cols;
+    f(e, r, int(e % cols), r / per, int(r % per));
+  }
+}
+
 // Kp = [exp(s_j - Mend_c) e_j, 1] from K, and (causal) Qp = [exp(Mend_{c-1} - M_i) phi_i, eps sigma_i].
 __global__ void favor_scale_kernel(const float* K, const float* sk, float* Kp, const float* Q, const float* Mi,
                                    float* Qp, const float* Mend, int64_t rows, int Np, int C, int NC, int Ma) {
-  const int64_t total = rows * Ma;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / Ma;
-    const int m = int(e % Ma);
-    const int64_t slice = r / Np;
-    const int c = int(r % Np) / C;
+  for_each_slice_element(rows, Ma, Np, [&](int64_t e, int64_t r, int m, int64_t slice, int i) {
+    const int c = i / C;
     const float end = Mend[slice * NC + c];
     Kp[e] = m + 1 < Ma ? expf(sk[r] - end) * K[e] : K[e];
     if (Qp != nullptr) {
       const float prev = c > 0 ? Mend[slice * NC + c - 1] : -INFINITY;
       Qp[e] = m + 1 < Ma ? expf(prev - Mi[r]) * Q[e] : Q[e];
     }
-  }
+  });
 }
 
 // V~ [rows, Dv+1] = [v, 1] (padding rows 0).
 __global__ void favor_values_kernel(const float* v, float* Vt, int64_t rows, int Np, int n, int Dv) {
-  const int E = Dv + 1;
-  const int64_t total = rows * E;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / E;
-    const int c = int(e % E);
-    const int64_t slice = r / Np;
-    const int i = int(r % Np);
+  for_each_slice_element(rows, Dv + 1, Np, [&](int64_t e, int64_t, int c, int64_t slice, int i) {
     Vt[e] = i >= n ? 0.0f : (c < Dv ? v[(slice * n + i) * Dv + c] : 1.0f);
-  }
+  });
 }
 
 // The chunk sums S [BH, NC, Ma, E] in place: forward (reverse = false) S_c <- sum_{c' < c} S_c'
@@ -245,19 +246,13 @@ __global__ void __launch_bounds__(kRowThreads) favor_mask_kernel(float* X, int64
 
 // out = num / den from N [rows, E] for the real rows; den likewise.
 __global__ void favor_finish_kernel(const float* N, int64_t rows, int Np, int n, int Dv, float* out, float* den) {
-  const int E = Dv + 1;
-  const int64_t total = rows * E;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / E;
-    const int c = int(e % E);
-    const int64_t slice = r / Np;
-    const int i = int(r % Np);
-    if (i >= n) continue;
-    const float d = N[r * E + Dv];
+  for_each_slice_element(rows, Dv + 1, Np, [&](int64_t e, int64_t r, int c, int64_t slice, int i) {
+    if (i >= n) return;
+    const float d = N[r * (Dv + 1) + Dv];
     const int64_t at = slice * n + i;
     if (c < Dv) out[at * Dv + c] = d > 0.0f ? N[e] / d : 0.0f;
     else den[at] = d;
-  }
+  });
 }
 
 // G~ [rows, E] = [dout, -dout . out] / den (0 where den = 0 and on padding rows). One warp per row.
@@ -313,15 +308,9 @@ __global__ void favor_query_grad_kernel(float* dQ, const float* T, const float* 
 // dK [rows, Ma] columns < M times exp(s_j - Mend_c).
 __global__ void favor_key_rescale_kernel(float* dK, const float* sk, const float* Mend, int64_t rows, int Np, int C,
                                          int NC, int Ma) {
-  const int M = Ma - 1;
-  const int64_t total = rows * M;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / M;
-    const int m = int(e % M);
-    const int64_t slice = r / Np;
-    const int c = int(r % Np) / C;
-    dK[r * Ma + m] *= expf(sk[r] - Mend[slice * NC + c]);
-  }
+  for_each_slice_element(rows, Ma - 1, Np, [&](int64_t, int64_t r, int m, int64_t slice, int i) {
+    dK[r * Ma + m] *= expf(sk[r] - Mend[slice * NC + i / C]);
+  });
 }
 
 // dK [rows, Ma] columns < M times e (K's first M columns).
@@ -353,14 +342,9 @@ __global__ void __launch_bounds__(kRowThreads) favor_input_grad_kernel(float* dx
 
 // dv [BH, n, Dv] from dV~ [rows, E] (the real rows, the first Dv columns).
 __global__ void favor_dv_kernel(const float* dVt, float* dv, int64_t rows, int Np, int n, int Dv) {
-  const int64_t total = rows * Dv;
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / Dv;  // a real row
-    const int c = int(e % Dv);
-    const int64_t slice = r / n;
-    const int i = int(r % n);
+  for_each_slice_element(rows, Dv, n, [&](int64_t e, int64_t, int c, int64_t slice, int i) {  // real rows
     dv[e] = dVt[(slice * Np + i) * (Dv + 1) + c];
-  }
+  });
 }
 
 float* device_floats(Scratch& s) { return static_cast<float*>(s.ptr); }

@@ -14,20 +14,25 @@
 // Layout and launch (attention_tiles.h): a group of G lanes per row (G = 1..32, the smallest with
 // 8G >= max(D, Dv), so D, Dv <= 256), 8 features per lane in registers, butterflies over the
 // group; 128 threads (128/G rows) per block, 256 (256/G rows) for G >= 16; the other side streams
-// through shared-memory tiles of 64 rows (256/G for G >= 8), at most 8 KB each. Spreading D over
+// through shared-memory tiles of 64 rows (256/G for G >= 8), at most 9 KB each (rows padded
+// against bank conflicts: attention_tiles.h). Spreading D over
 // lanes keeps every thread at 8 features whatever D is: the sinc per (i, j, d) dominates, not
 // shared-memory traffic.
 //
-// fourier_attention_forward_kernel<G, stable>: grid (Nq / rows, B*H), a group per query row;
+// Grids are over row blocks of 128/G (256/G) rows, (Nq / rows, B*H) or (Nk / rows, B*H); a causal
+// grid may pair row blocks r and nb - 1 - r in one block to even out their work
+// (attention_blocks.h: the work per block, the cost model, when it pairs).
+// fourier_attention_forward_kernel<G, stable>: a block per query row block (or pair);
 //   streams k, v tiles. Per pair and lane: 8 sincs, a group product, K = k^p (default) or an
 //   online maximum of log2 K (stable), 8 FMAs into the output. Causal blocks stop after their
-//   last row's key, and the longest blocks are scheduled first.
+//   last row's key; unpaired, the longest blocks are scheduled first.
 // Backward, the FlashAttention-2 split: each kernel owns what it writes (no atomics).
-//   fourier_attention_backward_dkdv_kernel<G>: grid (Nk / rows, B*H), a group per key row;
-//     streams q, dout, out tiles; dk, dv in registers; dR in registers (float within a tile,
-//     double across tiles), summed over the block's keys into one double partial per block.
-//   fourier_attention_backward_dq_kernel<G>: grid (Nq / rows, B*H), a group per query row;
-//     streams k, v tiles; dq in registers.
+//   fourier_attention_backward_dkdv_kernel<G>: a block per key row block (or pair), a group per
+//     key row; streams q, dout, out tiles; dk, dv in registers; dR in registers (float within a
+//     tile, double across tiles), summed over the row block's keys into one double partial per
+//     row block.
+//   fourier_attention_backward_dq_kernel<G>: a block per query row block (or pair), a group per
+//     query row; streams k, v tiles; dq in registers.
 //   fourier_attention_dR_kernel: a block per element of R sums the partials (over batch, key
 //     blocks, and heads or features where R is broadcast) in a fixed order: deterministic.
 //   Per pair and lane, both: 8 sinc-and-derivatives, the leave-one-out products of s from
@@ -43,7 +48,7 @@
 #include <cmath>
 #include "../common/backend.h"
 #include "../common/fourier_math.h"
-#include "attention_tiles.h"
+#include "attention_blocks.h"
 
 namespace ff::backend {
 namespace {
@@ -135,14 +140,14 @@ struct ForwardRow {
 template <bool kBounded, int G, bool kStable>
 __device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_tile,
                                     const float* v_tile, int n, int j0, int i, bool causal,
-                                    int first, const float (&qd)[kLaneDims],
+                                    int slot, const float (&qd)[kLaneDims],
                                     const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
                                     int power) {
   using L = Layout<G>;
   for (int jj = 0; jj < n; ++jj) {
     float kd[kLaneDims], vd[kLaneDims];
-    load8(k_tile + jj * L::kWidth + first, kd);
-    load8(v_tile + jj * L::kWidth + first, vd);
+    load8(k_tile + jj * L::kStride + slot, kd);
+    load8(v_tile + jj * L::kStride + slot, vd);
     float sv[kLaneDims], prod = 1.0f;
 #pragma unroll
     for (int e = 0; e < kLaneDims; ++e) {
@@ -154,51 +159,69 @@ __device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_
   }
 }
 
+// Stages keys [j0, j0 + n) of slice bh: k rows with their column ranges, v rows.
+template <int G>
+__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh,
+                                     int j0, int n, float* k_tile, float* v_tile, float* range) {
+  using L = Layout<G>;
+  load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
+  load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
+}
+
+// f(std::true_type) where the warp's every pair with the staged tile is within the sinc
+// polynomials' bound (a: the lane's own row), else f(std::false_type): one uniform branch.
+template <int G, class F>
+__device__ inline void with_tile_bound(const float* range, int slot, const float (&a)[kLaneDims],
+                                       const float (&cr)[kLaneDims], F&& f) {
+  using L = Layout<G>;
+  if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, slot, a, cr)))
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
 template <int G, bool kStable>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     fourier_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
                                      const float* __restrict__ k, const float* __restrict__ v,
                                      const float* __restrict__ R, int power, float eps,
-                                     float* __restrict__ out, float* __restrict__ stats) {
+                                     float* __restrict__ out, float* __restrict__ stats,
+                                     bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
   float* range = v_tile + L::kTileFloats;
   const int bh = blockIdx.y, h = bh % s.H;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float qd[kLaneDims], r[kLaneDims], cr[kLaneDims];
-  load_slice(q + at * s.D, s.D, first, qd);
-  load_radius(s, R, h, first, r, cr);
-  ForwardRow<G, kStable> row;
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, qd, cr)))
-      forward_tile<true>(row, k_tile, v_tile, n, j0, i, s.causal, first, qd, r, cr, power);
-    else
-      forward_tile<false>(row, k_tile, v_tile, n, j0, i, s.causal, first, qd, r, cr, power);
-  }
-  if (i >= s.Nq) return;
-  float norm = row.sum + eps, stat = row.sum;
-  if constexpr (kStable) {
-    norm = row.sum;
-    stat = row.seen ? float((row.max_exp + double(row.max_frac) + log2(double(row.sum))) * kLn2) : -INFINITY;
-  }
-  // A quotient, not a product with 1 / norm: with eps = 0 the sum may be subnormal (K of ~1e-41
-  // from a sinc near its zero), and its reciprocal overflows where acc / norm is ~1.
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  float r[kLaneDims], cr[kLaneDims];
+  load_radius(s, R, h, int(threadIdx.x) % G * kLaneDims, r, cr);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float qd[kLaneDims];
+    load_slice(q + g.at * s.D, s.D, g.first, qd);
+    ForwardRow<G, kStable> row;
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
+        [&](int j0, int n) {
+          with_tile_bound<G>(range, g.slot, qd, cr, [&](auto bounded) {
+            forward_tile<decltype(bounded)::value>(row, k_tile, v_tile, n, j0, g.row, s.causal, g.slot,
+                                                   qd, r, cr, power);
+          });
+        });
+    if (g.row >= s.Nq) continue;
+    float norm = row.sum + eps, stat = row.sum;
+    if constexpr (kStable) {
+      norm = row.sum;
+      stat = row.seen ? float((row.max_exp + double(row.max_frac) + log2(double(row.sum))) * kLn2) : -INFINITY;
+    }
+    // A quotient, not a product with 1 / norm: with eps = 0 the sum may be subnormal (K of ~1e-41
+    // from a sinc near its zero), and its reciprocal overflows where acc / norm is ~1.
 #pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) row.acc[e] = norm != 0.0f ? row.acc[e] / norm : 0.0f;
-  store_slice(out + at * s.Dv, s.Dv, first, row.acc, 1.0f);
-  if (first == 0) stats[at] = stat;
+    for (int e = 0; e < kLaneDims; ++e) row.acc[e] = norm != 0.0f ? row.acc[e] / norm : 0.0f;
+    store_slice(out + g.at * s.Dv, s.Dv, g.first, row.acc, 1.0f);
+    if (g.first == 0) stats[g.at] = stat;
+  }
 }
 
 // t_d = c prefix_d suffix_d s'_d of fourier_pair_grad where the lane's product of its factors
@@ -300,16 +323,16 @@ struct KeyRow {
 template <bool kBounded, int G>
 __device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* g_tile,
                                  const float* o_tile, const RowNorm* norm_tile, int n, int i0,
-                                 int j, bool key_valid, bool causal, int first,
+                                 int j, bool key_valid, bool causal, int slot,
                                  const float (&kd)[kLaneDims], const float (&vd)[kLaneDims],
                                  const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
                                  int power) {
   using L = Layout<G>;
   for (int ii = 0; ii < n; ++ii) {
     float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], t[kLaneDims], diff[kLaneDims];
-    load8(q_tile + ii * L::kWidth + first, qd);
-    load8(g_tile + ii * L::kWidth + first, gd);
-    load8(o_tile + ii * L::kWidth + first, od);
+    load8(q_tile + ii * L::kStride + slot, qd);
+    load8(g_tile + ii * L::kStride + slot, gd);
+    load8(o_tile + ii * L::kStride + slot, od);
     const float dot = group_dot_diff<G>(gd, vd, od);
     const RowNorm rn = norm_tile[ii];
     const bool visible = key_valid && (!causal || j <= i0 + ii);
@@ -334,7 +357,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                            const float* __restrict__ stats,
                                            const float* __restrict__ dout,
                                            float* __restrict__ dk, float* __restrict__ dv,
-                                           double* __restrict__ dR_partial) {
+                                           double* __restrict__ dR_partial, bool paired) {
   using L = Layout<G>;
   float* q_tile = dynamic_shared<float>();
   float* g_tile = q_tile + L::kTileFloats;  // dout rows
@@ -342,70 +365,81 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   float* range = o_tile + L::kTileFloats;
   RowNorm* norm_tile = reinterpret_cast<RowNorm*>(range + L::kRangeFloats);
   const int bh = blockIdx.y, h = bh % s.H;
-  const int key0 = blockIdx.x * L::kRows;
-  const int j = key0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const bool key_valid = j < s.Nk;
-  const int64_t at = int64_t(bh) * s.Nk + imin(j, s.Nk - 1);
-
-  float kd[kLaneDims], vd[kLaneDims], r[kLaneDims], cr[kLaneDims];
-  load_slice(k + at * s.D, s.D, first, kd);
-  load_slice(v + at * s.Dv, s.Dv, first, vd);
-  load_radius(s, R, h, first, r, cr);
-  KeyRow acc;
-  double dR_acc[kLaneDims] = {};
-
-  for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
-    const int n = imin(L::kTile, s.Nq - i0);
-    const int64_t row0 = int64_t(bh) * s.Nq + i0;
+  const int nb = row_blocks(s.Nk, L::kRows);
+  const BlockRows blocks = block_rows(nb, paired, false);
+  float r[kLaneDims], cr[kLaneDims];
+  load_radius(s, R, h, int(threadIdx.x) % G * kLaneDims, r, cr);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nk);
+    const bool key_valid = g.row < s.Nk;
+    float kd[kLaneDims], vd[kLaneDims];
+    load_slice(k + g.at * s.D, s.D, g.first, kd);
+    load_slice(v + g.at * s.Dv, s.Dv, g.first, vd);
+    KeyRow acc;
+    double dR_acc[kLaneDims] = {};
+    for_each_tile<L::kTile>(
+        first_query(s, g.row0, L::kTile), s.Nq,
+        [&](int i0, int n) {
+          const int64_t row0 = int64_t(bh) * s.Nq + i0;
+          load_tile_ranged<L::kWidth, L::kThreads>(q_tile, q + row0 * s.D, n, s.D, range);
+          load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
+          load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
+          for (int ii = threadIdx.x; ii < n; ii += blockDim.x)
+            norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
+        },
+        [&](int i0, int n) {
+          with_tile_bound<G>(range, g.slot, kd, cr, [&](auto bounded) {
+            dkdv_tile<decltype(bounded)::value, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, g.row,
+                                                   key_valid, s.causal, g.slot, kd, vd, r, cr, power);
+          });
+          // dR: float within a tile, double across tiles.
+#pragma unroll
+          for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += acc.dR[e], acc.dR[e] = 0.0f;
+        });
+    if (key_valid) {
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) acc.dk[e] *= -r[e];
+      store_slice(dk + g.at * s.D, s.D, g.first, acc.dk, 1.0f);
+      store_slice(dv + g.at * s.Dv, s.Dv, g.first, acc.dv, 1.0f);
+    }
+    // This row block's dR, summed in a fixed order: over a warp's rows by a butterfly (the lanes
+    // holding the same features are G apart; log2(32 / G) double shuffles per feature), then over
+    // the warps in order from one row of kWidth doubles per warp in shared memory (over the
+    // tiles: the barrier before the next tile's load keeps them apart). Banks: every lane storing
+    // its 8 doubles at 8 lane + e (64-byte stride) would be 8-way conflicted, and the reader
+    // would add kRows rows per feature; here only a warp's first G lanes store (up to 8-way, 8
+    // stores once per row block) and the reader adds kThreads / 32 rows, consecutive doubles.
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e)
+      for (int o = G; o < 32; o <<= 1) dR_acc[e] += __shfl_xor_sync(kFullMask, dR_acc[e], o);
+    constexpr int kWarps = L::kThreads / 32;
+    double* warp_rows = dynamic_shared<double>();  // [kWarps][kWidth]
     __syncthreads();
-    load_tile_ranged<L::kWidth, L::kThreads>(q_tile, q + row0 * s.D, n, s.D, range);
-    load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
-    load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
-    for (int ii = threadIdx.x; ii < n; ii += blockDim.x)
-      norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
+    if (int(threadIdx.x) % 32 < G) {
+#pragma unroll
+      for (int e = 0; e < kLaneDims; ++e) warp_rows[(threadIdx.x / 32) * L::kWidth + g.first + e] = dR_acc[e];
+    }
     __syncthreads();
-    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, kd, cr)))
-      dkdv_tile<true, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, j, key_valid, s.causal,
-                         first, kd, vd, r, cr, power);
-    else
-      dkdv_tile<false, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, j, key_valid, s.causal,
-                          first, kd, vd, r, cr, power);
-    // dR: float within a tile, double across tiles.
-#pragma unroll
-    for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += acc.dR[e], acc.dR[e] = 0.0f;
-  }
-  if (key_valid) {
-#pragma unroll
-    for (int e = 0; e < kLaneDims; ++e) acc.dk[e] *= -r[e];
-    store_slice(dk + at * s.D, s.D, first, acc.dk, 1.0f);
-    store_slice(dv + at * s.Dv, s.Dv, first, acc.dv, 1.0f);
-  }
-  // This block's dR: its keys' partials summed in row order.
-  __syncthreads();
-  double* rows = dynamic_shared<double>();  // [kRows][kWidth]
-#pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) rows[(threadIdx.x / G) * L::kWidth + first + e] = dR_acc[e];
-  __syncthreads();
-  for (int d = threadIdx.x; d < s.D; d += blockDim.x) {
-    double total = 0.0;
-    for (int row = 0; row < L::kRows; ++row) total += rows[row * L::kWidth + d];
-    dR_partial[(int64_t(bh) * gridDim.x + blockIdx.x) * s.D + d] = total;
+    for (int d = threadIdx.x; d < s.D; d += blockDim.x) {
+      double total = 0.0;
+      for (int w = 0; w < kWarps; ++w) total += warp_rows[w * L::kWidth + d];
+      dR_partial[(int64_t(bh) * nb + blocks[part]) * s.D + d] = total;
+    }
   }
 }
 
 // The pairs of one key tile (n keys from j0) with the block's query rows, into dq's sums.
 template <bool kBounded, int G>
 __device__ inline void dq_tile(float (&acc)[kLaneDims], const float* k_tile, const float* v_tile,
-                               int n, int j0, int i, bool causal, int first, RowNorm rn,
+                               int n, int j0, int i, bool causal, int slot, RowNorm rn,
                                const float (&qd)[kLaneDims], const float (&gd)[kLaneDims],
                                const float (&od)[kLaneDims], const float (&r)[kLaneDims],
                                const float (&cr)[kLaneDims], int power) {
   using L = Layout<G>;
   for (int jj = 0; jj < n; ++jj) {
     float kd[kLaneDims], vd[kLaneDims], t[kLaneDims], diff[kLaneDims];
-    load8(k_tile + jj * L::kWidth + first, kd);
-    load8(v_tile + jj * L::kWidth + first, vd);
+    load8(k_tile + jj * L::kStride + slot, kd);
+    load8(v_tile + jj * L::kStride + slot, vd);
     const float dot = group_dot_diff<G>(gd, vd, od);
     const bool visible = !causal || j0 + jj <= i;
     fourier_pair_grad<G, kBounded>(qd, kd, r, cr, power, rn, dot, visible, t, diff);
@@ -423,44 +457,39 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                          bool stable, const float* __restrict__ out,
                                          const float* __restrict__ stats,
                                          const float* __restrict__ dout,
-                                         float* __restrict__ dq) {
+                                         float* __restrict__ dq, bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
   float* range = v_tile + L::kTileFloats;
   const int bh = blockIdx.y, h = bh % s.H;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], r[kLaneDims], cr[kLaneDims];
-  float acc[kLaneDims] = {};
-  load_slice(q + at * s.D, s.D, first, qd);
-  load_slice(dout + at * s.Dv, s.Dv, first, gd);
-  load_slice(out + at * s.Dv, s.Dv, first, od);
-  load_radius(s, R, h, first, r, cr);
-  RowNorm rn = row_norm(stats[at], eps, stable);
-  if (i >= s.Nq) rn.sign = 0.0f;
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  float r[kLaneDims], cr[kLaneDims];
+  load_radius(s, R, h, int(threadIdx.x) % G * kLaneDims, r, cr);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], acc[kLaneDims] = {};
+    load_slice(q + g.at * s.D, s.D, g.first, qd);
+    load_slice(dout + g.at * s.Dv, s.Dv, g.first, gd);
+    load_slice(out + g.at * s.Dv, s.Dv, g.first, od);
+    RowNorm rn = row_norm(stats[g.at], eps, stable);
+    if (g.row >= s.Nq) rn.sign = 0.0f;
 #pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) gd[e] *= rn.sign;
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    if (__all_sync(kFullMask, tile_within_bound<L::kWidth, L::kThreads>(range, first, qd, cr)))
-      dq_tile<true, G>(acc, k_tile, v_tile, n, j0, i, s.causal, first, rn, qd, gd, od, r, cr, power);
-    else
-      dq_tile<false, G>(acc, k_tile, v_tile, n, j0, i, s.causal, first, rn, qd, gd, od, r, cr, power);
+    for (int e = 0; e < kLaneDims; ++e) gd[e] *= rn.sign;
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
+        [&](int j0, int n) {
+          with_tile_bound<G>(range, g.slot, qd, cr, [&](auto bounded) {
+            dq_tile<decltype(bounded)::value, G>(acc, k_tile, v_tile, n, j0, g.row, s.causal, g.slot,
+                                                 rn, qd, gd, od, r, cr, power);
+          });
+        });
+    if (g.row >= s.Nq) continue;
+#pragma unroll
+    for (int e = 0; e < kLaneDims; ++e) acc[e] *= r[e];
+    store_slice(dq + g.at * s.D, s.D, g.first, acc, 1.0f);
   }
-  if (i >= s.Nq) return;
-#pragma unroll
-  for (int e = 0; e < kLaneDims; ++e) acc[e] *= r[e];
-  store_slice(dq + at * s.D, s.D, first, acc, 1.0f);
 }
 
 // dR[row, col]: the partials [B*H][key_blocks][D] summed over batch and key blocks, and over
@@ -499,15 +528,17 @@ void fourier_attention_forward(const AttentionShape& s, const float* q, const fl
   with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
-    const dim3 grid = row_grid(s.Nq, L::kRows, s.B * s.H);
     const size_t shmem = (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float);
+    auto launch = [&](const char* name, auto kernel) {
+      const bool paired =
+          causal_pairing(kernel, s, RowSide::query, L::kRows, L::kTile, L::kThreads, shmem);
+      launch_named(name, kernel, block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads),
+                   shmem, s, q, k, v, R, power, eps, out, stats, paired);
+    };
     if (stable)
-      launch_named("fourier_attention_forward_kernel<stable>",
-                   fourier_attention_forward_kernel<G, true>, grid, dim3(L::kThreads), shmem, s,
-                   q, k, v, R, power, eps, out, stats);
+      launch("fourier_attention_forward_kernel<stable>", fourier_attention_forward_kernel<G, true>);
     else
-      launch_named("fourier_attention_forward_kernel", fourier_attention_forward_kernel<G, false>,
-                   grid, dim3(L::kThreads), shmem, s, q, k, v, R, power, eps, out, stats);
+      launch("fourier_attention_forward_kernel", fourier_attention_forward_kernel<G, false>);
   });
 }
 
@@ -519,20 +550,23 @@ void fourier_attention_backward(const AttentionShape& s, const float* q, const f
   with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
-    const dim3 key_grid = row_grid(s.Nk, L::kRows, s.B * s.H);
-    const dim3 query_grid = row_grid(s.Nq, L::kRows, s.B * s.H);
-    const int key_blocks = int(key_grid.x);
+    const int key_blocks = row_blocks(s.Nk, L::kRows);
     Scratch dR_partial(size_t(s.B) * s.H * key_blocks * s.D * sizeof(double));
     const size_t tiles =
         (3 * L::kTileFloats + L::kRangeFloats) * sizeof(float) + L::kTile * sizeof(RowNorm);
-    const size_t rows = size_t(L::kRows) * L::kWidth * sizeof(double);
-    FF_LAUNCH(fourier_attention_backward_dkdv_kernel<G>, key_grid, dim3(L::kThreads),
-              tiles > rows ? tiles : rows, s, q, k, v, R, power, eps, stable, out, stats, dout,
-              dk, dv, static_cast<double*>(dR_partial.ptr));
-    FF_LAUNCH(fourier_attention_backward_dq_kernel<G>, query_grid, dim3(L::kThreads),
-              (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float), s, q, k, v, R, power, eps,
-              stable, out, stats,
-              dout, dq);
+    const size_t warp_rows = size_t(L::kThreads / 32) * L::kWidth * sizeof(double);
+    const size_t dkdv_shmem = tiles > warp_rows ? tiles : warp_rows;
+    const bool dkdv_paired = causal_pairing(fourier_attention_backward_dkdv_kernel<G>, s, RowSide::key,
+                                            L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+    FF_LAUNCH(fourier_attention_backward_dkdv_kernel<G>, block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired),
+              dim3(L::kThreads), dkdv_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout,
+              dk, dv, static_cast<double*>(dR_partial.ptr), dkdv_paired);
+    const size_t dq_shmem = (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float);
+    const bool dq_paired = causal_pairing(fourier_attention_backward_dq_kernel<G>, s, RowSide::query,
+                                          L::kRows, L::kTile, L::kThreads, dq_shmem);
+    FF_LAUNCH(fourier_attention_backward_dq_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired),
+              dim3(L::kThreads), dq_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout, dq,
+              dq_paired);
     FF_LAUNCH(fourier_attention_dR_kernel, dim3(s.r_elems()), dim3(kReduceThreads), 0, s,
               key_blocks, static_cast<const double*>(dR_partial.ptr), dR);
   });

@@ -15,15 +15,17 @@
 // The other side's rows (c or a, at M1 floats) and values (v, or dout and out) stream through
 // shared memory in tiles; the network's weights sit in shared memory, read alike by every thread.
 //
-// neural_attention_forward_kernel: grid (Nq / rows, B*H), a group per query row; streams c, v
-//   tiles; an online softmax in log2 units. Causal blocks stop after their last row's key; the
-//   longest blocks are scheduled first.
+// Grids are over row blocks; a causal grid may pair row blocks r and nb - 1 - r in one block to
+// even out their work (attention_blocks.h).
+// neural_attention_forward_kernel: a block per query row block (or pair), a group per query row;
+//   streams c, v tiles; an online softmax in log2 units (online_softmax.h). Causal blocks stop
+//   after their last row's key; unpaired, the longest blocks are scheduled first.
 // Backward, the FlashAttention-2 split (each kernel owns what it writes; no atomics):
-//   neural_attention_backward_dkdv_kernel: grid (Nk / rows, B*H), a group per key row; streams
-//     a, dout, out tiles and lse; dc, dv and the weights' gradients in registers, the latter
-//     summed over the block's rows (in double) into one partial per block.
-//   neural_attention_backward_dq_kernel: grid (Nq / rows, B*H), a group per query row; streams
-//     c, v tiles; da in registers.
+//   neural_attention_backward_dkdv_kernel: a block per key row block (or pair), a group per key
+//     row; streams a, dout, out tiles and lse; dc, dv and the weights' gradients in registers,
+//     the latter summed over the row block's rows (in double) into one partial per row block.
+//   neural_attention_backward_dq_kernel: a block per query row block (or pair), a group per
+//     query row; streams c, v tiles; da in registers.
 //   neural_attention_weights_kernel: a block per weight sums the blocks' partials in order.
 //
 // Cost per (i, j) pair: forward the network (d1 (2 + d2) + 3 d2 flops) + 2 Dv flops + one exp2;
@@ -33,7 +35,8 @@
 #include <cmath>
 #include "../common/backend.h"
 #include "../common/neural_score.h"
-#include "attention_tiles.h"
+#include "attention_blocks.h"
+#include "online_softmax.h"
 
 namespace ff::backend {
 namespace {
@@ -98,54 +101,45 @@ __device__ inline float logit2(const Weights<M1, M2>& w, const float (&a)[M1], c
   return __fmul_rn(neural_score<ScalarOps, M1, M2>(w, a, c, h, z), kLog2e);
 }
 
+// Stages keys [j0, j0 + n) of slice bh: c rows (M1 floats) and v rows.
+template <int G, int M1>
+__device__ inline void load_key_tile(const AttentionShape& s, const float* c, const float* v, int bh,
+                                     int j0, int n, float* c_tile, float* v_tile) {
+  load_tile<M1>(c_tile, c + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
+  load_tile<Layout<G>::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
+}
+
 template <int G, int M1, int M2>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     neural_attention_forward_kernel(AttentionShape s, const float* __restrict__ a,
                                     const float* __restrict__ c, const float* __restrict__ v,
-                                    NeuralMlp p, float* __restrict__ out, float* __restrict__ lse) {
+                                    NeuralMlp p, float* __restrict__ out, float* __restrict__ lse,
+                                    bool paired) {
   using L = Layout<G>;
   float* c_tile = dynamic_shared<float>();
   float* v_tile = c_tile + L::kTile * M1;
   const Weights<M1, M2>& w = *stage_weights<M1, M2>(v_tile + L::kTileFloats, p);
   const int bh = blockIdx.y;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float ar[M1], acc[kLaneDims] = {};
-  load_row<M1>(a + at * s.D, s.D, ar);
-  float row_max = -INFINITY, sum = 0.0f;
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile<M1>(c_tile, c + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    const int visible = s.causal ? imin(n, i - j0 + 1) : n;
-    for (int jj = 0; jj < visible; ++jj) {
-      float cr[M1], h[M1], z[M2], vd[kLaneDims];
-      load_shared_row<M1>(c_tile + jj * M1, cr);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      const float x = logit2<M1, M2>(w, ar, cr, h, z);
-      if (x > row_max) {
-        const float rescale = exp2f(row_max - x);
-        sum *= rescale;
-#pragma unroll
-        for (int e = 0; e < kLaneDims; ++e) acc[e] *= rescale;
-        row_max = x;
-      }
-      const float pr = exp2f(x - row_max);
-      sum += pr;
-#pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) acc[e] += pr * vd[e];
-    }
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float ar[M1];
+    load_row<M1>(a + g.at * s.D, s.D, ar);
+    OnlineSoftmaxRow row;
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G, M1>(s, c, v, bh, j0, n, c_tile, v_tile); },
+        [&](int j0, int n) {
+          const int visible = s.causal ? imin(n, g.row - j0 + 1) : n;
+          for (int jj = 0; jj < visible; ++jj) {
+            float cr[M1], h[M1], z[M2], vd[kLaneDims];
+            load_shared_row<M1>(c_tile + jj * M1, cr);
+            load8(v_tile + jj * L::kStride + g.slot, vd);
+            row.add(logit2<M1, M2>(w, ar, cr, h, z), vd);
+          }
+        });
+    if (g.row < s.Nq) row.store(out + g.at * s.Dv, s.Dv, g.first, lse + g.at);
   }
-  if (i >= s.Nq) return;
-  store_slice(out + at * s.Dv, s.Dv, first, acc, sum > 0.0f ? 1.0f / sum : 0.0f);
-  if (first == 0) lse[at] = sum > 0.0f ? row_max + log2f(sum) : -INFINITY;
 }
 
 template <int G, int M1, int M2>
@@ -155,73 +149,79 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                           NeuralMlp p, const float* __restrict__ out,
                                           const float* __restrict__ lse,
                                           const float* __restrict__ dout, float* __restrict__ dc,
-                                          float* __restrict__ dv, double* __restrict__ w_partial) {
+                                          float* __restrict__ dv, double* __restrict__ w_partial,
+                                          bool paired) {
   using L = Layout<G>;
   float* a_tile = dynamic_shared<float>();
   float* g_tile = a_tile + L::kTile * M1;   // dout rows
   float* o_tile = g_tile + L::kTileFloats;  // out rows
   float* lse_tile = o_tile + L::kTileFloats;
   const Weights<M1, M2>& w = *stage_weights<M1, M2>(lse_tile + L::kTile, p);
+  // The epilogue's warp sums overwrite the tiles, never the weights a second row block reads.
+  static_assert((L::kThreads / 32) * kWeightFloats<M1, M2> * sizeof(double) <=
+                    (L::kTile * M1 + 2 * L::kTileFloats + L::kTile) * sizeof(float),
+                "the warp sums fit before the weights");
   const int bh = blockIdx.y;
-  const int key0 = blockIdx.x * L::kRows;
-  const int j = key0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const bool key_valid = j < s.Nk;
-  const int64_t at = int64_t(bh) * s.Nk + imin(j, s.Nk - 1);
-
-  float cr[M1], vd[kLaneDims], dc_acc[M1] = {}, dv_acc[kLaneDims] = {};
-  load_row<M1>(c + at * s.D, s.D, cr);
-  load_slice(v + at * s.Dv, s.Dv, first, vd);
-  Weights<M1, M2> g = {};
-
-  for (int i0 = s.causal ? key0 / L::kTile * L::kTile : 0; i0 < s.Nq; i0 += L::kTile) {
-    const int n = imin(L::kTile, s.Nq - i0);
-    const int64_t row0 = int64_t(bh) * s.Nq + i0;
-    __syncthreads();
-    load_tile<M1>(a_tile, a + row0 * s.D, n, s.D);
-    load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
-    load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
-    for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii];
-    __syncthreads();
-    for (int ii = 0; ii < n; ++ii) {
-      float ar[M1], h[M1], z[M2], g1[M1], gd[kLaneDims], od[kLaneDims];
-      load_shared_row<M1>(a_tile + ii * M1, ar);
-      load8(g_tile + ii * L::kWidth + first, gd);
-      load8(o_tile + ii * L::kWidth + first, od);
-      const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
-      const float x = logit2<M1, M2>(w, ar, cr, h, z);
-      const bool visible = key_valid && (!s.causal || j <= i0 + ii);
-      const float pr = visible ? exp2f(x - lse_tile[ii]) : 0.0f;
-      neural_score_backward<ScalarOps, M1, M2>(w, h, z, pr * dp, g, g1);
+  const int nb = row_blocks(s.Nk, L::kRows);
+  const BlockRows blocks = block_rows(nb, paired, false);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> gr(blocks[part], bh, s.Nk);
+    const bool key_valid = gr.row < s.Nk;
+    float cr[M1], vd[kLaneDims], dc_acc[M1] = {}, dv_acc[kLaneDims] = {};
+    load_row<M1>(c + gr.at * s.D, s.D, cr);
+    load_slice(v + gr.at * s.Dv, s.Dv, gr.first, vd);
+    Weights<M1, M2> g = {};
+    for_each_tile<L::kTile>(
+        first_query(s, gr.row0, L::kTile), s.Nq,
+        [&](int i0, int n) {
+          const int64_t row0 = int64_t(bh) * s.Nq + i0;
+          load_tile<M1>(a_tile, a + row0 * s.D, n, s.D);
+          load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
+          load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
+          for (int ii = threadIdx.x; ii < n; ii += blockDim.x) lse_tile[ii] = lse[row0 + ii];
+        },
+        [&](int i0, int n) {
+          for (int ii = 0; ii < n; ++ii) {
+            float ar[M1], h[M1], z[M2], g1[M1], gd[kLaneDims], od[kLaneDims];
+            load_shared_row<M1>(a_tile + ii * M1, ar);
+            load8(g_tile + ii * L::kStride + gr.slot, gd);
+            load8(o_tile + ii * L::kStride + gr.slot, od);
+            const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
+            const float x = logit2<M1, M2>(w, ar, cr, h, z);
+            const bool visible = key_valid && (!s.causal || gr.row <= i0 + ii);
+            const float pr = visible ? exp2f(x - lse_tile[ii]) : 0.0f;
+            neural_score_backward<ScalarOps, M1, M2>(w, h, z, pr * dp, g, g1);
 #pragma unroll
-      for (int m = 0; m < M1; ++m) dc_acc[m] += g1[m];
+            for (int m = 0; m < M1; ++m) dc_acc[m] += g1[m];
 #pragma unroll
-      for (int e = 0; e < kLaneDims; ++e) dv_acc[e] += pr * gd[e];
+            for (int e = 0; e < kLaneDims; ++e) dv_acc[e] += pr * gd[e];
+          }
+        });
+    if (key_valid) {
+      if (gr.first == 0)
+#pragma unroll
+        for (int m = 0; m < M1; ++m)
+          if (m < s.D) dc[gr.at * s.D + m] = dc_acc[m];
+      store_slice(dv + gr.at * s.Dv, s.Dv, gr.first, dv_acc, 1.0f);
     }
-  }
-  if (key_valid) {
-    if (first == 0)
-#pragma unroll
-      for (int m = 0; m < M1; ++m)
-        if (m < s.D) dc[at * s.D + m] = dc_acc[m];
-    store_slice(dv + at * s.Dv, s.Dv, first, dv_acc, 1.0f);
-  }
-  // This block's weight gradients: every lane of a group holds its row's sums, so the first lane
-  // of each group contributes; warps sum in double, then the warps in order.
-  constexpr int kW = kWeightFloats<M1, M2>;
-  __syncthreads();
-  double* warp_sums = dynamic_shared<double>() + (threadIdx.x / 32) * kW;  // [warps][kW]
-  const int warps = blockDim.x / 32, lane = threadIdx.x % 32;
-  for_each_weight<M1, M2>(g, [&](int e, float x) {
-    const double t = warp_sum(first == 0 ? double(x) : 0.0);
-    if (lane == 0) warp_sums[e] = t;
-  });
-  __syncthreads();
-  warp_sums = dynamic_shared<double>();
-  for (int e = threadIdx.x; e < kW; e += blockDim.x) {
-    double total = 0.0;
-    for (int wi = 0; wi < warps; ++wi) total += warp_sums[wi * kW + e];
-    w_partial[(int64_t(bh) * gridDim.x + blockIdx.x) * kW + e] = total;
+    // This row block's weight gradients: every lane of a group holds its row's sums, so the
+    // first lane of each group contributes; warps sum in double, then the warps in order (after
+    // the tiles and weights: the barrier before the next tile's load keeps them apart).
+    constexpr int kW = kWeightFloats<M1, M2>;
+    __syncthreads();
+    double* warp_sums = dynamic_shared<double>() + (threadIdx.x / 32) * kW;  // [warps][kW]
+    const int warps = blockDim.x / 32, lane = threadIdx.x % 32;
+    for_each_weight<M1, M2>(g, [&](int e, float x) {
+      const double t = warp_sum(gr.first == 0 ? double(x) : 0.0);
+      if (lane == 0) warp_sums[e] = t;
+    });
+    __syncthreads();
+    warp_sums = dynamic_shared<double>();
+    for (int e = threadIdx.x; e < kW; e += blockDim.x) {
+      double total = 0.0;
+      for (int wi = 0; wi < warps; ++wi) total += warp_sums[wi * kW + e];
+      w_partial[(int64_t(bh) * nb + blocks[part]) * kW + e] = total;
+    }
   }
 }
 
@@ -231,47 +231,43 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
                                         const float* __restrict__ c, const float* __restrict__ v,
                                         NeuralMlp p, const float* __restrict__ out,
                                         const float* __restrict__ lse,
-                                        const float* __restrict__ dout, float* __restrict__ da) {
+                                        const float* __restrict__ dout, float* __restrict__ da,
+                                        bool paired) {
   using L = Layout<G>;
   float* c_tile = dynamic_shared<float>();
   float* v_tile = c_tile + L::kTile * M1;
   const Weights<M1, M2>& w = *stage_weights<M1, M2>(v_tile + L::kTileFloats, p);
   const int bh = blockIdx.y;
-  const int row0 = (gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const int i = row0 + threadIdx.x / G;
-  const int first = (threadIdx.x % G) * kLaneDims;
-  const int key_end = s.causal ? imin(s.Nk, imin(row0 + L::kRows, s.Nq)) : s.Nk;
-  const int64_t at = int64_t(bh) * s.Nq + imin(i, s.Nq - 1);
-
-  float ar[M1], gd[kLaneDims], od[kLaneDims], da_acc[M1] = {};
-  load_row<M1>(a + at * s.D, s.D, ar);
-  load_slice(dout + at * s.Dv, s.Dv, first, gd);
-  load_slice(out + at * s.Dv, s.Dv, first, od);
-  const float row_lse = lse[at];
-  Weights<M1, M2> unused = {};  // the weights' gradients are the dkdv kernel's
-
-  for (int j0 = 0; j0 < key_end; j0 += L::kTile) {
-    const int n = imin(L::kTile, key_end - j0);
-    __syncthreads();
-    load_tile<M1>(c_tile, c + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
-    load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
-    __syncthreads();
-    for (int jj = 0; jj < n; ++jj) {
-      float cr[M1], h[M1], z[M2], g1[M1], vd[kLaneDims];
-      load_shared_row<M1>(c_tile + jj * M1, cr);
-      load8(v_tile + jj * L::kWidth + first, vd);
-      const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
-      const float x = logit2<M1, M2>(w, ar, cr, h, z);
-      const float pr = s.causal && j0 + jj > i ? 0.0f : exp2f(x - row_lse);
-      neural_score_backward<ScalarOps, M1, M2>(w, h, z, pr * dp, unused, g1);
+  const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
+  for (int part = 0; part < blocks.count; ++part) {
+    const GroupRow<G> g(blocks[part], bh, s.Nq);
+    float ar[M1], gd[kLaneDims], od[kLaneDims], da_acc[M1] = {};
+    load_row<M1>(a + g.at * s.D, s.D, ar);
+    load_slice(dout + g.at * s.Dv, s.Dv, g.first, gd);
+    load_slice(out + g.at * s.Dv, s.Dv, g.first, od);
+    const float row_lse = lse[g.at];
+    Weights<M1, M2> unused = {};  // the weights' gradients are the dkdv kernel's
+    for_each_tile<L::kTile>(
+        0, key_end(s, g.row0, L::kRows),
+        [&](int j0, int n) { load_key_tile<G, M1>(s, c, v, bh, j0, n, c_tile, v_tile); },
+        [&](int j0, int n) {
+          for (int jj = 0; jj < n; ++jj) {
+            float cr[M1], h[M1], z[M2], g1[M1], vd[kLaneDims];
+            load_shared_row<M1>(c_tile + jj * M1, cr);
+            load8(v_tile + jj * L::kStride + g.slot, vd);
+            const float dp = group_dot_diff<G>(gd, vd, od);  // dout_i . v_j - delta_i
+            const float x = logit2<M1, M2>(w, ar, cr, h, z);
+            const float pr = s.causal && j0 + jj > g.row ? 0.0f : exp2f(x - row_lse);
+            neural_score_backward<ScalarOps, M1, M2>(w, h, z, pr * dp, unused, g1);
 #pragma unroll
-      for (int m = 0; m < M1; ++m) da_acc[m] += g1[m];
-    }
+            for (int m = 0; m < M1; ++m) da_acc[m] += g1[m];
+          }
+        });
+    if (g.row >= s.Nq || g.first != 0) continue;
+#pragma unroll
+    for (int m = 0; m < M1; ++m)
+      if (m < s.D) da[g.at * s.D + m] = da_acc[m];
   }
-  if (i >= s.Nq || first != 0) return;
-#pragma unroll
-  for (int m = 0; m < M1; ++m)
-    if (m < s.D) da[at * s.D + m] = da_acc[m];
 }
 
 // The weights' gradients: output e (dw2 [d2][d1], db2, dw3, db3, unpadded) sums the blocks'
@@ -308,8 +304,11 @@ void neural_attention_forward(const AttentionShape& s, const float* a, const flo
       constexpr int G = decltype(group)::value;
       using L = Layout<G>;
       const size_t shmem = (L::kTile * M1 + L::kTileFloats + kWeightFloats<M1, M2>) * sizeof(float);
-      FF_LAUNCH((neural_attention_forward_kernel<G, M1, M2>), row_grid(s.Nq, L::kRows, s.B * s.H),
-                dim3(L::kThreads), shmem, s, a, c, v, mlp, out, lse);
+      const bool paired = causal_pairing(neural_attention_forward_kernel<G, M1, M2>, s, RowSide::query,
+                                         L::kRows, L::kTile, L::kThreads, shmem);
+      FF_LAUNCH((neural_attention_forward_kernel<G, M1, M2>),
+                block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads), shmem, s, a, c, v,
+                mlp, out, lse, paired);
     });
   });
 }
@@ -323,17 +322,22 @@ void neural_attention_backward(const AttentionShape& s, const float* a, const fl
     with_group(group_size("neuralAttention", s.D, s.Dv), [&](auto group) {
       constexpr int G = decltype(group)::value;
       using L = Layout<G>;
-      const dim3 key_grid = row_grid(s.Nk, L::kRows, s.B * s.H);
-      const int64_t blocks = int64_t(key_grid.x) * key_grid.y;
+      const int64_t blocks = int64_t(row_blocks(s.Nk, L::kRows)) * s.B * s.H;  // one partial each
       Scratch w_partial(size_t(blocks) * kW * sizeof(double));
       const size_t tiles = (L::kTile * M1 + 2 * L::kTileFloats + L::kTile + kW) * sizeof(float);
       const size_t sums = size_t(L::kThreads / 32) * kW * sizeof(double);
-      FF_LAUNCH((neural_attention_backward_dkdv_kernel<G, M1, M2>), key_grid, dim3(L::kThreads),
-                tiles > sums ? tiles : sums, s, a, c, v, mlp, out, lse, dout, dc, dv,
-                static_cast<double*>(w_partial.ptr));
-      FF_LAUNCH((neural_attention_backward_dq_kernel<G, M1, M2>), row_grid(s.Nq, L::kRows, s.B * s.H),
-                dim3(L::kThreads), (L::kTile * M1 + L::kTileFloats + kW) * sizeof(float), s, a, c, v,
-                mlp, out, lse, dout, da);
+      const size_t dkdv_shmem = tiles > sums ? tiles : sums;
+      const bool dkdv_paired = causal_pairing(neural_attention_backward_dkdv_kernel<G, M1, M2>, s,
+                                              RowSide::key, L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+      FF_LAUNCH((neural_attention_backward_dkdv_kernel<G, M1, M2>),
+                block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired), dim3(L::kThreads), dkdv_shmem, s,
+                a, c, v, mlp, out, lse, dout, dc, dv, static_cast<double*>(w_partial.ptr), dkdv_paired);
+      const size_t dq_shmem = (L::kTile * M1 + L::kTileFloats + kW) * sizeof(float);
+      const bool dq_paired = causal_pairing(neural_attention_backward_dq_kernel<G, M1, M2>, s,
+                                            RowSide::query, L::kRows, L::kTile, L::kThreads, dq_shmem);
+      FF_LAUNCH((neural_attention_backward_dq_kernel<G, M1, M2>),
+                block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired), dim3(L::kThreads), dq_shmem, s, a, c,
+                v, mlp, out, lse, dout, da, dq_paired);
       FF_LAUNCH((neural_attention_weights_kernel<M1, M2>), dim3(mlp.params()), dim3(kReduceThreads), 0,
                 mlp, blocks, static_cast<const double*>(w_partial.ptr), dw2, db2, dw3, db3);
     });
