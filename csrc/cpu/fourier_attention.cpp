@@ -625,8 +625,9 @@ void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, fl
   constexpr int W = V::W;
   renormalize<V>(cm, ce);  // from the first step: cm s_d of a small cm could be subnormal
   for (int d = D - 1; d >= 0; --d) {
-    const T scale = V::pow2(V::add(V::load(rs.ex.data() + d * W), ce));
-    const T t = V::mul(V::mul(V::load(rs.pw.data() + d * W), cm), scale);
+    // ldexp, not a multiply by pow2: t below 2^-126 stays subnormal (dq = t R with R ~ 1e8 is
+    // a normal float again); where t is normal the bits are the same.
+    const T t = V::ldexp(V::mul(V::load(rs.pw.data() + d * W), cm), V::add(V::load(rs.ex.data() + d * W), ce));
     cm = V::mul(cm, V::load(rs.s.data() + d * W));
     renormalize<V>(cm, ce);
     add_t<V>(t, d, rs.tq.data(), tk, ldk);
@@ -714,7 +715,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       pass_a_stable<V, decltype(bounded)::value>(in.a, b0 + j0, ks.lb.ld, ks.D, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
-      T P = V::mul(V::mul(Km, V::set(invF)), V::pow2(V::sub(Ke, sexp)));
+      T P = V::ldexp(V::mul(Km, V::set(invF)), V::sub(Ke, sexp));  // subnormal P kept (P dout may be normal)
       // dp - delta_i: dp - delta exactly where they are close, then the low part
       T G = V::sub(V::sub(dp, delta), delta_lo), ce = V::sub(pe, sexp);
       // pass B renormalises the coefficient, and exponent() reads a subnormal as 0: where |G| is
@@ -745,7 +746,7 @@ void weights_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int 
       T m, e, Km, Ke, pm, pe;
       sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      T P = V::mul(V::mul(Km, V::set(nm.invF)), V::pow2(V::sub(Ke, V::set(nm.e))));
+      T P = V::ldexp(V::mul(Km, V::set(nm.invF)), V::sub(Ke, V::set(nm.e)));
       if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
       V::store(prow + (j0 - jbeg), P);
     }
