@@ -28,9 +28,10 @@ inline float select(bool m, float a, float b) {
 }
 
 // e^x, ~2 ulp (Cephes' expf polynomial after x = n ln2 + r, |r| <= ln2/2); 0 below -87 (no
-// subnormals), +inf above 88.7, NaN stays NaN.
+// subnormals), +inf above ln(FLT_MAX) = 88.72284, NaN stays NaN. From x = 88.03 up n is 128,
+// whose 2^n is not a float: it is applied as 2^127 * 2.
 inline float exp_f(float x) {
-  const float c = select(x > 88.7f, 88.7f, select(x < -87.0f, -87.0f, x));
+  const float c = select(x > 88.72284f, 88.72284f, select(x < -87.0f, -87.0f, x));
   // n = round(c / ln2) by the 1.5 * 2^23 trick (round-to-nearest without a floorf call).
   const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
@@ -40,8 +41,9 @@ inline float exp_f(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float e = (p * r * r + r + 1.0f) * std::bit_cast<float>((int32_t(n) + 127) << 23);
-  const float out = select(x > 88.7f, __builtin_inff(), select(x < -87.0f, 0.0f, e));
+  const int32_t top = int32_t(n) > 127;
+  const float e = (p * r * r + r + 1.0f) * std::bit_cast<float>((int32_t(n) - top + 127) << 23) * float(1 + top);
+  const float out = select(x > 88.72284f, __builtin_inff(), select(x < -87.0f, 0.0f, e));
   return select(x != x, x, out);
 }
 
