@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
     const float g = gamma != nullptr ? dyr[c] * gamma[c] : dyr[c];
     sg += g;
-    sgx += g * (xr[c] - m) * r;
+    sgx += g * ((xr[c] - m) * r);  // xhat first: g (x - m) underflows where g xhat need not
   }
   const float mg = cuda::block_sum(sg, scratch) / float(C);
   const float mgx = cuda::block_sum(sgx, scratch) / float(C);
@@ -75,7 +75,7 @@ struct LayerNormParamGradTerm {
   int C;
   __device__ void operator()(int r, int c, float* acc) const {
     const int64_t i = int64_t(r) * C + c;
-    acc[0] += dy[i] * (x[i] - mean[r]) * rstd[r];
+    acc[0] += dy[i] * ((x[i] - mean[r]) * rstd[r]);
     acc[1] += dy[i];
   }
 };
