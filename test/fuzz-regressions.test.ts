@@ -97,6 +97,56 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       v: { kind: 'spread', scale: 0.5, seed: 0 }, dout: { kind: 'uniform', scale: 0.00001, seed: 0 }, view: 'none',
     },
   },
+  {
+    why: "seed 20261207 case 8024 (shrunk): the cpu exp gave Infinity from x = 88.03 (e^x up to 3.4e38 is finite): 2^128 was built from exponent bits",
+    property: 'unary',
+    case: { op: 'exp', shape: [3, 3, 4, 14], x: { kind: 'uniform', scale: 100, seed: 0 }, g: { kind: 'uniform', scale: 1, seed: 0 }, method: false },
+  },
+  {
+    why: "seed 20261207 case 11486 (shrunk): with an odd power K changes sign and cancels in the row sum; the bound took the float sums' error as gamma max|v|, not gamma sum|K||v| / |S + eps|",
+    property: 'fourierAttention',
+    case: { backward: false, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 7, D: 2, Dv: 1 }, power: 1, rForm: 'scalar', R: { kind: 'positive', scale: 4, seed: 789668077 }, q: { kind: 'uniform', scale: 0.5, seed: 1738176439 }, k: { kind: 'uniform', scale: 2, seed: 1647891969 }, v: { kind: 'near', scale: 0.5, seed: 0 }, dout: { kind: 'uniform', scale: 0.5, seed: 0 }, view: 'none' },
+  },
+  {
+    why: "seed 20261207 case 3413: the cpu stable backward built 2^n of its terms t by exponent bits, so a t below 2^-126 was 0 (dq = t R with R = 1e8 is ~1e-33)",
+    property: 'fourierAttention',
+    case: { backward: true, causal: false, stable: true, dims: { B: 4, H: 2, Nq: 1, Nk: 7, D: 8, Dv: 1 }, eps: 1e-06, rForm: '1D', R: { kind: 'constant', scale: 100000000, seed: 1116684527 }, q: { kind: 'spread', scale: 10000, seed: 60242297 }, k: { kind: 'uniform', scale: 1e-10, seed: 1677356679 }, v: { kind: 'uniform', scale: 1e-20, seed: 2112607569 }, dout: { kind: 'spread', scale: 0.5, seed: 25 }, view: 'none' },
+  },
+  {
+    why: "seed 20261207 case 16426: the cpu stable backward read a weight P below 2^-126 as 0 (dv = P dout ~1e-36 with dout ~100)",
+    property: 'fourierAttention',
+    case: { backward: true, causal: false, stable: true, dims: { B: 2, H: 4, Nq: 1, Nk: 314, D: 2, Dv: 8 }, power: 8, eps: 10000, rForm: '1D', R: { kind: 'constant', scale: -2, seed: 12 }, q: { kind: 'uniform', scale: 2, seed: 14 }, k: { kind: 'uniform', scale: 100, seed: 169764419 }, v: { kind: 'near', scale: 10, seed: 333269981 }, dout: { kind: 'uniform', scale: 100, seed: 941484091 }, view: 'permute' },
+  },
+  {
+    why: "seed 20261207 case 16426, shrunk to the default mode: the bound missed that a flushed weight P loses TINY times dout in dv",
+    property: 'fourierAttention',
+    case: { backward: true, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 1, D: 2, Dv: 1 }, power: 8, eps: 10000, rForm: 'scalar', R: { kind: 'constant', scale: -2, seed: 0 }, q: { kind: 'uniform', scale: 0.5, seed: 0 }, k: { kind: 'uniform', scale: 100, seed: 0 }, v: { kind: 'uniform', scale: 1e-30, seed: 0 }, dout: { kind: 'uniform', scale: 100, seed: 0 }, view: 'none' },
+  },
+  {
+    why: "seed 20261207 case 17563: the same subnormal weights in the cpu stable backward, at power 8 and eps 1e-30",
+    property: 'fourierAttention',
+    case: { backward: true, causal: false, stable: true, dims: { B: 3, H: 1, Nq: 8, Nk: 15, D: 7, Dv: 3 }, power: 8, eps: 1e-30, rForm: '11', R: { kind: 'positive', scale: 4, seed: 2147483636 }, q: { kind: 'uniform', scale: 0.5, seed: 29 }, k: { kind: 'grid', scale: 100, seed: 1481096502 }, v: { kind: 'uniform', scale: 1000, seed: 12 }, dout: { kind: 'uniform', scale: 1000, seed: 15 }, view: 'none' },
+  },
+  {
+    why: "seed 20261207 case 1635 (shrunk): the cuda LayerNorm backward formed dy gamma (x - mean) before scaling by rstd, which underflowed where dy gamma xhat does not",
+    property: 'layerNorm',
+    case: { rows: 1, C: 2, affine: 'both', eps: 0, x: { kind: 'uniform', scale: 1e-07, seed: 0 }, w: { kind: 'uniform', scale: 0.5, seed: 0 }, b: { kind: 'uniform', scale: 0.5, seed: 0 }, g: { kind: 'uniform', scale: 1e-30, seed: 10 } },
+  },
+  {
+    why: "seed 20261207 case 5092: the same, with gamma 1e-8 and dy 1e-30 (4% off)",
+    property: 'layerNorm',
+    case: { rows: 1, C: 4, affine: 'both', eps: 1e-30, x: { kind: 'positive', scale: 1e-05, seed: 1 }, w: { kind: 'uniform', scale: 1e-08, seed: 1840034984 }, b: { kind: 'uniform', scale: 0.5, seed: 13 }, g: { kind: 'uniform', scale: 1e-30, seed: 878729625 } },
+  },
+  {
+    why: "seed 20261207 case 19027: the same, with gamma 1e-28",
+    property: 'layerNorm',
+    case: { rows: 3, C: 6, affine: 'both', eps: 1e-30, x: { kind: 'uniform', scale: 1e-15, seed: 2147483623 }, w: { kind: 'uniform', scale: 1e-28, seed: 1933218777 }, b: { kind: 'uniform', scale: 1e-20, seed: 1005513818 }, g: { kind: 'positive', scale: 2, seed: 260029207 } },
+  },
+  {
+    why: "seed 20261207 case 17191: a non-finite R is checked on the device on cuda and raised at the next synchronisation; the property now synchronises after each call",
+    property: 'invalid:calls',
+    case: { target: 32, arg: 2, seed: 2147483646, valid: false },
+  },
 ];
 
 let tmp: string;

@@ -2,6 +2,7 @@
 // failure says. Every tolerance is a bound on the float32 rounding error that a correct kernel
 // may make, built by the property from the op's conditioning (see each property); this file
 // only applies it.
+import { types } from 'util';
 
 /** The float32 unit roundoff: one rounding moves a value by at most U times its magnitude. */
 export const U = 2 ** -24;
@@ -114,7 +115,9 @@ export function expectArgError(fn: () => unknown, names: readonly string[], what
     thrown = e;
   }
   check(threw, () => `${what}: returned without an Error (expected one naming ${names.join(' or ')})`);
-  check(thrown instanceof Error, () => `${what}: threw ${String(thrown)}, not an Error`);
+  // isNativeError, not instanceof: an Error made by a native addon belongs to the main realm,
+  // which is not the realm of a test running under jest's vm sandbox.
+  check(thrown instanceof Error || types.isNativeError(thrown), () => `${what}: threw ${String(thrown)}, not an Error`);
   const message = (thrown as Error).message;
   const named = names.some((n) => message.startsWith(n) && /^[:,. [(]/.test(message.slice(n.length) || ':'));
   check(named, () => `${what}: threw "${message.slice(0, 200)}", which does not start with ${names.map((n) => `'${n}:'`).join(' or ')}`);

@@ -36,6 +36,8 @@ export const mul = (a: number, b: number): number => (a === 0 || b === 0 ? 0 : a
 import { sincDerivRef, sincRef } from '../../lib/reference';
 
 export const EVAL_S = 12 * U;
+/** The spacing of float32's subnormals, 2^-149. */
+const SUBNORMAL_ULP = 2 ** -149;
 
 export interface FourierProblem {
   q: Float32Array; k: Float32Array; R: Float32Array; rShape: number[];
@@ -296,7 +298,12 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
           }
           // eps = 0 and a row whose sum may underflow to 0: the documented result is 0.
           if (!stable && p.eps === 0 && lo.subarray(0, n).every((x) => x === 0)) [l, u] = [Math.min(l, 0), Math.max(u, 0)];
-          const acc = gamma(n + 3) * vmax + n * termFloor;
+          // The float sums of K v and K: gamma sum_j |K_j| (|v_j| + |h|) / (S + eps), at most
+          // 2 gamma max|v| for even powers (K >= 0); odd powers' signed K can cancel in S.
+          let absKv = 0;
+          if (!even) for (let j = 0; j < n; j++) absKv += Math.abs(Kt[j]) * (Math.abs(y[j]) + Math.abs(hExact[e]));
+          const sumErr = even ? vmax : den > 0 ? Math.max(vmax, absKv / den) : Infinity;
+          const acc = gamma(n + 3) * sumErr + n * termFloor;
           hLo[row * Dv + e] = l - acc;
           hHi[row * Dv + e] = u + acc;
           dh[e] = Math.max(hExact[e] - l, u - hExact[e]) + acc;
@@ -320,7 +327,9 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
           const dP = den > 0 ? (hi[j] - Math.abs(Kt[j]) + Math.abs(Pj) * dS) / den : Infinity;
           for (let e = 0; e < Dv; e++) {
             const g = Math.abs(dout[row * Dv + e]);
-            dv[vo + e] += mul(dP, g) + termFloor;
+            // Non-stable kernels flush a weight P below TINY to 0 before it meets dout (stable
+            // ones round it to a multiple of 2^-149).
+            dv[vo + e] += mul(dP, g) + termFloor + (stable ? SUBNORMAL_ULP : termFloor) * g;
             dvAbs[vo + e] += Math.abs(Pj) * g;
           }
           for (let d = 0; d < D; d++) {
@@ -335,8 +344,11 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             const term = W * Math.abs(G);
             // Non-stable kernels flush a term dL/dx_ijd = G' W below TINY to 0 before it is
             // scaled by R (dq, dk) or by q - k (dR): up to termFloor R or termFloor |q - k| lost.
-            const flushQ = stable ? 0 : termFloor * Rv;
-            const flushR = stable ? 0 : termFloor * x;
+            // Stable ones keep it subnormal, rounded to a multiple of 2^-149: up to SUBNORMAL_ULP
+            // per rounding of the few it takes, scaled the same way.
+            const lost = stable ? 4 * SUBNORMAL_ULP : termFloor;
+            const flushQ = lost * Rv;
+            const flushR = lost * x;
             dq[row * D + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;
             dqAbs[row * D + d] += term * Rv;
             dk[ko + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;

@@ -541,15 +541,22 @@ export const invalidCallProperty = property<InvalidCase>({
     const r = ff.reference.rng(c.seed);
     const built = target.build(env, r);
     try {
+      // Each call is followed by a synchronisation: arguments checked on the device (R's
+      // finiteness on cuda) raise there, as CUDA's device-side asserts do in PyTorch, and must
+      // raise within this case, not in the next one's first op.
       if (c.valid) {
         built.call(built.args.map((a) => a.value));
+        ff.synchronize();
         return;
       }
       const i = c.arg % built.args.length;
       const m = mutate(built.args[i], r, env, built.args.filter((a) => a.kind === 'tensor').map((a) => a.name));
       if (m === null) return; // no such mutation for this argument here
       const args = built.args.map((a, k) => (k === i ? m.value : a.value));
-      expectArgError(() => built.call(args), m.names, `${target.name} with ${built.args[i].name} ${m.what}`);
+      expectArgError(() => {
+        built.call(args);
+        ff.synchronize();
+      }, m.names, `${target.name} with ${built.args[i].name} ${m.what}`);
     } finally {
       built.cleanup?.();
     }
