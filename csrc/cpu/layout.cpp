@@ -73,7 +73,7 @@ void transpose_tiles(const Strided& s, int j, const float* src, float* out) {
 
 // The innermost dim is contiguous in src: copies it row by row, the rows walked as runs of the
 // next dim, so the walk's bookkeeping is paid once per run of rows instead of once per row
-// (a [B, T, H, 16] -> [B, H, T, 16] head split: 2.4x faster than a walk per row).
+// (in a [B, T, H, 16] -> [B, H, T, 16] head split the bookkeeping would outweigh the copy).
 void copy_inner_rows(const Strided& s, const float* src, float* out) {
   const int64_t inner = s.size[s.ndim - 1];
   Strided rows = s;

@@ -1,6 +1,6 @@
 // cuda backend: Adam and AdamW over a whole parameter group (csrc/cpu/adamw.cpp is the CPU twin;
 // both apply optim_math.h's adam_update, PyTorch's rule).
-//   version 1 (this): multi-tensor launches (multi_tensor.h): one block of 512 threads per
+// Multi-tensor launches (multi_tensor.h): one block of 512 threads per
 //   64K-element chunk, up to 32 tensors and 320 chunks per launch, consecutive threads on
 //   consecutive elements (coalesced). Memory-bound: 16 bytes read and 12 written per element,
 //   ~12 flops (one sqrt, one division).

@@ -1,6 +1,6 @@
 // cuda backend: the global norm of a list of tensors and scaling them in place (clipping gradients
 // by their global norm). csrc/cpu/grad_norm.cpp is the CPU twin.
-//   squared_norm, version 1 (this): multi-tensor launches (multi_tensor.h); each block sums the
+//   squared_norm: multi-tensor launches (multi_tensor.h); each block sums the
 //   squares of its 64K-element chunk in double (block_sum of reduce.h) and writes one partial per
 //   block; one final block adds the partials in a fixed order. No atomics: the same inputs give
 //   the same bits. Cost: one multiply-add and 4 bytes read per element, then one 8-byte read-back.

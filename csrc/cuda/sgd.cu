@@ -1,6 +1,6 @@
 // cuda backend: SGD with momentum over a whole parameter group (csrc/cpu/sgd.cpp is the CPU twin;
 // both apply optim_math.h's sgd_update, PyTorch's rule).
-//   version 1 (this): multi-tensor launches (multi_tensor.h), one block of 512 threads per
+// Multi-tensor launches (multi_tensor.h), one block of 512 threads per
 //   64K-element chunk, coalesced. Memory-bound: 12 bytes read and 8 written per element with
 //   momentum (the buffer list is the parameters again, unused, without it).
 #include "multi_tensor.h"
