@@ -4,6 +4,8 @@
 //   Floats, UninitFloats  64-byte aligned buffers: whole vectors at multiples of W floats from
 //                         the start never straddle a cache line.
 //   row_deltas            delta_r = dout_r . out_r in double (FlashAttention's D_i).
+//   assign_padded_rows    rows of values padded to ld floats (the GEMVs' operand).
+//   sum_partials          a unit partial summed over a slice's row chunks, in unit order.
 //   key_tile, TiledLayout a [rows][keys] matrix stored in tiles of T keys (~16 KiB each), the
 //                         unit of FlashAttention's outer loop; transpose_into fills one from a
 //                         [keys][rows] matrix by 8 x 8 register transposes.
@@ -75,6 +77,21 @@ inline void row_deltas(const float* dout, const float* out, int64_t first_row, i
     for (; e < Dv; ++e) acc[0] += double(g[e]) * o[e];
     delta[r] = float((acc[0] + acc[1]) + (acc[2] + acc[3]));
   }
+}
+
+// dst = n rows of `cols` floats from src, each padded with zeros to ld floats.
+template <class Vec>
+void assign_padded_rows(Vec& dst, const float* src, int n, int cols, int ld) {
+  dst.assign(size_t(n) * ld, 0.0f);
+  for (int j = 0; j < n; ++j) std::copy(src + int64_t(j) * cols, src + int64_t(j + 1) * cols, dst.begin() + size_t(j) * ld);
+}
+
+// sum_{c < chunks} x[c stride] in float, c ascending: the row chunks' partials of one (b, h)
+// slice (dk, dv, ...) reduced in unit order, so the bits do not depend on scheduling.
+inline float sum_partials(const float* x, size_t stride, int chunks) {
+  float t = 0.0f;
+  for (int c = 0; c < chunks; ++c) t += x[c * stride];
+  return t;
 }
 
 // Keys per tile: ~16 KiB of one [D][keys] layout, a multiple of 64 in [64, 256]. A unit of

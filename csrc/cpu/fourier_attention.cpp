@@ -149,8 +149,7 @@ struct Keys {
     } else if (ldv == Dv) {
       vrows = vs;  // rows already padded to whole vectors: read in place
     } else {
-      vR.assign(size_t(n) * ldv, 0.0f);
-      for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
+      cpu::assign_padded_rows(vR, vs, n, Dv, ldv);
       vrows = vR.data();
     }
     const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
