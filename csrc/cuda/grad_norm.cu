@@ -53,14 +53,10 @@ __global__ void __launch_bounds__(cuda::kMultiTensorThreads)
   for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) x[e] *= factor;
 }
 
-__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
-    scale_kernel(MultiTensorArgs<1> a, float factor) {
-  int slot;
-  int64_t begin, end;
-  cuda::chunk_range(a, slot, begin, end);
-  float* x = a.ptr[0][slot];
-  for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) x[e] *= factor;
-}
+struct ScaleOp {
+  float factor;
+  __device__ void operator()(float* const* t, int64_t e) const { t[0][e] *= factor; }
+};
 
 // The partial sums of squares and their total (at partial + chunks) into `partial`, and the
 // norm into `norm` when given.
@@ -111,9 +107,7 @@ void clip_by_norm(const TensorList& tensors, double max_norm, float* norm) {
 }
 
 void scale_inplace(const TensorList& tensors, float factor) {
-  cuda::for_each_launch<1>(&tensors, [&](const MultiTensorArgs<1>& a, int blocks, int64_t) {
-    FF_LAUNCH(scale_kernel, dim3(blocks), dim3(cuda::kMultiTensorThreads), 0, a, factor);
-  });
+  cuda::for_each_element<1>("scale_kernel", &tensors, ScaleOp{factor});
 }
 
 }  // namespace ff::backend
