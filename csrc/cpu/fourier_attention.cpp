@@ -328,12 +328,16 @@ float max_abs(const float* x, size_t n) {
   return r;
 }
 
-struct FwdArgs {
+// What the forward and the backward both take.
+struct Inputs {
   const AttentionShape* sh;
   const float *q, *k, *v, *R;
   int power;
   float eps;
   bool stable;
+};
+
+struct FwdArgs : Inputs {
   float *out, *stats;
   cpu::RowSplit split;
 };
@@ -464,12 +468,7 @@ struct ForwardUnit {
 
 // ---- backward ----
 
-struct BwdArgs {
-  const AttentionShape* sh;
-  const float *q, *k, *v, *R;
-  int power;
-  float eps;
-  bool stable;
+struct BwdArgs : Inputs {
   const float *out, *stats, *dout;
   float *dq, *dk, *dv;
   cpu::RowSplit split;
@@ -910,7 +909,7 @@ void check_power(int power, bool stable) {
 void fourier_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v,
                                const float* R, int power, float eps, bool stable, float* out, float* stats) {
   check_power(power, stable);
-  const FwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
+  const FwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
   cpu::parallel_units(A.split.units(), cpu::attention_work(sh), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
 }
 
@@ -927,7 +926,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const int a = stable ? 0 : scale_root(power, 0, 0.0f, eps);
-  const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
+  const BwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
                   dR_rows.data(), dR_keys.data(), std::ldexp(1.0f, a), std::ldexp(1.0f, -power * a),
                   std::ldexp(float(power) * cpu::kSincDScale, -(power - 1) * a)};
   cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) {
