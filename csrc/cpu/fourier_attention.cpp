@@ -365,6 +365,21 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   return V::sum(S);
 }
 
+// body(j0, Km, Ke) for the key vectors [jbeg, jend) of row a, K = Km 2^Ke in stable mode: the
+// stable forward's and stable_deltas' weights from the same products in the same order.
+template <class V, class Body>
+void for_kernels_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const Body& body) {
+  const float* b0 = ks.b_tile(jbeg);
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += V::W) {
+      typename V::T m, e, Km, Ke, pm, pe;
+      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      body(j0, Km, Ke);
+    }
+  });
+}
+
 // Stable row i, keys [jbeg, jend): K = Km 2^Ke, scaled by 2^-emax with emax the row's running
 // maximum exponent (raising it rescales S and acc by an exact power of two, as FlashAttention's
 // online softmax), into kb[j - jbeg]; adds the K to S. ke is scratch.
@@ -374,18 +389,12 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
   using T = typename V::T;
   constexpr int W = V::W;
   T vmax = V::set(kNoMax);
-  const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
-    for (int j0 = jb; j0 < jlim; j0 += W) {
-      T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
-      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
-      Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
-      vmax = V::max(vmax, Ke);
-      V::store(kb + (j0 - jbeg), Km);
-      V::store(ke + (j0 - jbeg), Ke);
-    }
+  for_kernels_stable<V>(ks, a, jbeg, jend, p, [&](int j0, T Km, T Ke) {
+    if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
+    Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
+    vmax = V::max(vmax, Ke);
+    V::store(kb + (j0 - jbeg), Km);
+    V::store(ke + (j0 - jbeg), Ke);
   });
   const float tmax = V::max_lane(vmax);
   if (tmax > emax) {
@@ -685,16 +694,10 @@ template <class V>
 void weights_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const StableNorm& nm, float* prow) {
   using T = typename V::T;
   constexpr int W = V::W;
-  const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
-    for (int j0 = jb; j0 < jlim; j0 += W) {
-      T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
-      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      T P = V::mul(V::mul(Km, V::set(nm.invF)), V::pow2(V::sub(Ke, V::set(nm.e))));
-      if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
-      V::store(prow + (j0 - jbeg), P);
-    }
+  for_kernels_stable<V>(ks, a, jbeg, jend, p, [&](int j0, T Km, T Ke) {
+    T P = V::mul(V::mul(Km, V::set(nm.invF)), V::pow2(V::sub(Ke, V::set(nm.e))));
+    if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
+    V::store(prow + (j0 - jbeg), P);
   });
 }
 
