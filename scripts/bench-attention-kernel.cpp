@@ -2,7 +2,7 @@
 // N256 D16 causal, inputs as scripts/bench-attention.ts makes them), and its inner loops on
 // L1-resident data in cycles per (row, W keys, d) against their multiply count at two
 // multiplies per cycle (the core's clock is measured first, from a chain of dependent FMAs).
-// For tuning csrc/cpu/fourier_attention.cpp: the numbers in its version table come from here.
+// For tuning csrc/cpu/fourier_attention.cpp: the cycle figures in its cost model come from here.
 //   g++ -std=c++20 -O3 -mavx2 -mfma -fno-math-errno -fopenmp -Wno-psabi -Icsrc \
 //       scripts/bench-attention-kernel.cpp -o /tmp/bench-kernel && OMP_NUM_THREADS=2 /tmp/bench-kernel [runs]
 // (It includes the kernel's source to reach its internal loops; AVX2 only. It compiles the whole

@@ -1,14 +1,26 @@
 // Small dense pieces shared by the cpu attention kernels, generic over the SIMD type V
-// (simd.h): key tiles and their transposed layout, the walk over key vectors, dot products with
-// transposed keys, exp of the softmax kernels, and two register-blocked products. Rows of values
-// are padded to a multiple of W floats ("ld").
+// (simd.h). Rows of values are padded to a multiple of W floats ("ld").
 //
-//   gemv:      out = sum_{j < n} w_j x_j           (x_j a padded row; 2 key streams x up to 4
-//                                                   vectors of register accumulators)
+//   Floats, UninitFloats  64-byte aligned buffers: whole vectors at multiples of W floats from
+//                         the start never straddle a cache line.
+//   row_deltas            delta_r = dout_r . out_r in double (FlashAttention's D_i).
+//   assign_padded_rows    rows of values padded to ld floats (the GEMVs' operand).
+//   sum_partials          a unit partial summed over a slice's row chunks, in unit order.
+//   key_tile, TiledLayout a [rows][keys] matrix stored in tiles of T keys (~16 KiB each), the
+//                         unit of FlashAttention's outer loop; transpose_into fills one from a
+//                         [keys][rows] matrix by 8 x 8 register transposes.
+//   exp_nonpositive       exp(x) for x <= 0 (scores minus their row maximum), ~2 ulp.
+//   dots, for_key_vectors x . k_j for N key vectors of a transposed layout at once.
+//   gemv:      out = sum_{j < n} w_j x_j           (2 key streams x up to 4 vectors of
+//                                                   register accumulators)
+//   gemm_rows: out_r += sum_{j < n} w_rj x_j for a block of rows: each x vector loaded feeds
+//              4 or 6 FMAs, 12 accumulator chains (K . V forward, dout . v backward).
 //   add_outer: y_j += sum_{r < rows} P[r][j] x_r   for j < n: the rank-`rows` update that
 //              accumulates dv (or dk) from a block of rows at once, so each y_j is loaded and
 //              stored once per block instead of once per row.
-// Cost: one FMA per (j, W floats of a row), loads of x from L1.
+// Cost: one FMA per (j, W floats of a row), loads of x from L1. What bounds the products is
+// FMA latency: two FMA pipes of latency ~5 need ~10 independent accumulator chains in flight,
+// hence the register blocks below (12 chains in gemm_rows, 2 to 4 keys at once in add_outer).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -20,9 +32,9 @@
 namespace ff::cpu {
 
 // Allocator of 64-byte aligned storage (a cache line, one AVX-512 vector). The kernels' buffers
-// are read and written in whole vectors at multiples of W floats from their start; from
-// std::vector<float>'s 16-byte alignment every other AVX2 vector straddled two cache lines
-// (the Fourier backward at the small-LM shape: 10.01 -> 9.90 ms, 4 interleaved rounds).
+// are read and written in whole vectors at multiples of W floats from their start, so no vector
+// access straddles two cache lines (with std::vector<float>'s 16-byte alignment every other AVX2
+// vector would).
 template <class T>
 struct CacheLineAllocator {
   using value_type = T;
@@ -52,7 +64,7 @@ class UninitFloats {
 
 // delta_r = dout_row . out_row for `rows` rows from `first_row` (rows of Dv floats), summed in
 // double: the row term every attention backward subtracts (FlashAttention's D_i). Four partial
-// sums, so the adds are four chains instead of one (its latency was the cost).
+// sums, so the adds are four chains instead of one (the add latency bounds a single chain).
 inline void row_deltas(const float* dout, const float* out, int64_t first_row, int rows, int Dv,
                        float* delta) {
   for (int r = 0; r < rows; ++r) {
@@ -65,6 +77,21 @@ inline void row_deltas(const float* dout, const float* out, int64_t first_row, i
     for (; e < Dv; ++e) acc[0] += double(g[e]) * o[e];
     delta[r] = float((acc[0] + acc[1]) + (acc[2] + acc[3]));
   }
+}
+
+// dst = n rows of `cols` floats from src, each padded with zeros to ld floats.
+template <class Vec>
+void assign_padded_rows(Vec& dst, const float* src, int n, int cols, int ld) {
+  dst.assign(size_t(n) * ld, 0.0f);
+  for (int j = 0; j < n; ++j) std::copy(src + int64_t(j) * cols, src + int64_t(j + 1) * cols, dst.begin() + size_t(j) * ld);
+}
+
+// sum_{c < chunks} x[c stride] in float, c ascending: the row chunks' partials of one (b, h)
+// slice (dk, dv, ...) reduced in unit order, so the bits do not depend on scheduling.
+inline float sum_partials(const float* x, size_t stride, int chunks) {
+  float t = 0.0f;
+  for (int c = 0; c < chunks; ++c) t += x[c * stride];
+  return t;
 }
 
 // Keys per tile: ~16 KiB of one [D][keys] layout, a multiple of 64 in [64, 256]. A unit of
@@ -228,9 +255,8 @@ void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int
 // cols a multiple of W: register blocks of 4 rows x 3 vectors of columns (12 accumulators; per j
 // 3 loads and 4 broadcasts feed 12 FMAs), then 4 x 2 and 4 x 1; for at most 2 vectors of
 // columns, 6 rows x 2 (12 accumulators). Each accumulator is a chain of n dependent FMAs, and
-// two FMA pipes of latency 5 need 10 chains in flight: with 8 (4 x 2) the Fourier backward's
-// dout.v product and the forward's K.V ran at ~65% of the FMA peak (both products together:
-// -0.12 ms at the small-LM shape). Accumulate = false: out = the product (not cleared first).
+// two FMA pipes of latency 5 need 10 chains in flight (8, as 4 x 2, leave the pipes ~35% idle).
+// Accumulate = false: out = the product (not cleared first).
 template <class V, bool Accumulate = true>
 void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx, int cols, float* out, int ldo) {
   for (int r0 = 0; r0 < rows;) {
@@ -249,7 +275,7 @@ void gemm_rows(const float* w, int ldw, int rows, int n, const float* x, int ldx
 }
 
 // NJ keys at a time: NJ x NC independent accumulators (one key alone is a chain of `rows`
-// dependent FMAs, which left the FMA pipes idle waiting on their latency).
+// dependent FMAs, bound by the FMA latency).
 template <class V, int NC, int NJ>
 void add_outer_block(const float* P, int ldp, int rows, const float* x, int ld, int n, float* y) {
   using T = typename V::T;

@@ -1,5 +1,6 @@
 // cpu backend: broadcast arithmetic out = a op b (add, sub, mul, div) and affine
-// out = alpha x + beta (scale, addScalar, neg).
+// out = alpha x + beta (scale, addScalar, neg); the formulas are csrc/common/elementwise_math.h's,
+// shared with csrc/cuda/binary.cu.
 //
 // The index space arrives canonical (size-1 dims dropped, contiguous dims merged), so each
 // operand's innermost stride is 1 (it has that dim) or 0 (broadcast along it). The walk cuts
@@ -9,6 +10,7 @@
 // threads split the output into contiguous ranges past kParallelGrain elements.
 #include <algorithm>
 #include "../common/backend_tensor_ops.h"
+#include "../common/elementwise_math.h"
 #include "../common/error.h"
 #include "parallel.h"
 #include "strided_walk.h"
@@ -16,11 +18,6 @@
 
 namespace ff::backend {
 namespace {
-
-struct Add { static float f(float a, float b) { return a + b; } };
-struct Sub { static float f(float a, float b) { return a - b; } };
-struct Mul { static float f(float a, float b) { return a * b; } };
-struct Div { static float f(float a, float b) { return a / b; } };
 
 template <typename Op>
 FF_VECTORIZE void run_both(const float* a, const float* b, float* out, int64_t n) {
@@ -52,18 +49,13 @@ void binary_op(const Strided& s, const float* a, const float* b, float* out) {
 }
 
 FF_VECTORIZE void run_affine(const float* x, float alpha, float beta, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = alpha * x[i] + beta;
+  for (int64_t i = 0; i < n; ++i) out[i] = elementwise::affine_f(x[i], alpha, beta);
 }
 
 }  // namespace
 
 void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* out) {
-  switch (op) {
-    case BinaryOp::add: return binary_op<Add>(s, a, b, out);
-    case BinaryOp::sub: return binary_op<Sub>(s, a, b, out);
-    case BinaryOp::mul: return binary_op<Mul>(s, a, b, out);
-    case BinaryOp::div: return binary_op<Div>(s, a, b, out);
-  }
+  elementwise::with_binary_op(op, [&](auto f) { binary_op<decltype(f)>(s, a, b, out); });
 }
 
 void affine(const float* x, float alpha, float beta, float* out, int64_t n) {

@@ -14,89 +14,37 @@
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
 // reduction, ~3x slower).
 //
-// Versions, cycles per (row, 8 keys, d) on Zen 1 AVX2 at D = 16, from the small-LM shape's time at
-// 2.1 GHz (the cores run at ~2.5 under load; the rows stay comparable with each other) (FMA-port
-// bound: 8 forward, 17 backward up to v3, 7 and 16 in v4, plus 1 and 2 for the products with
-// V; this core sustains ~75% of it on dependent FMA chains):
-//   v1  one key vector at a time, v_j and dv_j accumulated per vector:     forward 18, backward 41
-//   v2  independent chains in lockstep (Zen's FMA latency is 5), K . V and the dv update as
-//       register-blocked GEMV / rank-8 updates once per row / per 8 rows:  forward 12.5, backward 34
-//   v3  backward on groups of 4 key vectors (4 chains in pass A, 4 suffix chains in pass B,
-//       one Tq update per group):                                           forward 12.5, backward 31
-//   v4  K . V and dout . v for blocks of rows (gemm_rows), the monic sinc polynomial on
-//       y = c x (sinc_simd.h: one FMA-port op fewer per evaluation), backward groups of 3 (with
-//       4 the compiler spills):                                             forward 11.7, backward 28.6
-//   v5  on Zen 2 (from 2026-11-23 this machine's kind: two 256-bit FMA pipes and two add
-//       pipes, 3.35 GHz; FP dispatch 4 per cycle, vector loads included), cycles per (row, 8
-//       keys, d) at 3.35 GHz; v4 measured there first: forward 8.9, backward 20.7. The sinc
-//       polynomials in factored form (sinc_simd.h: a ~17-cycle dependency chain instead of ~32,
-//       one multiply fewer for s'), backward groups of 4, the prefix products in registers (not
-//       stored back on every step: __m256 may alias the float stores), the block bounds and the
-//       key ranges checked W features at a time, the dv update 4 keys at once (one key was a
-//       chain of 8 dependent FMAs):                                         forward 7.5, backward 17.2
-//     The loops alone on L1-resident data (scripts/bench-attention-kernel.cpp): pass A 8.9,
-//     pass A + B 11.5 (13 + 2 multiplies: 7.5 at peak); the forward's sinc products 4.8 (7: 3.5
-//     at peak).
-//   v6  the work around the loops: kernel_power without ipow's loop for p = 4, a
-//       row's keys addressed from its tile's origin (TiledLayout::at divided twice per group), Tq's
-//       lane sums 8 vectors at a time (V::add_sums), the key layouts filled one source row at a
-//       time (since then 8 x 8 blocks at a time: transpose_into), forward pairs of key vectors
-//       (4 chains; 8 chains held more values than AVX2 has registers), dp stored rather than
-//       added into a cleared block and P cleared only past each row's keys. Side by side with v5 (fwd 4.69 -> 4.20
-//       ms, bwd 10.97 -> 10.18):                                            forward 6.7, backward 16.0
-//   v7  the rest again: buffers 64-byte aligned (cpu::Floats; every other AVX2 access
-//       straddled two cache lines), the keys' block bounds scanned W keys at a time (one key
-//       at a time it was a chain of dependent min/max), the key layouts by 8 x 8 transposes in
-//       registers, a row's last 3 key vectors as one backward group. Side by side with v6, the
-//       first three (fwd 4.16 -> 4.09 ms, bwd 10.09 -> 9.92 ms; all four, the addon's build:
-//       14.4 -> 13.8):
-//                                                                            forward 6.5, backward 15.3
-//   v8  (here) pass B's t = pw suf computed once (V::unfused: GCC had contracted it into the
-//       two FMAs that add it to Tk and to Tq's sum, a 16th multiply-pipe operation per
-//       (i, j, d)), dh associated for a 6-cycle shorter chain (sinc_simd.h), dk and the keys'
-//       dR through 8 x 8 transposes, v and dout read in place, the K.V and dout.v products
-//       with 12 accumulator chains (attention_tiles.h). The addon's build, side by side with
-//       v7: fwd 4.06 -> 3.96 ms, bwd 9.73 -> 9.28 ms (13.8 -> 13.24):       forward 6.3, backward 14.6
-//     Tried for v8 and not kept: t_d = (G p K) (dh_d / s_d) (one division per (i, j, d) on
-//     the divider's pipe instead of the suffix chain, 13 multiply-pipe operations instead of
-//     15: bwd 10.4 ms, the divider is slower than that); every multiply in the polynomials as
-//     an FMA (no write-back collisions, but 2 cycles more latency each: bwd 11.9 ms); pass A
-//     one key vector at a time per d (x, v, s and dh per vector: 10.2 ms) or s for all N then
-//     dh for all N (same); forward groups of 3 vectors (fwd 4.05 -> 4.20 ms); add_outer 6 keys
-//     at a time (same).
-//     With the sinc loops taken out, the rest costs ~1.1 ms of the forward (the K . V product
-//     most of it: a GEMM of Nq Nk Dv / 2 FMAs) and ~2.5 ms of the backward (dp and dv, the same
-//     size twice, then coefficients, per-row setup and the key layouts).
-//   What bounds the loops on Zen 2 (measured with synthetic loops): independent operations of
-//   the forward's mix (5 mul, 2 FMA, 5 add, 1 load per (8 keys, d)) run at 3.9 cycles, not 3.5:
-//   multiplies (latency 3) and FMAs (latency 5) on the same pipes collide at write-back (12
-//   multiplies and 2 FMAs take 7.9 cycles where 14 of either take 7.0). Two loads per cycle
-//   carry b and the polynomials' constants (memory operands: 16 registers cannot hold them
-//   beside the chains). And the scheduler holds too few waiting operations to overlap more
-//   than ~5 sinc evaluations of a ~23-cycle dependency chain: chains of 12 dependent
-//   operations issued one chain after the other saturate at 6.3 cycles a chain however many
-//   there are, and need 12 chains issued breadth-first to reach 3.6. The N vectors in lockstep are that breadth; more of it spills
-//   (groups of 4 with the derivative, pairs in the forward). Hand-ordered inline assembly of the
-//   forward (pairs interleaved, two-stage software pipelines, constants in registers) measured
-//   5.0 cycles, no better than the compiler's code.
-//   Inside the kernel the same loops cost more than alone (timed per group with the TSC, one
-//   thread): backward groups of 4 ~12.7 cycles, forward ~5.2 (5.4 causal). Found: the row
-//   stride ld is a runtime value here (+0.2 in the harness when it is), the chain from k to
-//   pass B's coef (~0.3), cache-line splits (~0.1, gone: buffers 64-byte aligned). Ruled out:
-//   row transitions and remainder groups (non-causal rows of 32 whole vectors cost the same
-//   per vector; but a row's last 3 vectors are now one group, not 2 + 1: -1.5%), spills
-//   (pass A's constants forced to memory operands leave none: -1% timed alone in the addon's
-//   build, 0 in the harness's and 0 inside Node, so not kept), L1
-//   misses (b and Tk redirected to L1-resident buffers: same time), and pass B of a group run
-//   after pass A of the next (3% slower).
+// Cost model. Per (i, j, d) the forward's sinc products are 5 add/sub + 2 FMA + 5 mul (7 on
+// the multiply/FMA pipes), the backward's 8 add/sub + 4 FMA + 11 mul + 2 add (15 on those
+// pipes); per (i, j) the products with V add Dv FMAs forward and 2 Dv backward. On a core with
+// two 256-bit FMA pipes that bounds a row's 8 keys per d at 3.5 cycles forward and 7.5
+// backward. Measured, cycles per (row, 8 keys, d) on Zen 2 (AVX2, 3.35 GHz) at the small-LM
+// shape (B8 H8 N256 D16 causal): forward 6.3, backward 14.6 inside the addon; the loops alone
+// on L1-resident data (scripts/bench-attention-kernel.cpp) 4.8 forward and 11.5 for pass
+// A + B. Outside the sinc loops the forward's K . V product (a GEMM of Nq Nk Dv / 2 FMAs) costs
+// ~1/4 of the forward; dp and dv (the same size twice), the coefficients, per-row setup and the
+// key layouts ~1/4 of the backward.
+// What keeps the loops off that bound:
+//   - write-back collisions: multiplies (latency 3) and FMAs (latency 5) share the pipes, so
+//     the forward's mix of independent operations issues at 3.9 cycles, not 3.5;
+//   - dependency chains: one sinc evaluation is a ~17-cycle chain (sinc_simd.h's factored
+//     polynomials) and the scheduler overlaps only ~5 chains issued one after the other; the
+//     N key vectors run in lockstep (kFwdGroup x 2 halves of d, kBwdGroup) are the breadth
+//     that hides it, and more of it spills 16 AVX2 registers;
+//   - loads: b and the polynomials' constants come as memory operands (16 registers cannot hold
+//     them beside the chains), two loads per cycle;
+//   - inside the kernel, the row stride ld is a runtime value and pass B's coef waits on k
+//     (~0.5 cycle between them).
+// Each evaluation is kept division-free and in multiply form on purpose: a division per
+// (i, j, d) or every multiply as an FMA lengthens the chains that bound the loops.
 //
 // Forward, per row i and pairs of key vectors (both halves of d in lockstep: 4 chains; groups of
-//   4 vectors, 8 chains, hold more values than AVX2 has registers: 3% slower on Zen 2):
+//   4 vectors, 8 chains, hold more values than AVX2 has registers):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
 //   Cost per (i,j,d): 5 add/sub + 2 FMA + 5 mul (7 on the multiply pipes); per (i,j): Dv FMA,
 //   as one product of 6 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
 //   loaded feeds 6 FMAs, 12 accumulator chains; one row at a time, loads and broadcasts
-//   outnumbered the FMAs, and 4 rows left the FMA pipes waiting on 8 chains).
+//   would outnumber the FMAs, and 4 rows give only 8 chains).
 // Forward, stable: k as mantissa * 2^exponent (renormalised after every factor, so no product
 //   of sincs can underflow for any D), K = k^p likewise; a second pass
 //   over the row scales every K by 2^-(row maximum exponent), exactly, before the GEMV (log K =
@@ -121,13 +69,13 @@
 //   is sum_j P_ij dp_ij / sum_j P_ij from a pass over the row's keys before (stable_deltas:
 //   exact where one key dominates a row); it costs the stable forward's kernel products once more.
 // Range, default mode. The kernels run with subnormals flushed to zero (threads.h: at D = 32 and
-//   64, where the default mode's weights and terms go subnormal routinely, gradual underflow made
-//   its fwd+bwd 2.4x and 4x slower). K itself is carried as K 2^(p a) (scale_root, p a <= 64:
+//   64, where the default mode's weights and terms go subnormal routinely, gradual underflow
+//   makes its fwd+bwd 2.4x and 4x slower). K itself is carried as K 2^(p a) (scale_root, p a <= 64:
 //   exact, so the bits are those of the plain products wherever nothing underflows), so what
 //   flushes is only a weight P_ij = K_ij / (S_i + eps), a term dL/dx_ijd, or an output or
 //   gradient element below 2^-126 ~ 1.2e-38: outputs and gradients keep float's relative
 //   accuracy while the largest element of the tensor is above ~1e-34, and a tensor whose every
-//   term is below 2^-126 is 0 (the README's API section says so). Stable mode does not flush
+//   term is below 2^-126 is 0 (docs/api.md says so). Stable mode does not flush
 //   (IEEE gradual underflow: a tiny dp - delta scaled back up by R, p or 1 / S stays exact).
 #include <algorithm>
 #include <cmath>
@@ -201,8 +149,7 @@ struct Keys {
     } else if (ldv == Dv) {
       vrows = vs;  // rows already padded to whole vectors: read in place
     } else {
-      vR.assign(size_t(n) * ldv, 0.0f);
-      for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * Dv, vs + int64_t(j + 1) * Dv, vR.begin() + size_t(j) * ldv);
+      cpu::assign_padded_rows(vR, vs, n, Dv, ldv);
       vrows = vR.data();
     }
     const int blocks = (n + kKeyBlock - 1) / kKeyBlock;
@@ -210,8 +157,8 @@ struct Keys {
     hi.resize(size_t(blocks) * D);
     // per block and d, a scan of one contiguous row segment (a block never straddles a tile:
     // T is a multiple of kKeyBlock), W keys at a time: whole vectors up to the block's end read
-    // only its keys or the padding, which repeats the last key. (One key at a time, the scan was
-    // a chain of dependent min/max, ~1/4 of this constructor's time.)
+    // only its keys or the padding, which repeats the last key (one key at a time, the scan
+    // would be a chain of dependent min/max).
     for (int blk = 0; blk < blocks; ++blk) {
       const int j0 = blk * kKeyBlock, len = std::min(n - j0, kKeyBlock);
       for (int d = 0; d < D; ++d) {
@@ -381,12 +328,16 @@ float max_abs(const float* x, size_t n) {
   return r;
 }
 
-struct FwdArgs {
+// What the forward and the backward both take.
+struct Inputs {
   const AttentionShape* sh;
   const float *q, *k, *v, *R;
   int power;
   float eps;
   bool stable;
+};
+
+struct FwdArgs : Inputs {
   float *out, *stats;
   cpu::RowSplit split;
 };
@@ -414,6 +365,21 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   return V::sum(S);
 }
 
+// body(j0, Km, Ke) for the key vectors [jbeg, jend) of row a, K = Km 2^Ke in stable mode: the
+// stable forward's and stable_deltas' weights from the same products in the same order.
+template <class V, class Body>
+void for_kernels_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const Body& body) {
+  const float* b0 = ks.b_tile(jbeg);
+  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+    for (int j0 = jb; j0 < jlim; j0 += V::W) {
+      typename V::T m, e, Km, Ke, pm, pe;
+      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
+      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
+      body(j0, Km, Ke);
+    }
+  });
+}
+
 // Stable row i, keys [jbeg, jend): K = Km 2^Ke, scaled by 2^-emax with emax the row's running
 // maximum exponent (raising it rescales S and acc by an exact power of two, as FlashAttention's
 // online softmax), into kb[j - jbeg]; adds the K to S. ke is scratch.
@@ -423,18 +389,12 @@ void kernel_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p
   using T = typename V::T;
   constexpr int W = V::W;
   T vmax = V::set(kNoMax);
-  const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
-    for (int j0 = jb; j0 < jlim; j0 += W) {
-      T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
-      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
-      Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
-      vmax = V::max(vmax, Ke);
-      V::store(kb + (j0 - jbeg), Km);
-      V::store(ke + (j0 - jbeg), Ke);
-    }
+  for_kernels_stable<V>(ks, a, jbeg, jend, p, [&](int j0, T Km, T Ke) {
+    if (j0 + W > jend) Km = V::keep(V::lanes_below(jend - j0), Km);
+    Ke = V::select(V::eq(Km, V::zero()), V::set(kNoMax), Ke);
+    vmax = V::max(vmax, Ke);
+    V::store(kb + (j0 - jbeg), Km);
+    V::store(ke + (j0 - jbeg), Ke);
   });
   const float tmax = V::max_lane(vmax);
   if (tmax > emax) {
@@ -517,12 +477,7 @@ struct ForwardUnit {
 
 // ---- backward ----
 
-struct BwdArgs {
-  const AttentionShape* sh;
-  const float *q, *k, *v, *R;
-  int power;
-  float eps;
-  bool stable;
+struct BwdArgs : Inputs {
   const float *out, *stats, *dout;
   float *dq, *dk, *dv;
   cpu::RowSplit split;
@@ -586,8 +541,8 @@ void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk
   for (int d = D - 1; d >= 0; --d) {
     T tsum = V::zero();
     for (int n = 0; n < N; ++n) {
-      // t once, then added: contracted, t = pw suf was recomputed by two FMAs (into Tk and
-      // the sum for Tq), a third multiply-pipe operation per (i, j, d) in place of two adds
+      // t once, then added (V::unfused): contracted, the compiler would recompute t = pw suf
+      // in two FMAs (into Tk and the sum for Tq), a multiply-pipe operation more per (i, j, d)
       const T t = V::unfused(V::mul(V::load(rs.pw.data() + (d * N + n) * W), suf[n]));
       suf[n] = V::mul(suf[n], V::load(rs.s.data() + (d * N + n) * W));
       float* at = tk + size_t(d) * ldk + n * W;
@@ -740,16 +695,10 @@ template <class V>
 void weights_row_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const StableNorm& nm, float* prow) {
   using T = typename V::T;
   constexpr int W = V::W;
-  const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
-    for (int j0 = jb; j0 < jlim; j0 += W) {
-      T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
-      kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
-      T P = V::ldexp(V::mul(Km, V::set(nm.invF)), V::sub(Ke, V::set(nm.e)));
-      if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
-      V::store(prow + (j0 - jbeg), P);
-    }
+  for_kernels_stable<V>(ks, a, jbeg, jend, p, [&](int j0, T Km, T Ke) {
+    T P = V::ldexp(V::mul(Km, V::set(nm.invF)), V::sub(Ke, V::set(nm.e)));
+    if (j0 + W > jend) P = V::keep(V::lanes_below(jend - j0), P);
+    V::store(prow + (j0 - jbeg), P);
   });
 }
 
@@ -807,8 +756,8 @@ void stable_deltas(const BwdArgs& A, const Keys& ks, int bh, int i0, int rows, c
 // (AVX2: in registers; with row chunks their partials summed first) into rows of one key, whose
 // dk = -R Tk and k Tk (for dR) are then contiguous over d; the rest one element at a time.
 // dR's sums keep their order (per d, keys ascending within a tile, tiles ascending), so the
-// bits are those of the scalar loop. (Scalar and strided it took 0.03-0.07 ms more of the
-// small-LM backward; most of what is left is writing dk and dv out.)
+// bits are those of the scalar loop. Cost: one pass over Tk, dk and dv; writing dk and dv out
+// is most of it.
 struct FinishKeys {
   template <class V>
   static void run(const BwdArgs& A, const int& bh) {
@@ -872,7 +821,7 @@ struct FinishKeys {
 // A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (the P rows of
 // a block feed one dv update); dq is accumulated per row across tiles. The two modes are separate
 // kernels, each flattened into its own entry point: with the stable pass in the same function,
-// GCC allocated the default loops' registers worse (+11% instructions in the default backward).
+// GCC allocates the default loops' registers worse (~11% more instructions).
 template <bool kStable>
 struct BackwardUnit {
   template <class V>
@@ -964,7 +913,7 @@ void check_power(int power, bool stable) {
 void fourier_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v,
                                const float* R, int power, float eps, bool stable, float* out, float* stats) {
   check_power(power, stable);
-  const FwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
+  const FwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
   cpu::parallel_units(A.split.units(), cpu::attention_work(sh), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
 }
 
@@ -981,7 +930,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const int a = stable ? 0 : scale_root(power, 0, 0.0f, eps);
-  const BwdArgs A{&sh, q, k, v, R, power, eps, stable, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
+  const BwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
                   dR_rows.data(), dR_keys.data(), std::ldexp(1.0f, a), std::ldexp(1.0f, -power * a),
                   std::ldexp(float(power) * cpu::kSincDScale, -(power - 1) * a)};
   cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) {

@@ -14,6 +14,17 @@
 #include "../common/fourier_math.h"
 
 namespace ff::backend {
+namespace {
+
+// Slice bh = (b, h): its head's row of R and its rows of q and k.
+struct Slice {
+  int h;
+  const float *Rh, *qs, *ks;
+  Slice(const MetricShape& sh, int bh, const float* q, const float* k, const float* R)
+      : h(bh % sh.H), Rh(R + sh.r_row(h)), qs(q + int64_t(bh) * sh.Nq * sh.D), ks(k + int64_t(bh) * sh.Nk * sh.D) {}
+};
+
+}  // namespace
 
 void fourier_metric_forward(const MetricShape& sh, const float* q, const float* k, const float* R,
                             int power, float* K) {
@@ -21,10 +32,8 @@ void fourier_metric_forward(const MetricShape& sh, const float* q, const float* 
   const int slices = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < slices; ++bh) {
-    const int h = bh % sh.H;
-    const float* Rh = R + sh.r_row(h);
-    const float* qs = q + int64_t(bh) * Nq * D;
-    const float* ks = k + int64_t(bh) * Nk * D;
+    const Slice sl(sh, bh, q, k, R);
+    const float *Rh = sl.Rh, *qs = sl.qs, *ks = sl.ks;
     float* Ks = K + int64_t(bh) * Nq * Nk;
     for (int i = 0; i < Nq; ++i) {
       const float* qi = qs + int64_t(i) * D;
@@ -47,10 +56,9 @@ void fourier_metric_backward(const MetricShape& sh, const float* q, const float*
   std::vector<double> dR_part(size_t(slices) * nR, 0.0);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < slices; ++bh) {
-    const int h = bh % sh.H;
-    const float* Rh = R + sh.r_row(h);
-    const float* qs = q + int64_t(bh) * Nq * D;
-    const float* ks = k + int64_t(bh) * Nk * D;
+    const Slice sl(sh, bh, q, k, R);
+    const int h = sl.h;
+    const float *Rh = sl.Rh, *qs = sl.qs, *ks = sl.ks;
     const float* dKs = dK + int64_t(bh) * Nq * Nk;
     float* dqs = dq + int64_t(bh) * Nq * D;
     float* dks = dk + int64_t(bh) * Nk * D;

@@ -30,8 +30,9 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-#include "../common/backend.h"
+#include "../common/alloc_buckets.h"
 #include "../common/asan_poison.h"
+#include "../common/backend.h"
 #include "../common/error.h"
 
 namespace ff::cpu {
@@ -41,14 +42,6 @@ constexpr size_t kCacheMin = 512;              // smaller blocks: aligned_alloc 
 constexpr size_t kHuge = size_t(2) << 20;       // mapped blocks: 2 MiB aligned, huge pages
 constexpr size_t kCacheMax = size_t(2) << 30;
 constexpr size_t kCacheFraction = 8;            // of physical memory
-
-size_t bucket_size(size_t bytes) {
-  constexpr size_t kLarge = size_t(32) << 20;
-  if (bytes > kLarge) return (bytes + kHuge - 1) / kHuge * kHuge;
-  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1)
-  const size_t step = size_t(1) << (top - 2);
-  return (bytes + step - 1) / step * step;
-}
 
 size_t cache_limit() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -80,7 +73,7 @@ void system_free(void* p, size_t size) {
 class CachingAllocator {
  public:
   void* alloc(size_t bytes) {
-    const size_t size = bucket_size(bytes);
+    const size_t size = alloc_bucket_size(bytes);
     void* p = nullptr;
     {
       std::lock_guard lk(m_);

@@ -29,6 +29,7 @@
 #include "../common/backend.h"
 #include "../common/neural_score.h"
 #include "attention_tiles.h"
+#include "online_softmax.h"
 #include "simd.h"
 #include "threads.h"
 
@@ -89,8 +90,7 @@ struct NeuralKeys {
       vT.assign(lv.size(), 0.0f);
       cpu::transpose_into<V, false>(lv, vT.data(), vs, n, n, nullptr);
     } else {
-      vR.assign(size_t(n) * ldv, 0.0f);
-      for (int j = 0; j < n; ++j) std::copy(vs + int64_t(j) * sh.Dv, vs + int64_t(j + 1) * sh.Dv, vR.begin() + size_t(j) * ldv);
+      cpu::assign_padded_rows(vR, vs, n, sh.Dv, ldv);
     }
   }
 
@@ -155,32 +155,12 @@ struct ForwardUnit {
             V::store(sc.data() + (j - t0), s);
           }
         });
-        float* ar = acc.data() + size_t(r) * ks.ldv;
-        const float mt = std::max(m[r], V::max_lane(vmax));
-        if (mt > m[r]) {
-          const float f = std::exp(m[r] - mt);
-          l[r] *= f;
-          for (int e = 0; e < ks.ldv; ++e) ar[e] *= f;
-          m[r] = mt;
-        }
-        T lt = V::zero();
-        for (int j = t0; j < jend; j += W) {
-          T p = cpu::exp_nonpositive<V>(V::sub(V::load(sc.data() + (j - t0)), V::set(mt)));
-          if (j + W > jend) p = V::keep(V::lanes_below(jend - j), p);
-          lt = V::add(lt, p);
-          V::store(sc.data() + (j - t0), p);
-        }
-        l[r] += V::sum(lt);
-        cpu::gemv<V>(sc.data(), jend - t0, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, part.data());
-        for (int e = 0; e < ks.ldv; ++e) ar[e] += part[e];
+        cpu::online_softmax_tile<V>(sc.data(), jend - t0, vmax, ks.vR.data() + size_t(t0) * ks.ldv, ks.ldv, m[r], l[r],
+                                    acc.data() + size_t(r) * ks.ldv, part.data());
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      const int64_t row = int64_t(bh) * sh.Nq + i0 + r;
-      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-      for (int e = 0; e < sh.Dv; ++e) A.out[row * sh.Dv + e] = acc[size_t(r) * ks.ldv + e] * inv;
-      A.lse[row] = l[r] > 0.0f ? m[r] + std::log(l[r]) : kNone;
-    }
+    const int64_t row0 = int64_t(bh) * sh.Nq + i0;
+    cpu::finish_online_softmax(rows, acc.data(), ks.ldv, m.data(), l.data(), sh.Dv, A.out + row0 * sh.Dv, A.lse + row0);
   }
 };
 
@@ -204,18 +184,12 @@ void finish_keys(const BwdArgs& A, int bh) {
   const AttentionShape& sh = *A.sh;
   const int chunks = A.split.chunks;
   const float* first = A.part + size_t(bh) * chunks * A.part_elems();
+  const float* dv0 = first + size_t(A.M1) * A.ldk;
   for (int j = 0; j < sh.Nk; ++j) {
-    for (int m = 0; m < sh.D; ++m) {
-      float t = 0.0f;
-      for (int c = 0; c < chunks; ++c) t += first[c * A.part_elems() + size_t(m) * A.ldk + j];
-      A.dc[(int64_t(bh) * sh.Nk + j) * sh.D + m] = t;
-    }
-    const float* dv0 = first + size_t(A.M1) * A.ldk + size_t(j) * A.ldv;
-    for (int e = 0; e < sh.Dv; ++e) {
-      float t = 0.0f;
-      for (int c = 0; c < chunks; ++c) t += dv0[c * A.part_elems() + e];
-      A.dv[(int64_t(bh) * sh.Nk + j) * sh.Dv + e] = t;
-    }
+    for (int m = 0; m < sh.D; ++m)
+      A.dc[(int64_t(bh) * sh.Nk + j) * sh.D + m] = cpu::sum_partials(first + size_t(m) * A.ldk + j, A.part_elems(), chunks);
+    for (int e = 0; e < sh.Dv; ++e)
+      A.dv[(int64_t(bh) * sh.Nk + j) * sh.Dv + e] = cpu::sum_partials(dv0 + size_t(j) * A.ldv + e, A.part_elems(), chunks);
   }
 }
 

@@ -1,5 +1,6 @@
 // cuda backend: broadcast arithmetic out = a op b (add, sub, mul, div) and affine
-// out = alpha x + beta (scale, addScalar, neg).
+// out = alpha x + beta (scale, addScalar, neg); the formulas are csrc/common/elementwise_math.h's,
+// shared with csrc/cpu/binary.cpp.
 //
 // Kernels:
 //   binary_vec4    same shapes (the canonical space is one contiguous dim): float4 loads and
@@ -11,20 +12,16 @@
 #include "launch.h"  // first: under the emulator it defines the CUDA qualifiers
 #include <cstdint>
 #include "../common/backend_tensor_ops.h"
+#include "../common/elementwise_math.h"
 #include "strided_index.h"
 
 namespace ff::backend {
 namespace {
 
+using cuda::aligned16;
 using cuda::Dims32;
+using elementwise::affine_f;
 using cuda::kThreads;
-
-struct Add { __device__ static float f(float a, float b) { return a + b; } };
-struct Sub { __device__ static float f(float a, float b) { return a - b; } };
-struct Mul { __device__ static float f(float a, float b) { return a * b; } };
-struct Div { __device__ static float f(float a, float b) { return a / b; } };
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <typename Op>
 __global__ void binary_vec4(const float* a, const float* b, float* out, unsigned n) {
@@ -56,9 +53,11 @@ __global__ void affine_kernel(const float* x, float alpha, float beta, float* ou
   float4* o4 = reinterpret_cast<float4*>(out);
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += stride) {
     const float4 v = x4[i];
-    o4[i] = make_float4(alpha * v.x + beta, alpha * v.y + beta, alpha * v.z + beta, alpha * v.w + beta);
+    o4[i] = make_float4(affine_f(v.x, alpha, beta), affine_f(v.y, alpha, beta), affine_f(v.z, alpha, beta),
+                        affine_f(v.w, alpha, beta));
   }
-  for (unsigned i = n4 * 4 + blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = alpha * x[i] + beta;
+  for (unsigned i = n4 * 4 + blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = affine_f(x[i], alpha, beta);
 }
 
 template <typename Op>
@@ -74,12 +73,7 @@ void binary_op(const Strided& s, const float* a, const float* b, float* out) {
 }  // namespace
 
 void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float* out) {
-  switch (op) {
-    case BinaryOp::add: return binary_op<Add>(s, a, b, out);
-    case BinaryOp::sub: return binary_op<Sub>(s, a, b, out);
-    case BinaryOp::mul: return binary_op<Mul>(s, a, b, out);
-    case BinaryOp::div: return binary_op<Div>(s, a, b, out);
-  }
+  elementwise::with_binary_op(op, [&](auto f) { binary_op<decltype(f)>(s, a, b, out); });
 }
 
 void affine(const float* x, float alpha, float beta, float* out, int64_t n) {

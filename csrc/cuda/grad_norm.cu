@@ -1,6 +1,6 @@
 // cuda backend: the global norm of a list of tensors and scaling them in place (clipping gradients
 // by their global norm). csrc/cpu/grad_norm.cpp is the CPU twin.
-//   squared_norm, version 1 (this): multi-tensor launches (multi_tensor.h); each block sums the
+//   squared_norm: multi-tensor launches (multi_tensor.h); each block sums the
 //   squares of its 64K-element chunk in double (block_sum of reduce.h) and writes one partial per
 //   block; one final block adds the partials in a fixed order. No atomics: the same inputs give
 //   the same bits. Cost: one multiply-add and 4 bytes read per element, then one 8-byte read-back.
@@ -53,14 +53,10 @@ __global__ void __launch_bounds__(cuda::kMultiTensorThreads)
   for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) x[e] *= factor;
 }
 
-__global__ void __launch_bounds__(cuda::kMultiTensorThreads)
-    scale_kernel(MultiTensorArgs<1> a, float factor) {
-  int slot;
-  int64_t begin, end;
-  cuda::chunk_range(a, slot, begin, end);
-  float* x = a.ptr[0][slot];
-  for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) x[e] *= factor;
-}
+struct ScaleOp {
+  float factor;
+  __device__ void operator()(float* const* t, int64_t e) const { t[0][e] *= factor; }
+};
 
 // The partial sums of squares and their total (at partial + chunks) into `partial`, and the
 // norm into `norm` when given.
@@ -111,9 +107,7 @@ void clip_by_norm(const TensorList& tensors, double max_norm, float* norm) {
 }
 
 void scale_inplace(const TensorList& tensors, float factor) {
-  cuda::for_each_launch<1>(&tensors, [&](const MultiTensorArgs<1>& a, int blocks, int64_t) {
-    FF_LAUNCH(scale_kernel, dim3(blocks), dim3(cuda::kMultiTensorThreads), 0, a, factor);
-  });
+  cuda::for_each_element<1>("scale_kernel", &tensors, ScaleOp{factor});
 }
 
 }  // namespace ff::backend

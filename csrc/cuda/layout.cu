@@ -15,6 +15,7 @@
 #include "launch.h"  // first: under the emulator it defines the CUDA qualifiers
 #include <cstdint>
 #include "../common/backend_tensor_ops.h"
+#include "../common/transpose_split.h"
 #include "strided_index.h"
 
 namespace ff::backend {
@@ -68,28 +69,12 @@ __global__ void copy_rows_kernel(const float* src, unsigned src_stride, float* d
 }
 
 void transpose(const Strided& s, int j, const float* src, float* out) {
-  const int last = s.ndim - 1;
-  int64_t out_stride[kMaxDims];
-  out_stride[last] = 1;
-  for (int d = last; d > 0; --d) out_stride[d - 1] = out_stride[d] * s.size[d];
-  Strided o;
-  o.ndim = 0;
-  for (int d = 0; d < last; ++d) {
-    if (d == j) continue;
-    o.size[o.ndim] = s.size[d];
-    o.stride[0][o.ndim] = s.stride[0][d];
-    o.stride[1][o.ndim++] = out_stride[d];
-  }
-  if (o.ndim == 0) {
-    o.ndim = 1;
-    o.size[0] = 1;
-    o.stride[0][0] = o.stride[1][0] = 0;
-  }
-  const unsigned P = unsigned(o.numel()), A = unsigned(s.size[j]), B = unsigned(s.size[last]);
+  const TransposeSplit t = transpose_split(s, j);
+  const unsigned P = unsigned(t.others.numel()), A = unsigned(t.A), B = unsigned(t.B);
   const unsigned tiles_a = (A + kTile - 1) / kTile;
   const dim3 grid((B + kTile - 1) / kTile, tiles_a < kMaxGridYZ ? tiles_a : kMaxGridYZ, P < kMaxGridYZ ? P : kMaxGridYZ);
-  FF_LAUNCH(transpose_kernel, grid, dim3(kTile, kTileRows), 0, cuda::dims32(o), P, A, B,
-            unsigned(s.stride[0][last]), unsigned(out_stride[j]), src, out);
+  FF_LAUNCH(transpose_kernel, grid, dim3(kTile, kTileRows), 0, cuda::dims32(t.others), P, A, B, unsigned(t.in_b),
+            unsigned(t.out_a), src, out);
 }
 
 }  // namespace

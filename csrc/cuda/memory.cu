@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include "../common/alloc_buckets.h"
 #include "../common/asan_poison.h"
 #include "../common/backend.h"
 #include "launch.h"
@@ -92,19 +93,10 @@ int sm_count() {
 
 namespace {
 
-size_t bucket_size(size_t bytes) {
-  constexpr size_t kMin = 512, kLarge = size_t(32) << 20, kLargeStep = size_t(2) << 20;
-  if (bytes <= kMin) return kMin;
-  if (bytes > kLarge) return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
-  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1)
-  const size_t step = size_t(1) << (top - 2);
-  return (bytes + step - 1) / step * step;
-}
-
 class CachingAllocator {
  public:
   void* alloc(size_t bytes) {
-    const size_t size = no_caching_ ? (bytes > 0 ? bytes : 1) : bucket_size(bytes);
+    const size_t size = no_caching_ ? (bytes > 0 ? bytes : 1) : alloc_bucket_size(bytes);
     std::lock_guard lk(m_);
     void* p = nullptr;
     auto* free_list = no_caching_ ? nullptr : &free_[size];

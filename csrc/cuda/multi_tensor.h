@@ -9,7 +9,8 @@
 //
 // In a kernel, block b handles chunk a.chunk[b] of tensor a.tensor[b]: elements
 // [chunk * kChunkElems, min(size, (chunk + 1) * kChunkElems)). `first` is the index of the
-// launch's first block over the whole list (for per-block outputs).
+// launch's first block over the whole list (for per-block outputs). An update that is the same
+// for every element is for_each_element(name, lists, op) instead (one kernel for all of them).
 #pragma once
 #include <cstdint>
 #include "launch.h"  // first: under the emulator it defines __host__ / __device__
@@ -79,6 +80,28 @@ __device__ inline void chunk_range(const MultiTensorArgs<Depth>& a, int& slot, i
   begin = int64_t(a.chunk[blockIdx.x]) * kChunkElems;
   const int64_t stop = begin + kChunkElems;
   end = stop < a.size[slot] ? stop : a.size[slot];
+}
+
+// The per-element kernel of a multi-tensor update: op(t, e) for every element e of every chunk,
+// t[d] the block's tensor in list d (Op: a struct of the step's scalars with a __device__
+// operator()(float* const* t, int64_t e) const). Consecutive threads take consecutive elements.
+template <int Depth, typename Op>
+__global__ void __launch_bounds__(kMultiTensorThreads) for_each_element_kernel(MultiTensorArgs<Depth> a, Op op) {
+  int slot;
+  int64_t begin, end;
+  chunk_range(a, slot, begin, end);
+  float* t[Depth];
+  for (int d = 0; d < Depth; ++d) t[d] = a.ptr[d][slot];
+  for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) op(t, e);
+}
+
+// op over every element of lists[0..Depth) (same sizes), in as few launches as the arguments
+// allow; `name` (a string literal) names the kernel in errors.
+template <int Depth, typename Op>
+void for_each_element(const char* name, const backend::TensorList* lists, const Op& op) {
+  for_each_launch<Depth>(lists, [&](const MultiTensorArgs<Depth>& a, int blocks, int64_t) {
+    launch_named(name, for_each_element_kernel<Depth, Op>, dim3(blocks), dim3(kMultiTensorThreads), 0, a, op);
+  });
 }
 
 }  // namespace ff::cuda

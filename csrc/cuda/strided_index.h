@@ -12,6 +12,9 @@ namespace ff::cuda {
 constexpr int kThreads = 256;
 constexpr unsigned kMaxBlocks = 1024;  // grid-stride loops: ~2 waves of 256-thread blocks on an H100
 
+// Whether p may be read and written as float4 (16-byte aligned).
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 // Blocks for `tasks` grid-stride tasks of one thread each.
 inline unsigned blocks_for(int64_t tasks) {
   const int64_t b = (tasks + kThreads - 1) / kThreads;

@@ -1,6 +1,7 @@
 // cuda backend: the activations and pointwise functions a transformer needs, forward and
 // backward: GELU (tanh approximation and exact erf form), ReLU, exp, log, tanh. The formulas
-// are those of csrc/cpu/unary.cpp, with CUDA's accurate expf/erff/tanhf/logf.
+// are csrc/common/elementwise_math.h's, shared with csrc/cpu/unary.cpp; CudaMath below is this
+// backend's math policy (CUDA's accurate expf, erff, tanhf, logf).
 //
 // Kernels: one grid-stride loop per direction, float4 loads and stores when the pointers are
 // 16-byte aligned (a scalar loop otherwise, and for the tail).
@@ -8,60 +9,25 @@
 #include "launch.h"  // first: under the emulator it defines the CUDA qualifiers
 #include <cstdint>
 #include "../common/backend_tensor_ops.h"
+#include "../common/elementwise_math.h"
 #include "strided_index.h"
 
 namespace ff::backend {
 namespace {
 
+using cuda::aligned16;
 using cuda::kThreads;
+using elementwise::kInvSqrt2;
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCubic = 0.044715f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
-constexpr float kInvSqrt2Pi = 0.3989422804014327f;
-
-struct GeluTanh {
-  __device__ static float f(float x) {
-    const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
-    return x / (1.0f + expf(-2.0f * u));
-  }
-  __device__ static float df(float x, float dy) {
-    const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
-    const float s = 1.0f / (1.0f + expf(-2.0f * u));
-    const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
-    return dy * (s + 2.0f * x * s * (1.0f - s) * du);
+struct CudaMath {
+  FF_HD static float exp(float x) { return expf(x); }
+  FF_HD static float log(float x) { return logf(x); }
+  FF_HD static float tanh(float x) { return tanhf(x); }
+  FF_HD static float normal_cdf(float x, float& gauss) {
+    gauss = expf(-0.5f * x * x);
+    return 0.5f * (1.0f + erff(x * kInvSqrt2));
   }
 };
-
-struct GeluErf {
-  __device__ static float f(float x) { return 0.5f * x * (1.0f + erff(x * kInvSqrt2)); }
-  __device__ static float df(float x, float dy) {
-    const float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));
-    return dy * (cdf + x * kInvSqrt2Pi * expf(-0.5f * x * x));
-  }
-};
-
-struct Relu {
-  __device__ static float f(float x) { return x < 0.0f ? 0.0f : x; }
-  __device__ static float df(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
-};
-
-struct Exp {
-  __device__ static float f(float x) { return expf(x); }
-  __device__ static float df(float y, float dy) { return dy * y; }
-};
-
-struct Log {
-  __device__ static float f(float x) { return logf(x); }
-  __device__ static float df(float x, float dy) { return dy / x; }
-};
-
-struct Tanh {
-  __device__ static float f(float x) { return tanhf(x); }
-  __device__ static float df(float y, float dy) { return dy * (1.0f - y * y); }
-};
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // vec4: whether the float4 loop runs (all pointers aligned); the scalar loop takes the rest.
 template <typename Op>
@@ -92,42 +58,22 @@ __global__ void backward_kernel(const float* saved, const float* dy, float* dx, 
     dx[i] = Op::df(saved[i], dy[i]);
 }
 
-template <typename Op>
-void forward(const float* x, float* y, int64_t n) {
-  const bool vec4 = aligned16(x) && aligned16(y);
-  FF_LAUNCH(forward_kernel<Op>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, x, y,
-            unsigned(n), vec4);
-}
-
-template <typename Op>
-void backward(const float* saved, const float* dy, float* dx, int64_t n) {
-  const bool vec4 = aligned16(saved) && aligned16(dy) && aligned16(dx);
-  FF_LAUNCH(backward_kernel<Op>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, saved, dy,
-            dx, unsigned(n), vec4);
-}
-
 }  // namespace
 
 void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
-  switch (op) {
-    case UnaryOp::gelu_tanh: return forward<GeluTanh>(x, y, n);
-    case UnaryOp::gelu_erf: return forward<GeluErf>(x, y, n);
-    case UnaryOp::relu: return forward<Relu>(x, y, n);
-    case UnaryOp::exp: return forward<Exp>(x, y, n);
-    case UnaryOp::log: return forward<Log>(x, y, n);
-    case UnaryOp::tanh: return forward<Tanh>(x, y, n);
-  }
+  const bool vec4 = aligned16(x) && aligned16(y);
+  elementwise::with_unary_op<CudaMath>(op, [&](auto f) {
+    FF_LAUNCH(forward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, x,
+              y, unsigned(n), vec4);
+  });
 }
 
 void unary_backward(UnaryOp op, const float* saved, const float* dy, float* dx, int64_t n) {
-  switch (op) {
-    case UnaryOp::gelu_tanh: return backward<GeluTanh>(saved, dy, dx, n);
-    case UnaryOp::gelu_erf: return backward<GeluErf>(saved, dy, dx, n);
-    case UnaryOp::relu: return backward<Relu>(saved, dy, dx, n);
-    case UnaryOp::exp: return backward<Exp>(saved, dy, dx, n);
-    case UnaryOp::log: return backward<Log>(saved, dy, dx, n);
-    case UnaryOp::tanh: return backward<Tanh>(saved, dy, dx, n);
-  }
+  const bool vec4 = aligned16(saved) && aligned16(dy) && aligned16(dx);
+  elementwise::with_unary_op<CudaMath>(op, [&](auto f) {
+    FF_LAUNCH(backward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0,
+              saved, dy, dx, unsigned(n), vec4);
+  });
 }
 
 }  // namespace ff::backend
