@@ -24,8 +24,8 @@ const LIMIT = 64 * 2 ** 20;
 // The tests that run on the GPU: kernels and ops against the float64 reference (they import only
 // the library and test/helpers).
 const TESTS = [
-  'autograd', 'device-checks', 'dot-attention', 'errors', 'fourier-attention', 'fourier-metric',
-  'kernels-extreme', 'nn-modules', 'nn-ops-adaptive', 'nn-ops-dropout', 'nn-ops-embedding',
+  'attention-causal-grids', 'autograd', 'device-checks', 'dot-attention', 'errors', 'fourier-attention',
+  'fourier-metric', 'kernels-extreme', 'nn-modules', 'nn-ops-adaptive', 'nn-ops-dropout', 'nn-ops-embedding',
   'nn-ops-loss', 'nn-ops-matmul', 'nn-ops-norm', 'optim', 'tensor-ops-elementwise',
   'tensor-ops-layout', 'tensor-ops-reduce',
 ];
