@@ -71,9 +71,7 @@ if(FF_SANITIZER_FLAGS)
   # prove that reports from kernels run through node fail the stage. Sanitizer addons only.
   ff_emu_sources(FF_EMU_PLANTED_KERNELS ${PROJECT_SOURCE_DIR}/test/sanitize/planted_kernels.cu)
   add_library(ff_planted_binding OBJECT test/sanitize/planted_binding.cpp)  # as ff_binding
-  target_include_directories(ff_planted_binding PRIVATE ${CMAKE_JS_INC} ${FF_NAPI_CPP_INC})
-  target_compile_definitions(ff_planted_binding PRIVATE NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS
-                                                        NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS)
+  ff_node_api(ff_planted_binding)
   target_compile_options(ff_planted_binding PRIVATE ${FF_SANITIZER_FLAGS})
   target_sources(fourierformer_cuda_emu PRIVATE ${FF_EMU_PLANTED_KERNELS}
                                                 $<TARGET_OBJECTS:ff_planted_binding>)

@@ -6,18 +6,18 @@
 //       build-native/prebuild-cpu so that build/Release is left alone, with OpenBLAS linked
 //       statically (binding.gyp's ff_static_openblas). node-gyp-build finds it at install and
 //       load time; where it does not load, the install script builds from source.
-//   prebuilds/linux-x64/cuda/fourierformer_cuda.node  the cuda addon: the CMake build of
+//   prebuilds/linux-x64/cuda/fourierformer_cuda.node  the cuda addon: the cmake-js build of
 //       `npm run build:cuda` (architectures: cmake/cuda.cmake's default, which this requests by
 //       clearing FF_CUDA_ARCHS; a current build is not compiled again), installed by
-//       `cmake --install --component prebuild --strip`, which drops the RUNPATH to this
-//       machine's cuBLAS (lib/cublas.ts finds cuBLAS at run time). In its own folder, where
-//       node-gyp-build does not look: prebuildify's file name has no tags that would rank it
-//       above a second .node file beside it.
+//       `cmake --install --component prebuild --strip` (cmake-js has no install step), which
+//       drops the RUNPATH to this machine's cuBLAS (lib/cublas.ts finds cuBLAS at run time). In
+//       its own folder, where node-gyp-build does not look: prebuildify's file name has no tags
+//       that would rank it above a second .node file beside it.
 //   prebuilds/linux-x64/mpi/fourierformer_mpi.node    the MPI addon of distributed training: the
-//       CMake build of `npm run build -- mpi` against this machine's Open MPI, installed stripped
-//       (component prebuild-mpi). It links libmpi.so.40, Open MPI's ABI (4.x and 5.x); with another
-//       MPI (MPICH, Intel MPI) users build it from the package's sources (lib/distributed/mpi.ts
-//       says how).
+//       cmake-js build of `npm run build -- mpi` against this machine's Open MPI, installed
+//       stripped (`cmake --install`, component prebuild-mpi). It links libmpi.so.40, Open MPI's
+//       ABI (4.x and 5.x); with another MPI (MPICH, Intel MPI) users build it from the package's
+//       sources (lib/distributed/mpi.ts says how).
 // The cuda-emu addon is not shipped (it needs this distribution's Boost.Context and is a test
 // tool). --check (npm's prepack) only verifies that both prebuilds exist (else exit 1) and that
 // no source is newer (else exit 2). Prints each file's size and the shared libraries it needs.
