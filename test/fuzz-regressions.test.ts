@@ -147,6 +147,15 @@ const CASES: { why: string; property: string; case: unknown }[] = [
     property: 'invalid:calls',
     case: { target: 32, arg: 2, seed: 2147483646, valid: false },
   },
+  {
+    why: 'seed 1207 case 1003 (shrunk): a NaN tolerance (an unbounded flush floor, den 0, times a dout of 0) failed a correct dv of 0',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 1, D: 5, Dv: 5 }, power: 2, eps: 0, rForm: 'scalar',
+      R: { kind: 'constant', scale: 10000, seed: 0 }, q: { kind: 'uniform', scale: 0.5, seed: 0 }, k: { kind: 'uniform', scale: 0.5, seed: 200158506 },
+      v: { kind: 'uniform', scale: 0.5, seed: 0 }, dout: { kind: 'grid', scale: 1, seed: 0 }, view: 'none',
+    },
+  },
 ];
 
 let tmp: string;

@@ -329,7 +329,7 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             const g = Math.abs(dout[row * Dv + e]);
             // Non-stable kernels flush a weight P below TINY to 0 before it meets dout (stable
             // ones round it to a multiple of 2^-149).
-            dv[vo + e] += mul(dP, g) + termFloor + (stable ? SUBNORMAL_ULP : termFloor) * g;
+            dv[vo + e] += mul(dP, g) + termFloor + mul(stable ? SUBNORMAL_ULP : termFloor, g);
             dvAbs[vo + e] += Math.abs(Pj) * g;
           }
           for (let d = 0; d < D; d++) {
@@ -347,8 +347,8 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             // Stable ones keep it subnormal, rounded to a multiple of 2^-149: up to SUBNORMAL_ULP
             // per rounding of the few it takes, scaled the same way.
             const lost = stable ? 4 * SUBNORMAL_ULP : termFloor;
-            const flushQ = lost * Rv;
-            const flushR = lost * x;
+            const flushQ = mul(lost, Rv);
+            const flushR = mul(lost, x);
             dq[row * D + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;
             dqAbs[row * D + d] += term * Rv;
             dk[ko + d] += mul(err + 3 * U * term, Rv) + termFloor + flushQ;
