@@ -15,9 +15,10 @@
 // never leak). exponent/mantissa split a float into 2^e * m with |m| in [1, 2), treating zero
 // and subnormals as 0 * 2^0; pow2(n) = 2^n for integer-valued n, 0 below 2^-126 and 2^127 above
 // (never inf, so 0 * pow2(n) stays 0); ldexp(p, n) = p 2^n rounded once, subnormal results
-// included, for integer-valued n <= 127 (0 where p 2^n is under half the least subnormal). unfused(a) = a, as a value the compiler cannot see
-// into: GCC contracts a * b + c into an FMA even for the intrinsics (they are vector operators),
-// and where a kernel is bound by the multiply pipes an FMA in place of an add costs a slot there.
+// included, for integer-valued n <= 127 (0 where p 2^n is under half the least subnormal).
+// unfused(a) = a, as a value the compiler cannot see into: GCC contracts a * b + c into an FMA
+// even for the intrinsics (they are vector operators), and where a kernel is bound by the
+// multiply pipes an FMA in place of an add costs a slot there.
 #pragma once
 #if defined(__x86_64__) || defined(__i386__)
 #define FF_CPU_X86 1
