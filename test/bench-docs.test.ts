@@ -79,6 +79,16 @@ describe('generated benchmark docs', () => {
     expect(readmeBlock(starved)).toMatch(/The host was busy.*the timed runs kept 0\.\d\d CPUs busy on average, for 2 threads/);
   });
 
+  test('a load that rose after a run whose timed blocks had their CPUs is not called busy', () => {
+    const r = results();
+    r.machine.loadavg_end = [3.0, 1.0, 0.5];
+    expect(readmeBlock(r)).not.toMatch(/busy/);
+    expect(benchmarksMd(r)).toContain('3.00, 1.00, 0.50 at the end');
+    delete r.machine.loadavg_end;
+    for (const figs of [...r.attention!.map((a) => a.figures), r.train!.figures]) for (const f of Object.values(figs)) if ('cpu_per_wall' in f) f.cpu_per_wall = [1.5];
+    expect(readmeBlock(r)).toMatch(/The host was busy/);
+  });
+
   test('docs/benchmarks.md lists every figure, skipped ones with the reason, and per-round ratio ranges', () => {
     const md = benchmarksMd(results());
     expect(md).toContain('| N 1024 (B1 H8 N1024 D16 causal) | PyTorch, materialised Fourier | needs about 6.0 GiB, over the 4 GiB limit |');
