@@ -297,13 +297,14 @@ export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cut
   rows.forEach((rs, i) => {
     if (rs.length === 0) return;
     const index = rs.length === N ? null : tensor(rs, [rs.length], { device });
-    const e = embedding(tensor(rel[i], [rs.length], { device }), clusters[i].weight);
+    // a cluster holding every row looks them up in ids' shape: [..., d] without a reshape
+    const e = embedding(tensor(rel[i], index === null ? ids.shape : [rs.length], { device }), clusters[i].weight);
     const proj = clusters[i].proj;
     const rowsOut = proj ? linear(e, proj) : e;
     // a cluster holding every row (one token, as in decoding) already has them in order
     const part = index === null ? rowsOut : scatterRows(rowsOut, index, N);
     out = out === null ? part : add(out, part);
   });
-  const flat = out as unknown as Tensor;
-  return ids.ndim === 1 ? flat : reshape(flat, [...ids.shape, dims[0]]);
+  const all = out as unknown as Tensor;
+  return all.ndim === ids.ndim + 1 ? all : reshape(all, [...ids.shape, dims[0]]);
 }
