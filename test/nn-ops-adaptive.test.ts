@@ -125,6 +125,41 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5, 6)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\] \+ \[1, 8\]/);
   });
 
+  test('adaptiveLogProbs without grad: one native call, the reference and the composed ops (1e-5); projections either way, biases, heads whole or split', () => {
+    for (const projTransposed of [false, true]) {
+      const w = makeWeights(projTransposed);
+      const tailBias = w.tails.map((t, i) => randomPair([t.weight.t.shape[0]], -0.5, 0.5, 40 + i, false));
+      const refW = refWeights(w);
+      refW.tails.forEach((t, i) => (t.bias = i === 1 ? null : tailBias[i].ref));
+      const tw = tensorWeights(w);
+      tw.tails.forEach((t, i) => (t.bias = i === 1 ? null : tailBias[i].t));
+      const whole = tw.head as ff.Tensor;
+      for (const [head, headBias] of [[whole, tw.headBias], [[ff.slice(whole, 0, 0, 4), ff.slice(whole, 0, 4)], tw.headBias], [whole, null]] as const) {
+        const weights = { ...tw, head: head as ff.Tensor | [ff.Tensor, ff.Tensor], headBias };
+        for (const rows of [1, 3, N]) {
+          const x = randomPair([rows, d], -1, 1, 30 + rows, false);
+          const ref = adaptiveLogProbRef(x.ref, { ...refW, headBias: headBias === null ? null : refW.headBias }, cutoffs);
+          const native = ff.noGrad(() => ff.adaptiveLogProbs(x.t, weights, { cutoffs }));
+          const composed = ff.noGrad(() => ff.adaptiveLogProbs(x.t, weights, { cutoffs, composed: true }));
+          expect(native.shape).toEqual([rows, V]);
+          expect(relErr(native.toFloat32Array(), ref.data)).toBeLessThan(1e-5);
+          expect(relErr(native.toFloat32Array(), composed.toFloat32Array())).toBeLessThan(1e-5);
+          const x3 = ff.noGrad(() => ff.adaptiveLogProbs(ff.reshape(x.t, [1, rows, d]), weights, { cutoffs }));
+          expect(x3.shape).toEqual([1, rows, V]);
+          expect(relErr(x3.toFloat32Array(), ref.data)).toBeLessThan(1e-5);
+        }
+      }
+      // a projection of the right size but the wrong shape, a bias of the wrong length: errors naming them
+      const x = randomPair([2, d], -1, 1, 39, false);
+      const bad = (tails: ff.AdaptiveSoftmaxTail[]) => () => ff.noGrad(() => ff.adaptiveLogProbs(x.t, { ...tw, tails }, { cutoffs }));
+      const p1 = tw.tails[1].proj as ff.Tensor;
+      expect(bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: ff.reshape(p1, [p1.shape[1], p1.shape[0]]) } : t))))
+        .toThrow(new RegExp(`^weights\\.tails\\[1\\]\\.proj: expected \\[${projTransposed ? `${d}, ${d / 2}` : `${d / 2}, ${d}`}\\]`));
+      expect(bad(tw.tails.map((t, i) => (i === 0 ? { ...t, bias: ff.zeros([2], { device: device() }) } : t)))).toThrow(/^weights\.tails\[0\]\.bias: expected \[3\], got \[2\]/);
+      expect(bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: null } : t)))).toThrow(/^weights\.tails\[1\]\.weight: expected \[4, 8\] without a projection, got \[4, 4\]/);
+    }
+  });
+
   test('adaptiveInput of ids all in one cluster (one token, as in decoding): the rows and their gradient', () => {
     const table = randomPair([4, 2], -0.5, 0.5, 60);
     const proj = randomPair([d, 2], -0.5, 0.5, 61);

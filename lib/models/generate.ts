@@ -34,6 +34,8 @@ export interface GenerateOptions extends SamplingOptions {
   shift?: number;
   /** Whether to keep a key-value cache (true by default); false recomputes the window per token. */
   useCache?: boolean;
+  /** With the cache: each token through the blocks' fused decoding step where they have one (true by default); false: op by op. */
+  fusedStep?: boolean;
   /** Called with each new token as soon as it is drawn (streaming). */
   onToken?: (id: number) => void;
 }
@@ -74,7 +76,7 @@ export interface CausalLanguageModel {
   readonly device: Device;
   readonly blocks: { readonly length: number };
   readonly training: boolean;
-  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean }): Tensor;
+  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean; fusedStep?: boolean }): Tensor;
   train(mode: boolean): unknown;
   eval(): unknown;
 }
@@ -94,13 +96,15 @@ export function generate(model: CausalLanguageModel, promptIds: ArrayLike<number
   const generator = opts.seed !== undefined ? new Generator(opts.seed) : opts.generator ?? defaultGenerator;
   const useCache = opts.useCache ?? true;
   if (typeof useCache !== 'boolean') throw new Error(`useCache: expected a boolean, got ${String(useCache)}`);
+  const fusedStep = opts.fusedStep ?? true;
+  if (typeof fusedStep !== 'boolean') throw new Error(`fusedStep: expected a boolean, got ${String(fusedStep)}`);
 
   const device = model.device;
   const cache = useCache ? new KVCache(model.blocks.length) : null;
   /** The log-probabilities after the last of `ids`, read with the cache (which they continue) or from scratch. */
   const next = (ids: number[]): Float32Array => tidy(() => {
     const input = tensor(ids, [1, ids.length], { device });
-    return model.logProbs(input, { cache: cache ?? undefined, last: true }).toFloat32Array();
+    return model.logProbs(input, { cache: cache ?? undefined, last: true, fusedStep }).toFloat32Array();
   });
 
   let window = prompt.slice(-context);

@@ -234,10 +234,19 @@ export class LanguageModel extends Module {
     return this.drop.forward(add(scale(e, Math.sqrt(this.config.dModel)), pos));
   }
 
-  /** The last hidden states [B, T, dModel] that the output layer scores (positions and cache: inputs() and logProbs()). */
-  private hidden(ids: Tensor, first?: number, cache?: KVCache): Tensor {
+  /**
+   * The last hidden states [B, T, dModel] that the output layer scores (positions and cache:
+   * inputs() and logProbs()). One token after a filled cache goes through each block's fused
+   * decoding step where the block has one (TransformerBlock.decodeStep) unless `fused` is false.
+   */
+  private hidden(ids: Tensor, first?: number, cache?: KVCache, fused = true): Tensor {
     let x = this.inputs(ids, first);
-    for (let i = 0; i < this.blocks.length; i++) x = this.blocks.at(i).forward(x, cache?.layers[i]);
+    const step = fused && cache !== undefined && cache.length > 0 && ids.shape[1] === 1;
+    for (let i = 0; i < this.blocks.length; i++) {
+      const block = this.blocks.at(i);
+      const layer = cache?.layers[i];
+      x = (step && layer !== undefined ? block.decodeStep(x, layer) : null) ?? block.forward(x, layer);
+    }
     if (this.lnF !== null) x = this.lnF.forward(x);
     return this.drop.forward(x);
   }
@@ -293,8 +302,10 @@ export class LanguageModel extends Module {
    * token at index i of what the model reads sits at table row i (see the header). With a cache
    * (inside noGrad), ids continue the cached tokens: an empty cache takes any T (the prompt, the
    * causal pass), a filled one T = 1; the cache must leave room, cache.length + T <= context.
+   * fusedStep (true by default): a token after a filled cache goes through each block's fused
+   * decoding step where the block has one; false runs every block op by op (the reference).
    */
-  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean } = {}): Tensor {
+  logProbs(ids: Tensor, opts: { cache?: KVCache; last?: boolean; fusedStep?: boolean } = {}): Tensor {
     if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
     const { cache } = opts;
     this.checkIds(ids, 'ids');
@@ -306,7 +317,10 @@ export class LanguageModel extends Module {
     if (first + T > this.config.context) {
       throw new Error(`ids: ${T} tokens after the ${first} cached pass the context of ${this.config.context}; start a new cache from the last tokens`);
     }
-    let h = this.hidden(ids, first, cache);
+    const fused = opts.fusedStep ?? true;
+    if (typeof fused !== 'boolean') throw new Error(`opts.fusedStep: expected a boolean, got ${String(fused)}`);
+    if (cache !== undefined && first === 0) cache.reserve(this.config.context);
+    let h = this.hidden(ids, first, cache, fused);
     if (opts.last === true && T > 1) h = slice(h, 1, T - 1, T);
     const out = this.output;
     if (this.config.cutoffs.length === 0) return logSoftmax(linear(h, out.weight ?? this.embed.at(0).weight, out.bias));

@@ -275,6 +275,21 @@ export class MultiHeadAttention extends Module {
   }
 
   /**
+   * What the fused decoding step (TransformerBlock.decodeStep) needs of this layer's attention,
+   * or null where it does not cover it and the step runs op by op: 'fourier' reading every
+   * feature of its heads (features: F < Dh slices them), and 'dot' at its 1 / sqrt(Dh) scale.
+   */
+  decodeSettings(): { attention: 'fourier' | 'dot'; R: Tensor | null; power: number; eps: number; stable: boolean; scale: number } | null {
+    if (this.R !== null) {
+      if (this.kernelFeatures !== this.headDim) return null;
+      const { power, eps, stable } = resolveFourierOptions(this.fourier);
+      return { attention: 'fourier', R: this.R, power, eps, stable, scale: 0 };
+    }
+    if (this.attention !== 'dot') return null;
+    return { attention: 'dot', R: null, power: 0, eps: 0, stable: false, scale: 1 / Math.sqrt(this.headDim) };
+  }
+
+  /**
    * What the layer's attention does with its rows for input x [B, N, dModel] (row sums against
    * eps, row mass, entropy, largest weight, R; lib/nn/attention-statistics.ts), without grad.
    */

@@ -3,14 +3,18 @@
 //   pre:   x = x + dropPath(dropout(attn(ln1(x))));   x = x + dropPath(dropout(ff(ln2(x))))
 //   post:  x = ln1(x + dropout(attn(x)));             x = ln2(x + dropout(ff(x)))
 //   ff(x) = fc2(dropout(act(fc1(x)))),  act = GELU or ReLU
+// decodeStep(x, cache): the block at one token after a filled key-value cache in eval mode, as
+// one native call (csrc/binding/decode_step.cpp) where it covers the block's attention.
 import { add, gelu, relu } from '../ops/elementwise';
+import { isGradEnabled } from '../autograd/grad-mode';
 import type { Device } from '../native';
 import type { Generator } from '../random';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkOptions, optChoice, optNumber } from '../options';
+import { shapeString } from '../shape';
 import { MULTI_HEAD_ATTENTION_OPTIONS, MultiHeadAttention, MultiHeadAttentionOptions, resolveAttentionOptions } from './attention';
 import { Dropout, DropPath } from './dropout';
-import type { LayerKVCache } from './kv-cache';
+import { decodeNative, LayerKVCache } from './kv-cache';
 import { LayerNorm } from './layernorm';
 import { checkFeatures, Linear } from './linear';
 import { Module } from './module';
@@ -76,6 +80,50 @@ export class TransformerBlock extends Module {
   private ff(x: Tensor): Tensor {
     const h = this.fc1.forward(x);
     return this.fc2.forward(this.drop.forward(this.activation === 'gelu' ? gelu(h) : relu(h)));
+  }
+
+  /**
+   * Whether decodeStep() covers this block: eval mode or no dropout, and attention the fused
+   * step handles (MultiHeadAttention.decodeSettings: 'fourier' over every feature, 'dot').
+   */
+  get canDecodeFused(): boolean {
+    const quiet = !this.training || (this.drop.p === 0 && this.dropPath.p === 0);
+    return quiet && this.attn.causal && this.attn.decodeSettings() !== null;
+  }
+
+  /**
+   * One token per sequence, x [B, 1, dModel], after the tokens in a filled cache, in one native
+   * call (csrc/binding/decode_step.cpp): what forward(x, cache) computes in eval mode, its
+   * keys and values written into the cache's stores at the next row. Null (nothing done) where
+   * canDecodeFused is false: forward() is then the step. Without grad.
+   */
+  decodeStep(x: Tensor, cache: LayerKVCache): Tensor | null {
+    const settings = this.attn.decodeSettings();
+    if (settings === null || !this.canDecodeFused) return null;
+    if (isGradEnabled()) throw new Error('decodeStep: incremental decoding runs without grad; call it inside ff.noGrad(() => ...)');
+    if (x.ndim !== 3 || x.shape[1] !== 1 || x.shape[2] !== this.dModel) {
+      throw new Error(`x: expected one token per sequence [B, 1, ${this.dModel}], got ${shapeString(x.shape)}`);
+    }
+    if (cache.length === 0) throw new Error('cache: decodeStep continues a filled cache; the first tokens go through forward()');
+    const B = x.shape[0];
+    const H = this.numHeads, Dh = this.dModel / H;
+    const [kStore, vStore] = cache.stores(B, H, Dh, Dh, x.device, 1);
+    const { R } = settings;
+    const [rH, rD] = R === null ? [1, 1] : R.ndim === 2 ? R.shape : R.ndim === 1 ? [1, R.shape[0]] : [1, 1];
+    const p = (t: Tensor | null, what: string) => (t === null ? null : t.storage(what));
+    const params = [
+      p(this.ln1.weight, 'ln1.weight'), p(this.ln1.bias, 'ln1.bias'), p(this.attn.qkv.weight, 'qkv.weight'), p(this.attn.qkv.bias, 'qkv.bias'),
+      p(this.attn.proj.weight, 'proj.weight'), p(this.attn.proj.bias, 'proj.bias'), p(R, 'R'), p(this.ln2.weight, 'ln2.weight'),
+      p(this.ln2.bias, 'ln2.bias'), p(this.fc1.weight, 'fc1.weight'), p(this.fc1.bias, 'fc1.bias'), p(this.fc2.weight, 'fc2.weight'),
+      p(this.fc2.bias, 'fc2.bias'),
+    ];
+    const dims = [B, this.dModel, H, this.fc1.outFeatures, kStore.shape[2], cache.length, rH, rD];
+    const y = decodeNative(x).decodeBlock(
+      x.storage('x'), params, kStore.storage('kCache'), vStore.storage('vCache'), dims, settings.attention, this.norm, this.activation,
+      this.ln1.eps, this.ln2.eps, settings.power, settings.eps, settings.stable, settings.scale,
+    );
+    cache.advance(1);
+    return new Tensor(y, [B, 1, this.dModel], x.device);
   }
 
   /** x [B, N, dModel] -> [B, N, dModel]; with a cache, x continues the cached tokens (MultiHeadAttention.forward). */

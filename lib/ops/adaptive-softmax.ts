@@ -21,6 +21,8 @@
 // Composed from linear, matmul, crossEntropy, logSoftmax, embedding/gatherRows/scatterRows and
 // the tensor ops (add, scale, slice, concat, reshape), so autograd gives every gradient. The
 // cluster routing reads the targets (or ids) back to the host: one sync per call.
+import { isGradEnabled } from '../autograd/grad-mode';
+import type { Storage } from '../native';
 import { shapeString } from '../shape';
 import { checkSameDevice, checkTensor, tensor, Tensor } from '../tensor';
 import { crossEntropy } from './cross-entropy';
@@ -215,12 +217,59 @@ export function adaptiveLogSoftmaxWithLoss(
   return { loss, logProbs: input.ndim === 2 ? all : reshape(all, [...input.shape.slice(0, -1), V]) };
 }
 
-/** log p over the whole vocabulary [..., V] of input [..., d] (no target: what sampling reads). */
-export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }): Tensor {
+/** The native one-call log-probabilities (csrc/binding/adaptive_log_probs.cpp). */
+interface AdaptiveNative {
+  adaptiveLogProbs(
+    x: Storage, dims: number[], cutoffs: number[], head: Storage[], headBias: Storage | null,
+    tails: [Storage, Storage | null, Storage | null, number, boolean][],
+  ): Storage;
+}
+
+/**
+ * log p over the whole vocabulary [..., V] of input [..., d] (no target: what sampling reads).
+ * Without grad (grad disabled, or no input or weight requiring it) one native call computes it
+ * (csrc/binding/adaptive_log_probs.cpp: the same kernels, none of the dozen intermediate tensors
+ * that cost a decoding step most of its output layer); with grad, the composed ops (autograd).
+ * opts.composed forces the composed ops (the reference the native call is tested against).
+ */
+export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[]; composed?: boolean }): Tensor {
   // every op of logProbsOf works over the last axis, so input [..., d] keeps its leading axes
   const s = checkAdaptive(input, weights, opts, null, input.ndim < 2);
-  const all = logProbsOf(s, headLogits(s, weights.headBias ?? null), weights);
-  return input.ndim >= 2 ? all : reshape(all, [s.V]);
+  const named: Record<string, Tensor> = { input };
+  s.headParts.forEach((h, i) => (named[`weights.head[${i}]`] = h));
+  if (weights.headBias) named['weights.headBias'] = weights.headBias;
+  weights.tails.forEach((t, i) => {
+    named[`weights.tails[${i}].weight`] = t.weight;
+    if (t.proj) named[`weights.tails[${i}].proj`] = t.proj;
+    if (t.bias) named[`weights.tails[${i}].bias`] = t.bias;
+  });
+  const needsGrad = isGradEnabled() && Object.values(named).some((t) => t.requiresGrad);
+  if (opts.composed === true || needsGrad) {
+    const all = logProbsOf(s, headLogits(s, weights.headBias ?? null), weights);
+    return input.ndim >= 2 ? all : reshape(all, [s.V]);
+  }
+  Object.entries(named).forEach(([what, t]) => checkTensor(t, what));
+  checkSameDevice(named);
+  const d = input.shape[input.ndim - 1];
+  const want = (t: Tensor, shape: number[], what: string) => {
+    if (t.ndim !== shape.length || t.shape.some((n, j) => n !== shape[j])) throw new Error(`${what}: expected ${shapeString(shape)}, got ${shapeString(t.shape)}`);
+  };
+  if (weights.headBias) want(weights.headBias, [s.cutoffs[0] + weights.tails.length], 'weights.headBias');
+  const tails = weights.tails.map((t, i): [Storage, Storage | null, Storage | null, number, boolean] => {
+    const [rows, di] = t.weight.shape;
+    const transposed = t.projTransposed === true;
+    if (t.proj) want(t.proj, transposed ? [d, di] : [di, d], `weights.tails[${i}].proj`);
+    else if (di !== d) throw new Error(`weights.tails[${i}].weight: expected [${rows}, ${d}] without a projection, got ${shapeString(t.weight.shape)}`);
+    if (t.bias) want(t.bias, [rows], `weights.tails[${i}].bias`);
+    return [t.weight.storage(`weights.tails[${i}].weight`), t.proj ? t.proj.storage(`weights.tails[${i}].proj`) : null,
+      t.bias ? t.bias.storage(`weights.tails[${i}].bias`) : null, di, transposed];
+  });
+  const native = input.backend as unknown as AdaptiveNative;
+  const y = native.adaptiveLogProbs(
+    input.storage('input'), [s.N, d, s.V], s.cutoffs, s.headParts.map((h, i) => h.storage(`weights.head[${i}]`)),
+    weights.headBias ? weights.headBias.storage('weights.headBias') : null, tails,
+  );
+  return new Tensor(y, input.ndim >= 2 ? [...input.shape.slice(0, -1), s.V] : [s.V], input.device);
 }
 
 /** Adaptive input embeddings of ids [...] -> [..., d]: cluster i looks up clusters[i].weight and projects to d. */
@@ -248,13 +297,14 @@ export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cut
   rows.forEach((rs, i) => {
     if (rs.length === 0) return;
     const index = rs.length === N ? null : tensor(rs, [rs.length], { device });
-    const e = embedding(tensor(rel[i], [rs.length], { device }), clusters[i].weight);
+    // a cluster holding every row looks them up in ids' shape: [..., d] without a reshape
+    const e = embedding(tensor(rel[i], index === null ? ids.shape : [rs.length], { device }), clusters[i].weight);
     const proj = clusters[i].proj;
     const rowsOut = proj ? linear(e, proj) : e;
     // a cluster holding every row (one token, as in decoding) already has them in order
     const part = index === null ? rowsOut : scatterRows(rowsOut, index, N);
     out = out === null ? part : add(out, part);
   });
-  const flat = out as unknown as Tensor;
-  return ids.ndim === 1 ? flat : reshape(flat, [...ids.shape, dims[0]]);
+  const all = out as unknown as Tensor;
+  return all.ndim === ids.ndim + 1 ? all : reshape(all, [...ids.shape, dims[0]]);
 }
