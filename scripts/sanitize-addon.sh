@@ -34,10 +34,11 @@ trap 'rm -rf "$log_dir"' EXIT
 # through the autograd, modules, argument checks and the adaptive softmax, and at extreme inputs
 # (the attentions' slow paths of tiny sinc products, D and Dv up to 256), and the attentions'
 # causal grids with their row blocks paired (csrc/cuda/attention_blocks.h; child processes, which
-# inherit the sanitizer). Training loops, data and CLI tests reach no kernel the op tests do
+# inherit the sanitizer), the fused decoding step (csrc/binding/decode_step.cpp: cache rows
+# written and read in place). Training loops, data and CLI tests reach no kernel the op tests do
 # not, and take minutes under the emulator.
 ASAN_EXTRA_FILES=(test/autograd.test.ts test/errors.test.ts test/nn-modules.test.ts test/nn-ops-adaptive.test.ts
-  test/kernels-extreme.test.ts test/attention-causal-grids.test.ts)
+  test/kernels-extreme.test.ts test/attention-causal-grids.test.ts test/generate-fused.test.ts)
 
 # TSan: the test file that runs each .cu file's kernels (one file may serve several .cu files),
 # blocks with several warps included. A .cu file missing here fails the stage: name a test file
