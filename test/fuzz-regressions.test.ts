@@ -156,6 +156,24 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       v: { kind: 'uniform', scale: 0.5, seed: 0 }, dout: { kind: 'grid', scale: 1, seed: 0 }, view: 'none',
     },
   },
+  {
+    why: 'seed 1207 case 14095 (shrunk): every K of a row subnormal (~1e-43, D 48, eps 0); the cuda default mode summed K and K v in plain float (out 3% off, outside the values\' hull) and its backward weight K / S was 1.31',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 2, H: 2, Nq: 1, Nk: 1, D: 48, Dv: 1 }, eps: 0, rForm: 'scalar',
+      R: { kind: 'constant', scale: 1, seed: 0 }, q: { kind: 'uniform', scale: 1, seed: 1336427769 }, k: { kind: 'uniform', scale: 2, seed: 415273211 },
+      v: { kind: 'uniform', scale: 0.5, seed: 0 }, dout: { kind: 'uniform', scale: 0.5, seed: 0 }, view: 'slice',
+    },
+  },
+  {
+    why: 'seed 1207 case 14095: the same, causal, Dv 8',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: true, stable: false, dims: { B: 2, H: 2, Nq: 1, Nk: 1, D: 48, Dv: 8 }, eps: 0, rForm: '1D',
+      R: { kind: 'constant', scale: 1, seed: 2147483644 }, q: { kind: 'uniform', scale: 1, seed: 1336428087 }, k: { kind: 'uniform', scale: 2, seed: 415273211 },
+      v: { kind: 'uniform', scale: 0.5, seed: 19 }, dout: { kind: 'grid', scale: 0.5, seed: 12 }, view: 'slice',
+    },
+  },
 ];
 
 let tmp: string;

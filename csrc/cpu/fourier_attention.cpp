@@ -87,6 +87,7 @@
 #include <vector>
 #include "../common/backend.h"
 #include "../common/error.h"
+#include "../common/fourier_math.h"
 #include "simd.h"
 #include "sinc_simd.h"
 #include "threads.h"
@@ -111,13 +112,7 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // accuracy; what is subnormal is only a result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
 // underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
 // eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
-// eps 2^(p a) stay below 2^120).
-int scale_root(int p, int n, float vmax, float eps) {
-  int room = 64;
-  for (const double x : {double(n) * vmax, double(eps)})
-    if (x > 0) room = std::min(room, x < 1e300 ? 119 - std::ilogb(x) : 0);
-  return std::max(0, room) / p;
-}
+// eps 2^(p a) stay below 2^120): common/fourier_math.h scale_root, shared with the cuda kernel.
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
