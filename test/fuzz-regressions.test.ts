@@ -174,6 +174,16 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       v: { kind: 'uniform', scale: 0.5, seed: 19 }, dout: { kind: 'grid', scale: 0.5, seed: 12 }, view: 'slice',
     },
   },
+  {
+    why: 'seed 1207 case 19696 (shrunk): the LayerNorm backward formed g = dy gamma (~1e-39, subnormal) in float; its lost bits were the result of g - mean(g) - xhat mean(g xhat) in a row of two values (cpu and cuda)',
+    property: 'layerNorm',
+    case: { rows: 1, C: 2, affine: 'both', eps: 1e-30, x: { kind: 'spread', scale: 0.5, seed: 1541335425 }, w: { kind: 'uniform', scale: 1e-29, seed: 0 }, b: { kind: 'uniform', scale: 0.5, seed: 0 }, g: { kind: 'uniform', scale: 1e-10, seed: 0 } },
+  },
+  {
+    why: 'seed 1207 case 19696: the same, gamma 1e-30 and rows of 6 (dx 1e-4 relative off)',
+    property: 'layerNorm',
+    case: { rows: 3, C: 6, affine: 'weight', eps: 1e-30, x: { kind: 'spread', scale: 0.5, seed: 2059511402 }, w: { kind: 'constant', scale: 1e-30, seed: 7 }, b: { kind: 'uniform', scale: 2, seed: 1562289327 }, g: { kind: 'positive', scale: 1e-10, seed: 29 } },
+  },
 ];
 
 let tmp: string;
