@@ -184,6 +184,15 @@ const CASES: { why: string; property: string; case: unknown }[] = [
     property: 'layerNorm',
     case: { rows: 3, C: 6, affine: 'weight', eps: 1e-30, x: { kind: 'spread', scale: 0.5, seed: 2059511402 }, w: { kind: 'constant', scale: 1e-30, seed: 7 }, b: { kind: 'uniform', scale: 2, seed: 1562289327 }, g: { kind: 'positive', scale: 1e-10, seed: 29 } },
   },
+  {
+    why: 'seed 71207 case 12442 (shrunk): power 50, eps 0, a row sum ~1e-37; the cpu default backward formed (dp - delta) / S first, which overflowed and met another key\'s k^(p-1) = 0 as inf * 0 (dq NaN)',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 5, Dv: 1 }, power: 50, eps: 0, rForm: 'scalar',
+      R: { kind: 'positive', scale: 4, seed: 237993263 }, q: { kind: 'uniform', scale: 1e-30, seed: 0 }, k: { kind: 'uniform', scale: 1, seed: 29 },
+      v: { kind: 'uniform', scale: 2, seed: 170363160 }, dout: { kind: 'uniform', scale: 100, seed: 907401800 }, view: 'none',
+    },
+  },
 ];
 
 let tmp: string;

@@ -636,13 +636,16 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         T kp1;
         const T K = kernel_power<V>(V::mul(k[n], up), p, kp1);
         const T dp = V::load(in.dp + (j - in.jbeg));
-        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv_p);
+        // coef = (dp - delta) (k^(p-1) / den) cp: k^(p-1) / den ~ K / (k S) first, as
+        // (dp - delta) / den alone overflows where S is tiny (1e-37 at p = 50) and then
+        // meets another key's k^(p-1) = 0 as inf * 0
+        T coef_n = V::mul(V::sub(dp, delta), V::mul(cp, V::mul(kp1, inv))), P = V::mul(K, inv_p);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
-          G = V::keep(valid, G), P = V::keep(valid, P);
+          coef_n = V::keep(valid, coef_n), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(cp, kp1));
+        coef[n] = coef_n;
       }
       pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
     });
