@@ -156,6 +156,43 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       v: { kind: 'uniform', scale: 0.5, seed: 0 }, dout: { kind: 'grid', scale: 1, seed: 0 }, view: 'none',
     },
   },
+  {
+    why: 'seed 1207 case 14095 (shrunk): every K of a row subnormal (~1e-43, D 48, eps 0); the cuda default mode summed K and K v in plain float (out 3% off, outside the values\' hull) and its backward weight K / S was 1.31',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 2, H: 2, Nq: 1, Nk: 1, D: 48, Dv: 1 }, eps: 0, rForm: 'scalar',
+      R: { kind: 'constant', scale: 1, seed: 0 }, q: { kind: 'uniform', scale: 1, seed: 1336427769 }, k: { kind: 'uniform', scale: 2, seed: 415273211 },
+      v: { kind: 'uniform', scale: 0.5, seed: 0 }, dout: { kind: 'uniform', scale: 0.5, seed: 0 }, view: 'slice',
+    },
+  },
+  {
+    why: 'seed 1207 case 14095: the same, causal, Dv 8',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: true, stable: false, dims: { B: 2, H: 2, Nq: 1, Nk: 1, D: 48, Dv: 8 }, eps: 0, rForm: '1D',
+      R: { kind: 'constant', scale: 1, seed: 2147483644 }, q: { kind: 'uniform', scale: 1, seed: 1336428087 }, k: { kind: 'uniform', scale: 2, seed: 415273211 },
+      v: { kind: 'uniform', scale: 0.5, seed: 19 }, dout: { kind: 'grid', scale: 0.5, seed: 12 }, view: 'slice',
+    },
+  },
+  {
+    why: 'seed 1207 case 19696 (shrunk): the LayerNorm backward formed g = dy gamma (~1e-39, subnormal) in float; its lost bits were the result of g - mean(g) - xhat mean(g xhat) in a row of two values (cpu and cuda)',
+    property: 'layerNorm',
+    case: { rows: 1, C: 2, affine: 'both', eps: 1e-30, x: { kind: 'spread', scale: 0.5, seed: 1541335425 }, w: { kind: 'uniform', scale: 1e-29, seed: 0 }, b: { kind: 'uniform', scale: 0.5, seed: 0 }, g: { kind: 'uniform', scale: 1e-10, seed: 0 } },
+  },
+  {
+    why: 'seed 1207 case 19696: the same, gamma 1e-30 and rows of 6 (dx 1e-4 relative off)',
+    property: 'layerNorm',
+    case: { rows: 3, C: 6, affine: 'weight', eps: 1e-30, x: { kind: 'spread', scale: 0.5, seed: 2059511402 }, w: { kind: 'constant', scale: 1e-30, seed: 7 }, b: { kind: 'uniform', scale: 2, seed: 1562289327 }, g: { kind: 'positive', scale: 1e-10, seed: 29 } },
+  },
+  {
+    why: 'seed 71207 case 12442 (shrunk): power 50, eps 0, a row sum ~1e-37; the cpu default backward formed (dp - delta) / S first, which overflowed and met another key\'s k^(p-1) = 0 as inf * 0 (dq NaN)',
+    property: 'fourierAttention',
+    case: {
+      backward: true, causal: false, stable: false, dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 5, Dv: 1 }, power: 50, eps: 0, rForm: 'scalar',
+      R: { kind: 'positive', scale: 4, seed: 237993263 }, q: { kind: 'uniform', scale: 1e-30, seed: 0 }, k: { kind: 'uniform', scale: 1, seed: 29 },
+      v: { kind: 'uniform', scale: 2, seed: 170363160 }, dout: { kind: 'uniform', scale: 100, seed: 907401800 }, view: 'none',
+    },
+  },
 ];
 
 let tmp: string;

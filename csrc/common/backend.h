@@ -63,7 +63,8 @@ void fourier_metric_backward(const MetricShape& s, const float* q, const float* 
 
 // Fourier attention, fused: never stores the Nq x Nk kernel (tiles of it are recomputed).
 //   K_ij = prod_d s(R_hd (q_id - k_jd))^power,  S_i = sum_j K_ij  (causal: j <= i)
-//   default: out_i = sum_j K_ij v_j / (S_i + eps);        stats_i = S_i
+//   default: out_i = sum_j K_ij v_j / (S_i + eps);        stats_i = S_i (cpu), S_i 2^64 (cuda:
+//            normal down to S_i ~ 2^-190); only the same backend's backward reads stats
 //   stable:  out_i = sum_j K_ij v_j / S_i in the log domain (log K = power * sum_d log|s|, a
 //            running row maximum), free of underflow;    stats_i = log S_i (-inf if S_i = 0,
 //            and then out_i = 0). stable requires an even power.

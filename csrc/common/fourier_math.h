@@ -67,4 +67,21 @@ FF_HD float ipow(float z, int p) {
   return r;
 }
 
+// Default mode: the exponent a of the scale 2^a a kernel may carry k = prod_d s_d with (k 2^a,
+// so K = k^p as K 2^(p a), p a <= 64): a K below float's smallest normal (2^-126) then keeps
+// float's relative accuracy through S = sum_j K_ij and sum_j K_ij v_j, down to 2^-190. Powers of
+// two scale exactly, so wherever nothing underflows the bits are those of the unscaled products.
+// a is lowered where n max|v| 2^(p a) or eps 2^(p a) (n keys) would pass 2^120, so neither S + eps
+// nor the products with v can overflow.
+FF_HD int scale_root(int p, int n, float vmax, float eps) {
+  int room = 64;
+  const double xs[2] = {double(n) * double(vmax), double(eps)};
+  for (const double x : xs) {
+    if (!(x > 0)) continue;
+    const int fit = x < 1e300 ? 119 - ilogb(x) : 0;
+    room = fit < room ? fit : room;
+  }
+  return (room > 0 ? room : 0) / p;
+}
+
 }  // namespace ff

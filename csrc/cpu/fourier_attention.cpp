@@ -87,6 +87,7 @@
 #include <vector>
 #include "../common/backend.h"
 #include "../common/error.h"
+#include "../common/fourier_math.h"
 #include "simd.h"
 #include "sinc_simd.h"
 #include "threads.h"
@@ -111,13 +112,7 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // accuracy; what is subnormal is only a result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
 // underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
 // eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
-// eps 2^(p a) stay below 2^120).
-int scale_root(int p, int n, float vmax, float eps) {
-  int room = 64;
-  for (const double x : {double(n) * vmax, double(eps)})
-    if (x > 0) room = std::min(room, x < 1e300 ? 119 - std::ilogb(x) : 0);
-  return std::max(0, room) / p;
-}
+// eps 2^(p a) stay below 2^120): common/fourier_math.h scale_root, shared with the cuda kernel.
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
@@ -641,13 +636,16 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         T kp1;
         const T K = kernel_power<V>(V::mul(k[n], up), p, kp1);
         const T dp = V::load(in.dp + (j - in.jbeg));
-        T G = V::mul(V::sub(dp, delta), inv), P = V::mul(K, inv_p);
+        // coef = (dp - delta) (k^(p-1) / den) cp: k^(p-1) / den ~ K / (k S) first, as
+        // (dp - delta) / den alone overflows where S is tiny (1e-37 at p = 50) and then
+        // meets another key's k^(p-1) = 0 as inf * 0
+        T coef_n = V::mul(V::sub(dp, delta), V::mul(cp, V::mul(kp1, inv))), P = V::mul(K, inv_p);
         if (j + W > in.jend) {
           const auto valid = V::lanes_below(in.jend - j);
-          G = V::keep(valid, G), P = V::keep(valid, P);
+          coef_n = V::keep(valid, coef_n), P = V::keep(valid, P);
         }
         V::store(prow + (j - in.jbeg), P);
-        coef[n] = V::mul(G, V::mul(cp, kp1));
+        coef[n] = coef_n;
       }
       pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
     });

@@ -4,15 +4,18 @@
 // forward: threads over rows; per row three vectorised sweeps that stay in cache (sum, squared
 // deviations, output), so x is read from memory once. Biased variance, rstd = 1/sqrt(var + eps).
 // backward: with xhat = (x - mean) rstd and g = dy gamma,
-//     dx = rstd (g - mean(g) - xhat mean(g xhat)),  dgamma = sum_rows dy xhat,  dbeta = sum_rows dy.
+//     dx = rstd (g - mean(g) - xhat mean(g xhat)),  dgamma = sum_rows dy xhat,  dbeta = sum_rows dy,
+// g and its row sums in double (common/layernorm_math.h: dy gamma may be subnormal in float).
 // Rows are cut into fixed chunks of kRowsPerChunk; a chunk's thread sums dgamma/dbeta over its
 // rows in order into the chunk's own partial row, and the partials are then added in chunk
 // order: the same bits for any thread count, no atomics.
-// Cost per element: forward 1 read + 1 write, ~6 flops; backward 2 reads + 1 write, ~12 flops.
+// Cost per element: forward 1 read + 1 write, ~6 flops; backward 2 reads + 1 write, ~12 flops
+// (7 of them in double).
 #include <algorithm>
 #include <cmath>
 #include <vector>
 #include "../common/backend_nn_ops.h"
+#include "../common/layernorm_math.h"
 #include "parallel.h"
 #include "vec_math.h"
 
@@ -47,24 +50,22 @@ FF_VECTORIZE void forward_row(const float* x, const float* gamma, const float* b
 template <bool kGamma, bool kParams>
 FF_VECTORIZE void backward_row(const float* x, const float* gamma, float mean, float rstd,
                                const float* dy, int C, float* dx, float* pg, float* pb) {
-  float sum_g = 0.0f, sum_gx = 0.0f;
+  double sum_g = 0.0, sum_gx = 0.0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
   for (int c = 0; c < C; ++c) {
     const float xhat = (x[c] - mean) * rstd;
-    const float g = kGamma ? dy[c] * gamma[c] : dy[c];
+    const double g = layernorm_g(dy[c], kGamma ? gamma[c] : 1.0f);
     sum_g += g;
-    sum_gx += g * xhat;
+    sum_gx += g * double(xhat);
     if constexpr (kParams) {
       pg[c] += dy[c] * xhat;
       pb[c] += dy[c];
     }
   }
   if (dx == nullptr) return;
-  const float mg = sum_g / float(C), mgx = sum_gx / float(C);
-  for (int c = 0; c < C; ++c) {
-    const float g = kGamma ? dy[c] * gamma[c] : dy[c];
-    dx[c] = rstd * (g - mg - (x[c] - mean) * rstd * mgx);
-  }
+  const double mg = sum_g / double(C), mgx = sum_gx / double(C);
+  for (int c = 0; c < C; ++c)
+    dx[c] = layernorm_dx(layernorm_g(dy[c], kGamma ? gamma[c] : 1.0f), (x[c] - mean) * rstd, mg, mgx, rstd);
 }
 
 FF_VECTORIZE void add_row(float* acc, const float* row, int n) {

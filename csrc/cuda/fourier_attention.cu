@@ -1,9 +1,16 @@
 // Fourier attention, fused (CPU twin: csrc/cpu/fourier_attention.cpp): the FlashAttention scheme
 // for the generalized Fourier integral kernel, and its backward.
 //   K_ij = prod_d s(R_hd (q_id - k_jd))^p,  s(x) = sin(x)/x,  S_i = sum_j K_ij  (causal: j <= i)
-//   default: out_i = sum_j K_ij v_j / (S_i + eps),                    stats_i = S_i
+//   default: out_i = sum_j K_ij v_j / (S_i + eps),                    stats_i = S_i 2^64
 //   stable:  the eps = 0 estimate in the log domain (log2 K = p log2|prod_d s_d|, the product
 //            kept as a float mantissa and an int exponent, a running row maximum), stats_i = log S_i
+// Default mode: k = prod_d s_d is carried as k 2^a and K as K 2^(p a) (fourier_math.h
+// scale_root, p a <= 64, a chosen per row block from max |v| over its keys and eps), so a K
+// below float's smallest normal (2^-126: every K of a row ~1e-43 at D = 48) keeps float's
+// relative accuracy in S_i and sum_j K_ij v_j, and out_i stays in the hull of the values; stats
+// keeps S_i 2^64 (normal down to S ~ 2^-190), which the backward unscales in double, so its
+// weights K / S' agree with the forward's S. The scale costs nothing per pair (the group's first
+// lane starts its product at 2^a instead of 1) and, per row block, one read of its keys' v.
 // A lane multiplies its 8 sincs in plain float; where that product is below 2^-60 (each sinc
 // can be as small as ~1/|x|: at R |q - k| ~ 1e5 eight of them underflow) the lane takes them
 // factor by factor as mantissa and exponent instead (attention_tiles.h lane_product), and the
@@ -49,6 +56,7 @@
 #include "../common/backend.h"
 #include "../common/fourier_math.h"
 #include "attention_blocks.h"
+#include "row_reduce.h"
 
 namespace ff::backend {
 namespace {
@@ -57,6 +65,8 @@ using namespace ff::cuda;
 using namespace ff::cuda::attention;
 
 constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
+// Default mode: stats_i = S_i 2^kStatShift (the header).
+constexpr int kStatShift = 64;
 
 // R_hd for a lane's features (0 past D, where q = k = 0 anyway), and c R_hd (c = kSincScale):
 // the sinc polynomials take y = (c R) (q - k), the general path x = R (q - k), both exact
@@ -70,7 +80,7 @@ __device__ inline void load_radius(const AttentionShape& s, const float* R, int 
   }
 }
 
-// The normaliser S'_i of row i: S_i + eps from stats_i = S_i (default), or S_i from
+// The normaliser S'_i of row i: S_i + eps from stats_i = S_i 2^64 (default), or S_i from
 // stats_i = log S_i (stable), as log2 |S'_i| = exp + frac (an exact int part, |frac| <= 1/2, so
 // the exponents of K / S' lose nothing at large D) and its sign, 0 when S'_i = 0: such a row
 // has no weight and contributes nothing.
@@ -86,13 +96,15 @@ __device__ inline RowNorm row_norm(float stat, float eps, bool stable) {
     const double e = rint(l);
     return {int(e), float(l - e), 1.0f};
   }
-  const float norm = stat + eps;
-  if (norm == 0.0f) return {0, 0.0f, 0.0f};
-  const float l = log2f(fabsf(norm)), e = rintf(l);
-  return {int(e), l - e, norm < 0.0f ? -1.0f : 1.0f};
+  // S + eps 2^64 in double (exact for any float eps), its log2 less the shift.
+  const double norm = double(stat) + ldexp(double(eps), kStatShift);
+  if (norm == 0.0) return {0, 0.0f, 0.0f};
+  const double l = log2(fabs(norm)) - kStatShift, e = rint(l);
+  return {int(e), float(l - e), norm < 0.0 ? -1.0f : 1.0f};
 }
 
-// A query row's running sums in the forward: acc = sum_j K_ij v_j and sum = S_i (default), or
+// A query row's running sums in the forward: acc = sum_j K_ij v_j and sum = S_i, both times
+// 2^(p a) (default: the product `prod` already carries 2^a), or
 // both scaled by 2^-(row max of log2 K) (stable; the max as max_exp + max_frac, exact int part).
 template <int G, bool kStable>
 struct ForwardRow {
@@ -137,18 +149,19 @@ struct ForwardRow {
 
 // The pairs of one key tile (n keys from j0). kBounded: the tile passed tile_within_bound, so
 // every sinc is the polynomial (no branch, no division); else each feature picks its path.
+// `one` starts the lane's product: 2^a on the group's first lane in the default mode, else 1.
 template <bool kBounded, int G, bool kStable>
 __device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_tile,
                                     const float* v_tile, int n, int j0, int i, bool causal,
                                     int slot, const float (&qd)[kLaneDims],
                                     const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
-                                    int power) {
+                                    int power, float one) {
   using L = Layout<G>;
   for (int jj = 0; jj < n; ++jj) {
     float kd[kLaneDims], vd[kLaneDims];
     load8(k_tile + jj * L::kStride + slot, kd);
     load8(v_tile + jj * L::kStride + slot, vd);
-    float sv[kLaneDims], prod = 1.0f;
+    float sv[kLaneDims], prod = one;
 #pragma unroll
     for (int e = 0; e < kLaneDims; ++e) {
       const float diff = qd[e] - kd[e];
@@ -191,26 +204,40 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
   float* range = v_tile + L::kTileFloats;
+  __shared__ float scratch[32];
   const int bh = blockIdx.y, h = bh % s.H;
   const BlockRows blocks = block_rows(row_blocks(s.Nq, L::kRows), paired, true);
   float r[kLaneDims], cr[kLaneDims];
   load_radius(s, R, h, int(threadIdx.x) % G * kLaneDims, r, cr);
   for (int part = 0; part < blocks.count; ++part) {
     const GroupRow<G> g(blocks[part], bh, s.Nq);
+    const int keys = key_end(s, g.row0, L::kRows);
+    // Default mode: the scale 2^a of k (the header), from max |v| over the block's keys.
+    int pa = 0;
+    float one = 1.0f;
+    if constexpr (!kStable) {
+      const float* vs = v + int64_t(bh) * s.Nk * s.Dv;
+      float vmax = 0.0f;
+      for (int64_t x = threadIdx.x; x < int64_t(keys) * s.Dv; x += blockDim.x) vmax = fmaxf(vmax, fabsf(vs[x]));
+      const int a = scale_root(power, keys, block_max(vmax, scratch), eps);
+      pa = power * a;
+      if (int(threadIdx.x) % G == 0) one = ldexpf(1.0f, a);
+    }
     float qd[kLaneDims];
     load_slice(q + g.at * s.D, s.D, g.first, qd);
     ForwardRow<G, kStable> row;
     for_each_tile<L::kTile>(
-        0, key_end(s, g.row0, L::kRows),
+        0, keys,
         [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
         [&](int j0, int n) {
           with_tile_bound<G>(range, g.slot, qd, cr, [&](auto bounded) {
             forward_tile<decltype(bounded)::value>(row, k_tile, v_tile, n, j0, g.row, s.causal, g.slot,
-                                                   qd, r, cr, power);
+                                                   qd, r, cr, power, one);
           });
         });
     if (g.row >= s.Nq) continue;
-    float norm = row.sum + eps, stat = row.sum;
+    // Default: sum and acc carry 2^(p a), eps is scaled to match (exact, below 2^120).
+    float norm = row.sum + ldexpf(eps, pa), stat = ldexpf(row.sum, kStatShift - pa);
     if constexpr (kStable) {
       norm = row.sum;
       stat = row.seen ? float((row.max_exp + double(row.max_frac) + log2(double(row.sum))) * kLn2) : -INFINITY;

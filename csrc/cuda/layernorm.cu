@@ -4,12 +4,13 @@
 //   sweeps of the row (the re-reads hit L1/L2): block_sum of x -> mean, block_sum of
 //   (x - mean)^2 -> rstd (two passes: no E[x^2] - mean^2 cancellation), then the output.
 // layernorm_backward_dx_kernel: one block per row; block_sums of g = dy gamma and g xhat, then
-//   dx = rstd (g - mean(g) - xhat mean(g xhat)).
+//   dx = rstd (g - mean(g) - xhat mean(g xhat)), g and the sums in double (layernorm_math.h).
 // dgamma, dbeta: column sums of dy xhat and dy (column_sum.h: chunk partials in a fixed order,
 //   no atomics), xhat recomputed from the saved mean and rstd.
 // Cost per element: forward 1 read (+2 cached) and 1 write; backward 2 reads (+ cached
 // re-reads) and 1 write for dx, 2 reads for the parameter gradients.
 #include "../common/backend_nn_ops.h"
+#include "../common/layernorm_math.h"
 #include "column_sum.h"
 #include "row_reduce.h"
 
@@ -49,23 +50,23 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
     layernorm_backward_dx_kernel(int C, const float* x, const float* gamma,
                                              const float* mean, const float* rstd, const float* dy,
                                              float* dx) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const int64_t row = blockIdx.x;
   const float* xr = x + row * C;
   const float* dyr = dy + row * C;
   const float m = mean[row], r = rstd[row];
-  float sg = 0.0f, sgx = 0.0f;
+  double sg = 0.0, sgx = 0.0;
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    const float g = gamma != nullptr ? dyr[c] * gamma[c] : dyr[c];
+    const double g = layernorm_g(dyr[c], gamma != nullptr ? gamma[c] : 1.0f);
     sg += g;
-    sgx += g * ((xr[c] - m) * r);  // xhat first: g (x - m) underflows where g xhat need not
+    sgx += g * double((xr[c] - m) * r);
   }
-  const float mg = cuda::block_sum(sg, scratch) / float(C);
-  const float mgx = cuda::block_sum(sgx, scratch) / float(C);
+  const double mg = cuda::block_sum(sg, scratch) / double(C);
+  const double mgx = cuda::block_sum(sgx, scratch) / double(C);
   float* dxr = dx + row * C;
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    const float g = gamma != nullptr ? dyr[c] * gamma[c] : dyr[c];
-    dxr[c] = r * (g - mg - (xr[c] - m) * r * mgx);
+    const double g = layernorm_g(dyr[c], gamma != nullptr ? gamma[c] : 1.0f);
+    dxr[c] = layernorm_dx(g, (xr[c] - m) * r, mg, mgx, r);
   }
 }
 
