@@ -234,7 +234,10 @@ export class LanguageModel extends Module {
     return this.drop.forward(add(scale(e, Math.sqrt(this.config.dModel)), pos));
   }
 
-  /** The last hidden states [B, T, dModel] that the output layer scores (positions and cache: inputs() and logProbs()). */
+  /**
+   * The last hidden states [B, T, dModel] that the output layer scores (positions and cache:
+   * inputs() and logProbs()).
+   */
   private hidden(ids: Tensor, first?: number, cache?: KVCache): Tensor {
     let x = this.inputs(ids, first);
     for (let i = 0; i < this.blocks.length; i++) x = this.blocks.at(i).forward(x, cache?.layers[i]);
@@ -274,7 +277,10 @@ export class LanguageModel extends Module {
     };
   }
 
-  /** Per layer, what its attention does with its rows for input [B, T] (MultiHeadAttention.attentionStatistics), without grad. */
+  /**
+   * Per layer, what its attention does with its rows for input [B, T]
+   * (MultiHeadAttention.attentionStatistics), without grad.
+   */
   attentionStatistics(input: Tensor): AttentionStatistics[] {
     return noGrad(() => tidy(() => {
       const stats: AttentionStatistics[] = [];
@@ -322,7 +328,10 @@ export class LanguageModel extends Module {
     return generate(this, promptIds, opts);
   }
 
-  /** Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the current train/eval mode. */
+  /**
+   * Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the
+   * current train/eval mode.
+   */
   attentionMaps(input: Tensor): Tensor[] {
     return noGrad(() => tidy(() => {
       const maps: Tensor[] = [];
