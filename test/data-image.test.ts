@@ -394,7 +394,8 @@ describe('RandAugment (timm 0.3.2)', () => {
       }
     }
     expect(counts.size).toBe(15);
-    for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15)); // 5 sigma
+    // Each of the 15 within 5 sigma of its expected count.
+    for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15));
     expect(Math.abs(applied / drawn - 0.5)).toBeLessThan(0.03);
     const mean = sum / applied, std = Math.sqrt(sq / applied - mean * mean);
     expect(above).toBe(0);
