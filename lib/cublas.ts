@@ -67,7 +67,7 @@ function findAndPreload(soname: string, major: string, depth: number): void {
     preload(found);
   } catch (e) {
     const m = MISSING_CUBLAS.exec((e as Error).message);
-    if (!m || depth > 2) throw new Error(`cannot load ${found}: ${(e as Error).message}`);
+    if (!m || depth > 2) throw new Error(`cannot load ${found}: ${(e as Error).message}`, { cause: e });
     findAndPreload(m[1], m[2], depth + 1);
     preload(found);
   }
@@ -77,7 +77,7 @@ function findAndPreload(soname: string, major: string, depth: number): void {
 export function requireCudaAddon(file: string): unknown {
   for (let depth = 0; ; depth++) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon found at run time
       return require(file);
     } catch (e) {
       const m = MISSING_CUBLAS.exec((e as Error).message);

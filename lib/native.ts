@@ -70,7 +70,10 @@ export interface Backend {
   slice(x: Storage, shape: number[], axis: number, start: number, end: number): Storage;
   sliceBackward(grad: Storage, shape: number[], axis: number, start: number, end: number): Storage;
   concat(xs: Storage[], shapes: number[][], axis: number): Storage;
-  /** Neural-network kernels (csrc/binding/nn_ops.cpp). dims = [batch, M, N, K, transA, transB, strideA, strideB, sumBatches]. */
+  /**
+   * Neural-network kernels (csrc/binding/nn_ops.cpp). dims = [batch, M, N, K, transA, transB,
+   * strideA, strideB, sumBatches].
+   */
   gemm(a: Storage, b: Storage, dims: number[]): Storage;
   linearForward(x: Storage, weight: Storage, bias: Storage | null, dims: number[]): Storage;
   linearBackward(
@@ -183,7 +186,7 @@ function prebuilt(device: Device): string[] {
   if (device === 'cuda') return [path.join(dir, 'cuda', ADDON_FILES.cuda)];
   if (device === 'cpu') {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for the cpu addon
       return [(require('node-gyp-build') as { resolve(dir: string): string }).resolve(packageRoot)];
     } catch {
       return [path.join(dir, '*.node')];
@@ -233,10 +236,10 @@ export function loadAddon(device: Device): Backend {
   }
   let addon: Backend;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon found at run time
     addon = (device === 'cuda' ? requireCudaAddon(found) : require(found)) as Backend;
   } catch (e) {
-    throw new Error(`device '${device}': cannot load ${found}: ${(e as Error).message}`);
+    throw new Error(`device '${device}': cannot load ${found}: ${(e as Error).message}`, { cause: e });
   }
   if (addon.backend !== device) throw new Error(`device '${device}': ${found} is the '${addon.backend}' addon`);
   if (matmulPrecision !== 'highest') addon.setMatmulPrecision(matmulPrecision);
@@ -287,7 +290,7 @@ export function backendFor(device: Device): Backend {
     try {
       addon.ensureAvailable();
     } catch (e) {
-      throw new Error(`device '${device}' is not available: ${(e as Error).message}`);
+      throw new Error(`device '${device}' is not available: ${(e as Error).message}`, { cause: e });
     }
     usable.add(device);
   }

@@ -15,6 +15,7 @@ import { checkShape, numel, sameShape, shapeString } from './shape';
  * The autograd node that made a tensor: lib/autograd/node.ts merges GradNode's members into
  * this interface, so that tensor.ts need not import the autograd graph.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
 export interface GradFn {}
 
 export interface TensorOptions {

@@ -13,7 +13,8 @@
 //              buffers, in C (the MPI addon's benchAllReduce).
 // Rounds interleave the configurations, alternating which goes first; the output gives the
 // median and the range over rounds. A busy host shows in the ranges: report them.
-//   npx ts-node --transpile-only scripts/bench-distributed.ts [--rounds 3] [--threads 2] [--steps 8] [--only step|allreduce]
+//   npx ts-node --transpile-only scripts/bench-distributed.ts [--rounds 3] [--threads 2] [--steps 8]
+//     [--only step|allreduce]
 import { spawnSync } from 'child_process';
 import { Command } from 'commander';
 import * as os from 'os';

@@ -22,7 +22,8 @@
 // user + system), which a machine shared with other jobs inflates far less than the wall clock
 // (it does not count the time the process waits for a core). With OMP_NUM_THREADS=1 the CPU time
 // is the work itself; with more threads it also counts the threads' spinning at barriers.
-//   npx ts-node scripts/bench-generate.ts --checkpoint runs/ctx256 [--device cpu] [--rounds 5] [--generations 2] [--repeat 0] [--out bench-generate.json]
+//   npx ts-node scripts/bench-generate.ts --checkpoint runs/ctx256 [--device cpu] [--rounds 5]
+//     [--generations 2] [--repeat 0] [--out bench-generate.json]
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';

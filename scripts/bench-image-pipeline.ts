@@ -11,7 +11,8 @@
 // --batch, so the images/s of the two sides compare. Prints a table (images per second of wall
 // clock, and per CPU-second of the process, sharp's threads included: on a shared machine the
 // second moves less), min-max over rounds, and the machine's load average; writes JSON with --out.
-//   npx ts-node scripts/bench-image-pipeline.ts [--images 128] [--batch 32] [--rounds 3] [--model] [--dir <folder>] [--out f.json]
+//   npx ts-node scripts/bench-image-pipeline.ts [--images 128] [--batch 32] [--rounds 3] [--model]
+//     [--dir <folder>] [--out f.json]
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';

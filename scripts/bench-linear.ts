@@ -6,7 +6,6 @@
 // sides figure by figure, first side alternating). Writes docs/linear-attention.json and, from
 // it, docs/linear-attention.md (scripts/bench/linear-docs.ts).
 //   npm run bench:linear [-- --rounds 2 --max-n 16384 --threads 2 --no-peer --out file.json]
-import { spawnSync } from 'child_process';
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -14,11 +13,12 @@ import * as path from 'path';
 import { attentionCase, dims, OurKind, Shape } from './bench/attention';
 import { LINEAR_KINDS, LinearResults, writeLinearDocs } from './bench/linear-docs';
 import { describeMachine, describeOurs } from './bench/machine';
-import type { Entry, PeerInfo, Skipped } from './bench/results';
+import type { Entry, Skipped } from './bench/results';
+import { memoryOurs, positiveInt as int, runHeader, startPeer } from './bench/run';
 import { figure, median, Timed } from './bench/stats';
 import { boundOurThreads, OUR_THREADS_MECHANISM } from './bench/threads';
 import { Budget, timeRuns } from './bench/timing';
-import { findAllocator, findPeers, HOW_TO_GET_A_PEER, PeerProcess, peerEnv, runPeer } from './torch-peer';
+import { runPeer } from './torch-peer';
 
 const ROOT = path.resolve(__dirname, '..');
 const LENGTHS = [256, 512, 1024, 2048, 4096, 8192, 16384];
@@ -32,12 +32,6 @@ interface Options {
   memory: boolean;
   out?: string;
 }
-
-const int = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: expected a positive integer, got ${v}`);
-  return n;
-};
 
 function parseOptions(): Options {
   return new Command()
@@ -65,14 +59,8 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const ours = describeOurs('cpu', opts.threads, OUR_THREADS_MECHANISM);
   console.log(`machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`);
-  const found = opts.peer ? findPeers() : [];
-  if (opts.peer && found.length === 0) console.warn(`\nWARNING: ${HOW_TO_GET_A_PEER}\nThe benchmark runs ours only.\n`);
-  const env = peerEnv(findAllocator(), opts.threads);
-  const proc = found.length ? new PeerProcess(found[0], { threads: opts.threads, device: 'cpu' }, env) : undefined;
-  const peer: PeerInfo | null = proc ? { python: found[0].python, ...(await proc.request<Omit<PeerInfo, 'python'>>({ op: 'info' })) } : null;
-  const why: string[] = [];
-  if (peer && peer.allocator.name === 'glibc malloc') why.push('PyTorch ran with glibc malloc (no tcmalloc or jemalloc preloaded)');
-  if (peer && peer.threads !== opts.threads) why.push(`PyTorch ran ${peer.threads} threads, ours ${opts.threads}`);
+  const peer = await startPeer(opts.peer, opts.threads, 'cpu', 'cpu');
+  const proc = peer.proc;
 
   const budget: Budget = { targetMs: opts.attentionMs, minRuns: 2, maxRuns: 20 };
   const rounds = new Map<string, Timed[]>();
@@ -109,19 +97,13 @@ async function main(): Promise<void> {
     for (const s of shapes) {
       const mib: Record<string, number | Skipped> = {};
       for (const kind of ['performer', 'flt', 'fourier'] as OurKind[]) mib[`ours_${kind}`] = memoryOurs(s, kind);
-      if (peer) mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'sdpa' }], env).peak_rss_growth_mib;
+      if (peer.found) mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(peer.found, 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'sdpa' }], peer.env).peak_rss_growth_mib;
       console.log(`memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`).join(', ')}`);
       memory.push({ shape: s, mib });
     }
   }
-  machine.loadavg_end = os.loadavg();
   const results: LinearResults = {
-    schema: 1,
-    date: new Date(started).toISOString().slice(0, 10),
-    command: ['npm run bench:linear', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
-    duration_s: Math.round((Date.now() - started) / 1000),
-    machine, ours, peer,
-    comparable: { ok: peer !== null && why.length === 0, why: peer === null ? ['no PyTorch peer'] : why },
+    ...runHeader('npm run bench:linear', started, machine, ours, peer),
     settings: { rounds: opts.rounds, threads: opts.threads, attention_target_ms: opts.attentionMs },
     lengths: shapes.map((s) => {
       const figures: Record<string, Entry> = {};
@@ -137,15 +119,6 @@ async function main(): Promise<void> {
   fs.writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), out)} (${results.duration_s} s)`);
   if (opts.out === undefined) for (const f of writeLinearDocs(results, ROOT)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
-}
-
-/** Ours' memory figure, from a fresh Node process (scripts/bench/memory-probe.ts). */
-function memoryOurs(s: Shape, kind: OurKind): number {
-  const register = require.resolve('ts-node/register/transpile-only');
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' };
-  const r = spawnSync(process.execPath, ['-r', register, path.join(__dirname, 'bench', 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })], { encoding: 'utf8', env });
-  if (r.status !== 0) throw new Error(`memory probe ${s.name} ${kind} failed:\n${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { peak_rss_growth_mib: number }).peak_rss_growth_mib;
 }
 
 main().catch((e) => {

@@ -14,21 +14,21 @@
 // timed runs. Rounds interleave the two sides, figure by figure, alternating which goes first,
 // so that a shared host's changing load reaches both alike; every run is kept in the JSON.
 //   npm run bench [-- --rounds 3 --threads 2 --only attention --device cpu --batch 16 --out file.json]
-import { spawnSync } from 'child_process';
 import { Command, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Device } from '../lib/native';
-import { ALL_SHAPES, attentionCase, Case, dims, LENGTH_SHAPES, materialisedBytes, MODEL_SHAPES, neuralMaterialisedBytes, OurKind, Shape } from './bench/attention';
+import { ALL_SHAPES, attentionCase, Case, dims, LENGTH_SHAPES, materialisedBytes, MODEL_SHAPES, neuralMaterialisedBytes, OurKind } from './bench/attention';
 import { writeDocs } from './bench/docs';
 import { describeMachine, describeOurs } from './bench/machine';
-import type { Entry, Figures, MemoryEntry, PeerInfo, Results, Skipped } from './bench/results';
+import type { Entry, Figures, MemoryEntry, Results, Skipped } from './bench/results';
+import { memoryOurs, positiveInt as int, runHeader, startPeer } from './bench/run';
 import { figure, median, Timed } from './bench/stats';
 import { OUR_THREADS_MECHANISM, boundOurThreads } from './bench/threads';
 import { Budget, timeRuns } from './bench/timing';
 import { CONFIG, trainCase, TrainConfig, TrainKind } from './bench/train-lm';
-import { findAllocator, findPeers, HOW_TO_GET_A_PEER, NO_FAST_ALLOCATOR, PeerProcess, peerEnv, runPeer } from './torch-peer';
+import { runPeer } from './torch-peer';
 
 type Part = 'attention' | 'train' | 'memory';
 const OUR_KINDS: OurKind[] = ['fourier', 'dot', 'neural'];
@@ -48,12 +48,6 @@ interface Options {
   out?: string;
   docs?: boolean;
 }
-
-const int = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: expected a positive integer, got ${v}`);
-  return n;
-};
 
 function parseOptions(): Options {
   return new Command()
@@ -125,29 +119,8 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`ours: fourierformer ${ours.package} (${ours.commit}), Node ${ours.node}, ${opts.device} (${ours.backend}${ours.isa ? `; kernels: ${ours.isa}` : ''}), ${opts.threads} threads`);
 
-  // The peer, checked for what it really runs with.
-  const peerDevice = opts.device === 'cuda' ? 'cuda' : 'cpu';
-  const found = opts.peer ? findPeers() : [];
-  if (opts.peer && found.length === 0) console.warn(`\nWARNING: ${HOW_TO_GET_A_PEER}\nThe benchmark runs ours only.\n`);
-  const allocator = findAllocator();
-  const env = peerEnv(allocator, opts.threads);
-  let proc = found.length ? new PeerProcess(found[0], { threads: opts.threads, device: peerDevice }, env) : undefined;
-  let peer: PeerInfo | null = null;
-  const why: string[] = [];
-  try {
-    if (proc) peer = { python: found[0].python, ...(await proc.request<Omit<PeerInfo, 'python'>>({ op: 'info' })) };
-  } catch (e) {
-    console.warn(`\nWARNING: PyTorch (${found[0].python}) cannot run on ${peerDevice}: ${(e as Error).message}\nThe benchmark runs ours only.\n`);
-    proc?.close();
-    proc = undefined;
-  }
-  if (peer) {
-    if (peer.allocator.name === 'glibc malloc') why.push('PyTorch ran with glibc malloc (no tcmalloc or jemalloc preloaded)');
-    if (peer.threads !== opts.threads) why.push(`PyTorch ran ${peer.threads} threads, ours ${opts.threads}`);
-    if (peerDevice === 'cpu' && opts.device !== 'cpu') why.push(`ours ran on ${opts.device}, PyTorch on cpu`);
-    console.log(`PyTorch: ${peer.torch} (${peer.python}), ${peer.threads} threads, ${peer.device}${peer.device === 'cpu' ? ` (${peer.cpu_capability})` : ''}, allocator ${peer.allocator.name}${peer.allocator.path ? ` (${peer.allocator.path})` : ''}`);
-    if (peer.allocator.name === 'glibc malloc') console.warn(`\nWARNING: ${NO_FAST_ALLOCATOR}\n`);
-  }
+  const peer = await startPeer(opts.peer, opts.threads, opts.device === 'cuda' ? 'cuda' : 'cpu', opts.device);
+  const proc = peer.proc;
 
   const budgetA: Budget = { targetMs: opts.attentionMs, minRuns: 2, maxRuns: 20 };
   const budgetT: Budget = { targetMs: opts.trainMs, minRuns: 2, maxRuns: 10 };
@@ -224,8 +197,9 @@ async function main(): Promise<void> {
     for (const s of opts.device === 'cpu' ? LENGTH_SHAPES.filter((x) => shapes.includes(x)) : []) {
       const mib: Record<string, number | Skipped> = {};
       for (const kind of OUR_KINDS) mib[`ours_${kind}`] = memoryOurs(s, kind);
-      if (peer) {
-        const peerMemory = (kind: string) => runPeer<{ peak_rss_growth_mib: number }>(found[0], 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind }], env).peak_rss_growth_mib;
+      if (peer.found) {
+        const found = peer.found;
+        const peerMemory = (kind: string) => runPeer<{ peak_rss_growth_mib: number }>(found, 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind }], peer.env).peak_rss_growth_mib;
         mib.torch_sdpa = peerMemory('sdpa');
         mib.torch_materialised = materialisedBytes(s) > maxBytes ? { skipped: tooBig(materialisedBytes(s)) } : peerMemory('materialised');
         mib.torch_neural = neuralMaterialisedBytes(s) > maxBytes ? { skipped: tooBig(neuralMaterialisedBytes(s)) } : peerMemory('neural_materialised');
@@ -235,14 +209,8 @@ async function main(): Promise<void> {
     }
   }
 
-  machine.loadavg_end = os.loadavg();
   const results: Results = {
-    schema: 1,
-    date: new Date(started).toISOString().slice(0, 10),
-    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellWord)] : [])].join(' '),
-    duration_s: Math.round((Date.now() - started) / 1000),
-    machine, ours, peer,
-    comparable: { ok: peer !== null && why.length === 0, why: peer === null ? ['no PyTorch peer'] : why },
+    ...runHeader('npm run bench', started, machine, ours, peer),
     settings: { rounds: opts.rounds, threads: opts.threads, attention_target_ms: opts.attentionMs, train_target_ms: opts.trainMs, materialised_gib: limitGib },
   };
   if (parts.includes('attention')) {
@@ -258,19 +226,6 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(process.cwd(), out)} (${results.duration_s} s)`);
   if (!results.comparable.ok) console.warn(`the ratios are marked not comparable: ${results.comparable.why.join('; ')}`);
   if (docs) for (const f of await writeDocs(results, ROOT)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
-}
-
-const shellWord = (w: string) => (/^[\w./=:,@+-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
-
-/** Ours' memory figure, from a fresh Node process (scripts/bench/memory-probe.ts). */
-function memoryOurs(s: Shape, kind: OurKind): number {
-  const register = require.resolve('ts-node/register/transpile-only');
-  // glibc's malloc maps every block of 64 KiB and more afresh, so that memory ts-node freed
-  // before the probe cannot hide the tensors' growth.
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' };
-  const r = spawnSync(process.execPath, ['-r', register, path.join(__dirname, 'bench', 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })], { encoding: 'utf8', env });
-  if (r.status !== 0) throw new Error(`memory probe ${s.name} ${kind} failed:\n${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { peak_rss_growth_mib: number }).peak_rss_growth_mib;
 }
 
 main().catch((e) => {

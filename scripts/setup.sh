@@ -3,7 +3,8 @@
 #   system packages: Boost.Context (the CUDA emulator's fibers), OpenBLAS (CPU GEMM), cmake,
 #   xz (npm run gpu-bundle), Fashion-MNIST (dataset-fashion-mnist: the vision default), tcmalloc
 #   (libtcmalloc-minimal4: the allocator the benchmarks' PyTorch peer runs with), Open MPI
-#   (openmpi-bin, libopenmpi-dev: the launcher and library of distributed training, and its tests);
+#   (openmpi-bin, libopenmpi-dev: the launcher and library of distributed training, and its tests),
+#   clang-format (npm run format:check, the C++ half of CI's format check);
 #   cuBLAS from the Python wheel nvidia-cublas when nvcc exists but its toolkit has no cuBLAS;
 #   npm packages from package-lock.json; then `npm run build` (TypeScript, cpu, cuda, cuda-emu).
 # With --torch-peer, also PyTorch's CPU build in a virtualenv, for `npm run bench` to compare
@@ -23,7 +24,7 @@ done
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=()
-for pkg in libboost-context-dev libopenblas-dev cmake g++ make python3 xz-utils dataset-fashion-mnist openmpi-bin libopenmpi-dev; do
+for pkg in libboost-context-dev libopenblas-dev cmake g++ make python3 xz-utils dataset-fashion-mnist openmpi-bin libopenmpi-dev clang-format; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # Debian 13 and Ubuntu 24.04 name it libtcmalloc-minimal4t64, which apt picks for the old name.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (after scripts/setup.sh has built everything):
-#   1. type-check the library, tests and scripts, and check that lib/ has no import circle;
+#   1. lint (eslint) and the format check (prettier, clang-format; docs/contributing.md), type-check
+#      the library, tests and scripts, and check that lib/ has no import circle;
 #   2. the CUDA emulator's own tests, and the kernels under AddressSanitizer (+ bounds) in fiber
 #      mode and ThreadSanitizer in thread-pool mode (scripts/emu-sanitize.sh);
 #   3. ptxas: 0 bytes spilled for every CUDA kernel at sm_80 and sm_90 (where nvcc exists);
@@ -16,6 +17,10 @@ cd "$(dirname "$0")/.."
 export FOURIERFORMER_TEST_DEVICES=${FOURIERFORMER_TEST_DEVICES:-cpu,cuda-emu}
 
 section() { echo; echo "=== $* ==="; }
+
+section "lint and format"
+npm run --silent lint
+npm run --silent format:check
 
 section "type-check"
 npx tsc -p tsconfig.json --noEmit

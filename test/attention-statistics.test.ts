@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Writable } from 'stream';
 import * as ff from '../lib';
 import { attentionMapRef } from '../lib/reference/attention-maps';
 import { readMetrics } from '../lib/train/metrics-log';
@@ -123,7 +124,7 @@ describe(`models' attention statistics and their log on ${device()}`, () => {
     const opt = new ff.optim.Adam(model.parameters(), { lr: 1e-3 });
     const ids = ff.tensor(Float32Array.from({ length: 16 }, (_, i) => (i * 5) % 30), [2, 8], dev());
     const lines: string[] = [];
-    const stream = Object.assign(new (require('stream').Writable)({ write: (chunk: Buffer, _e: string, cb: () => void) => { lines.push(String(chunk)); cb(); } }), { isTTY: false });
+    const stream = Object.assign(new Writable({ write: (chunk: Buffer, _e: string, cb: () => void) => { lines.push(String(chunk)); cb(); } }), { isTTY: false });
     try {
       await train({
         model, itemsName: 'tokens', batch: () => null, items: () => 16,

@@ -299,7 +299,8 @@ onCpu('training from the command line (cpu only: the emulator is ~50x slower)', 
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/train \d\.\d{3} ± \d\.\d{3}, valid \d\.\d{3} ± \d\.\d{3}/); // no test split: the valid images stand in
     expect(r.stdout).toMatch(/standard deviation \(population\)/);
-    // 8 training images, batches of 4: 2 steps per epoch; epoch e at timm's t = max(e - 1, 0), warm-up 2 epochs from 1e-6
+    // 8 training images, batches of 4: 2 steps per epoch; epoch e at timm's t = max(e - 1, 0),
+    // warm-up 2 epochs from 1e-6
     const lr = 5e-4 * 4 / 512;
     const timm = (t: number) => (t < 2 ? 1e-6 + (t * (lr - 1e-6)) / 2 : 1e-5 + 0.5 * (lr - 1e-5) * (1 + Math.cos((Math.PI * t) / 4)));
     const lrs = readMetrics(path.join(out, 'fourier', 'metrics.jsonl')).flatMap((x) => (x.type === 'train' ? [x.lr] : []));

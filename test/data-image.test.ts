@@ -102,7 +102,12 @@ describe('Fashion-MNIST', () => {
     for (let i = 0; i < testSet.length; i++) {
       const { pixels, label } = await testSet.get(i);
       perClass[label]++;
-      if (i % 100 === 0) for (const v of pixels) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+      if (i % 100 === 0) {
+        for (const v of pixels) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+        }
+      }
     }
     expect(perClass).toEqual(new Array(10).fill(1000)); // the test split has 1000 images of each class
     expect([lo, hi]).toEqual([0, 1]);
@@ -389,7 +394,8 @@ describe('RandAugment (timm 0.3.2)', () => {
       }
     }
     expect(counts.size).toBe(15);
-    for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15)); // 5 sigma
+    // Each of the 15 within 5 sigma of its expected count.
+    for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15));
     expect(Math.abs(applied / drawn - 0.5)).toBeLessThan(0.03);
     const mean = sum / applied, std = Math.sqrt(sq / applied - mean * mean);
     expect(above).toBe(0);
@@ -407,7 +413,8 @@ describe('RandAugment (timm 0.3.2)', () => {
       expect(trace.map((t) => `${t.op}${t.applied ? `@${t.magnitude.toFixed(4)}` : ''}`).join(' ')).toBe(ops);
       expect(fnv(toPlanarFloat(out))).toBe(hash);
     }
-    // With m0 and no noise the increasing operations are the identity: colour etc. at factor 1, posterize keeps 4 bits...
+    // With m0 and no noise the increasing operations are the identity: colour etc. at factor 1,
+    // posterize keeps 4 bits...
     const zero = randAugmentPolicy('rand-m0-inc1', [0.5, 0.5, 0.5], 'bicubic');
     for (let s = 0; s < 40; s++) {
       const t: RandAugmentStep[] = [];

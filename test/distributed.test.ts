@@ -71,7 +71,8 @@ describe('one process', () => {
     ff.distributed.barrier();
     expect(() => ff.distributed.allReduce(t, 'prod' as ff.distributed.ReduceOp)).toThrow(/op: expected 'sum', 'avg', 'max' or 'min', got "prod"/);
     expect(() => ff.distributed.broadcast(t, 1)).toThrow(/root: expected a rank from 0 to 0, got 1/);
-    expect(() => ff.distributed.init({ timeout: -1 } as ff.distributed.InitOptions)).not.toThrow(); // already initialised
+    // Already initialised.
+    expect(() => ff.distributed.init({ timeout: -1 } as ff.distributed.InitOptions)).not.toThrow();
     for (const x of [t, g]) x.dispose();
   });
 

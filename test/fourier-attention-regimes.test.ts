@@ -67,7 +67,10 @@ function run(c: Case): Outcome {
           for (let j = 0; j < c.N; j++) maxX = Math.max(maxX, r * Math.abs(qv[(h * c.N + i) * c.D + d] - kv[(h * c.N + j) * c.D + d]));
       }
     const err = {} as Outcome['err'], floor = {} as Outcome['floor'];
-    for (const n of names) err[n] = relErr(got[n], exact[n]), floor[n] = Math.max(...models.map((m) => relErr(m[n], exact[n])));
+    for (const n of names) {
+      err[n] = relErr(got[n], exact[n]);
+      floor[n] = Math.max(...models.map((m) => relErr(m[n], exact[n])));
+    }
     return { err, floor, maxX, ref: { out, dv: g.dv.data }, got: { out: got.out, dv: got.dv } };
   });
 }

@@ -1,7 +1,7 @@
 // fourierMetric on the test device against the float64 reference (lib/reference), by finite
 // differences, and at the edge cases of the sinc kernel.
 import * as ff from '../lib';
-import { device, gradOf, pair, randomPair, relErr, uniform } from './helpers/compare';
+import { device, gradOf, pair, relErr, uniform } from './helpers/compare';
 
 const { fourierMetricRef, fourierMetricGradRef, refArray } = ff.reference;
 

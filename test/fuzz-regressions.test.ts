@@ -1,6 +1,7 @@
-// Fuzz cases that once failed because of a bug in lib/, a kernel or the fuzz's error bounds (fixed), replayed on every backend with
-// the property that found them. Add a case here when a fuzz failure leads to a fix: its
-// property's name and the case JSON the fuzz runner printed (the shrunk one, when there is one).
+// Fuzz cases that once failed because of a bug in lib/, a kernel or the fuzz's error bounds
+// (fixed), replayed on every backend with the property that found them. Add a case here when a fuzz
+// failure leads to a fix: its property's name and the case JSON the fuzz runner printed (the shrunk
+// one, when there is one).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';

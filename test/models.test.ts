@@ -195,7 +195,8 @@ describe(`LanguageModel on ${device()}`, () => {
       model.dispose();
       return { n, names, gradRow };
     };
-    const blocks = 1 * (3 * 16 * 16 + 16 * 16 + 16 + 16 * 32 + 32 + 32 * 16 + 16 + 4 * 16 + 8); // qkv (no bias), proj, R [8], fc1, fc2, ln1, ln2
+    // qkv (no bias), proj, R [8], fc1, fc2, ln1, ln2
+    const blocks = 1 * (3 * 16 * 16 + 16 * 16 + 16 + 16 * 32 + 32 + 32 * 16 + 16 + 4 * 16 + 8);
     const tied = count({});
     expect(tied.n).toBe(20 * 16 + 20 + blocks);
     expect(tied.names.filter((n) => n.startsWith('embed') || n.startsWith('output'))).toEqual(['embed.0.weight', 'output.bias']);

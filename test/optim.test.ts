@@ -283,7 +283,8 @@ describe('learning-rate schedules', () => {
     expect(at(1)).toBeCloseTo(1e-6, 15); // lr_scheduler.step(0) after epoch 0 sets timm's t = 0 again
     expect(at(2)).toBeCloseTo(1e-6 + (1e-3 - 1e-6) / 5, 15);
     expect(at(5)).toBeCloseTo(1e-6 + (4 * (1e-3 - 1e-6)) / 5, 15);
-    expect(at(6)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 5) / 300)), 15); // the cosine counts from epoch 0
+    // The cosine counts from epoch 0.
+    expect(at(6)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 5) / 300)), 15);
     expect(at(299)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 298) / 300)), 15);
     expect(at(400)).toBeCloseTo(1e-5, 15);
     expect(() => ff.optim.stepSchedule({ kind: 'timm-cosine-epochs', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 })).toThrow(/needs stepsPerEpoch/);

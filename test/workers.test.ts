@@ -14,7 +14,7 @@ interface Ops {
   compute(lib: typeof ff, device: ff.Device): Results;
   differences(a: Results, b: Results): string[];
 }
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS fixture the workers load too
 const ops = require('./fixtures/workers/ops.js') as Ops;
 
 const fixtures = path.join(__dirname, 'fixtures', 'workers');
@@ -23,10 +23,20 @@ const other: ff.Device = dev === 'cpu' ? 'cuda-emu' : 'cpu';
 const both = available(other);
 const withBoth = both ? test : test.skip;
 
+/** What worker.js posts (fixtures/workers/worker.js): one of these fields per message. */
+interface WorkerMessage {
+  rounds?: Record<string, Results>[];
+  started?: boolean;
+  memory?: ReturnType<typeof ff.memory>;
+  finished?: boolean;
+  threads?: number;
+  error?: string;
+}
+
 /** Runs worker.js with workerData; resolves with its messages once it has exited. */
-function runWorker(workerData: object, env?: NodeJS.ProcessEnv): Promise<{ messages: any[]; code: number }> {
+function runWorker(workerData: object, env?: NodeJS.ProcessEnv): Promise<{ messages: WorkerMessage[]; code: number }> {
   return new Promise((resolve, reject) => {
-    const messages: any[] = [];
+    const messages: WorkerMessage[] = [];
     const w = new Worker(path.join(fixtures, 'worker.js'), { workerData, env: env ?? process.env });
     w.on('message', (m) => messages.push(m));
     w.once('error', reject);
@@ -66,7 +76,7 @@ describe('worker threads', () => {
     );
     for (const { messages, code } of runs) {
       expect(code).toBe(0);
-      for (const round of messages[0].rounds) {
+      for (const round of messages[0].rounds ?? []) {
         expect(ops.differences(round[dev], expected[dev])).toEqual([]);
         expect(ops.differences(round[other], expected[other])).toEqual([]);
       }
@@ -80,15 +90,15 @@ describe('worker threads', () => {
     // Long enough that the termination lands inside the op: ~1 s here on cpu and on cuda-emu.
     const shape = dev === 'cuda-emu' ? [1, 2, 640, 16] : [1, 8, 4096, 16];
     const w = new Worker(path.join(fixtures, 'worker.js'), { workerData: { task: 'long', device: dev, floats, shape } });
-    const messages: any[] = [];
-    const started = new Promise<any>((resolve, reject) => {
+    const messages: WorkerMessage[] = [];
+    const started = new Promise<WorkerMessage>((resolve, reject) => {
       w.on('message', (m) => {
         messages.push(m);
         if (m.started) resolve(m);
       });
       w.once('error', reject);
     });
-    const { memory } = await started;
+    const memory = (await started).memory!;
     // The worker's tensors count in the process (and in its own memory(), not in this thread's).
     expect(memory.process.numBytes).toBeGreaterThanOrEqual(before.numBytes + 4 * floats);
     expect(memory.numBytes).toBeGreaterThanOrEqual(4 * floats);
@@ -99,7 +109,7 @@ describe('worker threads', () => {
     expect(ops.differences(ops.compute(ff, dev), expected)).toEqual([]);
     const after = await runWorker({ task: 'compute', devices: [dev], rounds: 1 });
     expect(after.code).toBe(0);
-    expect(ops.differences(after.messages[0].rounds[0][dev], expected)).toEqual([]);
+    expect(ops.differences(after.messages[0].rounds![0][dev], expected)).toEqual([]);
     expect(ff.memory().process).toEqual(before);
   });
 });
@@ -142,7 +152,7 @@ describe('setNumThreads', () => {
     }
     const env = { ...process.env, FOURIERFORMER_NUM_THREADS: '1' };
     const worker = await runWorker({ task: 'compute', devices: [dev], rounds: 1 }, env);
-    expect(ops.differences(worker.messages[0].rounds[0][dev], one)).toEqual([]);
+    expect(ops.differences(worker.messages[0].rounds![0][dev], one)).toEqual([]);
     // The emulator's blocks are independent: its results never depend on the count. (The cpu's
     // attention gradients sum per-thread partial sums, so there the count may change low bits.)
     if (dev === 'cuda-emu') expect(ops.differences(one, atDefault)).toEqual([]);

@@ -14,42 +14,34 @@
 namespace ff::binding {
 namespace {
 
-struct Operands {
-  Storage *q, *k, *v;
+// R at info[3] and the options at info[5..7] of both Fourier attention calls.
+struct FourierOptions {
+  Storage* R;
+  int power;
+  float eps;
+  bool stable;
 };
 
-Operands get_qkv(const Napi::CallbackInfo& info, const AttentionShape& sh) {
-  return {&get_storage(info, 0, "q", size_t(sh.q_elems())), &get_storage(info, 1, "k", size_t(sh.k_elems())),
-          &get_storage(info, 2, "v", size_t(sh.v_elems()))};
-}
-
-float get_eps(const Napi::CallbackInfo& info, size_t i) {
-  const double eps = get_number(info, i, "eps");
-  if (!(eps >= 0) || !std::isfinite(eps)) throw ArgError("eps", "expected a finite number >= 0");
-  return float(eps);
-}
-
-Napi::Array pack(Napi::Env env, std::initializer_list<Napi::Value> values) {
-  auto out = Napi::Array::New(env, values.size());
-  uint32_t i = 0;
-  for (const auto& v : values) out.Set(i++, v);
-  return out;
+FourierOptions get_fourier_options(const Napi::CallbackInfo& info, const AttentionShape& sh) {
+  FourierOptions o{};
+  o.R = &get_storage(info, 3, "R", size_t(sh.r_elems()));
+  o.power = get_int(info, 5, "power", 1, 64);
+  o.eps = get_eps(info, 6);
+  o.stable = get_bool(info, 7, "stable");
+  if (o.stable && o.power % 2 != 0) throw ArgError("power", "stable: true needs an even power");
+  return o;
 }
 
 // fourierAttentionForward(q, k, v, R, dims, power, eps, stable) -> [out, stats]
 Napi::Value FourierAttentionForward(const Napi::CallbackInfo& info) {
   const AttentionShape sh = get_attention_shape(info, 4);
-  const Operands x = get_qkv(info, sh);
-  Storage& R = get_storage(info, 3, "R", size_t(sh.r_elems()));
-  const int power = get_int(info, 5, "power", 1, 64);
-  const float eps = get_eps(info, 6);
-  const bool stable = get_bool(info, 7, "stable");
-  if (stable && power % 2 != 0) throw ArgError("power", "stable: true needs an even power");
-  check_finite_R(R, "fourierAttention");
+  const QkvOperands x = get_qkv(info, sh);
+  const FourierOptions o = get_fourier_options(info, sh);
+  check_finite_R(*o.R, "fourierAttention");
   Napi::Env env = info.Env();
   Napi::Value out = make_storage(env, size_t(sh.out_elems()));
   Napi::Value stats = make_storage(env, size_t(sh.row_elems()));
-  backend::fourier_attention_forward(sh, x.q->ptr, x.k->ptr, x.v->ptr, R.ptr, power, eps, stable,
+  backend::fourier_attention_forward(sh, x.q->ptr, x.k->ptr, x.v->ptr, o.R->ptr, o.power, o.eps, o.stable,
                                      unwrap(out)->ptr, unwrap(stats)->ptr);
   return pack(env, {out, stats});
 }
@@ -58,25 +50,17 @@ Napi::Value FourierAttentionForward(const Napi::CallbackInfo& info) {
 //   -> [dq, dk, dv, dR]
 Napi::Value FourierAttentionBackward(const Napi::CallbackInfo& info) {
   const AttentionShape sh = get_attention_shape(info, 4);
-  const Operands x = get_qkv(info, sh);
-  Storage& R = get_storage(info, 3, "R", size_t(sh.r_elems()));
-  const int power = get_int(info, 5, "power", 1, 64);
-  const float eps = get_eps(info, 6);
-  const bool stable = get_bool(info, 7, "stable");
-  if (stable && power % 2 != 0) throw ArgError("power", "stable: true needs an even power");
-  Storage& out = get_storage(info, 8, "out", size_t(sh.out_elems()));
-  Storage& stats = get_storage(info, 9, "stats", size_t(sh.row_elems()));
-  Storage& dout = get_storage(info, 10, "grad", size_t(sh.out_elems()));
-  check_finite_R(R, "fourierAttention");
+  const QkvOperands x = get_qkv(info, sh);
+  const FourierOptions o = get_fourier_options(info, sh);
+  const SavedForward f = get_saved_forward(info, 8, sh, "stats");
+  check_finite_R(*o.R, "fourierAttention");
   Napi::Env env = info.Env();
-  Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
-  Napi::Value dk = make_storage(env, size_t(sh.k_elems()));
-  Napi::Value dv = make_storage(env, size_t(sh.v_elems()));
+  const QkvGrads g = make_qkv_grads(env, sh);
   Napi::Value dR = make_storage(env, size_t(sh.r_elems()));
-  backend::fourier_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, R.ptr, power, eps, stable,
-                                      out.ptr, stats.ptr, dout.ptr, unwrap(dq)->ptr,
-                                      unwrap(dk)->ptr, unwrap(dv)->ptr, unwrap(dR)->ptr);
-  return pack(env, {dq, dk, dv, dR});
+  backend::fourier_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, o.R->ptr, o.power, o.eps, o.stable,
+                                      f.out->ptr, f.rows->ptr, f.dout->ptr, unwrap(g.dq)->ptr, unwrap(g.dk)->ptr,
+                                      unwrap(g.dv)->ptr, unwrap(dR)->ptr);
+  return pack(env, {g.dq, g.dk, g.dv, dR});
 }
 
 float get_scale(const Napi::CallbackInfo& info, size_t i) {
@@ -88,7 +72,7 @@ float get_scale(const Napi::CallbackInfo& info, size_t i) {
 // dotAttentionForward(q, k, v, dims, scale) -> [out, lse]     (dims as for Fourier; R unused)
 Napi::Value DotAttentionForward(const Napi::CallbackInfo& info) {
   const AttentionShape sh = get_attention_shape(info, 3);
-  const Operands x = get_qkv(info, sh);
+  const QkvOperands x = get_qkv(info, sh);
   const float scale = get_scale(info, 4);
   Napi::Env env = info.Env();
   Napi::Value out = make_storage(env, size_t(sh.out_elems()));
@@ -101,18 +85,14 @@ Napi::Value DotAttentionForward(const Napi::CallbackInfo& info) {
 // dotAttentionBackward(q, k, v, dims, scale, out, lse, dout) -> [dq, dk, dv]
 Napi::Value DotAttentionBackward(const Napi::CallbackInfo& info) {
   const AttentionShape sh = get_attention_shape(info, 3);
-  const Operands x = get_qkv(info, sh);
+  const QkvOperands x = get_qkv(info, sh);
   const float scale = get_scale(info, 4);
-  Storage& out = get_storage(info, 5, "out", size_t(sh.out_elems()));
-  Storage& lse = get_storage(info, 6, "lse", size_t(sh.row_elems()));
-  Storage& dout = get_storage(info, 7, "grad", size_t(sh.out_elems()));
+  const SavedForward f = get_saved_forward(info, 5, sh, "lse");
   Napi::Env env = info.Env();
-  Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
-  Napi::Value dk = make_storage(env, size_t(sh.k_elems()));
-  Napi::Value dv = make_storage(env, size_t(sh.v_elems()));
-  backend::dot_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, scale, out.ptr, lse.ptr,
-                                  dout.ptr, unwrap(dq)->ptr, unwrap(dk)->ptr, unwrap(dv)->ptr);
-  return pack(env, {dq, dk, dv});
+  const QkvGrads g = make_qkv_grads(env, sh);
+  backend::dot_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, scale, f.out->ptr, f.rows->ptr, f.dout->ptr,
+                                  unwrap(g.dq)->ptr, unwrap(g.dk)->ptr, unwrap(g.dv)->ptr);
+  return pack(env, {g.dq, g.dk, g.dv});
 }
 
 }  // namespace

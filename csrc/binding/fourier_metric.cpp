@@ -38,11 +38,7 @@ Napi::Value FourierMetricBackward(const Napi::CallbackInfo& info) {
   Napi::Value dR = make_storage(env, size_t(sh.r_elems()));
   backend::fourier_metric_backward(sh, q.ptr, k.ptr, R.ptr, power, dK.ptr, unwrap(dq)->ptr,
                                    unwrap(dk)->ptr, unwrap(dR)->ptr);
-  auto out = Napi::Array::New(env, 3);
-  out.Set(0u, dq);
-  out.Set(1u, dk);
-  out.Set(2u, dR);
-  return out;
+  return pack(env, {dq, dk, dR});
 }
 
 }  // namespace

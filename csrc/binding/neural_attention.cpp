@@ -1,7 +1,6 @@
 // Bindings of fused Neural Attention: the forward with the row log-sum-exp, and the backward
 // returning da, dc, dv and the score network's weight gradients (dw2, db2, dw3, db3).
 #include <napi.h>
-#include <initializer_list>
 #include "../common/backend.h"
 #include "../common/neural_score.h"
 #include "args.h"
@@ -40,13 +39,6 @@ Operands get_operands(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Array pack(Napi::Env env, std::initializer_list<Napi::Value> values) {
-  auto out = Napi::Array::New(env, values.size());
-  uint32_t i = 0;
-  for (const auto& v : values) out.Set(i++, v);
-  return out;
-}
-
 // neuralAttentionForward(a, c, v, w2, b2, w3, b3, dims, d2) -> [out, lse]
 //   dims = [B, H, Nq, Nk, d1, 1, 1, Dv, causal]
 Napi::Value NeuralAttentionForward(const Napi::CallbackInfo& info) {
@@ -62,21 +54,17 @@ Napi::Value NeuralAttentionForward(const Napi::CallbackInfo& info) {
 //   -> [da, dc, dv, dw2, db2, dw3, db3]
 Napi::Value NeuralAttentionBackward(const Napi::CallbackInfo& info) {
   const Operands o = get_operands(info);
-  Storage& out = get_storage(info, 9, "out", size_t(o.sh.out_elems()));
-  Storage& lse = get_storage(info, 10, "lse", size_t(o.sh.row_elems()));
-  Storage& dout = get_storage(info, 11, "grad", size_t(o.sh.out_elems()));
+  const SavedForward f = get_saved_forward(info, 9, o.sh, "lse");
   Napi::Env env = info.Env();
-  Napi::Value da = make_storage(env, size_t(o.sh.q_elems()));
-  Napi::Value dc = make_storage(env, size_t(o.sh.k_elems()));
-  Napi::Value dv = make_storage(env, size_t(o.sh.v_elems()));
+  const QkvGrads g = make_qkv_grads(env, o.sh);  // da, dc, dv
   Napi::Value dw2 = make_storage(env, size_t(o.mlp.d2) * o.mlp.d1);
   Napi::Value db2 = make_storage(env, size_t(o.mlp.d2));
   Napi::Value dw3 = make_storage(env, size_t(o.mlp.d2));
   Napi::Value db3 = make_storage(env, 1);
-  backend::neural_attention_backward(o.sh, o.a->ptr, o.c->ptr, o.v->ptr, o.mlp, out.ptr, lse.ptr, dout.ptr,
-                                     unwrap(da)->ptr, unwrap(dc)->ptr, unwrap(dv)->ptr, unwrap(dw2)->ptr,
+  backend::neural_attention_backward(o.sh, o.a->ptr, o.c->ptr, o.v->ptr, o.mlp, f.out->ptr, f.rows->ptr, f.dout->ptr,
+                                     unwrap(g.dq)->ptr, unwrap(g.dk)->ptr, unwrap(g.dv)->ptr, unwrap(dw2)->ptr,
                                      unwrap(db2)->ptr, unwrap(dw3)->ptr, unwrap(db3)->ptr);
-  return pack(env, {da, dc, dv, dw2, db2, dw3, db3});
+  return pack(env, {g.dq, g.dk, g.dv, dw2, db2, dw3, db3});
 }
 
 }  // namespace

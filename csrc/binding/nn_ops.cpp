@@ -62,13 +62,6 @@ void check_ids(const Storage& ids, size_t n, const char* op, const char* what, l
   backend::check_ids(ids.ptr, int64_t(n), limit, has_allowed, allowed, op, what);
 }
 
-Napi::Value array_of(Napi::Env env, std::initializer_list<Napi::Value> values) {
-  auto out = Napi::Array::New(env, values.size());
-  uint32_t k = 0;
-  for (const Napi::Value& v : values) out.Set(k++, v);
-  return out;
-}
-
 // A new storage of n floats when `wanted`, else null; *ptr receives its pointer (or nullptr).
 Napi::Value maybe_storage(Napi::Env env, bool wanted, size_t n, float** ptr) {
   if (!wanted) {
@@ -129,7 +122,7 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   Napi::Value dWs = maybe_storage(env, want_dw, out * in, &dW);
   Napi::Value dbs = maybe_storage(env, want_db, out, &db);
   backend::linear_backward(int(rows), int(in), int(out), x.ptr, W.ptr, dy.ptr, dx, dW, db);
-  return array_of(env, {dxs, dWs, dbs});
+  return pack(env, {dxs, dWs, dbs});
 }
 
 // layerNormForward(x, gamma | null, beta | null, dims = [rows, C], eps) -> [y, mean, rstd]
@@ -145,7 +138,7 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   Napi::Value y = make_storage(env, rows * C), mean = make_storage(env, rows), rstd = make_storage(env, rows);
   backend::layernorm_forward(int(rows), int(C), float(eps), x.ptr, gamma, beta, unwrap(y)->ptr,
                              unwrap(mean)->ptr, unwrap(rstd)->ptr);
-  return array_of(env, {y, mean, rstd});
+  return pack(env, {y, mean, rstd});
 }
 
 // layerNormBackward(x, gamma | null, mean, rstd, dy, dims = [rows, C], wantDx, wantDgamma, wantDbeta)
@@ -166,7 +159,7 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   Napi::Value dgs = maybe_storage(env, want_dg, C, &dg);
   Napi::Value dbs = maybe_storage(env, want_db, C, &db);
   backend::layernorm_backward(int(rows), int(C), x.ptr, gamma, mean.ptr, rstd.ptr, dy.ptr, dx, dg, db);
-  return array_of(env, {dxs, dgs, dbs});
+  return pack(env, {dxs, dgs, dbs});
 }
 
 // softmaxForward(x, dims = [rows, C], log) -> y
@@ -223,7 +216,7 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   Napi::Value loss = make_storage(env, s.reduction == backend::Reduction::kNone ? s.rows : 1);
   Napi::Value lse = make_storage(env, s.rows), count = make_storage(env, 1);
   backend::cross_entropy_forward(s, logits.ptr, t.ptr, unwrap(loss)->ptr, unwrap(lse)->ptr, unwrap(count)->ptr);
-  return array_of(env, {loss, lse, count});
+  return pack(env, {loss, lse, count});
 }
 
 // crossEntropyBackward(logits, target, lse, count, grad, dims, soft, ignoreIndex, labelSmoothing, reduction) -> dlogits

@@ -4,6 +4,7 @@
 #include <vector>
 #include "../common/backend.h"
 #include "../common/backend_checks.h"
+#include "args.h"
 #include "errors.h"
 
 namespace ff::binding {
@@ -62,6 +63,34 @@ void check_finite_R(const Storage& R, const char* op) { backend::check_finite(R.
 bool get_bool(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (i >= info.Length() || !info[i].IsBoolean()) throw ArgError(what, "expected a boolean");
   return info[i].As<Napi::Boolean>().Value();
+}
+
+float get_eps(const Napi::CallbackInfo& info, size_t i) {
+  const double eps = get_number(info, i, "eps");
+  if (!(eps >= 0) || !std::isfinite(eps)) throw ArgError("eps", "expected a finite number >= 0");
+  return float(eps);
+}
+
+QkvOperands get_qkv(const Napi::CallbackInfo& info, const AttentionShape& sh) {
+  return {&get_storage(info, 0, "q", size_t(sh.q_elems())), &get_storage(info, 1, "k", size_t(sh.k_elems())),
+          &get_storage(info, 2, "v", size_t(sh.v_elems()))};
+}
+
+SavedForward get_saved_forward(const Napi::CallbackInfo& info, size_t i, const AttentionShape& sh, const char* rows) {
+  return {&get_storage(info, i, "out", size_t(sh.out_elems())), &get_storage(info, i + 1, rows, size_t(sh.row_elems())),
+          &get_storage(info, i + 2, "grad", size_t(sh.out_elems()))};
+}
+
+QkvGrads make_qkv_grads(Napi::Env env, const AttentionShape& sh) {
+  return {make_storage(env, size_t(sh.q_elems())), make_storage(env, size_t(sh.k_elems())),
+          make_storage(env, size_t(sh.v_elems()))};
+}
+
+Napi::Array pack(Napi::Env env, std::initializer_list<Napi::Value> values) {
+  auto out = Napi::Array::New(env, values.size());
+  uint32_t i = 0;
+  for (const auto& v : values) out.Set(i++, v);
+  return out;
 }
 
 }  // namespace ff::binding

@@ -6,6 +6,7 @@
 //   row_deltas            delta_r = dout_r . out_r in double (FlashAttention's D_i).
 //   assign_padded_rows    rows of values padded to ld floats (the GEMVs' operand).
 //   sum_partials          a unit partial summed over a slice's row chunks, in unit order.
+//   finish_key_grads      a slice's dk (or dc) and dv from its units' partials, by sum_partials.
 //   key_tile, TiledLayout a [rows][keys] matrix stored in tiles of T keys (~16 KiB each), the
 //                         unit of FlashAttention's outer loop; transpose_into fills one from a
 //                         [keys][rows] matrix by 8 x 8 register transposes.
@@ -92,6 +93,18 @@ inline float sum_partials(const float* x, size_t stride, int chunks) {
   float t = 0.0f;
   for (int c = 0; c < chunks; ++c) t += x[c * stride];
   return t;
+}
+
+// The key gradients of one slice, [Nk][D] into dk and [Nk][Dv] into dv, from the partials of
+// its `chunks` units (each `stride` floats after the last) by sum_partials: the unit's partial
+// of dk[j][d] is at keys[j kj + d kd] (the kernel's layout: rows of keys, or columns), that of
+// dv[j][e] at values[j ldv + e]. Cost: chunks adds per element.
+inline void finish_key_grads(int Nk, int D, int Dv, const float* keys, size_t kj, size_t kd, const float* values,
+                             size_t ldv, size_t stride, int chunks, float* dk, float* dv) {
+  for (int j = 0; j < Nk; ++j) {
+    for (int d = 0; d < D; ++d) dk[size_t(j) * D + d] = sum_partials(keys + j * kj + d * kd, stride, chunks);
+    for (int e = 0; e < Dv; ++e) dv[size_t(j) * Dv + e] = sum_partials(values + j * ldv + e, stride, chunks);
+  }
 }
 
 // Keys per tile: ~16 KiB of one [D][keys] layout, a multiple of 64 in [64, 256]. A unit of

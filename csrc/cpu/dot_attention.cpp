@@ -137,15 +137,9 @@ constexpr int kRowBlock = 8;
 // dk, dv of slice bh from its units' partials, in unit order.
 void finish_keys(const BwdArgs& A, int bh) {
   const AttentionShape& sh = *A.sh;
-  const int chunks = A.split.chunks;
-  const float* first = A.part + size_t(bh) * chunks * A.part_elems();
-  const float* dv0 = first + size_t(sh.Nk) * A.ldd;
-  for (int j = 0; j < sh.Nk; ++j) {
-    for (int d = 0; d < sh.D; ++d)
-      A.dk[(int64_t(bh) * sh.Nk + j) * sh.D + d] = cpu::sum_partials(first + size_t(j) * A.ldd + d, A.part_elems(), chunks);
-    for (int e = 0; e < sh.Dv; ++e)
-      A.dv[(int64_t(bh) * sh.Nk + j) * sh.Dv + e] = cpu::sum_partials(dv0 + size_t(j) * A.ldv + e, A.part_elems(), chunks);
-  }
+  const float* first = A.part + size_t(bh) * A.split.chunks * A.part_elems();
+  cpu::finish_key_grads(sh.Nk, sh.D, sh.Dv, first, A.ldd, 1, first + size_t(sh.Nk) * A.ldd, A.ldv, A.part_elems(),
+                        A.split.chunks, A.dk + int64_t(bh) * sh.Nk * sh.D, A.dv + int64_t(bh) * sh.Nk * sh.Dv);
 }
 
 // A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (whose P and

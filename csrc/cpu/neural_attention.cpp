@@ -182,15 +182,9 @@ constexpr int kRowBlock = 8;
 // dc, dv of slice bh from its units' partials, in unit order.
 void finish_keys(const BwdArgs& A, int bh) {
   const AttentionShape& sh = *A.sh;
-  const int chunks = A.split.chunks;
-  const float* first = A.part + size_t(bh) * chunks * A.part_elems();
-  const float* dv0 = first + size_t(A.M1) * A.ldk;
-  for (int j = 0; j < sh.Nk; ++j) {
-    for (int m = 0; m < sh.D; ++m)
-      A.dc[(int64_t(bh) * sh.Nk + j) * sh.D + m] = cpu::sum_partials(first + size_t(m) * A.ldk + j, A.part_elems(), chunks);
-    for (int e = 0; e < sh.Dv; ++e)
-      A.dv[(int64_t(bh) * sh.Nk + j) * sh.Dv + e] = cpu::sum_partials(dv0 + size_t(j) * A.ldv + e, A.part_elems(), chunks);
-  }
+  const float* first = A.part + size_t(bh) * A.split.chunks * A.part_elems();
+  cpu::finish_key_grads(sh.Nk, sh.D, sh.Dv, first, 1, A.ldk, first + size_t(A.M1) * A.ldk, A.ldv, A.part_elems(),
+                        A.split.chunks, A.dc + int64_t(bh) * sh.Nk * sh.D, A.dv + int64_t(bh) * sh.Nk * sh.Dv);
 }
 
 // A unit visits its keys tile by tile; per tile, its rows in blocks of kRowBlock (whose P rows

@@ -21,7 +21,7 @@ export class Function {
   }
 
   /** Runs forward and, when an input requires grad, records the op for backward(). */
-  static apply(...args: unknown[]): any {
+  static apply(...args: unknown[]): Tensor | Tensor[] {
     const ctx = new Context();
     const inputs = args.map((a) => (a instanceof Tensor ? a : null));
     ctx.needsInputGrad = inputs.map((t) => t !== null && t.requiresGrad);

@@ -67,5 +67,6 @@ export class GradNode {
 
 // Tensor.gradFn is a GradNode (tensor.ts declares GradFn empty to stay below the autograd graph).
 declare module '../tensor' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- merges GradNode into GradFn
   interface GradFn extends GradNode {}
 }

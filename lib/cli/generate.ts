@@ -46,7 +46,7 @@ async function promptText(flag: string): Promise<string> {
   try {
     for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer | string));
   } catch (e) {
-    throw new Error(`--prompt -: could not read the prompt from stdin (${(e as Error).message})`);
+    throw new Error(`--prompt -: could not read the prompt from stdin (${(e as Error).message})`, { cause: e });
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -27,7 +27,10 @@ export interface InfoReport {
   /** The default device, or why FOURIERFORMER_DEVICE is wrong. */
   defaultDevice: string;
   devices: DeviceReport[];
-  /** mpirun -np N fourierformer ...: the MPI addon (its MPI library, or why it does not load) and the NCCL file for cuda ranks. */
+  /**
+   * mpirun -np N fourierformer ...: the MPI addon (its MPI library, or why it does not load) and
+   * the NCCL file for cuda ranks.
+   */
   distributed: { available: boolean; detail: string; addon?: string; nccl: string };
 }
 

@@ -1,10 +1,11 @@
 // `fourierformer train lm|vit`: a preset (lib/cli/presets.ts) with any field overridden by a flag,
 // trained with each kind of attention of --attention in turn with the same data, seed and budget:
-// fourier, dot, neural or a list of them (both, the default, is fourier,dot). Progress goes to stderr; the results table (markdown)
-// to stdout, and with it the paths of results.md and the plot. --print-config prints the resolved
-// configuration (every field, after the flags) as JSON and exits without loading any data.
-// Under a launcher (`mpirun -np N fourierformer train ...`) the run is data-parallel over the N
-// ranks (lib/distributed, lib/train/data-parallel.ts); rank 0 alone prints and writes.
+// fourier, dot, neural or a list of them (both, the default, is fourier,dot). Progress goes to
+// stderr; the results table (markdown) to stdout, and with it the paths of results.md and the plot.
+// --print-config prints the resolved configuration (every field, after the flags) as JSON and exits
+// without loading any data. Under a launcher (`mpirun -np N fourierformer train ...`) the run is
+// data-parallel over the N ranks (lib/distributed, lib/train/data-parallel.ts); rank 0 alone prints
+// and writes.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';

@@ -66,7 +66,7 @@ export function loadBrown(opts: BrownOptions = {}): LMCorpus {
           try {
             words = brownWords(line);
           } catch (e) {
-            throw new Error(`${file}:${lineNo}: ${(e as Error).message}`);
+            throw new Error(`${file}:${lineNo}: ${(e as Error).message}`, { cause: e });
           }
           if (words.length > 0) encoder.pushLine(words);
         },

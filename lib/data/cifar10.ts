@@ -18,7 +18,7 @@ function readBatchFile(file: string): Buffer {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new Error(`${file}: cannot read the CIFAR-10 batch file (${(e as Error).message})`);
+    throw new Error(`${file}: cannot read the CIFAR-10 batch file (${(e as Error).message})`, { cause: e });
   }
   if (bytes.length === 0 || bytes.length % RECORD_BYTES !== 0) {
     throw new Error(`${file}: ${bytes.length} bytes is not a whole number of ${RECORD_BYTES}-byte CIFAR-10 records`);

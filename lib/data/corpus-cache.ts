@@ -165,7 +165,7 @@ export function writeCorpusCache(file: string, key: CacheKey, corpus: LMCorpus):
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw new Error(`corpus cache ${file}: cannot write it (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`);
+    throw new Error(`corpus cache ${file}: cannot write it (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`, { cause: e });
   }
 }
 
@@ -176,7 +176,7 @@ export function withCorpusCache(cacheDir: string | false, key: CacheKey, build: 
     fs.mkdirSync(cacheDir, { recursive: true });
     fs.accessSync(cacheDir, fs.constants.W_OK);
   } catch (e) {
-    throw new Error(`cacheDir ${cacheDir}: cannot write there (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`);
+    throw new Error(`cacheDir ${cacheDir}: cannot write there (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`, { cause: e });
   }
   const file = cacheFile(cacheDir, key);
   const cached = readCorpusCache(file, key);

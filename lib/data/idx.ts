@@ -18,13 +18,13 @@ function readMaybeGzip(path: string): Buffer {
   try {
     raw = fs.readFileSync(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the file (${(e as Error).message})`);
+    throw new Error(`${path}: cannot read the file (${(e as Error).message})`, { cause: e });
   }
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
   try {
     return zlib.gunzipSync(raw);
   } catch (e) {
-    throw new Error(`${path}: not a valid gzip file (${(e as Error).message})`);
+    throw new Error(`${path}: not a valid gzip file (${(e as Error).message})`, { cause: e });
   }
 }
 

@@ -82,7 +82,7 @@ class ImageFolderDataset implements ImageDataset {
         .raw({ depth: 'uchar' })
         .toBuffer({ resolveWithObject: true });
     } catch (e) {
-      throw new Error(`${file}: cannot decode the image (${(e as Error).message})`);
+      throw new Error(`${file}: cannot decode the image (${(e as Error).message})`, { cause: e });
     }
     const { data, info } = decoded;
     if (info.channels !== this.channels || data.length !== info.width * info.height * this.channels) {

@@ -102,7 +102,10 @@ export function equalize(img: ByteImage): ByteImage {
   });
 }
 
-/** Image.blend(degenerate, img, factor) as libImaging/Blend.c: float32 arithmetic, truncated, clipped when extrapolating. */
+/**
+ * Image.blend(degenerate, img, factor) as libImaging/Blend.c: float32 arithmetic, truncated,
+ * clipped when extrapolating.
+ */
 function blend(degenerate: Uint8Array, img: ByteImage, factor: number): ByteImage {
   const alpha = Math.fround(factor);
   if (alpha === 0) return { ...img, data: degenerate.slice() };
@@ -160,7 +163,10 @@ export function brightness(img: ByteImage, factor: number): ByteImage {
   return blend(new Uint8Array(img.data.length), img, factor);
 }
 
-/** Image.filter(ImageFilter.SMOOTH): the 3x3 kernel [1 1 1; 1 5 1; 1 1 1] / 13 in float32, rounded; border pixels kept. */
+/**
+ * Image.filter(ImageFilter.SMOOTH): the 3x3 kernel [1 1 1; 1 5 1; 1 1 1] / 13 in float32, rounded;
+ * border pixels kept.
+ */
 function smooth(img: ByteImage): Uint8Array {
   const { width: w, height: h, channels: ch, data: src } = img;
   const out = src.slice();

@@ -13,7 +13,10 @@ import type { ImageRng } from './image-rng';
 /** DeiT's rounding of the epoch's length: whole multiples of 256 samples. */
 export const REPEATED_AUG_ALIGN = 256;
 
-/** An epoch's length for n images over R replicas: R floor(floor(n / 256) x 256 / R) (DeiT's num_selected_samples on each). */
+/**
+ * An epoch's length for n images over R replicas: R floor(floor(n / 256) x 256 / R) (DeiT's
+ * num_selected_samples on each).
+ */
 export function repeatedAugmentationLength(n: number, replicas = 1): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`n: expected a positive integer, got ${String(n)}`);
   if (!Number.isSafeInteger(replicas) || replicas < 1) throw new Error(`replicas: expected a positive integer, got ${String(replicas)}`);

@@ -39,7 +39,10 @@ export function checkFilter(filter: unknown, what: string): ResampleFilter {
   return filter;
 }
 
-/** Per output sample: its first input tap, its number of taps, and the fixed-point weights (Pillow's precompute_coeffs). */
+/**
+ * Per output sample: its first input tap, its number of taps, and the fixed-point weights (Pillow's
+ * precompute_coeffs).
+ */
 interface Taps {
   first: Int32Array;
   count: Int32Array;

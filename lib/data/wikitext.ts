@@ -34,7 +34,10 @@ function checkDir(dir: string): string[] {
   });
 }
 
-/** dir holds wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens; throws naming whatever is missing or malformed. */
+/**
+ * dir holds wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens; throws naming whatever is
+ * missing or malformed.
+ */
 export function loadWikiText(dir: string, opts: WikiTextOptions = {}): LMCorpus {
   checkCorpusOptions(opts);
   const files = checkDir(dir);

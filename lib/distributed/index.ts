@@ -151,7 +151,7 @@ function attach(device: Device): Backend {
     backend.commAttach(state.mpi.commApi(), nccl);
   } catch (e) {
     const looked = device === 'cuda' && nccl === '' ? `; no libnccl.so.2 in:\n  ${ncclSearchDirs().join('\n  ')}` : '';
-    throw new Error(`distributed: rank ${state.world.rank}: ${(e as Error).message}${looked}`);
+    throw new Error(`distributed: rank ${state.world.rank}: ${(e as Error).message}${looked}`, { cause: e });
   }
   state.attached.add(device);
   return backend;

@@ -65,13 +65,13 @@ export function mpiAddon(): MpiAddon {
     throw new Error(`distributed training needs the MPI addon ${FILE}, which is not built: ${INSTALL}. Looked in:\n  ${tried.join('\n  ')}`);
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon found at run time
     addon = require(found) as MpiAddon;
   } catch (e) {
     const message = (e as Error).message;
     const lib = /(libmpi[^:]*\.so[.\d]*): cannot open shared object file/.exec(message);
-    if (lib) throw new Error(`distributed training: ${found} needs ${lib[1]}, which is not installed: ${INSTALL}`);
-    throw new Error(`distributed training: cannot load ${found}: ${message}`);
+    if (lib) throw new Error(`distributed training: ${found} needs ${lib[1]}, which is not installed: ${INSTALL}`, { cause: e });
+    throw new Error(`distributed training: cannot load ${found}: ${message}`, { cause: e });
   }
   return addon;
 }

@@ -11,8 +11,9 @@
 // We write F32 only (tensors sorted by name); we read F32, and convert F64, F16 and BF16 to
 // float32. Reads check the header (every dtype of the specification, shapes against byte
 // ranges, ranges against the file's length) before they allocate anything, then read each
-// tensor's bytes on their own, so no allocation exceeds the file. Writes are atomic: a temporary file in the target's directory, fsync, then rename,
-// so a crash leaves the old file or the new one, never a torn one.
+// tensor's bytes on their own, so no allocation exceeds the file. Writes are atomic: a temporary
+// file in the target's directory, fsync, then rename, so a crash leaves the old file or the new
+// one, never a torn one.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -104,7 +105,7 @@ export function writeAtomically(file: string, write: (fd: number) => void): void
   try {
     fd = fs.openSync(tmp, 'wx');
   } catch (e) {
-    throw new Error(`path: cannot write ${file}: ${(e as Error).message}`);
+    throw new Error(`path: cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
   try {
     write(fd);
@@ -238,7 +239,7 @@ function openForReading(file: string): { fd: number; size: number } {
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    throw new Error(`path: cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`path: cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   const stat = fs.fstatSync(fd);
   if (!stat.isFile()) {

@@ -283,7 +283,10 @@ export class LanguageModel extends Module {
     };
   }
 
-  /** Per layer, what its attention does with its rows for input [B, T] (MultiHeadAttention.attentionStatistics), without grad. */
+  /**
+   * Per layer, what its attention does with its rows for input [B, T]
+   * (MultiHeadAttention.attentionStatistics), without grad.
+   */
   attentionStatistics(input: Tensor): AttentionStatistics[] {
     return noGrad(() => tidy(() => {
       const stats: AttentionStatistics[] = [];
@@ -336,7 +339,10 @@ export class LanguageModel extends Module {
     return generate(this, promptIds, opts);
   }
 
-  /** Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the current train/eval mode. */
+  /**
+   * Per layer, its causal attention weights [B, H, T, T] for input [B, T], without grad; in the
+   * current train/eval mode.
+   */
   attentionMaps(input: Tensor): Tensor[] {
     return noGrad(() => tidy(() => {
       const maps: Tensor[] = [];

@@ -11,9 +11,9 @@
 // every backend whenever the backends' scores agree (they differ by float rounding, ~1e-6
 // relative: a draw would have to fall within that of a boundary between two tokens to differ).
 // Cost per token, V the vocabulary: O(V) passes over typed arrays and V exponentials (top-k: a
-// heap of k scores, O(V log k), then O(k) for the rest); top-p a native sort of only the weights above a threshold found
-// by passes that divide it by 16 until what is above it reaches p (a peaked distribution sorts
-// a handful, a flat one most of V).
+// heap of k scores, O(V log k), then O(k) for the rest); top-p a native sort of only the weights
+// above a threshold found by passes that divide it by 16 until what is above it reaches p (a peaked
+// distribution sorts a handful, a flat one most of V).
 import type { Generator } from '../random';
 
 export interface SamplingOptions {

@@ -98,7 +98,10 @@ export class VisionTransformer extends Module {
     return this.clsToken.device;
   }
 
-  /** Parameters the optimizer does not decay besides norms and biases: timm's no_weight_decay() {pos_embed, cls_token}. */
+  /**
+   * Parameters the optimizer does not decay besides norms and biases: timm's no_weight_decay()
+   * {pos_embed, cls_token}.
+   */
   noWeightDecay(): string[] {
     return ['posEmbed', 'clsToken'];
   }
@@ -132,7 +135,10 @@ export class VisionTransformer extends Module {
     }));
   }
 
-  /** Per block, its attention weights [B, H, N, N] (N = numPatches + 1), without grad; in the current train/eval mode. */
+  /**
+   * Per block, its attention weights [B, H, N, N] (N = numPatches + 1), without grad; in the
+   * current train/eval mode.
+   */
   attentionMaps(images: Tensor): Tensor[] {
     return noGrad(() => tidy(() => {
       const maps: Tensor[] = [];

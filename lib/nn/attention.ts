@@ -234,7 +234,10 @@ export class MultiHeadAttention extends Module {
     return this.kernelFeatures === this.headDim ? t : slice(t, 3, 0, this.kernelFeatures);
   }
 
-  /** The rows FAVOR+ reads for q, k [B, H, N, Dh] of a whole sequence: themselves, or for 'flt' extended by their snippets. */
+  /**
+   * The rows FAVOR+ reads for q, k [B, H, N, Dh] of a whole sequence: themselves, or for 'flt'
+   * extended by their snippets.
+   */
   private favorInputs(q: Tensor, k: Tensor): [Tensor, Tensor] {
     if (this.rpe === null) return [q, k];
     const E = this.rpe.snippets(0, q.shape[2]);

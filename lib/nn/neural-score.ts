@@ -24,7 +24,10 @@ import { uniform_, zeros_ } from './init';
 import { Linear } from './linear';
 import { Module } from './module';
 
-/** The authors' default projection width for a head dimension: d_head / 32, at least 2 (and at most 8, the fused kernels'). */
+/**
+ * The authors' default projection width for a head dimension: d_head / 32, at least 2 (and at most
+ * 8, the fused kernels').
+ */
 export function defaultNeuralDim(headDim: number): number {
   return Math.min(NEURAL_MAX_HIDDEN, Math.max(2, Math.floor(headDim / 32)));
 }
@@ -99,7 +102,10 @@ export function checkNeuralLayers(neuralLayers: unknown, layers: number, what: s
   if (!ok) throw new Error(`${what}: expected distinct block indices in [0, ${layers}), at least one, got ${JSON.stringify(neuralLayers)}`);
 }
 
-/** The Linear layers of the blocks' score networks (which keep PyTorch's init where a model re-initialises its Linears). */
+/**
+ * The Linear layers of the blocks' score networks (which keep PyTorch's init where a model
+ * re-initialises its Linears).
+ */
 export function scoreNetModules(blocks: Iterable<{ attn: { score: NeuralScoreNet | null } }>): Set<Module> {
   const out = new Set<Module>();
   for (const b of blocks) for (const m of b.attn.score?.modules() ?? []) out.add(m);

@@ -107,7 +107,10 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
       if (s === undefined) return;
       const numbers: Record<string, number> = {};
       const tensors: string[] = [];
-      for (const [k, v] of Object.entries(s)) (typeof v === 'number' ? (numbers[k] = v) : tensors.push(k));
+      for (const [k, v] of Object.entries(s)) {
+        if (typeof v === 'number') numbers[k] = v;
+        else tensors.push(k);
+      }
       mine[i] = { numbers, tensors };
     });
     const described = Object.assign({}, ...dist.allGatherObject(mine)) as typeof mine;
@@ -144,7 +147,10 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
     this.consolidated = null;
   }
 
-  /** The whole state, as the wrapped optimizer alone would give it (after consolidateStateDict() when worldSize > 1). */
+  /**
+   * The whole state, as the wrapped optimizer alone would give it (after consolidateStateDict()
+   * when worldSize > 1).
+   */
   override stateDict(): OptimizerStateDict {
     if (dist.worldSize() > 1 && this.consolidated === null) {
       throw new Error('stateDict: call consolidateStateDict() on every rank first (each rank holds its own share of the state)');

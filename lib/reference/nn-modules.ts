@@ -30,12 +30,18 @@ export function kernelFeaturesRef(x: RefArray, F: number | undefined): RefArray 
   return F === undefined || F === x.shape[3] ? x : sliceRef(x, 3, 0, F);
 }
 
-/** The projected q' and k' [B, H, N, d'] of 'neural' attention's heads (params score.qProj.*, score.kProj.* under `prefix`). */
+/**
+ * The projected q' and k' [B, H, N, d'] of 'neural' attention's heads (params score.qProj.*,
+ * score.kProj.* under `prefix`).
+ */
 export function neuralProjectionsRef(q: RefArray, k: RefArray, p: RefParams, prefix: string): [RefArray, RefArray] {
   return [linearRef(q, p[`${prefix}score.qProj.weight`], p[`${prefix}score.qProj.bias`]), linearRef(k, p[`${prefix}score.kProj.weight`], p[`${prefix}score.kProj.bias`])];
 }
 
-/** MultiHeadAttention of x [B, N, C]; params qkv.weight, qkv.bias?, proj.weight, proj.bias, R?, score.*? under `prefix`. */
+/**
+ * MultiHeadAttention of x [B, N, C]; params qkv.weight, qkv.bias?, proj.weight, proj.bias, R?,
+ * score.*? under `prefix`.
+ */
 export function multiHeadAttentionRef(x: RefArray, p: RefParams, o: AttentionModuleRefOptions, prefix = ''): RefArray {
   const [B, N, C] = x.shape;
   const H = o.numHeads, Dh = C / H;

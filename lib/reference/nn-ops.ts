@@ -204,7 +204,10 @@ export function crossEntropyRef(x: RefArray, target: RefArray, opts: CrossEntrop
   return { data: Float64Array.of(reduction === 'sum' ? total : total / count), shape: [] };
 }
 
-/** Gradient of crossEntropyRef with respect to x, given the upstream gradient (one value, or one per row for 'none'). */
+/**
+ * Gradient of crossEntropyRef with respect to x, given the upstream gradient (one value, or one per
+ * row for 'none').
+ */
 export function crossEntropyGradRef(x: RefArray, target: RefArray, grad: RefArray, opts: CrossEntropyRefOptions = {}): RefArray {
   const C = x.shape[x.shape.length - 1];
   const p = softmaxRef(x);

@@ -23,7 +23,10 @@ function unravel(i: number, shape: readonly number[]): number[] {
   return idx;
 }
 
-/** The flat position in `shape` of the multi-index `idx` of a broadcast result (right-aligned; size-1 dims read index 0). */
+/**
+ * The flat position in `shape` of the multi-index `idx` of a broadcast result (right-aligned;
+ * size-1 dims read index 0).
+ */
 function broadcastIndex(idx: readonly number[], shape: readonly number[]): number {
   const lead = idx.length - shape.length;
   const st = stridesOf(shape);
@@ -80,7 +83,10 @@ export function binaryGradRef(op: BinaryRefOp, a: RefArray, b: RefArray, g: RefA
   return { da: { data: da, shape: [...a.shape] }, db: { data: db, shape: [...b.shape] } };
 }
 
-/** erf in float64: the everywhere-convergent series 2/sqrt(pi) e^{-x^2} sum 2^n x^{2n+1} / (1*3*...*(2n+1)), all terms positive. */
+/**
+ * erf in float64: the everywhere-convergent series 2/sqrt(pi) e^{-x^2} sum 2^n x^{2n+1} /
+ * (1*3*...*(2n+1)), all terms positive.
+ */
 export function erfRef(x: number): number {
   const a = Math.abs(x);
   if (a >= 6) return Math.sign(x);

@@ -25,7 +25,7 @@ export function readRunVocabulary(runDir: string): Vocabulary | null {
   try {
     return Vocabulary.fromJSON(JSON.parse(fs.readFileSync(file, 'utf8')) as VocabularyJSON);
   } catch (e) {
-    throw new Error(`${file}: not a vocabulary (${(e as Error).message})`);
+    throw new Error(`${file}: not a vocabulary (${(e as Error).message})`, { cause: e });
   }
 }
 

@@ -93,7 +93,10 @@ function meanRowMass(r: RunResult): string {
   return masses.length === 0 ? '-' : (masses.reduce((a, b) => a + b, 0) / masses.length).toFixed(3);
 }
 
-/** Per run and layer: rows under eps, row mass, entropy, largest weight and R (runs without statistics are left out). */
+/**
+ * Per run and layer: rows under eps, row mass, entropy, largest weight and R (runs without
+ * statistics are left out).
+ */
 export function attentionTable(results: RunResult[]): string | null {
   const rows = results.flatMap((r) => (r.attentionStats ?? []).map((s, layer) => [
     r.attention, String(layer),

@@ -106,7 +106,10 @@ export const CURVES_SVG = 'curves.svg';
 export const ATTENTION_SVG = 'attention.svg';
 export const SEEDS_SVG = 'seeds.svg';
 
-/** A comparison's title for its kinds of attention: 'Fourier vs dot-product attention', or 'neural attention' for one kind. */
+/**
+ * A comparison's title for its kinds of attention: 'Fourier vs dot-product attention', or 'neural
+ * attention' for one kind.
+ */
 export function attentionTitle(kinds: readonly string[]): string {
   if (kinds.length === 1) return `${kinds[0]} attention`;
   const name = (k: string) => (k === 'fourier' ? 'Fourier' : k === 'dot' ? 'dot-product' : k);
@@ -124,7 +127,7 @@ function readResult(file: string): RunResult {
   try {
     value = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (value === null || typeof value !== 'object' || typeof value.attention !== 'string' || (value.kind !== 'lm' && value.kind !== 'vit') || typeof value.metrics !== 'object') {
     throw new Error(`${file}: expected a run's results ({ attention, kind, metrics, ... })`);

@@ -248,7 +248,10 @@ export async function evaluateViT(model: VisionTransformer, cfg: ViTRunConfig, s
   };
 }
 
-/** The first min(redundancyImages, 32) validation images (evaluation transform): the inputs of the attention statistics. */
+/**
+ * The first min(redundancyImages, 32) validation images (evaluation transform): the inputs of the
+ * attention statistics.
+ */
 async function diagnosticImages(model: VisionTransformer, cfg: ViTRunConfig, valid: ImageDataset): Promise<Tensor> {
   const loader = new ImageLoader(valid, { batchSize: Math.min(cfg.eval.redundancyImages, STAT_IMAGES, valid.length), augment: evaluationAugment({ ...cfg.augment, imageSize: cfg.model.imageSize }), prefetch: 0 });
   const first = await loader.epoch(0).next();

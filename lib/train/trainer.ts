@@ -101,7 +101,10 @@ export interface TrainerOptions {
   logEvery: number;
   /** A checkpoint to continue from. */
   resume?: string | null;
-  /** Steps between task.sample() lines in the log (null or 0: none). Sampling must leave the training state as it was. */
+  /**
+   * Steps between task.sample() lines in the log (null or 0: none). Sampling must leave the
+   * training state as it was.
+   */
   sampleEvery?: number | null;
   progress?: Omit<ProgressOptions, 'logEvery'>;
 }

@@ -17,7 +17,10 @@ export interface Shape {
   causal: boolean;
 }
 
-/** The papers' models: FourierFormer's small and medium language models and DeiT-tiny, and Neural Attention's language model (batch 1, context 1024, 8 heads of 64). */
+/**
+ * The papers' models: FourierFormer's small and medium language models and DeiT-tiny, and Neural
+ * Attention's language model (batch 1, context 1024, 8 heads of 64).
+ */
 export const MODEL_SHAPES: Shape[] = [
   { name: 'small LM', B: 8, H: 8, N: 256, D: 16, causal: true },
   { name: 'medium LM', B: 4, H: 8, N: 384, D: 32, causal: true },
@@ -36,7 +39,10 @@ export function dims(s: Shape): string {
 
 export type OurKind = 'fourier' | 'dot' | 'neural' | 'performer' | 'flt';
 
-/** Neural Attention's projection width for head dimension D: D / 32, at least 2 (the authors'; lib/nn/neural-score.ts). */
+/**
+ * Neural Attention's projection width for head dimension D: D / 32, at least 2 (the authors';
+ * lib/nn/neural-score.ts).
+ */
 export const neuralWidth = (D: number): number => Math.min(8, Math.max(2, Math.floor(D / 32)));
 
 /** FAVOR+'s random features in the 'performer' and 'flt' cases; FLT's added row features. */

@@ -6,26 +6,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Shape } from './attention';
 import { BENCH_RANDOM_FEATURES, FLT_EXTRA_FEATURES } from './attention';
-import type { Machine, Ours } from './machine';
-import { Entry, measured, PeerInfo, Skipped } from './results';
+import { Entry, measured, MemoryEntry, RunHeader } from './results';
 
 export const LINEAR_KINDS = ['ours_performer', 'ours_flt', 'ours_fourier', 'torch_sdpa'] as const;
 const LABEL: Record<string, string> = {
   ours_performer: 'ours, Performer (FAVOR+)', ours_flt: 'ours, FLT attention', ours_fourier: 'ours, Fourier', torch_sdpa: 'PyTorch SDPA',
 };
 
-export interface LinearResults {
-  schema: 1;
-  date: string;
-  command: string;
-  duration_s: number;
-  machine: Machine;
-  ours: Ours;
-  peer: PeerInfo | null;
-  comparable: { ok: boolean; why: string[] };
+export interface LinearResults extends RunHeader {
   settings: { rounds: number; threads: number; attention_target_ms: number };
   lengths: { shape: Shape; figures: Record<string, Entry> }[];
-  memory: { shape: Shape; mib: Record<string, number | Skipped> }[];
+  memory: MemoryEntry[];
 }
 
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));

@@ -4,7 +4,8 @@
 // first reset to the current resident size (writing 5 to /proc/self/clear_refs), so that the
 // start-up's own peak (the TypeScript compiler's, here) does not hide a smaller one.
 // scripts/peer/serve.py's 'memory' request measures PyTorch the same way.
-//   node -r ts-node/register/transpile-only scripts/bench/memory-probe.ts '{"shape": {...}, "kind": "fourier", "device": "cpu"}'
+//   node -r ts-node/register/transpile-only scripts/bench/memory-probe.ts \
+//     '{"shape": {...}, "kind": "fourier", "device": "cpu"}'
 import * as fs from 'fs';
 import * as ff from '../../lib';
 import { attentionCase, OurKind, Shape } from './attention';

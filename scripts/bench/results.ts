@@ -42,7 +42,8 @@ export interface MemoryEntry {
   mib: Record<string, number | Skipped>;
 }
 
-export interface Results {
+/** The fields every results JSON starts with (Results here, LinearResults of linear-docs.ts). */
+export interface RunHeader {
   schema: 1;
   /** The day of the run (UTC), YYYY-MM-DD. */
   date: string;
@@ -53,6 +54,9 @@ export interface Results {
   peer: PeerInfo | null;
   /** Whether ours/PyTorch ratios compare like with like, and if not, why. */
   comparable: { ok: boolean; why: string[] };
+}
+
+export interface Results extends RunHeader {
   settings: { rounds: number; threads: number; attention_target_ms: number; train_target_ms: number; materialised_gib: number };
   attention?: { shape: Shape; group: 'model' | 'length'; figures: Figures }[];
   train?: { config: Record<string, number>; figures: Figures };

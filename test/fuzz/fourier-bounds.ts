@@ -51,7 +51,7 @@ export interface AttentionProblem extends FourierProblem {
   dout?: Float32Array;
 }
 
-function rIndex(rShape: number[], H: number, D: number): (h: number, d: number) => number {
+function rIndex(rShape: number[]): (h: number, d: number) => number {
   const rH = rShape.length === 2 ? rShape[0] : 1;
   const rD = rShape.length === 0 ? 1 : rShape[rShape.length - 1];
   return (h, d) => (rH === 1 ? 0 : h) * rD + (rD === 1 ? 0 : d);
@@ -140,7 +140,7 @@ class Pair {
 /** Tolerances of fourierMetric: for K, and (given the upstream gradient g) for dq, dk, dR. */
 export function metricBounds(p: FourierProblem, g?: Float32Array): { K: Float64Array; dq?: Float64Array; dk?: Float64Array; dR?: Float64Array } {
   const { B, H, Nq, Nk, D } = p;
-  const r = rIndex(p.rShape, H, D);
+  const r = rIndex(p.rShape);
   const tolK = new Float64Array(B * H * Nq * Nk);
   const dq = new Float64Array(p.q.length), dk = new Float64Array(p.k.length), dR = new Float64Array(p.R.length);
   const dqAbs = new Float64Array(p.q.length), dkAbs = new Float64Array(p.k.length), dRAbs = new Float64Array(p.R.length);
@@ -222,7 +222,7 @@ export interface AttentionBounds {
 /** The output ranges of Fourier attention and, with dout, tolerances of its gradients. */
 export function attentionBounds(p: AttentionProblem): AttentionBounds {
   const { B, H, Nq, Nk, D, Dv, power, causal, stable } = p;
-  const r = rIndex(p.rShape, H, D);
+  const r = rIndex(p.rShape);
   const hLo = new Float64Array(B * H * Nq * Dv), hHi = new Float64Array(B * H * Nq * Dv);
   const weightSlack = new Float64Array(B * H * Nq);
   const back = p.dout !== undefined;

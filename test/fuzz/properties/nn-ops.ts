@@ -24,7 +24,7 @@
 //     exactly) and 1 / (1 - p): (4 + p / (1 - p)) U |y|, zero pattern exact.
 import fc from 'fast-check';
 import * as ff from '../../../lib';
-import { abs, ANY, check, expectClose, expectExact, FLT_MAX, gamma, TINY, U } from '../check';
+import { abs, ANY, check, expectClose, expectExact, gamma, TINY, U } from '../check';
 import { property } from '../property';
 import { gradOf, make, seed, size, ValueSpec, valuesOf, values, withinBudget } from '../values';
 

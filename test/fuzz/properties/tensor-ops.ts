@@ -284,7 +284,7 @@ export const layoutProperty = property<LayoutCase>({
         break;
       }
       case 'permute': case 'transpose': {
-        let dims = Array.from({ length: r }, (_, i) => i);
+        const dims = Array.from({ length: r }, (_, i) => i);
         if (c.op === 'permute') for (let i = r - 1; i > 0; i--) { const j = p[i % 8] % (i + 1); [dims[i], dims[j]] = [dims[j], dims[i]]; }
         const [ta, tb] = [p[0] % r, p[1] % r];
         if (c.op === 'transpose') [dims[ta], dims[tb]] = [dims[tb], dims[ta]];
