@@ -20,7 +20,10 @@ function searchDirs(major: string): string[] {
   const roots: string[] = [];
   for (const v of ['CUDA_HOME', 'CUDA_PATH', 'CUDA_ROOT']) if (process.env[v]) roots.push(process.env[v] as string);
   const local = fs.existsSync('/usr/local') ? fs.readdirSync('/usr/local') : [];
-  const versioned = local.filter((d) => new RegExp(`^cuda-${major}(\\.\\d+)*$`).test(d)).sort().reverse();
+  const versioned = local
+    .filter((d) => new RegExp(`^cuda-${major}(\\.\\d+)*$`).test(d))
+    .sort()
+    .reverse();
   roots.push(...versioned.map((d) => `/usr/local/${d}`), '/usr/local/cuda');
   const dirs = roots.flatMap((r) => [`${r}/lib64`, `${r}/targets/x86_64-linux/lib`]);
   for (const site of pythonSitePackages()) {
@@ -31,7 +34,8 @@ function searchDirs(major: string): string[] {
 
 /** The site-packages folders of python3 on PATH (where `pip install nvidia-cublas` puts cuBLAS). */
 export function pythonSitePackages(): string[] {
-  const script = 'import site, sys; print("\\n".join(site.getsitepackages() + [site.getusersitepackages()] + sys.path))';
+  const script =
+    'import site, sys; print("\\n".join(site.getsitepackages() + [site.getusersitepackages()] + sys.path))';
   const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 10000 });
   if (r.status !== 0 || !r.stdout) return [];
   return r.stdout.split('\n').filter((p) => p.endsWith('-packages'));
@@ -48,7 +52,11 @@ function preload(file: string): void {
     process.dlopen({ exports: {} }, file, flags);
   } catch (e) {
     // A plain library loads, then fails Node's addon check: the library stays (RTLD_NODELETE).
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_DLOPEN_FAILED' || !/did not self-register/.test((e as Error).message)) throw e;
+    if (
+      (e as NodeJS.ErrnoException).code !== 'ERR_DLOPEN_FAILED' ||
+      !/did not self-register/.test((e as Error).message)
+    )
+      throw e;
   }
 }
 

@@ -27,7 +27,7 @@ export function gpuCode(file: string): GpuCode {
   for (let at = 0; at + 16 <= buf.length; at += 8) {
     if (buf.readUInt32LE(at) !== FATBIN_MAGIC) continue;
     const end = at + buf.readUInt16LE(at + 6) + Number(buf.readBigUInt64LE(at + 8));
-    for (let e = at + buf.readUInt16LE(at + 6); e + 32 <= Math.min(end, buf.length); ) {
+    for (let e = at + buf.readUInt16LE(at + 6); e + 32 <= Math.min(end, buf.length);) {
       const kind = buf.readUInt16LE(e);
       const arch = buf.readUInt32LE(e + 28);
       if (kind === KIND_SASS) sass.add(arch);

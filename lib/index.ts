@@ -5,7 +5,14 @@ export { Tensor, tensor, full, zeros, ones } from './tensor';
 export type { TensorOptions } from './tensor';
 export { tidy, keep, memory, cachedMemory, emptyCache } from './scope';
 export type { MemoryInfo } from './scope';
-export { getDefaultDevice, setDefaultDevice, synchronize, hostSyncs, setMatmulPrecision, getMatmulPrecision } from './device';
+export {
+  getDefaultDevice,
+  setDefaultDevice,
+  synchronize,
+  hostSyncs,
+  setMatmulPrecision,
+  getMatmulPrecision,
+} from './device';
 export type { MatmulPrecision } from './device';
 export { setNumThreads, getNumThreads } from './threads';
 export { DEVICES } from './native';

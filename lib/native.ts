@@ -47,12 +47,28 @@ export interface Backend {
   uploadInto(target: Storage, data: Float32Array): void;
   /** Fused optimizer steps over a parameter group (csrc/binding/optim.cpp). */
   adamStep(
-    params: Storage[], grads: Storage[], expAvg: Storage[], expAvgSq: Storage[],
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean,
+    params: Storage[],
+    grads: Storage[],
+    expAvg: Storage[],
+    expAvgSq: Storage[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    decoupled: boolean,
   ): void;
   sgdStep(
-    params: Storage[], grads: Storage[], momentumBuffers: Storage[],
-    lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean,
+    params: Storage[],
+    grads: Storage[],
+    momentumBuffers: Storage[],
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    firstStep: boolean,
   ): void;
   squaredNorm(tensors: Storage[]): number;
   /** Clips by global norm on the device; returns the norm (one element). */
@@ -77,22 +93,55 @@ export interface Backend {
   gemm(a: Storage, b: Storage, dims: number[]): Storage;
   linearForward(x: Storage, weight: Storage, bias: Storage | null, dims: number[]): Storage;
   linearBackward(
-    x: Storage, weight: Storage, grad: Storage, dims: number[], wantDx: boolean, wantDw: boolean, wantDb: boolean,
+    x: Storage,
+    weight: Storage,
+    grad: Storage,
+    dims: number[],
+    wantDx: boolean,
+    wantDw: boolean,
+    wantDb: boolean,
   ): [Storage | null, Storage | null, Storage | null];
-  layerNormForward(x: Storage, weight: Storage | null, bias: Storage | null, dims: number[], eps: number): [Storage, Storage, Storage];
+  layerNormForward(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    dims: number[],
+    eps: number,
+  ): [Storage, Storage, Storage];
   layerNormBackward(
-    x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, grad: Storage, dims: number[],
-    wantDx: boolean, wantDweight: boolean, wantDbias: boolean,
+    x: Storage,
+    weight: Storage | null,
+    mean: Storage,
+    rstd: Storage,
+    grad: Storage,
+    dims: number[],
+    wantDx: boolean,
+    wantDweight: boolean,
+    wantDbias: boolean,
   ): [Storage | null, Storage | null, Storage | null];
   softmaxForward(x: Storage, dims: number[], log: boolean): Storage;
   softmaxBackward(output: Storage, grad: Storage, dims: number[], log: boolean): Storage;
   /** reduction: 0 none, 1 sum, 2 mean; returns [loss, lse, count]. */
   crossEntropyForward(
-    input: Storage, target: Storage, dims: number[], soft: boolean, ignoreIndex: number, labelSmoothing: number, reduction: number,
+    input: Storage,
+    target: Storage,
+    dims: number[],
+    soft: boolean,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    reduction: number,
   ): [Storage, Storage, Storage];
   crossEntropyBackward(
-    input: Storage, target: Storage, lse: Storage, count: Storage, grad: Storage, dims: number[],
-    soft: boolean, ignoreIndex: number, labelSmoothing: number, reduction: number,
+    input: Storage,
+    target: Storage,
+    lse: Storage,
+    count: Storage,
+    grad: Storage,
+    dims: number[],
+    soft: boolean,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    reduction: number,
   ): Storage;
   embeddingForward(ids: Storage, weight: Storage, dims: number[]): Storage;
   embeddingBackward(ids: Storage, grad: Storage, dims: number[]): Storage;
@@ -100,15 +149,36 @@ export interface Backend {
   dropout(x: Storage, dims: number[], p: number, seed: number, offset: number): Storage;
   fourierMetricForward(q: Storage, k: Storage, R: Storage, dims: number[], power: number): Storage;
   fourierMetricBackward(
-    q: Storage, k: Storage, R: Storage, dims: number[], power: number, grad: Storage,
+    q: Storage,
+    k: Storage,
+    R: Storage,
+    dims: number[],
+    power: number,
+    grad: Storage,
   ): [Storage, Storage, Storage];
   /** dims = [B, H, Nq, Nk, D, rH, rD, Dv, causal]; returns [out, stats]. */
   fourierAttentionForward(
-    q: Storage, k: Storage, v: Storage, R: Storage, dims: number[], power: number, eps: number, stable: boolean,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    R: Storage,
+    dims: number[],
+    power: number,
+    eps: number,
+    stable: boolean,
   ): [Storage, Storage];
   fourierAttentionBackward(
-    q: Storage, k: Storage, v: Storage, R: Storage, dims: number[], power: number, eps: number, stable: boolean,
-    out: Storage, stats: Storage, grad: Storage,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    R: Storage,
+    dims: number[],
+    power: number,
+    eps: number,
+    stable: boolean,
+    out: Storage,
+    stats: Storage,
+    grad: Storage,
   ): [Storage, Storage, Storage, Storage];
   /**
    * Data-parallel collectives on this backend's memory (csrc/binding/comm.cpp): attach binds the
@@ -126,24 +196,65 @@ export interface Backend {
   unpackFrom(source: Storage, targets: Storage[], offset: number): number;
   dotAttentionForward(q: Storage, k: Storage, v: Storage, dims: number[], scale: number): [Storage, Storage];
   dotAttentionBackward(
-    q: Storage, k: Storage, v: Storage, dims: number[], scale: number, out: Storage, lse: Storage, grad: Storage,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    dims: number[],
+    scale: number,
+    out: Storage,
+    lse: Storage,
+    grad: Storage,
   ): [Storage, Storage, Storage];
   /** dims = [B, H, Nq, Nk, F, 1, 1, Dv, causal], W [features, F]; returns [out, den]. */
   favorAttentionForward(
-    q: Storage, k: Storage, v: Storage, W: Storage, dims: number[], features: number, scale: number, eps: number,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    W: Storage,
+    dims: number[],
+    features: number,
+    scale: number,
+    eps: number,
   ): [Storage, Storage];
   favorAttentionBackward(
-    q: Storage, k: Storage, v: Storage, W: Storage, dims: number[], features: number, scale: number, eps: number,
-    out: Storage, den: Storage, grad: Storage,
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    W: Storage,
+    dims: number[],
+    features: number,
+    scale: number,
+    eps: number,
+    out: Storage,
+    den: Storage,
+    grad: Storage,
   ): [Storage, Storage, Storage];
   /** dims = [B, H, Nq, Nk, d1, 1, 1, Dv, causal]; returns [out, lse]. */
   neuralAttentionForward(
-    a: Storage, c: Storage, v: Storage, w2: Storage, b2: Storage, w3: Storage, b3: Storage, dims: number[], d2: number,
+    a: Storage,
+    c: Storage,
+    v: Storage,
+    w2: Storage,
+    b2: Storage,
+    w3: Storage,
+    b3: Storage,
+    dims: number[],
+    d2: number,
   ): [Storage, Storage];
   /** Returns [da, dc, dv, dw2, db2, dw3, db3]. */
   neuralAttentionBackward(
-    a: Storage, c: Storage, v: Storage, w2: Storage, b2: Storage, w3: Storage, b3: Storage, dims: number[], d2: number,
-    out: Storage, lse: Storage, grad: Storage,
+    a: Storage,
+    c: Storage,
+    v: Storage,
+    w2: Storage,
+    b2: Storage,
+    w3: Storage,
+    b3: Storage,
+    dims: number[],
+    d2: number,
+    out: Storage,
+    lse: Storage,
+    grad: Storage,
   ): [Storage, Storage, Storage, Storage, Storage, Storage, Storage];
 }
 
@@ -232,7 +343,9 @@ export function loadAddon(device: Device): Backend {
       cuda: 'npm run build:cuda',
       'cuda-emu': 'npm run build:emu in a clone of the repository (the npm package does not ship it)',
     }[device];
-    throw new Error(`device '${device}': its addon ${ADDON_FILES[device]} is not built; run ${how}. Looked in:\n  ${tried.join('\n  ')}`);
+    throw new Error(
+      `device '${device}': its addon ${ADDON_FILES[device]} is not built; run ${how}. Looked in:\n  ${tried.join('\n  ')}`,
+    );
   }
   let addon: Backend;
   try {
@@ -253,7 +366,9 @@ export function loadAddon(device: Device): Backend {
 /** A thread count: an integer in [1, 1024]; `what` names where it came from. */
 export function checkThreads(n: unknown, what: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1024) {
-    throw new Error(`${what}: expected an integer from 1 to 1024, got ${typeof n === 'number' ? n : JSON.stringify(n)}`);
+    throw new Error(
+      `${what}: expected an integer from 1 to 1024, got ${typeof n === 'number' ? n : JSON.stringify(n)}`,
+    );
   }
   return n;
 }

@@ -18,10 +18,16 @@ export function describe(value: unknown): string {
  * opts as an object whose keys are all among `keys` (undefined -> {}). A key holding undefined
  * counts as absent, so spreading a partial config stays allowed.
  */
-export function checkOptions<T extends object>(opts: T | undefined, keys: readonly string[], what = 'opts'): Partial<T> {
+export function checkOptions<T extends object>(
+  opts: T | undefined,
+  keys: readonly string[],
+  what = 'opts',
+): Partial<T> {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new Error(`${what}: expected an object${keys.length ? ` with ${keys.join(', ')}` : ''}, got ${describe(opts)}`);
+    throw new Error(
+      `${what}: expected an object${keys.length ? ` with ${keys.join(', ')}` : ''}, got ${describe(opts)}`,
+    );
   }
   for (const [key, value] of Object.entries(opts)) {
     if (value !== undefined && !keys.includes(key)) {
@@ -39,7 +45,13 @@ export function optBoolean(value: unknown, what: string, fallback: boolean): boo
 }
 
 /** A finite number in [lo, hi]; `fallback` when undefined (if given). */
-export function optNumber(value: unknown, what: string, fallback: number | undefined, lo = -Infinity, hi = Infinity): number {
+export function optNumber(
+  value: unknown,
+  what: string,
+  fallback: number | undefined,
+  lo = -Infinity,
+  hi = Infinity,
+): number {
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
     const range = lo === -Infinity && hi === Infinity ? 'a finite number' : `a finite number in [${lo}, ${hi}]`;

@@ -28,17 +28,25 @@ const TWO_32 = 4294967296;
 
 /** High 32 bits of the 64-bit product of two uint32 (exact: every partial product is below 2^53). */
 function mulhi(a: number, b: number): number {
-  const ah = a >>> 16, al = a & 0xffff, bh = b >>> 16, bl = b & 0xffff;
+  const ah = a >>> 16,
+    al = a & 0xffff,
+    bh = b >>> 16,
+    bl = b & 0xffff;
   const mid = ah * bl + al * bh + ((al * bl) >>> 16);
   return (ah * bh + Math.floor(mid / 65536)) >>> 0;
 }
 
 /** Philox4x32-10 of counter (c0, c1, 0, 0) under key (k0, k1): four uint32 into out[at..at+4). */
 function philox(c0: number, c1: number, k0: number, k1: number, out: Uint32Array, at: number): void {
-  let x0 = c0, x1 = c1, x2 = 0, x3 = 0;
+  let x0 = c0,
+    x1 = c1,
+    x2 = 0,
+    x3 = 0;
   for (let r = 0; r < 10; r++) {
-    const hi0 = mulhi(M0, x0), lo0 = Math.imul(M0, x0) >>> 0;
-    const hi1 = mulhi(M1, x2), lo1 = Math.imul(M1, x2) >>> 0;
+    const hi0 = mulhi(M0, x0),
+      lo0 = Math.imul(M0, x0) >>> 0;
+    const hi1 = mulhi(M1, x2),
+      lo1 = Math.imul(M1, x2) >>> 0;
     x0 = (hi1 ^ x1 ^ k0) >>> 0;
     x1 = lo1;
     x2 = (hi0 ^ x3 ^ k1) >>> 0;
@@ -103,7 +111,8 @@ export class Generator {
     checkCount(counters, 'counters');
     const state = this.getState();
     this.offset += counters;
-    if (!Number.isSafeInteger(this.offset)) throw new Error('Generator: the counter offset passed 2^53; reseed with manualSeed()');
+    if (!Number.isSafeInteger(this.offset))
+      throw new Error('Generator: the counter offset passed 2^53; reseed with manualSeed()');
     return state;
   }
 
@@ -113,10 +122,11 @@ export class Generator {
     const blocks = Math.ceil(n / 4);
     const out = new Uint32Array(blocks * 4);
     const { seed, offset } = this.reserve(blocks);
-    const k0 = seed % TWO_32 >>> 0, k1 = Math.floor(seed / TWO_32) >>> 0;
+    const k0 = (seed % TWO_32) >>> 0,
+      k1 = Math.floor(seed / TWO_32) >>> 0;
     for (let b = 0; b < blocks; b++) {
       const c = offset + b;
-      philox(c % TWO_32 >>> 0, Math.floor(c / TWO_32) >>> 0, k0, k1, out, 4 * b);
+      philox((c % TWO_32) >>> 0, Math.floor(c / TWO_32) >>> 0, k0, k1, out, 4 * b);
     }
     return out.subarray(0, n);
   }

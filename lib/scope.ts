@@ -30,7 +30,8 @@ function collect(value: unknown, out: Set<Scoped>, seen = new Set<unknown>()): v
     return;
   }
   if (Array.isArray(value)) for (const v of value) collect(v, out, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collect(v, out, seen);
 }
 
 /**

@@ -23,14 +23,16 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * naming the argument in the error.
  */
 export function checkShape(shape: unknown, what = 'shape'): number[] {
-  if (!Array.isArray(shape)) throw new Error(`${what}: expected an array of non-negative integers, got ${describe(shape)}`);
+  if (!Array.isArray(shape))
+    throw new Error(`${what}: expected an array of non-negative integers, got ${describe(shape)}`);
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
       throw new Error(`${what}: expected non-negative integers, got ${shapeText(shape)}`);
     }
   }
   const n = numel(shape);
-  if (n > MAX_ELEMENTS) throw new Error(`${what}: ${shapeString(shape)} has ${n} elements, more than a tensor holds (2^31 - 1)`);
+  if (n > MAX_ELEMENTS)
+    throw new Error(`${what}: ${shapeString(shape)} has ${n} elements, more than a tensor holds (2^31 - 1)`);
   return [...shape];
 }
 

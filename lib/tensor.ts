@@ -86,7 +86,8 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${shapeString(this.shape)}`);
+    if (this.size !== 1)
+      throw new Error(`item: expected a tensor with one element, got shape ${shapeString(this.shape)}`);
     return this.toFloat32Array()[0];
   }
 
@@ -182,7 +183,11 @@ function numbersToFloat32(data: readonly unknown[]): Float32Array {
  * numbers (NaN and Infinity are values like any other; numbers are rounded to float32). shape
  * defaults to [data.length].
  */
-export function tensor(data: Float32Array | readonly number[], shape?: readonly number[], opts?: TensorOptions): Tensor {
+export function tensor(
+  data: Float32Array | readonly number[],
+  shape?: readonly number[],
+  opts?: TensorOptions,
+): Tensor {
   // isFloat32Array, not instanceof: arrays from the addon or another realm (jest, vm) count too.
   const isF32 = types.isFloat32Array(data);
   if (!isF32 && !Array.isArray(data)) {

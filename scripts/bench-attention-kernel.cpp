@@ -106,7 +106,8 @@ void whole_kernel(int runs) {
   double fwd = 1e9, bwd = 1e9;
   for (int r = 0; r < runs; ++r) {
     const auto t0 = Clock::now();
-    ff::backend::fourier_attention_forward(sh, q.data(), k.data(), v.data(), R.data(), 4, 1e-6f, false, out.data(), st.data());
+    ff::backend::fourier_attention_forward(sh, q.data(), k.data(), v.data(), R.data(), 4, 1e-6f, false, out.data(),
+                                           st.data());
     const double f = seconds_since(t0);
     const auto t1 = Clock::now();
     ff::backend::fourier_attention_backward(sh, q.data(), k.data(), v.data(), R.data(), 4, 1e-6f, false, out.data(),
@@ -126,8 +127,10 @@ int main(int argc, char** argv) {
   }
   whole_kernel(argc > 1 ? std::max(1, std::atoi(argv[1])) : 20);
   const double ghz = clock_ghz(5);
-  std::printf("inner loops, one thread, data in L1, cycles per (row, 8 keys, d) at %.2f GHz (measured assuming a\n"
-              "5-cycle FMA latency, as on Zen 1-3):\n", ghz);
+  std::printf(
+      "inner loops, one thread, data in L1, cycles per (row, 8 keys, d) at %.2f GHz (measured assuming a\n"
+      "5-cycle FMA latency, as on Zen 1-3):\n",
+      ghz);
   forward_loop<ff::backend::kFwdGroup>(ghz);
   backward_loops<3>(ghz);
   backward_loops<4>(ghz);

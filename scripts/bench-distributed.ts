@@ -24,8 +24,19 @@ import { BenchLM, benchBatch, CONFIG } from './bench/train-lm';
 
 const SIZES = [4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20];
 
-interface StepResult { ranks: number; threads: number; tokensPerSecond: number; exposedShare: number; busyShare: number; secondsPerStep: number }
-interface ReduceResult { bytes: number; ours: number; mpi: number }
+interface StepResult {
+  ranks: number;
+  threads: number;
+  tokensPerSecond: number;
+  exposedShare: number;
+  busyShare: number;
+  secondsPerStep: number;
+}
+interface ReduceResult {
+  bytes: number;
+  ours: number;
+  mpi: number;
+}
 
 /** A rank of the step benchmark: warm-up steps, then `steps` timed ones; rank 0 prints the result. */
 function stepRole(steps: number): void {
@@ -34,18 +45,20 @@ function stepRole(steps: number): void {
   const model = new BenchLM('fourier', 'cpu');
   const ddp = worldSize > 1 ? new ff.nn.DistributedDataParallel(model) : null;
   const opt = new ff.optim.AdamW(model.parameters(), { lr: c.lr, weightDecay: 0.01 });
-  const rows = c.batch / worldSize, n = rows * c.context;
+  const rows = c.batch / worldSize,
+    n = rows * c.context;
   const { ids, targets } = benchBatch();
   const idsT = ff.tensor(ids.slice(rank * n, (rank + 1) * n), [rows, c.context]);
   const targetsT = ff.tensor(targets.slice(rank * n, (rank + 1) * n), [rows, c.context]);
-  const step = () => ff.tidy(() => {
-    opt.zeroGrad();
-    const loss = model.loss(idsT, targetsT);
-    loss.backward();
-    ff.optim.clipGradNorm_(model.parameters(), c.clip);
-    opt.step();
-    ff.distributed.allReduceNumbers([loss.item()]); // the trainer's one small all-reduce per step
-  });
+  const step = () =>
+    ff.tidy(() => {
+      opt.zeroGrad();
+      const loss = model.loss(idsT, targetsT);
+      loss.backward();
+      ff.optim.clipGradNorm_(model.parameters(), c.clip);
+      opt.step();
+      ff.distributed.allReduceNumbers([loss.item()]); // the trainer's one small all-reduce per step
+    });
   for (let i = 0; i < 2; i++) step();
   ff.distributed.barrier();
   const wait0 = ddp?.stats.waitSeconds ?? 0;
@@ -62,8 +75,12 @@ function stepRole(steps: number): void {
   ];
   if (rank === 0) {
     const result: StepResult = {
-      ranks: worldSize, threads: ff.getNumThreads(), tokensPerSecond: (steps * c.batch * c.context) / slowest,
-      exposedShare: waited / slowest, busyShare: inMpi / slowest, secondsPerStep: slowest / steps,
+      ranks: worldSize,
+      threads: ff.getNumThreads(),
+      tokensPerSecond: (steps * c.batch * c.context) / slowest,
+      exposedShare: waited / slowest,
+      busyShare: inMpi / slowest,
+      secondsPerStep: slowest / steps,
     };
     console.log(JSON.stringify(result));
   }
@@ -88,22 +105,35 @@ function allReduceRole(): void {
     const ours = ff.distributed.allReduceNumbers([total / iterations], 'avg')[0];
     const own = mpi.benchAllReduce(count, iterations);
     const factor = (2 * (worldSize - 1)) / worldSize;
-    if (rank === 0) console.log(JSON.stringify({ bytes, ours: (factor * bytes) / ours / 1e9, mpi: (factor * bytes) / own / 1e9 } satisfies ReduceResult));
+    if (rank === 0)
+      console.log(
+        JSON.stringify({
+          bytes,
+          ours: (factor * bytes) / ours / 1e9,
+          mpi: (factor * bytes) / own / 1e9,
+        } satisfies ReduceResult),
+      );
   }
 }
 
 function spawnRanks(ranks: number, threads: number, args: string[]): string {
   const script = ['-r', 'ts-node/register/transpile-only', __filename, ...args];
   const env = { ...process.env, FOURIERFORMER_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const r = ranks === 1
-    ? spawnSync(process.execPath, script, { encoding: 'utf8', env })
-    : spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, ...script], { encoding: 'utf8', env });
+  const r =
+    ranks === 1
+      ? spawnSync(process.execPath, script, { encoding: 'utf8', env })
+      : spawnSync(
+          'mpirun',
+          ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, ...script],
+          { encoding: 'utf8', env },
+        );
   if (r.status !== 0) throw new Error(`${ranks} ranks: exit ${r.status}\n${r.stderr}`);
   return r.stdout;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const range = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+const range = (xs: number[], f: (x: number) => string) =>
+  `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
 
 function main(): void {
   const program = new Command()
@@ -117,35 +147,82 @@ function main(): void {
   if (o.role === 'step') return stepRole(o.steps);
   if (o.role === 'allreduce') return allReduceRole();
   const load = () => os.loadavg()[0].toFixed(1);
-  console.log(`# ${os.cpus()[0]?.model} (${os.cpus().length} logical CPUs), load average ${load()} at the start; ${new Date().toISOString()}`);
+  console.log(
+    `# ${os.cpus()[0]?.model} (${os.cpus().length} logical CPUs), load average ${load()} at the start; ${new Date().toISOString()}`,
+  );
   if (o.only !== 'allreduce') {
     const runs: Record<string, StepResult[]> = { single: [], ranks: [] };
     for (let round = 0; round < o.rounds; round++) {
       const order = round % 2 === 0 ? ['single', 'ranks'] : ['ranks', 'single'];
       for (const which of order) {
-        const out = which === 'single' ? spawnRanks(1, o.threads, ['--role', 'step', '--steps', String(o.steps)]) : spawnRanks(o.threads, 1, ['--role', 'step', '--steps', String(o.steps)]);
+        const out =
+          which === 'single'
+            ? spawnRanks(1, o.threads, ['--role', 'step', '--steps', String(o.steps)])
+            : spawnRanks(o.threads, 1, ['--role', 'step', '--steps', String(o.steps)]);
         runs[which].push(JSON.parse(out.trim().split('\n').pop() as string) as StepResult);
       }
     }
-    console.log(`\nThe bench LM's training step (${CONFIG.batch * CONFIG.context} tokens, Fourier attention), ${o.steps} steps per run, median (range) over ${o.rounds} interleaved rounds:\n`);
-    console.log('| configuration | tokens/s | ms per step | waiting for reductions at the end of backward | MPI thread busy in collectives |');
+    console.log(
+      `\nThe bench LM's training step (${CONFIG.batch * CONFIG.context} tokens, Fourier attention), ${o.steps} steps per run, median (range) over ${o.rounds} interleaved rounds:\n`,
+    );
+    console.log(
+      '| configuration | tokens/s | ms per step | waiting for reductions at the end of backward | MPI thread busy in collectives |',
+    );
     console.log('|---|---:|---:|---:|---:|');
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-    for (const [which, label] of [['single', `1 rank x ${o.threads} threads`], ['ranks', `${o.threads} ranks x 1 thread`]] as const) {
+    for (const [which, label] of [
+      ['single', `1 rank x ${o.threads} threads`],
+      ['ranks', `${o.threads} ranks x 1 thread`],
+    ] as const) {
       const rs = runs[which];
-      console.log(`| ${label} | ${range(rs.map((r) => r.tokensPerSecond), (x) => x.toFixed(0))} | ${range(rs.map((r) => 1000 * r.secondsPerStep), (x) => x.toFixed(0))} | ${which === 'single' ? '-' : range(rs.map((r) => r.exposedShare), pct)} | ${which === 'single' ? '-' : range(rs.map((r) => r.busyShare), pct)} |`);
+      console.log(
+        `| ${label} | ${range(
+          rs.map((r) => r.tokensPerSecond),
+          (x) => x.toFixed(0),
+        )} | ${range(
+          rs.map((r) => 1000 * r.secondsPerStep),
+          (x) => x.toFixed(0),
+        )} | ${
+          which === 'single'
+            ? '-'
+            : range(
+                rs.map((r) => r.exposedShare),
+                pct,
+              )
+        } | ${
+          which === 'single'
+            ? '-'
+            : range(
+                rs.map((r) => r.busyShare),
+                pct,
+              )
+        } |`,
+      );
     }
   }
   if (o.only !== 'step') {
     const runs: ReduceResult[][] = [];
-    for (let round = 0; round < o.rounds; round++) runs.push(spawnRanks(o.threads, 1, ['--role', 'allreduce']).trim().split('\n').map((l) => JSON.parse(l) as ReduceResult));
-    console.log(`\nAll-reduce (sum, float32) on ${o.threads} ranks, bus bandwidth in GB/s, median (range) over ${o.rounds} rounds:\n`);
-    console.log('| message | ff.distributed.allReduce (MPI thread, MPI_Iallreduce) | MPI_Allreduce, osu-style loop | ours / MPI |');
+    for (let round = 0; round < o.rounds; round++)
+      runs.push(
+        spawnRanks(o.threads, 1, ['--role', 'allreduce'])
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as ReduceResult),
+      );
+    console.log(
+      `\nAll-reduce (sum, float32) on ${o.threads} ranks, bus bandwidth in GB/s, median (range) over ${o.rounds} rounds:\n`,
+    );
+    console.log(
+      '| message | ff.distributed.allReduce (MPI thread, MPI_Iallreduce) | MPI_Allreduce, osu-style loop | ours / MPI |',
+    );
     console.log('|---:|---:|---:|---:|');
     SIZES.forEach((bytes, i) => {
-      const ours = runs.map((r) => r[i].ours), mpi = runs.map((r) => r[i].mpi);
+      const ours = runs.map((r) => r[i].ours),
+        mpi = runs.map((r) => r[i].mpi);
       const size = bytes >= 1 << 20 ? `${bytes >> 20} MiB` : `${bytes >> 10} KiB`;
-      console.log(`| ${size} | ${range(ours, (x) => x.toFixed(2))} | ${range(mpi, (x) => x.toFixed(2))} | ${(median(ours) / median(mpi)).toFixed(2)} |`);
+      console.log(
+        `| ${size} | ${range(ours, (x) => x.toFixed(2))} | ${range(mpi, (x) => x.toFixed(2))} | ${(median(ours) / median(mpi)).toFixed(2)} |`,
+      );
     });
   }
   console.log(`\nload average ${load()} at the end`);

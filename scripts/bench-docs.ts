@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     .opts<{ json: string }>();
   if (!fs.existsSync(opts.json)) throw new Error(`--json: ${opts.json} does not exist; run npm run bench first`);
   const results = JSON.parse(fs.readFileSync(opts.json, 'utf8')) as Results;
-  if (results.schema !== 1) throw new Error(`--json: ${opts.json} is not a results file of npm run bench (schema ${results.schema})`);
+  if (results.schema !== 1)
+    throw new Error(`--json: ${opts.json} is not a results file of npm run bench (schema ${results.schema})`);
   for (const f of await writeDocs(results, root)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
 }
 

@@ -33,7 +33,11 @@ import { TEXT_SAMPLING } from '../lib/train/lm-text';
 import { checkpointsIn } from '../lib/train/run-folder';
 import { loadLMForText } from '../lib/train/run-lm';
 
-interface Stat { median: number; min: number; max: number }
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
 
 function stat(xs: number[]): Stat {
   const s = [...xs].sort((a, b) => a - b);
@@ -43,7 +47,10 @@ function stat(xs: number[]): Stat {
 const fmt = (s: Stat, digits = 2) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
 
 /** Wall and CPU milliseconds. */
-interface Time { wall: number; cpu: number }
+interface Time {
+  wall: number;
+  cpu: number;
+}
 
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -65,7 +72,11 @@ const windowIds = (n: number, V: number) => Array.from({ length: n }, (_, i) => 
 
 type Step = 'fused' | 'ops';
 
-function lastPosition(model: LanguageModel, ids: number[], repeat: number): { cached: Record<Step, Time>; repeated: Record<Step, Time>; full: Time } {
+function lastPosition(
+  model: LanguageModel,
+  ids: number[],
+  repeat: number,
+): { cached: Record<Step, Time>; repeated: Record<Step, Time>; full: Time } {
   const device = model.device;
   const C = ids.length;
   const cached = { fused: { wall: 0, cpu: 0 }, ops: { wall: 0, cpu: 0 } };
@@ -75,23 +86,37 @@ function lastPosition(model: LanguageModel, ids: number[], repeat: number): { ca
     const cache = new ff.nn.KVCache(model.blocks.length);
     ff.noGrad(() => {
       // as generation meets it: the step before it ran just before (not the causal pass)
-      ff.tidy(() => model.logProbs(ff.tensor(ids.slice(0, C - 2), [1, C - 2], { device }), { cache, last: true }).toFloat32Array());
-      ff.tidy(() => model.logProbs(ff.tensor([ids[C - 2]], [1, 1], { device }), { cache, last: true, fusedStep }).toFloat32Array());
-      const last = () => ff.tidy(() => model.logProbs(ff.tensor([ids[C - 1]], [1, 1], { device }), { cache, last: true, fusedStep }).toFloat32Array());
+      ff.tidy(() =>
+        model.logProbs(ff.tensor(ids.slice(0, C - 2), [1, C - 2], { device }), { cache, last: true }).toFloat32Array(),
+      );
+      ff.tidy(() =>
+        model.logProbs(ff.tensor([ids[C - 2]], [1, 1], { device }), { cache, last: true, fusedStep }).toFloat32Array(),
+      );
+      const last = () =>
+        ff.tidy(() =>
+          model
+            .logProbs(ff.tensor([ids[C - 1]], [1, 1], { device }), { cache, last: true, fusedStep })
+            .toFloat32Array(),
+        );
       cached[step] = timed(last);
       if (repeat > 0) {
         // the same position again: the cache cropped back to the tokens before it
-        repeated[step] = scaled(timed(() => {
-          for (let i = 0; i < repeat; i++) {
-            cache.crop(C - 1);
-            last();
-          }
-        }), 1 / repeat);
+        repeated[step] = scaled(
+          timed(() => {
+            for (let i = 0; i < repeat; i++) {
+              cache.crop(C - 1);
+              last();
+            }
+          }),
+          1 / repeat,
+        );
       }
     });
     cache.dispose();
   }
-  const full = ff.noGrad(() => timed(() => ff.tidy(() => model.logProbs(ff.tensor(ids, [1, C], { device }), { last: true }).toFloat32Array())));
+  const full = ff.noGrad(() =>
+    timed(() => ff.tidy(() => model.logProbs(ff.tensor(ids, [1, C], { device }), { last: true }).toFloat32Array())),
+  );
   return { cached, repeated, full };
 }
 
@@ -99,19 +124,28 @@ function attentionOp(model: LanguageModel, rows: number, keys: number): Time {
   const attn = model.blocks.at(0).attn;
   const [H, Dh] = [attn.numHeads, attn.headDim];
   const device = model.device;
-  return ff.noGrad(() => ff.tidy(() => {
-    const u = (n: number, seed: number) => ff.tensor(ff.reference.uniform(n, -1, 1, seed), undefined, { device });
-    const q = u(H * rows * Dh, 1).reshape([1, H, rows, Dh]);
-    const k = u(H * keys * Dh, 2).reshape([1, H, keys, Dh]);
-    const v = u(H * keys * Dh, 3).reshape([1, H, keys, Dh]);
-    const causal = rows === keys;
-    const run = () => (attn.R !== null ? ff.fourierAttention(q, k, v, attn.R, { causal }) : ff.dotProductAttention(q, k, v, { causal })).toFloat32Array();
-    run();
-    const n = 20;
-    return scaled(timed(() => {
-      for (let i = 0; i < n; i++) run();
-    }), 1 / n);
-  }));
+  return ff.noGrad(() =>
+    ff.tidy(() => {
+      const u = (n: number, seed: number) => ff.tensor(ff.reference.uniform(n, -1, 1, seed), undefined, { device });
+      const q = u(H * rows * Dh, 1).reshape([1, H, rows, Dh]);
+      const k = u(H * keys * Dh, 2).reshape([1, H, keys, Dh]);
+      const v = u(H * keys * Dh, 3).reshape([1, H, keys, Dh]);
+      const causal = rows === keys;
+      const run = () =>
+        (attn.R !== null
+          ? ff.fourierAttention(q, k, v, attn.R, { causal })
+          : ff.dotProductAttention(q, k, v, { causal })
+        ).toFloat32Array();
+      run();
+      const n = 20;
+      return scaled(
+        timed(() => {
+          for (let i = 0; i < n; i++) run();
+        }),
+        1 / n,
+      );
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -120,20 +154,37 @@ async function main(): Promise<void> {
     .option('--device <device>', 'cpu, cuda or cuda-emu', process.env.FOURIERFORMER_DEVICE || 'cpu')
     .option('--rounds <n>', 'rounds of measurements', (v) => Number(v), 5)
     .option('--generations <n>', 'rounds that also time a whole window of generation, each way', (v) => Number(v), 2)
-    .option('--repeat <n>', 'times the step at the last position is also repeated in a row, each way (0: not)', (v) => Number(v), 0)
+    .option(
+      '--repeat <n>',
+      'times the step at the last position is also repeated in a row, each way (0: not)',
+      (v) => Number(v),
+      0,
+    )
     .option('--out <file>', 'JSON results', 'bench-generate.json')
     .parse()
-    .opts<{ checkpoint: string; device: ff.Device; rounds: number; generations: number; repeat: number; out: string }>();
+    .opts<{
+      checkpoint: string;
+      device: ff.Device;
+      rounds: number;
+      generations: number;
+      repeat: number;
+      out: string;
+    }>();
   const threads = process.env.OMP_NUM_THREADS ?? `${os.cpus().length} (all cores)`;
   const loadStart = os.loadavg();
-  console.log(`device ${opts.device}, OMP_NUM_THREADS ${threads}, ${os.cpus()[0]?.model} x ${os.cpus().length}, load average ${loadStart.map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `device ${opts.device}, OMP_NUM_THREADS ${threads}, ${os.cpus()[0]?.model} x ${os.cpus().length}, load average ${loadStart.map((x) => x.toFixed(1)).join(' ')}`,
+  );
   const results: Record<string, unknown>[] = [];
   for (const file of checkpointsIn(opts.checkpoint)) {
     const { model, vocab, record } = loadLMForText(file, { device: opts.device, log: (l) => console.log(l) });
     const cfg = model.config;
     const ids = windowIds(cfg.context, cfg.vocabSize);
-    const cached: Record<Step, Time[]> = { fused: [], ops: [] }, repeated: Record<Step, Time[]> = { fused: [], ops: [] };
-    const full: Time[] = [], opDecode: Time[] = [], opPrompt: Time[] = [];
+    const cached: Record<Step, Time[]> = { fused: [], ops: [] },
+      repeated: Record<Step, Time[]> = { fused: [], ops: [] };
+    const full: Time[] = [],
+      opDecode: Time[] = [],
+      opPrompt: Time[] = [];
     const rate: Record<'fused' | 'ops' | 'recomputed', Time[]> = { fused: [], ops: [], recomputed: [] };
     const n = cfg.context - 1;
     lastPosition(model, ids, opts.repeat); // warm-up
@@ -148,7 +199,15 @@ async function main(): Promise<void> {
       opPrompt.push(attentionOp(model, cfg.context, cfg.context));
       if (r < opts.generations) {
         for (const way of ['fused', 'ops', 'recomputed'] as const) {
-          const ms = timed(() => model.generate([vocab.eosId], { ...TEXT_SAMPLING, seed: 1, maxNewTokens: n, useCache: way !== 'recomputed', fusedStep: way === 'fused' }));
+          const ms = timed(() =>
+            model.generate([vocab.eosId], {
+              ...TEXT_SAMPLING,
+              seed: 1,
+              maxNewTokens: n,
+              useCache: way !== 'recomputed',
+              fusedStep: way === 'fused',
+            }),
+          );
           rate[way].push({ wall: n / (ms.wall / 1000), cpu: n / (ms.cpu / 1000) });
         }
       }
@@ -157,19 +216,35 @@ async function main(): Promise<void> {
     const ratio = (ts: Time[], which: keyof Time) => stat(full.map((f, i) => f[which] / ts[i][which]));
     const speedup = (ts: Time[]) => ({ wall: ratio(ts, 'wall'), cpu: ratio(ts, 'cpu') });
     const line = {
-      checkpoint: file, attention: record.attention, context: cfg.context, dModel: cfg.dModel, layers: cfg.numLayers, heads: cfg.numHeads, vocab: cfg.vocabSize,
+      checkpoint: file,
+      attention: record.attention,
+      context: cfg.context,
+      dModel: cfg.dModel,
+      layers: cfg.numLayers,
+      heads: cfg.numHeads,
+      vocab: cfg.vocabSize,
       lastPositionMs: {
-        fused: both(cached.fused), ops: both(cached.ops), recomputed: both(full), speedupFused: speedup(cached.fused), speedupOps: speedup(cached.ops),
-        repeatedFused: opts.repeat > 0 ? both(repeated.fused) : null, repeatedOps: opts.repeat > 0 ? both(repeated.ops) : null,
+        fused: both(cached.fused),
+        ops: both(cached.ops),
+        recomputed: both(full),
+        speedupFused: speedup(cached.fused),
+        speedupOps: speedup(cached.ops),
+        repeatedFused: opts.repeat > 0 ? both(repeated.fused) : null,
+        repeatedOps: opts.repeat > 0 ? both(repeated.ops) : null,
       },
       tokensPerSecond: { fused: both(rate.fused), ops: both(rate.ops), recomputed: both(rate.recomputed) },
       attentionOpMs: { decodeRow: both(opDecode), promptCausal: both(opPrompt) },
     };
     results.push(line);
-    const L = line.lastPositionMs, R = line.tokensPerSecond, O = line.attentionOpMs;
-    console.log(`\n${record.attention} (${file}): context ${cfg.context}, d_model ${cfg.dModel}, ${cfg.numLayers} layers, ${cfg.numHeads} heads, vocabulary ${cfg.vocabSize}`);
+    const L = line.lastPositionMs,
+      R = line.tokensPerSecond,
+      O = line.attentionOpMs;
+    console.log(
+      `\n${record.attention} (${file}): context ${cfg.context}, d_model ${cfg.dModel}, ${cfg.numLayers} layers, ${cfg.numHeads} heads, vocabulary ${cfg.vocabSize}`,
+    );
     console.log('  median (range) over the rounds          wall clock                          CPU time');
-    const row = (label: string, w: Stat, c: Stat, digits = 2) => console.log(`  ${label.padEnd(40)}${fmt(w, digits).padEnd(36)}${fmt(c, digits)}`);
+    const row = (label: string, w: Stat, c: Stat, digits = 2) =>
+      console.log(`  ${label.padEnd(40)}${fmt(w, digits).padEnd(36)}${fmt(c, digits)}`);
     row('last position, cache fused (ms)', L.fused.wall, L.fused.cpu, 3);
     row('last position, cache op by op (ms)', L.ops.wall, L.ops.cpu, 3);
     row('last position, recomputed (ms)', L.recomputed.wall, L.recomputed.cpu);
@@ -190,7 +265,10 @@ async function main(): Promise<void> {
   }
   const loadEnd = os.loadavg();
   console.log(`\nload average at the end ${loadEnd.map((x) => x.toFixed(1)).join(' ')}`);
-  fs.writeFileSync(opts.out, JSON.stringify({ device: opts.device, threads, loadStart, loadEnd, results }, null, 2) + '\n');
+  fs.writeFileSync(
+    opts.out,
+    JSON.stringify({ device: opts.device, threads, loadStart, loadEnd, results }, null, 2) + '\n',
+  );
   console.log(`written ${opts.out}`);
 }
 

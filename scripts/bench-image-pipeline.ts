@@ -28,7 +28,13 @@ import { deriveSeed, ImageRng } from '../lib/data/image-rng';
 import { evaluationAugment } from '../lib/data/augment';
 
 /** ImageNet's most common sizes (about 3 in 4 images are 500 x 375, 375 x 500 or 500 x 333). */
-const SIZES: [number, number][] = [[500, 375], [375, 500], [500, 333], [500, 400], [640, 480]];
+const SIZES: [number, number][] = [
+  [500, 375],
+  [375, 500],
+  [500, 333],
+  [500, 400],
+  [640, 480],
+];
 
 /** `n` JPEGs (quality 90) of smooth colour fields with texture, in 4 class folders. */
 async function makeFolder(dir: string, n: number): Promise<void> {
@@ -47,7 +53,9 @@ async function makeFolder(dir: string, n: number): Promise<void> {
     }
     const cls = path.join(dir, `class${i % 4}`);
     fs.mkdirSync(cls, { recursive: true });
-    await sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(cls, `${i}.jpg`));
+    await sharp(data, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(path.join(cls, `${i}.jpg`));
   }
 }
 
@@ -81,7 +89,14 @@ async function main(): Promise<void> {
   const ds = loadImageFolder(dir);
   const preset = VIT_PRESETS['deit-tiny'];
   const trainAugment = { ...preset.augment, imageSize: 224 };
-  const trainLoader = new ImageLoader(ds, { batchSize: o.batch, shuffle: true, seed: 1, dropLast: true, augment: trainAugment, prefetch: 4 });
+  const trainLoader = new ImageLoader(ds, {
+    batchSize: o.batch,
+    shuffle: true,
+    seed: 1,
+    dropLast: true,
+    augment: trainAugment,
+    prefetch: 4,
+  });
   const evalLoader = new ImageLoader(ds, { batchSize: o.batch, augment: evaluationAugment(trainAugment), prefetch: 4 });
   const decoded: ByteImage[] = [];
   for (let i = 0; i < ds.length; i++) decoded.push((await ds.decode(i)).image);
@@ -94,14 +109,18 @@ async function main(): Promise<void> {
     return n;
   };
   for (let r = 0; r < o.rounds; r++) {
-    results.decode.push(await time(async () => {
-      await Promise.all(Array.from({ length: ds.length }, (_, i) => ds.decode(i)));
-      return ds.length;
-    }));
-    results.transform.push(await time(async () => {
-      decoded.forEach((img, i) => transformImage(img, resolved, new ImageRng(deriveSeed(r, i))));
-      return decoded.length;
-    }));
+    results.decode.push(
+      await time(async () => {
+        await Promise.all(Array.from({ length: ds.length }, (_, i) => ds.decode(i)));
+        return ds.length;
+      }),
+    );
+    results.transform.push(
+      await time(async () => {
+        decoded.forEach((img, i) => transformImage(img, resolved, new ImageRng(deriveSeed(r, i))));
+        return decoded.length;
+      }),
+    );
     results.train.push(await time(() => epoch(trainLoader, r)));
     results.eval.push(await time(() => epoch(evalLoader, 0)));
   }
@@ -110,10 +129,16 @@ async function main(): Promise<void> {
     for (const attention of ['fourier', 'dot'] as const) {
       const key = `deit-tiny step (${attention})`;
       results[key] = [];
-      const model = new ff.models.VisionTransformer({ ...preset.model, channels: 3, numClasses: 1000, attention }, { device: 'cpu', generator: new ff.Generator(0) });
+      const model = new ff.models.VisionTransformer(
+        { ...preset.model, channels: 3, numClasses: 1000, attention },
+        { device: 'cpu', generator: new ff.Generator(0) },
+      );
       const opt = new ff.optim.AdamW(ff.optim.weightDecayGroups(model, 0.05), { lr: 1e-3 });
       const images = ff.tensor(new Float32Array(o.batch * 3 * 224 * 224).fill(0.1), [o.batch, 3, 224, 224]);
-      const target = ff.tensor(Float32Array.from({ length: o.batch }, (_, i) => i % 1000), [o.batch]);
+      const target = ff.tensor(
+        Float32Array.from({ length: o.batch }, (_, i) => i % 1000),
+        [o.batch],
+      );
       for (let r = 0; r < Math.max(2, o.rounds); r++) {
         const rate = await time(async () => {
           ff.tidy(() => {
@@ -134,14 +159,24 @@ async function main(): Promise<void> {
 
   const load1 = os.loadavg();
   const cpus = os.cpus();
-  console.log(`${ds.length} JPEGs (${o.dir ?? 'made up: ' + SIZES.map((s) => s.join('x')).join(', ')}), batch ${o.batch}, ${o.rounds} rounds; ` +
-    `${cpus[0]?.model ?? 'cpu'} x ${cpus.length}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}, sharp concurrency ${sharp.concurrency()}`);
+  console.log(
+    `${ds.length} JPEGs (${o.dir ?? 'made up: ' + SIZES.map((s) => s.join('x')).join(', ')}), batch ${o.batch}, ${o.rounds} rounds; ` +
+      `${cpus[0]?.model ?? 'cpu'} x ${cpus.length}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}, sharp concurrency ${sharp.concurrency()}`,
+  );
   console.log('| stage | images/s (mean) | min - max | images per CPU-second (mean) | min - max |');
   console.log('|---|---:|---:|---:|---:|');
-  const cells = (v: number[]) => `${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)} | ${Math.min(...v).toFixed(1)} - ${Math.max(...v).toFixed(1)}`;
-  for (const [k, v] of Object.entries(results)) console.log(`| ${k} | ${cells(v.map((x) => x.wall))} | ${cells(v.map((x) => x.cpu))} |`);
-  console.log(`load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start, ${load1.map((x) => x.toFixed(1)).join(' ')} at the end`);
-  if (o.out) fs.writeFileSync(o.out, JSON.stringify({ images: ds.length, batch: o.batch, results, load: [load0, load1] }, null, 2) + '\n');
+  const cells = (v: number[]) =>
+    `${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)} | ${Math.min(...v).toFixed(1)} - ${Math.max(...v).toFixed(1)}`;
+  for (const [k, v] of Object.entries(results))
+    console.log(`| ${k} | ${cells(v.map((x) => x.wall))} | ${cells(v.map((x) => x.cpu))} |`);
+  console.log(
+    `load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start, ${load1.map((x) => x.toFixed(1)).join(' ')} at the end`,
+  );
+  if (o.out)
+    fs.writeFileSync(
+      o.out,
+      JSON.stringify({ images: ds.length, batch: o.batch, results, load: [load0, load1] }, null, 2) + '\n',
+    );
   if (!o.dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 

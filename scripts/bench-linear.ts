@@ -35,11 +35,23 @@ interface Options {
 
 function parseOptions(): Options {
   return new Command()
-    .description('linear attention (Performer, FLT) against SDPA and Fourier attention, N = 256 to 16384: fwd+bwd time and peak memory')
-    .option('--threads <n>', 'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)', int('--threads'), Number(process.env.OMP_NUM_THREADS) || os.availableParallelism())
+    .description(
+      'linear attention (Performer, FLT) against SDPA and Fourier attention, N = 256 to 16384: fwd+bwd time and peak memory',
+    )
+    .option(
+      '--threads <n>',
+      'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)',
+      int('--threads'),
+      Number(process.env.OMP_NUM_THREADS) || os.availableParallelism(),
+    )
     .option('--rounds <n>', 'rounds; each times every figure once on each side', int('--rounds'), 2)
     .option('--max-n <n>', 'the longest sequence', int('--max-n'), 16384)
-    .option('--attention-ms <ms>', 'timed wall time per figure and round (after its warm-up run)', int('--attention-ms'), 300)
+    .option(
+      '--attention-ms <ms>',
+      'timed wall time per figure and round (after its warm-up run)',
+      int('--attention-ms'),
+      300,
+    )
     .option('--no-peer', 'ours only, without PyTorch')
     .option('--no-memory', 'times only')
     .option('--out <file>', 'the JSON (default: docs/linear-attention.json, and the docs from it)')
@@ -54,11 +66,20 @@ async function main(): Promise<void> {
   const opts = parseOptions();
   const started = Date.now();
   const out = path.resolve(opts.out ?? path.join(ROOT, 'docs', 'linear-attention.json'));
-  const shapes: Shape[] = LENGTHS.filter((N) => N <= opts.maxN).map((N) => ({ name: `N ${N}`, B: 1, H: 8, N, D: 16, causal: true }));
+  const shapes: Shape[] = LENGTHS.filter((N) => N <= opts.maxN).map((N) => ({
+    name: `N ${N}`,
+    B: 1,
+    H: 8,
+    N,
+    D: 16,
+    causal: true,
+  }));
   boundOurThreads(opts.threads);
   const machine = describeMachine();
   const ours = describeOurs('cpu', opts.threads, OUR_THREADS_MECHANISM);
-  console.log(`machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   const peer = await startPeer(opts.peer, opts.threads, 'cpu', 'cpu');
   const proc = peer.proc;
 
@@ -82,7 +103,14 @@ async function main(): Promise<void> {
       };
       const peerSide = async () => {
         if (!proc) return;
-        const t = await proc.request<Timed>({ op: 'attention', shape: s, kind: 'sdpa', target_ms: budget.targetMs, min_runs: budget.minRuns, max_runs: budget.maxRuns });
+        const t = await proc.request<Timed>({
+          op: 'attention',
+          shape: s,
+          kind: 'sdpa',
+          target_ms: budget.targetMs,
+          min_runs: budget.minRuns,
+          max_runs: budget.maxRuns,
+        });
         add(`${s.name}/torch_sdpa`, t);
         line.push(`SDPA ${fmt(ms(t))}`);
       };
@@ -97,8 +125,21 @@ async function main(): Promise<void> {
     for (const s of shapes) {
       const mib: Record<string, number | Skipped> = {};
       for (const kind of ['performer', 'flt', 'fourier'] as OurKind[]) mib[`ours_${kind}`] = memoryOurs(s, kind);
-      if (peer.found) mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(peer.found, 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind: 'sdpa' }], peer.env).peak_rss_growth_mib;
-      console.log(`memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`).join(', ')}`);
+      if (peer.found)
+        mib.torch_sdpa = runPeer<{ peak_rss_growth_mib: number }>(
+          peer.found,
+          'serve.py',
+          [
+            { threads: opts.threads, device: 'cpu' },
+            { op: 'memory', shape: s, kind: 'sdpa' },
+          ],
+          peer.env,
+        ).peak_rss_growth_mib;
+      console.log(
+        `memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib)
+          .map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`)
+          .join(', ')}`,
+      );
       memory.push({ shape: s, mib });
     }
   }
@@ -118,7 +159,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), out)} (${results.duration_s} s)`);
-  if (opts.out === undefined) for (const f of writeLinearDocs(results, ROOT)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
+  if (opts.out === undefined)
+    for (const f of writeLinearDocs(results, ROOT)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
 }
 
 main().catch((e) => {

@@ -37,7 +37,9 @@ function label(c: Case): string {
 function step(c: Case, device: ff.Device): () => void {
   const rand = (n: number, seed: number) => ff.reference.uniform(n, 0, 1, seed);
   if (c.op === 'linear') {
-    const rows = c.rows, inF = c.in as number, out = c.out as number;
+    const rows = c.rows,
+      inF = c.in as number,
+      out = c.out as number;
     const x = ff.tensor(rand(rows * inF, 1), [rows, inF], { device, requiresGrad: true });
     const W = ff.tensor(rand(out * inF, 2), [out, inF], { device, requiresGrad: true });
     const b = ff.tensor(rand(out, 3), [out], { device, requiresGrad: true });
@@ -53,7 +55,11 @@ function step(c: Case, device: ff.Device): () => void {
     return () => ff.tidy(() => ff.layerNorm(x, w, b).backward(dy));
   }
   if (c.op === 'softmax') return () => ff.tidy(() => ff.softmax(x).backward(dy));
-  const t = ff.tensor(rand(c.rows, 7).map((v) => Math.floor(v * C)), [c.rows], { device });
+  const t = ff.tensor(
+    rand(c.rows, 7).map((v) => Math.floor(v * C)),
+    [c.rows],
+    { device },
+  );
   return () => ff.tidy(() => ff.crossEntropy(x, t, { labelSmoothing: c.labelSmoothing ?? 0 }).backward());
 }
 

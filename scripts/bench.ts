@@ -19,7 +19,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Device } from '../lib/native';
-import { ALL_SHAPES, attentionCase, Case, dims, LENGTH_SHAPES, materialisedBytes, MODEL_SHAPES, neuralMaterialisedBytes, OurKind } from './bench/attention';
+import {
+  ALL_SHAPES,
+  attentionCase,
+  Case,
+  dims,
+  LENGTH_SHAPES,
+  materialisedBytes,
+  MODEL_SHAPES,
+  neuralMaterialisedBytes,
+  OurKind,
+} from './bench/attention';
 import { writeDocs } from './bench/docs';
 import { describeMachine, describeOurs } from './bench/machine';
 import type { Entry, Figures, MemoryEntry, Results, Skipped } from './bench/results';
@@ -52,18 +62,43 @@ interface Options {
 function parseOptions(): Options {
   return new Command()
     .description('fwd+bwd attention, training-step and memory benchmarks against PyTorch; writes the JSON and the docs')
-    .addOption(new Option('--device <device>', 'ours: cpu, cuda or cuda-emu (PyTorch: cuda for cuda, else cpu)').choices(['cpu', 'cuda', 'cuda-emu']).default('cpu'))
-    .option('--threads <n>', 'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)', int('--threads'), Number(process.env.OMP_NUM_THREADS) || os.availableParallelism())
+    .addOption(
+      new Option('--device <device>', 'ours: cpu, cuda or cuda-emu (PyTorch: cuda for cuda, else cpu)')
+        .choices(['cpu', 'cuda', 'cuda-emu'])
+        .default('cpu'),
+    )
+    .option(
+      '--threads <n>',
+      'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)',
+      int('--threads'),
+      Number(process.env.OMP_NUM_THREADS) || os.availableParallelism(),
+    )
     .option('--rounds <n>', 'rounds; each times every figure once on each side', int('--rounds'), 3)
     .addOption(new Option('--only <part>', 'one part only').choices(['attention', 'train', 'memory']))
-    .option('--shapes <names>', `attention shapes, comma-separated (default all: ${ALL_SHAPES.map((s) => s.name).join(', ')})`)
-    .option('--attention-ms <ms>', 'timed wall time per attention figure and round (after its warm-up run)', int('--attention-ms'), 300)
+    .option(
+      '--shapes <names>',
+      `attention shapes, comma-separated (default all: ${ALL_SHAPES.map((s) => s.name).join(', ')})`,
+    )
+    .option(
+      '--attention-ms <ms>',
+      'timed wall time per attention figure and round (after its warm-up run)',
+      int('--attention-ms'),
+      300,
+    )
     .option('--train-ms <ms>', 'timed wall time per training-step figure and round', int('--train-ms'), 1000)
     .option('--batch <n>', `sequences per training step (default ${CONFIG.batch})`, int('--batch'), CONFIG.batch)
-    .option('--materialised-gib <gib>', "PyTorch's materialised Fourier attention where its fwd+bwd needs at most this (and half the free memory)", Number, 4)
+    .option(
+      '--materialised-gib <gib>',
+      "PyTorch's materialised Fourier attention where its fwd+bwd needs at most this (and half the free memory)",
+      Number,
+      4,
+    )
     .option('--no-peer', 'ours only, without PyTorch')
     .option('--out <file>', 'the JSON (default: docs/benchmarks.json for a full cpu run, else bench-<device>.json)')
-    .option('--docs', 'write docs/benchmarks.md, docs/benchmarks.svg and the README table from the JSON (default: for a full cpu run)')
+    .option(
+      '--docs',
+      'write docs/benchmarks.md, docs/benchmarks.svg and the README table from the JSON (default: for a full cpu run)',
+    )
     .option('--no-docs', 'do not write the docs')
     .parse()
     .opts<Options>();
@@ -105,19 +140,34 @@ const fmt = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 async function main(): Promise<void> {
   const opts = parseOptions();
   const started = Date.now();
-  const full = opts.only === undefined && opts.shapes === undefined && opts.device === 'cpu' && opts.batch === CONFIG.batch;
+  const full =
+    opts.only === undefined && opts.shapes === undefined && opts.device === 'cpu' && opts.batch === CONFIG.batch;
   const config: TrainConfig = { ...CONFIG, batch: opts.batch };
-  const out = path.resolve(opts.out ?? (full ? path.join(ROOT, 'docs', 'benchmarks.json') : `bench-${opts.device}.json`));
+  const out = path.resolve(
+    opts.out ?? (full ? path.join(ROOT, 'docs', 'benchmarks.json') : `bench-${opts.device}.json`),
+  );
   const docs = opts.docs ?? (full && opts.out === undefined);
   const parts: Part[] = opts.only ? [opts.only] : ['attention', 'train', 'memory'];
-  const shapes = opts.shapes ? ALL_SHAPES.filter((s) => opts.shapes!.split(',').map((x) => x.trim()).includes(s.name)) : ALL_SHAPES;
-  if (shapes.length === 0) throw new Error(`--shapes: none of ${opts.shapes} is one of ${ALL_SHAPES.map((s) => s.name).join(', ')}`);
+  const shapes = opts.shapes
+    ? ALL_SHAPES.filter((s) =>
+        opts
+          .shapes!.split(',')
+          .map((x) => x.trim())
+          .includes(s.name),
+      )
+    : ALL_SHAPES;
+  if (shapes.length === 0)
+    throw new Error(`--shapes: none of ${opts.shapes} is one of ${ALL_SHAPES.map((s) => s.name).join(', ')}`);
 
   boundOurThreads(opts.threads);
   const machine = describeMachine();
   const ours = describeOurs(opts.device, opts.threads, OUR_THREADS_MECHANISM);
-  console.log(`machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`ours: fourierformer ${ours.package} (${ours.commit}), Node ${ours.node}, ${opts.device} (${ours.backend}${ours.isa ? `; kernels: ${ours.isa}` : ''}), ${opts.threads} threads`);
+  console.log(
+    `machine: ${machine.cpu}, ${machine.logical_cpus} logical CPUs, load average ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  console.log(
+    `ours: fourierformer ${ours.package} (${ours.commit}), Node ${ours.node}, ${opts.device} (${ours.backend}${ours.isa ? `; kernels: ${ours.isa}` : ''}), ${opts.threads} threads`,
+  );
 
   const peer = await startPeer(opts.peer, opts.threads, opts.device === 'cuda' ? 'cuda' : 'cpu', opts.device);
   const proc = peer.proc;
@@ -140,7 +190,12 @@ async function main(): Promise<void> {
     }
   };
   const timePeer = async (key: string, req: Record<string, unknown>, budget: Budget) => {
-    const t = await proc!.request<Timed>({ ...req, target_ms: budget.targetMs, min_runs: budget.minRuns, max_runs: budget.maxRuns });
+    const t = await proc!.request<Timed>({
+      ...req,
+      target_ms: budget.targetMs,
+      min_runs: budget.minRuns,
+      max_runs: budget.maxRuns,
+    });
     col.add(key, t);
     return t;
   };
@@ -154,15 +209,25 @@ async function main(): Promise<void> {
         const line: string[] = [];
         const oursSide = async () => {
           for (const kind of OUR_KINDS) {
-            line.push(`ours ${kind} ${fmt(ms(timeOurs(`${key}/ours_${kind}`, () => attentionCase(s, kind, opts.device), budgetA)))}`);
+            line.push(
+              `ours ${kind} ${fmt(ms(timeOurs(`${key}/ours_${kind}`, () => attentionCase(s, kind, opts.device), budgetA)))}`,
+            );
           }
         };
         const peerSide = async () => {
           if (!proc) return;
-          line.push(`SDPA ${fmt(ms(await timePeer(`${key}/torch_sdpa`, { op: 'attention', shape: s, kind: 'sdpa' }, budgetA)))}`);
-          for (const [name, kind, bytes] of [['torch_materialised', 'materialised', materialisedBytes(s)], ['torch_neural', 'neural_materialised', neuralMaterialisedBytes(s)]] as const) {
+          line.push(
+            `SDPA ${fmt(ms(await timePeer(`${key}/torch_sdpa`, { op: 'attention', shape: s, kind: 'sdpa' }, budgetA)))}`,
+          );
+          for (const [name, kind, bytes] of [
+            ['torch_materialised', 'materialised', materialisedBytes(s)],
+            ['torch_neural', 'neural_materialised', neuralMaterialisedBytes(s)],
+          ] as const) {
             if (bytes > maxBytes) col.skip(`${key}/${name}`, tooBig(bytes));
-            else line.push(`${kind} ${fmt(ms(await timePeer(`${key}/${name}`, { op: 'attention', shape: s, kind }, budgetA)))}`);
+            else
+              line.push(
+                `${kind} ${fmt(ms(await timePeer(`${key}/${name}`, { op: 'attention', shape: s, kind }, budgetA)))}`,
+              );
           }
         };
         for (const side of peerFirst ? [peerSide, oursSide] : [oursSide, peerSide]) await side();
@@ -180,7 +245,9 @@ async function main(): Promise<void> {
         };
         const peerSide = async () => {
           if (!proc) return;
-          line.push(`PyTorch ${fmt(ms(await timePeer(`train/torch_${kind}`, { op: 'train', config, kind }, budgetT)))}`);
+          line.push(
+            `PyTorch ${fmt(ms(await timePeer(`train/torch_${kind}`, { op: 'train', config, kind }, budgetT)))}`,
+          );
         };
         for (const side of peerFirst ? [peerSide, oursSide] : [oursSide, peerSide]) await side();
         console.log(`round ${round}/${opts.rounds} training step, ${kind} attention, median ms: ${line.join(', ')}`);
@@ -199,32 +266,68 @@ async function main(): Promise<void> {
       for (const kind of OUR_KINDS) mib[`ours_${kind}`] = memoryOurs(s, kind);
       if (peer.found) {
         const found = peer.found;
-        const peerMemory = (kind: string) => runPeer<{ peak_rss_growth_mib: number }>(found, 'serve.py', [{ threads: opts.threads, device: 'cpu' }, { op: 'memory', shape: s, kind }], peer.env).peak_rss_growth_mib;
+        const peerMemory = (kind: string) =>
+          runPeer<{ peak_rss_growth_mib: number }>(
+            found,
+            'serve.py',
+            [
+              { threads: opts.threads, device: 'cpu' },
+              { op: 'memory', shape: s, kind },
+            ],
+            peer.env,
+          ).peak_rss_growth_mib;
         mib.torch_sdpa = peerMemory('sdpa');
-        mib.torch_materialised = materialisedBytes(s) > maxBytes ? { skipped: tooBig(materialisedBytes(s)) } : peerMemory('materialised');
-        mib.torch_neural = neuralMaterialisedBytes(s) > maxBytes ? { skipped: tooBig(neuralMaterialisedBytes(s)) } : peerMemory('neural_materialised');
+        mib.torch_materialised =
+          materialisedBytes(s) > maxBytes ? { skipped: tooBig(materialisedBytes(s)) } : peerMemory('materialised');
+        mib.torch_neural =
+          neuralMaterialisedBytes(s) > maxBytes
+            ? { skipped: tooBig(neuralMaterialisedBytes(s)) }
+            : peerMemory('neural_materialised');
       }
-      console.log(`memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`).join(', ')}`);
+      console.log(
+        `memory ${s.name}: peak RSS growth MiB: ${Object.entries(mib)
+          .map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(1) : '-'}`)
+          .join(', ')}`,
+      );
       memory.push({ shape: s, mib });
     }
   }
 
   const results: Results = {
     ...runHeader('npm run bench', started, machine, ours, peer),
-    settings: { rounds: opts.rounds, threads: opts.threads, attention_target_ms: opts.attentionMs, train_target_ms: opts.trainMs, materialised_gib: limitGib },
+    settings: {
+      rounds: opts.rounds,
+      threads: opts.threads,
+      attention_target_ms: opts.attentionMs,
+      train_target_ms: opts.trainMs,
+      materialised_gib: limitGib,
+    },
   };
   if (parts.includes('attention')) {
     results.attention = shapes.map((s) => ({
-      shape: s, group: MODEL_SHAPES.includes(s) ? 'model' as const : 'length' as const,
-      figures: col.figures(`attention/${s.name}`, ['ours_fourier', 'ours_dot', 'ours_neural', 'torch_sdpa', 'torch_materialised', 'torch_neural']),
+      shape: s,
+      group: MODEL_SHAPES.includes(s) ? ('model' as const) : ('length' as const),
+      figures: col.figures(`attention/${s.name}`, [
+        'ours_fourier',
+        'ours_dot',
+        'ours_neural',
+        'torch_sdpa',
+        'torch_materialised',
+        'torch_neural',
+      ]),
     }));
   }
-  if (parts.includes('train')) results.train = { config, figures: col.figures('train', ['ours_dot', 'ours_fourier', 'torch_dot', 'torch_fourier']) };
+  if (parts.includes('train'))
+    results.train = {
+      config,
+      figures: col.figures('train', ['ours_dot', 'ours_fourier', 'torch_dot', 'torch_fourier']),
+    };
   if (memory) results.memory = memory;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), out)} (${results.duration_s} s)`);
-  if (!results.comparable.ok) console.warn(`the ratios are marked not comparable: ${results.comparable.why.join('; ')}`);
+  if (!results.comparable.ok)
+    console.warn(`the ratios are marked not comparable: ${results.comparable.why.join('; ')}`);
   if (docs) for (const f of await writeDocs(results, ROOT)) console.log(`wrote ${path.relative(process.cwd(), f)}`);
 }
 

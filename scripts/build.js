@@ -37,7 +37,12 @@ const wanted = steps.length ? steps : ALL;
 
 function run(cmd, args, opts = {}) {
   if (opts.echo !== false) console.log(`$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.quiet ? 'pipe' : 'inherit', encoding: 'utf8', env: process.env });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: opts.quiet ? 'pipe' : 'inherit',
+    encoding: 'utf8',
+    env: process.env,
+  });
   if (r.error) return { ok: false, why: r.error.message };
   return { ok: r.status === 0, why: `exit ${r.status}`, output: (r.stdout || '') + (r.stderr || '') };
 }
@@ -87,7 +92,10 @@ function configure(cuda) {
   if (cuda && !process.env.FF_CUDA_ARCHS) args.push('--', '-UCMAKE_CUDA_ARCHITECTURES');
   const r = cmakeJs('configure', args, { quiet: true });
   if (!r.ok) {
-    const lines = (r.output || '').split('\n').filter((l) => /error|not found|not installed/i.test(l)).slice(0, 6);
+    const lines = (r.output || '')
+      .split('\n')
+      .filter((l) => /error|not found|not installed/i.test(l))
+      .slice(0, 6);
     return { ok: false, why: `cmake-js configure failed:\n  ${lines.join('\n  ') || r.why}` };
   }
   configured = cuda;
@@ -102,7 +110,10 @@ function cmakeAddon(target, file, cuda) {
 }
 
 const nvcc = findNvcc();
-const mpicc = (process.env.PATH || '').split(path.delimiter).map((d) => path.join(d, 'mpicc')).find((p) => fs.existsSync(p));
+const mpicc = (process.env.PATH || '')
+  .split(path.delimiter)
+  .map((d) => path.join(d, 'mpicc'))
+  .find((p) => fs.existsSync(p));
 const actions = {
   ts: () => run('npx', ['tsc', '-p', 'tsconfig.json']),
   cpu: () => {

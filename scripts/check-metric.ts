@@ -7,7 +7,12 @@ import * as ff from '../lib';
 const { uniform, relErr } = ff.reference;
 
 interface Row {
-  device: string; op: string; shape: string; out: number; grads: number; ms: number;
+  device: string;
+  op: string;
+  shape: string;
+  out: number;
+  grads: number;
+  ms: number;
 }
 
 type Op = (device: ff.Device) => Omit<Row, 'device'>;
@@ -51,7 +56,9 @@ const ops: Op[] = [
     const r = runNative(device, (t) => ff.fourierMetric(t.q, t.k, t.R), inputs.dK);
     const g = ref.fourierMetricGradRef(qr, kr, Rr, ref.refArray(inputs.dK, [B, H, N, N]));
     return {
-      op: 'fourierMetric p=4', shape: `q,k [${B},${H},${N},${D}] R [${H},1]`, ms: r.ms,
+      op: 'fourierMetric p=4',
+      shape: `q,k [${B},${H},${N},${D}] R [${H},1]`,
+      ms: r.ms,
       out: relErr(r.values, ref.fourierMetricRef(qr, kr, Rr).data),
       grads: Math.max(relErr(r.dq, g.dq.data), relErr(r.dk, g.dk.data), relErr(r.dR, g.dR.data)),
     };
@@ -61,9 +68,16 @@ const ops: Op[] = [
     const r = runNative(device, (t) => ff.fourierAttention(t.q, t.k, t.v, t.R, opts), inputs.dout);
     const g = ref.fourierAttentionGradRef(qr, kr, vr, Rr, ref.refArray(inputs.dout, [B, H, N, Dv]), opts);
     return {
-      op: 'fourierAttention causal', shape: `q,k,v [${B},${H},${N},${D}]`, ms: r.ms,
+      op: 'fourierAttention causal',
+      shape: `q,k,v [${B},${H},${N},${D}]`,
+      ms: r.ms,
       out: relErr(r.values, ref.fourierAttentionRef(qr, kr, vr, Rr, opts).data),
-      grads: Math.max(relErr(r.dq, g.dq.data), relErr(r.dk, g.dk.data), relErr(r.dv, g.dv.data), relErr(r.dR, g.dR.data)),
+      grads: Math.max(
+        relErr(r.dq, g.dq.data),
+        relErr(r.dk, g.dk.data),
+        relErr(r.dv, g.dv.data),
+        relErr(r.dR, g.dR.data),
+      ),
     };
   },
   (device) => {
@@ -71,7 +85,9 @@ const ops: Op[] = [
     const r = runNative(device, (t) => ff.dotProductAttention(t.q, t.k, t.v, opts), inputs.dout);
     const g = ref.dotAttentionGradRef(qr, kr, vr, ref.refArray(inputs.dout, [B, H, N, Dv]), opts);
     return {
-      op: 'dotProductAttention causal', shape: `q,k,v [${B},${H},${N},${D}]`, ms: r.ms,
+      op: 'dotProductAttention causal',
+      shape: `q,k,v [${B},${H},${N},${D}]`,
+      ms: r.ms,
       out: relErr(r.values, ref.dotAttentionRef(qr, kr, vr, opts).data),
       grads: Math.max(relErr(r.dq, g.dq.data), relErr(r.dk, g.dk.data), relErr(r.dv, g.dv.data)),
     };
@@ -92,8 +108,11 @@ function main(): void {
   const fmt = (x: number) => x.toExponential(1);
   console.log('\n| device | op | shape | output err | gradient err | fwd+bwd ms |');
   console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.device} | ${r.op} | ${r.shape} | ${fmt(r.out)} | ${fmt(r.grads)} | ${r.ms.toFixed(1)} |`);
-  console.log('\nErrors are max |ours - float64 reference| / max |reference|; limits 1e-4 (outputs), 1e-3 (gradients).');
+  for (const r of rows)
+    console.log(`| ${r.device} | ${r.op} | ${r.shape} | ${fmt(r.out)} | ${fmt(r.grads)} | ${r.ms.toFixed(1)} |`);
+  console.log(
+    '\nErrors are max |ours - float64 reference| / max |reference|; limits 1e-4 (outputs), 1e-3 (gradients).',
+  );
   for (const s of skipped) console.log(`skipped ${s}`);
   const bad = rows.filter((r) => !(r.out < 1e-4 && r.grads < 1e-3));
   if (bad.length > 0) {

@@ -61,8 +61,9 @@ int main() {
     }
   }
   std::sort(uniform.begin(), uniform.end());
-  std::printf("s  = sin(x)/x : max |error| %.3g (x = %.4f); max relative %.3g (|x - pi| > 1e-3), %.3g (|x - pi| > 0.1)\n",
-              abs_s, at_abs, rel_near, rel_far);
+  std::printf(
+      "s  = sin(x)/x : max |error| %.3g (x = %.4f); max relative %.3g (|x - pi| > 1e-3), %.3g (|x - pi| > 0.1)\n",
+      abs_s, at_abs, rel_near, rel_far);
   std::printf("                relative, x uniform on [0, 4.25]: median %.3g, p99 %.3g\n", uniform[uniform.size() / 2],
               uniform[uniform.size() * 99 / 100]);
   std::printf("s' = (x cos x - sin x)/x^2 : max |error| %.3g (x = %.4f)\n", abs_ds, at_ds);

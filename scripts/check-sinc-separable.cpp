@@ -77,7 +77,7 @@ int main() {
     for (float R : {0.5f, 2.0f})
       for (float delta : {0.0f, 0.01f, 0.1f}) {
         const Result r = measure(197, D, R, delta);
-        std::printf("%3d %6.2f %6.2f %14.2e %14.2e %11.2f%% %13.2f%%\n", D, R, delta, r.out_err, r.k_rel,
-                    100 * r.lanes, 100 * r.vectors);
+        std::printf("%3d %6.2f %6.2f %14.2e %14.2e %11.2f%% %13.2f%%\n", D, R, delta, r.out_err, r.k_rel, 100 * r.lanes,
+                    100 * r.vectors);
       }
 }

@@ -31,10 +31,16 @@ function oneWorker(device, terminate) {
 function snapshot(device) {
   global.gc?.();
   const m = ff.memory().process;
-  return { tensors: m.numTensors, liveMiB: m.numBytes / MiB, cachedMiB: ff.cachedMemory(device) / MiB, rssMiB: process.memoryUsage().rss / MiB };
+  return {
+    tensors: m.numTensors,
+    liveMiB: m.numBytes / MiB,
+    cachedMiB: ff.cachedMemory(device) / MiB,
+    rssMiB: process.memoryUsage().rss / MiB,
+  };
 }
 
-const fmt = (s) => `tensors ${s.tensors}, live ${s.liveMiB.toFixed(1)} MiB, cached ${s.cachedMiB.toFixed(1)} MiB, RSS ${s.rssMiB.toFixed(1)} MiB`;
+const fmt = (s) =>
+  `tensors ${s.tensors}, live ${s.liveMiB.toFixed(1)} MiB, cached ${s.cachedMiB.toFixed(1)} MiB, RSS ${s.rssMiB.toFixed(1)} MiB`;
 
 (async () => {
   for (const device of devices) {
@@ -50,7 +56,9 @@ const fmt = (s) => `tensors ${s.tensors}, live ${s.liveMiB.toFixed(1)} MiB, cach
     const after = snapshot(device);
     ff.emptyCache(device);
     const emptied = snapshot(device);
-    console.log(`${device}: ${count} workers with 64 MiB each, ${terminated} terminated mid-op, ${count - terminated} exited`);
+    console.log(
+      `${device}: ${count} workers with 64 MiB each, ${terminated} terminated mid-op, ${count - terminated} exited`,
+    );
     console.log(`  before:                 ${fmt(before)}`);
     console.log(`  after:                  ${fmt(after)}`);
     console.log(`  after emptyCache():     ${fmt(emptied)}`);

@@ -22,22 +22,32 @@ function main(): void {
     .parse()
     .opts();
   const device = opts.device as ff.Device;
-  const batch = Number(opts.batch), context = CONFIG.context;
+  const batch = Number(opts.batch),
+    context = CONFIG.context;
   const results: Record<string, number[]> = {};
   for (const kind of (opts.kinds as string).split(',') as TrainKind[]) {
     const model = new BenchLM(kind, device);
     const opt = new ff.optim.AdamW(model.parameters(), { lr: CONFIG.lr, weightDecay: 0.01 });
     const data = new ff.Generator(1).uint32(batch * (context + 1));
-    const ids = ff.tensor(Array.from({ length: batch * context }, (_, i) => data[i + Math.floor(i / context)] % CONFIG.vocab), [batch, context], { device });
-    const targets = ff.tensor(Array.from({ length: batch * context }, (_, i) => data[i + Math.floor(i / context) + 1] % CONFIG.vocab), [batch, context], { device });
-    const step = (): number => ff.tidy(() => {
-      opt.zeroGrad();
-      const loss = model.loss(ids, targets);
-      loss.backward();
-      ff.optim.clipGradNormAsync_(model.parameters(), CONFIG.clip);
-      opt.step();
-      return loss.item();
-    });
+    const ids = ff.tensor(
+      Array.from({ length: batch * context }, (_, i) => data[i + Math.floor(i / context)] % CONFIG.vocab),
+      [batch, context],
+      { device },
+    );
+    const targets = ff.tensor(
+      Array.from({ length: batch * context }, (_, i) => data[i + Math.floor(i / context) + 1] % CONFIG.vocab),
+      [batch, context],
+      { device },
+    );
+    const step = (): number =>
+      ff.tidy(() => {
+        opt.zeroGrad();
+        const loss = model.loss(ids, targets);
+        loss.backward();
+        ff.optim.clipGradNormAsync_(model.parameters(), CONFIG.clip);
+        opt.step();
+        return loss.item();
+      });
     step();
     const counts: number[] = [];
     for (let s = 0; s < Number(opts.steps); s++) {
@@ -47,18 +57,23 @@ function main(): void {
       if (!Number.isFinite(loss)) throw new Error(`${kind}: loss ${loss}`);
     }
     results[kind] = counts;
-    console.log(`${kind}: host synchronisations per training step on ${device} (batch ${batch} x context ${context}): ${counts.join(', ')}`);
+    console.log(
+      `${kind}: host synchronisations per training step on ${device} (batch ${batch} x context ${context}): ${counts.join(', ')}`,
+    );
     opt.dispose();
     model.dispose();
     ids.dispose();
     targets.dispose();
   }
-  if (opts.out) fs.writeFileSync(opts.out, JSON.stringify({ device, batch, context, config: CONFIG, results }, null, 1));
+  if (opts.out)
+    fs.writeFileSync(opts.out, JSON.stringify({ device, batch, context, config: CONFIG, results }, null, 1));
   if (opts.max !== undefined) {
     const max = Number(opts.max);
     const over = Object.entries(results).filter(([, counts]) => counts.some((c) => c > max));
     if (over.length) {
-      console.error(`more than ${max} host synchronisation(s) per step: ${over.map(([k, c]) => `${k} ${c.join(', ')}`).join('; ')}`);
+      console.error(
+        `more than ${max} host synchronisation(s) per step: ${over.map(([k, c]) => `${k} ${c.join(', ')}`).join('; ')}`,
+      );
       process.exitCode = 1;
     }
   }

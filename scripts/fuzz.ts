@@ -10,7 +10,7 @@ import { formatFailure, formatReport, runFuzz } from '../test/fuzz/runner';
 
 const program = new Command()
   .option('--cases <n>', 'cases per device', '2000')
-  .option('--seed <n>', 'the run\'s seed', String(Date.now() % 2 ** 31))
+  .option('--seed <n>', "the run's seed", String(Date.now() % 2 ** 31))
   .option('--device <list>', 'devices, comma-separated', 'cpu,cuda-emu')
   .option('--chunk <n>', 'cases per child process', '200')
   .option('--jobs <n>', 'child processes at once', '1')
@@ -22,11 +22,19 @@ const program = new Command()
 
 async function main(): Promise<void> {
   const o = program.opts();
-  const devices = String(o.device).split(',').map((d) => ff.DEVICES.find((x) => x === d.trim()) ?? (() => {
-    throw new Error(`--device: unknown device ${JSON.stringify(d)}`);
-  })());
+  const devices = String(o.device)
+    .split(',')
+    .map(
+      (d) =>
+        ff.DEVICES.find((x) => x === d.trim()) ??
+        (() => {
+          throw new Error(`--device: unknown device ${JSON.stringify(d)}`);
+        })(),
+    );
   const usable = (d: ff.Device) => ff.backends().some((b) => b.device === d && b.available);
-  for (const d of devices) if (!usable(d)) throw new Error(`--device: ${d} is not usable here (${ff.backends().find((b) => b.device === d)?.detail})`);
+  for (const d of devices)
+    if (!usable(d))
+      throw new Error(`--device: ${d} is not usable here (${ff.backends().find((b) => b.device === d)?.detail})`);
   const seed = Number(o.seed);
   const one = o.case !== undefined ? Number(o.case) : undefined;
   let seen = 0;
@@ -43,8 +51,23 @@ async function main(): Promise<void> {
     otherOf: (d) => (['cpu', 'cuda-emu'] as ff.Device[]).find((x) => x !== d && usable(x)) ?? null,
     onResult: (device, r) => {
       seen++;
-      if (!r.ok) console.log(formatFailure({ device, index: r.index, property: r.property, kind: 'mismatch', message: r.error ?? '', case: r.case, shrunk: r.shrunk }, seed));
-      else if (one !== undefined) console.log(`[${device}] case ${r.index} (${r.property}) passed in ${r.ms} ms: ${JSON.stringify(r.case)}`);
+      if (!r.ok)
+        console.log(
+          formatFailure(
+            {
+              device,
+              index: r.index,
+              property: r.property,
+              kind: 'mismatch',
+              message: r.error ?? '',
+              case: r.case,
+              shrunk: r.shrunk,
+            },
+            seed,
+          ),
+        );
+      else if (one !== undefined)
+        console.log(`[${device}] case ${r.index} (${r.property}) passed in ${r.ms} ms: ${JSON.stringify(r.case)}`);
       if (seen % 500 === 0) console.log(`... ${seen} cases`);
     },
   });

@@ -24,15 +24,36 @@ const LIMIT = 64 * 2 ** 20;
 // The tests that run on the GPU: kernels and ops against the float64 reference (they import only
 // the library and test/helpers).
 const TESTS = [
-  'attention-causal-grids', 'autograd', 'device-checks', 'dot-attention', 'errors', 'fourier-attention',
-  'fourier-metric', 'kernels-extreme', 'nn-modules', 'nn-ops-adaptive', 'nn-ops-dropout', 'nn-ops-embedding',
-  'nn-ops-loss', 'nn-ops-matmul', 'nn-ops-norm', 'optim', 'tensor-ops-elementwise',
-  'tensor-ops-layout', 'tensor-ops-reduce',
+  'attention-causal-grids',
+  'autograd',
+  'device-checks',
+  'dot-attention',
+  'errors',
+  'fourier-attention',
+  'fourier-metric',
+  'kernels-extreme',
+  'nn-modules',
+  'nn-ops-adaptive',
+  'nn-ops-dropout',
+  'nn-ops-embedding',
+  'nn-ops-loss',
+  'nn-ops-matmul',
+  'nn-ops-norm',
+  'optim',
+  'tensor-ops-elementwise',
+  'tensor-ops-layout',
+  'tensor-ops-reduce',
 ];
 const SCRIPTS = ['kernel-times', 'count-syncs', 'bench', 'torch-peer'];
 
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? 'pipe' : 'inherit', encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: opts.capture ? 'pipe' : 'inherit',
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    ...opts,
+  });
   if (r.status !== 0) {
     console.error(`gpu-bundle: ${cmd} ${args.join(' ')} failed (exit ${r.status})${r.stderr ? `:\n${r.stderr}` : ''}`);
     process.exit(1);
@@ -48,7 +69,10 @@ function copy(rel, stage) {
 function olderThanSources(file, sources) {
   if (!fs.existsSync(file)) return true;
   const built = fs.statSync(file).mtimeMs;
-  const newer = (p) => (fs.statSync(p).isDirectory() ? fs.readdirSync(p).some((f) => newer(path.join(p, f))) : fs.statSync(p).mtimeMs > built);
+  const newer = (p) =>
+    fs.statSync(p).isDirectory()
+      ? fs.readdirSync(p).some((f) => newer(path.join(p, f)))
+      : fs.statSync(p).mtimeMs > built;
   return sources.some((s) => newer(path.join(root, s)));
 }
 
@@ -59,12 +83,26 @@ function main() {
   try {
     // 1. lib, tests and scripts as JavaScript (CommonJS), paths as in the repository
     const tsconfig = path.join(stage, 'tsconfig.json');
-    fs.writeFileSync(tsconfig, JSON.stringify({
-      extends: path.join(root, 'tsconfig.json'),
-      compilerOptions: { rootDir: root, outDir: path.join(stage, 'pkg'), declaration: false, sourceMap: false, noEmit: false, types: ['node', 'jest'] },
-      include: [path.join(root, 'lib/**/*.ts'), path.join(root, 'test/helpers/*.ts'),
-        ...TESTS.map((t) => path.join(root, `test/${t}.test.ts`)), ...SCRIPTS.map((s) => path.join(root, `scripts/${s}.ts`))],
-    }));
+    fs.writeFileSync(
+      tsconfig,
+      JSON.stringify({
+        extends: path.join(root, 'tsconfig.json'),
+        compilerOptions: {
+          rootDir: root,
+          outDir: path.join(stage, 'pkg'),
+          declaration: false,
+          sourceMap: false,
+          noEmit: false,
+          types: ['node', 'jest'],
+        },
+        include: [
+          path.join(root, 'lib/**/*.ts'),
+          path.join(root, 'test/helpers/*.ts'),
+          ...TESTS.map((t) => path.join(root, `test/${t}.test.ts`)),
+          ...SCRIPTS.map((s) => path.join(root, `scripts/${s}.ts`)),
+        ],
+      }),
+    );
     run('npx', ['tsc', '-p', tsconfig]);
     const pkg = path.join(stage, 'pkg');
     for (const t of TESTS) {
@@ -72,8 +110,17 @@ function main() {
       fs.writeFileSync(file, `require('../scripts/gpu-checks/jest-shim.js');\n${fs.readFileSync(file, 'utf8')}`);
     }
     // 2. sources to build the cuda addon there, the peers, the shim, package.json
-    for (const rel of ['csrc', 'cmake', 'CMakeLists.txt', 'binding.gyp', 'package.json', 'scripts/list-sources.js',
-      'scripts/peer', 'scripts/gpu-checks']) copy(rel, pkg);
+    for (const rel of [
+      'csrc',
+      'cmake',
+      'CMakeLists.txt',
+      'binding.gyp',
+      'package.json',
+      'scripts/list-sources.js',
+      'scripts/peer',
+      'scripts/gpu-checks',
+    ])
+      copy(rel, pkg);
     // 3. the cpu addon's npm prebuild (static OpenBLAS): made when missing or stale
     const prebuild = path.join('prebuilds', 'linux-x64', 'fourierformer.glibc.node');
     if (olderThanSources(path.join(root, prebuild), ['csrc/cpu', 'csrc/common', 'csrc/binding', 'binding.gyp'])) {
@@ -82,7 +129,9 @@ function main() {
     copy(prebuild, pkg);
     // 4. production node_modules, and the headers the CMake build asks node for
     const prod = run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { capture: true })
-      .split('\n').map((l) => l.trim()).filter((l) => l.includes(`${path.sep}node_modules${path.sep}`));
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.includes(`${path.sep}node_modules${path.sep}`));
     const extra = ['node-api-headers', 'node-addon-api'].map((m) => path.join(root, 'node_modules', m));
     for (const dir of new Set([...prod, ...extra])) {
       const rel = path.relative(root, dir);
@@ -99,14 +148,30 @@ function main() {
       run('bash', ['-c', `xz -T2 -2 -c "${process.execPath}" > "${nodeXz}.tmp" && mv "${nodeXz}.tmp" "${nodeXz}"`]);
     }
     const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
-    const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).stdout.trim() !== '';
-    const files = Object.fromEntries(['node.xz', 'package.tar.xz'].map((f) => [f, fs.statSync(path.join(out, f)).size]));
+    const dirty =
+      spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd: root,
+        encoding: 'utf8',
+      }).stdout.trim() !== '';
+    const files = Object.fromEntries(
+      ['node.xz', 'package.tar.xz'].map((f) => [f, fs.statSync(path.join(out, f)).size]),
+    );
     const total = Object.values(files).reduce((a, b) => a + b, 0);
-    const manifest = { commit: commit + (dirty ? '+changes' : ''), created: new Date().toISOString(), node: process.version, files, total_bytes: total, tests: TESTS, scripts: SCRIPTS };
+    const manifest = {
+      commit: commit + (dirty ? '+changes' : ''),
+      created: new Date().toISOString(),
+      node: process.version,
+      files,
+      total_bytes: total,
+      tests: TESTS,
+      scripts: SCRIPTS,
+    };
     fs.writeFileSync(manifestPath, JSON.stringify(manifest, null, 1));
     const mib = (b) => (b / 2 ** 20).toFixed(1);
-    console.log(`gpu-bundle: ${out}: node.xz ${mib(files['node.xz'])} MiB, package.tar.xz ${mib(files['package.tar.xz'])} MiB, ` +
-      `${mib(total)} MiB in all (limit 64), ${TESTS.length} test files, in ${Math.round((Date.now() - start) / 1000)} s`);
+    console.log(
+      `gpu-bundle: ${out}: node.xz ${mib(files['node.xz'])} MiB, package.tar.xz ${mib(files['package.tar.xz'])} MiB, ` +
+        `${mib(total)} MiB in all (limit 64), ${TESTS.length} test files, in ${Math.round((Date.now() - start) / 1000)} s`,
+    );
     if (total > LIMIT) {
       console.error(`gpu-bundle: ${mib(total)} MiB is over the 64 MiB limit`);
       process.exit(1);

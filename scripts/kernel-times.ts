@@ -12,7 +12,14 @@ import * as fs from 'fs';
 import * as ff from '../lib';
 import { backendFor, Backend, checkDevice, Storage } from '../lib/native';
 
-interface Shape { name: string; B: number; H: number; N: number; D: number; causal: boolean }
+interface Shape {
+  name: string;
+  B: number;
+  H: number;
+  N: number;
+  D: number;
+  causal: boolean;
+}
 
 const SHAPES: Record<string, Shape[]> = {
   paper: [
@@ -26,7 +33,14 @@ const SHAPES: Record<string, Shape[]> = {
   quick: [{ name: 'quick (B1 H2 N64 D16, causal)', B: 1, H: 2, N: 64, D: 16, causal: true }],
 };
 
-interface Row { shape: string; op: string; forward_ms: number; backward_ms: number; peak_mib: number; note?: string }
+interface Row {
+  shape: string;
+  op: string;
+  forward_ms: number;
+  backward_ms: number;
+  peak_mib: number;
+  note?: string;
+}
 
 function random(b: Backend, n: number, seed: number, scale = 0.5): Storage {
   return b.fromArray(Float32Array.from(ff.reference.uniform(n, -scale, scale, seed)));
@@ -34,14 +48,21 @@ function random(b: Backend, n: number, seed: number, scale = 0.5): Storage {
 
 function measure(b: Backend, s: Shape, op: 'fourier' | 'dot', reps: number): Row {
   const n = s.B * s.H * s.N * s.D;
-  const q = random(b, n, 1), k = random(b, n, 2), v = random(b, n, 3), dout = random(b, n, 4);
+  const q = random(b, n, 1),
+    k = random(b, n, 2),
+    v = random(b, n, 3),
+    dout = random(b, n, 4);
   const R = b.fromArray(new Float32Array([2]));
   const dims = [s.B, s.H, s.N, s.N, s.D, 1, 1, s.D, s.causal ? 1 : 0];
   const scale = 1 / Math.sqrt(s.D);
-  const forward = (): Storage[] => (op === 'fourier' ? b.fourierAttentionForward(q, k, v, R, dims, 4, 1e-6, false) : b.dotAttentionForward(q, k, v, dims, scale));
-  const backward = (out: Storage, stat: Storage): Storage[] => (op === 'fourier'
-    ? b.fourierAttentionBackward(q, k, v, R, dims, 4, 1e-6, false, out, stat, dout)
-    : b.dotAttentionBackward(q, k, v, dims, scale, out, stat, dout));
+  const forward = (): Storage[] =>
+    op === 'fourier'
+      ? b.fourierAttentionForward(q, k, v, R, dims, 4, 1e-6, false)
+      : b.dotAttentionForward(q, k, v, dims, scale);
+  const backward = (out: Storage, stat: Storage): Storage[] =>
+    op === 'fourier'
+      ? b.fourierAttentionBackward(q, k, v, R, dims, 4, 1e-6, false, out, stat, dout)
+      : b.dotAttentionBackward(q, k, v, dims, scale, out, stat, dout);
   const free = (xs: Storage[]) => xs.forEach((x) => b.free(x));
   // warm-up (and the allocator's blocks), then the peak of one forward + backward
   const [out, stat] = forward();
@@ -81,15 +102,27 @@ function main(): void {
         try {
           rows.push(measure(b, s, op, set === 'long' ? Math.max(1, Math.floor(reps / 4)) : reps));
         } catch (e) {
-          rows.push({ shape: s.name, op, forward_ms: NaN, backward_ms: NaN, peak_mib: NaN, note: (e as Error).message.split('\n')[0] });
+          rows.push({
+            shape: s.name,
+            op,
+            forward_ms: NaN,
+            backward_ms: NaN,
+            peak_mib: NaN,
+            note: (e as Error).message.split('\n')[0],
+          });
         }
         const r = rows[rows.length - 1];
-        console.log(`${r.shape} ${op}: forward ${r.forward_ms.toFixed(3)} ms, backward ${r.backward_ms.toFixed(3)} ms, peak ${r.peak_mib.toFixed(1)} MiB${r.note ? ` (${r.note})` : ''}`);
+        console.log(
+          `${r.shape} ${op}: forward ${r.forward_ms.toFixed(3)} ms, backward ${r.backward_ms.toFixed(3)} ms, peak ${r.peak_mib.toFixed(1)} MiB${r.note ? ` (${r.note})` : ''}`,
+        );
       }
     }
   }
   console.log(`\n| shape | attention | forward ms | backward ms | peak device MiB |\n|---|---|---|---|---|`);
-  for (const r of rows) console.log(`| ${r.shape} | ${r.op} | ${r.forward_ms.toFixed(3)} | ${r.backward_ms.toFixed(3)} | ${r.peak_mib.toFixed(1)} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.shape} | ${r.op} | ${r.forward_ms.toFixed(3)} | ${r.backward_ms.toFixed(3)} | ${r.peak_mib.toFixed(1)} |`,
+    );
   if (opts.out) fs.writeFileSync(opts.out, JSON.stringify({ device, describe: b.describe(), reps, rows }, null, 1));
   if (rows.some((r) => r.note !== undefined)) process.exitCode = 1;
 }

@@ -51,13 +51,21 @@ function cpuPrebuilds() {
 
 /** Size, needed libraries and the newest glibc / libstdc++ symbol versions of a binary. */
 function describe(file) {
-  const needed = [...output('readelf', ['-d', file]).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map((m) => m[1]);
+  const needed = [...output('readelf', ['-d', file]).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map(
+    (m) => m[1],
+  );
   const runpath = /\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.+?)\]/.exec(output('readelf', ['-d', file]));
   const versions = output('objdump', ['-T', file]).match(/GLIBC(XX)?_[0-9.]+/g) || [];
   const byVersion = (a, b) => a.localeCompare(b, 'en', { numeric: true });
-  const newest = (prefix) => versions.filter((v) => v.startsWith(prefix + '_')).sort(byVersion).pop();
+  const newest = (prefix) =>
+    versions
+      .filter((v) => v.startsWith(prefix + '_'))
+      .sort(byVersion)
+      .pop();
   console.log(`  ${path.relative(root, file)}: ${(fs.statSync(file).size / 2 ** 20).toFixed(1)} MiB`);
-  console.log(`  needs: ${needed.join(' ')}; newest symbols: ${[newest('GLIBC'), newest('GLIBCXX')].filter(Boolean).join(' ')}`);
+  console.log(
+    `  needs: ${needed.join(' ')}; newest symbols: ${[newest('GLIBC'), newest('GLIBCXX')].filter(Boolean).join(' ')}`,
+  );
   if (runpath) console.log(`  RUNPATH: ${runpath[1]}`);
   return { needed, runpath: runpath && runpath[1] };
 }
@@ -78,17 +86,23 @@ function cpu() {
   const env = { ...process.env, GYP_DEFINES: 'ff_static_openblas=1', npm_config_jobs: process.env.JOBS || '2' };
   // node-gyp takes the headers of the running Node from its install (no download).
   const nodePrefix = path.resolve(process.execPath, '../..');
-  if (!env.npm_config_nodedir && fs.existsSync(path.join(nodePrefix, 'include/node/common.gypi'))) env.npm_config_nodedir = nodePrefix;
+  if (!env.npm_config_nodedir && fs.existsSync(path.join(nodePrefix, 'include/node/common.gypi')))
+    env.npm_config_nodedir = nodePrefix;
   const prebuildify = path.join(root, 'node_modules/prebuildify/bin.js');
-  run(process.execPath, [prebuildify, '--napi', '--strip', '--tag-libc', '-t', process.versions.node], { cwd: cpuStaging, env });
+  run(process.execPath, [prebuildify, '--napi', '--strip', '--tag-libc', '-t', process.versions.node], {
+    cwd: cpuStaging,
+    env,
+  });
   const built = fs.readdirSync(path.join(cpuStaging, 'prebuilds', `${process.platform}-${process.arch}`));
   fs.mkdirSync(outDir, { recursive: true });
   for (const f of cpuPrebuilds()) fs.rmSync(path.join(outDir, f));
-  for (const f of built) fs.copyFileSync(path.join(cpuStaging, 'prebuilds', `${process.platform}-${process.arch}`, f), path.join(outDir, f));
+  for (const f of built)
+    fs.copyFileSync(path.join(cpuStaging, 'prebuilds', `${process.platform}-${process.arch}`, f), path.join(outDir, f));
   for (const f of built) {
     const file = path.join(outDir, f);
     const { needed } = describe(file);
-    if (needed.some((l) => /openblas/.test(l))) throw new Error(`${f} links libopenblas dynamically; expected it static`);
+    if (needed.some((l) => /openblas/.test(l)))
+      throw new Error(`${f} links libopenblas dynamically; expected it static`);
     checkLoads(file);
   }
 }
@@ -121,14 +135,17 @@ function cuda() {
 function mpi() {
   run(process.execPath, ['scripts/build.js', 'mpi']);
   if (!fs.existsSync(path.join(root, 'build-native/mpi/fourierformer_mpi.node'))) {
-    throw new Error('no MPI addon was built (no MPI?): the mpi prebuild needs Open MPI (apt-get install libopenmpi-dev)');
+    throw new Error(
+      'no MPI addon was built (no MPI?): the mpi prebuild needs Open MPI (apt-get install libopenmpi-dev)',
+    );
   }
   fs.rmSync(mpiStaging, { recursive: true, force: true });
   run('cmake', ['--install', 'build-native/cmake', '--component', 'prebuild-mpi', '--prefix', mpiStaging, '--strip']);
   fs.mkdirSync(path.dirname(mpiFile), { recursive: true });
   fs.copyFileSync(path.join(mpiStaging, 'fourierformer_mpi.node'), mpiFile);
   const { needed } = describe(mpiFile);
-  if (!needed.includes('libmpi.so.40')) throw new Error(`${mpiFile} needs ${needed.join(' ')}; expected Open MPI's libmpi.so.40`);
+  if (!needed.includes('libmpi.so.40'))
+    throw new Error(`${mpiFile} needs ${needed.join(' ')}; expected Open MPI's libmpi.so.40`);
   checkLoads(mpiFile);
 }
 
@@ -149,7 +166,10 @@ function check() {
     [[cudaFile], ['csrc/common', 'csrc/binding', 'csrc/cuda']],
     [[mpiFile], ['csrc/common', 'csrc/mpi']],
   ].filter(([files, dirs]) => newest(sources(dirs)) > Math.min(...files.map((f) => fs.statSync(f).mtimeMs)));
-  for (const [files] of stale) console.error(`prebuilds: ${files.map((f) => path.relative(root, f)).join(' ')} is older than its sources; run npm run prebuilds`);
+  for (const [files] of stale)
+    console.error(
+      `prebuilds: ${files.map((f) => path.relative(root, f)).join(' ')} is older than its sources; run npm run prebuilds`,
+    );
   if (stale.length) process.exit(2);
   console.log(`prebuilds: ${[...cpuFiles, cudaFile, mpiFile].map((f) => path.relative(root, f)).join(', ')}`);
 }

@@ -46,7 +46,9 @@ function runChild(mode: 'on' | 'off'): Record<string, Float32Array>[] {
     process.stdout.write(g.runGridCasesJson(${JSON.stringify(CASES)}, ${JSON.stringify(device())}) + '\\n');`;
   const args = [...(__filename.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only'] : []), '-e', script];
   const r = spawnSync(process.execPath, args, {
-    encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, FF_CUDA_CAUSAL_PAIRING: mode },
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    env: { ...process.env, FF_CUDA_CAUSAL_PAIRING: mode },
   });
   if (r.status !== 0) throw new Error(`child (pairing ${mode}) failed: ${r.stderr}`);
   return decodeGridResults(r.stdout.trim().split('\n').pop() as string);
@@ -59,21 +61,36 @@ function reference(c: GridCase): Record<string, Float64Array | number[]> {
   const opts = { causal: true };
   if (c.kind === 'dot') {
     const g = ff.reference.dotAttentionGradRef(r('q'), r('k'), r('v'), r('dout'), opts);
-    return { out: ff.reference.dotAttentionRef(r('q'), r('k'), r('v'), opts).data, dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
+    return {
+      out: ff.reference.dotAttentionRef(r('q'), r('k'), r('v'), opts).data,
+      dq: g.dq.data,
+      dk: g.dk.data,
+      dv: g.dv.data,
+    };
   }
   if (c.kind === 'neural') {
     const p = { w1: r('w1'), b1: r('b1'), w2: r('w2'), b2: r('b2'), w3: r('w3'), b3: r('b3') };
     const g = ff.reference.neuralAttentionGradRef(r('q'), r('k'), r('v'), p, r('dout'), opts);
     return {
-      out: ff.reference.neuralAttentionRef(r('q'), r('k'), r('v'), p, opts).data, dq: g.dq.data, dk: g.dk.data, dv: g.dv.data,
-      dw1: g.params.w1.data, db1: g.params.b1.data, dw2: g.params.w2.data, db2: g.params.b2.data, dw3: g.params.w3.data,
+      out: ff.reference.neuralAttentionRef(r('q'), r('k'), r('v'), p, opts).data,
+      dq: g.dq.data,
+      dk: g.dk.data,
+      dv: g.dv.data,
+      dw1: g.params.w1.data,
+      db1: g.params.b1.data,
+      dw2: g.params.w2.data,
+      db2: g.params.b2.data,
+      dw3: g.params.w3.data,
     };
   }
   const fo = { ...opts, stable: c.kind === 'fourier-stable' };
   const g = ff.reference.fourierAttentionGradRef(r('q'), r('k'), r('v'), r('R'), r('dout'), fo);
   return {
     out: ff.reference.fourierAttentionRef(r('q'), r('k'), r('v'), r('R'), fo).data,
-    dq: g.dq.data, dk: g.dk.data, dv: g.dv.data, dR: g.dR.data,
+    dq: g.dq.data,
+    dk: g.dk.data,
+    dv: g.dv.data,
+    dR: g.dR.data,
   };
 }
 
@@ -88,20 +105,24 @@ function reference(c: GridCase): Record<string, Float64Array | number[]> {
 
   CASES.forEach((c, n) => {
     test(name(c), () => {
-      const on = paired[n], off = unpaired[n];
+      const on = paired[n],
+        off = unpaired[n];
       expect(Object.keys(on).sort()).toEqual(Object.keys(off).sort());
       for (const key of Object.keys(on)) {
         // The same bits (NaN-free: every value finite).
         expect({ [key]: on[key].every(Number.isFinite) }).toEqual({ [key]: true });
-        expect({ [key]: Buffer.compare(Buffer.from(on[key].buffer), Buffer.from(off[key].buffer)) }).toEqual({ [key]: 0 });
+        expect({ [key]: Buffer.compare(Buffer.from(on[key].buffer), Buffer.from(off[key].buffer)) }).toEqual({
+          [key]: 0,
+        });
       }
       const ref = reference(c);
       for (const [key, want] of Object.entries(ref)) {
         // The network's weight gradients are sums over every pair, some ~0 by the softmax's
         // shift invariance (rounding noise ~1e-7 against a reference of ~1e-16): absolute.
-        const err = key.startsWith('dw') || key.startsWith('db')
-          ? Math.max(...Array.from(on[key], (x, i) => Math.abs(x - want[i])))
-          : relErr(on[key], want);
+        const err =
+          key.startsWith('dw') || key.startsWith('db')
+            ? Math.max(...Array.from(on[key], (x, i) => Math.abs(x - want[i])))
+            : relErr(on[key], want);
         expect({ [key]: err < (key === 'out' ? 1e-4 : 1e-3) ? 'ok' : err }).toEqual({ [key]: 'ok' });
       }
     });

@@ -17,7 +17,12 @@ const dev = () => ({ device: device() });
 /** Row statistics of reference maps [B, H, N, N] (rows of the eps form sum to the row mass). */
 function refStats(P: Float64Array, N: number, causal: boolean, eps: number | null) {
   const rows = P.length / N;
-  let mass = 0, under = 0, ent = 0, norm = 0, normRows = 0, top = 0;
+  let mass = 0,
+    under = 0,
+    ent = 0,
+    norm = 0,
+    normRows = 0,
+    top = 0;
   for (let r = 0; r < rows; r++) {
     const n = causal ? (r % N) + 1 : N;
     const w = Array.from(P.subarray(r * N, r * N + n));
@@ -51,7 +56,12 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
   for (const c of cases) {
     test(`${JSON.stringify(c)}: equal to the statistics of the reference map`, () => {
       const [B, N, C, H] = [2, 7, 16, 2];
-      const mha = new ff.nn.MultiHeadAttention(C, H, { ...dev(), ...c, radius: 'head-feature', generator: new ff.Generator(7) });
+      const mha = new ff.nn.MultiHeadAttention(C, H, {
+        ...dev(),
+        ...c,
+        radius: 'head-feature',
+        generator: new ff.Generator(7),
+      });
       const xv = uniform(B * N * C, -2, 2, 5);
       const before = ff.memory().numTensors;
       const x = ff.tensor(xv, [B, N, C], dev());
@@ -59,7 +69,11 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
       x.dispose();
       expect(ff.memory().numTensors).toBe(before);
       const ref = attentionMapRef(ff.reference.refArray(xv, [B, N, C]), ff.reference.refParams(mha.stateDict()), {
-        numHeads: H, attention: c.attention, causal: c.causal, stable: c.stable, features: c.features,
+        numHeads: H,
+        attention: c.attention,
+        causal: c.causal,
+        stable: c.stable,
+        features: c.features,
       });
       const r = refStats(ref.data as Float64Array, N, c.causal, c.attention === 'fourier' && !c.stable ? 1e-6 : null);
       expect(s.kind).toBe(c.attention);
@@ -72,7 +86,11 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
       } else {
         expect(s.rowMass as number).toBeCloseTo(c.stable ? 1 : r.mass, 4);
         if (!c.stable) expect(s.underflow).toBeCloseTo(r.under, 10);
-        expect(s.radius).toEqual({ mean: Math.fround(c.radiusInit), min: Math.fround(c.radiusInit), max: Math.fround(c.radiusInit) });
+        expect(s.radius).toEqual({
+          mean: Math.fround(c.radiusInit),
+          min: Math.fround(c.radiusInit),
+          max: Math.fround(c.radiusInit),
+        });
       }
       if (c.radiusInit === 3 && !c.stable) expect(s.underflow as number).toBeGreaterThan(0.5);
       mha.dispose();
@@ -82,7 +100,12 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
   test('rows are taken in chunks: a long sequence gives the statistics of its parts', () => {
     // 2^22 scores per chunk: B 1, H 1, N 2100 makes two chunks of rows
     const [N, C] = [2100, 4];
-    const mha = new ff.nn.MultiHeadAttention(C, 1, { ...dev(), causal: true, radiusInit: 0.7, generator: new ff.Generator(2) });
+    const mha = new ff.nn.MultiHeadAttention(C, 1, {
+      ...dev(),
+      causal: true,
+      radiusInit: 0.7,
+      generator: new ff.Generator(2),
+    });
     const xv = uniform(N * C, -1, 1, 9);
     ff.tidy(() => {
       const s = mha.attentionStatistics(ff.tensor(xv, [1, N, C], dev()));
@@ -98,13 +121,27 @@ describe(`MultiHeadAttention.attentionStatistics on ${device()}`, () => {
 
 describe(`models' attention statistics and their log on ${device()}`, () => {
   const lmConfig = (attention: ff.nn.AttentionKind, radiusInit: number): ff.models.LanguageModelConfig => ({
-    vocabSize: 30, dModel: 16, numLayers: 2, numHeads: 2, ffDim: 16, context: 8, dropout: 0, attention, radiusInit, cutoffs: [], tieWeights: true,
+    vocabSize: 30,
+    dModel: 16,
+    numLayers: 2,
+    numHeads: 2,
+    ffDim: 16,
+    context: 8,
+    dropout: 0,
+    attention,
+    radiusInit,
+    cutoffs: [],
+    tieWeights: true,
   });
 
   test('LanguageModel: one entry per layer, matching the layer called alone', () => {
     const model = new ff.models.LanguageModel(lmConfig('fourier', 1), { ...dev(), generator: new ff.Generator(1) });
     ff.tidy(() => {
-      const ids = ff.tensor(Float32Array.from({ length: 16 }, (_, i) => (i * 7) % 30), [2, 8], dev());
+      const ids = ff.tensor(
+        Float32Array.from({ length: 16 }, (_, i) => (i * 7) % 30),
+        [2, 8],
+        dev(),
+      );
       const stats = model.attentionStatistics(ids);
       expect(stats.map((s) => s.kind)).toEqual(['fourier', 'fourier']);
       const maps = model.attentionMaps(ids);
@@ -122,17 +159,48 @@ describe(`models' attention statistics and their log on ${device()}`, () => {
     // R 40 over Dh 8: every off-diagonal K is tiny, so nearly every row is under eps
     const model = new ff.models.LanguageModel(lmConfig('fourier', 40), { ...dev(), generator: new ff.Generator(1) });
     const opt = new ff.optim.Adam(model.parameters(), { lr: 1e-3 });
-    const ids = ff.tensor(Float32Array.from({ length: 16 }, (_, i) => (i * 5) % 30), [2, 8], dev());
+    const ids = ff.tensor(
+      Float32Array.from({ length: 16 }, (_, i) => (i * 5) % 30),
+      [2, 8],
+      dev(),
+    );
     const lines: string[] = [];
-    const stream = Object.assign(new Writable({ write: (chunk: Buffer, _e: string, cb: () => void) => { lines.push(String(chunk)); cb(); } }), { isTTY: false });
+    const stream = Object.assign(
+      new Writable({
+        write: (chunk: Buffer, _e: string, cb: () => void) => {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+      { isTTY: false },
+    );
     try {
-      await train({
-        model, itemsName: 'tokens', batch: () => null, items: () => 16,
-        loss: () => model.loss(ids, ids),
-        validate: () => ({ perplexity: 1 }),
-        diagnose: () => model.attentionStatistics(ids),
-        metric: 'perplexity', higherIsBetter: false,
-      }, { runDir: dir, label: 'fourier', config: {}, optimizer: opt, generator: new ff.Generator(1), steps: 4, warmupSteps: 0, clip: 0, evalEvery: 2, logEvery: 2, progress: { quiet: true, stream } });
+      await train(
+        {
+          model,
+          itemsName: 'tokens',
+          batch: () => null,
+          items: () => 16,
+          loss: () => model.loss(ids, ids),
+          validate: () => ({ perplexity: 1 }),
+          diagnose: () => model.attentionStatistics(ids),
+          metric: 'perplexity',
+          higherIsBetter: false,
+        },
+        {
+          runDir: dir,
+          label: 'fourier',
+          config: {},
+          optimizer: opt,
+          generator: new ff.Generator(1),
+          steps: 4,
+          warmupSteps: 0,
+          clip: 0,
+          evalEvery: 2,
+          logEvery: 2,
+          progress: { quiet: true, stream },
+        },
+      );
       const valid = readMetrics(path.join(dir, 'metrics.jsonl')).filter((r) => r.type === 'valid');
       expect(valid.length).toBe(2);
       for (const r of valid) {
@@ -140,7 +208,10 @@ describe(`models' attention statistics and their log on ${device()}`, () => {
         expect(r.attentionStats?.length).toBe(2);
         expect(r.attentionStats?.[0].underflow as number).toBeGreaterThan(0.5);
       }
-      const warnings = lines.join('').split('\n').filter((l) => /warning: attention layer/.test(l));
+      const warnings = lines
+        .join('')
+        .split('\n')
+        .filter((l) => /warning: attention layer/.test(l));
       expect(warnings.length).toBe(2); // layers 0 and 1, each once over both validations
       expect(warnings[0]).toMatch(/rows have sum_j K_ij < eps/);
     } finally {
@@ -152,13 +223,27 @@ describe(`models' attention statistics and their log on ${device()}`, () => {
   });
 });
 
-describe('the results\' attention table', () => {
+describe("the results' attention table", () => {
   test('a row per run and layer; runs without statistics left out', () => {
     const base: Omit<RunResult, 'attention'> = {
-      kind: 'lm', parameters: 1, steps: 1, items: 1, trainSeconds: 1, checkpointStep: 1, metrics: {}, redundancy: null, evaluation: '',
+      kind: 'lm',
+      parameters: 1,
+      steps: 1,
+      items: 1,
+      trainSeconds: 1,
+      checkpointStep: 1,
+      metrics: {},
+      redundancy: null,
+      evaluation: '',
     };
     const stats = (kind: ff.nn.AttentionKind) => ({
-      kind, rows: 10, underflow: kind === 'fourier' ? 0.25 : null, rowMass: kind === 'fourier' ? 0.75 : null, entropy: 1.5, normalizedEntropy: 0.5, maxWeight: 0.4,
+      kind,
+      rows: 10,
+      underflow: kind === 'fourier' ? 0.25 : null,
+      rowMass: kind === 'fourier' ? 0.75 : null,
+      entropy: 1.5,
+      normalizedEntropy: 0.5,
+      maxWeight: 0.4,
       radius: kind === 'fourier' ? { mean: 2, min: 1, max: 3 } : null,
     });
     const table = attentionTable([
@@ -168,7 +253,9 @@ describe('the results\' attention table', () => {
     ]) as string;
     const lines = table.split('\n');
     expect(lines.length).toBe(2 + 3);
-    expect(lines[2]).toMatch(/\| fourier\s+\|\s+0 \|\s+25\.0% \|\s+0\.750 \|\s+1\.50 \|\s+0\.500 \|\s+0\.400 \| 2\.00 \[1\.00, 3\.00\] \|/);
+    expect(lines[2]).toMatch(
+      /\| fourier\s+\|\s+0 \|\s+25\.0% \|\s+0\.750 \|\s+1\.50 \|\s+0\.500 \|\s+0\.400 \| 2\.00 \[1\.00, 3\.00\] \|/,
+    );
     expect(lines[4]).toMatch(/\| dot\s+\|\s+0 \|\s+- \|\s+- \|/);
     expect(attentionTable([{ ...base, attention: 'old' }])).toBeNull();
   });

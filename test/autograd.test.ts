@@ -29,7 +29,16 @@ class ScaleShift extends Function {
   static override forward(ctx: Context, x: ff.Tensor, a: number, c: number): ff.Tensor[] {
     ctx.a = a;
     const v = x.toFloat32Array();
-    return [ff.tensor(v.map((e) => a * e), [...x.shape]), ff.tensor(v.map((e) => e + c), [...x.shape])];
+    return [
+      ff.tensor(
+        v.map((e) => a * e),
+        [...x.shape],
+      ),
+      ff.tensor(
+        v.map((e) => e + c),
+        [...x.shape],
+      ),
+    ];
   }
 
   static override backward(ctx: Context, g1: ff.Tensor | null, g2: ff.Tensor | null): (ff.Tensor | null)[] {
@@ -37,7 +46,14 @@ class ScaleShift extends Function {
     const a = ctx.a as number;
     const v1 = g1 ? g1.toFloat32Array() : new Float32Array(n);
     const v2 = g2 ? g2.toFloat32Array() : new Float32Array(n);
-    return [ff.tensor(v1.map((e, i) => a * e + v2[i]), [...(g1 ?? g2)!.shape]), null, null];
+    return [
+      ff.tensor(
+        v1.map((e, i) => a * e + v2[i]),
+        [...(g1 ?? g2)!.shape],
+      ),
+      null,
+      null,
+    ];
   }
 }
 
@@ -74,7 +90,12 @@ describe(`tensors and autograd on ${device()}`, () => {
       const Kv = K.toFloat32Array();
       const q2 = ff.tensor(qv, [1, 1, 2, 3], { requiresGrad: true });
       const R2 = ff.tensor([2], [1], { requiresGrad: true });
-      ff.fourierMetric(q2, k, R2).backward(ff.tensor(Kv.map((a) => 3 * a * a), [1, 1, 2, 2]));
+      ff.fourierMetric(q2, k, R2).backward(
+        ff.tensor(
+          Kv.map((a) => 3 * a * a),
+          [1, 1, 2, 2],
+        ),
+      );
       expect(relErr(gradOf(q), gradOf(q2))).toBeLessThan(1e-6);
       expect(relErr(gradOf(R), gradOf(R2))).toBeLessThan(1e-6);
       expect(k.grad).toBeNull();

@@ -77,11 +77,17 @@ describe(`safetensors on ${device()}`, () => {
     const f16 = new Uint16Array([0x3c00, 0xc000, 0x0001, 0x7c00]); // 1, -2, 2^-24, inf
     const bf16 = new Uint16Array([0x3f80, 0xc040]); // 1, -3
     const data = Buffer.concat([Buffer.from(f64.buffer), Buffer.from(f16.buffer), Buffer.from(bf16.buffer)]);
-    fs.writeFileSync(file('dtypes.safetensors'), handMade({
-      d: { dtype: 'F64', shape: [2], data_offsets: [0, 16] },
-      h: { dtype: 'F16', shape: [2, 2], data_offsets: [16, 24] },
-      b: { dtype: 'BF16', shape: [2], data_offsets: [24, 28] },
-    }, data));
+    fs.writeFileSync(
+      file('dtypes.safetensors'),
+      handMade(
+        {
+          d: { dtype: 'F64', shape: [2], data_offsets: [0, 16] },
+          h: { dtype: 'F16', shape: [2, 2], data_offsets: [16, 24] },
+          b: { dtype: 'BF16', shape: [2], data_offsets: [24, 28] },
+        },
+        data,
+      ),
+    );
     const t = ff.loadSafetensors(file('dtypes.safetensors'));
     expect(Array.from(t.d.toFloat32Array())).toEqual([1.5, -2.25]);
     expect(Array.from(t.h.toFloat32Array())).toEqual([1, -2, 2 ** -24, Infinity]);
@@ -100,20 +106,41 @@ describe(`safetensors on ${device()}`, () => {
     huge.writeBigUInt64LE(1000n);
     expect(write('huge', huge)).toThrow(/runs past the end of the file/);
     expect(write('json', handMade('x', four).fill(0x7b, 8, 11))).toThrow(/not UTF-8 JSON|not a JSON object/);
-    expect(write('hole', handMade({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(8)))).toThrow(/cover 4 of 8 data bytes/);
-    expect(write('overlap', handMade({
-      a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
-    }, four))).toThrow(/hole or an overlap/);
-    expect(write('size', handMade({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, four))).toThrow(/4 bytes do not hold a F32 tensor of shape \[2\]/);
-    expect(write('dtype', handMade({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)))).toThrow(/dtype I64/);
-    expect(write('meta', handMade({ __metadata__: { a: 1 } }, new Uint8Array(0)))).toThrow(/__metadata__\.a is not a string/);
+    expect(
+      write('hole', handMade({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(8))),
+    ).toThrow(/cover 4 of 8 data bytes/);
+    expect(
+      write(
+        'overlap',
+        handMade(
+          {
+            a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+          },
+          four,
+        ),
+      ),
+    ).toThrow(/hole or an overlap/);
+    expect(write('size', handMade({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, four))).toThrow(
+      /4 bytes do not hold a F32 tensor of shape \[2\]/,
+    );
+    expect(
+      write('dtype', handMade({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8))),
+    ).toThrow(/dtype I64/);
+    expect(write('meta', handMade({ __metadata__: { a: 1 } }, new Uint8Array(0)))).toThrow(
+      /__metadata__\.a is not a string/,
+    );
   });
 
   test('bad arguments name themselves', () => {
     const t = ff.tensor([1], [1]);
-    expect(() => ff.saveSafetensors(file('x'), { a: t }, { n: 1 as unknown as string })).toThrow(/metadata\.n: expected a string/);
+    expect(() => ff.saveSafetensors(file('x'), { a: t }, { n: 1 as unknown as string })).toThrow(
+      /metadata\.n: expected a string/,
+    );
     expect(() => ff.saveSafetensors(file('x'), { __metadata__: t })).toThrow(/reserved/);
-    expect(() => ff.saveSafetensors(file('x'), { a: 'no' as unknown as ff.Tensor })).toThrow(/tensors\.a: expected a Tensor/);
+    expect(() => ff.saveSafetensors(file('x'), { a: 'no' as unknown as ff.Tensor })).toThrow(
+      /tensors\.a: expected a Tensor/,
+    );
     t.dispose();
     expect(() => ff.saveSafetensors(file('x'), { a: t })).toThrow(/tensors\.a: the tensor \[1\] has been disposed/);
     expect(fs.existsSync(file('x'))).toBe(false);
@@ -150,7 +177,13 @@ class TwoParams extends ff.nn.Module {
 
 describe(`checkpoints on ${device()}`, () => {
   /** n optimizer steps with gradients drawn from `gen` (standing in for data and dropout). */
-  function train(m: TwoParams, opt: ff.optim.AdamW, sched: ff.optim.LRScheduler, gen: ff.Generator, n: number): number[][] {
+  function train(
+    m: TwoParams,
+    opt: ff.optim.AdamW,
+    sched: ff.optim.LRScheduler,
+    gen: ff.Generator,
+    n: number,
+  ): number[][] {
     const seen: number[][] = [];
     for (let i = 0; i < n; i++) {
       for (const p of m.parameters()) p.grad = ff.tensor(gen.normal(p.size), p.shape, { device: device() });
@@ -179,14 +212,24 @@ describe(`checkpoints on ${device()}`, () => {
     const gen = new ff.Generator(5);
     train(first.m, first.opt, first.sched, gen, 3);
     ff.saveCheckpoint(file('run.ckpt.safetensors'), {
-      model: first.m, optimizer: first.opt, scheduler: first.sched, generator: gen, step: 3,
-      config: { dModel: 3, name: 'two' }, extra: { epoch: 0 },
+      model: first.m,
+      optimizer: first.opt,
+      scheduler: first.sched,
+      generator: gen,
+      step: 3,
+      config: { dModel: 3, name: 'two' },
+      extra: { epoch: 0 },
     });
     gen.normal(100); // the interrupted process drew more; the checkpoint must not care
 
     const resumed = setup(99); // different initial weights: all of them come from the file
     const gen2 = new ff.Generator(1234);
-    const info = ff.loadCheckpoint(file('run.ckpt.safetensors'), { model: resumed.m, optimizer: resumed.opt, scheduler: resumed.sched, generator: gen2 });
+    const info = ff.loadCheckpoint(file('run.ckpt.safetensors'), {
+      model: resumed.m,
+      optimizer: resumed.opt,
+      scheduler: resumed.sched,
+      generator: gen2,
+    });
     expect(info.step).toBe(3);
     expect(info.config).toEqual({ dModel: 3, name: 'two' });
     expect(info.extra).toEqual({ epoch: 0 });
@@ -206,11 +249,18 @@ describe(`checkpoints on ${device()}`, () => {
     ff.saveCheckpoint(file('plain.safetensors'), { model: m, optimizer: opt, step: 1 });
     const h = ff.readSafetensorsHeader(file('plain.safetensors'));
     expect(Object.keys(h.tensors).sort()).toEqual([
-      'model.b', 'model.w', 'optimizer.0.exp_avg', 'optimizer.0.exp_avg_sq', 'optimizer.1.exp_avg', 'optimizer.1.exp_avg_sq',
+      'model.b',
+      'model.w',
+      'optimizer.0.exp_avg',
+      'optimizer.0.exp_avg_sq',
+      'optimizer.1.exp_avg',
+      'optimizer.1.exp_avg_sq',
     ]);
     expect(h.tensors['model.w']).toMatchObject({ dtype: 'F32', shape: [2, 3] });
     expect(JSON.parse(h.metadata.optimizer).numbers).toEqual({ 0: { step: 1 }, 1: { step: 1 } });
-    expect(() => ff.loadCheckpoint(file('plain.safetensors'), { model: m, scheduler: sched })).toThrow(/holds no scheduler state/);
+    expect(() => ff.loadCheckpoint(file('plain.safetensors'), { model: m, scheduler: sched })).toThrow(
+      /holds no scheduler state/,
+    );
     opt.dispose();
     m.dispose();
   });
@@ -226,9 +276,13 @@ describe(`checkpoints on ${device()}`, () => {
       }
     }
     const other = new Other();
-    expect(() => ff.loadCheckpoint(file('shape.safetensors'), { model: other })).toThrow(/dict\.w: shape \[2, 3\] does not match the module's \[3, 2\]/);
+    expect(() => ff.loadCheckpoint(file('shape.safetensors'), { model: other })).toThrow(
+      /dict\.w: shape \[2, 3\] does not match the module's \[3, 2\]/,
+    );
     ff.saveSafetensors(file('notckpt.safetensors'), { w: m.w });
-    expect(() => ff.loadCheckpoint(file('notckpt.safetensors'), { model: m })).toThrow(/not a fourierformer checkpoint/);
+    expect(() => ff.loadCheckpoint(file('notckpt.safetensors'), { model: m })).toThrow(
+      /not a fourierformer checkpoint/,
+    );
     expect(() => ff.saveCheckpoint(file('bad'), { model: m, step: -1 })).toThrow(/contents\.step/);
     other.dispose();
     opt.dispose();
@@ -245,11 +299,12 @@ describe(`checkpoints on ${device()}`, () => {
         const sched = new ff.optim.LRScheduler(opt, ff.optim.warmupCosine({ warmupSteps: 2, totalSteps: 8 }));
         const ids = ff.tensor(data.ids, [data.count, context], { device: device() });
         const targets = ff.tensor(data.targets, [data.count, context], { device: device() });
-        const steps = (n: number) => Array.from({ length: n }, () => {
-          const loss = trainStep(model, opt, ids, targets);
-          sched.step();
-          return loss;
-        });
+        const steps = (n: number) =>
+          Array.from({ length: n }, () => {
+            const loss = trainStep(model, opt, ids, targets);
+            sched.step();
+            return loss;
+          });
         const dispose = () => {
           opt.dispose();
           model.dispose();
@@ -266,14 +321,22 @@ describe(`checkpoints on ${device()}`, () => {
       const first = run(firstModel);
       first.steps(4);
       ff.saveCheckpoint(file(`lm-${attention}.safetensors`), {
-        model: firstModel, optimizer: first.opt, scheduler: first.sched, generator: firstModel.generator, step: 4, config,
+        model: firstModel,
+        optimizer: first.opt,
+        scheduler: first.sched,
+        generator: firstModel.generator,
+        step: 4,
+        config,
       });
       first.dispose();
 
       const resumedModel = new TinyLM({ ...config, seed: 77 }, device());
       const resumed = run(resumedModel);
       const info = ff.loadCheckpoint(file(`lm-${attention}.safetensors`), {
-        model: resumedModel, optimizer: resumed.opt, scheduler: resumed.sched, generator: resumedModel.generator,
+        model: resumedModel,
+        optimizer: resumed.opt,
+        scheduler: resumed.sched,
+        generator: resumedModel.generator,
       });
       expect(info.config).toEqual(config);
       expect(resumed.steps(4)).toEqual(reference.slice(4));

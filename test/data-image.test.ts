@@ -8,7 +8,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { evaluationAugment, normalize, randomErasing, randomResizedCropBox, resolveAugment, transformImage, AugmentOptions } from '../lib/data/augment';
+import {
+  evaluationAugment,
+  normalize,
+  randomErasing,
+  randomResizedCropBox,
+  resolveAugment,
+  transformImage,
+  AugmentOptions,
+} from '../lib/data/augment';
 import { ByteImage, flipHorizontal, toPlanarFloat } from '../lib/data/byte-image';
 import { centerCropBox, resize } from '../lib/data/resample';
 import { loadCifar10, CIFAR10_CLASSES } from '../lib/data/cifar10';
@@ -69,10 +77,16 @@ describe('IDX files', () => {
   test('bad magic, an unsupported type, the wrong rank, truncated data and trailing bytes are errors naming the file', () => {
     const badMagic = writeFile('idx/bad-magic.gz', zlib.gzipSync(idxBytes([2, 3, 4], body, [1, 0, 8, 3])));
     expect(() => readIdx(badMagic)).toThrow(`${badMagic}: not an IDX file`);
-    expect(() => parseIdx(idxBytes([2], new Uint8Array(8), [0, 0, 0x0d, 1]), 'f.idx')).toThrow('f.idx: IDX value type 0xd is not supported');
-    expect(() => parseIdx(idxBytes([2, 3, 4], body), 'f.idx', 1)).toThrow('f.idx: expected 1 IDX dimensions, the header declares 3');
+    expect(() => parseIdx(idxBytes([2], new Uint8Array(8), [0, 0, 0x0d, 1]), 'f.idx')).toThrow(
+      'f.idx: IDX value type 0xd is not supported',
+    );
+    expect(() => parseIdx(idxBytes([2, 3, 4], body), 'f.idx', 1)).toThrow(
+      'f.idx: expected 1 IDX dimensions, the header declares 3',
+    );
     const truncated = writeFile('idx/truncated.gz', zlib.gzipSync(idxBytes([2, 3, 4], body.subarray(0, 20))));
-    expect(() => readIdx(truncated)).toThrow(`${truncated}: IDX dimensions [2, 3, 4] need 24 bytes of data, the file has 20 (truncated)`);
+    expect(() => readIdx(truncated)).toThrow(
+      `${truncated}: IDX dimensions [2, 3, 4] need 24 bytes of data, the file has 20 (truncated)`,
+    );
     expect(() => parseIdx(idxBytes([2, 3], body), 'f.idx')).toThrow('(trailing bytes)');
     expect(() => parseIdx(Uint8Array.from([0, 0, 8, 3, 0, 0]), 'f.idx')).toThrow('f.idx: truncated IDX header');
   });
@@ -87,7 +101,9 @@ describe('IDX files', () => {
 });
 
 describe('Fashion-MNIST', () => {
-  const present = ['train', 't10k'].every((p) => fs.existsSync(path.join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`)));
+  const present = ['train', 't10k'].every((p) =>
+    fs.existsSync(path.join(FASHION_MNIST_DIR, `${p}-images-idx3-ubyte.gz`)),
+  );
   const withFiles = present ? test : test.skip;
   const skipNote = present ? '' : ` (SKIPPED: ${FASHION_MNIST_DIR} is absent; apt install dataset-fashion-mnist)`;
 
@@ -98,7 +114,8 @@ describe('Fashion-MNIST', () => {
     expect([train.channels, train.height, train.width, train.numClasses]).toEqual([1, 28, 28, 10]);
     expect(train.classNames[9]).toBe('Ankle boot');
     const perClass = new Array<number>(10).fill(0);
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity,
+      hi = -Infinity;
     for (let i = 0; i < testSet.length; i++) {
       const { pixels, label } = await testSet.get(i);
       perClass[label]++;
@@ -118,13 +135,19 @@ describe('Fashion-MNIST', () => {
 
   test('a missing directory and image/label counts that disagree are errors naming the files', () => {
     const dir = path.join(tmp, 'fashion');
-    expect(() => loadFashionMnist({ dir, split: 'test' })).toThrow(`${dir}/t10k-images-idx3-ubyte.gz: Fashion-MNIST file not found`);
+    expect(() => loadFashionMnist({ dir, split: 'test' })).toThrow(
+      `${dir}/t10k-images-idx3-ubyte.gz: Fashion-MNIST file not found`,
+    );
     writeFile('fashion/t10k-images-idx3-ubyte.gz', zlib.gzipSync(idxBytes([3, 28, 28], new Uint8Array(3 * 784))));
     writeFile('fashion/t10k-labels-idx1-ubyte', idxBytes([2], Uint8Array.from([1, 2])));
-    expect(() => loadFashionMnist({ dir, split: 'test' })).toThrow(`${dir}/t10k-labels-idx1-ubyte: 2 labels for the 3 images`);
+    expect(() => loadFashionMnist({ dir, split: 'test' })).toThrow(
+      `${dir}/t10k-labels-idx1-ubyte: 2 labels for the 3 images`,
+    );
     writeFile('fashion/t10k-labels-idx1-ubyte', idxBytes([3], Uint8Array.from([1, 2, 10])));
     expect(() => loadFashionMnist({ dir, split: 'test' })).toThrow('label 10 of sample 2 is not a class id in [0, 10)');
-    expect(() => loadFashionMnist({ dir, split: 'valid' as 'test' })).toThrow(`split: expected 'train' or 'test', got "valid"`);
+    expect(() => loadFashionMnist({ dir, split: 'valid' as 'test' })).toThrow(
+      `split: expected 'train' or 'test', got "valid"`,
+    );
   });
 });
 
@@ -148,12 +171,18 @@ describe('CIFAR-10 binary batches', () => {
     expect(ds.classNames).toEqual(CIFAR10_CLASSES);
     const s = await ds.get(2);
     expect(s.label).toBe(2);
-    expect([s.pixels[0], s.pixels[1], s.pixels[1024 + 5], s.pixels[2048 + 1023]]).toEqual([1, 12 / 255, 22 / 255, 32 / 255].map(Math.fround));
+    expect([s.pixels[0], s.pixels[1], s.pixels[1024 + 5], s.pixels[2048 + 1023]]).toEqual(
+      [1, 12 / 255, 22 / 255, 32 / 255].map(Math.fround),
+    );
   });
 
   test('the training split concatenates data_batch_1..5 in order; batches.meta.txt names the classes', async () => {
     const dir = path.join(tmp, 'cifar-b');
-    for (let k = 1; k <= 5; k++) writeFile(`cifar-b/data_batch_${k}.bin`, records(k, () => k));
+    for (let k = 1; k <= 5; k++)
+      writeFile(
+        `cifar-b/data_batch_${k}.bin`,
+        records(k, () => k),
+      );
     writeFile('cifar-b/batches.meta.txt', Buffer.from(CIFAR10_CLASSES.map((c) => c.toUpperCase()).join('\n') + '\n\n'));
     const ds = loadCifar10(dir, 'train');
     expect(ds.length).toBe(1 + 2 + 3 + 4 + 5);
@@ -165,13 +194,22 @@ describe('CIFAR-10 binary batches', () => {
   test('bad sizes, bad labels, missing files and bad class lists are errors naming the file', () => {
     const dir = path.join(tmp, 'cifar-c');
     const file = writeFile('cifar-c/test_batch.bin', records(2).subarray(0, 3073 + 100));
-    expect(() => loadCifar10(dir, 'test')).toThrow(`${file}: 3173 bytes is not a whole number of 3073-byte CIFAR-10 records`);
-    writeFile('cifar-c/test_batch.bin', records(2, (r) => 10 + r));
+    expect(() => loadCifar10(dir, 'test')).toThrow(
+      `${file}: 3173 bytes is not a whole number of 3073-byte CIFAR-10 records`,
+    );
+    writeFile(
+      'cifar-c/test_batch.bin',
+      records(2, (r) => 10 + r),
+    );
     expect(() => loadCifar10(dir, 'test')).toThrow(`${file}: label 10 of sample 0 is not a class id in [0, 10)`);
-    expect(() => loadCifar10(dir, 'train')).toThrow(`${path.join(dir, 'data_batch_1.bin')}: cannot read the CIFAR-10 batch file`);
+    expect(() => loadCifar10(dir, 'train')).toThrow(
+      `${path.join(dir, 'data_batch_1.bin')}: cannot read the CIFAR-10 batch file`,
+    );
     writeFile('cifar-c/test_batch.bin', records(2));
     writeFile('cifar-c/batches.meta.txt', Buffer.from('cat\ndog\n'));
-    expect(() => loadCifar10(dir, 'test')).toThrow(`${path.join(dir, 'batches.meta.txt')}: expected 10 class names, one a line, found 2`);
+    expect(() => loadCifar10(dir, 'test')).toThrow(
+      `${path.join(dir, 'batches.meta.txt')}: expected 10 class names, one a line, found 2`,
+    );
     expect(() => loadCifar10(path.join(tmp, 'nowhere'), 'test')).toThrow('CIFAR-10 directory not found');
   });
 });
@@ -213,21 +251,25 @@ describe('image folder', () => {
     expect(() => loadImageFolder(path.join(tmp, 'no-such-folder'))).toThrow('image folder not found');
     expect(() => loadImageFolder(FIXTURE, { size: 0 })).toThrow('size: expected a positive integer, got 0');
     expect(() => loadImageFolder(FIXTURE, { channels: 2 as 3 })).toThrow('channels: expected 1 or 3, got 2');
-    expect(() => loadImageFolder(FIXTURE, { sise: 8 } as object)).toThrow("loadImageFolder options: unknown option 'sise'");
+    expect(() => loadImageFolder(FIXTURE, { sise: 8 } as object)).toThrow(
+      "loadImageFolder options: unknown option 'sise'",
+    );
   });
 });
 
 /** An interleaved [h, w, c] byte image with distinct values: (50 c + 10 y + x) mod 256. */
 function ramp(c: number, h: number, w: number): ByteImage {
   const data = new Uint8Array(c * h * w);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = (50 * k + 10 * y + x) % 256;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = (50 * k + 10 * y + x) % 256;
   return { data, width: w, height: h, channels: c };
 }
 
 /** A [c, h, w] float image with distinct values: 1000 c + 10 y + x / 10. */
 function floatRamp(c: number, h: number, w: number): Float32Array {
   const out = new Float32Array(c * h * w);
-  for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[(k * h + y) * w + x] = 1000 * k + 10 * y + x / 10;
+  for (let k = 0; k < c; k++)
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[(k * h + y) * w + x] = 1000 * k + 10 * y + x / 10;
   return out;
 }
 
@@ -247,40 +289,64 @@ const PINNED_RA: [number, string, string][] = [
 ];
 
 const DEIT: AugmentOptions = {
-  randomResizedCrop: { scale: [0.08, 1] }, interpolation: 'bicubic', flip: true, randAugment: 'rand-m9-mstd0.5-inc1',
-  randomErasing: 0.25, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], imageSize: 24, cropPct: 0.875,
+  randomResizedCrop: { scale: [0.08, 1] },
+  interpolation: 'bicubic',
+  flip: true,
+  randAugment: 'rand-m9-mstd0.5-inc1',
+  randomErasing: 0.25,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  imageSize: 24,
+  cropPct: 0.875,
 };
 
 describe('augmentation', () => {
   test('random resized crop boxes lie inside the image with area and aspect ratio in range; the output has imageSize', () => {
-    const scale: [number, number] = [0.08, 1], ratio: [number, number] = [3 / 4, 4 / 3];
+    const scale: [number, number] = [0.08, 1],
+      ratio: [number, number] = [3 / 4, 4 / 3];
     const bad: string[] = [];
     for (let s = 0; s < 300; s++) {
       const box = randomResizedCropBox(new ImageRng(s), 40, 30, scale, ratio);
       const inside = box.top >= 0 && box.left >= 0 && box.top + box.height <= 40 && box.left + box.width <= 30;
-      const area = (box.height * box.width) / 1200, aspect = box.width / box.height;
+      const area = (box.height * box.width) / 1200,
+        aspect = box.width / box.height;
       // rounding the sides to whole pixels moves the area and the aspect ratio a little
-      if (!inside || area < 0.08 * 0.6 || aspect < (3 / 4) * 0.75 || aspect > (4 / 3) * 1.3) bad.push(JSON.stringify(box));
+      if (!inside || area < 0.08 * 0.6 || aspect < (3 / 4) * 0.75 || aspect > (4 / 3) * 1.3)
+        bad.push(JSON.stringify(box));
     }
     expect(bad).toEqual([]);
     const a = resolveAugment({ randomResizedCrop: { scale: [0.2, 1] }, imageSize: 12 }, 3, 40, 30);
     expect(transformImage(ramp(3, 40, 30), a, new ImageRng(1)).length).toBe(3 * 12 * 12);
     // the fallback: no try fits a 100 x 4 strip at ratio 3/4..4/3, so the centre crop of ratio 4/3
-    expect(randomResizedCropBox(new ImageRng(0), 4, 100, [0.9, 1], ratio)).toEqual({ top: 0, left: 47, height: 4, width: 5 });
+    expect(randomResizedCropBox(new ImageRng(0), 4, 100, [0.9, 1], ratio)).toEqual({
+      top: 0,
+      left: 47,
+      height: 4,
+      width: 5,
+    });
   });
 
   test('the crop is taken from the full image and resized with the chosen filter; evaluation resizes the shorter side then centre-crops', () => {
     const img = ramp(3, 45, 60);
     const rng = new ImageRng(9);
     const box = randomResizedCropBox(new ImageRng(9), 45, 60, [0.08, 1], [3 / 4, 4 / 3]);
-    const a = resolveAugment({ randomResizedCrop: { scale: [0.08, 1] }, interpolation: 'bicubic', imageSize: 16 }, 3, 16, 16);
+    const a = resolveAugment(
+      { randomResizedCrop: { scale: [0.08, 1] }, interpolation: 'bicubic', imageSize: 16 },
+      3,
+      16,
+      16,
+    );
     expect(transformImage(img, a, rng)).toEqual(toPlanarFloat(resize(img, 16, 16, 'bicubic', box)));
     // DeiT's evaluation at 16 / 0.8: the shorter side to 20 (60 x 45 -> 26 x 20), then the centre 16 x 16
     const ev = resolveAugment(evaluationAugment({ ...DEIT, imageSize: 16, cropPct: 0.8 }), 3, 16, 16);
     const resized = resize(img, 26, 20, 'bicubic');
     const want = toPlanarFloat(resize(resized, 16, 16, 'bicubic', { top: 2, left: 5, height: 16, width: 16 }));
     const got = transformImage(img, ev, new ImageRng(0));
-    const worst = Math.max(...Array.from(got, (v, k) => Math.abs(v - (want[k] - DEIT.mean![Math.floor(k / 256)]) / DEIT.std![Math.floor(k / 256)])));
+    const worst = Math.max(
+      ...Array.from(got, (v, k) =>
+        Math.abs(v - (want[k] - DEIT.mean![Math.floor(k / 256)]) / DEIT.std![Math.floor(k / 256)]),
+      ),
+    );
     expect(worst).toBeLessThan(1e-5);
     // at cropPct 1 an image of the output size passes unchanged
     const same = resolveAugment({ imageSize: 45 }, 3, 45, 45);
@@ -295,10 +361,14 @@ describe('augmentation', () => {
   test('flip is a mirror of every row; with flip on, about half the images are mirrored and none changed otherwise', () => {
     const src = ramp(3, 5, 7);
     const f = flipHorizontal(src);
-    for (let y = 0; y < 5; y++) for (let x = 0; x < 7; x++) for (let c = 0; c < 3; c++) expect(f.data[(y * 7 + x) * 3 + c]).toBe(src.data[(y * 7 + 6 - x) * 3 + c]);
+    for (let y = 0; y < 5; y++)
+      for (let x = 0; x < 7; x++)
+        for (let c = 0; c < 3; c++) expect(f.data[(y * 7 + x) * 3 + c]).toBe(src.data[(y * 7 + 6 - x) * 3 + c]);
     const a = resolveAugment({ flip: true }, 3, 5, 7);
-    const plain = Array.from(toPlanarFloat(src)), mirror = Array.from(toPlanarFloat(f));
-    let mirrored = 0, other = 0;
+    const plain = Array.from(toPlanarFloat(src)),
+      mirror = Array.from(toPlanarFloat(f));
+    let mirrored = 0,
+      other = 0;
     for (let s = 0; s < 200; s++) {
       const out = Array.from(transformImage(src, a, new ImageRng(s)));
       if (out.every((v, k) => v === mirror[k])) mirrored++;
@@ -326,7 +396,8 @@ describe('augmentation', () => {
     for (let s = 0; s < 50; s++) {
       const img = src.slice();
       const box = randomErasing(new ImageRng(s), img, 3, 20, 20, 0.5) ?? { top: 0, left: 0, height: 0, width: 0 };
-      let changed = 0, outside = 0;
+      let changed = 0,
+        outside = 0;
       for (let c = 0; c < 3; c++) {
         for (let y = 0; y < 20; y++) {
           for (let x = 0; x < 20; x++) {
@@ -338,7 +409,8 @@ describe('augmentation', () => {
         }
       }
       if (box.height > 0) erased++;
-      if (changed !== 3 * box.height * box.width || outside !== 0 || box.height * box.width > 400 / 3 + 20) wrong.push(`seed ${s}`);
+      if (changed !== 3 * box.height * box.width || outside !== 0 || box.height * box.width > 400 / 3 + 20)
+        wrong.push(`seed ${s}`);
     }
     expect(wrong).toEqual([]);
     expect(erased).toBeGreaterThan(10);
@@ -361,12 +433,32 @@ describe('augmentation', () => {
 
 describe('RandAugment (timm 0.3.2)', () => {
   test("parses timm's strings; DeiT's is magnitude 9, noise 0.5, the increasing operations, 2 per image", () => {
-    expect(parseRandAugment('rand-m9-mstd0.5-inc1')).toEqual({ magnitude: 9, magnitudeStd: 0.5, numOps: 2, increasing: true });
+    expect(parseRandAugment('rand-m9-mstd0.5-inc1')).toEqual({
+      magnitude: 9,
+      magnitudeStd: 0.5,
+      numOps: 2,
+      increasing: true,
+    });
     expect(parseRandAugment('rand-n3-m5')).toEqual({ magnitude: 5, magnitudeStd: 0, numOps: 3, increasing: false });
     const p = randAugmentPolicy('rand-m9-mstd0.5-inc1', [0.485, 0.456, 0.406], 'bicubic');
     expect(p.fill).toEqual([124, 116, 104]);
-    expect(p.ops).toEqual(['AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd', 'ColorIncreasing',
-      'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel']);
+    expect(p.ops).toEqual([
+      'AutoContrast',
+      'Equalize',
+      'Invert',
+      'Rotate',
+      'PosterizeIncreasing',
+      'SolarizeIncreasing',
+      'SolarizeAdd',
+      'ColorIncreasing',
+      'ContrastIncreasing',
+      'BrightnessIncreasing',
+      'SharpnessIncreasing',
+      'ShearX',
+      'ShearY',
+      'TranslateXRel',
+      'TranslateYRel',
+    ]);
     expect(randAugmentPolicy('rand-m9', [0.5], 'bilinear').ops).toContain('Posterize');
     expect(() => parseRandAugment('augmix-m5')).toThrow("randAugment: expected timm's RandAugment string");
     expect(() => parseRandAugment('rand-w0')).toThrow("randAugment: unsupported section 'w0'");
@@ -378,7 +470,11 @@ describe('RandAugment (timm 0.3.2)', () => {
     const p = randAugmentPolicy('rand-m9-mstd0.5-inc1', [0.485, 0.456, 0.406], 'bicubic');
     const img = ramp(3, 12, 12);
     const counts = new Map<string, number>();
-    let applied = 0, drawn = 0, sum = 0, sq = 0, above = 0;
+    let applied = 0,
+      drawn = 0,
+      sum = 0,
+      sq = 0,
+      above = 0;
     for (let s = 0; s < 1500; s++) {
       const trace: RandAugmentStep[] = [];
       randAugment(img, p, new ImageRng(deriveSeed(11, s)), trace);
@@ -397,7 +493,8 @@ describe('RandAugment (timm 0.3.2)', () => {
     // Each of the 15 within 5 sigma of its expected count.
     for (const n of counts.values()) expect(Math.abs(n - drawn / 15)).toBeLessThan(5 * Math.sqrt(drawn / 15));
     expect(Math.abs(applied / drawn - 0.5)).toBeLessThan(0.03);
-    const mean = sum / applied, std = Math.sqrt(sq / applied - mean * mean);
+    const mean = sum / applied,
+      std = Math.sqrt(sq / applied - mean * mean);
     expect(above).toBe(0);
     expect(Math.abs(mean - 9)).toBeLessThan(0.05);
     expect(std).toBeGreaterThan(0.4);
@@ -419,16 +516,37 @@ describe('RandAugment (timm 0.3.2)', () => {
     for (let s = 0; s < 40; s++) {
       const t: RandAugmentStep[] = [];
       const o = randAugment(img, zero, new ImageRng(s), t);
-      if (t.every((x) => !x.applied || ['Rotate', 'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
-        'TranslateXRel', 'TranslateYRel', 'SolarizeAdd', 'SolarizeIncreasing'].includes(x.op))) {
+      if (
+        t.every(
+          (x) =>
+            !x.applied ||
+            [
+              'Rotate',
+              'ColorIncreasing',
+              'ContrastIncreasing',
+              'BrightnessIncreasing',
+              'SharpnessIncreasing',
+              'ShearX',
+              'ShearY',
+              'TranslateXRel',
+              'TranslateYRel',
+              'SolarizeAdd',
+              'SolarizeIncreasing',
+            ].includes(x.op),
+        )
+      ) {
         expect(o.data).toEqual(img.data);
       }
     }
   });
 
   test('RandAugment needs grey or RGB images', () => {
-    expect(() => resolveAugment({ randAugment: 'rand-m9' }, 2, 8, 8)).toThrow("augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have 2 channels");
-    expect(() => resolveAugment({ randAugment: 'rand-m9', interpolation: 'nearest' as 'bilinear' }, 3, 8, 8)).toThrow("augment.interpolation: expected 'bilinear' or 'bicubic'");
+    expect(() => resolveAugment({ randAugment: 'rand-m9' }, 2, 8, 8)).toThrow(
+      "augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have 2 channels",
+    );
+    expect(() => resolveAugment({ randAugment: 'rand-m9', interpolation: 'nearest' as 'bilinear' }, 3, 8, 8)).toThrow(
+      "augment.interpolation: expected 'bilinear' or 'bicubic'",
+    );
   });
 });
 
@@ -462,7 +580,14 @@ describe('mixup, cutmix and label smoothing', () => {
   test('mixup: image i is lam x_i + (1 - lam) x_{B-1-i}, soft rows are the same mixture of one-hots and sum to 1', () => {
     for (let s = 0; s < 10; s++) {
       const images = batch();
-      const { soft, lam, box } = mixBatch(images, labels, shape, 3, { mixup: 0.8, cutmix: 0, mixProb: 1, labelSmoothing: 0 }, new ImageRng(s));
+      const { soft, lam, box } = mixBatch(
+        images,
+        labels,
+        shape,
+        3,
+        { mixup: 0.8, cutmix: 0, mixProb: 1, labelSmoothing: 0 },
+        new ImageRng(s),
+      );
       expect(box).toBeNull();
       expect(lam).toBeGreaterThan(0);
       expect(lam).toBeLessThan(1);
@@ -481,7 +606,14 @@ describe('mixup, cutmix and label smoothing', () => {
   test('cutmix: the pasted box comes from x_{B-1-i} and its share of the image is 1 - lam', () => {
     for (let s = 0; s < 10; s++) {
       const images = batch();
-      const { soft, lam, box } = mixBatch(images, labels, shape, 3, { mixup: 0, cutmix: 1, mixProb: 1, labelSmoothing: 0.1 }, new ImageRng(s));
+      const { soft, lam, box } = mixBatch(
+        images,
+        labels,
+        shape,
+        3,
+        { mixup: 0, cutmix: 1, mixProb: 1, labelSmoothing: 0.1 },
+        new ImageRng(s),
+      );
       expect(box).not.toBeNull();
       for (let i = 0; i < 4; i++) {
         const img = images.subarray(i * size, (i + 1) * size);
@@ -497,16 +629,32 @@ describe('mixup, cutmix and label smoothing', () => {
   test('both on: some batches get mixup, some cutmix; mixProb 0 leaves images alone; smoothing alone gives smoothed one-hots', () => {
     const kinds = new Set<string>();
     for (let s = 0; s < 20; s++) {
-      const r = mixBatch(batch(), labels, shape, 3, { mixup: 0.8, cutmix: 1, mixProb: 1, labelSmoothing: 0 }, new ImageRng(s));
+      const r = mixBatch(
+        batch(),
+        labels,
+        shape,
+        3,
+        { mixup: 0.8, cutmix: 1, mixProb: 1, labelSmoothing: 0 },
+        new ImageRng(s),
+      );
       kinds.add(r.box ? 'cutmix' : 'mixup');
     }
     expect([...kinds].sort()).toEqual(['cutmix', 'mixup']);
     const images = batch();
-    const r = mixBatch(images, labels, shape, 3, { mixup: 0.8, cutmix: 1, mixProb: 0, labelSmoothing: 0.3 }, new ImageRng(0));
+    const r = mixBatch(
+      images,
+      labels,
+      shape,
+      3,
+      { mixup: 0.8, cutmix: 1, mixProb: 0, labelSmoothing: 0.3 },
+      new ImageRng(0),
+    );
     expect(images).toEqual(batch());
     expect(r.lam).toBe(1);
     expect(Array.from(r.soft!.subarray(0, 3))).toEqual([0.8, 0.1, 0.1].map(Math.fround));
-    expect(mixBatch(batch(), labels, shape, 3, { mixup: 0, cutmix: 0, mixProb: 1, labelSmoothing: 0 }, new ImageRng(0)).soft).toBeNull();
+    expect(
+      mixBatch(batch(), labels, shape, 3, { mixup: 0, cutmix: 0, mixProb: 1, labelSmoothing: 0 }, new ImageRng(0)).soft,
+    ).toBeNull();
     expect(Array.from(mixTargets([1, 0], 2, 0.75, 0))).toEqual([0.25, 0.75, 0.75, 0.25]);
   });
 });
@@ -536,11 +684,19 @@ class SlowDataset implements ImageDataset {
 }
 
 /** The sample index of an image of SlowDataset in a batch without augmentation. */
-const slowIndex = (b: ImageBatch, j: number): number => Math.round(b.images[j * 72] * 255) + 256 * Math.round(b.images[j * 72 + 36] * 255);
+const slowIndex = (b: ImageBatch, j: number): number =>
+  Math.round(b.images[j * 72] * 255) + 256 * Math.round(b.images[j * 72 + 36] * 255);
 
 const FULL: AugmentOptions = {
-  randomResizedCrop: { scale: [0.3, 1] }, flip: true, mixup: 0.8, cutmix: 1, randomErasing: 0.25, labelSmoothing: 0.1,
-  mean: [0.5, 0.4], std: [0.2, 0.3], imageSize: 8,
+  randomResizedCrop: { scale: [0.3, 1] },
+  flip: true,
+  mixup: 0.8,
+  cutmix: 1,
+  randomErasing: 0.25,
+  labelSmoothing: 0.1,
+  mean: [0.5, 0.4],
+  std: [0.2, 0.3],
+  imageSize: 8,
 };
 
 describe('ImageLoader', () => {
@@ -551,10 +707,13 @@ describe('ImageLoader', () => {
     expect(loader.shape).toEqual([2, 6, 6]);
     const batches = await collect(loader.epoch(0));
     expect(batches.map((b) => [b.batchSize, b.images.length, b.labels.length, b.soft])).toEqual([
-      [4, 4 * 72, 4, null], [4, 4 * 72, 4, null], [2, 2 * 72, 2, null],
+      [4, 4 * 72, 4, null],
+      [4, 4 * 72, 4, null],
+      [2, 2 * 72, 2, null],
     ]);
     for (let i = 0; i < 10; i++) {
-      const b = batches[Math.floor(i / 4)], j = i % 4;
+      const b = batches[Math.floor(i / 4)],
+        j = i % 4;
       expect(b.images.subarray(j * 72, (j + 1) * 72)).toEqual((await ds.get(i)).pixels);
       expect(slowIndex(b, j)).toBe(i);
       expect(b.labels[j]).toBe(i % 4);
@@ -576,9 +735,17 @@ describe('ImageLoader', () => {
 
   test('the same seed and epoch give the same batches at any prefetch depth; other epochs and seeds differ', async () => {
     const run = (seed: number, epoch: number, prefetch: number): Promise<ImageBatch[]> =>
-      collect(new ImageLoader(new SlowDataset(11), { batchSize: 4, shuffle: true, seed, prefetch, augment: FULL }).epoch(epoch));
+      collect(
+        new ImageLoader(new SlowDataset(11), { batchSize: 4, shuffle: true, seed, prefetch, augment: FULL }).epoch(
+          epoch,
+        ),
+      );
     const a = await run(3, 2, 0);
-    expect(a.map((b) => [b.images.length, b.soft!.length])).toEqual([[4 * 128, 16], [4 * 128, 16], [3 * 128, 12]]);
+    expect(a.map((b) => [b.images.length, b.soft!.length])).toEqual([
+      [4 * 128, 16],
+      [4 * 128, 16],
+      [3 * 128, 12],
+    ]);
     expect(await run(3, 2, 0)).toEqual(a);
     expect(await run(3, 2, 3)).toEqual(a);
     expect((await run(3, 1, 3))[0].images).not.toEqual(a[0].images);
@@ -597,9 +764,23 @@ describe('ImageLoader', () => {
   });
 
   test('evaluation (evaluationAugment keeps the geometry and the normalisation): a resize and the normalisation, no soft targets', async () => {
-    const ds = new ByteImageDataset('bytes', Uint8Array.from({ length: 3 * 16 }, (_, k) => k * 5), Uint8Array.from([0, 1, 1]), 1, 4, 4, ['x', 'y']);
+    const ds = new ByteImageDataset(
+      'bytes',
+      Uint8Array.from({ length: 3 * 16 }, (_, k) => k * 5),
+      Uint8Array.from([0, 1, 1]),
+      1,
+      4,
+      4,
+      ['x', 'y'],
+    );
     const train: AugmentOptions = { ...FULL, mean: [0.5], std: [0.25], imageSize: 2 };
-    expect(evaluationAugment(train)).toEqual({ mean: [0.5], std: [0.25], imageSize: 2, interpolation: undefined, cropPct: undefined });
+    expect(evaluationAugment(train)).toEqual({
+      mean: [0.5],
+      std: [0.25],
+      imageSize: 2,
+      interpolation: undefined,
+      cropPct: undefined,
+    });
     const loader = new ImageLoader(ds, { batchSize: 3, augment: evaluationAugment(train) });
     const [b] = await collect(loader.epoch(0));
     expect(b.soft).toBeNull();
@@ -632,8 +813,12 @@ describe('ImageLoader', () => {
     // each replica's 3 rows are mixed with its own lam: the soft targets' top weights differ between replicas
     const top = (r: number) => Math.max(...Array.from(m.soft!.subarray(3 * r * 4, 3 * r * 4 + 4)));
     expect(new Set([0, 1, 2, 3].map(top)).size).toBeGreaterThan(1);
-    expect(() => new ImageLoader(ds, { ...opts, replicas: 5 })).toThrow('replicas: 5 replicas need dropLast: true and a batchSize that they divide (got 12)');
-    expect(() => new ImageLoader(ds, { batchSize: 12, repeats: 3 })).toThrow('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
+    expect(() => new ImageLoader(ds, { ...opts, replicas: 5 })).toThrow(
+      'replicas: 5 replicas need dropLast: true and a batchSize that they divide (got 12)',
+    );
+    expect(() => new ImageLoader(ds, { batchSize: 12, repeats: 3 })).toThrow(
+      'repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true',
+    );
   });
 
   test('bad arguments are errors naming them', () => {
@@ -641,19 +826,35 @@ describe('ImageLoader', () => {
     const make = (opts: object): ImageLoader => new ImageLoader(ds, opts as never);
     expect(() => make({ batchSize: 0 })).toThrow('batchSize: expected a positive integer, got 0');
     expect(() => make({ batchSize: 1.5 })).toThrow('batchSize: expected a positive integer, got 1.5');
-    expect(() => make({ batchSize: 8, dropLast: true })).toThrow('batchSize: 8 is more than the 5 samples per epoch of slow');
+    expect(() => make({ batchSize: 8, dropLast: true })).toThrow(
+      'batchSize: 8 is more than the 5 samples per epoch of slow',
+    );
     expect(() => make({ batchSize: 2, prefetch: -1 })).toThrow('prefetch: expected an integer >= 0, got -1');
     expect(() => make({ batchSize: 2, seed: -1 })).toThrow('seed: expected an integer >= 0, got -1');
     expect(() => make({ batchSize: 2, shufle: true })).toThrow("ImageLoader options: unknown option 'shufle'");
     expect(() => make({ batchSize: 2, shuffle: 'yes' })).toThrow('shuffle: expected a boolean, got yes');
     expect(() => make({ batchSize: 2, augment: { mixUp: 0.8 } })).toThrow("augment: unknown option 'mixUp'");
-    expect(() => make({ batchSize: 2, augment: { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] } })).toThrow('augment.mean: expected 1 or 2 numbers');
-    expect(() => make({ batchSize: 2, augment: { mean: [0.5], std: [0] } })).toThrow('augment.std: expected positive numbers');
-    expect(() => make({ batchSize: 2, augment: { mean: [0.5] } })).toThrow('augment.mean, augment.std: give both or neither');
-    expect(() => make({ batchSize: 2, augment: { randomResizedCrop: { scale: [0.5, 0.2] } } })).toThrow('augment.randomResizedCrop.scale: expected min <= max');
-    expect(() => make({ batchSize: 2, augment: { mixProb: 2 } })).toThrow('augment.mixProb: expected a probability in [0, 1], got 2');
-    expect(() => make({ batchSize: 2, augment: { labelSmoothing: 1 } })).toThrow('augment.labelSmoothing: expected a number in [0, 1)');
-    expect(() => make({ batchSize: 2, augment: { imageSize: 0 } })).toThrow('augment.imageSize: expected a positive integer, got 0');
+    expect(() => make({ batchSize: 2, augment: { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] } })).toThrow(
+      'augment.mean: expected 1 or 2 numbers',
+    );
+    expect(() => make({ batchSize: 2, augment: { mean: [0.5], std: [0] } })).toThrow(
+      'augment.std: expected positive numbers',
+    );
+    expect(() => make({ batchSize: 2, augment: { mean: [0.5] } })).toThrow(
+      'augment.mean, augment.std: give both or neither',
+    );
+    expect(() => make({ batchSize: 2, augment: { randomResizedCrop: { scale: [0.5, 0.2] } } })).toThrow(
+      'augment.randomResizedCrop.scale: expected min <= max',
+    );
+    expect(() => make({ batchSize: 2, augment: { mixProb: 2 } })).toThrow(
+      'augment.mixProb: expected a probability in [0, 1], got 2',
+    );
+    expect(() => make({ batchSize: 2, augment: { labelSmoothing: 1 } })).toThrow(
+      'augment.labelSmoothing: expected a number in [0, 1)',
+    );
+    expect(() => make({ batchSize: 2, augment: { imageSize: 0 } })).toThrow(
+      'augment.imageSize: expected a positive integer, got 0',
+    );
     const loader = make({ batchSize: 2 });
     expect(() => loader.epoch(-1)).toThrow('epoch: expected an integer >= 0, got -1');
     expect(() => loader.epoch(1.5)).toThrow('epoch: expected an integer >= 0, got 1.5');

@@ -50,25 +50,44 @@ function run(c: Case): ByteImage {
   const f = (i: number) => a[i] as ops.TransformFilter;
   const fill = img.channels === 3 ? FILL : [FILL[0]];
   switch (c.op) {
-    case 'resize': return resize(img, n(0), n(1), f(2));
-    case 'resizedCrop': return resize(img, n(4), n(5), f(6), { top: n(0), left: n(1), height: n(2), width: n(3) });
-    case 'resizeAndCenterCrop': return resizeAndCenterCrop(img, n(0), n(1), f(2));
-    case 'autoContrast': return ops.autoContrast(img);
-    case 'equalize': return ops.equalize(img);
-    case 'invert': return ops.invert(img);
-    case 'posterize': return ops.posterize(img, n(0));
-    case 'solarize': return ops.solarize(img, n(0));
-    case 'solarizeAdd': return ops.solarizeAdd(img, n(0));
-    case 'color': return ops.color(img, n(0));
-    case 'contrast': return ops.contrast(img, n(0));
-    case 'brightness': return ops.brightness(img, n(0));
-    case 'sharpness': return ops.sharpness(img, n(0));
-    case 'rotate': return ops.rotate(img, n(0), f(1), fill);
-    case 'shearX': return ops.shearX(img, n(0), f(1), fill);
-    case 'shearY': return ops.shearY(img, n(0), f(1), fill);
-    case 'translateX': return ops.translateX(img, n(0), f(1), fill);
-    case 'translateY': return ops.translateY(img, n(0), f(1), fill);
-    default: throw new Error(`unknown op ${c.op}`);
+    case 'resize':
+      return resize(img, n(0), n(1), f(2));
+    case 'resizedCrop':
+      return resize(img, n(4), n(5), f(6), { top: n(0), left: n(1), height: n(2), width: n(3) });
+    case 'resizeAndCenterCrop':
+      return resizeAndCenterCrop(img, n(0), n(1), f(2));
+    case 'autoContrast':
+      return ops.autoContrast(img);
+    case 'equalize':
+      return ops.equalize(img);
+    case 'invert':
+      return ops.invert(img);
+    case 'posterize':
+      return ops.posterize(img, n(0));
+    case 'solarize':
+      return ops.solarize(img, n(0));
+    case 'solarizeAdd':
+      return ops.solarizeAdd(img, n(0));
+    case 'color':
+      return ops.color(img, n(0));
+    case 'contrast':
+      return ops.contrast(img, n(0));
+    case 'brightness':
+      return ops.brightness(img, n(0));
+    case 'sharpness':
+      return ops.sharpness(img, n(0));
+    case 'rotate':
+      return ops.rotate(img, n(0), f(1), fill);
+    case 'shearX':
+      return ops.shearX(img, n(0), f(1), fill);
+    case 'shearY':
+      return ops.shearY(img, n(0), f(1), fill);
+    case 'translateX':
+      return ops.translateX(img, n(0), f(1), fill);
+    case 'translateY':
+      return ops.translateY(img, n(0), f(1), fill);
+    default:
+      throw new Error(`unknown op ${c.op}`);
   }
 }
 
@@ -77,8 +96,26 @@ describe('Pillow equivalence of the DeiT transforms (fixtures from Pillow 9.4)',
 
   test('the fixture covers every operation', () => {
     const covered = new Set(cases.map((c) => c.op));
-    for (const op of ['resize', 'resizedCrop', 'resizeAndCenterCrop', 'autoContrast', 'equalize', 'invert', 'posterize', 'solarize', 'solarizeAdd',
-      'color', 'contrast', 'brightness', 'sharpness', 'rotate', 'shearX', 'shearY', 'translateX', 'translateY']) {
+    for (const op of [
+      'resize',
+      'resizedCrop',
+      'resizeAndCenterCrop',
+      'autoContrast',
+      'equalize',
+      'invert',
+      'posterize',
+      'solarize',
+      'solarizeAdd',
+      'color',
+      'contrast',
+      'brightness',
+      'sharpness',
+      'rotate',
+      'shearX',
+      'shearY',
+      'translateX',
+      'translateY',
+    ]) {
       expect(covered.has(op)).toBe(true);
     }
   });
@@ -88,7 +125,8 @@ describe('Pillow equivalence of the DeiT transforms (fixtures from Pillow 9.4)',
     expect([out.width, out.height, out.channels]).toEqual([c.width, c.height, c.channels]);
     const want = Buffer.from(c.data, 'base64');
     const wrong: string[] = [];
-    for (let i = 0; i < want.length; i++) if (out.data[i] !== want[i]) wrong.push(`byte ${i}: ${out.data[i]} vs Pillow ${want[i]}`);
+    for (let i = 0; i < want.length; i++)
+      if (out.data[i] !== want[i]) wrong.push(`byte ${i}: ${out.data[i]} vs Pillow ${want[i]}`);
     expect(wrong.slice(0, 8)).toEqual([]);
   });
 });

@@ -29,10 +29,19 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** A new WikiText folder under tmp holding these three texts (null: leave that file out). */
-function wikiDir(name: string, train: string | Buffer | null, valid: string | null = ' a b \n', test: string | null = ' b a \n'): string {
+function wikiDir(
+  name: string,
+  train: string | Buffer | null,
+  valid: string | null = ' a b \n',
+  test: string | null = ' b a \n',
+): string {
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir, { recursive: true });
-  const files: [string, string | Buffer | null][] = [['wiki.train.tokens', train], ['wiki.valid.tokens', valid], ['wiki.test.tokens', test]];
+  const files: [string, string | Buffer | null][] = [
+    ['wiki.train.tokens', train],
+    ['wiki.valid.tokens', valid],
+    ['wiki.test.tokens', test],
+  ];
   for (const [f, text] of files) if (text !== null) fs.writeFileSync(path.join(dir, f), text);
   return dir;
 }
@@ -64,22 +73,46 @@ function sameCorpus(a: LMCorpus, b: LMCorpus): void {
 describe('tokenisers', () => {
   test('a WikiText line is its whitespace-separated tokens; a blank line has none', () => {
     expect(tokenizeLine(' = = Early life = = \n')).toEqual(['=', '=', 'Early', 'life', '=', '=']);
-    expect(tokenizeLine(' 12 @,@ 000 people\tvisit  <unk> .\r')).toEqual(['12', '@,@', '000', 'people', 'visit', '<unk>', '.']);
+    expect(tokenizeLine(' 12 @,@ 000 people\tvisit  <unk> .\r')).toEqual([
+      '12',
+      '@,@',
+      '000',
+      'people',
+      'visit',
+      '<unk>',
+      '.',
+    ]);
     expect(tokenizeLine(' \t \r')).toEqual([]);
     expect(tokenizeLine('')).toEqual([]);
   });
 
   test('a Brown line loses its tags (the last /part), keeping case and slashes inside words', () => {
-    expect(brownWords("\tThe/at Fulton/np-tl said/vbd Atlanta's/np$ ``/`` 1/2/cd //in AAb//nn ./.")).toEqual(
-      ['The', 'Fulton', 'said', "Atlanta's", '``', '1/2', '/', 'AAb/', '.'],
-    );
+    expect(brownWords("\tThe/at Fulton/np-tl said/vbd Atlanta's/np$ ``/`` 1/2/cd //in AAb//nn ./.")).toEqual([
+      'The',
+      'Fulton',
+      'said',
+      "Atlanta's",
+      '``',
+      '1/2',
+      '/',
+      'AAb/',
+      '.',
+    ]);
     expect(brownWords('\t  ')).toEqual([]);
-    for (const bad of ['word', '/nn', 'word/']) expect(() => brownWords(`a/at ${bad} b/nn`)).toThrow(`expected word/tag tokens, got "${bad}"`);
+    for (const bad of ['word', '/nn', 'word/'])
+      expect(() => brownWords(`a/at ${bad} b/nn`)).toThrow(`expected word/tag tokens, got "${bad}"`);
   });
 });
 
 describe('Vocabulary', () => {
-  const counts = () => new Map([['b', 2], ['a', 5], ['c', 2], ['d', 7], ['e', 1]]);
+  const counts = () =>
+    new Map([
+      ['b', 2],
+      ['a', 5],
+      ['c', 2],
+      ['d', 7],
+      ['e', 1],
+    ]);
 
   test('ids by count, ties in order of first appearance; <unk> and <eos> always exist', () => {
     const v = Vocabulary.fromCounts(counts());
@@ -92,7 +125,16 @@ describe('Vocabulary', () => {
     const c = counts();
     c.set('<eos>', 3).set('<unk>', 6);
     const v = Vocabulary.fromCounts(c, { specials: ['<eos>', '<s>'] });
-    expect(v.decode(Array.from({ length: v.size }, (_, i) => i))).toEqual(['<eos>', '<s>', 'd', '<unk>', 'a', 'b', 'c', 'e']);
+    expect(v.decode(Array.from({ length: v.size }, (_, i) => i))).toEqual([
+      '<eos>',
+      '<s>',
+      'd',
+      '<unk>',
+      'a',
+      'b',
+      'c',
+      'e',
+    ]);
     expect([v.eosId, v.unkId, v.count(0), v.count(1)]).toEqual([0, 3, 3, 0]);
   });
 
@@ -120,7 +162,13 @@ describe('Vocabulary', () => {
     const v = Vocabulary.fromCounts(counts(), { specials: ['<eos>'] });
     const back = Vocabulary.fromJSON(JSON.parse(JSON.stringify(v)));
     expect(back.toJSON()).toEqual(v.toJSON());
-    expect([back.unkId, back.eosId, back.size, back.id('c'), back.count(back.id('c'))]).toEqual([v.unkId, v.eosId, v.size, v.id('c'), 2]);
+    expect([back.unkId, back.eosId, back.size, back.id('c'), back.count(back.id('c'))]).toEqual([
+      v.unkId,
+      v.eosId,
+      v.size,
+      v.id('c'),
+      2,
+    ]);
   });
 
   test('bad ids, counts, options and JSON throw, naming what was wrong', () => {
@@ -133,12 +181,20 @@ describe('Vocabulary', () => {
     expect(() => Vocabulary.fromCounts({} as Map<string, number>)).toThrow('counts: expected a Map');
     expect(() => Vocabulary.fromCounts(new Map([['a', -1]]))).toThrow('expected a non-negative integer count, got -1');
     expect(() => Vocabulary.fromCounts(new Map([['', 1]]))).toThrow('non-empty strings');
-    expect(() => Vocabulary.fromCounts(counts(), { minCount: 0 })).toThrow('options.minCount: expected a positive integer, got 0');
+    expect(() => Vocabulary.fromCounts(counts(), { minCount: 0 })).toThrow(
+      'options.minCount: expected a positive integer, got 0',
+    );
     expect(() => Vocabulary.fromCounts(counts(), { maxSize: 1 })).toThrow('options.maxSize: expected an integer >= 2');
-    expect(() => Vocabulary.fromCounts(counts(), { maxSize: 2, specials: ['<s>'] })).toThrow('leaves no room for the 3 tokens');
-    expect(() => Vocabulary.fromCounts(counts(), { specials: ['<s>', '<s>'] })).toThrow('options.specials: has duplicates');
+    expect(() => Vocabulary.fromCounts(counts(), { maxSize: 2, specials: ['<s>'] })).toThrow(
+      'leaves no room for the 3 tokens',
+    );
+    expect(() => Vocabulary.fromCounts(counts(), { specials: ['<s>', '<s>'] })).toThrow(
+      'options.specials: has duplicates',
+    );
     expect(() => Vocabulary.fromJSON({ tokens: ['a', '<eos>'], counts: [1, 1] })).toThrow("needs '<unk>' and '<eos>'");
-    expect(() => Vocabulary.fromJSON({ tokens: ['a', 'a', '<unk>', '<eos>'], counts: [1, 1, 0, 0] })).toThrow('tokens[1]: "a" appears twice');
+    expect(() => Vocabulary.fromJSON({ tokens: ['a', 'a', '<unk>', '<eos>'], counts: [1, 1, 0, 0] })).toThrow(
+      'tokens[1]: "a" appears twice',
+    );
     expect(() => Vocabulary.fromJSON({ tokens: ['<unk>', '<eos>'], counts: [1] })).toThrow('2 tokens but 1 counts');
     expect(() => Vocabulary.fromJSON(null as never)).toThrow('expected { tokens: string[], counts: number[] }');
   });
@@ -154,9 +210,26 @@ describe('WikiText', () => {
     const { vocab, train } = corpus;
     expect(corpus.name).toBe('wikitext-tiny');
     // The fixture's first lines: ' ', ' = Harrow Point Lighthouse = ', ' ', ' Harrow Point Lighthouse is a disused ...'
-    expect(vocab.decode(train.subarray(0, 12))).toEqual(['<eos>', '=', 'Harrow', 'Point', 'Lighthouse', '=', '<eos>', '<eos>', 'Harrow', 'Point', 'Lighthouse', 'is']);
+    expect(vocab.decode(train.subarray(0, 12))).toEqual([
+      '<eos>',
+      '=',
+      'Harrow',
+      'Point',
+      'Lighthouse',
+      '=',
+      '<eos>',
+      '<eos>',
+      'Harrow',
+      'Point',
+      'Lighthouse',
+      'is',
+    ]);
     expect(vocab.decode(train)).toEqual(fixtureTokens('wiki.train.tokens'));
-    for (const [split, file] of [[train, 'wiki.train.tokens'], [corpus.valid, 'wiki.valid.tokens'], [corpus.test, 'wiki.test.tokens']] as const) {
+    for (const [split, file] of [
+      [train, 'wiki.train.tokens'],
+      [corpus.valid, 'wiki.valid.tokens'],
+      [corpus.test, 'wiki.test.tokens'],
+    ] as const) {
       const expected = fixtureTokens(file).map((t) => (vocab.id(t) === vocab.unkId ? '<unk>' : t));
       expect(vocab.decode(split)).toEqual(expected);
       const lines = fs.readFileSync(path.join(FIXTURE, file), 'utf8').split('\n').length - 1;
@@ -188,13 +261,17 @@ describe('WikiText', () => {
 
   test('minCount and maxSize: rare training tokens become <unk> in every split', () => {
     const m = loadWikiText(FIXTURE, { cacheDir: false, minCount: 2 });
-    const singletons = Array.from({ length: corpus.vocab.size }, (_, i) => i).filter((i) => corpus.vocab.count(i) === 1);
+    const singletons = Array.from({ length: corpus.vocab.size }, (_, i) => i).filter(
+      (i) => corpus.vocab.count(i) === 1,
+    );
     expect(singletons.length).toBeGreaterThan(10);
     expect(m.vocab.size).toBe(corpus.vocab.size - singletons.length);
     expect(m.vocab.count(m.vocab.unkId)).toBe(corpus.vocab.count(corpus.vocab.unkId) + singletons.length);
     expect(m.vocab.id(corpus.vocab.token(singletons[0]))).toBe(m.vocab.unkId);
     expect(m.train.length).toBe(corpus.train.length);
-    expect(m.vocab.decode(m.train)).toEqual(corpus.vocab.decode(corpus.train).map((t) => (m.vocab.id(t) === m.vocab.unkId ? '<unk>' : t)));
+    expect(m.vocab.decode(m.train)).toEqual(
+      corpus.vocab.decode(corpus.train).map((t) => (m.vocab.id(t) === m.vocab.unkId ? '<unk>' : t)),
+    );
     const s = loadWikiText(FIXTURE, { cacheDir: false, maxSize: 50 });
     expect(s.vocab.size).toBe(50);
     const known = (c: LMCorpus) => c.vocab.toJSON().tokens.filter((t) => t !== '<unk>');
@@ -214,7 +291,9 @@ describe('WikiText', () => {
   });
 
   test('missing or malformed input throws, naming the folder or file', () => {
-    expect(() => loadWikiText(path.join(tmp, 'nowhere'))).toThrow(/WikiText folder .*nowhere: does not exist; expected a folder holding wiki\.train\.tokens/);
+    expect(() => loadWikiText(path.join(tmp, 'nowhere'))).toThrow(
+      /WikiText folder .*nowhere: does not exist; expected a folder holding wiki\.train\.tokens/,
+    );
     const notDir = path.join(tmp, 'a-file');
     fs.writeFileSync(notDir, 'x');
     expect(() => loadWikiText(notDir)).toThrow('is not a folder');
@@ -225,8 +304,12 @@ describe('WikiText', () => {
       expect(() => loadWikiText(dir, { cacheDir: false })).toThrow(`${path.join(dir, name)}: missing`);
     }
     expect(() => loadWikiText(wikiDir('empty', ''), { cacheDir: false })).toThrow(/wiki\.train\.tokens: has no tokens/);
-    expect(() => loadWikiText(wikiDir('blank', ' \n\n \n'), { cacheDir: false })).toThrow(/wiki\.train\.tokens: has no tokens/);
-    expect(() => loadWikiText(wikiDir('blank-test', ' a \n', ' a \n', '\n'), { cacheDir: false })).toThrow(/wiki\.test\.tokens: has no tokens/);
+    expect(() => loadWikiText(wikiDir('blank', ' \n\n \n'), { cacheDir: false })).toThrow(
+      /wiki\.train\.tokens: has no tokens/,
+    );
+    expect(() => loadWikiText(wikiDir('blank-test', ' a \n', ' a \n', '\n'), { cacheDir: false })).toThrow(
+      /wiki\.test\.tokens: has no tokens/,
+    );
     const binary = wikiDir('binary', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe, 0x0a]));
     expect(() => loadWikiText(binary, { cacheDir: false })).toThrow(/wiki\.train\.tokens: not UTF-8 text/);
     expect(() => loadWikiText(FIXTURE, { minCount: 0 })).toThrow('options.minCount: expected a positive integer');
@@ -265,7 +348,11 @@ describe('the encoded-corpus cache', () => {
     const fresh = loadWikiText(dir, { cacheDir: false });
     const bytes = fs.readFileSync(file);
     for (const broken of [
-      Buffer.concat([bytes.subarray(0, bytes.length - 100), Buffer.from([bytes[bytes.length - 100] ^ 1]), bytes.subarray(bytes.length - 99)]),
+      Buffer.concat([
+        bytes.subarray(0, bytes.length - 100),
+        Buffer.from([bytes[bytes.length - 100] ^ 1]),
+        bytes.subarray(bytes.length - 99),
+      ]),
       bytes.subarray(0, bytes.length - 8),
       Buffer.from('not a cache'),
     ]) {
@@ -295,7 +382,9 @@ describe('the encoded-corpus cache', () => {
     expect(readCorpusCache(file, key)).toEqual({ status: 'corrupt', corpus: null });
     const blocker = path.join(tmp, 'blocker');
     fs.writeFileSync(blocker, 'a file where a folder should be');
-    expect(() => loadWikiText(dir, { cacheDir: path.join(blocker, 'cache') })).toThrow(/cacheDir .*blocker.cache: cannot write there/);
+    expect(() => loadWikiText(dir, { cacheDir: path.join(blocker, 'cache') })).toThrow(
+      /cacheDir .*blocker.cache: cannot write there/,
+    );
   });
 });
 
@@ -312,7 +401,16 @@ describe('Brown', () => {
     expect(files).toHaveLength(500);
     expect(path.basename(files[0])).toBe('ca01');
     expect(path.basename(files[499])).toBe('cr09');
-    expect([0, 1, 2, 19, 20, 21, 22, 499].map(brownSplit)).toEqual(['valid', 'test', 'train', 'train', 'valid', 'test', 'train', 'train']);
+    expect([0, 1, 2, 19, 20, 21, 22, 499].map(brownSplit)).toEqual([
+      'valid',
+      'test',
+      'train',
+      'train',
+      'valid',
+      'test',
+      'train',
+      'train',
+    ]);
     const sizes = { train: 0, valid: 0, test: 0 };
     files.forEach((_, i) => sizes[brownSplit(i)]++);
     expect(sizes).toEqual({ train: 450, valid: 25, test: 25 });
@@ -320,8 +418,34 @@ describe('Brown', () => {
 
   test('tags are stripped: valid opens with the first sentence of ca01, cased, then <eos>', () => {
     const { vocab, valid } = brown;
-    const first = ['The', 'Fulton', 'County', 'Grand', 'Jury', 'said', 'Friday', 'an', 'investigation', 'of', "Atlanta's", 'recent',
-      'primary', 'election', 'produced', '``', 'no', 'evidence', "''", 'that', 'any', 'irregularities', 'took', 'place', '.', '<eos>'];
+    const first = [
+      'The',
+      'Fulton',
+      'County',
+      'Grand',
+      'Jury',
+      'said',
+      'Friday',
+      'an',
+      'investigation',
+      'of',
+      "Atlanta's",
+      'recent',
+      'primary',
+      'election',
+      'produced',
+      '``',
+      'no',
+      'evidence',
+      "''",
+      'that',
+      'any',
+      'irregularities',
+      'took',
+      'place',
+      '.',
+      '<eos>',
+    ];
     expect(Array.from(valid.subarray(0, first.length))).toEqual(Array.from(vocab.encode(first)));
     expect(vocab.id('Fulton')).not.toBe(vocab.unkId);
     expect(vocab.id('The')).not.toBe(vocab.id('the'));
@@ -362,11 +486,42 @@ describe('LMBatches', () => {
       target: [Array.from(x.target.subarray(0, x.length)), Array.from(x.target.subarray(x.length))],
     });
     const batches = [...b];
-    expect(batches.map((x) => [x.batchSize, x.length])).toEqual([[2, 4], [2, 4], [2, 2]]);
+    expect(batches.map((x) => [x.batchSize, x.length])).toEqual([
+      [2, 4],
+      [2, 4],
+      [2, 2],
+    ]);
     expect(batches.map(rows)).toEqual([
-      { input: [[0, 1, 2, 3], [11, 12, 13, 14]], target: [[1, 2, 3, 4], [12, 13, 14, 15]] },
-      { input: [[4, 5, 6, 7], [15, 16, 17, 18]], target: [[5, 6, 7, 8], [16, 17, 18, 19]] },
-      { input: [[8, 9], [19, 20]], target: [[9, 10], [20, 21]] },
+      {
+        input: [
+          [0, 1, 2, 3],
+          [11, 12, 13, 14],
+        ],
+        target: [
+          [1, 2, 3, 4],
+          [12, 13, 14, 15],
+        ],
+      },
+      {
+        input: [
+          [4, 5, 6, 7],
+          [15, 16, 17, 18],
+        ],
+        target: [
+          [5, 6, 7, 8],
+          [16, 17, 18, 19],
+        ],
+      },
+      {
+        input: [
+          [8, 9],
+          [19, 20],
+        ],
+        target: [
+          [9, 10],
+          [20, 21],
+        ],
+      },
     ]);
     expect(rows(b.batch(1))).toEqual(batches.map(rows)[1]);
   });

@@ -22,7 +22,8 @@ describe(`device-side checks on ${dev}`, () => {
       call();
       expect(ff.hostSyncs(dev)).toBe(before);
       expect(() => out!.toFloat32Array()).toThrow(
-        /^ids: element 1 is 4\.0+; expected an integer in \[0, 4\) \(embedding, checked on the device and reported at the next synchronisation\)$/);
+        /^ids: element 1 is 4\.0+; expected an integer in \[0, 4\) \(embedding, checked on the device and reported at the next synchronisation\)$/,
+      );
       // reported once: the next read works, and the bad rows are NaN (nothing was read out of range)
       const got = out!.toFloat32Array();
       expect(Array.from(got.slice(0, 2))).toEqual(Array.from(W.toFloat32Array().slice(0, 2)));
@@ -30,7 +31,9 @@ describe(`device-side checks on ${dev}`, () => {
       // the backward skips them: dW has only the valid id's row
       const Wg = ff.tensor(uniform(8, -1, 1, 1), [4, 2], { requiresGrad: true });
       ff.embedding(ff.tensor([1, -1], [2]), Wg).backward(ff.ones([2, 2]));
-      expect(() => Wg.grad!.toFloat32Array()).toThrow(/^ids: element 1 is -1\.0+; .* \(embedding, checked on the device/);
+      expect(() => Wg.grad!.toFloat32Array()).toThrow(
+        /^ids: element 1 is -1\.0+; .* \(embedding, checked on the device/,
+      );
       expect(Array.from(Wg.grad!.toFloat32Array())).toEqual([0, 0, 1, 1, 0, 0, 0, 0]);
     });
   });
@@ -45,21 +48,33 @@ describe(`device-side checks on ${dev}`, () => {
       };
       if (!onDevice) {
         expect(run).toThrow(/^R: must be finite, got nan$/);
-        expect(() => ff.crossEntropy(x, ff.tensor([0, 9, 1], [3]))).toThrow(/^target: element 1 is 9\.0+; expected an integer in \[0, 4\) or the ignore index -100$/);
+        expect(() => ff.crossEntropy(x, ff.tensor([0, 9, 1], [3]))).toThrow(
+          /^target: element 1 is 9\.0+; expected an integer in \[0, 4\) or the ignore index -100$/,
+        );
         return;
       }
       const loss = run();
-      expect(() => ff.synchronize(dev)).toThrow(/^R: must be finite, got nan \(fourierAttention, checked on the device/);
-      expect(Number.isNaN(loss.item())).toBe(true);  // the later failure was dropped with the report
-      expect(() => ff.crossEntropy(x, ff.tensor([0, 9, 1], [3])).item()).toThrow(/^target: element 1 is 9\.0+; .* \(crossEntropy, /);
-      expect(() => ff.fourierMetric(q, q, ff.tensor([Infinity], [1])).toFloat32Array()).toThrow(/^R: must be finite, got inf \(fourierMetric, /);
+      expect(() => ff.synchronize(dev)).toThrow(
+        /^R: must be finite, got nan \(fourierAttention, checked on the device/,
+      );
+      expect(Number.isNaN(loss.item())).toBe(true); // the later failure was dropped with the report
+      expect(() => ff.crossEntropy(x, ff.tensor([0, 9, 1], [3])).item()).toThrow(
+        /^target: element 1 is 9\.0+; .* \(crossEntropy, /,
+      );
+      expect(() => ff.fourierMetric(q, q, ff.tensor([Infinity], [1])).toFloat32Array()).toThrow(
+        /^R: must be finite, got inf \(fourierMetric, /,
+      );
     });
   });
 
   test('clipGradNormAsync_ clips as clipGradNorm_ does, and returns the norm as a tensor', () => {
     ff.tidy(() => {
-      const make = () => [ff.tensor(uniform(6, -2, 2, 3), [2, 3], { requiresGrad: true }), ff.tensor(uniform(4, -2, 2, 4), [4], { requiresGrad: true })];
-      const a = make(), b = make();
+      const make = () => [
+        ff.tensor(uniform(6, -2, 2, 3), [2, 3], { requiresGrad: true }),
+        ff.tensor(uniform(4, -2, 2, 4), [4], { requiresGrad: true }),
+      ];
+      const a = make(),
+        b = make();
       for (const ps of [a, b]) ff.add(ff.sum(ff.mul(ps[0], ps[0])), ff.sum(ff.mul(ps[1], ps[1]))).backward();
       const before = ff.hostSyncs(dev);
       const norm = ff.optim.clipGradNormAsync_(b, 0.5);
@@ -85,21 +100,36 @@ describe(`device-side checks on ${dev}`, () => {
     ff.tidy(() => {
       const g = new ff.Generator(5);
       const emb = new ff.nn.Embedding(11, 8, { generator: g });
-      const block = new ff.nn.TransformerBlock(8, 2, { generator: g, attention: 'fourier', causal: true, norm: 'post', ffDim: 16, dropout: 0.1, radius: 'feature' });
+      const block = new ff.nn.TransformerBlock(8, 2, {
+        generator: g,
+        attention: 'fourier',
+        causal: true,
+        norm: 'post',
+        ffDim: 16,
+        dropout: 0.1,
+        radius: 'feature',
+      });
       const head = new ff.nn.Linear(8, 11, { generator: g });
       const params = [...emb.parameters(), ...block.parameters(), ...head.parameters()];
       const opt = new ff.optim.AdamW(params, { lr: 1e-3 });
       const r = rng(6);
-      const ids = ff.tensor(Array.from({ length: 12 }, () => Math.floor(r() * 11)), [2, 6]);
-      const targets = ff.tensor(Array.from({ length: 12 }, () => Math.floor(r() * 11)), [2, 6]);
-      const step = () => ff.tidy(() => {
-        opt.zeroGrad();
-        const loss = ff.crossEntropy(head.forward(block.forward(emb.forward(ids))), targets);
-        loss.backward();
-        ff.optim.clipGradNormAsync_(params, 0.25);
-        opt.step();
-        return loss.item();
-      });
+      const ids = ff.tensor(
+        Array.from({ length: 12 }, () => Math.floor(r() * 11)),
+        [2, 6],
+      );
+      const targets = ff.tensor(
+        Array.from({ length: 12 }, () => Math.floor(r() * 11)),
+        [2, 6],
+      );
+      const step = () =>
+        ff.tidy(() => {
+          opt.zeroGrad();
+          const loss = ff.crossEntropy(head.forward(block.forward(emb.forward(ids))), targets);
+          loss.backward();
+          ff.optim.clipGradNormAsync_(params, 0.25);
+          opt.step();
+          return loss.item();
+        });
       step();
       const before = ff.hostSyncs(dev);
       expect(Number.isFinite(step())).toBe(true);
@@ -120,7 +150,8 @@ describe(`device-side checks on ${dev}`, () => {
         const tf32 = ff.matmul(a, b).toFloat32Array();
         let worst = 0;
         for (let e = 0; e < exact.length; e++) worst = Math.max(worst, Math.abs(tf32[e] - exact[e]));
-        if (dev === 'cpu') expect(worst).toBe(0);  // OpenBLAS has no TF32: ignored
+        if (dev === 'cpu')
+          expect(worst).toBe(0); // OpenBLAS has no TF32: ignored
         else {
           expect(worst).toBeGreaterThan(1e-5);
           expect(worst).toBeLessThan(2e-2);
@@ -129,7 +160,9 @@ describe(`device-side checks on ${dev}`, () => {
         ff.setMatmulPrecision('highest');
       }
       expect(Array.from(ff.matmul(a, b).toFloat32Array())).toEqual(Array.from(exact));
-      expect(() => ff.setMatmulPrecision('medium' as ff.MatmulPrecision)).toThrow(/^precision: expected 'highest' or 'high'/);
+      expect(() => ff.setMatmulPrecision('medium' as ff.MatmulPrecision)).toThrow(
+        /^precision: expected 'highest' or 'high'/,
+      );
     });
   });
 });

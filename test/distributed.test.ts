@@ -26,19 +26,32 @@ const STEPS = path.join(__dirname, 'fixtures', 'distributed', 'train-steps.js');
 const BIN = path.join(ROOT, 'bin', 'fourierformer.js');
 
 function mpirun(): string {
-  const found = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'mpirun')).find((f) => fs.existsSync(f));
+  const found = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, 'mpirun'))
+    .find((f) => fs.existsSync(f));
   if (found === undefined) throw new Error('mpirun not found: install Open MPI (bash scripts/setup.sh does)');
   return found;
 }
 
-interface Run { code: number | null; out: string; err: string; seconds: number }
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  seconds: number;
+}
 
 /** Runs node with args on `ranks` ranks (mpirun) or alone (ranks 0). */
 function run(ranks: number, args: string[], env: Record<string, string> = {}, timeout = 240): Run {
   const t0 = performance.now();
   const cmd = ranks === 0 ? process.execPath : mpirun();
-  const argv = ranks === 0 ? args : ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, ...args];
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: timeout * 1000, env: { ...process.env, FOURIERFORMER_DEVICE: device, ...env } });
+  const argv =
+    ranks === 0 ? args : ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), process.execPath, ...args];
+  const r = spawnSync(cmd, argv, {
+    encoding: 'utf8',
+    timeout: timeout * 1000,
+    env: { ...process.env, FOURIERFORMER_DEVICE: device, ...env },
+  });
   return { code: r.status, out: r.stdout ?? '', err: r.stderr ?? '', seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -47,10 +60,20 @@ function ok(r: Run): Run {
   return r;
 }
 
-interface StepLine { step: number; loss: number; identical: boolean; buckets: number; partialPasses: number; stateShare: number }
+interface StepLine {
+  step: number;
+  loss: number;
+  identical: boolean;
+  buckets: number;
+  partialPasses: number;
+  stateShare: number;
+}
 
 function steps(r: Run): StepLine[] {
-  return ok(r).out.trim().split('\n').map((l) => JSON.parse(l) as StepLine);
+  return ok(r)
+    .out.trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StepLine);
 }
 
 function relErr(a: number, b: number): number {
@@ -69,7 +92,9 @@ describe('one process', () => {
     expect(ff.distributed.allReduceNumbers([4, 5], 'max')).toEqual([4, 5]);
     expect(ff.distributed.allGatherObject({ a: 1 })).toEqual([{ a: 1 }]);
     ff.distributed.barrier();
-    expect(() => ff.distributed.allReduce(t, 'prod' as ff.distributed.ReduceOp)).toThrow(/op: expected 'sum', 'avg', 'max' or 'min', got "prod"/);
+    expect(() => ff.distributed.allReduce(t, 'prod' as ff.distributed.ReduceOp)).toThrow(
+      /op: expected 'sum', 'avg', 'max' or 'min', got "prod"/,
+    );
     expect(() => ff.distributed.broadcast(t, 1)).toThrow(/root: expected a rank from 0 to 0, got 1/);
     // Already initialised.
     expect(() => ff.distributed.init({ timeout: -1 } as ff.distributed.InitOptions)).not.toThrow();
@@ -82,22 +107,34 @@ describe('one process', () => {
     const losses = (wrap: boolean) => {
       const m = make();
       const ddp = wrap ? new ff.nn.DistributedDataParallel(m) : null;
-      const opt = wrap ? new ff.optim.ZeroRedundancyOptimizer(m.parameters(), ff.optim.AdamW, { lr: 0.1 }) : new ff.optim.AdamW(m.parameters(), { lr: 0.1 });
-      const out = [1, 2, 3].map(() => ff.tidy(() => {
-        opt.zeroGrad();
-        const l = ff.sum(ff.mul(m.forward(x), m.forward(x)));
-        l.backward();
-        opt.step();
-        return l.item();
-      }));
+      const opt = wrap
+        ? new ff.optim.ZeroRedundancyOptimizer(m.parameters(), ff.optim.AdamW, { lr: 0.1 })
+        : new ff.optim.AdamW(m.parameters(), { lr: 0.1 });
+      const out = [1, 2, 3].map(() =>
+        ff.tidy(() => {
+          opt.zeroGrad();
+          const l = ff.sum(ff.mul(m.forward(x), m.forward(x)));
+          l.backward();
+          opt.step();
+          return l.item();
+        }),
+      );
       opt.dispose();
       if (ddp) ddp.dispose();
       else m.dispose();
       return out;
     };
     expect(losses(true)).toEqual(losses(false));
-    expect(() => new ff.nn.DistributedDataParallel(make(), { bucketMB: 0 })).toThrow(/opts.bucketMB: expected a number of MiB > 0, got 0/);
-    expect(() => new ff.optim.ZeroRedundancyOptimizer([ff.tensor([1], [1], { requiresGrad: true })], 3 as unknown as ff.optim.OptimizerClass<ff.optim.AdamOptions>)).toThrow(/optimizer: expected an optimizer class/);
+    expect(() => new ff.nn.DistributedDataParallel(make(), { bucketMB: 0 })).toThrow(
+      /opts.bucketMB: expected a number of MiB > 0, got 0/,
+    );
+    expect(
+      () =>
+        new ff.optim.ZeroRedundancyOptimizer(
+          [ff.tensor([1], [1], { requiresGrad: true })],
+          3 as unknown as ff.optim.OptimizerClass<ff.optim.AdamOptions>,
+        ),
+    ).toThrow(/optimizer: expected an optimizer class/);
     x.dispose();
   });
 
@@ -122,24 +159,50 @@ describe('one process', () => {
     unused.dispose();
   });
 
-  test('the ranks\' shards of LM batches and image batches are the whole batches', async () => {
+  test("the ranks' shards of LM batches and image batches are the whole batches", async () => {
     const tokens = Int32Array.from({ length: 500 }, (_, i) => (i * 7) % 31);
     const whole = new ff.data.LMBatches(tokens, 4, 8).batch(3);
-    const parts = [0, 1].map((r) => new ff.data.LMBatches(tokens, 4, 8, { rows: { from: 2 * r, to: 2 * r + 2 } }).batch(3));
+    const parts = [0, 1].map((r) =>
+      new ff.data.LMBatches(tokens, 4, 8, { rows: { from: 2 * r, to: 2 * r + 2 } }).batch(3),
+    );
     expect([...parts[0].input, ...parts[1].input]).toEqual([...whole.input]);
     expect([...parts[0].target, ...parts[1].target]).toEqual([...whole.target]);
-    expect(() => new ff.data.LMBatches(tokens, 4, 8, { rows: { from: 2, to: 5 } })).toThrow(/rows: expected 0 <= from < to <= batchSize 4, got \[2, 5\)/);
+    expect(() => new ff.data.LMBatches(tokens, 4, 8, { rows: { from: 2, to: 5 } })).toThrow(
+      /rows: expected 0 <= from < to <= batchSize 4, got \[2, 5\)/,
+    );
 
-    const ds = new ByteImageDataset('bytes', Uint8Array.from({ length: 16 * 3 * 8 * 8 }, (_, k) => (k * 37) % 256), Uint8Array.from({ length: 16 }, (_, i) => i % 3), 3, 8, 8, ['a', 'b', 'c']);
-    const opts = { batchSize: 8, shuffle: true, seed: 4, dropLast: true, replicas: 4, prefetch: 0, augment: { imageSize: 8, flip: true, mixup: 0.8, labelSmoothing: 0.1 } };
-    const first = async (shard?: { index: number; count: number }) => (await new ff.data.ImageLoader(ds, { ...opts, ...(shard ? { shard } : {}) }).epoch(1).next()).value as ff.data.ImageBatch;
+    const ds = new ByteImageDataset(
+      'bytes',
+      Uint8Array.from({ length: 16 * 3 * 8 * 8 }, (_, k) => (k * 37) % 256),
+      Uint8Array.from({ length: 16 }, (_, i) => i % 3),
+      3,
+      8,
+      8,
+      ['a', 'b', 'c'],
+    );
+    const opts = {
+      batchSize: 8,
+      shuffle: true,
+      seed: 4,
+      dropLast: true,
+      replicas: 4,
+      prefetch: 0,
+      augment: { imageSize: 8, flip: true, mixup: 0.8, labelSmoothing: 0.1 },
+    };
+    const first = async (shard?: { index: number; count: number }) =>
+      (await new ff.data.ImageLoader(ds, { ...opts, ...(shard ? { shard } : {}) }).epoch(1).next())
+        .value as ff.data.ImageBatch;
     const full = await first();
     const halves = [await first({ index: 0, count: 2 }), await first({ index: 1, count: 2 })];
     expect(halves.map((h) => h.batchSize)).toEqual([4, 4]);
     expect([...halves[0].images, ...halves[1].images]).toEqual([...full.images]);
     expect([...halves[0].labels, ...halves[1].labels]).toEqual([...full.labels]);
-    expect([...(halves[0].soft as Float32Array), ...(halves[1].soft as Float32Array)]).toEqual([...(full.soft as Float32Array)]);
-    expect(() => new ff.data.ImageLoader(ds, { ...opts, shard: { index: 0, count: 3 } })).toThrow(/shard: 3 shards do not divide the 4 replicas of a batch/);
+    expect([...(halves[0].soft as Float32Array), ...(halves[1].soft as Float32Array)]).toEqual([
+      ...(full.soft as Float32Array),
+    ]);
+    expect(() => new ff.data.ImageLoader(ds, { ...opts, shard: { index: 0, count: 3 } })).toThrow(
+      /shard: 3 shards do not divide the 4 replicas of a batch/,
+    );
   });
 });
 
@@ -176,21 +239,68 @@ describe('fourierformer train lm on 2 ranks', () => {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-dist-'));
   afterAll(() => fs.rmSync(data, { recursive: true, force: true }));
   const fixture = path.join(__dirname, 'fixtures', 'wikitext-tiny');
-  for (const f of fs.readdirSync(fixture)) if (f.endsWith('.tokens')) fs.copyFileSync(path.join(fixture, f), path.join(data, f));
+  for (const f of fs.readdirSync(fixture))
+    if (f.endsWith('.tokens')) fs.copyFileSync(path.join(fixture, f), path.join(data, f));
   const args = (out: string, ...more: string[]) => [
-    BIN, 'train', 'lm', '--preset', 'wt103-small', '--data', data, '--attention', 'fourier', '--layers', '1', '--d-model', '16', '--heads', '2',
-    '--ff-dim', '32', '--context', '16', '--batch-size', '4', '--cutoffs', '200,400', '--dropout', '0', '--steps', '10', '--warmup', '2',
-    '--lr', '0.01', '--eval-every', '5', '--log-every', '1', '--eval-tokens', '0', '--final-stride', '8', '--final-tokens', '200', '--quiet',
-    '--out', path.join(data, out), ...more,
+    BIN,
+    'train',
+    'lm',
+    '--preset',
+    'wt103-small',
+    '--data',
+    data,
+    '--attention',
+    'fourier',
+    '--layers',
+    '1',
+    '--d-model',
+    '16',
+    '--heads',
+    '2',
+    '--ff-dim',
+    '32',
+    '--context',
+    '16',
+    '--batch-size',
+    '4',
+    '--cutoffs',
+    '200,400',
+    '--dropout',
+    '0',
+    '--steps',
+    '10',
+    '--warmup',
+    '2',
+    '--lr',
+    '0.01',
+    '--eval-every',
+    '5',
+    '--log-every',
+    '1',
+    '--eval-tokens',
+    '0',
+    '--final-stride',
+    '8',
+    '--final-tokens',
+    '200',
+    '--quiet',
+    '--out',
+    path.join(data, out),
+    ...more,
   ];
-  const metrics = (out: string) => fs.readFileSync(path.join(data, out, 'fourier', 'metrics.jsonl'), 'utf8').trim().split('\n')
-    .map((l) => JSON.parse(l) as { type: string; step: number; loss?: number; metrics?: Record<string, number> });
+  const metrics = (out: string) =>
+    fs
+      .readFileSync(path.join(data, out, 'fourier', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step: number; loss?: number; metrics?: Record<string, number> });
 
   test('the losses of 1 rank; stopped at step 5 and resumed with ZeRO-1, exactly the uninterrupted run', () => {
     ok(run(0, args('one')));
     const full = ok(run(2, args('full')));
     expect(full.err).toMatch(/2 on each of 2 ranks/);
-    const single = metrics('one'), both = metrics('full');
+    const single = metrics('one'),
+      both = metrics('full');
     expect(both.map((m) => [m.type, m.step])).toEqual(single.map((m) => [m.type, m.step]));
     both.forEach((m, i) => {
       if (m.type === 'train') expect(relErr(m.loss as number, single[i].loss as number)).toBeLessThan(1e-5);
@@ -213,18 +323,33 @@ describe('fourierformer train lm on 2 ranks', () => {
   });
 
   test('a rank killed under a launcher that lets the others run on: they time out and name it', () => {
-    const env = { FAULT: 'kill', FAULT_RANK: '1', FAULT_STEP: '3', FOURIERFORMER_DIST_TIMEOUT: '8', OMPI_MCA_orte_enable_recovery: '1' };
+    const env = {
+      FAULT: 'kill',
+      FAULT_RANK: '1',
+      FAULT_STEP: '3',
+      FOURIERFORMER_DIST_TIMEOUT: '8',
+      OMPI_MCA_orte_enable_recovery: '1',
+    };
     const r = run(2, [STEPS, device, '4', '1000'], env, 120);
     expect(r.seconds).toBeLessThan(60);
     expect(r.err).toMatch(/rank 0 \(pid \d+ on .*\): .* has waited \d+ s/);
-    expect(r.err).toMatch(/rank 1 \(pid \d+ on .*\): no answer within \d+ s: the process is dead, stopped or unreachable/);
+    expect(r.err).toMatch(
+      /rank 1 \(pid \d+ on .*\): no answer within \d+ s: the process is dead, stopped or unreachable/,
+    );
   });
 
   test('a rank hung mid-run: the others give up after the timeout and name it, within 60 s', () => {
-    const r = run(2, [STEPS, device, '4', '1000'], { FAULT: 'hang', FAULT_RANK: '1', FAULT_STEP: '3', FOURIERFORMER_DIST_TIMEOUT: '8' }, 120);
+    const r = run(
+      2,
+      [STEPS, device, '4', '1000'],
+      { FAULT: 'hang', FAULT_RANK: '1', FAULT_STEP: '3', FOURIERFORMER_DIST_TIMEOUT: '8' },
+      120,
+    );
     expect(r.code).not.toBe(0);
     expect(r.seconds).toBeLessThan(60);
     expect(r.err).toMatch(/rank 0 \(pid \d+ on .*\): .* has waited \d+ s/);
-    expect(r.err).toMatch(/rank 1 \(pid \d+ on .*\): alive but has not joined it: its last collective is #\d+ .*its training loop at step 3/);
+    expect(r.err).toMatch(
+      /rank 1 \(pid \d+ on .*\): alive but has not joined it: its last collective is #\d+ .*its training loop at step 3/,
+    );
   });
 });

@@ -69,7 +69,8 @@ function proseOfHeadings(md: string): string[] {
 export function linksOf(md: string): string[] {
   const prose = proseOf(md);
   const targets: string[] = [];
-  for (const m of prose.matchAll(/!?\[(?:[^\][]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) targets.push(m[1]);
+  for (const m of prose.matchAll(/!?\[(?:[^\][]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+    targets.push(m[1]);
   for (const m of prose.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/gm)) targets.push(m[1]);
   return targets.filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t));
 }
@@ -85,7 +86,11 @@ export function brokenLinks(file: string): string[] {
       bad.push(`${target}: ${path.relative(ROOT, dest)} does not exist`);
       continue;
     }
-    if (frag !== undefined && dest.endsWith('.md') && !anchorsOf(fs.readFileSync(dest, 'utf8')).has(decodeURIComponent(frag))) {
+    if (
+      frag !== undefined &&
+      dest.endsWith('.md') &&
+      !anchorsOf(fs.readFileSync(dest, 'utf8')).has(decodeURIComponent(frag))
+    ) {
       bad.push(`${target}: ${path.relative(ROOT, dest)} has no heading with the anchor #${frag}`);
     }
   }
@@ -94,15 +99,25 @@ export function brokenLinks(file: string): string[] {
 
 const docs = () => [
   path.join(ROOT, 'README.md'),
-  ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(ROOT, 'docs', f)),
+  ...fs
+    .readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => path.join(ROOT, 'docs', f)),
 ];
 
 (process.env.FOURIERFORMER_DEVICE === 'cpu' ? describe : describe.skip)('links of README.md and docs/', () => {
   test('the checker: anchors, code left out, broken files and anchors found', () => {
-    expect([...anchorsOf('# A b\n## The paper\'s runs\n## From a clone: scripts/setup.sh\n## A b\n```\n# not a heading\n```\n')])
-      .toEqual(['a-b', 'the-papers-runs', 'from-a-clone-scriptssetupsh', 'a-b-1']);
-    expect(linksOf('[a](x.md) `[b](y.md)` ![c](d.svg) [e](https://e.org)\n\n    [f](g.md)\n```\n[h](i.md)\n```\n[r]: j.md\n'))
-      .toEqual(['x.md', 'd.svg', 'j.md']);
+    expect([
+      ...anchorsOf(
+        "# A b\n## The paper's runs\n## From a clone: scripts/setup.sh\n## A b\n```\n# not a heading\n```\n",
+      ),
+    ]).toEqual(['a-b', 'the-papers-runs', 'from-a-clone-scriptssetupsh', 'a-b-1']);
+    expect(
+      linksOf(
+        '[a](x.md) `[b](y.md)` ![c](d.svg) [e](https://e.org)\n\n    [f](g.md)\n```\n[h](i.md)\n```\n[r]: j.md\n',
+      ),
+    ).toEqual(['x.md', 'd.svg', 'j.md']);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-links-'));
     fs.writeFileSync(path.join(dir, 'a.md'), '# Top\n[ok](#top) [no](#nope) [gone](b.md) [self](a.md#top)\n');
     expect(brokenLinks(path.join(dir, 'a.md'))).toEqual([

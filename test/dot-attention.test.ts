@@ -5,7 +5,11 @@ import { device, gradOf, randomPair, relErr, uniform } from './helpers/compare';
 
 const { dotAttentionRef, dotAttentionGradRef } = ff.reference;
 
-function check(shape: { B: number; H: number; Nq: number; Nk: number; D: number; Dv: number }, opts: ff.DotProductAttentionOptions, seed: number): void {
+function check(
+  shape: { B: number; H: number; Nq: number; Nk: number; D: number; Dv: number },
+  opts: ff.DotProductAttentionOptions,
+  seed: number,
+): void {
   const { B, H, Nq, Nk, D, Dv } = shape;
   ff.tidy(() => {
     const q = randomPair([B, H, Nq, D], -1, 1, seed);
@@ -25,7 +29,8 @@ function check(shape: { B: number; H: number; Nq: number; Nk: number; D: number;
 describe(`dotProductAttention on ${device()}`, () => {
   for (const causal of [false, true]) {
     for (const D of [8, 16, 32, 64, 128]) {
-      test(`causal ${causal}, D ${D}`, () => check({ B: 2, H: 2, Nq: 37, Nk: 37, D, Dv: D }, { causal }, 10 * D + (causal ? 1 : 0)));
+      test(`causal ${causal}, D ${D}`, () =>
+        check({ B: 2, H: 2, Nq: 37, Nk: 37, D, Dv: D }, { causal }, 10 * D + (causal ? 1 : 0)));
     }
   }
 
@@ -39,16 +44,32 @@ describe(`dotProductAttention on ${device()}`, () => {
     check({ B: 1, H: 1, Nq: 9, Nk: 11, D: 200, Dv: 24 }, {}, 802);
   });
 
-  test('large logits stay finite (online softmax)', () => check({ B: 1, H: 1, Nq: 20, Nk: 20, D: 16, Dv: 16 }, { causal: true, scale: 30 }, 601));
+  test('large logits stay finite (online softmax)', () =>
+    check({ B: 1, H: 1, Nq: 20, Nk: 20, D: 16, Dv: 16 }, { causal: true, scale: 30 }, 601));
 
   test('native gradients agree with finite differences (directional)', () => {
-    const shapes = [[1, 2, 9, 4], [1, 2, 9, 4], [1, 2, 9, 5]];
-    const x0 = shapes.map((s, n) => uniform(s.reduce((a, b) => a * b, 1), -1, 1, 700 + n));
+    const shapes = [
+      [1, 2, 9, 4],
+      [1, 2, 9, 4],
+      [1, 2, 9, 5],
+    ];
+    const x0 = shapes.map((s, n) =>
+      uniform(
+        s.reduce((a, b) => a * b, 1),
+        -1,
+        1,
+        700 + n,
+      ),
+    );
     const W = uniform(90, -1, 1, 710);
-    const loss = (x: Float32Array[]): number => ff.tidy(() => {
-      const [a, b, c] = x.map((v, n) => ff.tensor(v, shapes[n]));
-      return ff.dotProductAttention(a, b, c, { causal: true }).toFloat32Array().reduce((s, v, i) => s + v * W[i], 0);
-    });
+    const loss = (x: Float32Array[]): number =>
+      ff.tidy(() => {
+        const [a, b, c] = x.map((v, n) => ff.tensor(v, shapes[n]));
+        return ff
+          .dotProductAttention(a, b, c, { causal: true })
+          .toFloat32Array()
+          .reduce((s, v, i) => s + v * W[i], 0);
+      });
     const grads = ff.tidy(() => {
       const ts = x0.map((v, n) => ff.tensor(v, shapes[n], { requiresGrad: true }));
       ff.dotProductAttention(ts[0], ts[1], ts[2], { causal: true }).backward(ff.tensor(W, [1, 2, 9, 5]));
@@ -67,8 +88,12 @@ describe(`dotProductAttention on ${device()}`, () => {
       const q = ff.zeros([1, 1, 4, 8]);
       expect(() => ff.dotProductAttention(q, ff.zeros([1, 1, 4, 7]), q)).toThrow(/^k: shape/);
       expect(() => ff.dotProductAttention(q, q, q, { scale: NaN })).toThrow(/^scale: expected a finite number/);
-      expect(() => ff.dotProductAttention(q, ff.zeros([1, 1, 5, 8]), ff.zeros([1, 1, 5, 8]), { causal: true })).toThrow(/^causal: /);
-      expect(() => ff.dotProductAttention(q, q, q, { causal: 1 as unknown as boolean })).toThrow(/^causal: expected a boolean/);
+      expect(() => ff.dotProductAttention(q, ff.zeros([1, 1, 5, 8]), ff.zeros([1, 1, 5, 8]), { causal: true })).toThrow(
+        /^causal: /,
+      );
+      expect(() => ff.dotProductAttention(q, q, q, { causal: 1 as unknown as boolean })).toThrow(
+        /^causal: expected a boolean/,
+      );
     });
   });
 });

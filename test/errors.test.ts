@@ -19,14 +19,20 @@ describe(`bad input on ${device()}`, () => {
   test('fourierMetric: mismatched shapes', () => {
     ff.tidy(() => {
       expect(() => ff.fourierMetric(ff.tensor([1, 2], [2]), k(), r())).toThrow(/^q: expected 4 dimensions/);
-      expect(() => ff.fourierMetric(q(), ff.tensor(new Float32Array(2 * 3 * 6 * 4), [2, 3, 6, 4]), r())).toThrow(/^k: shape \[2, 3, 6, 4\] does not match q/);
-      expect(() => ff.fourierMetric(q(), ff.tensor(new Float32Array(2 * 2 * 6 * 5), [2, 2, 6, 5]), r())).toThrow(/^k: /);
+      expect(() => ff.fourierMetric(q(), ff.tensor(new Float32Array(2 * 3 * 6 * 4), [2, 3, 6, 4]), r())).toThrow(
+        /^k: shape \[2, 3, 6, 4\] does not match q/,
+      );
+      expect(() => ff.fourierMetric(q(), ff.tensor(new Float32Array(2 * 2 * 6 * 5), [2, 2, 6, 5]), r())).toThrow(
+        /^k: /,
+      );
     });
   });
 
   test('fourierMetric: an R that does not broadcast, NaN R', () => {
     ff.tidy(() => {
-      expect(() => ff.fourierMetric(q(), k(), r([1, 2], [2]))).toThrow(/^R: shape \[2\] does not broadcast to \[H, D\] = \[3, 5\]/);
+      expect(() => ff.fourierMetric(q(), k(), r([1, 2], [2]))).toThrow(
+        /^R: shape \[2\] does not broadcast to \[H, D\] = \[3, 5\]/,
+      );
       expect(() => ff.fourierMetric(q(), k(), ff.tensor(new Float32Array(10), [2, 5]))).toThrow(/^R: shape \[2, 5\]/);
       expect(() => ff.fourierMetric(q(), k(), ff.tensor(new Float32Array(8), [2, 2, 2]))).toThrow(/^R: /);
       expect(() => ff.fourierMetric(q(), k(), r([NaN])).toFloat32Array()).toThrow(/^R: must be finite, got nan/);
@@ -37,7 +43,9 @@ describe(`bad input on ${device()}`, () => {
   test('fourierMetric: power 0, negative or non-integer', () => {
     ff.tidy(() => {
       for (const power of [0, -2, 2.5, NaN, '4']) {
-        expect(() => ff.fourierMetric(q(), k(), r(), { power: power as number })).toThrow(/^power: expected a positive integer/);
+        expect(() => ff.fourierMetric(q(), k(), r(), { power: power as number })).toThrow(
+          /^power: expected a positive integer/,
+        );
       }
     });
   });
@@ -65,7 +73,9 @@ describe(`bad input on ${device()}`, () => {
       const a = ff.tensor(new Float32Array(2 * 3 * 4 * 5), [2, 3, 4, 5], { requiresGrad: true });
       const K = ff.fourierMetric(a, k(), r());
       expect(() => K.backward(ff.ones([2, 3, 4, 5]))).toThrow(/^grad: expected shape \[2, 3, 4, 6\]/);
-      expect(() => K.backward()).toThrow(/^grad: backward\(\) of a tensor of shape \[2, 3, 4, 6\] needs an explicit grad/);
+      expect(() => K.backward()).toThrow(
+        /^grad: backward\(\) of a tensor of shape \[2, 3, 4, 6\] needs an explicit grad/,
+      );
     });
   });
 
@@ -80,7 +90,9 @@ describe(`bad input on ${device()}`, () => {
     }
     ff.tidy(() => {
       const x = ff.tensor([1, 2], [2], { requiresGrad: true });
-      expect(() => (Bad.apply(x) as ff.Tensor).backward(ff.ones([2]))).toThrow(/^Bad.backward: gradient 0 has shape \[7\], expected \[2\]/);
+      expect(() => (Bad.apply(x) as ff.Tensor).backward(ff.ones([2]))).toThrow(
+        /^Bad.backward: gradient 0 has shape \[7\], expected \[2\]/,
+      );
     });
   });
 
@@ -98,7 +110,9 @@ describe(`bad input on ${device()}`, () => {
   (available(other) ? test : test.skip)(`mixed devices (${device()} and ${other})`, () => {
     ff.tidy(() => {
       const kk = ff.tensor(new Float32Array(2 * 3 * 6 * 5), [2, 3, 6, 5], { device: other });
-      expect(() => ff.fourierMetric(q(), kk, r())).toThrow(new RegExp(`^k: is on device '${other}' but q is on '${device()}'`));
+      expect(() => ff.fourierMetric(q(), kk, r())).toThrow(
+        new RegExp(`^k: is on device '${other}' but q is on '${device()}'`),
+      );
     });
   });
 
@@ -111,10 +125,14 @@ describe(`bad input on ${device()}`, () => {
 
   test('the native layer checks arguments too (called directly)', () => {
     const b = ff.tensor([1], [1]).backend;
-    expect(() => b.fourierMetricForward(null as never, null as never, null as never, [1, 1, 1, 1, 1, 1, 1], 4)).toThrow(/^q: expected a tensor storage/);
+    expect(() => b.fourierMetricForward(null as never, null as never, null as never, [1, 1, 1, 1, 1, 1, 1], 4)).toThrow(
+      /^q: expected a tensor storage/,
+    );
     const s = b.alloc(4);
     expect(() => b.fourierMetricForward(s, s, s, [1, 1, 1, 1, 5, 1, 1], 4)).toThrow(/^q: expected 5 elements, got 4/);
-    expect(() => b.fourierMetricForward(s, s, s, [1, 1, 1, 1, 1.5, 1, 1] as number[], 4)).toThrow(/^dims.D: expected a positive integer/);
+    expect(() => b.fourierMetricForward(s, s, s, [1, 1, 1, 1, 1.5, 1, 1] as number[], 4)).toThrow(
+      /^dims.D: expected a positive integer/,
+    );
     b.free(s);
     expect(() => b.toArray(s)).toThrow(/^tensor: the tensor has been disposed/);
   });

@@ -16,17 +16,34 @@ const dev = () => ({ device: device() });
 describe('slidingWindows', () => {
   test('10 tokens, context 4: the first window scores all 4 positions, later ones their last stride', () => {
     expect(slidingWindows(10, 4, 1)).toEqual([
-      { start: 0, scoreFrom: 0 }, { start: 1, scoreFrom: 3 }, { start: 2, scoreFrom: 3 },
-      { start: 3, scoreFrom: 3 }, { start: 4, scoreFrom: 3 }, { start: 5, scoreFrom: 3 },
+      { start: 0, scoreFrom: 0 },
+      { start: 1, scoreFrom: 3 },
+      { start: 2, scoreFrom: 3 },
+      { start: 3, scoreFrom: 3 },
+      { start: 4, scoreFrom: 3 },
+      { start: 5, scoreFrom: 3 },
     ]);
     // stride 2: targets 1-4, 5-6, 7-8, then a last window ending at token 9 scores target 9 only
-    expect(slidingWindows(10, 4, 2)).toEqual([{ start: 0, scoreFrom: 0 }, { start: 2, scoreFrom: 2 }, { start: 4, scoreFrom: 2 }, { start: 5, scoreFrom: 3 }]);
-    expect(slidingWindows(9, 4, 4)).toEqual([{ start: 0, scoreFrom: 0 }, { start: 4, scoreFrom: 0 }]);
+    expect(slidingWindows(10, 4, 2)).toEqual([
+      { start: 0, scoreFrom: 0 },
+      { start: 2, scoreFrom: 2 },
+      { start: 4, scoreFrom: 2 },
+      { start: 5, scoreFrom: 3 },
+    ]);
+    expect(slidingWindows(9, 4, 4)).toEqual([
+      { start: 0, scoreFrom: 0 },
+      { start: 4, scoreFrom: 0 },
+    ]);
     expect(slidingWindows(5, 4)).toEqual([{ start: 0, scoreFrom: 0 }]);
   });
 
   test('every token but the first is scored exactly once', () => {
-    for (const [n, c, s] of [[37, 8, 1], [37, 8, 3], [37, 8, 8], [9, 8, 5]]) {
+    for (const [n, c, s] of [
+      [37, 8, 1],
+      [37, 8, 3],
+      [37, 8, 8],
+      [9, 8, 5],
+    ]) {
       const scored: number[] = [];
       for (const w of slidingWindows(n, c, s)) for (let t = w.scoreFrom; t < c; t++) scored.push(w.start + t + 1);
       expect(scored).toEqual(Array.from({ length: n - 1 }, (_, i) => i + 1));
@@ -41,7 +58,15 @@ describe('slidingWindows', () => {
 });
 
 const LM: Omit<LanguageModelConfig, 'attention'> = {
-  vocabSize: 12, dModel: 8, numLayers: 1, numHeads: 2, ffDim: 16, context: 4, dropout: 0.1, cutoffs: [5], tieWeights: true,
+  vocabSize: 12,
+  dModel: 8,
+  numLayers: 1,
+  numHeads: 2,
+  ffDim: 16,
+  context: 4,
+  dropout: 0.1,
+  cutoffs: [5],
+  tieWeights: true,
 };
 
 describe(`evaluatePerplexity on ${device()}`, () => {
@@ -52,26 +77,46 @@ describe(`evaluatePerplexity on ${device()}`, () => {
       // directly: the windows of stride 2 written by hand, one forward each, eval mode
       model.eval();
       let total = 0;
-      for (const [start, scoreFrom] of [[0, 0], [2, 2], [4, 2], [5, 3]]) {
+      for (const [start, scoreFrom] of [
+        [0, 0],
+        [2, 2],
+        [4, 2],
+        [5, 3],
+      ]) {
         total += ff.tidy(() => {
           const x = ff.tensor(Array.from(tokens.subarray(start, start + 4)), [1, 4], dev());
           const y = ff.tensor(Array.from(tokens.subarray(start + 1, start + 5)), [1, 4], dev());
-          return model.loss(x, y, { reduction: 'none' }).toFloat32Array().subarray(scoreFrom).reduce((s, v) => s + v, 0);
+          return model
+            .loss(x, y, { reduction: 'none' })
+            .toFloat32Array()
+            .subarray(scoreFrom)
+            .reduce((s, v) => s + v, 0);
         });
       }
       model.train();
       const before = ff.memory();
       const progress: [number, number][] = [];
-      const r = evaluatePerplexity(model, tokens, { context: 4, stride: 2, batchSize: 3, onProgress: (d, t) => progress.push([d, t]) });
+      const r = evaluatePerplexity(model, tokens, {
+        context: 4,
+        stride: 2,
+        batchSize: 3,
+        onProgress: (d, t) => progress.push([d, t]),
+      });
       expect(ff.memory()).toEqual(before);
       expect(model.training).toBe(true);
       expect(r.tokens).toBe(9);
       expect(r.nll).toBeCloseTo(total / 9, 5);
       expect(r.perplexity).toBeCloseTo(Math.exp(total / 9), 4);
-      expect(progress).toEqual([[3, 4], [4, 4]]);
+      expect(progress).toEqual([
+        [3, 4],
+        [4, 4],
+      ]);
       // maxTokens evaluates a prefix
       const prefix = evaluatePerplexity(model, tokens.subarray(0, 7), { context: 4, stride: 1 });
-      expect(evaluatePerplexity(model, tokens, { context: 4, stride: 1, maxTokens: 7, batchSize: 2 }).nll).toBeCloseTo(prefix.nll, 5);
+      expect(evaluatePerplexity(model, tokens, { context: 4, stride: 1, maxTokens: 7, batchSize: 2 }).nll).toBeCloseTo(
+        prefix.nll,
+        5,
+      );
       expect(() => evaluatePerplexity(model, tokens, { context: 4, maxTokens: 0 })).toThrow(/opts\.maxTokens/);
       model.dispose();
     });
@@ -83,7 +128,12 @@ function logitDataset(rows: number[][], labels: number[]): ImageDataset {
   const K = rows[0].length;
   const bytes = (i: number) => Uint8Array.from(rows[i], (v) => Math.round(v * 255));
   return {
-    name: 'crafted', length: rows.length, numClasses: K, channels: 1, height: 1, width: K,
+    name: 'crafted',
+    length: rows.length,
+    numClasses: K,
+    channels: 1,
+    height: 1,
+    width: K,
     classNames: Array.from({ length: K }, (_, i) => `c${i}`),
     get: async (i: number) => ({ pixels: Float32Array.from(bytes(i), (v) => v / 255), label: labels[i] }),
     decode: async (i: number) => ({ image: { data: bytes(i), width: K, height: 1, channels: 1 }, label: labels[i] }),
@@ -139,13 +189,35 @@ describe(`evaluateAccuracy on ${device()}`, () => {
   test('a tiny vision transformer over a loader: every image counted, memory unchanged', async () => {
     const n = 5;
     const ds: ImageDataset = {
-      name: 'tiny', length: n, numClasses: 3, channels: 1, height: 4, width: 4, classNames: ['a', 'b', 'c'],
+      name: 'tiny',
+      length: n,
+      numClasses: 3,
+      channels: 1,
+      height: 4,
+      width: 4,
+      classNames: ['a', 'b', 'c'],
       get: async (i: number) => ({ pixels: uniform(16, 0, 1, 20 + i), label: i % 3 }),
-      decode: async (i: number) => ({ image: { data: Uint8Array.from(uniform(16, 0, 255, 20 + i)), width: 4, height: 4, channels: 1 }, label: i % 3 }),
+      decode: async (i: number) => ({
+        image: { data: Uint8Array.from(uniform(16, 0, 255, 20 + i)), width: 4, height: 4, channels: 1 },
+        label: i % 3,
+      }),
     };
-    const model = new VisionTransformer({
-      imageSize: 4, patchSize: 2, channels: 1, numClasses: 3, dim: 8, depth: 1, numHeads: 2, mlpRatio: 2, qkvBias: true, dropPath: 0.1, attention: 'fourier',
-    }, { ...dev(), generator: new ff.Generator(1) });
+    const model = new VisionTransformer(
+      {
+        imageSize: 4,
+        patchSize: 2,
+        channels: 1,
+        numClasses: 3,
+        dim: 8,
+        depth: 1,
+        numHeads: 2,
+        mlpRatio: 2,
+        qkvBias: true,
+        dropPath: 0.1,
+        attention: 'fourier',
+      },
+      { ...dev(), generator: new ff.Generator(1) },
+    );
     const before = ff.memory();
     const r = await evaluateAccuracy(model, new ImageLoader(ds, { batchSize: 2 }));
     expect(ff.memory()).toEqual(before);
@@ -170,8 +242,12 @@ describe(`headRedundancy on ${device()}`, () => {
     expect(r.perLayer[1]).toEqual({ mean: 1, std: 1 });
     expect(r.mean).toBeCloseTo((m0 + 1) / 2, 6);
     expect(r.std).toBeCloseTo((s0 + 1) / 2, 6);
-    expect(() => headRedundancy([ff.tensor([1, 0, 0, 1], [1, 1, 2, 2], dev())])).toThrow(/maps\[0\]: head redundancy needs at least 2 heads/);
-    expect(() => headRedundancy([layer0, ff.tensor([1, 2], [1, 2], dev())])).toThrow(/maps\[1\]: expected attention maps \[B, H, N, N\]/);
+    expect(() => headRedundancy([ff.tensor([1, 0, 0, 1], [1, 1, 2, 2], dev())])).toThrow(
+      /maps\[0\]: head redundancy needs at least 2 heads/,
+    );
+    expect(() => headRedundancy([layer0, ff.tensor([1, 2], [1, 2], dev())])).toThrow(
+      /maps\[1\]: expected attention maps \[B, H, N, N\]/,
+    );
     expect(() => headRedundancy([])).toThrow(/maps: expected a non-empty array/);
     layer0.dispose();
     layer1.dispose();

@@ -21,8 +21,15 @@ const kFloor = 4;
 const names = ['out', 'dq', 'dk', 'dv', 'dR'] as const;
 
 interface Case {
-  H: number; N: number; D: number; Dv: number; RShape: number[];
-  rLo: number; rHi: number; std: number; seed: number;
+  H: number;
+  N: number;
+  D: number;
+  Dv: number;
+  RShape: number[];
+  rLo: number;
+  rHi: number;
+  std: number;
+  seed: number;
   opts: ff.FourierAttentionOptions;
 }
 
@@ -36,10 +43,13 @@ interface Outcome {
 
 function run(c: Case): Outcome {
   return ff.tidy(() => {
-    const qs = [1, c.H, c.N, c.D], vs = [1, c.H, c.N, c.Dv];
+    const qs = [1, c.H, c.N, c.D],
+      vs = [1, c.H, c.N, c.Dv];
     const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);
-    const qv = gaussian(size(qs), c.std, c.seed), kv = gaussian(size(qs), c.std, c.seed + 1);
-    const vv = gaussian(size(vs), 1, c.seed + 2), dov = gaussian(size(vs), 1, c.seed + 4);
+    const qv = gaussian(size(qs), c.std, c.seed),
+      kv = gaussian(size(qs), c.std, c.seed + 1);
+    const vv = gaussian(size(vs), 1, c.seed + 2),
+      dov = gaussian(size(vs), 1, c.seed + 4);
     const Rv = ff.reference.uniform(size(c.RShape), c.rLo, c.rHi, c.seed + 3);
     const t = (x: Float32Array, s: number[]): ff.Tensor => ff.tensor(x, s, { device: device(), requiresGrad: true });
     const [q, k, v, R] = [t(qv, qs), t(kv, qs), t(vv, vs), t(Rv, c.RShape)];
@@ -54,19 +64,23 @@ function run(c: Case): Outcome {
     // their floor.
     const roundOut = !(device() === 'cpu' && c.opts.stable);
     const models = (['same', 'mixed'] as const).map((signs) =>
-      fourierAttentionFloat32Model(...refs, dout, c.opts, { roundOut, ulps: floorUlps, signs }));
+      fourierAttentionFloat32Model(...refs, dout, c.opts, { roundOut, ulps: floorUlps, signs }),
+    );
     const exact = { out, dq: g.dq.data, dk: g.dk.data, dv: g.dv.data, dR: g.dR.data };
     const got = { out: h.toFloat32Array(), dq: gradOf(q), dk: gradOf(k), dv: gradOf(v), dR: gradOf(R) };
     // max |x| over the pairs: how far past the cpu kernels' polynomial range (|x| <= 4.25)
-    const rH = c.RShape.length === 2 ? c.RShape[0] : 1, rD = c.RShape[c.RShape.length - 1];
+    const rH = c.RShape.length === 2 ? c.RShape[0] : 1,
+      rD = c.RShape[c.RShape.length - 1];
     let maxX = 0;
     for (let h = 0; h < c.H; h++)
       for (let d = 0; d < c.D; d++) {
         const r = Rv[(rH === 1 ? 0 : h) * rD + (rD === 1 ? 0 : d)];
         for (let i = 0; i < c.N; i++)
-          for (let j = 0; j < c.N; j++) maxX = Math.max(maxX, r * Math.abs(qv[(h * c.N + i) * c.D + d] - kv[(h * c.N + j) * c.D + d]));
+          for (let j = 0; j < c.N; j++)
+            maxX = Math.max(maxX, r * Math.abs(qv[(h * c.N + i) * c.D + d] - kv[(h * c.N + j) * c.D + d]));
       }
-    const err = {} as Outcome['err'], floor = {} as Outcome['floor'];
+    const err = {} as Outcome['err'],
+      floor = {} as Outcome['floor'];
     for (const n of names) {
       err[n] = relErr(got[n], exact[n]);
       floor[n] = Math.max(...models.map((m) => relErr(m[n], exact[n])));
@@ -77,12 +91,14 @@ function run(c: Case): Outcome {
 
 /** The names of the tensors that miss both the tolerance and kFloor times the float32 floor. */
 function misses(o: Outcome): string[] {
-  return names.filter((n) => !(o.err[n] <= Math.max(n === 'out' ? tol.out : tol.grad, kFloor * o.floor[n])))
+  return names
+    .filter((n) => !(o.err[n] <= Math.max(n === 'out' ? tol.out : tol.grad, kFloor * o.floor[n])))
     .map((n) => `${n} ${o.err[n].toExponential(1)} (floor ${o.floor[n].toExponential(1)})`);
 }
 
 /** Whether the kernel is held to the plain tolerance on these inputs (their floor is low enough). */
-const plainTolerance = (o: Outcome): boolean => names.every((n) => kFloor * o.floor[n] <= (n === 'out' ? tol.out : tol.grad));
+const plainTolerance = (o: Outcome): boolean =>
+  names.every((n) => kFloor * o.floor[n] <= (n === 'out' ? tol.out : tol.grad));
 
 describe(`fourierAttention regimes on ${device()}`, () => {
   const stable = { stable: true };
@@ -91,10 +107,23 @@ describe(`fourierAttention regimes on ${device()}`, () => {
   for (const D of [64, 128]) {
     for (const causal of [false, true]) {
       test(`stable, D = ${D}, causal ${causal}: inputs N(0, 0.6^2), R in [1, 3], every R shape`, () => {
-        let plain = 0, total = 0, maxX = 0;
+        let plain = 0,
+          total = 0,
+          maxX = 0;
         for (const RShape of rShapes(2, D)) {
           for (const seed of [1, 11, 21, 31]) {
-            const o = run({ H: 2, N: 12, D, Dv: 16, RShape, rLo: 1, rHi: 3, std: 0.6, seed, opts: { ...stable, causal } });
+            const o = run({
+              H: 2,
+              N: 12,
+              D,
+              Dv: 16,
+              RShape,
+              rLo: 1,
+              rHi: 3,
+              std: 0.6,
+              seed,
+              opts: { ...stable, causal },
+            });
             expect(o.maxX).toBeGreaterThan(4.25);
             maxX = Math.max(maxX, o.maxX);
             expect({ RShape, seed, misses: misses(o) }).toEqual({ RShape, seed, misses: [] });
@@ -110,11 +139,27 @@ describe(`fourierAttention regimes on ${device()}`, () => {
   }
 
   // The reported cases (one head, 12 queries and keys, one radius ~2.7) and R and seeds around them.
-  for (const [D, causal] of [[128, true], [64, false], [128, false], [64, true]] as const) {
+  for (const [D, causal] of [
+    [128, true],
+    [64, false],
+    [128, false],
+    [64, true],
+  ] as const) {
     test(`stable, D = ${D}, causal ${causal}, one head, R = [1] in 2.5..2.9: a sweep around the reported cases`, () => {
       for (const r of [2.5, 2.6, 2.7, 2.8, 2.9]) {
         for (const seed of [1, 2, 3, 4]) {
-          const o = run({ H: 1, N: 12, D, Dv: 16, RShape: [1], rLo: r, rHi: r, std: 0.6, seed: 100 * seed, opts: { ...stable, causal } });
+          const o = run({
+            H: 1,
+            N: 12,
+            D,
+            Dv: 16,
+            RShape: [1],
+            rLo: r,
+            rHi: r,
+            std: 0.6,
+            seed: 100 * seed,
+            opts: { ...stable, causal },
+          });
           expect({ r, seed, misses: misses(o) }).toEqual({ r, seed, misses: [] });
         }
       }
@@ -128,8 +173,11 @@ describe(`fourierAttention regimes on ${device()}`, () => {
       const o = run(c);
       const maxOut = Math.max(...o.ref.out.map(Math.abs));
       if (maxOut < 1e-33) continue;
-      const K = fourierMetricRef(refArray(gaussian(c.N * c.D, c.std, seed), [1, 1, c.N, c.D]),
-        refArray(gaussian(c.N * c.D, c.std, seed + 1), [1, 1, c.N, c.D]), refArray([2], [1])).data;
+      const K = fourierMetricRef(
+        refArray(gaussian(c.N * c.D, c.std, seed), [1, 1, c.N, c.D]),
+        refArray(gaussian(c.N * c.D, c.std, seed + 1), [1, 1, c.N, c.D]),
+        refArray([2], [1]),
+      ).data;
       expect(Math.max(...K)).toBeLessThan(1e-30);
       expect(maxOut).toBeLessThan(1e-20);
       expect({ seed, misses: misses(o) }).toEqual({ seed, misses: [] });

@@ -6,7 +6,12 @@ import { device, gradOf, pair, randomPair, relErr, uniform } from './helpers/com
 const { fourierAttentionRef, fourierAttentionGradRef, refArray } = ff.reference;
 
 interface Case {
-  B: number; H: number; Nq: number; Nk: number; D: number; Dv: number;
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  Dv: number;
   RShape: number[];
   opts: ff.FourierAttentionOptions;
   /** Inputs are uniform in (-range, range); R in (rLo, rHi). */
@@ -52,7 +57,8 @@ describe(`fourierAttention on ${device()}`, () => {
   }
 
   for (const power of [1, 3]) {
-    test(`odd power ${power} (default mode)`, () => check({ ...base, RShape: [2, 1], opts: { power, causal: true } }, 200 + power));
+    test(`odd power ${power} (default mode)`, () =>
+      check({ ...base, RShape: [2, 1], opts: { power, causal: true } }, 200 + power));
   }
 
   test('cross-attention shapes: Nq != Nk, Dv != D, B = H = 1', () => {
@@ -67,10 +73,31 @@ describe(`fourierAttention on ${device()}`, () => {
 
   // The CUDA kernels spread a row over G lanes (8 features each, G the smallest with 8G >= max(D, Dv)):
   // G = 1, 2, 4, 8, 16, 32 are separate instantiations, in both modes.
-  for (const [D, Dv] of [[16, 8], [8, 32], [128, 16], [24, 128], [256, 24]]) {
+  for (const [D, Dv] of [
+    [16, 8],
+    [8, 32],
+    [128, 16],
+    [24, 128],
+    [256, 24],
+  ]) {
     for (const stable of [false, true]) {
       test(`D ${D}, Dv ${Dv}, stable ${stable}: every lane-group width`, () => {
-        check({ B: 1, H: 2, Nq: 13, Nk: 13, D, Dv, RShape: [2, 1], range: 0.1, rLo: 0.5, rHi: 1, opts: { stable, causal: stable } }, 900 + D + Dv + (stable ? 1 : 0));
+        check(
+          {
+            B: 1,
+            H: 2,
+            Nq: 13,
+            Nk: 13,
+            D,
+            Dv,
+            RShape: [2, 1],
+            range: 0.1,
+            rLo: 0.5,
+            rHi: 1,
+            opts: { stable, causal: stable },
+          },
+          900 + D + Dv + (stable ? 1 : 0),
+        );
       });
     }
   }
@@ -106,24 +133,36 @@ describe(`fourierAttention on ${device()}`, () => {
       const R = pair(Float32Array.of(40), [1]);
       // R = 40 makes every off-diagonal K tiny: h_i ~= v_i.
       const h = ff.fourierAttention(q.t, k.t, v.t, R.t, { causal: true });
-      expect(relErr(h.toFloat32Array(), fourierAttentionRef(q.ref, k.ref, v.ref, R.ref, { causal: true }).data)).toBeLessThan(1e-4);
+      expect(
+        relErr(h.toFloat32Array(), fourierAttentionRef(q.ref, k.ref, v.ref, R.ref, { causal: true }).data),
+      ).toBeLessThan(1e-4);
     });
   });
 
   test('a sequence of 2048 (causal), checked against the reference on a few rows', () => {
     ff.tidy(() => {
-      const N = 2048, D = 16, Dv = 8;
+      const N = 2048,
+        D = 16,
+        Dv = 8;
       const qv = uniform(N * D, -0.8, 0.8, 1001);
       const kv = uniform(N * D, -0.8, 0.8, 1002);
       const vv = uniform(N * Dv, -1, 1, 1003);
-      const h = ff.fourierAttention(
-        ff.tensor(qv, [1, 1, N, D]), ff.tensor(kv, [1, 1, N, D]), ff.tensor(vv, [1, 1, N, Dv]), ff.tensor([2], [1]), { causal: true },
-      ).toFloat32Array();
+      const h = ff
+        .fourierAttention(
+          ff.tensor(qv, [1, 1, N, D]),
+          ff.tensor(kv, [1, 1, N, D]),
+          ff.tensor(vv, [1, 1, N, Dv]),
+          ff.tensor([2], [1]),
+          { causal: true },
+        )
+        .toFloat32Array();
       for (const i of [0, 1, 517, 1500, N - 1]) {
         // Row i of causal attention = non-causal attention of q_i over keys 0..i.
         const ref = fourierAttentionRef(
-          refArray(qv.subarray(i * D, (i + 1) * D), [1, 1, 1, D]), refArray(kv.subarray(0, (i + 1) * D), [1, 1, i + 1, D]),
-          refArray(vv.subarray(0, (i + 1) * Dv), [1, 1, i + 1, Dv]), refArray([2], [1]),
+          refArray(qv.subarray(i * D, (i + 1) * D), [1, 1, 1, D]),
+          refArray(kv.subarray(0, (i + 1) * D), [1, 1, i + 1, D]),
+          refArray(vv.subarray(0, (i + 1) * Dv), [1, 1, i + 1, Dv]),
+          refArray([2], [1]),
         ).data;
         expect(relErr(h.subarray(i * Dv, (i + 1) * Dv), ref)).toBeLessThan(1e-4);
       }
@@ -131,14 +170,30 @@ describe(`fourierAttention on ${device()}`, () => {
   });
 
   test('native gradients agree with finite differences of the native forward (directional)', () => {
-    const shapes = [[1, 2, 6, 4], [1, 2, 6, 4], [1, 2, 6, 3], [2, 4]];
-    const x0 = shapes.map((s, n) => uniform(s.reduce((a, b) => a * b, 1), n === 3 ? 1.5 : -0.7, n === 3 ? 2.5 : 0.7, 1100 + n));
+    const shapes = [
+      [1, 2, 6, 4],
+      [1, 2, 6, 4],
+      [1, 2, 6, 3],
+      [2, 4],
+    ];
+    const x0 = shapes.map((s, n) =>
+      uniform(
+        s.reduce((a, b) => a * b, 1),
+        n === 3 ? 1.5 : -0.7,
+        n === 3 ? 2.5 : 0.7,
+        1100 + n,
+      ),
+    );
     const W = uniform(36, -1, 1, 1110);
     const opts = { causal: true };
-    const loss = (x: Float32Array[]): number => ff.tidy(() => {
-      const [a, b, c, d] = x.map((v, n) => ff.tensor(v, shapes[n]));
-      return ff.fourierAttention(a, b, c, d, opts).toFloat32Array().reduce((s, v, i) => s + v * W[i], 0);
-    });
+    const loss = (x: Float32Array[]): number =>
+      ff.tidy(() => {
+        const [a, b, c, d] = x.map((v, n) => ff.tensor(v, shapes[n]));
+        return ff
+          .fourierAttention(a, b, c, d, opts)
+          .toFloat32Array()
+          .reduce((s, v, i) => s + v * W[i], 0);
+      });
     const grads = ff.tidy(() => {
       const ts = x0.map((v, n) => ff.tensor(v, shapes[n], { requiresGrad: true }));
       ff.fourierAttention(ts[0], ts[1], ts[2], ts[3], opts).backward(ff.tensor(W, [1, 2, 6, 3]));
@@ -174,10 +229,16 @@ describe(`fourierAttention on ${device()}`, () => {
       const v = ff.zeros([1, 2, 5, 3]);
       const R = ff.tensor([2], [1]);
       expect(() => ff.fourierAttention(q, k, v, R, { causal: true })).toThrow(/^causal: needs as many queries as keys/);
-      expect(() => ff.fourierAttention(q, k, ff.zeros([1, 2, 4, 3]), R)).toThrow(/^v: shape \[1, 2, 4, 3\] does not match k/);
-      expect(() => ff.fourierAttention(q, k, v, R, { stable: true, power: 3 })).toThrow(/^power: stable: true needs an even power/);
+      expect(() => ff.fourierAttention(q, k, ff.zeros([1, 2, 4, 3]), R)).toThrow(
+        /^v: shape \[1, 2, 4, 3\] does not match k/,
+      );
+      expect(() => ff.fourierAttention(q, k, v, R, { stable: true, power: 3 })).toThrow(
+        /^power: stable: true needs an even power/,
+      );
       expect(() => ff.fourierAttention(q, k, v, R, { eps: -1 })).toThrow(/^eps: expected a finite number >= 0/);
-      expect(() => ff.fourierAttention(q, k, v, ff.tensor([1, 2, 3], [3]))).toThrow(/^R: shape \[3\] does not broadcast/);
+      expect(() => ff.fourierAttention(q, k, v, ff.tensor([1, 2, 3], [3]))).toThrow(
+        /^R: shape \[3\] does not broadcast/,
+      );
       expect(() => ff.fourierAttention(q, k, v, ff.tensor([NaN], [1])).toFloat32Array()).toThrow(/^R: must be finite/);
       expect(() => ff.fourierAttention(q, k, v, R, { power: 0 })).toThrow(/^power: /);
     });

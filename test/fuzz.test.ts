@@ -11,7 +11,12 @@ const usable = (d: ff.Device) => ff.backends().some((b) => b.device === d && b.a
 
 test(`fuzz: ${CASES} cases at seed ${SEED} on ${device()}`, async () => {
   const report = await runFuzz({
-    seed: SEED, cases: CASES, devices: [device()], chunk: CASES, shrinkMs: 5000, caseTimeoutMs: 60_000,
+    seed: SEED,
+    cases: CASES,
+    devices: [device()],
+    chunk: CASES,
+    shrinkMs: 5000,
+    caseTimeoutMs: 60_000,
     otherOf: (d) => (['cpu', 'cuda-emu'] as ff.Device[]).find((x) => x !== d && usable(x)) ?? null,
   });
   const text = [formatReport(report), ...report.failures.map((f) => formatFailure(f, SEED))].join('\n');

@@ -14,7 +14,16 @@ import { available, device, relErr, uniform } from './helpers/compare';
 const dev = () => ({ device: device() });
 
 const LM: models.LanguageModelConfig = {
-  vocabSize: 20, dModel: 16, numLayers: 2, numHeads: 2, ffDim: 32, context: 10, dropout: 0.1, attention: 'fourier', cutoffs: [], tieWeights: true,
+  vocabSize: 20,
+  dModel: 16,
+  numLayers: 2,
+  numHeads: 2,
+  ffDim: 32,
+  context: 10,
+  dropout: 0.1,
+  attention: 'fourier',
+  cutoffs: [],
+  tieWeights: true,
 };
 
 /**
@@ -23,11 +32,13 @@ const LM: models.LanguageModelConfig = {
  */
 function model(cfg: Partial<models.LanguageModelConfig>, seed = 1, on = device()): models.LanguageModel {
   const m = new models.LanguageModel({ ...LM, ...cfg }, { device: on, generator: new ff.Generator(seed) });
-  ff.noGrad(() => m.namedParameters().forEach(([name, p], i) => {
-    const u = uniform(p.size, -0.4, 0.4, 1000 * seed + i);
-    const values = name.endsWith('.R') ? u.map((x) => 1.5 + 2.5 * x) : u;
-    p.backend.uploadInto(p.storage(), values);
-  }));
+  ff.noGrad(() =>
+    m.namedParameters().forEach(([name, p], i) => {
+      const u = uniform(p.size, -0.4, 0.4, 1000 * seed + i);
+      const values = name.endsWith('.R') ? u.map((x) => 1.5 + 2.5 * x) : u;
+      p.backend.uploadInto(p.storage(), values);
+    }),
+  );
   return m;
 }
 
@@ -36,7 +47,11 @@ const stream = (n: number, V = 20) => Array.from({ length: n }, (_, i) => (7 * i
 
 /** Log-probabilities after each of ids, recomputed from the whole prefix each time (no cache). */
 function recomputed(m: models.LanguageModel, ids: number[]): Float32Array[] {
-  return ids.map((_, t) => ff.noGrad(() => ff.tidy(() => m.logProbs(ff.tensor(ids.slice(0, t + 1), [1, t + 1], dev()), { last: true }).toFloat32Array())));
+  return ids.map((_, t) =>
+    ff.noGrad(() =>
+      ff.tidy(() => m.logProbs(ff.tensor(ids.slice(0, t + 1), [1, t + 1], dev()), { last: true }).toFloat32Array()),
+    ),
+  );
 }
 
 /** The same with a cache: the first `prefill` tokens in one causal pass, then one token at a time. */
@@ -44,7 +59,9 @@ function cached(m: models.LanguageModel, ids: number[], prefill: number): Float3
   const cache = new ff.nn.KVCache(m.blocks.length);
   const out: Float32Array[] = [];
   ff.noGrad(() => {
-    const first = ff.tidy(() => m.logProbs(ff.tensor(ids.slice(0, prefill), [1, prefill], dev()), { cache }).toFloat32Array());
+    const first = ff.tidy(() =>
+      m.logProbs(ff.tensor(ids.slice(0, prefill), [1, prefill], dev()), { cache }).toFloat32Array(),
+    );
     const V = m.config.vocabSize;
     for (let t = 0; t < prefill; t++) out.push(first.slice(t * V, (t + 1) * V));
     for (let t = prefill; t < ids.length; t++) {
@@ -59,7 +76,16 @@ function cached(m: models.LanguageModel, ids: number[], prefill: number): Float3
 describe(`key-value cache on ${device()}`, () => {
   const variants = [
     { name: 'fourier, full softmax', cfg: { attention: 'fourier' as const } },
-    { name: 'fourier, adaptive softmax, pre-LN, radius per head', cfg: { attention: 'fourier' as const, cutoffs: [6, 12], divVal: 2, norm: 'pre' as const, radius: 'head' as const } },
+    {
+      name: 'fourier, adaptive softmax, pre-LN, radius per head',
+      cfg: {
+        attention: 'fourier' as const,
+        cutoffs: [6, 12],
+        divVal: 2,
+        norm: 'pre' as const,
+        radius: 'head' as const,
+      },
+    },
     { name: 'dot, full softmax', cfg: { attention: 'dot' as const } },
     { name: 'dot, adaptive softmax, untied', cfg: { attention: 'dot' as const, cutoffs: [6, 12], tieWeights: false } },
   ];
@@ -87,36 +113,52 @@ describe(`key-value cache on ${device()}`, () => {
   for (const c of blockCases) {
     test(`transformer blocks, ${c.attention}${c.stable ? ' stable' : ''}: each cached row equals the causal pass over the prefix (1e-5)`, () => {
       const [T, d] = [9, 16];
-      const blocks = [0, 1].map((i) => new ff.nn.TransformerBlock(d, 2, {
-        attention: c.attention, stable: c.stable, causal: true, norm: i === 0 ? 'post' : 'pre', ffDim: 32, radiusInit: 1.5,
-        device: device(), generator: new ff.Generator(5 + i),
-      }));
+      const blocks = [0, 1].map(
+        (i) =>
+          new ff.nn.TransformerBlock(d, 2, {
+            attention: c.attention,
+            stable: c.stable,
+            causal: true,
+            norm: i === 0 ? 'post' : 'pre',
+            ffDim: 32,
+            radiusInit: 1.5,
+            device: device(),
+            generator: new ff.Generator(5 + i),
+          }),
+      );
       // q and k spread so that x = R (q - k) stays mostly within sinc's first lobe (|x| < pi):
       // near a zero of sinc, log K's sensitivity to q and k is unbounded, and the rounding of a
       // one-row product (the cached step's GEMV) against a many-row one (the prefix's GEMM)
       // alone would move a stable (eps-free, near one-hot) row by more than 1e-5
-      ff.noGrad(() => blocks.forEach((b, i) => {
-        const qkv = b.attn.qkv.weight;
-        qkv.backend.uploadInto(qkv.storage(), uniform(qkv.size, -0.3, 0.3, 40 + i));
-      }));
+      ff.noGrad(() =>
+        blocks.forEach((b, i) => {
+          const qkv = b.attn.qkv.weight;
+          qkv.backend.uploadInto(qkv.storage(), uniform(qkv.size, -0.3, 0.3, 40 + i));
+        }),
+      );
       const x = uniform(T * d, -1, 1, 7);
-      const full = ff.noGrad(() => ff.tidy(() => {
-        let h = ff.tensor(x, [1, T, d], dev());
-        for (const b of blocks) h = b.forward(h);
-        return h.toFloat32Array();
-      }));
+      const full = ff.noGrad(() =>
+        ff.tidy(() => {
+          let h = ff.tensor(x, [1, T, d], dev());
+          for (const b of blocks) h = b.forward(h);
+          return h.toFloat32Array();
+        }),
+      );
       const caches = blocks.map(() => new ff.nn.LayerKVCache());
       const rows: number[] = [];
       ff.noGrad(() => {
         for (const [from, to] of [[0, 3], ...Array.from({ length: T - 3 }, (_, i) => [3 + i, 4 + i])]) {
-          rows.push(...ff.tidy(() => {
-            let h = ff.tensor(x.slice(from * d, to * d), [1, to - from, d], dev());
-            blocks.forEach((b, i) => (h = b.forward(h, caches[i])));
-            return h.toFloat32Array();
-          }));
+          rows.push(
+            ...ff.tidy(() => {
+              let h = ff.tensor(x.slice(from * d, to * d), [1, to - from, d], dev());
+              blocks.forEach((b, i) => (h = b.forward(h, caches[i])));
+              return h.toFloat32Array();
+            }),
+          );
         }
       });
-      for (let t = 0; t < T; t++) expect(relErr(rows.slice(t * d, (t + 1) * d), full.slice(t * d, (t + 1) * d))).toBeLessThan(1e-5);
+      for (let t = 0; t < T; t++)
+        expect(relErr(rows.slice(t * d, (t + 1) * d), full.slice(t * d, (t + 1) * d))).toBeLessThan(1e-5);
       for (const cache of caches) cache.reset();
       for (const b of blocks) b.dispose();
     });
@@ -125,18 +167,28 @@ describe(`key-value cache on ${device()}`, () => {
   test('the cache refuses what it cannot do, with errors that name the argument', () => {
     const m = model({});
     const cache = new ff.nn.KVCache(2);
-    ff.noGrad(() => ff.tidy(() => {
-      m.logProbs(ff.tensor(stream(4), [1, 4], dev()), { cache });
-      expect(() => m.logProbs(ff.tensor(stream(2), [1, 2], dev()), { cache })).toThrow(/x: a causal layer with 4 cached tokens takes one new token at a time, got 2/);
-      const other = new ff.nn.KVCache(2);
-      expect(m.logProbs(ff.tensor(stream(7), [1, 7], dev()), { cache: other }).shape).toEqual([1, 7, 20]);
-      expect(other.length).toBe(7);
-      other.dispose();
-      for (let t = 4; t < LM.context; t++) m.logProbs(ff.tensor([1], [1, 1], dev()), { cache });
-      expect(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache })).toThrow(/ids: 1 tokens after the 10 cached pass the context of 10/);
-      expect(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache: new ff.nn.KVCache(3) })).toThrow(/opts\.cache: expected a KVCache of 2 layers/);
-    }));
-    expect(() => ff.tidy(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache: new ff.nn.KVCache(2) }))).toThrow(/KVCache: incremental decoding runs without grad/);
+    ff.noGrad(() =>
+      ff.tidy(() => {
+        m.logProbs(ff.tensor(stream(4), [1, 4], dev()), { cache });
+        expect(() => m.logProbs(ff.tensor(stream(2), [1, 2], dev()), { cache })).toThrow(
+          /x: a causal layer with 4 cached tokens takes one new token at a time, got 2/,
+        );
+        const other = new ff.nn.KVCache(2);
+        expect(m.logProbs(ff.tensor(stream(7), [1, 7], dev()), { cache: other }).shape).toEqual([1, 7, 20]);
+        expect(other.length).toBe(7);
+        other.dispose();
+        for (let t = 4; t < LM.context; t++) m.logProbs(ff.tensor([1], [1, 1], dev()), { cache });
+        expect(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache })).toThrow(
+          /ids: 1 tokens after the 10 cached pass the context of 10/,
+        );
+        expect(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache: new ff.nn.KVCache(3) })).toThrow(
+          /opts\.cache: expected a KVCache of 2 layers/,
+        );
+      }),
+    );
+    expect(() => ff.tidy(() => m.logProbs(ff.tensor([1], [1, 1], dev()), { cache: new ff.nn.KVCache(2) }))).toThrow(
+      /KVCache: incremental decoding runs without grad/,
+    );
     cache.dispose();
     m.dispose();
   });
@@ -164,7 +216,11 @@ describe(`LanguageModel.generate on ${device()}`, () => {
     expect(m.training).toBe(true);
     m.eval();
     const full = recomputed(m, [...prompt, ...g.tokens]);
-    g.tokens.forEach((id, i) => expect(id).toBe(models.sampleToken(full[prompt.length - 1 + i], resolveSampling({ temperature: 0 }), new ff.Generator())));
+    g.tokens.forEach((id, i) =>
+      expect(id).toBe(
+        models.sampleToken(full[prompt.length - 1 + i], resolveSampling({ temperature: 0 }), new ff.Generator()),
+      ),
+    );
     expect(ff.memory().numTensors).toBe(before);
     m.dispose();
   });
@@ -197,7 +253,10 @@ describe(`LanguageModel.generate on ${device()}`, () => {
 
   test('bad input throws an error naming the argument', () => {
     const m = model({});
-    const gen = (prompt: ArrayLike<number>, o: models.GenerateOptions = {}) => () => m.generate(prompt, o);
+    const gen =
+      (prompt: ArrayLike<number>, o: models.GenerateOptions = {}) =>
+      () =>
+        m.generate(prompt, o);
     expect(gen([])).toThrow(/promptIds: the prompt is empty; expected at least one token id/);
     expect(gen([1, 20])).toThrow(/promptIds\[1\]: expected an integer in \[0, 19\], got 20/);
     expect(gen([1.5])).toThrow(/promptIds\[0\]/);
@@ -234,11 +293,15 @@ describe('sampling rules', () => {
   test('the draws follow softmax(scores / T), cut to the top k and to the nucleus', () => {
     const p = [0.1, 0.45, 0.05, 0.3, 0.1];
     const n = 20000;
-    const near = (got: number[], want: number[]) => got.forEach((x, i) => expect(Math.abs(x - want[i])).toBeLessThan(0.015));
+    const near = (got: number[], want: number[]) =>
+      got.forEach((x, i) => expect(Math.abs(x - want[i])).toBeLessThan(0.015));
     near(draw(logp(p), {}, n), p);
     // T = 2: weights p^(1/2), renormalised
     const sq = p.map(Math.sqrt);
-    near(draw(logp(p), { temperature: 2 }, n), sq.map((x) => x / sq.reduce((a, b) => a + b)));
+    near(
+      draw(logp(p), { temperature: 2 }, n),
+      sq.map((x) => x / sq.reduce((a, b) => a + b)),
+    );
     // top-2: ids 1 and 3 only
     near(draw(logp(p), { topK: 2 }, n), [0, 0.6, 0, 0.4, 0]);
     // nucleus 0.7: 0.45 + 0.3 reaches it, so ids 1 and 3 again; 0.8 adds the first of the 0.1s (the lower id)
@@ -247,7 +310,13 @@ describe('sampling rules', () => {
     // top-k then top-p on what top-k kept: top-3 = {1, 3, 0}; 0.6 of it is reached by 0.45 + 0.3
     near(draw(logp(p), { topK: 3, topP: 0.6 }, n), [0, 0.6, 0, 0.4, 0]);
     // logits shifted by a constant draw the same tokens, seed for seed
-    expect(draw(logp(p).map((x) => x + 5), { topP: 0.9 }, 500)).toEqual(draw(logp(p), { topP: 0.9 }, 500));
+    expect(
+      draw(
+        logp(p).map((x) => x + 5),
+        { topP: 0.9 },
+        500,
+      ),
+    ).toEqual(draw(logp(p), { topP: 0.9 }, 500));
   });
 
   test('the nucleus of a large vocabulary: one dominant token, or equal weights cut by id', () => {

@@ -10,7 +10,11 @@ type RefArray = ff.reference.RefArray;
 const dev = () => ({ device: device() });
 
 /** The gradient of L = sum(y * W) w.r.t. every parameter, from float64 central differences of `f`. */
-function refGrads(params: ff.reference.RefParams, f: (p: ff.reference.RefParams) => RefArray, W: Float32Array): Record<string, Float64Array> {
+function refGrads(
+  params: ff.reference.RefParams,
+  f: (p: ff.reference.RefParams) => RefArray,
+  W: Float32Array,
+): Record<string, Float64Array> {
   const loss = () => f(params).data.reduce((s, y, i) => s + y * W[i], 0);
   const out: Record<string, Float64Array> = {};
   for (const [name, p] of Object.entries(params)) {
@@ -28,7 +32,12 @@ function refGrads(params: ff.reference.RefParams, f: (p: ff.reference.RefParams)
 }
 
 /** Runs module.forward(x), backward with upstream W; returns y and every parameter's gradient. */
-function nativeGrads(m: ff.nn.Module & { forward(x: ff.Tensor): ff.Tensor }, xv: Float32Array, shape: number[], W: Float32Array) {
+function nativeGrads(
+  m: ff.nn.Module & { forward(x: ff.Tensor): ff.Tensor },
+  xv: Float32Array,
+  shape: number[],
+  W: Float32Array,
+) {
   return ff.tidy(() => {
     m.zeroGrad();
     const x = ff.tensor(xv, shape, dev());
@@ -49,7 +58,9 @@ function nativeGrads(m: ff.nn.Module & { forward(x: ff.Tensor): ff.Tensor }, xv:
  */
 function expectGradsClose(native: Record<string, Float32Array>, ref: Record<string, Float64Array>): void {
   const zero = (name: string) => ref[name].every((g) => Math.abs(g) < 1e-8);
-  const errors = Object.entries(native).map(([name, g]) => [name, zero(name) ? Math.max(...g.map(Math.abs)) * 200 : relErr(g, ref[name])] as const);
+  const errors = Object.entries(native).map(
+    ([name, g]) => [name, zero(name) ? Math.max(...g.map(Math.abs)) * 200 : relErr(g, ref[name])] as const,
+  );
   expect(errors.filter(([, e]) => !(e < 2e-4))).toEqual([]);
 }
 
@@ -61,7 +72,10 @@ class Net extends ff.nn.Module {
   constructor() {
     super();
     this.a = this.registerModule('a', new ff.nn.Linear(3, 4, dev()));
-    this.blocks = this.registerModule('blocks', new ff.nn.ModuleList([new ff.nn.Linear(4, 4, dev()), new ff.nn.Linear(4, 2, { ...dev(), bias: false })]));
+    this.blocks = this.registerModule(
+      'blocks',
+      new ff.nn.ModuleList([new ff.nn.Linear(4, 4, dev()), new ff.nn.Linear(4, 2, { ...dev(), bias: false })]),
+    );
     this.scale = this.registerParameter('scale', ff.ones([2], dev()));
     this.running = this.registerBuffer('running', ff.zeros([2], dev()));
   }
@@ -70,13 +84,28 @@ class Net extends ff.nn.Module {
 describe(`nn.Module on ${device()}`, () => {
   test('names parameters, buffers and submodules as PyTorch does, in registration order', () => {
     const net = new Net();
-    expect(net.namedParameters().map(([n]) => n)).toEqual(['scale', 'a.weight', 'a.bias', 'blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight']);
+    expect(net.namedParameters().map(([n]) => n)).toEqual([
+      'scale',
+      'a.weight',
+      'a.bias',
+      'blocks.0.weight',
+      'blocks.0.bias',
+      'blocks.1.weight',
+    ]);
     expect(net.namedBuffers().map(([n]) => n)).toEqual(['running']);
     expect(net.namedChildren().map(([n]) => n)).toEqual(['a', 'blocks']);
     expect(net.namedModules().map(([n]) => n)).toEqual(['', 'a', 'blocks', 'blocks.0', 'blocks.1']);
     expect(net.parameters().every((p) => p.requiresGrad)).toBe(true);
     expect(net.numParameters()).toBe(2 + 12 + 4 + 16 + 4 + 8);
-    expect(Object.keys(net.stateDict())).toEqual(['scale', 'running', 'a.weight', 'a.bias', 'blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight']);
+    expect(Object.keys(net.stateDict())).toEqual([
+      'scale',
+      'running',
+      'a.weight',
+      'a.bias',
+      'blocks.0.weight',
+      'blocks.0.bias',
+      'blocks.1.weight',
+    ]);
     expect(net.blocks.length).toBe(2);
     expect(net.blocks.at(1).bias).toBeNull();
     net.dispose();
@@ -93,11 +122,27 @@ describe(`nn.Module on ${device()}`, () => {
   });
 
   test('Sequential applies its modules in order; apply() visits every submodule', () => {
-    const seq = new ff.nn.Sequential([new ff.nn.Linear(3, 5, dev()), new ff.nn.LayerNorm(5, dev()), new ff.nn.Linear(5, 2, dev())]);
-    expect(seq.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '1.weight', '1.bias', '2.weight', '2.bias']);
+    const seq = new ff.nn.Sequential([
+      new ff.nn.Linear(3, 5, dev()),
+      new ff.nn.LayerNorm(5, dev()),
+      new ff.nn.Linear(5, 2, dev()),
+    ]);
+    expect(seq.namedParameters().map(([n]) => n)).toEqual([
+      '0.weight',
+      '0.bias',
+      '1.weight',
+      '1.bias',
+      '2.weight',
+      '2.bias',
+    ]);
     const xv = uniform(6, -1, 1, 9);
     const y = ff.tidy(() => seq.forward(ff.tensor(xv, [2, 3], dev())).toFloat32Array());
-    const manual = ff.tidy(() => seq.at(2).forward(seq.at(1).forward(seq.at(0).forward(ff.tensor(xv, [2, 3], dev())))).toFloat32Array());
+    const manual = ff.tidy(() =>
+      seq
+        .at(2)
+        .forward(seq.at(1).forward(seq.at(0).forward(ff.tensor(xv, [2, 3], dev()))))
+        .toFloat32Array(),
+    );
     expect(Array.from(y)).toEqual(Array.from(manual));
     const visited: string[] = [];
     seq.apply((m) => visited.push(m.constructor.name));
@@ -128,7 +173,8 @@ describe(`nn.Module on ${device()}`, () => {
     for (const [k, t] of Object.entries(a.stateDict())) onCpu[k] = t.to('cpu');
     expect(b.loadStateDict(onCpu)).toEqual({ missingKeys: [], unexpectedKeys: [] });
     expect(b.parameters()).toEqual(params);
-    for (const [k, t] of Object.entries(b.stateDict())) expect(t.toFloat32Array()).toEqual(a.stateDict()[k].toFloat32Array());
+    for (const [k, t] of Object.entries(b.stateDict()))
+      expect(t.toFloat32Array()).toEqual(a.stateDict()[k].toFloat32Array());
     for (const t of Object.values(onCpu)) t.dispose();
     a.dispose();
     b.dispose();
@@ -156,31 +202,34 @@ describe(`nn.Module on ${device()}`, () => {
   });
 
   const other: ff.Device = device() === 'cpu' ? 'cuda-emu' : 'cpu';
-  (available(other) ? test : test.skip)(`to('${other}') moves parameters, buffers and gradients into the fields that held them`, () => {
-    const net = new Net();
-    const y = run(net);
-    const state = Object.fromEntries(Object.entries(net.stateDict()).map(([k, t]) => [k, t.toFloat32Array()]));
-    const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
-    const old = net.parameters();
-    const before = ff.memory().numTensors;
-    expect(net.to(other)).toBe(net);
-    expect(ff.memory().numTensors).toBe(before);
-    expect(old.every((p) => p.isDisposed)).toBe(true);
-    for (const [k, t] of Object.entries(net.stateDict())) {
-      expect(t.device).toBe(other);
-      expect(t.toFloat32Array()).toEqual(state[k]);
-    }
-    expect(net.parameters().every((p) => p.requiresGrad)).toBe(true);
-    expect(net.parameters().map((p) => p.grad!.toFloat32Array())).toEqual(grads);
-    expect([net.a.weight, net.a.bias, net.scale, net.running, net.blocks.at(1).weight]).toEqual(
-      ['a.weight', 'a.bias', 'scale', 'running', 'blocks.1.weight'].map((k) => net.stateDict()[k]),
-    );
-    net.zeroGrad();
-    expect(relErr(run(net), y)).toBeLessThan(1e-6);
-    net.to(device());
-    expect(net.scale.device).toBe(device());
-    net.dispose();
-  });
+  (available(other) ? test : test.skip)(
+    `to('${other}') moves parameters, buffers and gradients into the fields that held them`,
+    () => {
+      const net = new Net();
+      const y = run(net);
+      const state = Object.fromEntries(Object.entries(net.stateDict()).map(([k, t]) => [k, t.toFloat32Array()]));
+      const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
+      const old = net.parameters();
+      const before = ff.memory().numTensors;
+      expect(net.to(other)).toBe(net);
+      expect(ff.memory().numTensors).toBe(before);
+      expect(old.every((p) => p.isDisposed)).toBe(true);
+      for (const [k, t] of Object.entries(net.stateDict())) {
+        expect(t.device).toBe(other);
+        expect(t.toFloat32Array()).toEqual(state[k]);
+      }
+      expect(net.parameters().every((p) => p.requiresGrad)).toBe(true);
+      expect(net.parameters().map((p) => p.grad!.toFloat32Array())).toEqual(grads);
+      expect([net.a.weight, net.a.bias, net.scale, net.running, net.blocks.at(1).weight]).toEqual(
+        ['a.weight', 'a.bias', 'scale', 'running', 'blocks.1.weight'].map((k) => net.stateDict()[k]),
+      );
+      net.zeroGrad();
+      expect(relErr(run(net), y)).toBeLessThan(1e-6);
+      net.to(device());
+      expect(net.scale.device).toBe(device());
+      net.dispose();
+    },
+  );
 
   (available(other) ? test : test.skip)(`to('${other}') keeps a tied parameter tied`, () => {
     class Tied extends ff.nn.Module {
@@ -209,9 +258,14 @@ describe(`nn.Module on ${device()}`, () => {
     const { scale: _s, ...missing } = sd;
     expect(() => net.loadStateDict(missing)).toThrow(/missing: scale/);
     const wrong = ff.zeros([4, 4], dev());
-    expect(() => net.loadStateDict({ ...sd, 'a.weight': ff.zeros([4, 3], dev()), 'blocks.0.bias': wrong })).toThrow(/dict\.blocks\.0\.bias: shape \[4, 4\] does not match the module's \[4\]/);
+    expect(() => net.loadStateDict({ ...sd, 'a.weight': ff.zeros([4, 3], dev()), 'blocks.0.bias': wrong })).toThrow(
+      /dict\.blocks\.0\.bias: shape \[4, 4\] does not match the module's \[4\]/,
+    );
     expect(net.a.weight.toFloat32Array()).toEqual(before);
-    expect(net.loadStateDict({ ...missing, extra }, { strict: false })).toEqual({ missingKeys: ['scale'], unexpectedKeys: ['extra'] });
+    expect(net.loadStateDict({ ...missing, extra }, { strict: false })).toEqual({
+      missingKeys: ['scale'],
+      unexpectedKeys: ['extra'],
+    });
     for (const t of [extra, wrong]) t.dispose();
     net.dispose();
   });
@@ -226,7 +280,10 @@ describe(`nn.Module on ${device()}`, () => {
     expect(() => new ff.nn.Linear(0, 2)).toThrow(/inFeatures: expected a positive integer/);
     expect(() => new ff.nn.MultiHeadAttention(6, 4)).toThrow(/numHeads: 4 does not divide dModel 6/);
     expect(() => new ff.nn.MultiHeadAttention(8, 2, { radius: 'row' as never })).toThrow(/opts\.radius/);
-    for (const features of [0, 5, 1.5]) expect(() => new ff.nn.MultiHeadAttention(8, 2, { features })).toThrow(/opts\.features: expected an integer in \[1, 4\]/);
+    for (const features of [0, 5, 1.5])
+      expect(() => new ff.nn.MultiHeadAttention(8, 2, { features })).toThrow(
+        /opts\.features: expected an integer in \[1, 4\]/,
+      );
     expect(() => new ff.nn.TransformerBlock(8, 2, { norm: 'middle' as never })).toThrow(/opts\.norm/);
     x.dispose();
     m.dispose();
@@ -234,7 +291,7 @@ describe(`nn.Module on ${device()}`, () => {
 });
 
 describe(`nn layers on ${device()}`, () => {
-  test('Linear: PyTorch\'s init bounds, the same weights for the same seed, and x W^T + b', () => {
+  test("Linear: PyTorch's init bounds, the same weights for the same seed, and x W^T + b", () => {
     const l1 = new ff.nn.Linear(16, 8, { ...dev(), generator: new ff.Generator(7) });
     const l2 = new ff.nn.Linear(16, 8, { ...dev(), generator: new ff.Generator(7) });
     const w = l1.weight.toFloat32Array();
@@ -253,7 +310,17 @@ describe(`nn layers on ${device()}`, () => {
     ff.nn.init.normal_(ln.weight!, 1, 0.1);
     const xv = uniform(12, -2, 2, 2);
     const y = ff.tidy(() => ln.forward(ff.tensor(xv, [2, 6], dev())).toFloat32Array());
-    expect(relErr(y, layerNormRef(refArray(xv, [2, 6]), refArray(ln.weight!.toFloat32Array(), [6]), refArray(new Float32Array(6), [6]), 1e-6).data)).toBeLessThan(1e-5);
+    expect(
+      relErr(
+        y,
+        layerNormRef(
+          refArray(xv, [2, 6]),
+          refArray(ln.weight!.toFloat32Array(), [6]),
+          refArray(new Float32Array(6), [6]),
+          1e-6,
+        ).data,
+      ),
+    ).toBeLessThan(1e-5);
     const emb = new ff.nn.Embedding(10, 4, dev());
     const out = ff.tidy(() => emb.forward(ff.tensor([3, 0, 9], [3], dev())).toFloat32Array());
     const w = emb.weight.toFloat32Array();
@@ -277,7 +344,16 @@ describe(`nn layers on ${device()}`, () => {
     x.dispose();
   });
 
-  const attentionCases: { attention: ff.reference.AttentionModuleRefOptions['attention']; causal: boolean; radius?: ff.nn.RadiusSharing; features?: number; stable?: boolean; power?: number; eps?: number; neuralDim?: number }[] = [
+  const attentionCases: {
+    attention: ff.reference.AttentionModuleRefOptions['attention'];
+    causal: boolean;
+    radius?: ff.nn.RadiusSharing;
+    features?: number;
+    stable?: boolean;
+    power?: number;
+    eps?: number;
+    neuralDim?: number;
+  }[] = [
     { attention: 'fourier', causal: true, radius: 'feature' },
     { attention: 'fourier', causal: false, radius: 'head' },
     { attention: 'fourier', causal: true, radius: 'shared' },
@@ -294,11 +370,27 @@ describe(`nn layers on ${device()}`, () => {
   ];
   for (const c of attentionCases) {
     test(`MultiHeadAttention ${JSON.stringify(c)}: forward and every parameter gradient against the float64 reference`, () => {
-      const B = 2, N = 3, C = 4, H = 2;
-      const m = new ff.nn.MultiHeadAttention(C, H, { ...dev(), ...c, generator: new ff.Generator(11), radiusInit: 1.5 });
+      const B = 2,
+        N = 3,
+        C = 4,
+        H = 2;
+      const m = new ff.nn.MultiHeadAttention(C, H, {
+        ...dev(),
+        ...c,
+        generator: new ff.Generator(11),
+        radiusInit: 1.5,
+      });
       const xv = uniform(B * N * C, -1, 1, 3);
       const W = uniform(B * N * C, -1, 1, 4);
-      const o = { numHeads: H, attention: c.attention, causal: c.causal, features: c.features, stable: c.stable, power: c.power, eps: c.eps };
+      const o = {
+        numHeads: H,
+        attention: c.attention,
+        causal: c.causal,
+        features: c.features,
+        stable: c.stable,
+        power: c.power,
+        eps: c.eps,
+      };
       const p = refParams(m.stateDict());
       const f = (q: ff.reference.RefParams) => multiHeadAttentionRef(refArray(xv, [B, N, C]), q, o);
       const native = nativeGrads(m, xv, [B, N, C], W);
@@ -318,9 +410,20 @@ describe(`nn layers on ${device()}`, () => {
   for (const norm of ['pre', 'post'] as const) {
     for (const attention of ['fourier', 'dot', 'neural'] as const) {
       test(`TransformerBlock ${norm}-LN ${attention}: forward and gradients against the float64 reference`, () => {
-        const B = 1, N = 3, C = 4, H = 2;
+        const B = 1,
+          N = 3,
+          C = 4,
+          H = 2;
         const activation = norm === 'pre' ? 'gelu' : 'relu';
-        const m = new ff.nn.TransformerBlock(C, H, { ...dev(), norm, attention, activation, ffDim: 6, causal: true, generator: new ff.Generator(5) });
+        const m = new ff.nn.TransformerBlock(C, H, {
+          ...dev(),
+          norm,
+          attention,
+          activation,
+          ffDim: 6,
+          causal: true,
+          generator: new ff.Generator(5),
+        });
         for (const ln of [m.ln1, m.ln2]) {
           ff.nn.init.normal_(ln.weight!, 1, 0.2);
           ff.nn.init.normal_(ln.bias!, 0, 0.2);
@@ -340,7 +443,12 @@ describe(`nn layers on ${device()}`, () => {
   }
 
   test('TransformerBlock dropout and drop-path are active in training mode only', () => {
-    const m = new ff.nn.TransformerBlock(8, 2, { ...dev(), dropout: 0.5, dropPath: 0.5, generator: new ff.Generator(1) });
+    const m = new ff.nn.TransformerBlock(8, 2, {
+      ...dev(),
+      dropout: 0.5,
+      dropPath: 0.5,
+      generator: new ff.Generator(1),
+    });
     const xv = uniform(2 * 3 * 8, -1, 1, 8);
     const run = () => ff.tidy(() => m.forward(ff.tensor(xv, [2, 3, 8], dev())).toFloat32Array());
     const t1 = run();
@@ -367,7 +475,7 @@ describe(`init and random on ${device()}`, () => {
     expect(() => new ff.Generator(1.5)).toThrow(/seed/);
   });
 
-  test('manualSeed makes the default generator repeat; the default seed is PyTorch\'s', () => {
+  test("manualSeed makes the default generator repeat; the default seed is PyTorch's", () => {
     const saved = ff.getRngState();
     ff.manualSeed(123);
     const a = ff.defaultGenerator.uniform(5);

@@ -60,7 +60,10 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
       test(`reduction ${reduction}${projTransposed ? ', tied (transposed) projections' : ''}: loss and every gradient match the reference`, () => {
         const x = randomPair([2, N / 2, d], -1, 1, 3);
         const w = makeWeights(projTransposed);
-        const { loss } = ff.adaptiveLogSoftmaxWithLoss(x.t, ff.tensor(targetValues, [2, N / 2]), tensorWeights(w), { cutoffs, reduction });
+        const { loss } = ff.adaptiveLogSoftmaxWithLoss(x.t, ff.tensor(targetValues, [2, N / 2]), tensorWeights(w), {
+          cutoffs,
+          reduction,
+        });
         const x2 = refArray(x.ref.data, [N, d]);
         const nll = nllRef(x2, w);
         const total = nll.reduce((a, b) => a + b, 0);
@@ -76,10 +79,14 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
         const scale = reduction === 'mean' ? 1 / N : 1;
         const f = () => nllRef(x2, w).reduce((a, b) => a + b, 0) * scale;
         const params: [string, ff.Tensor, ff.reference.RefArray][] = [
-          ['x', x.t, x2], ['head', w.head.t, w.head.ref], ['headBias', w.headBias.t, w.headBias.ref],
+          ['x', x.t, x2],
+          ['head', w.head.t, w.head.ref],
+          ['headBias', w.headBias.t, w.headBias.ref],
           ...w.tails.flatMap((t, i) => [
             [`tails[${i}].weight`, t.weight.t, t.weight.ref] as [string, ff.Tensor, ff.reference.RefArray],
-            ...(t.proj ? [[`tails[${i}].proj`, t.proj.t, t.proj.ref] as [string, ff.Tensor, ff.reference.RefArray]] : []),
+            ...(t.proj
+              ? [[`tails[${i}].proj`, t.proj.t, t.proj.ref] as [string, ff.Tensor, ff.reference.RefArray]]
+              : []),
           ]),
         ];
         for (const [name, t, ref] of params) {
@@ -93,12 +100,16 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
   test('logProbs: every word of the vocabulary, normalised per row', () => {
     const x = randomPair([N, d], -1, 1, 4);
     const w = makeWeights(false);
-    const { logProbs } = ff.adaptiveLogSoftmaxWithLoss(x.t, ff.tensor(targetValues, [N]), tensorWeights(w), { cutoffs, logProbs: true });
+    const { logProbs } = ff.adaptiveLogSoftmaxWithLoss(x.t, ff.tensor(targetValues, [N]), tensorWeights(w), {
+      cutoffs,
+      logProbs: true,
+    });
     const ref = adaptiveLogProbRef(x.ref, refWeights(w), cutoffs);
     expect(logProbs?.shape).toEqual([N, V]);
     const lp = (logProbs as ff.Tensor).toFloat32Array();
     expect(relErr(lp, ref.data)).toBeLessThan(1e-5);
-    for (let r = 0; r < N; r++) expect(lp.subarray(r * V, (r + 1) * V).reduce((s, v) => s + Math.exp(v), 0)).toBeCloseTo(1, 5);
+    for (let r = 0; r < N; r++)
+      expect(lp.subarray(r * V, (r + 1) * V).reduce((s, v) => s + Math.exp(v), 0)).toBeCloseTo(1, 5);
   });
 
   test('adaptiveLogProbs: the same log-probabilities without a target; a head in two parts, few rows or many', () => {
@@ -122,7 +133,9 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     const bias = ff.tensor(w.headBias.t.toFloat32Array(), [cutoffs[0] + 3], { device: device(), requiresGrad: true });
     ff.sum(ff.adaptiveLogProbs(x.t, { ...split, headBias: bias }, { cutoffs })).backward();
     expect(Array.from(gradOf(bias)).filter((g) => g !== 0).length).toBe(cutoffs[0] + 3);
-    expect(() => ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5, 6)] }, { cutoffs })).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\] \+ \[1, 8\]/);
+    expect(() =>
+      ff.adaptiveLogProbs(x.t, { ...split, head: [ff.slice(whole, 0, 0, 5), ff.slice(whole, 0, 5, 6)] }, { cutoffs }),
+    ).toThrow(/weights\.head: expected \[7, 8\] \(shortlist 4 \+ 3 clusters\), got \[5, 8\] \+ \[1, 8\]/);
   });
 
   test('adaptiveLogProbs without grad: one native call, the reference and the composed ops (1e-5); projections either way, biases, heads whole or split', () => {
@@ -134,11 +147,19 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
       const tw = tensorWeights(w);
       tw.tails.forEach((t, i) => (t.bias = i === 1 ? null : tailBias[i].t));
       const whole = tw.head as ff.Tensor;
-      for (const [head, headBias] of [[whole, tw.headBias], [[ff.slice(whole, 0, 0, 4), ff.slice(whole, 0, 4)], tw.headBias], [whole, null]] as const) {
+      for (const [head, headBias] of [
+        [whole, tw.headBias],
+        [[ff.slice(whole, 0, 0, 4), ff.slice(whole, 0, 4)], tw.headBias],
+        [whole, null],
+      ] as const) {
         const weights = { ...tw, head: head as ff.Tensor | [ff.Tensor, ff.Tensor], headBias };
         for (const rows of [1, 3, N]) {
           const x = randomPair([rows, d], -1, 1, 30 + rows, false);
-          const ref = adaptiveLogProbRef(x.ref, { ...refW, headBias: headBias === null ? null : refW.headBias }, cutoffs);
+          const ref = adaptiveLogProbRef(
+            x.ref,
+            { ...refW, headBias: headBias === null ? null : refW.headBias },
+            cutoffs,
+          );
           const native = ff.noGrad(() => ff.adaptiveLogProbs(x.t, weights, { cutoffs }));
           const composed = ff.noGrad(() => ff.adaptiveLogProbs(x.t, weights, { cutoffs, composed: true }));
           expect(native.shape).toEqual([rows, V]);
@@ -151,12 +172,22 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
       }
       // a projection of the right size but the wrong shape, a bias of the wrong length: errors naming them
       const x = randomPair([2, d], -1, 1, 39, false);
-      const bad = (tails: ff.AdaptiveSoftmaxTail[]) => () => ff.noGrad(() => ff.adaptiveLogProbs(x.t, { ...tw, tails }, { cutoffs }));
+      const bad = (tails: ff.AdaptiveSoftmaxTail[]) => () =>
+        ff.noGrad(() => ff.adaptiveLogProbs(x.t, { ...tw, tails }, { cutoffs }));
       const p1 = tw.tails[1].proj as ff.Tensor;
-      expect(bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: ff.reshape(p1, [p1.shape[1], p1.shape[0]]) } : t))))
-        .toThrow(new RegExp(`^weights\\.tails\\[1\\]\\.proj: expected \\[${projTransposed ? `${d}, ${d / 2}` : `${d / 2}, ${d}`}\\]`));
-      expect(bad(tw.tails.map((t, i) => (i === 0 ? { ...t, bias: ff.zeros([2], { device: device() }) } : t)))).toThrow(/^weights\.tails\[0\]\.bias: expected \[3\], got \[2\]/);
-      expect(bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: null } : t)))).toThrow(/^weights\.tails\[1\]\.weight: expected \[4, 8\] without a projection, got \[4, 4\]/);
+      expect(
+        bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: ff.reshape(p1, [p1.shape[1], p1.shape[0]]) } : t))),
+      ).toThrow(
+        new RegExp(
+          `^weights\\.tails\\[1\\]\\.proj: expected \\[${projTransposed ? `${d}, ${d / 2}` : `${d / 2}, ${d}`}\\]`,
+        ),
+      );
+      expect(bad(tw.tails.map((t, i) => (i === 0 ? { ...t, bias: ff.zeros([2], { device: device() }) } : t)))).toThrow(
+        /^weights\.tails\[0\]\.bias: expected \[3\], got \[2\]/,
+      );
+      expect(bad(tw.tails.map((t, i) => (i === 1 ? { ...t, proj: null } : t)))).toThrow(
+        /^weights\.tails\[1\]\.weight: expected \[4, 8\] without a projection, got \[4, 4\]/,
+      );
     }
   });
 
@@ -172,7 +203,9 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     for (const ids of [[9], [8, 10, 8]]) {
       const h = ff.adaptiveInput(ff.tensor(ids, [1, ids.length], { device: device() }), clusters, cutoffs);
       expect(h.shape).toEqual([1, ids.length, d]);
-      const want = ids.flatMap((id) => Array.from(linearRef(embeddingRef(refArray([id - 7], [1]), table.ref), proj.ref, null).data));
+      const want = ids.flatMap((id) =>
+        Array.from(linearRef(embeddingRef(refArray([id - 7], [1]), table.ref), proj.ref, null).data),
+      );
       expect(relErr(h.toFloat32Array(), want)).toBeLessThan(1e-5);
       ff.sum(h).backward();
       const g = gradOf(table.t);
@@ -199,7 +232,12 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
       const e = embeddingRef(refArray([id - bounds[i]], [1]), tables[i].ref);
       return projs[i] ? linearRef(e, (projs[i] as Pair).ref, null).data : e.data;
     });
-    expect(relErr(h.toFloat32Array(), hRef.flatMap((r) => Array.from(r)))).toBeLessThan(1e-5);
+    expect(
+      relErr(
+        h.toFloat32Array(),
+        hRef.flatMap((r) => Array.from(r)),
+      ),
+    ).toBeLessThan(1e-5);
     const weights: ff.AdaptiveSoftmaxWeights = {
       head: [tables[0].t, clusterRows.t],
       tails: [1, 2, 3].map((i) => ({ proj: projs[i]?.t, projTransposed: true, weight: tables[i].t })),
@@ -208,13 +246,22 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     ff.adaptiveLogSoftmaxWithLoss(h, target, weights, { cutoffs, reduction: 'sum' }).loss.backward();
     // reference: the same model with the shared tables, differentiated by central differences
     const f = () => {
-      const hr = refArray(Float64Array.from(Array.from(ids.ref.data, (id) => {
-        const i = bounds.findIndex((b, k) => id >= b && id < bounds[k + 1]);
-        const e = embeddingRef(refArray([id - bounds[i]], [1]), tables[i].ref);
-        return Array.from(projs[i] ? linearRef(e, (projs[i] as Pair).ref, null).data : e.data);
-      }).flat()), [8, d]);
+      const hr = refArray(
+        Float64Array.from(
+          Array.from(ids.ref.data, (id) => {
+            const i = bounds.findIndex((b, k) => id >= b && id < bounds[k + 1]);
+            const e = embeddingRef(refArray([id - bounds[i]], [1]), tables[i].ref);
+            return Array.from(projs[i] ? linearRef(e, (projs[i] as Pair).ref, null).data : e.data);
+          }).flat(),
+        ),
+        [8, d],
+      );
       const head = refArray([...tables[0].ref.data, ...clusterRows.ref.data], [cutoffs[0] + 3, d]);
-      const lp = adaptiveLogProbRef(hr, { head, tails: [1, 2, 3].map((i) => ({ proj: projs[i]?.ref, projTransposed: true, weight: tables[i].ref })) }, cutoffs);
+      const lp = adaptiveLogProbRef(
+        hr,
+        { head, tails: [1, 2, 3].map((i) => ({ proj: projs[i]?.ref, projTransposed: true, weight: tables[i].ref })) },
+        cutoffs,
+      );
       return [2, 5, 9, 0, 11, 4, 7, 13].reduce((s, t, r) => s - lp.data[r * V + t], 0);
     };
     tables.forEach((t) => expect(relErr(gradOf(t.t), centralDiff(f, t.ref))).toBeLessThan(1e-4));
@@ -226,13 +273,23 @@ describe(`adaptiveLogSoftmaxWithLoss on ${device()}`, () => {
     const w = tensorWeights(makeWeights(false));
     const x = ff.zeros([N, d]);
     const t = ff.tensor(targetValues, [N]);
-    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, ff.tensor([14], [1]), w, { cutoffs })).toThrow(/^target: expected shape \[10\]/);
+    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, ff.tensor([14], [1]), w, { cutoffs })).toThrow(
+      /^target: expected shape \[10\]/,
+    );
     const bad = targetValues.slice();
     bad[3] = 14;
-    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, ff.tensor(bad, [N]), w, { cutoffs })).toThrow(/^target: element 3 is 14/);
+    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, ff.tensor(bad, [N]), w, { cutoffs })).toThrow(
+      /^target: element 3 is 14/,
+    );
     expect(() => ff.adaptiveLogSoftmaxWithLoss(x, t, w, { cutoffs: [4, 7] })).toThrow(/^opts.cutoffs/);
-    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, t, w, { cutoffs: [4, 8, 11] })).toThrow(/^weights.tails\[0\].weight: expected \[4, d_0\]/);
-    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, t, { ...w, head: ff.zeros([6, d]) }, { cutoffs })).toThrow(/^weights.head: expected \[7, 8\]/);
-    expect(() => ff.adaptiveInput(ff.tensor([20], [1]), [{ weight: ff.zeros([4, d]) }, { weight: ff.zeros([10, d]) }], [4])).toThrow(/^ids: element 0 is 20/);
+    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, t, w, { cutoffs: [4, 8, 11] })).toThrow(
+      /^weights.tails\[0\].weight: expected \[4, d_0\]/,
+    );
+    expect(() => ff.adaptiveLogSoftmaxWithLoss(x, t, { ...w, head: ff.zeros([6, d]) }, { cutoffs })).toThrow(
+      /^weights.head: expected \[7, 8\]/,
+    );
+    expect(() =>
+      ff.adaptiveInput(ff.tensor([20], [1]), [{ weight: ff.zeros([4, d]) }, { weight: ff.zeros([10, d]) }], [4]),
+    ).toThrow(/^ids: element 0 is 20/);
   });
 });

@@ -9,10 +9,12 @@ const { philox4x32Ref, dropoutMaskRef } = ff.reference;
 describe(`dropout on ${device()}`, () => {
   test('the reference Philox4x32-10 gives the Random123 known answers', () => {
     expect(philox4x32Ref([0, 0, 0, 0], [0, 0])).toEqual([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
-    expect(philox4x32Ref([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff]))
-      .toEqual([0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
-    expect(philox4x32Ref([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]))
-      .toEqual([0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
+    expect(philox4x32Ref([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff])).toEqual([
+      0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd,
+    ]);
+    expect(philox4x32Ref([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0])).toEqual([
+      0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1,
+    ]);
   });
 
   test('the mask is Philox at (seed, offset), the same on every backend; the backward reuses it', () => {
@@ -25,10 +27,20 @@ describe(`dropout on ${device()}`, () => {
     expect(g.getState().offset).toBe(offset + Math.ceil(n / 4));
     const mask = dropoutMaskRef(n, 1, 0.3, seed, offset);
     const xv = x.toFloat32Array();
-    expect(relErr(y.toFloat32Array(), xv.map((v, i) => v * mask[i]))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        y.toFloat32Array(),
+        xv.map((v, i) => v * mask[i]),
+      ),
+    ).toBeLessThan(1e-6);
     const dy = uniform(n, -1, 1, 2);
     y.backward(ff.tensor(dy, [n]));
-    expect(relErr(gradOf(x), dy.map((v, i) => v * mask[i]))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        gradOf(x),
+        dy.map((v, i) => v * mask[i]),
+      ),
+    ).toBeLessThan(1e-6);
     const kept = mask.filter((m) => m > 0).length / n;
     expect(kept).toBeGreaterThan(0.64);
     expect(kept).toBeLessThan(0.76);
@@ -47,7 +59,12 @@ describe(`dropout on ${device()}`, () => {
         const mask = dropoutMaskRef(n, 1, 0.1, seed, offset);
         const xv = x.toFloat32Array();
         expect(Array.from(y, (v) => v === 0)).toEqual(Array.from(mask, (m) => m === 0));
-        expect(relErr(y, xv.map((v, i) => v * mask[i]))).toBeLessThan(1e-6);
+        expect(
+          relErr(
+            y,
+            xv.map((v, i) => v * mask[i]),
+          ),
+        ).toBeLessThan(1e-6);
       }
     }
   });
@@ -65,14 +82,20 @@ describe(`dropout on ${device()}`, () => {
   });
 
   test('dropPath draws one keep/drop per sample', () => {
-    const B = 40, F = 6;
+    const B = 40,
+      F = 6;
     const g = new ff.Generator(11);
     const { seed, offset } = g.getState();
     const x = ff.tensor(uniform(B * F, 0.5, 1.5, 3), [B, 2, 3], { requiresGrad: true });
     const y = ff.dropPath(x, 0.25, { generator: g });
     const mask = dropoutMaskRef(B * F, F, 0.25, seed, offset);
     const xv = x.toFloat32Array();
-    expect(relErr(y.toFloat32Array(), xv.map((v, i) => v * mask[i]))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        y.toFloat32Array(),
+        xv.map((v, i) => v * mask[i]),
+      ),
+    ).toBeLessThan(1e-6);
     y.backward(ff.ones([B, 2, 3]));
     expect(relErr(gradOf(x), mask)).toBeLessThan(1e-6);
     expect(g.getState().offset).toBe(offset + Math.ceil(B / 4));

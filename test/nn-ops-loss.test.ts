@@ -68,19 +68,23 @@ describe(`crossEntropy on ${device()}`, () => {
   test('rows whose length is no multiple of the vector width, with logits far apart, match', () => {
     // 1013 = 63 * 16 + 5: every sweep of the cpu kernel (pairs of 8 lanes, one 8, a padded tail);
     // logits in [-80, 80] put most exp(x - max) below float's range (they must give 0, not NaN).
-    const rows = 5, C = 1013;
+    const rows = 5,
+      C = 1013;
     for (const labelSmoothing of [0, 0.1]) {
       const x = pair(uniform(rows * C, -80, 80, 12), [rows, C]);
       const t = pair(classIds(rows, C, 13), [rows], false);
       const loss = ff.crossEntropy(x.t, t.t, { labelSmoothing });
       expect(relErr(loss.toFloat32Array(), crossEntropyRef(x.ref, t.ref, { labelSmoothing }).data)).toBeLessThan(1e-5);
       loss.backward();
-      expect(relErr(gradOf(x.t), crossEntropyGradRef(x.ref, t.ref, refArray([1], [1]), { labelSmoothing }).data)).toBeLessThan(1e-5);
+      expect(
+        relErr(gradOf(x.t), crossEntropyGradRef(x.ref, t.ref, refArray([1], [1]), { labelSmoothing }).data),
+      ).toBeLessThan(1e-5);
     }
   });
 
   test('-Infinity logits (masked classes) are left out: finite loss, zero gradient there, as PyTorch', () => {
-    const rows = 3, C = 37;
+    const rows = 3,
+      C = 37;
     const values = uniform(rows * C, -3, 3, 14);
     const masked = (c: number) => c % 5 === 2;
     const targets = Float32Array.of(0, 11, 36);
@@ -89,8 +93,14 @@ describe(`crossEntropy on ${device()}`, () => {
     const loss = ff.crossEntropy(x, ff.tensor(targets, [rows], { device: device() }));
     // the same rows with the masked classes removed
     const keptCols = Array.from({ length: C }, (_, c) => c).filter((c) => !masked(c));
-    const compact = refArray(Array.from({ length: rows }, (_, r) => keptCols.map((c) => values[r * C + c])).flat(), [rows, keptCols.length]);
-    const compactTargets = refArray(Array.from(targets, (t) => keptCols.indexOf(t)), [rows]);
+    const compact = refArray(Array.from({ length: rows }, (_, r) => keptCols.map((c) => values[r * C + c])).flat(), [
+      rows,
+      keptCols.length,
+    ]);
+    const compactTargets = refArray(
+      Array.from(targets, (t) => keptCols.indexOf(t)),
+      [rows],
+    );
     expect(relErr(loss.toFloat32Array(), crossEntropyRef(compact, compactTargets).data)).toBeLessThan(1e-5);
     loss.backward();
     const g = gradOf(x);
@@ -136,10 +146,16 @@ describe(`crossEntropy on ${device()}`, () => {
 
   test('bad targets throw errors naming them, before any kernel reads with them', () => {
     const x = ff.zeros([3, 4]);
-    expect(() => ff.crossEntropy(x, ff.tensor([0, 4, 1], [3])).toFloat32Array()).toThrow(/^target: element 1 is 4\.0+; expected an integer in \[0, 4\)/);
-    expect(() => ff.crossEntropy(x, ff.tensor([0, 1.5, 1], [3])).toFloat32Array()).toThrow(/^target: element 1 is 1\.5/);
+    expect(() => ff.crossEntropy(x, ff.tensor([0, 4, 1], [3])).toFloat32Array()).toThrow(
+      /^target: element 1 is 4\.0+; expected an integer in \[0, 4\)/,
+    );
+    expect(() => ff.crossEntropy(x, ff.tensor([0, 1.5, 1], [3])).toFloat32Array()).toThrow(
+      /^target: element 1 is 1\.5/,
+    );
     expect(() => ff.crossEntropy(x, ff.tensor([NaN, 1, 1], [3])).toFloat32Array()).toThrow(/^target: element 0/);
-    expect(() => ff.crossEntropy(x, ff.tensor([-1, 1, 1], [3])).toFloat32Array()).toThrow(/^target: element 0 .* or the ignore index -100/);
+    expect(() => ff.crossEntropy(x, ff.tensor([-1, 1, 1], [3])).toFloat32Array()).toThrow(
+      /^target: element 0 .* or the ignore index -100/,
+    );
     expect(() => ff.crossEntropy(x, ff.zeros([4]))).toThrow(/^target: expected class ids of shape \[3\]/);
     expect(() => ff.crossEntropy(x, ff.zeros([3]), { labelSmoothing: 2 })).toThrow(/^opts.labelSmoothing/);
     expect(() => ff.crossEntropy(x, ff.zeros([3]), { reduction: 'avg' as 'mean' })).toThrow(/^opts.reduction/);

@@ -7,7 +7,9 @@ import { centralDiff, directionalCheck } from './helpers/nn-ops';
 const { matmulRef, matmulGradRef, linearRef, linearGradRef, refArray } = ff.reference;
 
 describe(`matmul on ${device()}`, () => {
-  const M = 5, K = 7, N = 3;
+  const M = 5,
+    K = 7,
+    N = 3;
   const cases: [string, number[], number[], boolean, boolean][] = [
     ['2-D', [M, K], [K, N], false, false],
     ['2-D, a transposed', [K, M], [K, N], true, false],
@@ -56,7 +58,10 @@ describe(`matmul on ${device()}`, () => {
   test('native gradients agree with finite differences of the native forward', () => {
     const [fd, analytic] = directionalCheck(
       ([a, b]) => ff.matmul(a, b, { transB: true }),
-      [{ values: uniform(2 * 4 * 6, -1, 1, 7), shape: [2, 4, 6] }, { values: uniform(2 * 3 * 6, -1, 1, 8), shape: [2, 3, 6] }],
+      [
+        { values: uniform(2 * 4 * 6, -1, 1, 7), shape: [2, 4, 6] },
+        { values: uniform(2 * 3 * 6, -1, 1, 8), shape: [2, 3, 6] },
+      ],
       9,
     );
     expect(Math.abs(fd - analytic)).toBeLessThan(1e-3 * Math.max(1, Math.abs(analytic)));
@@ -125,11 +130,21 @@ describe(`linear on ${device()}`, () => {
   test('products cut into several GEMM blocks per thread (rows, then columns) match at the block edges', () => {
     // 2 * 1024 * 256 * 640 flops: blocks of 256 rows on cpu; 2 * 512 * 256 * 2048: blocks of columns.
     const d = { device: device() };
-    for (const [rows, inF, out] of [[1024, 256, 640], [512, 256, 2048]]) {
-      const xv = uniform(rows * inF, -1, 1, 40), wv = uniform(out * inF, -1, 1, 41), bv = uniform(out, -1, 1, 42);
-      const y = ff.tidy(() => ff.linear(ff.tensor(xv, [rows, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d)).toFloat32Array());
+    for (const [rows, inF, out] of [
+      [1024, 256, 640],
+      [512, 256, 2048],
+    ]) {
+      const xv = uniform(rows * inF, -1, 1, 40),
+        wv = uniform(out * inF, -1, 1, 41),
+        bv = uniform(out, -1, 1, 42);
+      const y = ff.tidy(() =>
+        ff
+          .linear(ff.tensor(xv, [rows, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d))
+          .toFloat32Array(),
+      );
       const checked = [0, 170, 171, 255, 256, 341, 342, 511, 512, 767, 768, rows - 1].filter((r) => r < rows);
-      const got: number[] = [], want: number[] = [];
+      const got: number[] = [],
+        want: number[] = [];
       for (const r of checked) {
         for (let o = 0; o < out; o++) {
           let s = bv[o];
@@ -145,9 +160,16 @@ describe(`linear on ${device()}`, () => {
   test('one row (a token at a time): a GEMV, split into blocks of columns when wide, matches with its bias', () => {
     // 2 * 512 * 8192 flops: two threads' blocks of columns on cpu
     const d = { device: device() };
-    for (const [inF, out] of [[6, 9], [512, 8192]]) {
-      const xv = uniform(inF, -1, 1, 43), wv = uniform(out * inF, -1, 1, 44), bv = uniform(out, -1, 1, 45);
-      const y = ff.tidy(() => ff.linear(ff.tensor(xv, [1, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d)).toFloat32Array());
+    for (const [inF, out] of [
+      [6, 9],
+      [512, 8192],
+    ]) {
+      const xv = uniform(inF, -1, 1, 43),
+        wv = uniform(out * inF, -1, 1, 44),
+        bv = uniform(out, -1, 1, 45);
+      const y = ff.tidy(() =>
+        ff.linear(ff.tensor(xv, [1, inF], d), ff.tensor(wv, [out, inF], d), ff.tensor(bv, [out], d)).toFloat32Array(),
+      );
       const want = Array.from({ length: out }, (_, o) => {
         let sum = bv[o];
         for (let i = 0; i < inF; i++) sum += xv[i] * wv[o * inF + i];

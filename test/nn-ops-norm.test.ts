@@ -8,7 +8,10 @@ const { layerNormRef, layerNormGradRef, softmaxRef, softmaxGradRef, refArray } =
 
 describe(`layerNorm on ${device()}`, () => {
   const affine: [string, boolean, boolean][] = [
-    ['weight and bias', true, true], ['no weight or bias', false, false], ['weight only', true, false], ['bias only', false, true],
+    ['weight and bias', true, true],
+    ['no weight or bias', false, false],
+    ['weight only', true, false],
+    ['bias only', false, true],
   ];
   for (const [name, hasW, hasB] of affine) {
     test(`${name}: matches the reference, forward and backward`, () => {
@@ -16,7 +19,9 @@ describe(`layerNorm on ${device()}`, () => {
       const w = hasW ? randomPair([10], 0.5, 1.5, 2) : null;
       const b = hasB ? randomPair([10], -1, 1, 3) : null;
       const y = ff.layerNorm(x.t, w?.t, b?.t, { eps: 1e-5 });
-      expect(relErr(y.toFloat32Array(), layerNormRef(x.ref, w?.ref ?? null, b?.ref ?? null, 1e-5).data)).toBeLessThan(1e-5);
+      expect(relErr(y.toFloat32Array(), layerNormRef(x.ref, w?.ref ?? null, b?.ref ?? null, 1e-5).data)).toBeLessThan(
+        1e-5,
+      );
       const dy = randomPair([3, 4, 10], -1, 1, 4, false);
       y.backward(dy.t);
       const g = layerNormGradRef(x.ref, w?.ref ?? null, dy.ref, 1e-5);
@@ -104,7 +109,12 @@ describe(`softmax and logSoftmax on ${device()}`, () => {
     });
 
     test(`${name}: native gradients agree with finite differences of the native forward`, () => {
-      const [fd, analytic] = directionalCheck(([x]) => op(x), [{ values: uniform(5 * 7, -2, 2, 25), shape: [5, 7] }], 26, 1e-3);
+      const [fd, analytic] = directionalCheck(
+        ([x]) => op(x),
+        [{ values: uniform(5 * 7, -2, 2, 25), shape: [5, 7] }],
+        26,
+        1e-3,
+      );
       expect(Math.abs(fd - analytic)).toBeLessThan(2e-3 * Math.max(1, Math.abs(analytic)));
     });
 

@@ -42,7 +42,16 @@ describe(`optim on ${device()}`, () => {
       for (let step = 1; step <= 5; step++) {
         const grads = setGrads(params, step);
         opt.step();
-        ref.forEach((r, i) => adamStepRef(r, grads[i], refState[i], { lr: o.lr, beta1: 0.9, beta2: 0.99, eps: o.eps, weightDecay: o.weightDecay, decoupled }));
+        ref.forEach((r, i) =>
+          adamStepRef(r, grads[i], refState[i], {
+            lr: o.lr,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: o.eps,
+            weightDecay: o.weightDecay,
+            decoupled,
+          }),
+        );
       }
       params.forEach((p, i) => expect(relErr(p.toFloat32Array(), ref[i])).toBeLessThan(1e-5));
       const s = opt.state.get(params[0])!;
@@ -54,7 +63,7 @@ describe(`optim on ${device()}`, () => {
     });
   }
 
-  test('Adam defaults are PyTorch\'s, AdamW decays by 1e-2 by default', () => {
+  test("Adam defaults are PyTorch's, AdamW decays by 1e-2 by default", () => {
     const [p] = makeParams([[2]], 3);
     const adam = new ff.optim.Adam([p]);
     const adamw = new ff.optim.AdamW([p]);
@@ -66,7 +75,13 @@ describe(`optim on ${device()}`, () => {
   test('parameter groups keep their own hyperparameters; parameters without gradients are skipped', () => {
     const [a, b, c] = makeParams([[5], [6], [4]], 10);
     const c0 = c.toFloat32Array();
-    const opt = new ff.optim.AdamW([{ params: [a], weightDecay: 0.5 }, { params: [b, c], weightDecay: 0, lr: 0.1 }], { lr: 0.01 });
+    const opt = new ff.optim.AdamW(
+      [
+        { params: [a], weightDecay: 0.5 },
+        { params: [b, c], weightDecay: 0, lr: 0.1 },
+      ],
+      { lr: 0.01 },
+    );
     expect(opt.paramGroups[0].lr).toBe(0.01);
     expect(opt.paramGroups[1].lr).toBe(0.1);
     const refA = Float64Array.from(a.toFloat32Array());
@@ -121,7 +136,14 @@ describe(`optim on ${device()}`, () => {
     const norm = ff.optim.clipGradNorm_(params, 1.5);
     expect(Math.abs(norm - Math.sqrt(sq)) / Math.sqrt(sq)).toBeLessThan(1e-12);
     const coef = 1.5 / (Math.sqrt(sq) + 1e-6);
-    params.forEach((p, i) => expect(relErr(p.grad!.toFloat32Array(), grads[i].map((x) => x * coef))).toBeLessThan(1e-6));
+    params.forEach((p, i) =>
+      expect(
+        relErr(
+          p.grad!.toFloat32Array(),
+          grads[i].map((x) => x * coef),
+        ),
+      ).toBeLessThan(1e-6),
+    );
     // Below maxNorm nothing changes.
     const before = params.map((p) => p.grad!.toFloat32Array());
     expect(ff.optim.clipGradNorm_(params, 100)).toBeCloseTo(1.5, 5);
@@ -177,7 +199,9 @@ describe(`optim on ${device()}`, () => {
     setGrads(a, 94);
     optA.step();
     const optB = new ff.optim.Adam(b);
-    expect(() => optB.loadStateDict(optA.stateDict())).toThrow(/dict\.state\.0\.exp_avg: shape \[4\] does not match the parameter's \[5\]/);
+    expect(() => optB.loadStateDict(optA.stateDict())).toThrow(
+      /dict\.state\.0\.exp_avg: shape \[4\] does not match the parameter's \[5\]/,
+    );
     optA.dispose();
     disposeAll([...a, ...b]);
   });
@@ -187,24 +211,58 @@ describe(`optim on ${device()}`, () => {
     const names = new Map(block.namedParameters().map(([n, p]) => [p, n]));
     const [decay, noDecay] = ff.optim.weightDecayGroups(block, 0.05);
     expect(decay.weightDecay).toBe(0.05);
-    expect(decay.params.map((p) => names.get(p))).toEqual(['attn.qkv.weight', 'attn.proj.weight', 'fc1.weight', 'fc2.weight']);
+    expect(decay.params.map((p) => names.get(p))).toEqual([
+      'attn.qkv.weight',
+      'attn.proj.weight',
+      'fc1.weight',
+      'fc2.weight',
+    ]);
     expect(noDecay.weightDecay).toBe(0);
     expect(noDecay.params.map((p) => names.get(p)).sort()).toEqual([
-      'attn.R', 'attn.proj.bias', 'attn.qkv.bias', 'fc1.bias', 'fc2.bias', 'ln1.bias', 'ln1.weight', 'ln2.bias', 'ln2.weight',
+      'attn.R',
+      'attn.proj.bias',
+      'attn.qkv.bias',
+      'fc1.bias',
+      'fc2.bias',
+      'ln1.bias',
+      'ln1.weight',
+      'ln2.bias',
+      'ln2.weight',
     ]);
     block.dispose();
   });
 
   test("weightDecayGroups: a ViT's positions and cls token are not decayed either (timm's no_weight_decay)", () => {
-    const vit = new ff.models.VisionTransformer({
-      imageSize: 4, patchSize: 2, channels: 1, numClasses: 3, dim: 8, depth: 1, numHeads: 2, mlpRatio: 2, qkvBias: true, dropPath: 0, attention: 'fourier', radius: 'shared',
-    }, { device: device() });
+    const vit = new ff.models.VisionTransformer(
+      {
+        imageSize: 4,
+        patchSize: 2,
+        channels: 1,
+        numClasses: 3,
+        dim: 8,
+        depth: 1,
+        numHeads: 2,
+        mlpRatio: 2,
+        qkvBias: true,
+        dropPath: 0,
+        attention: 'fourier',
+        radius: 'shared',
+      },
+      { device: device() },
+    );
     const names = new Map(vit.namedParameters().map(([n, p]) => [p, n]));
     const [decay, noDecay] = ff.optim.weightDecayGroups(vit, 0.05);
     expect(decay.params.map((p) => names.get(p)).sort()).toEqual([
-      'blocks.0.attn.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.0.fc1.weight', 'blocks.0.fc2.weight', 'head.weight', 'patchEmbed.proj.weight',
+      'blocks.0.attn.proj.weight',
+      'blocks.0.attn.qkv.weight',
+      'blocks.0.fc1.weight',
+      'blocks.0.fc2.weight',
+      'head.weight',
+      'patchEmbed.proj.weight',
     ]);
-    expect(noDecay.params.map((p) => names.get(p))).toEqual(expect.arrayContaining(['clsToken', 'posEmbed', 'blocks.0.attn.R', 'norm.weight']));
+    expect(noDecay.params.map((p) => names.get(p))).toEqual(
+      expect.arrayContaining(['clsToken', 'posEmbed', 'blocks.0.attn.R', 'norm.weight']),
+    );
     vit.dispose();
   });
 
@@ -221,11 +279,15 @@ describe(`optim on ${device()}`, () => {
 
   test('bad arguments throw errors naming them', () => {
     const params = makeParams([[3]], 97);
-    expect(() => new ff.optim.AdamW(params, { lr: -1 })).toThrow(/^options\.lr: expected a number in \[0, Infinity\], got -1/);
+    expect(() => new ff.optim.AdamW(params, { lr: -1 })).toThrow(
+      /^options\.lr: expected a number in \[0, Infinity\], got -1/,
+    );
     expect(() => new ff.optim.AdamW([{ params, lr: -1 }])).toThrow(/^params\[0\]\.lr/);
     expect(() => new ff.optim.AdamW(params, { betas: [0.9, 1] })).toThrow(/betas\[1\]/);
     expect(() => new ff.optim.SGD(params, { lr: 0.1, nesterov: true })).toThrow(/nesterov/);
-    expect(() => new ff.optim.AdamW([params[0], params[0]])).toThrow(/params\[0\]\.params\[1\]: the tensor appears in more than one place/);
+    expect(() => new ff.optim.AdamW([params[0], params[0]])).toThrow(
+      /params\[0\]\.params\[1\]: the tensor appears in more than one place/,
+    );
     expect(() => new ff.optim.AdamW([])).toThrow(/params: expected a non-empty array/);
     const opt = new ff.optim.AdamW(params);
     const g = ff.tensor([1, 2, 3], [3], { device: device() });
@@ -242,8 +304,12 @@ describe(`optim on ${device()}`, () => {
     const p = ff.tensor([1, 2], [2], { device: device() });
     const g = ff.tensor([1], [1], { device: device() });
     const s = (t: ff.Tensor) => t.storage();
-    expect(() => b.adamStep([s(p)], [s(g)], [s(p)], [s(p)], 0.1, 0.9, 0.99, 1e-8, 0, 1, true)).toThrow(/grads\[0\]: expected 2 elements, got 1/);
-    expect(() => b.adamStep([s(p)], [s(p)], [s(p)], [s(p)], 0.1, 0.9, 0.99, 1e-8, 0, 1, true)).toThrow(/the same tensor appears twice/);
+    expect(() => b.adamStep([s(p)], [s(g)], [s(p)], [s(p)], 0.1, 0.9, 0.99, 1e-8, 0, 1, true)).toThrow(
+      /grads\[0\]: expected 2 elements, got 1/,
+    );
+    expect(() => b.adamStep([s(p)], [s(p)], [s(p)], [s(p)], 0.1, 0.9, 0.99, 1e-8, 0, 1, true)).toThrow(
+      /the same tensor appears twice/,
+    );
     expect(() => b.squaredNorm([s(p), 3 as never])).toThrow(/tensors\[1\]: expected a tensor storage/);
     disposeAll([p, g]);
   });
@@ -263,20 +329,36 @@ describe('learning-rate schedules', () => {
   test("cosineFromStepZero: the paper's LM code, step by step as PyTorch runs it", () => {
     // lmtool-fwms train.py's loop with warmup_step 5, max_step 20 and CosineAnnealingLR, run in
     // PyTorch 2.13: the rate of each step as a share of lr.
-    const torch = [1.0, 0.2, 0.4, 0.6, 0.8, 0.853553390593, 0.793892626146, 0.72699524987, 0.654508497187, 0.57821723252, 0.5, 0.42178276748,
-      0.345491502813, 0.27300475013, 0.206107373854, 0.146446609407, 0.095491502813, 0.054496737906, 0.024471741852, 0.006155829702];
+    const torch = [
+      1.0, 0.2, 0.4, 0.6, 0.8, 0.853553390593, 0.793892626146, 0.72699524987, 0.654508497187, 0.57821723252, 0.5,
+      0.42178276748, 0.345491502813, 0.27300475013, 0.206107373854, 0.146446609407, 0.095491502813, 0.054496737906,
+      0.024471741852, 0.006155829702,
+    ];
     const f = ff.optim.cosineFromStepZero({ warmupSteps: 5, totalSteps: 20 });
     torch.forEach((v, s) => expect(f(s)).toBeCloseTo(v, 11));
     const g = ff.optim.stepSchedule({ kind: 'cosine-from-step-0', lr: 1, warmupSteps: 5, totalSteps: 20, minRatio: 0 });
     expect(g(7)).toBe(f(7));
     // the text's reading, cosine after the warm-up: step s at warmupCosine(s + 1)
-    const h = ff.optim.stepSchedule({ kind: 'cosine-after-warmup', lr: 1, warmupSteps: 5, totalSteps: 20, minRatio: 0 });
+    const h = ff.optim.stepSchedule({
+      kind: 'cosine-after-warmup',
+      lr: 1,
+      warmupSteps: 5,
+      totalSteps: 20,
+      minRatio: 0,
+    });
     expect([h(0), h(4), h(19)]).toEqual([0.2, 1, 0]);
   });
 
   test("timmCosineEpochs: DeiT's per-epoch schedule, epoch e at timm's value for max(e - 1, 0)", () => {
     const lr = 1e-3;
-    const f = ff.optim.timmCosineEpochs({ lr, warmupEpochs: 5, epochs: 300, stepsPerEpoch: 10, warmupLr: 1e-6, minLr: 1e-5 });
+    const f = ff.optim.timmCosineEpochs({
+      lr,
+      warmupEpochs: 5,
+      epochs: 300,
+      stepsPerEpoch: 10,
+      warmupLr: 1e-6,
+      minLr: 1e-5,
+    });
     const at = (epoch: number, within = 0) => f(epoch * 10 + within) * lr;
     expect(at(0)).toBeCloseTo(1e-6, 15);
     expect(at(0, 9)).toBeCloseTo(1e-6, 15);
@@ -287,8 +369,18 @@ describe('learning-rate schedules', () => {
     expect(at(6)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 5) / 300)), 15);
     expect(at(299)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos((Math.PI * 298) / 300)), 15);
     expect(at(400)).toBeCloseTo(1e-5, 15);
-    expect(() => ff.optim.stepSchedule({ kind: 'timm-cosine-epochs', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 })).toThrow(/needs stepsPerEpoch/);
-    expect(() => ff.optim.stepSchedule({ kind: 'cosine' as 'cosine-from-step-0', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 })).toThrow(/schedule: expected one of/);
+    expect(() =>
+      ff.optim.stepSchedule({ kind: 'timm-cosine-epochs', lr, warmupSteps: 5, totalSteps: 20, minRatio: 0 }),
+    ).toThrow(/needs stepsPerEpoch/);
+    expect(() =>
+      ff.optim.stepSchedule({
+        kind: 'cosine' as 'cosine-from-step-0',
+        lr,
+        warmupSteps: 5,
+        totalSteps: 20,
+        minRatio: 0,
+      }),
+    ).toThrow(/schedule: expected one of/);
   });
 
   test('linearDecay: warm-up, then linear to endRatio', () => {
@@ -300,7 +392,7 @@ describe('learning-rate schedules', () => {
     expect(() => ff.optim.linearDecay({ warmupSteps: 20, totalSteps: 14 })).toThrow(/warmupSteps/);
   });
 
-  test('LRScheduler sets each group\'s lr from its base lr and saves its position', () => {
+  test("LRScheduler sets each group's lr from its base lr and saves its position", () => {
     const [p, q] = makeParams([[1], [1]], 99);
     const opt = new ff.optim.AdamW([{ params: [p] }, { params: [q], lr: 0.2 }], { lr: 0.1 });
     const sched = new ff.optim.LRScheduler(opt, ff.optim.linearDecay({ warmupSteps: 2, totalSteps: 10 }));

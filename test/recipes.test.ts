@@ -19,7 +19,9 @@ function flatten(x: unknown, prefix = '', out: Record<string, unknown> = {}): Re
 function cellValue(cell: string, where: string): unknown {
   const m = /^`(.*)`$/.exec(cell.trim());
   if (!m) throw new Error(`${where}: expected a value in backticks, got ${JSON.stringify(cell)}`);
-  return JSON.parse(m[1].replace(/(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)/g, (_, a: string, b: string) => String(Number(a) / Number(b))));
+  return JSON.parse(
+    m[1].replace(/(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)/g, (_, a: string, b: string) => String(Number(a) / Number(b))),
+  );
 }
 
 /** The rows of every table whose header has a 'key' column, per preset column: { preset: { key: value } }. */
@@ -27,7 +29,10 @@ function documentedValues(markdown: string): Record<string, Record<string, unkno
   const out: Record<string, Record<string, unknown>> = {};
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const header = lines[i].split('|').slice(1, -1).map((c) => c.trim());
+    const header = lines[i]
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     if (header[1] !== 'key') continue;
     const presets = header.slice(2, -1);
     for (let j = i + 2; j < lines.length && lines[j].startsWith('|'); j++) {
@@ -39,7 +44,8 @@ function documentedValues(markdown: string): Record<string, Record<string, unkno
         if (key in out[p]) throw new Error(`docs/recipes.md line ${j + 1}: ${p} ${key} appears twice`);
         out[p][key] = cellValue(cells[2 + c], `docs/recipes.md line ${j + 1}, ${p}`);
       });
-      if (cells[cells.length - 1].trim() === '') throw new Error(`docs/recipes.md line ${j + 1}: ${key} cites no source`);
+      if (cells[cells.length - 1].trim() === '')
+        throw new Error(`docs/recipes.md line ${j + 1}: ${key} cites no source`);
       i = j;
     }
   }
@@ -47,7 +53,8 @@ function documentedValues(markdown: string): Record<string, Record<string, unkno
 }
 
 function same(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' && typeof b === 'number') return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
+  if (typeof a === 'number' && typeof b === 'number')
+    return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => same(v, b[i]));
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -64,14 +71,19 @@ describe('docs/recipes.md and the paper presets', () => {
     expect(Object.keys(doc).sort()).toEqual(Object.keys(printed).sort());
   });
 
-  test.each(Object.keys(printed))('%s: every printed field is documented with its value, and every documented field exists', (name) => {
-    const fields = flatten(printed[name]);
-    delete fields.kind;
-    delete fields.preset;
-    const rows = doc[name];
-    const missing = Object.keys(fields).filter((k) => !(k in rows));
-    const unknown = Object.keys(rows).filter((k) => !(k in fields));
-    const differ = Object.keys(fields).filter((k) => k in rows && !same(fields[k], rows[k])).map((k) => `${k}: preset ${JSON.stringify(fields[k])}, document ${JSON.stringify(rows[k])}`);
-    expect({ missing, unknown, differ }).toEqual({ missing: [], unknown: [], differ: [] });
-  });
+  test.each(Object.keys(printed))(
+    '%s: every printed field is documented with its value, and every documented field exists',
+    (name) => {
+      const fields = flatten(printed[name]);
+      delete fields.kind;
+      delete fields.preset;
+      const rows = doc[name];
+      const missing = Object.keys(fields).filter((k) => !(k in rows));
+      const unknown = Object.keys(rows).filter((k) => !(k in fields));
+      const differ = Object.keys(fields)
+        .filter((k) => k in rows && !same(fields[k], rows[k]))
+        .map((k) => `${k}: preset ${JSON.stringify(fields[k])}, document ${JSON.stringify(rows[k])}`);
+      expect({ missing, unknown, differ }).toEqual({ missing: [], unknown: [], differ: [] });
+    },
+  );
 });

@@ -38,7 +38,7 @@ describe(`tensor methods on ${device()}`, () => {
     });
   });
 
-  test('backward() fills the leaves\' gradients', () => {
+  test("backward() fills the leaves' gradients", () => {
     ff.tidy(() => {
       const a = ff.tensor([1, -2, 3], [3], { device: device(), requiresGrad: true });
       a.mul(a).sum().backward();
@@ -49,7 +49,26 @@ describe(`tensor methods on ${device()}`, () => {
 
   test('every method is on Tensor.prototype, none on the instances', () => {
     const t = x();
-    for (const name of ['backward', 'add', 'sub', 'mul', 'div', 'scale', 'neg', 'sum', 'mean', 'reshape', 'permute', 'transpose', 'slice', 'gelu', 'relu', 'exp', 'log', 'tanh']) {
+    for (const name of [
+      'backward',
+      'add',
+      'sub',
+      'mul',
+      'div',
+      'scale',
+      'neg',
+      'sum',
+      'mean',
+      'reshape',
+      'permute',
+      'transpose',
+      'slice',
+      'gelu',
+      'relu',
+      'exp',
+      'log',
+      'tanh',
+    ]) {
       expect(typeof (ff.Tensor.prototype as unknown as Record<string, unknown>)[name]).toBe('function');
       expect(Object.prototype.hasOwnProperty.call(t, name)).toBe(false);
     }

@@ -41,7 +41,11 @@ describe(`elementwise ops on ${device()}`, () => {
 
   test('large tensors (threads, vector tails): bias add, row scale and same-shape div', () => {
     const x = input([300, 131], -1, 1, 3);
-    for (const [b, op] of [[input([131], -1, 1, 4), 'add'], [input([300, 1], 0.5, 1.5, 5), 'mul'], [input([300, 131], 0.5, 1.5, 6), 'div']] as const) {
+    for (const [b, op] of [
+      [input([131], -1, 1, 4), 'add'],
+      [input([300, 1], 0.5, 1.5, 5), 'mul'],
+      [input([300, 131], 0.5, 1.5, 6), 'div'],
+    ] as const) {
       const r = runOp(FNS[op], [x, b]);
       expect(relErr(r.out, R.binaryRef(op, ref(x), ref(b)).data)).toBeLessThan(1e-6);
       const g = R.binaryGradRef(op, ref(x), ref(b), ff.reference.refArray(r.grad, r.shape));
@@ -70,14 +74,24 @@ describe(`elementwise ops on ${device()}`, () => {
     for (const [fn, f, slope] of cases) {
       const r = runOp(fn, [x]);
       expect(relErr(r.out, Array.from(x.values, f))).toBeLessThan(1e-6);
-      expect(relErr(r.grads[0], Array.from(r.grad, (g) => g * slope))).toBeLessThan(1e-6);
+      expect(
+        relErr(
+          r.grads[0],
+          Array.from(r.grad, (g) => g * slope),
+        ),
+      ).toBeLessThan(1e-6);
     }
   });
 
   test('the same tensor on both sides: x * x and x - x', () => {
     const x = input([6], -2, 2, 31);
     const sq = runOp((t) => t.mul(t), [x]);
-    expect(relErr(sq.grads[0], Array.from(x.values, (v, i) => 2 * v * sq.grad[i]))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        sq.grads[0],
+        Array.from(x.values, (v, i) => 2 * v * sq.grad[i]),
+      ),
+    ).toBeLessThan(1e-6);
     const zero = runOp((t) => t.sub(t), [x]);
     expect(Array.from(zero.out)).toEqual(new Array(6).fill(0));
     expect(Array.from(zero.grads[0])).toEqual(new Array(6).fill(0));
@@ -110,11 +124,16 @@ const UNARY: [R.UnaryRefOp, (t: ff.Tensor) => ff.Tensor, number, number][] = [
 describe(`activations on ${device()}`, () => {
   for (const [op, fn, lo, hi] of UNARY) {
     test(`${op}: forward and gradient match the reference`, () => {
-      for (const shape of [[7, 9], [70, 131]]) {
+      for (const shape of [
+        [7, 9],
+        [70, 131],
+      ]) {
         const x = input(shape, lo, hi, 51);
         const r = runOp(fn, [x]);
         expect(relErr(r.out, R.unaryRef(op, ref(x)).data)).toBeLessThan(2e-6);
-        expect(relErr(r.grads[0], R.unaryGradRef(op, ref(x), ff.reference.refArray(r.grad, r.shape)).data)).toBeLessThan(1e-5);
+        expect(
+          relErr(r.grads[0], R.unaryGradRef(op, ref(x), ff.reference.refArray(r.grad, r.shape)).data),
+        ).toBeLessThan(1e-5);
       }
     });
 
@@ -182,7 +201,9 @@ describe(`elementwise bad input on ${device()}`, () => {
       d.dispose();
       expect(() => ff.relu(d)).toThrow(/^x: the tensor \[2\] has been disposed/);
       // 7 dims that cannot merge: more than the kernels take
-      expect(() => ff.add(ff.zeros([2, 2, 2, 2, 2, 2, 2]), ff.zeros([2, 1, 2, 1, 2, 1, 2]))).toThrow(/^a, b: needs 7 dimensions/);
+      expect(() => ff.add(ff.zeros([2, 2, 2, 2, 2, 2, 2]), ff.zeros([2, 1, 2, 1, 2, 1, 2]))).toThrow(
+        /^a, b: needs 7 dimensions/,
+      );
     });
   });
 
@@ -192,7 +213,9 @@ describe(`elementwise bad input on ${device()}`, () => {
       const s = ff.zeros([6]).storage();
       expect(() => b.binary('pow' as 'add', s, [6], s, [6])).toThrow(/^op: expected 'add'/);
       expect(() => b.binary('add', s, [2, 4], s, [6])).toThrow(/^a: expected 8 elements, got 6/);
-      expect(() => b.binary('add', s, [6], s, [-1] as number[])).toThrow(/^bShape: dim 0 must be a non-negative integer/);
+      expect(() => b.binary('add', s, [6], s, [-1] as number[])).toThrow(
+        /^bShape: dim 0 must be a non-negative integer/,
+      );
       expect(() => b.unary('relu', {} as typeof s)).toThrow(/^x: expected a tensor storage/);
       expect(() => b.unaryBackward('exp', s, ff.zeros([5]).storage())).toThrow(/^grad: expected 6 elements/);
       expect(() => b.affine(s, 'a' as unknown as number, 0)).toThrow(/^alpha: expected a number/);

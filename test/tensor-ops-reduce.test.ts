@@ -19,7 +19,12 @@ function check(shape: number[], axes: number[] | undefined, keepDims: boolean, m
   const count = norm.reduce((n, a) => n * shape[a], 1);
   const kept = shape.map((d, i) => (norm.includes(i) ? 1 : d));
   const g = R.broadcastToRef(ff.reference.refArray(r.grad, kept), shape);
-  expect(relErr(r.grads[0], g.data.map((v) => (mean ? v / count : v)))).toBeLessThan(1e-6);
+  expect(
+    relErr(
+      r.grads[0],
+      g.data.map((v) => (mean ? v / count : v)),
+    ),
+  ).toBeLessThan(1e-6);
 }
 
 describe(`sum and mean on ${device()}`, () => {
@@ -28,10 +33,22 @@ describe(`sum and mean on ${device()}`, () => {
     [[2, 3, 4], [0]],
     [[2, 3, 4], [1]],
     [[2, 3, 4], [2]],
-    [[2, 3, 4], [0, 2]],
-    [[2, 3, 4], [-1, -2]],
-    [[3, 5, 2, 4], [1, 3]],
-    [[3, 5, 2, 4], [0, 2]],
+    [
+      [2, 3, 4],
+      [0, 2],
+    ],
+    [
+      [2, 3, 4],
+      [-1, -2],
+    ],
+    [
+      [3, 5, 2, 4],
+      [1, 3],
+    ],
+    [
+      [3, 5, 2, 4],
+      [0, 2],
+    ],
     [[3, 1, 4], [1]],
     [[5], [0]],
     [[], undefined],
@@ -85,7 +102,9 @@ describe(`sum and mean on ${device()}`, () => {
       expect(() => ff.sum(x, 0, 'yes' as unknown as boolean)).toThrow(/^keepDims: expected a boolean/);
       expect(() => ff.sum({} as ff.Tensor)).toThrow(/^x: expected a Tensor/);
       // reduced and kept dims alternating 7 times: more than the kernels take
-      expect(() => ff.zeros([2, 2, 2, 2, 2, 2, 2]).sum([0, 2, 4, 6])).toThrow(/^axes: the reduced and kept dimensions alternate 7 times/);
+      expect(() => ff.zeros([2, 2, 2, 2, 2, 2, 2]).sum([0, 2, 4, 6])).toThrow(
+        /^axes: the reduced and kept dimensions alternate 7 times/,
+      );
       const b = x.backend;
       expect(() => b.sumAxes(x.storage(), [2, 3], [2])).toThrow(/^axes: expected integers in \[0, 2\)/);
       expect(() => b.sumAxes(x.storage(), [3, 3], [0])).toThrow(/^x: expected 9 elements, got 6/);

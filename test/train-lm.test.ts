@@ -13,7 +13,10 @@ describe(`training a tiny LM on ${device()}`, () => {
     test(`${attention} attention: the loss on a short text goes near zero, and 100 steps leak no tensor`, () => {
       const context = 8;
       const data = windows(TEXT, context);
-      const model = new TinyLM({ vocab: data.vocab, context, dModel: 32, heads: 4, layers: 1, attention, dropout: 0, seed: 1 }, device());
+      const model = new TinyLM(
+        { vocab: data.vocab, context, dModel: 32, heads: 4, layers: 1, attention, dropout: 0, seed: 1 },
+        device(),
+      );
       const opt = new ff.optim.AdamW(ff.optim.weightDecayGroups(model, 0.01), { lr: 1e-2 });
       const sched = new ff.optim.LRScheduler(opt, ff.optim.warmupCosine({ warmupSteps: 5, totalSteps: STEPS }));
       const ids = ff.tensor(data.ids, [data.count, context], { device: device() });

@@ -54,19 +54,26 @@ describe('worker threads', () => {
     [[dev, other], [dev, other], 'worker-first'],
   ];
   for (const [main, worker, first] of orders) {
-    withBoth(`a worker's devices are its own: main ${main.join(' then ')}, worker ${worker.join(' then ')}, ${first}`, () => {
-      const r = spawnSync(process.execPath, [path.join(fixtures, 'reproducer.js'), main.join(','), worker.join(','), first], {
-        encoding: 'utf8',
-        timeout: 100000,
-      });
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      const out = JSON.parse(r.stdout);
-      // The two backends differ in some bits, so a worker running the wrong one would be seen.
-      expect(out.betweenDevices.length).toBeGreaterThan(0);
-      expect(out.differences).toEqual({ [main[0]]: [], [main[1]]: [] });
-      expect(out.describe.worker).toEqual(out.describe.main);
-    });
+    withBoth(
+      `a worker's devices are its own: main ${main.join(' then ')}, worker ${worker.join(' then ')}, ${first}`,
+      () => {
+        const r = spawnSync(
+          process.execPath,
+          [path.join(fixtures, 'reproducer.js'), main.join(','), worker.join(','), first],
+          {
+            encoding: 'utf8',
+            timeout: 100000,
+          },
+        );
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        const out = JSON.parse(r.stdout);
+        // The two backends differ in some bits, so a worker running the wrong one would be seen.
+        expect(out.betweenDevices.length).toBeGreaterThan(0);
+        expect(out.differences).toEqual({ [main[0]]: [], [main[1]]: [] });
+        expect(out.describe.worker).toEqual(out.describe.main);
+      },
+    );
   }
 
   withBoth('4 workers mixing devices at once give the main thread results bit for bit', async () => {
@@ -89,7 +96,9 @@ describe('worker threads', () => {
     const floats = 1 << 22;
     // Long enough that the termination lands inside the op: ~1 s here on cpu and on cuda-emu.
     const shape = dev === 'cuda-emu' ? [1, 2, 640, 16] : [1, 8, 4096, 16];
-    const w = new Worker(path.join(fixtures, 'worker.js'), { workerData: { task: 'long', device: dev, floats, shape } });
+    const w = new Worker(path.join(fixtures, 'worker.js'), {
+      workerData: { task: 'long', device: dev, floats, shape },
+    });
     const messages: WorkerMessage[] = [];
     const started = new Promise<WorkerMessage>((resolve, reject) => {
       w.on('message', (m) => {

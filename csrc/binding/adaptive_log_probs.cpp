@@ -165,7 +165,9 @@ Napi::Value AdaptiveLogProbs(const Napi::CallbackInfo& info) {
     if (c.P != nullptr) {
       if (c.transposed) {
         backend::GemmShape g;
-        g.M = int(N); g.K = int(d); g.N = int(c.dim);
+        g.M = int(N);
+        g.K = int(d);
+        g.N = int(c.dim);
         backend::gemm(g, x, c.P, px);  // x [N, d] P [d, d_i]
       } else {
         backend::linear_forward(int(N), int(d), int(c.dim), x, c.P, nullptr, px);
@@ -177,10 +179,18 @@ Napi::Value AdaptiveLogProbs(const Napi::CallbackInfo& info) {
     // t1 = t2 + lh[:, c_0 + i] broadcast over the cluster's columns (canonical: no size-1 dims)
     Strided s;
     if (N == 1) {
-      s.ndim = 1; s.size[0] = c.rows; s.stride[0][0] = 1; s.stride[1][0] = 0;
+      s.ndim = 1;
+      s.size[0] = c.rows;
+      s.stride[0][0] = 1;
+      s.stride[1][0] = 0;
     } else {
-      s.ndim = 2; s.size[0] = N; s.size[1] = c.rows;
-      s.stride[0][0] = c.rows; s.stride[0][1] = 1; s.stride[1][0] = heads; s.stride[1][1] = 0;
+      s.ndim = 2;
+      s.size[0] = N;
+      s.size[1] = c.rows;
+      s.stride[0][0] = c.rows;
+      s.stride[0][1] = 1;
+      s.stride[1][0] = heads;
+      s.stride[1][1] = 0;
     }
     backend::binary(backend::BinaryOp::add, s, t2, lh + c0 + i, t1);
     backend::copy_rows(t1, c.rows, out + c.start, V, N, c.rows);

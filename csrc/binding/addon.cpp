@@ -12,8 +12,7 @@
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ff::binding::init_environment(env);
   exports.Set("backend", Napi::String::New(env, ff::backend::name()));
-  for (const auto& e : ff::binding::registered_exports())
-    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  for (const auto& e : ff::binding::registered_exports()) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   return exports;
 }
 

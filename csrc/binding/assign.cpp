@@ -34,8 +34,6 @@ Napi::Value UploadInto(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"copyInto", guarded<CopyInto>},
-    {"uploadInto", guarded<UploadInto>});
+FF_EXPORTS({"copyInto", guarded<CopyInto>}, {"uploadInto", guarded<UploadInto>});
 
 }  // namespace ff::binding

@@ -57,9 +57,9 @@ Napi::Value FourierAttentionBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const QkvGrads g = make_qkv_grads(env, sh);
   Napi::Value dR = make_storage(env, size_t(sh.r_elems()));
-  backend::fourier_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, o.R->ptr, o.power, o.eps, o.stable,
-                                      f.out->ptr, f.rows->ptr, f.dout->ptr, unwrap(g.dq)->ptr, unwrap(g.dk)->ptr,
-                                      unwrap(g.dv)->ptr, unwrap(dR)->ptr);
+  backend::fourier_attention_backward(sh, x.q->ptr, x.k->ptr, x.v->ptr, o.R->ptr, o.power, o.eps, o.stable, f.out->ptr,
+                                      f.rows->ptr, f.dout->ptr, unwrap(g.dq)->ptr, unwrap(g.dk)->ptr, unwrap(g.dv)->ptr,
+                                      unwrap(dR)->ptr);
   return pack(env, {g.dq, g.dk, g.dv, dR});
 }
 
@@ -77,8 +77,7 @@ Napi::Value DotAttentionForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Value out = make_storage(env, size_t(sh.out_elems()));
   Napi::Value lse = make_storage(env, size_t(sh.row_elems()));
-  backend::dot_attention_forward(sh, x.q->ptr, x.k->ptr, x.v->ptr, scale, unwrap(out)->ptr,
-                                 unwrap(lse)->ptr);
+  backend::dot_attention_forward(sh, x.q->ptr, x.k->ptr, x.v->ptr, scale, unwrap(out)->ptr, unwrap(lse)->ptr);
   return pack(env, {out, lse});
 }
 
@@ -97,10 +96,9 @@ Napi::Value DotAttentionBackward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"fourierAttentionForward", guarded<FourierAttentionForward>},
-    {"fourierAttentionBackward", guarded<FourierAttentionBackward>},
-    {"dotAttentionForward", guarded<DotAttentionForward>},
-    {"dotAttentionBackward", guarded<DotAttentionBackward>});
+FF_EXPORTS({"fourierAttentionForward", guarded<FourierAttentionForward>},
+           {"fourierAttentionBackward", guarded<FourierAttentionBackward>},
+           {"dotAttentionForward", guarded<DotAttentionForward>},
+           {"dotAttentionBackward", guarded<DotAttentionBackward>});
 
 }  // namespace ff::binding

@@ -39,19 +39,23 @@ int op_arg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 const ff_comm_api& world(const char* what) {
-  if (attached == nullptr) throw Error(std::string(what) + ": the " + backend::name() + " backend has no communicator (call distributed.init() first)");
+  if (attached == nullptr)
+    throw Error(std::string(what) + ": the " + backend::name() +
+                " backend has no communicator (call distributed.init() first)");
   return *attached;
 }
 
 Napi::Value CommAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool tagged = false;
-  if (info.Length() < 1 || !info[0].IsExternal() || napi_check_object_type_tag(env, info[0], &kCommTag, &tagged) != napi_ok || !tagged)
+  if (info.Length() < 1 || !info[0].IsExternal() ||
+      napi_check_object_type_tag(env, info[0], &kCommTag, &tagged) != napi_ok || !tagged)
     throw ArgError("table", "expected the MPI addon's communicator (its commApi())");
   const auto* api = info[0].As<Napi::External<ff_comm_api>>().Data();
   if (api->version != FF_COMM_API_VERSION || api->size < sizeof(ff_comm_api))
-    throw ArgError("table", "the MPI addon's communicator has version " + std::to_string(api->version) + ", this addon knows " +
-                                std::to_string(FF_COMM_API_VERSION) + "; build both from the same release");
+    throw ArgError("table", "the MPI addon's communicator has version " + std::to_string(api->version) +
+                                ", this addon knows " + std::to_string(FF_COMM_API_VERSION) +
+                                "; build both from the same release");
   backend::comm_attach(api, string_arg(info, 1, "ncclLibrary"));
   attached = api;
   return env.Undefined();
@@ -79,8 +83,10 @@ Napi::Value CommAllGather(const Napi::CallbackInfo& info) {
   Storage& s = get_storage(info, 0, "tensor");
   const ff_comm_api& w = world("allGather");
   if (s.n % size_t(w.world_size) != 0)
-    throw ArgError("tensor", std::to_string(s.n) + " elements are not " + std::to_string(w.world_size) + " equal blocks");
-  return Napi::Number::New(info.Env(), double(backend::comm_all_gather(s.ptr, s.n / w.world_size, string_arg(info, 1, "what"))));
+    throw ArgError("tensor",
+                   std::to_string(s.n) + " elements are not " + std::to_string(w.world_size) + " equal blocks");
+  return Napi::Number::New(info.Env(),
+                           double(backend::comm_all_gather(s.ptr, s.n / w.world_size, string_arg(info, 1, "what"))));
 }
 
 Napi::Value CommWait(const Napi::CallbackInfo& info) {
@@ -110,7 +116,9 @@ std::vector<Part> parts_arg(const Napi::CallbackInfo& info, size_t i, const char
       continue;
     }
     Storage* s = unwrap(v);
-    if (s == nullptr) throw ArgError(name, zeros_allowed ? "expected a tensor's storage or a count of zeros" : "expected a tensor's storage");
+    if (s == nullptr)
+      throw ArgError(name,
+                     zeros_allowed ? "expected a tensor's storage or a count of zeros" : "expected a tensor's storage");
     if (s->freed) throw ArgError(name, "has been disposed");
     parts.push_back({s, s->n});
   }
@@ -121,7 +129,8 @@ size_t checked_span(const std::vector<Part>& parts, size_t offset, const Storage
   size_t end = offset;
   for (const Part& p : parts) end += p.n;
   if (end > flat.n)
-    throw ArgError(what, "the parts need elements [" + std::to_string(offset) + ", " + std::to_string(end) + ") but it holds " + std::to_string(flat.n));
+    throw ArgError(what, "the parts need elements [" + std::to_string(offset) + ", " + std::to_string(end) +
+                             ") but it holds " + std::to_string(flat.n));
   return end;
 }
 
@@ -131,8 +140,10 @@ Napi::Value PackInto(const Napi::CallbackInfo& info) {
   size_t at = size_t(get_number(info, 2, "offset"));
   const size_t end = checked_span(parts, at, target, "target");
   for (const Part& p : parts) {
-    if (p.storage == nullptr) backend::fill(target.ptr + at, 0.0f, p.n);
-    else backend::copy(target.ptr + at, p.storage->ptr, p.n);
+    if (p.storage == nullptr)
+      backend::fill(target.ptr + at, 0.0f, p.n);
+    else
+      backend::copy(target.ptr + at, p.storage->ptr, p.n);
     at += p.n;
   }
   return Napi::Number::New(info.Env(), double(end));
@@ -152,14 +163,9 @@ Napi::Value UnpackFrom(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"commAttach", guarded<CommAttach>},
-    {"commDescribe", guarded<CommDescribe>},
-    {"commAllReduce", guarded<CommAllReduce>},
-    {"commBroadcast", guarded<CommBroadcast>},
-    {"commAllGather", guarded<CommAllGather>},
-    {"commWait", guarded<CommWait>},
-    {"packInto", guarded<PackInto>},
-    {"unpackFrom", guarded<UnpackFrom>});
+FF_EXPORTS({"commAttach", guarded<CommAttach>}, {"commDescribe", guarded<CommDescribe>},
+           {"commAllReduce", guarded<CommAllReduce>}, {"commBroadcast", guarded<CommBroadcast>},
+           {"commAllGather", guarded<CommAllGather>}, {"commWait", guarded<CommWait>}, {"packInto", guarded<PackInto>},
+           {"unpackFrom", guarded<UnpackFrom>});
 
 }  // namespace ff::binding

@@ -47,9 +47,9 @@ namespace {
 
 enum Param { kLn1W, kLn1B, kQkvW, kQkvB, kProjW, kProjB, kR, kLn2W, kLn2B, kFc1W, kFc1B, kFc2W, kFc2B, kParams };
 const char* const kParamNames[kParams] = {
-    "params[0] (ln1.weight)", "params[1] (ln1.bias)", "params[2] (qkv.weight)", "params[3] (qkv.bias)",
-    "params[4] (proj.weight)", "params[5] (proj.bias)", "params[6] (R)", "params[7] (ln2.weight)",
-    "params[8] (ln2.bias)", "params[9] (fc1.weight)", "params[10] (fc1.bias)", "params[11] (fc2.weight)",
+    "params[0] (ln1.weight)",  "params[1] (ln1.bias)",   "params[2] (qkv.weight)", "params[3] (qkv.bias)",
+    "params[4] (proj.weight)", "params[5] (proj.bias)",  "params[6] (R)",          "params[7] (ln2.weight)",
+    "params[8] (ln2.bias)",    "params[9] (fc1.weight)", "params[10] (fc1.bias)",  "params[11] (fc2.weight)",
     "params[12] (fc2.bias)"};
 
 // The storages of params (null entries stay null), each checked to hold `want[i]` floats;
@@ -93,8 +93,8 @@ std::vector<int64_t> get_int_array(const Napi::CallbackInfo& info, size_t index,
     Napi::Value x = a[k];
     const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
     if (!(d >= lo[k] && d <= double(1 << 30) && std::floor(d) == d))
-      throw ArgError(std::string(what) + "." + names[k],
-                     "expected an integer >= " + std::to_string(lo[k]) + ", got " + (x.IsNumber() ? std::to_string(d) : "a non-number"));
+      throw ArgError(std::string(what) + "." + names[k], "expected an integer >= " + std::to_string(lo[k]) + ", got " +
+                                                             (x.IsNumber() ? std::to_string(d) : "a non-number"));
     v[k] = int64_t(d);
   }
   return v;
@@ -136,7 +136,8 @@ Napi::Value DecodeBlock(const Napi::CallbackInfo& info) {
   const auto d = get_int_array(info, 4, "dims", {"B", "C", "H", "FF", "capacity", "position", "rH", "rD"},
                                {1, 1, 1, 1, 1, 0, 1, 1});
   const int64_t B = d[0], C = d[1], H = d[2], FF = d[3], cap = d[4], pos = d[5], rH = d[6], rD = d[7];
-  if (C % H != 0) throw ArgError("dims.H", "expected a divisor of C = " + std::to_string(C) + ", got " + std::to_string(H));
+  if (C % H != 0)
+    throw ArgError("dims.H", "expected a divisor of C = " + std::to_string(C) + ", got " + std::to_string(H));
   const int64_t Dh = C / H;
   if (pos >= cap)
     throw ArgError("dims.position", "the cache of capacity " + std::to_string(cap) + " is full (position " +
@@ -165,12 +166,15 @@ Napi::Value DecodeBlock(const Napi::CallbackInfo& info) {
   Storage& kc = get_storage(info, 2, "kCache", cache_n);
   Storage& vc = get_storage(info, 3, "vCache", cache_n);
   if (kc.ptr == vc.ptr) throw ArgError("vCache", "must not be the same storage as kCache");
-  const int64_t want[kParams] = {C, C, 3 * C * C, 3 * C, C * C, C, kind == kFourier ? rH * rD : 0, C, C, FF * C, FF, C * FF, C};
-  const bool required[kParams] = {false, false, true, false, true, false, kind == kFourier, false, false, true, false, true, false};
+  const int64_t want[kParams] = {C, C, 3 * C * C, 3 * C, C * C,  C, kind == kFourier ? rH * rD : 0,
+                                 C, C, FF * C,    FF,    C * FF, C};
+  const bool required[kParams] = {false, false, true, false, true, false, kind == kFourier,
+                                  false, false, true, false, true, false};
   float* p[kParams];
   get_params(info, 1, want, required, p);
   for (int i = 0; i < kParams; ++i)
-    if (p[i] != nullptr && (p[i] == kc.ptr || p[i] == vc.ptr)) throw ArgError(kParamNames[i], "must not be a cache storage");
+    if (p[i] != nullptr && (p[i] == kc.ptr || p[i] == vc.ptr))
+      throw ArgError(kParamNames[i], "must not be a cache storage");
   if (x.ptr == kc.ptr || x.ptr == vc.ptr) throw ArgError("x", "must not be a cache storage");
   if (kind == kFourier) backend::check_finite(p[kR], size_t(rH * rD), "decodeBlock", "R");
 
@@ -207,8 +211,15 @@ Napi::Value DecodeBlock(const Napi::CallbackInfo& info) {
   }
   // one query row per (b, h) against its pos + 1 keys, written into att [B, H * Dh]
   AttentionShape sh;
-  sh.B = 1; sh.H = 1; sh.Nq = 1; sh.Nk = int(pos + 1); sh.D = int(Dh); sh.Dv = int(Dh);
-  sh.rH = 1; sh.rD = int(rD); sh.causal = false;
+  sh.B = 1;
+  sh.H = 1;
+  sh.Nq = 1;
+  sh.Nk = int(pos + 1);
+  sh.D = int(Dh);
+  sh.Dv = int(Dh);
+  sh.rH = 1;
+  sh.rD = int(rD);
+  sh.causal = false;
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t hh = 0; hh < H; ++hh) {
       const float* q = qkv + b * 3 * C + hh * Dh;
@@ -228,8 +239,10 @@ Napi::Value DecodeBlock(const Napi::CallbackInfo& info) {
   float* hid = h;
   backend::copy(s, x.ptr, n);
   backend::add_inplace(s, prj, n);  // x + attention
-  if (pre) hid = s;
-  else backend::layernorm_forward(rows, int(C), ln_eps1, s, p[kLn1W], p[kLn1B], h, mean, rstd);
+  if (pre)
+    hid = s;
+  else
+    backend::layernorm_forward(rows, int(C), ln_eps1, s, p[kLn1W], p[kLn1B], h, mean, rstd);
   // feed-forward branch
   const float* ff_in = hid;
   if (pre) {
@@ -237,7 +250,7 @@ Napi::Value DecodeBlock(const Napi::CallbackInfo& info) {
     ff_in = a;
   }
   backend::linear_forward(rows, int(C), int(FF), ff_in, p[kFc1W], p[kFc1B], f1);
-  const backend::UnaryOp op = act == kRelu ? backend::UnaryOp::relu
+  const backend::UnaryOp op = act == kRelu   ? backend::UnaryOp::relu
                               : act == kGelu ? backend::UnaryOp::gelu_erf
                                              : backend::UnaryOp::gelu_tanh;
   backend::unary_forward(op, f1, f2, B * FF);
@@ -269,8 +282,6 @@ Napi::Value KvCacheWrite(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"decodeBlock", guarded<DecodeBlock>},
-    {"kvCacheWrite", guarded<KvCacheWrite>});
+FF_EXPORTS({"decodeBlock", guarded<DecodeBlock>}, {"kvCacheWrite", guarded<KvCacheWrite>});
 
 }  // namespace ff::binding

@@ -41,7 +41,6 @@ Napi::Value TimerStop(const Napi::CallbackInfo& info) { return Napi::Number::New
 }  // namespace
 
 FF_EXPORTS({"hostSyncs", guarded<HostSyncs>}, {"setMatmulPrecision", guarded<SetMatmulPrecision>},
-           {"peakBytes", guarded<PeakBytes>}, {"timerStart", guarded<TimerStart>},
-           {"timerStop", guarded<TimerStop>});
+           {"peakBytes", guarded<PeakBytes>}, {"timerStart", guarded<TimerStart>}, {"timerStop", guarded<TimerStop>});
 
 }  // namespace ff::binding

@@ -5,8 +5,6 @@
 
 namespace ff::binding {
 
-inline Error ArgError(const std::string& arg, const std::string& what) {
-  return Error(arg + ": " + what);
-}
+inline Error ArgError(const std::string& arg, const std::string& what) { return Error(arg + ": " + what); }
 
 }  // namespace ff::binding

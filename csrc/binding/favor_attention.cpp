@@ -44,8 +44,8 @@ Napi::Value FavorAttentionForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Value out = make_storage(env, size_t(sh.out_elems()));
   Napi::Value den = make_storage(env, size_t(sh.row_elems()));
-  backend::favor_attention_forward(sh, o.M, x.q->ptr, x.k->ptr, x.v->ptr, W.ptr, o.scale, o.eps,
-                                   unwrap(out)->ptr, unwrap(den)->ptr);
+  backend::favor_attention_forward(sh, o.M, x.q->ptr, x.k->ptr, x.v->ptr, W.ptr, o.scale, o.eps, unwrap(out)->ptr,
+                                   unwrap(den)->ptr);
   return pack(env, {out, den});
 }
 
@@ -59,15 +59,13 @@ Napi::Value FavorAttentionBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const QkvGrads g = make_qkv_grads(env, sh);
   backend::favor_attention_backward(sh, o.M, x.q->ptr, x.k->ptr, x.v->ptr, W.ptr, o.scale, o.eps, f.out->ptr,
-                                    f.rows->ptr, f.dout->ptr, unwrap(g.dq)->ptr, unwrap(g.dk)->ptr,
-                                    unwrap(g.dv)->ptr);
+                                    f.rows->ptr, f.dout->ptr, unwrap(g.dq)->ptr, unwrap(g.dk)->ptr, unwrap(g.dv)->ptr);
   return pack(env, {g.dq, g.dk, g.dv});
 }
 
 }  // namespace
 
-FF_EXPORTS(
-    {"favorAttentionForward", guarded<FavorAttentionForward>},
-    {"favorAttentionBackward", guarded<FavorAttentionBackward>});
+FF_EXPORTS({"favorAttentionForward", guarded<FavorAttentionForward>},
+           {"favorAttentionBackward", guarded<FavorAttentionBackward>});
 
 }  // namespace ff::binding

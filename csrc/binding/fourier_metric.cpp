@@ -36,15 +36,14 @@ Napi::Value FourierMetricBackward(const Napi::CallbackInfo& info) {
   Napi::Value dq = make_storage(env, size_t(sh.q_elems()));
   Napi::Value dk = make_storage(env, size_t(sh.k_elems()));
   Napi::Value dR = make_storage(env, size_t(sh.r_elems()));
-  backend::fourier_metric_backward(sh, q.ptr, k.ptr, R.ptr, power, dK.ptr, unwrap(dq)->ptr,
-                                   unwrap(dk)->ptr, unwrap(dR)->ptr);
+  backend::fourier_metric_backward(sh, q.ptr, k.ptr, R.ptr, power, dK.ptr, unwrap(dq)->ptr, unwrap(dk)->ptr,
+                                   unwrap(dR)->ptr);
   return pack(env, {dq, dk, dR});
 }
 
 }  // namespace
 
-FF_EXPORTS(
-    {"fourierMetricForward", guarded<FourierMetricForward>},
-    {"fourierMetricBackward", guarded<FourierMetricBackward>});
+FF_EXPORTS({"fourierMetricForward", guarded<FourierMetricForward>},
+           {"fourierMetricBackward", guarded<FourierMetricBackward>});
 
 }  // namespace ff::binding

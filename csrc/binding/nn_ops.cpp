@@ -23,15 +23,13 @@ constexpr long long kMaxDim = (1LL << 31) - 1;
 constexpr long long kMaxIndexLimit = 1LL << 24;  // ids are exact in float32 below 2^24
 
 // The integers of the array at info[i], each in [lo, hi]; names[] name them in errors.
-std::vector<long long> get_dims(const Napi::CallbackInfo& info, size_t i,
-                                const std::vector<const char*>& names, long long lo = 1,
-                                long long hi = kMaxDim) {
+std::vector<long long> get_dims(const Napi::CallbackInfo& info, size_t i, const std::vector<const char*>& names,
+                                long long lo = 1, long long hi = kMaxDim) {
   if (i >= info.Length() || !info[i].IsArray())
     throw ArgError("dims", "expected an array of " + std::to_string(names.size()) + " integers");
   auto a = info[i].As<Napi::Array>();
   if (a.Length() != names.size())
-    throw ArgError("dims", "expected " + std::to_string(names.size()) + " integers, got " +
-                               std::to_string(a.Length()));
+    throw ArgError("dims", "expected " + std::to_string(names.size()) + " integers, got " + std::to_string(a.Length()));
   std::vector<long long> v(names.size());
   for (uint32_t k = 0; k < names.size(); ++k) {
     Napi::Value x = a[k];
@@ -57,8 +55,8 @@ size_t extent(long long batch, long long stride, long long rows, long long cols)
 
 // Every id valid (an integer in [0, limit), or the ignore index), checked by the backend without
 // waiting for the device (backend_checks.h); a failure names `what` and `op` (string literals).
-void check_ids(const Storage& ids, size_t n, const char* op, const char* what, long long limit,
-               bool has_allowed, long long allowed) {
+void check_ids(const Storage& ids, size_t n, const char* op, const char* what, long long limit, bool has_allowed,
+               long long allowed) {
   backend::check_ids(ids.ptr, int64_t(n), limit, has_allowed, allowed, op, what);
 }
 
@@ -75,21 +73,29 @@ Napi::Value maybe_storage(Napi::Env env, bool wanted, size_t n, float** ptr) {
 
 // gemm(A, B, dims = [batch, M, N, K, transA, transB, strideA, strideB, sumBatches]) -> C
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  const std::vector<const char*> names = {"batch", "M", "N", "K", "transA", "transB", "strideA", "strideB", "sumBatches"};
+  const std::vector<const char*> names = {"batch",  "M",       "N",       "K",         "transA",
+                                          "transB", "strideA", "strideB", "sumBatches"};
   const auto d = get_dims(info, 2, names, 0);
   for (int k = 0; k < 4; ++k)
     if (d[k] < 1) throw ArgError(std::string("dims.") + names[k], "must be at least 1");
   for (int k : {4, 5, 8})
     if (d[k] > 1) throw ArgError(std::string("dims.") + names[k], "expected 0 or 1");
   backend::GemmShape s;
-  s.batch = int(d[0]); s.M = int(d[1]); s.N = int(d[2]); s.K = int(d[3]);
-  s.trans_a = d[4] == 1; s.trans_b = d[5] == 1;
-  s.stride_a = d[6]; s.stride_b = d[7];
+  s.batch = int(d[0]);
+  s.M = int(d[1]);
+  s.N = int(d[2]);
+  s.K = int(d[3]);
+  s.trans_a = d[4] == 1;
+  s.trans_b = d[5] == 1;
+  s.stride_a = d[6];
+  s.stride_b = d[7];
   s.sum_batches = d[8] == 1;
   Storage& A = get_storage(info, 0, "a");
   Storage& B = get_storage(info, 1, "b");
-  if (A.n < extent(s.batch, s.stride_a, s.M, s.K)) throw ArgError("a", "has " + std::to_string(A.n) + " elements, fewer than its dims and stride reach");
-  if (B.n < extent(s.batch, s.stride_b, s.K, s.N)) throw ArgError("b", "has " + std::to_string(B.n) + " elements, fewer than its dims and stride reach");
+  if (A.n < extent(s.batch, s.stride_a, s.M, s.K))
+    throw ArgError("a", "has " + std::to_string(A.n) + " elements, fewer than its dims and stride reach");
+  if (B.n < extent(s.batch, s.stride_b, s.K, s.N))
+    throw ArgError("b", "has " + std::to_string(B.n) + " elements, fewer than its dims and stride reach");
   Napi::Value C = make_storage(info.Env(), size_t(s.sum_batches ? 1 : s.batch) * s.M * s.N);
   backend::gemm(s, A.ptr, B.ptr, unwrap(C)->ptr);
   return C;
@@ -136,8 +142,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   if (!(eps >= 0.0 && std::isfinite(eps))) throw ArgError("eps", "expected a finite number >= 0");
   Napi::Env env = info.Env();
   Napi::Value y = make_storage(env, rows * C), mean = make_storage(env, rows), rstd = make_storage(env, rows);
-  backend::layernorm_forward(int(rows), int(C), float(eps), x.ptr, gamma, beta, unwrap(y)->ptr,
-                             unwrap(mean)->ptr, unwrap(rstd)->ptr);
+  backend::layernorm_forward(int(rows), int(C), float(eps), x.ptr, gamma, beta, unwrap(y)->ptr, unwrap(mean)->ptr,
+                             unwrap(rstd)->ptr);
   return pack(env, {y, mean, rstd});
 }
 
@@ -280,18 +286,11 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"gemm", guarded<Gemm>},
-    {"linearForward", guarded<LinearForward>},
-    {"linearBackward", guarded<LinearBackward>},
-    {"layerNormForward", guarded<LayerNormForward>},
-    {"layerNormBackward", guarded<LayerNormBackward>},
-    {"softmaxForward", guarded<SoftmaxForward>},
-    {"softmaxBackward", guarded<SoftmaxBackward>},
-    {"crossEntropyForward", guarded<CrossEntropyForward>},
-    {"crossEntropyBackward", guarded<CrossEntropyBackward>},
-    {"embeddingForward", guarded<EmbeddingForward>},
-    {"embeddingBackward", guarded<EmbeddingBackward>},
-    {"dropout", guarded<Dropout>});
+FF_EXPORTS({"gemm", guarded<Gemm>}, {"linearForward", guarded<LinearForward>},
+           {"linearBackward", guarded<LinearBackward>}, {"layerNormForward", guarded<LayerNormForward>},
+           {"layerNormBackward", guarded<LayerNormBackward>}, {"softmaxForward", guarded<SoftmaxForward>},
+           {"softmaxBackward", guarded<SoftmaxBackward>}, {"crossEntropyForward", guarded<CrossEntropyForward>},
+           {"crossEntropyBackward", guarded<CrossEntropyBackward>}, {"embeddingForward", guarded<EmbeddingForward>},
+           {"embeddingBackward", guarded<EmbeddingBackward>}, {"dropout", guarded<Dropout>});
 
 }  // namespace ff::binding

@@ -50,7 +50,13 @@ AttentionShape get_attention_shape(const Napi::CallbackInfo& info, size_t i) {
   const auto v = get_dims(info, i, {"B", "H", "Nq", "Nk", "D", "rH", "rD", "Dv", "causal"}, 8);
   if (v[8] > 1) throw ArgError("dims.causal", "expected 0 or 1");
   AttentionShape s;
-  s.B = v[0]; s.H = v[1]; s.Nq = v[2]; s.Nk = v[3]; s.D = v[4]; s.rH = v[5]; s.rD = v[6];
+  s.B = v[0];
+  s.H = v[1];
+  s.Nq = v[2];
+  s.Nk = v[3];
+  s.D = v[4];
+  s.rH = v[5];
+  s.rD = v[6];
   s.Dv = v[7];
   s.causal = v[8] == 1;
   check_r_dims(s);

@@ -32,7 +32,8 @@ StorageList get_list(const Napi::CallbackInfo& info, size_t i, const char* what,
   if (i >= info.Length() || !info[i].IsArray()) throw ArgError(what, "expected an array of tensors");
   auto a = info[i].As<Napi::Array>();
   if (like && a.Length() != like->data.size())
-    throw ArgError(what, "expected " + std::to_string(like->data.size()) + " tensors, got " + std::to_string(a.Length()));
+    throw ArgError(what,
+                   "expected " + std::to_string(like->data.size()) + " tensors, got " + std::to_string(a.Length()));
   StorageList out;
   for (uint32_t k = 0; k < a.Length(); ++k) {
     const std::string name = std::string(what) + "[" + std::to_string(k) + "]";
@@ -53,13 +54,15 @@ void check_distinct(const std::vector<const StorageList*>& lists, const std::vec
   for (size_t l = 0; l < lists.size(); ++l)
     for (size_t k = 0; k < lists[l]->data.size(); ++k)
       if (lists[l]->sizes[k] > 0 && !seen.insert(lists[l]->data[k]).second)
-        throw ArgError(std::string(names[l]) + "[" + std::to_string(k) + "]", "the same tensor appears twice among the tensors updated in place");
+        throw ArgError(std::string(names[l]) + "[" + std::to_string(k) + "]",
+                       "the same tensor appears twice among the tensors updated in place");
 }
 
 double get_finite(const Napi::CallbackInfo& info, size_t i, const char* what, double lo, double hi) {
   const double v = get_number(info, i, what);
   if (!std::isfinite(v) || v < lo || v > hi)
-    throw ArgError(what, "expected a finite number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
+    throw ArgError(what, "expected a finite number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                             std::to_string(v));
   return v;
 }
 
@@ -138,11 +141,7 @@ Napi::Value ClipByNorm(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"clipByNorm", guarded<ClipByNorm>},
-    {"adamStep", guarded<AdamStep>},
-    {"sgdStep", guarded<SgdStep>},
-    {"squaredNorm", guarded<SquaredNorm>},
-    {"scaleInplace", guarded<ScaleInplace>});
+FF_EXPORTS({"clipByNorm", guarded<ClipByNorm>}, {"adamStep", guarded<AdamStep>}, {"sgdStep", guarded<SgdStep>},
+           {"squaredNorm", guarded<SquaredNorm>}, {"scaleInplace", guarded<ScaleInplace>});
 
 }  // namespace ff::binding

@@ -98,8 +98,7 @@ Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* w
 
 Storage& get_storage(const Napi::CallbackInfo& info, size_t index, const char* what, size_t n) {
   Storage& s = get_storage(info, index, what);
-  if (s.n != n)
-    throw ArgError(what, "expected " + std::to_string(n) + " elements, got " + std::to_string(s.n));
+  if (s.n != n) throw ArgError(what, "expected " + std::to_string(n) + " elements, got " + std::to_string(s.n));
   return s;
 }
 

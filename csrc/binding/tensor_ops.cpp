@@ -149,8 +149,10 @@ Napi::Value SumAxes(const Napi::CallbackInfo& info) {
     return out;
   }
   const ReduceShape r = reduction(shape, reduce);
-  if (r.nred == 0) backend::copy(o, x.ptr, size_t(out_n));
-  else backend::sum_reduce(r, x.ptr, o);
+  if (r.nred == 0)
+    backend::copy(o, x.ptr, size_t(out_n));
+  else
+    backend::sum_reduce(r, x.ptr, o);
   return out;
 }
 
@@ -260,7 +262,8 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
     if (s->n != size_t(numel(shape)))
       throw ArgError(name, "expected " + std::to_string(numel(shape)) + " elements, got " + std::to_string(s->n));
     if (!shapes.empty() && shape.size() != shapes[0].size())
-      throw ArgError(name, "has " + std::to_string(shape.size()) + " dims, xs[0] has " + std::to_string(shapes[0].size()));
+      throw ArgError(name,
+                     "has " + std::to_string(shape.size()) + " dims, xs[0] has " + std::to_string(shapes[0].size()));
     shapes.push_back(shape);
     parts.push_back(s);
   }
@@ -271,8 +274,8 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
     for (size_t d = 0; d < out_shape.size(); ++d)
       if (int(d) != axis && shapes[k][d] != shapes[0][d])
         throw ArgError("xs[" + std::to_string(k) + "]", "dim " + std::to_string(d) + " is " +
-                                                           std::to_string(shapes[k][d]) + ", xs[0]'s is " +
-                                                           std::to_string(shapes[0][d]));
+                                                            std::to_string(shapes[k][d]) + ", xs[0]'s is " +
+                                                            std::to_string(shapes[0][d]));
     out_shape[axis] += shapes[k][axis];
   }
   if (double(numel(out_shape)) > kMaxElems) throw ArgError("xs", "the result has more than 2^31 - 1 elements");
@@ -290,16 +293,9 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"binary", guarded<Binary>},
-    {"affine", guarded<Affine>},
-    {"unary", guarded<Unary>},
-    {"unaryBackward", guarded<UnaryBackward>},
-    {"sumAxes", guarded<SumAxes>},
-    {"permute", guarded<Permute>},
-    {"broadcastTo", guarded<BroadcastTo>},
-    {"slice", guarded<Slice>},
-    {"sliceBackward", guarded<SliceBackward>},
-    {"concat", guarded<Concat>});
+FF_EXPORTS({"binary", guarded<Binary>}, {"affine", guarded<Affine>}, {"unary", guarded<Unary>},
+           {"unaryBackward", guarded<UnaryBackward>}, {"sumAxes", guarded<SumAxes>}, {"permute", guarded<Permute>},
+           {"broadcastTo", guarded<BroadcastTo>}, {"slice", guarded<Slice>}, {"sliceBackward", guarded<SliceBackward>},
+           {"concat", guarded<Concat>});
 
 }  // namespace ff::binding

@@ -11,9 +11,7 @@
 namespace ff::binding {
 namespace {
 
-Napi::Value Describe(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), backend::describe());
-}
+Napi::Value Describe(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend::describe()); }
 
 Napi::Value EnsureAvailable(const Napi::CallbackInfo& info) {
   backend::ensure_available();
@@ -102,19 +100,10 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-FF_EXPORTS(
-    {"describe", guarded<Describe>},
-    {"ensureAvailable", guarded<EnsureAvailable>},
-    {"alloc", guarded<Alloc>},
-    {"fromArray", guarded<FromArray>},
-    {"toArray", guarded<ToArray>},
-    {"free", guarded<Free>},
-    {"isFreed", guarded<IsFreed>},
-    {"memory", guarded<Memory>},
-    {"emptyCache", guarded<EmptyCache>},
-    {"fill", guarded<Fill>},
-    {"addInplace", guarded<AddInplace>},
-    {"copy", guarded<Copy>},
-    {"synchronize", guarded<Synchronize>});
+FF_EXPORTS({"describe", guarded<Describe>}, {"ensureAvailable", guarded<EnsureAvailable>}, {"alloc", guarded<Alloc>},
+           {"fromArray", guarded<FromArray>}, {"toArray", guarded<ToArray>}, {"free", guarded<Free>},
+           {"isFreed", guarded<IsFreed>}, {"memory", guarded<Memory>}, {"emptyCache", guarded<EmptyCache>},
+           {"fill", guarded<Fill>}, {"addInplace", guarded<AddInplace>}, {"copy", guarded<Copy>},
+           {"synchronize", guarded<Synchronize>});
 
 }  // namespace ff::binding

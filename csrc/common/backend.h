@@ -54,12 +54,11 @@ void synchronize();
 void set_matmul_precision(bool tf32);
 
 // K[b,h,i,j] = prod_d s(R_hd (q_bhid - k_bhjd))^power.   Cost: B*H*Nq*Nk*D sinc evaluations.
-void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R,
-                            int power, float* K);
+void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R, int power, float* K);
 // Given dK = dL/dK, writes dq, dk (same shapes as q, k) and dR ([rH, rD]) in one pass that
 // recomputes the kernel.   Cost: B*H*Nq*Nk*D sinc-and-derivative evaluations + O(D) products.
-void fourier_metric_backward(const MetricShape& s, const float* q, const float* k, const float* R,
-                             int power, const float* dK, float* dq, float* dk, float* dR);
+void fourier_metric_backward(const MetricShape& s, const float* q, const float* k, const float* R, int power,
+                             const float* dK, float* dq, float* dk, float* dR);
 
 // Fourier attention, fused: never stores the Nq x Nk kernel (tiles of it are recomputed).
 //   K_ij = prod_d s(R_hd (q_id - k_jd))^power,  S_i = sum_j K_ij  (causal: j <= i)
@@ -69,28 +68,25 @@ void fourier_metric_backward(const MetricShape& s, const float* q, const float* 
 //            running row maximum), free of underflow;    stats_i = log S_i (-inf if S_i = 0,
 //            and then out_i = 0). stable requires an even power.
 // Cost: B*H*Nq*Nk*(D sinc + 2 Dv) flops-ish (halved when causal); memory O(B*H*(Nq+Nk)*(D+Dv)).
-void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k,
-                               const float* v, const float* R, int power, float eps, bool stable,
-                               float* out, float* stats);
+void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* R,
+                               int power, float eps, bool stable, float* out, float* stats);
 // dq, dk, dv, dR in one pass that recomputes K tile by tile, given out and stats from the
 // forward and dout = dL/dout. With delta_i = dout_i . out_i:
 //   default: dL/dK_ij = (dout_i . v_j - delta_i) / (S_i + eps)
 //   stable:  dL/dK_ij = (dout_i . v_j - delta_i) / S_i
 // then dK/dx through the division-free product form, as in fourier_metric_backward.
-void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k,
-                                const float* v, const float* R, int power, float eps, bool stable,
-                                const float* out, const float* stats, const float* dout,
-                                float* dq, float* dk, float* dv, float* dR);
+void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* R,
+                                int power, float eps, bool stable, const float* out, const float* stats,
+                                const float* dout, float* dq, float* dk, float* dv, float* dR);
 
 // Scaled dot-product attention, fused (online softmax): out_i = softmax_j(scale q_i . k_j) V,
 // lse_i = the row's log-sum-exp of the logits, in the units the backend's own backward reads
 // (cpu: log sum_j exp(scale q_i . k_j); cuda: the same in base 2, log2 sum_j 2^(scale log2(e)
 // q_i . k_j)). Cost: B*H*Nq*Nk*(2D + 2Dv) flops (halved when causal).
-void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                           float scale, float* out, float* lse);
-void dot_attention_backward(const AttentionShape& s, const float* q, const float* k,
-                            const float* v, float scale, const float* out, const float* lse,
-                            const float* dout, float* dq, float* dk, float* dv);
+void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, float scale,
+                           float* out, float* lse);
+void dot_attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, float scale,
+                            const float* out, const float* lse, const float* dout, float* dq, float* dk, float* dv);
 
 // FAVOR+ linear attention (Performer; common/favor.h has the formulas): q [B,H,Nq,F],
 // k [B,H,Nk,F], v [B,H,Nk,Dv] (s.D = F), the projection W [M, F] shared by every head; writes
@@ -99,15 +95,13 @@ void dot_attention_backward(const AttentionShape& s, const float* q, const float
 // favor::kChunk keys in order with a running sum. Memory O((Nq + Nk)(M + Dv)) per head at work.
 // Cost: 2 B H (Nq + Nk) F M flops for the features, then per row ~4 (M+1)(Dv+1) (non-causal)
 // or ~2 kChunk (2M + Dv) + 4 M Dv (causal).
-void favor_attention_forward(const AttentionShape& s, int M, const float* q, const float* k,
-                             const float* v, const float* W, float scale, float eps, float* out,
-                             float* den);
+void favor_attention_forward(const AttentionShape& s, int M, const float* q, const float* k, const float* v,
+                             const float* W, float scale, float eps, float* out, float* den);
 // dq, dk, dv given out and den from the forward and dout = dL/dout (the features recomputed;
 // the stabilisers constant). Cost: about 2.5x the forward (causal: two scans, forward and back).
-void favor_attention_backward(const AttentionShape& s, int M, const float* q, const float* k,
-                              const float* v, const float* W, float scale, float eps,
-                              const float* out, const float* den, const float* dout, float* dq,
-                              float* dk, float* dv);
+void favor_attention_backward(const AttentionShape& s, int M, const float* q, const float* k, const float* v,
+                              const float* W, float scale, float eps, const float* out, const float* den,
+                              const float* dout, float* dq, float* dk, float* dv);
 // Neural Attention, fused (online softmax): out_i = sum_j softmax_j(s_ij) v_j, s_ij the score
 // network of common/neural_score.h on a_i [B,H,Nq,d1] and c_j [B,H,Nk,d1] (s.D = d1, the first
 // layer's query and key halves) with the weights mlp; lse_i the row's log-sum-exp in the units
@@ -118,7 +112,7 @@ void neural_attention_forward(const AttentionShape& s, const float* a, const flo
 // da, dc, dv and the network's weight gradients dw2 [d2*d1], db2 [d2], dw3 [d2], db3 [1] (sums
 // over every pair, in a fixed order), recomputing the scores as the forward did.
 void neural_attention_backward(const AttentionShape& s, const float* a, const float* c, const float* v,
-                               const NeuralMlp& mlp, const float* out, const float* lse, const float* dout,
-                               float* da, float* dc, float* dv, float* dw2, float* db2, float* dw3, float* db3);
+                               const NeuralMlp& mlp, const float* out, const float* lse, const float* dout, float* da,
+                               float* dc, float* dv, float* dw2, float* db2, float* dw3, float* db3);
 
 }  // namespace ff::backend

@@ -21,8 +21,8 @@ namespace ff::backend {
 void check_finite(const float* x, size_t n, const char* op, const char* arg);
 // Every ids[i] an integer in [0, limit), or `allowed` where has_allowed (ids.h, id_is_valid).
 // Cost: 1 read per id (one kernel on cuda).
-void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed,
-               const char* op, const char* arg);
+void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed, const char* op,
+               const char* arg);
 
 // Times the host waited for the device since the process started (stream synchronisations,
 // read-backs, and frees of device memory, which wait for it); 0 on cpu, which never waits.
@@ -33,12 +33,12 @@ inline std::string not_finite_message(const char* arg, float value) {
   return std::string(arg) + ": must be finite, got " + std::to_string(value);
 }
 
-inline std::string invalid_id_message(const char* arg, int64_t index, float value, int64_t limit,
-                                      bool has_allowed, int64_t allowed) {
+inline std::string invalid_id_message(const char* arg, int64_t index, float value, int64_t limit, bool has_allowed,
+                                      int64_t allowed) {
   std::string expected = "an integer in [0, " + std::to_string(limit) + ")";
   if (has_allowed) expected += " or the ignore index " + std::to_string(allowed);
-  return std::string(arg) + ": element " + std::to_string(index) + " is " + std::to_string(value) +
-         "; expected " + expected;
+  return std::string(arg) + ": element " + std::to_string(index) + " is " + std::to_string(value) + "; expected " +
+         expected;
 }
 
 }  // namespace ff::backend

@@ -23,25 +23,23 @@ void gemm(const GemmShape& s, const float* A, const float* B, float* C);
 
 // y [rows, out] = x [rows, in] W^T + b, W [out, in] (PyTorch's layout), b [out] or null.
 // Cost: 2*rows*in*out flops + one pass over y for the bias.
-void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b,
-                    float* y);
+void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b, float* y);
 // dx = dy W, dW = dy^T x, db = sum over rows of dy; each output may be null (not wanted).
 // Cost: 2*rows*in*out flops per GEMM wanted + rows*out adds for db.
-void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy,
-                     float* dx, float* dW, float* db);
+void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy, float* dx, float* dW,
+                     float* db);
 
 // LayerNorm over rows of C: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps)
 // (biased variance). gamma and beta may be null (1 and 0). Writes mean and rstd [rows] for the
 // backward. Cost: 1 read and 1 write of x per element, ~6 flops.
-void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma,
-                       const float* beta, float* y, float* mean, float* rstd);
+void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma, const float* beta, float* y,
+                       float* mean, float* rstd);
 // With xhat = (x - mean) rstd and g = dy * gamma:
 //   dx = rstd (g - mean_c(g) - xhat mean_c(g xhat)),  dgamma = sum_rows dy xhat,  dbeta = sum_rows dy.
 // dgamma, dbeta are null when gamma, beta were (or are not wanted); dx may be null.
 // Cost: 2 reads and 1 write per element, ~10 flops.
-void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean,
-                        const float* rstd, const float* dy, float* dx, float* dgamma,
-                        float* dbeta);
+void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean, const float* rstd,
+                        const float* dy, float* dx, float* dgamma, float* dbeta);
 
 // y = softmax(x) over rows of C, or log_softmax(x) when log. Cost: 2 reads, 1 write, 1 exp per element.
 void softmax_forward(int rows, int C, bool log, const float* x, float* y);
@@ -64,13 +62,12 @@ struct CrossEntropyShape {
   float label_smoothing = 0.0f;
   Reduction reduction = Reduction::kMean;
 };
-void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                           float* loss, float* lse, float* count);
+void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets, float* loss,
+                           float* lse, float* count);
 // dlogits_ic = w_i (exp(x_ic - lse_i) - q_ic), w_i = grad_i (kNone), grad_0 (kSum),
 // grad_0 / count (kMean), and 0 on ignored rows. Cost: 1 read, 1 write, 1 exp per element.
-void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                            const float* lse, const float* count, const float* grad,
-                            float* dlogits);
+void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets, const float* lse,
+                            const float* count, const float* grad, float* dlogits);
 
 // out [n, D] = W[ids[i]] for i < n, W [V, D]; ids checked by check_ids (backend_checks.h): on
 // cuda an invalid id (reported at the next synchronisation) gives a row of NaN.
@@ -86,7 +83,6 @@ void embedding_backward(int n, int D, int V, const float* ids, const float* dout
 // key = seed, counter = offset + j / 4, word j % 4. The same (seed, offset) gives the same mask on
 // every backend, and the backward is this function applied to dy. p = 1 gives zeros.
 // Cost: 1 read, 1 write per element + one Philox (10 rounds) per 4 random numbers.
-void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x,
-             float* y);
+void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x, float* y);
 
 }  // namespace ff::backend

@@ -22,13 +22,12 @@ struct TensorList {
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= step_size m / (sqrt(v) / sqrt(bc2) + eps)
 // grads, exp_avg and exp_avg_sq have params' sizes. Cost: ~12 flops and 20 bytes of traffic per
 // element (read p, g, m, v; write p, m, v).
-void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads,
-               const TensorList& exp_avg, const TensorList& exp_avg_sq);
+void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads, const TensorList& exp_avg,
+               const TensorList& exp_avg_sq);
 
 // SGD with momentum, PyTorch's rule (optim_math.h, sgd_update). momentum_buf is an empty list
 // when c.momentum == 0. Cost: ~6 flops and up to 16 bytes of traffic per element.
-void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads,
-              const TensorList& momentum_buf);
+void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads, const TensorList& momentum_buf);
 
 // sum over every element x of every tensor of x^2, accumulated in double in a fixed order (the
 // same result run after run). Cost: 1 multiply-add and 4 bytes read per element; one sync.

@@ -43,7 +43,6 @@ void strided_copy(const Strided& s, const float* src, float* out);
 
 // dst[r * dst_stride + c] = src[r * src_stride + c] for r < rows, c < cols: slice, its
 // backward, and concat.   Cost: rows * cols floats moved.
-void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
-               int64_t cols);
+void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols);
 
 }  // namespace ff::backend

@@ -27,7 +27,7 @@ struct ff_comm_api {
   uint32_t size;     // sizeof(ff_comm_api)
   int rank;
   int world_size;
-  int local_rank;        // among the ranks of this machine
+  int local_rank;  // among the ranks of this machine
   int local_world_size;
   double timeout_seconds;  // how long a collective may wait before it is a fault
 

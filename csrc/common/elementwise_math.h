@@ -90,10 +90,18 @@ void with_unary_op(backend::UnaryOp op, const Run& run) {
   }
 }
 
-struct Add { FF_HD static float f(float a, float b) { return a + b; } };
-struct Sub { FF_HD static float f(float a, float b) { return a - b; } };
-struct Mul { FF_HD static float f(float a, float b) { return a * b; } };
-struct Div { FF_HD static float f(float a, float b) { return a / b; } };
+struct Add {
+  FF_HD static float f(float a, float b) { return a + b; }
+};
+struct Sub {
+  FF_HD static float f(float a, float b) { return a - b; }
+};
+struct Mul {
+  FF_HD static float f(float a, float b) { return a * b; }
+};
+struct Div {
+  FF_HD static float f(float a, float b) { return a / b; }
+};
 
 template <class Run>
 void with_binary_op(backend::BinaryOp op, const Run& run) {

@@ -52,9 +52,7 @@ FF_HD void sinc_and_derivative_any(float x, float y, float& s, float& ds) {
 
 FF_HD float sinc(float x) { return sinc_any(x, kSincScale * x); }
 
-FF_HD void sinc_and_derivative(float x, float& s, float& ds) {
-  sinc_and_derivative_any(x, kSincScale * x, s, ds);
-}
+FF_HD void sinc_and_derivative(float x, float& s, float& ds) { sinc_and_derivative_any(x, kSincScale * x, s, ds); }
 
 // z^p for a small positive integer p by repeated squaring; exact for p = 1.
 FF_HD float ipow(float z, int p) {

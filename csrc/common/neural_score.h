@@ -87,13 +87,13 @@ template <class V, int M1, int M2>
 FF_HD typename V::T neural_score(const NeuralWeights<V, M1, M2>& w, const typename V::T (&a)[M1],
                                  const typename V::T (&c)[M1], typename V::T (&h)[M1], typename V::T (&z)[M2]) {
   using T = typename V::T;
-FF_UNROLL
+  FF_UNROLL
   for (int m = 0; m < M1; ++m) h[m] = V::max(V::add(a[m], c[m]), V::zero());
   T s = w.b3;
-FF_UNROLL
+  FF_UNROLL
   for (int n = 0; n < M2; ++n) {
     T t = w.b2[n];
-FF_UNROLL
+    FF_UNROLL
     for (int m = 0; m < M1; ++m) t = V::fma(w.w2[n][m], h[m], t);
     z[n] = t;
     s = V::fma(w.w3[n], V::max(t, V::zero()), s);
@@ -105,24 +105,24 @@ FF_UNROLL
 // g1 = dL/da = dL/dc (M1 values). ReLU'(0) = 0, as PyTorch.
 template <class V, int M1, int M2>
 FF_HD void neural_score_backward(const NeuralWeights<V, M1, M2>& w, const typename V::T (&h)[M1],
-                                 const typename V::T (&z)[M2], typename V::T ds,
-                                 NeuralWeights<V, M1, M2>& g, typename V::T (&g1)[M1]) {
+                                 const typename V::T (&z)[M2], typename V::T ds, NeuralWeights<V, M1, M2>& g,
+                                 typename V::T (&g1)[M1]) {
   using T = typename V::T;
-FF_UNROLL
+  FF_UNROLL
   for (int m = 0; m < M1; ++m) g1[m] = V::zero();
   g.b3 = V::add(g.b3, ds);
-FF_UNROLL
+  FF_UNROLL
   for (int n = 0; n < M2; ++n) {
     g.w3[n] = V::fma(ds, V::max(z[n], V::zero()), g.w3[n]);
     const T g2 = V::keep(V::lt(V::zero(), z[n]), V::mul(ds, w.w3[n]));
     g.b2[n] = V::add(g.b2[n], g2);
-FF_UNROLL
+    FF_UNROLL
     for (int m = 0; m < M1; ++m) {
       g.w2[n][m] = V::fma(g2, h[m], g.w2[n][m]);
       g1[m] = V::fma(g2, w.w2[n][m], g1[m]);
     }
   }
-FF_UNROLL
+  FF_UNROLL
   for (int m = 0; m < M1; ++m) g1[m] = V::keep(V::lt(V::zero(), h[m]), g1[m]);
 }
 
@@ -133,7 +133,7 @@ template <class F>
 void with_neural_bucket(int d1, int d2, F&& f) {
   if (d1 < 1 || d2 < 1 || d1 > kNeuralMaxHidden || d2 > kNeuralMaxHidden)
     throw Error("params: the score network's hidden sizes must be in [1, " + std::to_string(kNeuralMaxHidden) +
-                                "], got d1 = " + std::to_string(d1) + " (w1's rows), d2 = " + std::to_string(d2) + " (w2's rows)");
+                "], got d1 = " + std::to_string(d1) + " (w1's rows), d2 = " + std::to_string(d2) + " (w2's rows)");
   if (d1 <= 2 && d2 <= 1) return f(std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{});
   if (d1 <= 4 && d2 <= 2) return f(std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
   if (d2 <= 4) return f(std::integral_constant<int, 8>{}, std::integral_constant<int, 4>{});

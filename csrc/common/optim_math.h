@@ -10,16 +10,18 @@ namespace ff {
 struct AdamScalars {
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   float weight_decay = 0;
-  bool decoupled = true;    // AdamW: decay the weights; Adam: add wd * p to the gradient
-  float decay_factor = 1;   // 1 - lr * weight_decay (AdamW)
-  float step_size = 0;      // lr / (1 - beta1^step)
-  float inv_bias2_sqrt = 1; // 1 / sqrt(1 - beta2^step)
+  bool decoupled = true;     // AdamW: decay the weights; Adam: add wd * p to the gradient
+  float decay_factor = 1;    // 1 - lr * weight_decay (AdamW)
+  float step_size = 0;       // lr / (1 - beta1^step)
+  float inv_bias2_sqrt = 1;  // 1 / sqrt(1 - beta2^step)
 };
 
 // PyTorch's Adam/AdamW step for one element (torch.optim.AdamW, foreach=False).
 FF_HD void adam_update(const AdamScalars& c, float& p, float g, float& m, float& v) {
-  if (c.decoupled) p *= c.decay_factor;
-  else g += c.weight_decay * p;
+  if (c.decoupled)
+    p *= c.decay_factor;
+  else
+    g += c.weight_decay * p;
   m = c.beta1 * m + (1.0f - c.beta1) * g;
   v = c.beta2 * v + (1.0f - c.beta2) * g * g;
   const float denom = sqrtf(v) * c.inv_bias2_sqrt + c.eps;

@@ -16,8 +16,7 @@ struct Philox4 {
   uint32_t v[4];
 };
 
-FF_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
-                            uint32_t k1) {
+FF_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
@@ -38,8 +37,7 @@ FF_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, 
 // The 4 random words at counter `index` of the stream (seed, offset).
 FF_HD Philox4 philox_block(uint64_t seed, uint64_t offset, uint64_t index) {
   const uint64_t counter = offset + index;
-  return philox4x32_10(uint32_t(counter), uint32_t(counter >> 32), 0u, 0u, uint32_t(seed),
-                       uint32_t(seed >> 32));
+  return philox4x32_10(uint32_t(counter), uint32_t(counter >> 32), 0u, 0u, uint32_t(seed), uint32_t(seed >> 32));
 }
 
 // Word w (0..3) of a block, by selects: no dynamically indexed local array on the GPU.

@@ -12,17 +12,17 @@
 
 namespace ff {
 
-constexpr float kSincScale = 0.148733974f;        // c
-constexpr float kSincInvScale = 1.0f / kSincScale; // x = y / c on the general path
-constexpr float kSincBound = 4.25f * kSincScale;   // |y| bound of the polynomial path
+constexpr float kSincScale = 0.148733974f;          // c
+constexpr float kSincInvScale = 1.0f / kSincScale;  // x = y / c on the general path
+constexpr float kSincBound = 4.25f * kSincScale;    // |y| bound of the polynomial path
 constexpr float kSincP = 0.218333364f;              // P
 // M = (v - m_r)(v^2 + ma1 v + mb1)(v^2 + ma2 v + mb2)
-constexpr float kSincMr = 0.858513713f, kSincMa1 = -1.12519407f, kSincMb1 = 3.33218288f,
-                kSincMa2 = -2.32376075f, kSincMb2 = 1.60104609f;
+constexpr float kSincMr = 0.858513713f, kSincMa1 = -1.12519407f, kSincMb1 = 3.33218288f, kSincMa2 = -2.32376075f,
+                kSincMb2 = 1.60104609f;
 // Q~ = (v - q_r)(v^2 + qa1 v + qb1)(v^2 + qa2 v + qb2), Q = q5 Q~
 constexpr float kSincQ5 = 5.91743183f;
-constexpr float kSincQr = 0.446644872f, kSincQa1 = -1.26643252f, kSincQb1 = 2.37460017f,
-                kSincQa2 = -2.09838629f, kSincQb2 = 1.20044184f;
+constexpr float kSincQr = 0.446644872f, kSincQa1 = -1.26643252f, kSincQb1 = 2.37460017f, kSincQa2 = -2.09838629f,
+                kSincQb2 = 1.20044184f;
 // s'(x) = kSincDScale * dh
 constexpr float kSincDScale = 2.0f * kSincScale * kSincQ5;
 

@@ -61,14 +61,12 @@ inline std::vector<int64_t> dense_strides(const std::vector<int64_t>& shape) {
 }
 
 // Drops size-1 dims, merges contiguous neighbours, checks the dim limit.
-inline Strided canonical(const std::vector<int64_t>& size, const std::vector<int64_t> (&stride)[2],
-                         const char* what) {
+inline Strided canonical(const std::vector<int64_t>& size, const std::vector<int64_t> (&stride)[2], const char* what) {
   std::vector<int64_t> sz;
   std::vector<int64_t> st[2];
   for (size_t d = 0; d < size.size(); ++d) {
     if (size[d] == 1) continue;
-    const bool merge = !sz.empty() && stride[0][d] * size[d] == st[0].back() &&
-                       stride[1][d] * size[d] == st[1].back();
+    const bool merge = !sz.empty() && stride[0][d] * size[d] == st[0].back() && stride[1][d] * size[d] == st[1].back();
     if (merge) {
       sz.back() *= size[d];
       st[0].back() = stride[0][d];
@@ -81,8 +79,7 @@ inline Strided canonical(const std::vector<int64_t>& size, const std::vector<int
   }
   if (int(sz.size()) > kMaxDims)
     throw Error(std::string(what) + ": needs " + std::to_string(sz.size()) +
-                " dimensions after merging contiguous ones; at most " + std::to_string(kMaxDims) +
-                " are supported");
+                " dimensions after merging contiguous ones; at most " + std::to_string(kMaxDims) + " are supported");
   Strided s;
   if (sz.empty()) return s;  // one element
   s.ndim = int(sz.size());
@@ -114,8 +111,8 @@ inline std::vector<int64_t> broadcast_shape(const std::vector<int64_t>& a, const
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (da != db && da != 1 && db != 1)
-      throw Error("a, b: shapes do not broadcast (dimension " + std::to_string(i) + ": " +
-                  std::to_string(da) + " vs " + std::to_string(db) + ")");
+      throw Error("a, b: shapes do not broadcast (dimension " + std::to_string(i) + ": " + std::to_string(da) + " vs " +
+                  std::to_string(db) + ")");
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -152,7 +149,10 @@ inline Strided permute(const std::vector<int64_t>& in, const std::vector<int>& p
 inline ReduceShape reduction(const std::vector<int64_t>& shape, const std::vector<bool>& reduce) {
   const std::vector<int64_t> dense = strided_detail::dense_strides(shape);
   // Merged runs of same-kind dims (size-1 dims dropped): size, innermost stride, kind.
-  struct Run { int64_t size, stride; bool red; };
+  struct Run {
+    int64_t size, stride;
+    bool red;
+  };
   std::vector<Run> runs;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
@@ -164,8 +164,8 @@ inline ReduceShape reduction(const std::vector<int64_t>& shape, const std::vecto
     }
   }
   if (int(runs.size()) > kMaxDims)
-    throw Error("axes: the reduced and kept dimensions alternate " + std::to_string(runs.size()) +
-                " times; at most " + std::to_string(kMaxDims) + " are supported");
+    throw Error("axes: the reduced and kept dimensions alternate " + std::to_string(runs.size()) + " times; at most " +
+                std::to_string(kMaxDims) + " are supported");
   ReduceShape r;
   for (const Run& run : runs) {
     if (run.red) {

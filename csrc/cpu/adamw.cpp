@@ -10,23 +10,22 @@ namespace ff::backend {
 namespace {
 
 // One chunk, vectorised (the vector sqrt needs -fno-math-errno: binding.gyp).
-FF_VECTORIZE void adam_chunk(const AdamScalars& c, int64_t n, float* p, const float* g, float* m,
-                             float* v) {
+FF_VECTORIZE void adam_chunk(const AdamScalars& c, int64_t n, float* p, const float* g, float* m, float* v) {
   for (int64_t e = 0; e < n; ++e) adam_update(c, p[e], g[e], m[e], v[e]);
 }
 
 }  // namespace
 
-void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads,
-               const TensorList& exp_avg, const TensorList& exp_avg_sq) {
+void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads, const TensorList& exp_avg,
+               const TensorList& exp_avg_sq) {
   const std::vector<Chunk> chunks = chunks_of(params);
   const int n = int(chunks.size());
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; ++i) {
     const Chunk ch = chunks[i];
     const int t = ch.tensor;
-    adam_chunk(c, ch.end - ch.begin, params.data[t] + ch.begin, grads.data[t] + ch.begin,
-               exp_avg.data[t] + ch.begin, exp_avg_sq.data[t] + ch.begin);
+    adam_chunk(c, ch.end - ch.begin, params.data[t] + ch.begin, grads.data[t] + ch.begin, exp_avg.data[t] + ch.begin,
+               exp_avg_sq.data[t] + ch.begin);
   }
 }
 

@@ -45,7 +45,9 @@ struct CacheLineAllocator {
   T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
   void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
   template <class U>
-  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  bool operator==(const CacheLineAllocator<U>&) const {
+    return true;
+  }
 };
 using Floats = std::vector<float, CacheLineAllocator<float>>;
 
@@ -66,8 +68,7 @@ class UninitFloats {
 // delta_r = dout_row . out_row for `rows` rows from `first_row` (rows of Dv floats), summed in
 // double: the row term every attention backward subtracts (FlashAttention's D_i). Four partial
 // sums, so the adds are four chains instead of one (the add latency bounds a single chain).
-inline void row_deltas(const float* dout, const float* out, int64_t first_row, int rows, int Dv,
-                       float* delta) {
+inline void row_deltas(const float* dout, const float* out, int64_t first_row, int rows, int Dv, float* delta) {
   for (int r = 0; r < rows; ++r) {
     const float* g = dout + (first_row + r) * Dv;
     const float* o = out + (first_row + r) * Dv;
@@ -84,7 +85,8 @@ inline void row_deltas(const float* dout, const float* out, int64_t first_row, i
 template <class Vec>
 void assign_padded_rows(Vec& dst, const float* src, int n, int cols, int ld) {
   dst.assign(size_t(n) * ld, 0.0f);
-  for (int j = 0; j < n; ++j) std::copy(src + int64_t(j) * cols, src + int64_t(j + 1) * cols, dst.begin() + size_t(j) * ld);
+  for (int j = 0; j < n; ++j)
+    std::copy(src + int64_t(j) * cols, src + int64_t(j + 1) * cols, dst.begin() + size_t(j) * ld);
 }
 
 // sum_{c < chunks} x[c stride] in float, c ascending: the row chunks' partials of one (b, h)
@@ -141,7 +143,8 @@ void transpose_into(const TiledLayout& l, float* dst, const float* src, int n_sr
     for (; j + 8 <= jfull; j += 8) {
       int r = 0;
       for (; r + 8 <= l.rows; r += 8)
-        V::template transpose8<Scale>(src + int64_t(j) * l.rows + r, l.rows, tile + size_t(r) * l.ld + j, l.ld, scale + r);
+        V::template transpose8<Scale>(src + int64_t(j) * l.rows + r, l.rows, tile + size_t(r) * l.ld + j, l.ld,
+                                      scale + r);
       for (; r < l.rows; ++r)
         for (int jj = j; jj < j + 8; ++jj) {
           const float x = src[int64_t(jj) * l.rows + r];
@@ -253,7 +256,8 @@ template <class V, int NR, bool Accumulate>
 void gemm_rows_cols(const float* w, int ldw, int n, const float* x, int ldx, int cols, float* out, int ldo) {
   int c0 = 0;
   if constexpr (NR == 4) {
-    for (; cols - c0 >= 3 * V::W; c0 += 3 * V::W) gemm_rows_block<V, NR, 3, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
+    for (; cols - c0 >= 3 * V::W; c0 += 3 * V::W)
+      gemm_rows_block<V, NR, 3, Accumulate>(w, ldw, n, x + c0, ldx, out + c0, ldo);
   }
   for (; c0 < cols; c0 += 2 * V::W) {
     if (cols - c0 >= 2 * V::W) {

@@ -40,10 +40,14 @@ void binary_op(const Strided& s, const float* a, const float* b, float* out) {
   if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1)) throw Error("binary: innermost strides must be 0 or 1");
   cpu::parallel_for(s.numel(), cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
     cpu::walk_runs(s, begin, end, [&](int64_t i, int64_t oa, int64_t ob, int64_t len) {
-      if (sa == 1 && sb == 1) run_both<Op>(a + oa, b + ob, out + i, len);
-      else if (sa == 1) run_scalar_b<Op>(a + oa, b[ob], out + i, len);
-      else if (sb == 1) run_scalar_a<Op>(a[oa], b + ob, out + i, len);
-      else std::fill(out + i, out + i + len, Op::f(a[oa], b[ob]));
+      if (sa == 1 && sb == 1)
+        run_both<Op>(a + oa, b + ob, out + i, len);
+      else if (sa == 1)
+        run_scalar_b<Op>(a + oa, b[ob], out + i, len);
+      else if (sb == 1)
+        run_scalar_a<Op>(a[oa], b + ob, out + i, len);
+      else
+        std::fill(out + i, out + i + len, Op::f(a[oa], b[ob]));
     });
   });
 }
@@ -59,9 +63,8 @@ void binary(BinaryOp op, const Strided& s, const float* a, const float* b, float
 }
 
 void affine(const float* x, float alpha, float beta, float* out, int64_t n) {
-  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
-    run_affine(x + begin, alpha, beta, out + begin, end - begin);
-  });
+  cpu::parallel_for(n, cpu::kParallelGrain,
+                    [&](int64_t begin, int64_t end) { run_affine(x + begin, alpha, beta, out + begin, end - begin); });
 }
 
 }  // namespace ff::backend

@@ -43,9 +43,8 @@ void sgemm_block(const Sgemm& g, int m0, int m1, int n0, int n1) {
                 g.C + int64_t(m0) * g.ldc + n0, 1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
-              g.trans_b ? CblasTrans : CblasNoTrans, m1 - m0, n1 - n0, g.K, 1.0f, A, g.lda, B,
-              g.ldb, g.beta, g.C + int64_t(m0) * g.ldc + n0, g.ldc);
+  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans, m1 - m0,
+              n1 - n0, g.K, 1.0f, A, g.lda, B, g.ldb, g.beta, g.C + int64_t(m0) * g.ldc + n0, g.ldc);
 }
 
 void sgemm(const Sgemm& g) {

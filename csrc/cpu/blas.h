@@ -63,8 +63,10 @@ void parallel_blocks(int M, int N, double flops, F&& f) {
   for (int b = 0; b < blocks; ++b) {
     const int b0 = int(int64_t(n) * b / blocks), b1 = int(int64_t(n) * (b + 1) / blocks);
     if (b1 <= b0) continue;
-    if (split_rows) f(b0, b1, 0, N);
-    else f(0, M, b0, b1);
+    if (split_rows)
+      f(b0, b1, 0, N);
+    else
+      f(0, M, b0, b1);
   }
 }
 

@@ -12,8 +12,8 @@ void check_finite(const float* x, size_t n, const char* op, const char* arg) {
     if (!std::isfinite(x[i])) throw Error(not_finite_message(arg, x[i]));
 }
 
-void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed,
-               const char* op, const char* arg) {
+void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed, const char* op,
+               const char* arg) {
   (void)op;
   for (int64_t i = 0; i < n; ++i)
     if (!id_is_valid(ids[i], limit, has_allowed, allowed))

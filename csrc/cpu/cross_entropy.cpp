@@ -6,13 +6,11 @@
 //     loss = -sum_c q_c log softmax(x)_c = (sum_c q_c) lse - sum_c q_c x_c
 //     dloss/dx_c = (sum_c q_c) softmax(x)_c - q_c
 // forward, per row (threads over rows): the max in one sweep, then sum exp(x - max) in a second
-// sweep over the row (from cache) with sum x (for smoothing) and (soft) sum p x, sum p. Row losses are summed in double in row order (sum / mean).
-// backward, per row: dx = w (sum_q exp(x - lse) - q) in one sweep, w from the reduction and the
-// upstream grad.
-// The sweeps run on f32x8 vectors, two per step (vec_math.h: exp_nonpositive8, ~1 ulp, since
-// x - max <= 0 and x - lse <= 0), so two exp chains overlap; the tail of a row is one padded
-// vector.
-// Cost per element: forward 1 read (+1 from cache) and 1 exp; backward 1 read, 1 write, 1 exp.
+// sweep over the row (from cache) with sum x (for smoothing) and (soft) sum p x, sum p. Row losses are summed in double
+// in row order (sum / mean). backward, per row: dx = w (sum_q exp(x - lse) - q) in one sweep, w from the reduction and
+// the upstream grad. The sweeps run on f32x8 vectors, two per step (vec_math.h: exp_nonpositive8, ~1 ulp, since x - max
+// <= 0 and x - lse <= 0), so two exp chains overlap; the tail of a row is one padded vector. Cost per element: forward
+// 1 read (+1 from cache) and 1 exp; backward 1 read, 1 write, 1 exp.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -106,8 +104,8 @@ FF_VECTORIZE void hard_backward_row(const float* x, int C, float lse, float w, f
 }
 
 // Soft target p: dx = w (sq exp(x - lse) - (keep p + u)).
-FF_VECTORIZE void soft_backward_row(const float* x, const float* p, int C, float lse, float w,
-                                    float sq, float keep, float u, float* dx) {
+FF_VECTORIZE void soft_backward_row(const float* x, const float* p, int C, float lse, float w, float sq, float keep,
+                                    float u, float* dx) {
   const f32x8 lv = cpu::splat8(lse), wv = cpu::splat8(w), sqv = cpu::splat8(sq);
   const f32x8 kv = cpu::splat8(keep), uv = cpu::splat8(u);
   for (int c = 0; c < C; c += 8) {
@@ -126,8 +124,8 @@ float sum_of(const float* p, int C) {
 
 }  // namespace
 
-void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                           float* loss, float* lse, float* count) {
+void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets, float* loss,
+                           float* lse, float* count) {
   const int C = s.C;
   const float ls = s.label_smoothing, keep = 1.0f - ls, u = ls / float(C);
   std::vector<float> row_loss(s.rows);
@@ -168,9 +166,8 @@ void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, cons
     loss[0] = float(s.reduction == Reduction::kMean ? total / n : total);
 }
 
-void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                            const float* lse, const float* count, const float* grad,
-                            float* dlogits) {
+void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets, const float* lse,
+                            const float* count, const float* grad, float* dlogits) {
   const int C = s.C;
   const float ls = s.label_smoothing, keep = 1.0f - ls, u = ls / float(C);
   const float scale = s.reduction == Reduction::kMean ? grad[0] / count[0] : grad[0];

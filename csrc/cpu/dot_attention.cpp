@@ -50,8 +50,15 @@ struct DotKeys {
   template <class V>
   DotKeys(std::type_identity<V>, const AttentionShape& sh, int bh, int n_, float scale, bool backward, const float* k,
           const float* v)
-      : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldd((sh.D + 15) / 16 * 16), ldv((sh.Dv + 15) / 16 * 16),
-        lk(D, T, n_), lv(Dv, T, n_), kT(lk.size(), 0.0f) {
+      : D(sh.D),
+        Dv(sh.Dv),
+        n(n_),
+        T(cpu::key_tile(sh.D, sh.Dv)),
+        ldd((sh.D + 15) / 16 * 16),
+        ldv((sh.Dv + 15) / 16 * 16),
+        lk(D, T, n_),
+        lv(Dv, T, n_),
+        kT(lk.size(), 0.0f) {
     const float* ks = k + int64_t(bh) * sh.Nk * D;
     const float* vs = v + int64_t(bh) * sh.Nk * Dv;
     const std::vector<float> scales(D, scale);
@@ -202,7 +209,8 @@ struct BackwardUnit {
       }
     }
     for (int r = 0; r < rows; ++r)
-      std::copy(dq.begin() + size_t(r) * A.ldd, dq.begin() + size_t(r) * A.ldd + D, A.dq + (int64_t(bh) * sh.Nq + i0 + r) * D);
+      std::copy(dq.begin() + size_t(r) * A.ldd, dq.begin() + size_t(r) * A.ldd + D,
+                A.dq + (int64_t(bh) * sh.Nq + i0 + r) * D);
     if (A.split.chunks == 1) finish_keys(A, bh);
   }
 };

@@ -24,14 +24,13 @@ namespace ff::backend {
 namespace {
 
 // Blocks [b0, b1) of plain dropout, elements [4 b0, min(4 b1, n)).
-void dropout_blocks(int64_t b0, int64_t b1, int64_t n, float p, float scale, uint64_t seed,
-                    uint64_t offset, const float* x, float* y) {
+void dropout_blocks(int64_t b0, int64_t b1, int64_t n, float p, float scale, uint64_t seed, uint64_t offset,
+                    const float* x, float* y) {
   for (int64_t b = b0; b < b1; ++b) {
     const Philox4 r = philox_block(seed, offset, uint64_t(b));
     const int64_t base = 4 * b;
     const int lanes = int(std::min<int64_t>(4, n - base));
-    for (int l = 0; l < lanes; ++l)
-      y[base + l] = x[base + l] * (philox_uniform(r.v[l]) >= p ? scale : 0.0f);
+    for (int l = 0; l < lanes; ++l) y[base + l] = x[base + l] * (philox_uniform(r.v[l]) >= p ? scale : 0.0f);
   }
 }
 
@@ -58,9 +57,8 @@ bool has_avx2() {
 }
 
 // Blocks [b0, b1) as dropout_blocks; b1 - b0 a multiple of 8 and 4 b1 <= n.
-[[gnu::target("avx2")]] void dropout_blocks_avx2(int64_t b0, int64_t b1, float p, float scale,
-                                                 uint64_t seed, uint64_t offset, const float* x,
-                                                 float* y) {
+[[gnu::target("avx2")]] void dropout_blocks_avx2(int64_t b0, int64_t b1, float p, float scale, uint64_t seed,
+                                                 uint64_t offset, const float* x, float* y) {
   const __m256i thr = _mm256_set1_epi32(int32_t(std::ceil(double(p) * 16777216.0)) - 1);
   const __m256 sv = _mm256_set1_ps(scale);
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -96,15 +94,14 @@ bool has_avx2() {
     const __m256 f[4] = {_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u2, u3, 0x20),
                          _mm256_permute2f128_ps(u0, u1, 0x31), _mm256_permute2f128_ps(u2, u3, 0x31)};
     const int64_t e = 4 * b;
-    for (int q = 0; q < 4; ++q)
-      _mm256_storeu_ps(y + e + 8 * q, _mm256_mul_ps(_mm256_loadu_ps(x + e + 8 * q), f[q]));
+    for (int q = 0; q < 4; ++q) _mm256_storeu_ps(y + e + 8 * q, _mm256_mul_ps(_mm256_loadu_ps(x + e + 8 * q), f[q]));
   }
 }
 #endif
 
 // Plain dropout of the elements of blocks [b0, b1).
-void dropout_range(int64_t b0, int64_t b1, int64_t n, float p, float scale, uint64_t seed,
-                   uint64_t offset, const float* x, float* y) {
+void dropout_range(int64_t b0, int64_t b1, int64_t n, float p, float scale, uint64_t seed, uint64_t offset,
+                   const float* x, float* y) {
 #if defined(__x86_64__)
   if (has_avx2()) {
     const int64_t full = std::max(b0, std::min(b1, n / 4));  // blocks of 4 elements inside n
@@ -118,14 +115,12 @@ void dropout_range(int64_t b0, int64_t b1, int64_t n, float p, float scale, uint
 
 }  // namespace
 
-void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x,
-             float* y) {
+void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x, float* y) {
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   if (group == 1) {
     const int64_t blocks = (n + 3) / 4;
-    cpu::parallel_for(blocks, cpu::kParallelGrain / 16, [&](int64_t b0, int64_t b1) {
-      dropout_range(b0, b1, n, p, scale, seed, offset, x, y);
-    });
+    cpu::parallel_for(blocks, cpu::kParallelGrain / 16,
+                      [&](int64_t b0, int64_t b1) { dropout_range(b0, b1, n, p, scale, seed, offset, x, y); });
     return;
   }
   const int64_t samples = n / group;

@@ -25,8 +25,7 @@ FF_VECTORIZE void add_row(float* acc, const float* row, int n) {
 void embedding_forward(int n, int D, int V, const float* ids, const float* W, float* out) {
   (void)V;
   cpu::parallel_for(n, std::max<int64_t>(1, cpu::kParallelGrain / D), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      std::memcpy(out + i * D, W + int64_t(ids[i]) * D, sizeof(float) * D);
+    for (int64_t i = i0; i < i1; ++i) std::memcpy(out + i * D, W + int64_t(ids[i]) * D, sizeof(float) * D);
   });
 }
 

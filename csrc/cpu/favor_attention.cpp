@@ -56,8 +56,8 @@ struct Problem {
 };
 
 // C = op(A) op(B) + beta C on the calling thread (row-major, leading dimensions as stored).
-void gemm(bool ta, bool tb, int m, int n, int kk, const float* A, int lda, const float* B, int ldb, float beta, float* C,
-          int ldc) {
+void gemm(bool ta, bool tb, int m, int n, int kk, const float* A, int lda, const float* B, int ldb, float beta,
+          float* C, int ldc) {
   cpu::Sgemm g;
   g.trans_a = ta, g.trans_b = tb, g.M = m, g.N = n, g.K = kk;
   g.A = A, g.lda = lda, g.B = B, g.ldb = ldb, g.beta = beta, g.C = C, g.ldc = ldc;
@@ -85,8 +85,17 @@ struct Features {
   Floats Q, K, V, sk, Mi;
 
   Features(const Problem& p, int bh)
-      : Nq(p.sh->Nq), Nk(p.sh->Nk), M(p.M), Ma(p.Ma()), Dv(p.sh->Dv), E(p.E()), Q(size_t(Nq) * Ma), K(size_t(Nk) * Ma),
-        V(size_t(Nk) * E), sk(Nk), Mi(Nq) {
+      : Nq(p.sh->Nq),
+        Nk(p.sh->Nk),
+        M(p.M),
+        Ma(p.Ma()),
+        Dv(p.sh->Dv),
+        E(p.E()),
+        Q(size_t(Nq) * Ma),
+        K(size_t(Nk) * Ma),
+        V(size_t(Nk) * E),
+        sk(Nk),
+        Mi(Nq) {
     const int F = p.F();
     const float* q = p.q + int64_t(bh) * Nq * F;
     const float* k = p.k + int64_t(bh) * Nk * F;
@@ -124,7 +133,8 @@ struct Features {
 
 // dst rows [exp(s_j - ref) e_j, 1] (or [exp(ref - M_i) phi_i, eps sigma_i] with queries: pass
 // stabilisers and reference the other way round): the first M columns of each src row scaled.
-FF_VECTORIZE void scaled_rows(const float* src, float* dst, int rows, int Ma, const float* num, float ref, bool num_minus_ref) {
+FF_VECTORIZE void scaled_rows(const float* src, float* dst, int rows, int Ma, const float* num, float ref,
+                              bool num_minus_ref) {
   for (int r = 0; r < rows; ++r) {
     const float f = cpu::exp_f(num_minus_ref ? num[r] - ref : ref - num[r]);
     for (int m = 0; m + 1 < Ma; ++m) dst[size_t(r) * Ma + m] = f * src[size_t(r) * Ma + m];
@@ -153,7 +163,8 @@ struct RunningSum {
   std::vector<double> acc;
   Floats f, delta;
   bool empty = true;
-  RunningSum(int Ma_, int E_) : Ma(Ma_), E(E_), acc(size_t(Ma_) * E_, 0.0), f(size_t(Ma_) * E_, 0.0f), delta(size_t(Ma_) * E_) {}
+  RunningSum(int Ma_, int E_)
+      : Ma(Ma_), E(E_), acc(size_t(Ma_) * E_, 0.0), f(size_t(Ma_) * E_, 0.0f), delta(size_t(Ma_) * E_) {}
   // acc <- factor * acc (rows < M) + delta
   void update(float factor) {
     for (int m = 0; m < Ma; ++m) {
@@ -235,7 +246,8 @@ void input_grad(const float* dL, int n, int M, const float* W, int F, const floa
     const float* d = dL + size_t(i) * (M + 1);
     float t = 0.0f;
     for (int m = 0; m < M; ++m) t += d[m];
-    for (int c = 0; c < F; ++c) dx[int64_t(i) * F + c] = alpha * dx[int64_t(i) * F + c] - scale * x[int64_t(i) * F + c] * t;
+    for (int c = 0; c < F; ++c)
+      dx[int64_t(i) * F + c] = alpha * dx[int64_t(i) * F + c] - scale * x[int64_t(i) * F + c] * t;
   }
 }
 

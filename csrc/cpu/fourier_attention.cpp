@@ -6,9 +6,9 @@
 // Layout. Work units are (b, h) slices x row chunks (threads.h). A unit lays its keys out as
 // b = c R k transposed to [D][keys], so one SIMD vector holds W keys (8 AVX2, 16 AVX-512, 1
 // portable; simd.h) and every operation below handles W pairs (i, j) at once; a_i = c R q_i is
-// broadcast per d, and y = a - b = c x is what sinc_simd.h evaluates s on (c its scale). The unit visits its keys tile by tile (~16 KiB of b, FlashAttention's outer
-// loop), every row of the unit per tile, so long sequences stay in cache; per-row state (S, the
-// output accumulator, dq) persists across tiles. Nothing of size Nq x Nk is stored: one tile-row
+// broadcast per d, and y = a - b = c x is what sinc_simd.h evaluates s on (c its scale). The unit visits its keys tile
+// by tile (~16 KiB of b, FlashAttention's outer loop), every row of the unit per tile, so long sequences stay in cache;
+// per-row state (S, the output accumulator, dq) persists across tiles. Nothing of size Nq x Nk is stored: one tile-row
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
 // sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
@@ -109,10 +109,10 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // pass A's k), so k^(p-1) and K carry exact factors 2^((p-1) a) and 2^(p a) (p a <= 64), undone
 // where they meet 1 / (S + eps). A K below float's smallest normal (2^-126: D = 64 at R = 2
 // gives K ~ 1e-40, outputs ~ 1e-34) then still reaches the output with float's relative
-// accuracy; what is subnormal is only a result below 2^-126 (the header's "Range"). Powers of two scale exactly, so wherever nothing
-// underflows the bits are those of the unscaled computation. The forward lowers a where |v| or
-// eps are so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and
-// eps 2^(p a) stay below 2^120): common/fourier_math.h scale_root, shared with the cuda kernel.
+// accuracy; what is subnormal is only a result below 2^-126 (the header's "Range"). Powers of two scale exactly, so
+// wherever nothing underflows the bits are those of the unscaled computation. The forward lowers a where |v| or eps are
+// so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and eps 2^(p a) stay below 2^120):
+// common/fourier_math.h scale_root, shared with the cuda kernel.
 
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
@@ -131,8 +131,16 @@ struct Keys {
   template <class V>
   Keys(std::type_identity<V>, const AttentionShape& sh, int bh, int n_, bool transposed_v, const float* k,
        const float* v, const float* R)
-      : D(sh.D), Dv(sh.Dv), n(n_), T(cpu::key_tile(sh.D, sh.Dv)), ldv((sh.Dv + V::W - 1) / V::W * V::W), lb(D, T, n_),
-        lv(Dv, T, n_), r(D), rc(D), bT(lb.size()) {
+      : D(sh.D),
+        Dv(sh.Dv),
+        n(n_),
+        T(cpu::key_tile(sh.D, sh.Dv)),
+        ldv((sh.Dv + V::W - 1) / V::W * V::W),
+        lb(D, T, n_),
+        lv(Dv, T, n_),
+        r(D),
+        rc(D),
+        bT(lb.size()) {
     const int h = bh % sh.H;
     for (int d = 0; d < D; ++d) r[d] = R[sh.r_row(h) + sh.r_col(d)], rc[d] = kSincScale * r[d];
     const float* ks = k + int64_t(bh) * sh.Nk * D;
@@ -419,7 +427,9 @@ struct ForwardUnit {
     const Keys ks(std::type_identity<V>{}, sh, bh, sh.causal ? i1 : sh.Nk, false, A.k, A.v, A.R);
     const int tile = ks.T, rows = i1 - i0;
     // default mode: K 2^s with s = p a (scale_root)
-    const int root = A.stable ? 0 : scale_root(A.power, ks.n, max_abs<V>(A.v + int64_t(bh) * sh.Nk * sh.Dv, size_t(ks.n) * sh.Dv), A.eps);
+    const int root = A.stable ? 0
+                              : scale_root(A.power, ks.n,
+                                           max_abs<V>(A.v + int64_t(bh) * sh.Nk * sh.Dv, size_t(ks.n) * sh.Dv), A.eps);
     const float one = std::ldexp(1.0f, root), unscale = std::ldexp(1.0f, -A.power * root);
     const float eps_s = std::ldexp(A.eps, A.power * root);
     std::vector<float> a(sh.D), S(rows, 0.0f), emax(rows, kNoMax);
@@ -585,12 +595,12 @@ void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, fl
 }
 
 struct RowInputs {
-  const float* a;     // R q_i
-  const float* dp;    // dout_i . v_j for the keys of this tile (dp[j - jbeg])
-  int jbeg, jend;     // keys of this tile for this row
-  float delta;        // dout_i . out_i (stable: delta_i = delta + delta_lo, stable_deltas)
+  const float* a;   // R q_i
+  const float* dp;  // dout_i . v_j for the keys of this tile (dp[j - jbeg])
+  int jbeg, jend;   // keys of this tile for this row
+  float delta;      // dout_i . out_i (stable: delta_i = delta + delta_lo, stable_deltas)
   float delta_lo;
-  float stat;         // S_i, or log S_i when stable
+  float stat;  // S_i, or log S_i when stable
 };
 
 // Stable mode: S_i = F 2^e from stat = log S_i, F in [1, 2), so P_ij = Km invF 2^(Ke - e) for
@@ -653,7 +663,8 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
 }
 
 template <class V>
-void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScratch& rs, float* tk, float* prow) {
+void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScratch& rs, float* tk,
+                         float* prow) {
   using T = typename V::T;
   constexpr int W = V::W;
   const int p = A.power;
@@ -675,7 +686,8 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
       // below 2^-100 (dout or v tiny, or keys that carry one value) it enters as G 2^64 with
       // 2^-64 in its exponent (exact), so G's bits reach every t_d
       const auto tiny = V::lt(V::abs(G), V::set(0x1p-100f));
-      if (V::any(tiny)) G = V::select(tiny, V::mul(G, V::set(0x1p64f)), G), ce = V::select(tiny, V::sub(ce, V::set(64.0f)), ce);
+      if (V::any(tiny))
+        G = V::select(tiny, V::mul(G, V::set(0x1p64f)), G), ce = V::select(tiny, V::sub(ce, V::set(64.0f)), ce);
       T cm = V::mul(V::mul(G, V::set(float(p) * invF * cpu::kSincDScale)), pm);
       if (j0 + W > in.jend) {
         const auto valid = V::lanes_below(in.jend - j0);
@@ -845,7 +857,8 @@ struct BackwardUnit {
       const int cols = (jmax - t0 + V::W - 1) / V::W * V::W;
       const float* dblock = A.dout + (int64_t(bh) * sh.Nq + i0 + rb) * Dv;
       if (Dv != A.ldv) {
-        for (int r = 0; r < nr; ++r) std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
+        for (int r = 0; r < nr; ++r)
+          std::copy(dblock + r * Dv, dblock + (r + 1) * Dv, douts.begin() + size_t(r) * A.ldv);
         dblock = douts.data();
       }
       cpu::gemm_rows<V, false>(dblock, A.ldv, nr, Dv, ks.v_at(t0), ks.lv.ld, cols, DP.data(), tile);
@@ -866,13 +879,16 @@ struct BackwardUnit {
         for (int r = rb; r < rb + nr; ++r) {
           const int i = i0 + r;
           const int64_t row = int64_t(bh) * sh.Nq + i;
-          const RowInputs in{a.data(), DP.data() + size_t(r - rb) * tile, t0, std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
-                             delta[r], delta_lo[r], A.stats[row]};
+          const RowInputs in{a.data(),    DP.data() + size_t(r - rb) * tile,
+                             t0,          std::min(t0 + tile, sh.causal ? i + 1 : sh.Nk),
+                             delta[r],    delta_lo[r],
+                             A.stats[row]};
           float* prow = P.data() + size_t(r - rb) * tile;
           // the dv update reads P up to the block's last key: 0 past this row's own (whole
           // vectors of P are written up to its last key)
           const int written = in.jend <= t0 || (kStable && in.stat == -std::numeric_limits<float>::infinity())
-                                  ? 0 : (in.jend - t0 + V::W - 1) / V::W * V::W;
+                                  ? 0
+                                  : (in.jend - t0 + V::W - 1) / V::W * V::W;
           std::fill(prow + written, prow + std::max(written, cols), 0.0f);
           if (written == 0) continue;  // no keys in this tile, or (stable) S_i = 0: out_i = 0
           for (int d = 0; d < D; ++d) a[d] = ks.rc[d] * A.q[row * D + d];
@@ -908,17 +924,16 @@ void check_power(int power, bool stable) {
 
 }  // namespace
 
-void fourier_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v,
-                               const float* R, int power, float eps, bool stable, float* out, float* stats) {
+void fourier_attention_forward(const AttentionShape& sh, const float* q, const float* k, const float* v, const float* R,
+                               int power, float eps, bool stable, float* out, float* stats) {
   check_power(power, stable);
   const FwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
   cpu::parallel_units(A.split.units(), cpu::attention_work(sh), [&](int u) { cpu::run_best<ForwardUnit>(A, u); });
 }
 
 void fourier_attention_backward(const AttentionShape& sh, const float* q, const float* k, const float* v,
-                                const float* R, int power, float eps, bool stable, const float* out,
-                                const float* stats, const float* dout, float* dq, float* dk, float* dv,
-                                float* dR) {
+                                const float* R, int power, float eps, bool stable, const float* out, const float* stats,
+                                const float* dout, float* dq, float* dk, float* dv, float* dR) {
   check_power(power, stable);
   const int slices = sh.B * sh.H;
   const cpu::RowSplit split(slices, sh.Nq);
@@ -928,8 +943,21 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const int a = stable ? 0 : scale_root(power, 0, 0.0f, eps);
-  const BwdArgs A{{&sh, q, k, v, R, power, eps, stable}, out, stats, dout, dq, dk, dv, split, lk, ldv, part.get(),
-                  dR_rows.data(), dR_keys.data(), std::ldexp(1.0f, a), std::ldexp(1.0f, -power * a),
+  const BwdArgs A{{&sh, q, k, v, R, power, eps, stable},
+                  out,
+                  stats,
+                  dout,
+                  dq,
+                  dk,
+                  dv,
+                  split,
+                  lk,
+                  ldv,
+                  part.get(),
+                  dR_rows.data(),
+                  dR_keys.data(),
+                  std::ldexp(1.0f, a),
+                  std::ldexp(1.0f, -power * a),
                   std::ldexp(float(power) * cpu::kSincDScale, -(power - 1) * a)};
   cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) {
     if (stable) {
@@ -938,7 +966,8 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
       cpu::run_best<BackwardUnit<false>>(A, u);
     }
   });
-  if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
+  if (split.chunks > 1)
+    cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { cpu::run_best<FinishKeys>(A, bh); });
   // dR: per slice, its rows' part minus its keys' part; slices summed in order into R's shape.
   std::vector<double> acc(size_t(sh.r_elems()), 0.0);
   for (int bh = 0; bh < slices; ++bh) {

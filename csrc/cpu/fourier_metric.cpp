@@ -26,8 +26,8 @@ struct Slice {
 
 }  // namespace
 
-void fourier_metric_forward(const MetricShape& sh, const float* q, const float* k, const float* R,
-                            int power, float* K) {
+void fourier_metric_forward(const MetricShape& sh, const float* q, const float* k, const float* R, int power,
+                            float* K) {
   const int D = sh.D, Nq = sh.Nq, Nk = sh.Nk;
   const int slices = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -47,8 +47,8 @@ void fourier_metric_forward(const MetricShape& sh, const float* q, const float* 
   }
 }
 
-void fourier_metric_backward(const MetricShape& sh, const float* q, const float* k, const float* R,
-                             int power, const float* dK, float* dq, float* dk, float* dR) {
+void fourier_metric_backward(const MetricShape& sh, const float* q, const float* k, const float* R, int power,
+                             const float* dK, float* dq, float* dk, float* dR) {
   const int D = sh.D, Nq = sh.Nq, Nk = sh.Nk;
   const int slices = sh.B * sh.H;
   const int nR = sh.r_elems();

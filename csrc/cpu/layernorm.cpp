@@ -25,8 +25,8 @@ namespace {
 constexpr int kRowsPerChunk = 32;
 
 template <bool kGamma, bool kBeta>
-FF_VECTORIZE void forward_row(const float* x, const float* gamma, const float* beta, int C,
-                              float eps, float* y, float* mean_out, float* rstd_out) {
+FF_VECTORIZE void forward_row(const float* x, const float* gamma, const float* beta, int C, float eps, float* y,
+                              float* mean_out, float* rstd_out) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int c = 0; c < C; ++c) sum += x[c];
@@ -48,8 +48,8 @@ FF_VECTORIZE void forward_row(const float* x, const float* gamma, const float* b
 // One row: dx (when dx is not null) and, when kParams, dy xhat and dy added into pg and pb
 // (null when not wanted) in the same sweep that sums g and g xhat.
 template <bool kGamma, bool kParams>
-FF_VECTORIZE void backward_row(const float* x, const float* gamma, float mean, float rstd,
-                               const float* dy, int C, float* dx, float* pg, float* pb) {
+FF_VECTORIZE void backward_row(const float* x, const float* gamma, float mean, float rstd, const float* dy, int C,
+                               float* dx, float* pg, float* pb) {
   double sum_g = 0.0, sum_gx = 0.0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
   for (int c = 0; c < C; ++c) {
@@ -73,8 +73,8 @@ FF_VECTORIZE void add_row(float* acc, const float* row, int n) {
 }
 
 template <bool kGamma, bool kBeta>
-void forward_rows(int rows, int C, float eps, const float* x, const float* gamma,
-                  const float* beta, float* y, float* mean, float* rstd) {
+void forward_rows(int rows, int C, float eps, const float* x, const float* gamma, const float* beta, float* y,
+                  float* mean, float* rstd) {
 #pragma omp parallel for schedule(static) if (int64_t(rows) * C > cpu::kParallelGrain)
   for (int r = 0; r < rows; ++r) {
     const int64_t o = int64_t(r) * C;
@@ -83,8 +83,8 @@ void forward_rows(int rows, int C, float eps, const float* x, const float* gamma
 }
 
 template <bool kGamma>
-void backward_rows(int rows, int C, const float* x, const float* gamma, const float* mean,
-                   const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta) {
+void backward_rows(int rows, int C, const float* x, const float* gamma, const float* mean, const float* rstd,
+                   const float* dy, float* dx, float* dgamma, float* dbeta) {
   const int chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
   const bool params = dgamma != nullptr || dbeta != nullptr;
   // partials: chunk ch's dgamma row at [2 ch], dbeta row at [2 ch + 1]
@@ -97,8 +97,10 @@ void backward_rows(int rows, int C, const float* x, const float* gamma, const fl
     for (int r = ch * kRowsPerChunk; r < r1; ++r) {
       const int64_t o = int64_t(r) * C;
       float* dxr = dx ? dx + o : nullptr;
-      if (params) backward_row<kGamma, true>(x + o, gamma, mean[r], rstd[r], dy + o, C, dxr, pg, pb);
-      else backward_row<kGamma, false>(x + o, gamma, mean[r], rstd[r], dy + o, C, dxr, pg, pb);
+      if (params)
+        backward_row<kGamma, true>(x + o, gamma, mean[r], rstd[r], dy + o, C, dxr, pg, pb);
+      else
+        backward_row<kGamma, false>(x + o, gamma, mean[r], rstd[r], dy + o, C, dxr, pg, pb);
     }
   }
   for (int which = 0; which < 2; ++which) {
@@ -115,19 +117,24 @@ void backward_rows(int rows, int C, const float* x, const float* gamma, const fl
 
 }  // namespace
 
-void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma,
-                       const float* beta, float* y, float* mean, float* rstd) {
-  if (gamma && beta) forward_rows<true, true>(rows, C, eps, x, gamma, beta, y, mean, rstd);
-  else if (gamma) forward_rows<true, false>(rows, C, eps, x, gamma, beta, y, mean, rstd);
-  else if (beta) forward_rows<false, true>(rows, C, eps, x, gamma, beta, y, mean, rstd);
-  else forward_rows<false, false>(rows, C, eps, x, gamma, beta, y, mean, rstd);
+void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma, const float* beta, float* y,
+                       float* mean, float* rstd) {
+  if (gamma && beta)
+    forward_rows<true, true>(rows, C, eps, x, gamma, beta, y, mean, rstd);
+  else if (gamma)
+    forward_rows<true, false>(rows, C, eps, x, gamma, beta, y, mean, rstd);
+  else if (beta)
+    forward_rows<false, true>(rows, C, eps, x, gamma, beta, y, mean, rstd);
+  else
+    forward_rows<false, false>(rows, C, eps, x, gamma, beta, y, mean, rstd);
 }
 
-void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean,
-                        const float* rstd, const float* dy, float* dx, float* dgamma,
-                        float* dbeta) {
-  if (gamma) backward_rows<true>(rows, C, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
-  else backward_rows<false>(rows, C, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean, const float* rstd,
+                        const float* dy, float* dx, float* dgamma, float* dbeta) {
+  if (gamma)
+    backward_rows<true>(rows, C, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+  else
+    backward_rows<false>(rows, C, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
 }
 
 }  // namespace ff::backend

@@ -81,16 +81,17 @@ void strided_copy(const Strided& s, const float* src, float* out) {
   if (step == 1 && s.ndim >= 2) return copy_inner_rows(s, src, out);
   cpu::parallel_for(s.numel(), cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
     cpu::walk_runs(s, begin, end, [&](int64_t i, int64_t off, int64_t, int64_t len) {
-      if (step == 1) std::copy(src + off, src + off + len, out + i);
-      else if (step == 0) std::fill(out + i, out + i + len, src[off]);
+      if (step == 1)
+        std::copy(src + off, src + off + len, out + i);
+      else if (step == 0)
+        std::fill(out + i, out + i + len, src[off]);
       else
         for (int64_t k = 0; k < len; ++k) out[i + k] = src[off + k * step];
     });
   });
 }
 
-void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
-               int64_t cols) {
+void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
   cpu::parallel_for(rows * cols, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end;) {
       const int64_t r = i / cols, c = i % cols, len = std::min(cols - c, end - i);

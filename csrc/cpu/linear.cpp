@@ -31,8 +31,7 @@ void column_sums(int rows, int cols, const float* dy, float* db) {
 
 }  // namespace
 
-void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b,
-                    float* y) {
+void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b, float* y) {
   cpu::Sgemm g;  // y [rows, out] = x [rows, in] W^T (+ y holding b)
   g.trans_b = true;
   g.M = rows, g.N = out, g.K = in;
@@ -45,8 +44,8 @@ void linear_forward(int rows, int in, int out, const float* x, const float* W, c
   });
 }
 
-void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy,
-                     float* dx, float* dW, float* db) {
+void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy, float* dx, float* dW,
+                     float* db) {
   if (dx != nullptr) {  // dx [rows, in] = dy [rows, out] W [out, in]
     cpu::Sgemm g;
     g.M = rows, g.N = in, g.K = out;

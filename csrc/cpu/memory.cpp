@@ -38,10 +38,10 @@
 namespace ff::cpu {
 namespace {
 
-constexpr size_t kCacheMin = 512;              // smaller blocks: aligned_alloc / free
-constexpr size_t kHuge = size_t(2) << 20;       // mapped blocks: 2 MiB aligned, huge pages
+constexpr size_t kCacheMin = 512;          // smaller blocks: aligned_alloc / free
+constexpr size_t kHuge = size_t(2) << 20;  // mapped blocks: 2 MiB aligned, huge pages
 constexpr size_t kCacheMax = size_t(2) << 30;
-constexpr size_t kCacheFraction = 8;            // of physical memory
+constexpr size_t kCacheFraction = 8;  // of physical memory
 
 size_t cache_limit() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -66,8 +66,10 @@ void* system_alloc(size_t size) {
 }
 
 void system_free(void* p, size_t size) {
-  if (size < kHuge) std::free(p);
-  else munmap(p, size);
+  if (size < kHuge)
+    std::free(p);
+  else
+    munmap(p, size);
 }
 
 class CachingAllocator {
@@ -169,8 +171,10 @@ std::string describe() {
   std::string simd = "scalar";
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) simd = "AVX-512";
-  else if (__builtin_cpu_supports("avx2")) simd = "AVX2";
+  if (__builtin_cpu_supports("avx512f"))
+    simd = "AVX-512";
+  else if (__builtin_cpu_supports("avx2"))
+    simd = "AVX2";
 #endif
   return "host CPU, " + std::to_string(std::thread::hardware_concurrency()) + " threads, " + simd;
 }

@@ -80,7 +80,11 @@ struct NeuralKeys {
   template <class V>
   NeuralKeys(std::type_identity<V>, const AttentionShape& sh, int M1, int bh, int n_, bool backward, const float* c,
              const float* v)
-      : n(n_), T(cpu::key_tile(M1, sh.Dv)), ldv((sh.Dv + 15) / 16 * 16), lc(M1, T, n_), lv(sh.Dv, T, n_),
+      : n(n_),
+        T(cpu::key_tile(M1, sh.Dv)),
+        ldv((sh.Dv + 15) / 16 * 16),
+        lc(M1, T, n_),
+        lv(sh.Dv, T, n_),
         cT(lc.size(), 0.0f) {
     const float* cs = c + int64_t(bh) * sh.Nk * sh.D;
     const float* vs = v + int64_t(bh) * sh.Nk * sh.Dv;
@@ -172,8 +176,8 @@ struct BwdArgs {
   float *da, *dc, *dv;
   cpu::RowSplit split;
   int M1, ldk, ldv;
-  float* part;     // per unit: dc as [M1][ldk] (keys along rows), then dv as Nk rows of ldv
-  double* wpart;   // per unit: the weights' gradients, NeuralMlp::params() doubles
+  float* part;    // per unit: dc as [M1][ldk] (keys along rows), then dv as Nk rows of ldv
+  double* wpart;  // per unit: the weights' gradients, NeuralMlp::params() doubles
   size_t part_elems() const { return size_t(M1) * ldk + size_t(sh->Nk) * ldv; }
 };
 
@@ -277,7 +281,8 @@ void neural_attention_forward(const AttentionShape& sh, const float* a, const fl
   with_neural_bucket(mlp.d1, mlp.d2, [&](auto m1, auto m2) {
     constexpr int M1 = decltype(m1)::value, M2 = decltype(m2)::value;
     const FwdArgs A{&sh, a, c, v, &mlp, out, lse, cpu::RowSplit(sh.B * sh.H, sh.Nq)};
-    cpu::parallel_units(A.split.units(), neural_work(sh, M1, M2), [&](int u) { cpu::run_best<ForwardUnit<M1, M2>>(A, u); });
+    cpu::parallel_units(A.split.units(), neural_work(sh, M1, M2),
+                        [&](int u) { cpu::run_best<ForwardUnit<M1, M2>>(A, u); });
   });
 }
 
@@ -294,7 +299,8 @@ void neural_attention_backward(const AttentionShape& sh, const float* a, const f
     std::vector<float> part(size_t(split.units()) * part_elems);
     std::vector<double> wpart(size_t(split.units()) * mlp.params());
     const BwdArgs A{&sh, a, c, v, &mlp, out, lse, dout, da, dc, dv, split, M1, ldk, ldv, part.data(), wpart.data()};
-    cpu::parallel_units(split.units(), 2 * neural_work(sh, M1, M2), [&](int u) { cpu::run_best<BackwardUnit<M1, M2>>(A, u); });
+    cpu::parallel_units(split.units(), 2 * neural_work(sh, M1, M2),
+                        [&](int u) { cpu::run_best<BackwardUnit<M1, M2>>(A, u); });
     if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { finish_keys(A, bh); });
     // The weights' gradients: the units' partials in unit order.
     std::vector<double> g(mlp.params(), 0.0);

@@ -125,8 +125,10 @@ void inner_kept(const ReduceShape& r, const float* x, float* out) {
 }  // namespace
 
 void sum_reduce(const ReduceShape& r, const float* x, float* out) {
-  if (r.nkept == 0 || r.inner_reduced) inner_reduced(r, x, out);
-  else inner_kept(r, x, out);
+  if (r.nkept == 0 || r.inner_reduced)
+    inner_reduced(r, x, out);
+  else
+    inner_kept(r, x, out);
 }
 
 }  // namespace ff::backend

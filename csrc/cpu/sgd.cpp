@@ -6,8 +6,7 @@
 
 namespace ff::backend {
 
-void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads,
-              const TensorList& momentum_buf) {
+void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads, const TensorList& momentum_buf) {
   const std::vector<Chunk> chunks = chunks_of(params);
   const int n = int(chunks.size());
   const bool with_buf = c.momentum != 0.0f;

@@ -36,9 +36,9 @@
 namespace ff::cpu {
 
 // The constants c, P, M and Q~: csrc/common/sinc_poly.h, shared with the cuda kernels.
-using ff::kSincScale, ff::kSincInvScale, ff::kSincBound, ff::kSincP, ff::kSincMr, ff::kSincMa1,
-    ff::kSincMb1, ff::kSincMa2, ff::kSincMb2, ff::kSincQ5, ff::kSincQr, ff::kSincQa1, ff::kSincQb1,
-    ff::kSincQa2, ff::kSincQb2, ff::kSincDScale;
+using ff::kSincScale, ff::kSincInvScale, ff::kSincBound, ff::kSincP, ff::kSincMr, ff::kSincMa1, ff::kSincMb1,
+    ff::kSincMa2, ff::kSincMb2, ff::kSincQ5, ff::kSincQr, ff::kSincQa1, ff::kSincQb1, ff::kSincQa2, ff::kSincQb2,
+    ff::kSincDScale;
 
 // s = (v - P) M(v) for one vector v = y^2.
 template <class V>

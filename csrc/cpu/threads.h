@@ -48,9 +48,7 @@ void parallel_units(int n, double work, const F& f) {
 }
 
 // The work of an attention kernel's pass over sh for parallel_units: query-key pairs x (D + Dv).
-inline double attention_work(const AttentionShape& sh) {
-  return double(sh.B) * sh.H * sh.Nq * sh.Nk * (sh.D + sh.Dv);
-}
+inline double attention_work(const AttentionShape& sh) { return double(sh.B) * sh.H * sh.Nq * sh.Nk * (sh.D + sh.Dv); }
 
 // Flush subnormals to zero while a kernel runs on this thread (results underflow to 0 either
 // way; subnormal arithmetic would only make them slower).

@@ -63,9 +63,8 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
 void unary_backward(UnaryOp op, const float* saved, const float* dy, float* dx, int64_t n) {
   elementwise::with_unary_op<CpuMath>(op, [&](auto f) {
     using Op = decltype(f);
-    cpu::parallel_for(n, kUnaryGrain, [&](int64_t b, int64_t e) {
-      run_backward<Op>(saved + b, dy + b, dx + b, e - b);
-    });
+    cpu::parallel_for(n, kUnaryGrain,
+                      [&](int64_t b, int64_t e) { run_backward<Op>(saved + b, dy + b, dx + b, e - b); });
   });
 }
 

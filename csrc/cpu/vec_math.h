@@ -43,7 +43,7 @@ inline float exp_f(float x) {
   p = p * r + 5.0000001201e-1f;
   const int32_t top = int32_t(n) > 127;
   const float pw = std::bit_cast<float>((int32_t(n) - top + 127) << 23);  // 2^(n - top)
-  const float e = (p * r * r + r + 1.0f) * pw * float(1 + top);  // (2^128 is no float)
+  const float e = (p * r * r + r + 1.0f) * pw * float(1 + top);           // (2^128 is no float)
   const float out = select(x > 88.72284f, __builtin_inff(), select(x < -87.0f, 0.0f, e));
   return select(x != x, x, out);
 }

@@ -23,8 +23,8 @@ struct AdamOp {
 
 }  // namespace
 
-void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads,
-               const TensorList& exp_avg, const TensorList& exp_avg_sq) {
+void adam_step(const AdamScalars& c, const TensorList& params, const TensorList& grads, const TensorList& exp_avg,
+               const TensorList& exp_avg_sq) {
   const TensorList lists[4] = {params, grads, exp_avg, exp_avg_sq};
   cuda::for_each_element<4>("adam_kernel", lists, AdamOp{c});
 }

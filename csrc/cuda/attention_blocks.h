@@ -134,8 +134,8 @@ enum class RowSide { query, key };
 // a block's time is the number of other-side rows it meets; pair where that ends sooner. Cost:
 // O(blocks log slots) the first time a shape is seen, then a map lookup under a lock.
 template <typename Kernel>
-bool causal_pairing(Kernel kernel, const AttentionShape& s, RowSide side, int rows_per_block,
-                    int tile, int threads, size_t shmem) {
+bool causal_pairing(Kernel kernel, const AttentionShape& s, RowSide side, int rows_per_block, int tile, int threads,
+                    size_t shmem) {
   const int n = side == RowSide::query ? s.Nq : s.Nk;
   const int nb = row_blocks(n, rows_per_block);
   if (!s.causal || nb < 2) return false;

@@ -49,11 +49,11 @@ __host__ __device__ constexpr int tile_col(int w, int c) { return w >= 64 ? c + 
 
 template <int G>
 struct Layout {
-  static constexpr int kWidth = kLaneDims * G;          // zero-padded tile row, floats
-  static constexpr int kStride = tile_stride(kWidth);   // a tile row in shared memory, floats
-  static constexpr int kThreads = G <= 8 ? 128 : 256;   // per block
-  static constexpr int kRows = kThreads / G;            // rows a block owns
-  static constexpr int kTile = G <= 4 ? 64 : 256 / G;   // rows per streamed tile (<= 9 KB)
+  static constexpr int kWidth = kLaneDims * G;         // zero-padded tile row, floats
+  static constexpr int kStride = tile_stride(kWidth);  // a tile row in shared memory, floats
+  static constexpr int kThreads = G <= 8 ? 128 : 256;  // per block
+  static constexpr int kRows = kThreads / G;           // rows a block owns
+  static constexpr int kTile = G <= 4 ? 64 : 256 / G;  // rows per streamed tile (<= 9 KB)
   static constexpr int kTileFloats = kTile * kStride;
   // load_tile_ranged's column ranges: a minimum and a maximum row per kWidth-thread span.
   static constexpr int kRangeFloats = 2 * (kThreads / (kWidth > 32 ? kWidth : 32)) * kStride;
@@ -73,9 +73,8 @@ struct Scratch {
 inline int group_size(const char* op, int D, int Dv) {
   const int widest = D > Dv ? D : Dv;
   if (widest > kLaneDims * kMaxGroup)
-    throw Error(std::string(op) + ": the cuda kernels take D and Dv up to " +
-                std::to_string(kLaneDims * kMaxGroup) + ", got D = " + std::to_string(D) +
-                ", Dv = " + std::to_string(Dv));
+    throw Error(std::string(op) + ": the cuda kernels take D and Dv up to " + std::to_string(kLaneDims * kMaxGroup) +
+                ", got D = " + std::to_string(D) + ", Dv = " + std::to_string(Dv));
   int G = 1;
   while (G * kLaneDims < widest) G <<= 1;
   return G;
@@ -220,8 +219,7 @@ __device__ inline void load_slice(const float* row, int n, int first, float (&r)
   for (int e = 0; e < kLaneDims; ++e) r[e] = first + e < n ? row[first + e] : 0.0f;
 }
 
-__device__ inline void store_slice(float* row, int n, int first, const float (&r)[kLaneDims],
-                                   float scale) {
+__device__ inline void store_slice(float* row, int n, int first, const float (&r)[kLaneDims], float scale) {
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e)
     if (first + e < n) row[first + e] = r[e] * scale;

@@ -20,8 +20,8 @@ namespace {
 
 using cuda::aligned16;
 using cuda::Dims32;
-using elementwise::affine_f;
 using cuda::kThreads;
+using elementwise::affine_f;
 
 template <typename Op>
 __global__ void binary_vec4(const float* a, const float* b, float* out, unsigned n) {

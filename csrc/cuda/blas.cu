@@ -23,18 +23,17 @@ cublasHandle_t blas() {
   return handle;
 }
 
-void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
-                    int64_t sa, const float* B, int ldb, int64_t sb, float beta, float* C, int ldc,
-                    int64_t sc, int batch) {
+void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, int64_t sa,
+                    const float* B, int ldb, int64_t sb, float beta, float* C, int ldc, int64_t sc, int batch) {
   const float alpha = 1.0f;
   const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (batch == 1)
     check_blas(cublasSgemm(blas(), tb, ta, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc), "cublasSgemm");
   else
-    check_blas(cublasSgemmStridedBatched(blas(), tb, ta, N, M, K, &alpha, B, ldb, sb, A, lda, sa,
-                                         &beta, C, ldc, sc, batch),
-               "cublasSgemmStridedBatched");
+    check_blas(
+        cublasSgemmStridedBatched(blas(), tb, ta, N, M, K, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch),
+        "cublasSgemmStridedBatched");
 }
 
 }  // namespace ff::cuda

@@ -21,8 +21,7 @@ void check_blas(cublasStatus_t status, const char* what);
 // Row-major C_b = op(A_b) op(B_b) + beta C_b for b < batch, op(A_b) [M, K], op(B_b) [K, N], with
 // leading dimensions (row lengths) lda, ldb, ldc and batch strides sa, sb, sc. Computed as the
 // column-major C^T = op(B)^T op(A)^T, so no transpose is ever materialised.
-void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
-                    int64_t sa, const float* B, int ldb, int64_t sb, float beta, float* C, int ldc,
-                    int64_t sc, int batch);
+void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, int64_t sa,
+                    const float* B, int ldb, int64_t sb, float beta, float* C, int ldc, int64_t sc, int batch);
 
 }  // namespace ff::cuda

@@ -29,7 +29,7 @@ enum class Kind : int { kFinite = 0, kIds = 1 };
 struct Record {
   int failed;
   Kind kind;
-  const char* op;   // string literals of the host, only copied by the device
+  const char* op;  // string literals of the host, only copied by the device
   const char* arg;
   long long index, limit, allowed;
   int has_allowed;
@@ -54,8 +54,8 @@ __device__ inline bool fails(Kind kind, float x, long long limit, bool has_allow
 }
 
 __global__ void __launch_bounds__(kThreads)
-    find_first_kernel(Kind kind, const float* x, int64_t n, long long limit, bool has_allowed,
-                      long long allowed, unsigned long long* first) {
+    find_first_kernel(Kind kind, const float* x, int64_t n, long long limit, bool has_allowed, long long allowed,
+                      unsigned long long* first) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     if (fails(kind, x[i], limit, has_allowed, allowed)) {
@@ -64,9 +64,8 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-__global__ void record_kernel(Kind kind, const float* x, const unsigned long long* first,
-                              const char* op, const char* arg, long long limit, bool has_allowed,
-                              long long allowed, Record* rec) {
+__global__ void record_kernel(Kind kind, const float* x, const unsigned long long* first, const char* op,
+                              const char* arg, long long limit, bool has_allowed, long long allowed, Record* rec) {
   const unsigned long long i = *first;
   if (i == kNone || rec->failed) return;
   rec->kind = kind;
@@ -81,18 +80,16 @@ __global__ void record_kernel(Kind kind, const float* x, const unsigned long lon
   rec->failed = 1;
 }
 
-void queue_check(Kind kind, const float* x, int64_t n, long long limit, bool has_allowed,
-                 long long allowed, const char* op, const char* arg) {
+void queue_check(Kind kind, const float* x, int64_t n, long long limit, bool has_allowed, long long allowed,
+                 const char* op, const char* arg) {
   if (n == 0) return;
   Record* rec = record();
   auto* first = static_cast<unsigned long long*>(backend::alloc(sizeof(unsigned long long)));
   try {
     check(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), stream()), op);
     const unsigned blocks = blocks_for(n);
-    FF_LAUNCH(find_first_kernel, dim3(blocks), dim3(kThreads), 0, kind, x, n, limit, has_allowed,
-              allowed, first);
-    FF_LAUNCH(record_kernel, dim3(1), dim3(1), 0, kind, x, first, op, arg, limit, has_allowed,
-              allowed, rec);
+    FF_LAUNCH(find_first_kernel, dim3(blocks), dim3(kThreads), 0, kind, x, n, limit, has_allowed, allowed, first);
+    FF_LAUNCH(record_kernel, dim3(1), dim3(1), 0, kind, x, first, op, arg, limit, has_allowed, allowed, rec);
   } catch (...) {
     backend::release(first);
     throw;
@@ -109,10 +106,10 @@ void report_failed_checks() {
   if (!rec->failed) return;
   const Record r = *rec;
   rec->failed = 0;
-  const std::string where = std::string(" (") + r.op + ", checked on the device and reported at the next synchronisation)";
+  const std::string where =
+      std::string(" (") + r.op + ", checked on the device and reported at the next synchronisation)";
   if (r.kind == Kind::kFinite) throw Error(backend::not_finite_message(r.arg, r.value) + where);
-  throw Error(backend::invalid_id_message(r.arg, r.index, r.value, r.limit, r.has_allowed != 0, r.allowed) +
-              where);
+  throw Error(backend::invalid_id_message(r.arg, r.index, r.value, r.limit, r.has_allowed != 0, r.allowed) + where);
 }
 
 }  // namespace ff::cuda
@@ -123,8 +120,8 @@ void check_finite(const float* x, size_t n, const char* op, const char* arg) {
   cuda::queue_check(cuda::Kind::kFinite, x, int64_t(n), 0, false, 0, op, arg);
 }
 
-void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed,
-               const char* op, const char* arg) {
+void check_ids(const float* ids, int64_t n, int64_t limit, bool has_allowed, int64_t allowed, const char* op,
+               const char* arg) {
   cuda::queue_check(cuda::Kind::kIds, ids, n, limit, has_allowed, allowed, op, arg);
 }
 

@@ -53,10 +53,10 @@ void column_sums(const Term& term, int rows, int C, ColumnOutputs outs) {
   float* partials = static_cast<float*>(backend::alloc(sizeof(float) * Term::kOutputs * chunks * C));
   const unsigned col_blocks = unsigned((C + kColumnThreads - 1) / kColumnThreads);
   try {
-    FF_LAUNCH(column_partials_kernel<Term>, dim3(col_blocks, unsigned(chunks)), dim3(kColumnThreads), 0,
-              term, rows, C, chunk_rows, partials);
-    FF_LAUNCH(column_finish_kernel<Term::kOutputs>, dim3(col_blocks), dim3(kColumnThreads), 0,
-              partials, chunks, C, outs);
+    FF_LAUNCH(column_partials_kernel<Term>, dim3(col_blocks, unsigned(chunks)), dim3(kColumnThreads), 0, term, rows, C,
+              chunk_rows, partials);
+    FF_LAUNCH(column_finish_kernel<Term::kOutputs>, dim3(col_blocks), dim3(kColumnThreads), 0, partials, chunks, C,
+              outs);
   } catch (...) {
     backend::release(partials);
     throw;

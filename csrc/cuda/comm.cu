@@ -43,7 +43,8 @@ Communicator& communicator() {
 
 Communicator& require(const std::string& what) {
   Communicator& c = communicator();
-  if (c.comm == nullptr) throw Error(what + ": the " + backend::name() + " backend has no communicator (call distributed.init() first)");
+  if (c.comm == nullptr)
+    throw Error(what + ": the " + backend::name() + " backend has no communicator (call distributed.init() first)");
   return c;
 }
 
@@ -135,7 +136,8 @@ uint64_t comm_all_gather(float* data, size_t n, const std::string& what) {
 void comm_wait(uint64_t handle) {
   cuda::Communicator& c = cuda::require("wait");
   auto it = c.pending.find(handle);
-  if (it == c.pending.end()) throw Error(std::string(name()) + ": wait: no collective has handle " + std::to_string(handle));
+  if (it == c.pending.end())
+    throw Error(std::string(name()) + ": wait: no collective has handle " + std::to_string(handle));
   cuda::Pending p = std::move(it->second);
   c.pending.erase(it);
   const auto start = std::chrono::steady_clock::now();
@@ -147,14 +149,17 @@ void comm_wait(uint64_t handle) {
     c.nccl->CommGetAsyncError(c.comm, &async);
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if ((async != ncclSuccess && async != ncclInProgress) || waited > c.api->timeout_seconds) {
-      const std::string why = async != ncclSuccess && async != ncclInProgress
-                                  ? std::string("failed on the GPU: ") + c.nccl->GetErrorString(async)
-                                  : "has not finished on the GPU after " + std::to_string(int(waited)) + " s (the job's timeout)";
+      const std::string why =
+          async != ncclSuccess && async != ncclInProgress
+              ? std::string("failed on the GPU: ") + c.nccl->GetErrorString(async)
+              : "has not finished on the GPU after " + std::to_string(int(waited)) + " s (the job's timeout)";
       c.nccl->CommAbort(c.comm);
       c.api->fatal(p.what.c_str(), why.c_str());
     }
-    if (polls < 64) std::this_thread::yield();
-    else std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (polls < 64)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   cuda::check(cudaStreamWaitEvent(cuda::stream(), p.done, 0), "cudaStreamWaitEvent");
   c.spare.push_back(p.ready);

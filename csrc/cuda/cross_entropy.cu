@@ -25,8 +25,8 @@ __device__ inline bool row_ignored(const CrossEntropyShape& s, const float* targ
 }
 
 __global__ void __launch_bounds__(cuda::kMaxRowThreads)
-    cross_entropy_rows_kernel(CrossEntropyShape s, const float* logits,
-                                          const float* targets, float* row_loss, float* lse) {
+    cross_entropy_rows_kernel(CrossEntropyShape s, const float* logits, const float* targets, float* row_loss,
+                              float* lse) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const int C = s.C;
@@ -58,13 +58,16 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
   const float ls = s.label_smoothing, keep = 1.0f - ls, u = ls / float(C);
   const float l = m + logf(se);
   lse[row] = l;
-  if (p != nullptr) row_loss[row] = (keep * sp + ls) * l - (keep * spx + u * sx);
-  else if (!id_is_valid(targets[row], C, false, 0)) row_loss[row] = NAN;  // reported by checks.cu
-  else row_loss[row] = l - keep * x[int(targets[row])] - (u != 0.0f ? u * sx : 0.0f);  // -inf logits: no NaN
+  if (p != nullptr)
+    row_loss[row] = (keep * sp + ls) * l - (keep * spx + u * sx);
+  else if (!id_is_valid(targets[row], C, false, 0))
+    row_loss[row] = NAN;  // reported by checks.cu
+  else
+    row_loss[row] = l - keep * x[int(targets[row])] - (u != 0.0f ? u * sx : 0.0f);  // -inf logits: no NaN
 }
 
-__global__ void cross_entropy_reduce_kernel(CrossEntropyShape s, const float* targets,
-                                            const float* row_loss, float* loss, float* count) {
+__global__ void cross_entropy_reduce_kernel(CrossEntropyShape s, const float* targets, const float* row_loss,
+                                            float* loss, float* count) {
   __shared__ double scratch[32];
   double total = 0.0, n = 0.0;
   for (int64_t i = threadIdx.x; i < s.rows; i += blockDim.x) {
@@ -79,9 +82,8 @@ __global__ void cross_entropy_reduce_kernel(CrossEntropyShape s, const float* ta
 }
 
 __global__ void __launch_bounds__(cuda::kMaxRowThreads)
-    cross_entropy_backward_kernel(CrossEntropyShape s, const float* logits,
-                                              const float* targets, const float* lse,
-                                              const float* count, const float* grad, float* dx) {
+    cross_entropy_backward_kernel(CrossEntropyShape s, const float* logits, const float* targets, const float* lse,
+                                  const float* count, const float* grad, float* dx) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const int C = s.C;
@@ -90,7 +92,7 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
     for (int c = threadIdx.x; c < C; c += blockDim.x) dxr[c] = 0.0f;
     return;
   }
-  const float w = s.reduction == Reduction::kNone ? grad[row]
+  const float w = s.reduction == Reduction::kNone   ? grad[row]
                   : s.reduction == Reduction::kMean ? grad[0] / count[0]
                                                     : grad[0];
   const float* x = logits + row * C;
@@ -100,26 +102,23 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
     float sp = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) sp += p[c];
     const float sq = keep * cuda::block_sum(sp, scratch) + ls;
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
-      dxr[c] = w * (sq * expf(x[c] - l) - (keep * p[c] + u));
+    for (int c = threadIdx.x; c < C; c += blockDim.x) dxr[c] = w * (sq * expf(x[c] - l) - (keep * p[c] + u));
   } else {
     const int t = int(targets[row]);
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
-      dxr[c] = w * (expf(x[c] - l) - u - (c == t ? keep : 0.0f));
+    for (int c = threadIdx.x; c < C; c += blockDim.x) dxr[c] = w * (expf(x[c] - l) - u - (c == t ? keep : 0.0f));
   }
 }
 
 }  // namespace
 
-void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                           float* loss, float* lse, float* count) {
+void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, const float* targets, float* loss,
+                           float* lse, float* count) {
   const bool per_row = s.reduction == Reduction::kNone;
   float* row_loss = per_row ? loss : static_cast<float*>(alloc(sizeof(float) * s.rows));
   try {
-    FF_LAUNCH(cross_entropy_rows_kernel, dim3(unsigned(s.rows)), dim3(cuda::row_threads(s.C)), 0, s,
-              logits, targets, row_loss, lse);
-    FF_LAUNCH(cross_entropy_reduce_kernel, dim3(1), dim3(kReduceThreads), 0, s, targets, row_loss,
-              loss, count);
+    FF_LAUNCH(cross_entropy_rows_kernel, dim3(unsigned(s.rows)), dim3(cuda::row_threads(s.C)), 0, s, logits, targets,
+              row_loss, lse);
+    FF_LAUNCH(cross_entropy_reduce_kernel, dim3(1), dim3(kReduceThreads), 0, s, targets, row_loss, loss, count);
   } catch (...) {
     if (!per_row) release(row_loss);
     throw;
@@ -127,11 +126,10 @@ void cross_entropy_forward(const CrossEntropyShape& s, const float* logits, cons
   if (!per_row) release(row_loss);  // stream-ordered reuse: later work queues after these kernels
 }
 
-void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets,
-                            const float* lse, const float* count, const float* grad,
-                            float* dlogits) {
-  FF_LAUNCH(cross_entropy_backward_kernel, dim3(unsigned(s.rows)), dim3(cuda::row_threads(s.C)), 0, s,
-            logits, targets, lse, count, grad, dlogits);
+void cross_entropy_backward(const CrossEntropyShape& s, const float* logits, const float* targets, const float* lse,
+                            const float* count, const float* grad, float* dlogits) {
+  FF_LAUNCH(cross_entropy_backward_kernel, dim3(unsigned(s.rows)), dim3(cuda::row_threads(s.C)), 0, s, logits, targets,
+            lse, count, grad, dlogits);
 }
 
 }  // namespace ff::backend

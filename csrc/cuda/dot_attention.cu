@@ -54,8 +54,7 @@ __device__ inline float group_dot(const float (&a)[kLaneDims], const float (&b)[
 
 // A query row's q in log2 units: q_i scaled by scale log2 e, the factor every kernel applies
 // before its group dot with k_j (so the logits agree to the bit).
-__device__ inline void load_scaled_query(const float* row, int D, int first, float scale,
-                                         float (&qd)[kLaneDims]) {
+__device__ inline void load_scaled_query(const float* row, int D, int first, float scale, float (&qd)[kLaneDims]) {
   load_slice(row, D, first, qd);
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) qd[e] *= scale * kLog2e;
@@ -63,8 +62,8 @@ __device__ inline void load_scaled_query(const float* row, int D, int first, flo
 
 // Stages keys [j0, j0 + n) of slice bh: k and v rows.
 template <int G>
-__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh,
-                                     int j0, int n, float* k_tile, float* v_tile) {
+__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh, int j0, int n,
+                                     float* k_tile, float* v_tile) {
   using L = Layout<G>;
   load_tile<L::kWidth>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
   load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
@@ -72,10 +71,9 @@ __device__ inline void load_key_tile(const AttentionShape& s, const float* k, co
 
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    dot_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
-                                 const float* __restrict__ k, const float* __restrict__ v,
-                                 float scale, float* __restrict__ out, float* __restrict__ lse,
-                                 bool paired) {
+    dot_attention_forward_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                 const float* __restrict__ v, float scale, float* __restrict__ out,
+                                 float* __restrict__ lse, bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
@@ -87,8 +85,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     load_scaled_query(q + g.at * s.D, s.D, g.first, scale, qd);
     OnlineSoftmaxRow row;
     for_each_tile<L::kTile>(
-        0, key_end(s, g.row0, L::kRows),
-        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
+        0, key_end(s, g.row0, L::kRows), [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
         [&](int j0, int n) {
           for (int jj = 0; jj < n; ++jj) {
             float kd[kLaneDims], vd[kLaneDims];
@@ -104,16 +101,14 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    dot_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ q,
-                                       const float* __restrict__ k, const float* __restrict__ v,
-                                       float scale, const float* __restrict__ out,
-                                       const float* __restrict__ lse,
-                                       const float* __restrict__ dout, float* __restrict__ dk,
-                                       float* __restrict__ dv, bool paired) {
+    dot_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                       const float* __restrict__ v, float scale, const float* __restrict__ out,
+                                       const float* __restrict__ lse, const float* __restrict__ dout,
+                                       float* __restrict__ dk, float* __restrict__ dv, bool paired) {
   using L = Layout<G>;
   float* q_tile = dynamic_shared<float>();
-  float* g_tile = q_tile + L::kTileFloats;    // dout rows
-  float* o_tile = g_tile + L::kTileFloats;    // out rows
+  float* g_tile = q_tile + L::kTileFloats;  // dout rows
+  float* o_tile = g_tile + L::kTileFloats;  // out rows
   float* lse_tile = o_tile + L::kTileFloats;
   const int bh = blockIdx.y;
   const BlockRows blocks = block_rows(row_blocks(s.Nk, L::kRows), paired, false);
@@ -157,12 +152,10 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    dot_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ q,
-                                     const float* __restrict__ k, const float* __restrict__ v,
-                                     float scale, const float* __restrict__ out,
-                                     const float* __restrict__ lse,
-                                     const float* __restrict__ dout, float* __restrict__ dq,
-                                     bool paired) {
+    dot_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                     const float* __restrict__ v, float scale, const float* __restrict__ out,
+                                     const float* __restrict__ lse, const float* __restrict__ dout,
+                                     float* __restrict__ dq, bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
@@ -176,8 +169,7 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     load_slice(out + g.at * s.Dv, s.Dv, g.first, od);
     const float row_lse = lse[g.at];
     for_each_tile<L::kTile>(
-        0, key_end(s, g.row0, L::kRows),
-        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
+        0, key_end(s, g.row0, L::kRows), [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile); },
         [&](int j0, int n) {
           for (int jj = 0; jj < n; ++jj) {
             float kd[kLaneDims], vd[kLaneDims];
@@ -198,35 +190,34 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 }  // namespace
 
-void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                           float scale, float* out, float* lse) {
+void dot_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, float scale,
+                           float* out, float* lse) {
   with_group(group_size("dotProductAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
     const size_t shmem = 2 * L::kTileFloats * sizeof(float);
-    const bool paired = causal_pairing(dot_attention_forward_kernel<G>, s, RowSide::query, L::kRows,
-                                       L::kTile, L::kThreads, shmem);
-    FF_LAUNCH(dot_attention_forward_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, paired),
-              dim3(L::kThreads), shmem, s, q, k, v, scale, out, lse, paired);
+    const bool paired =
+        causal_pairing(dot_attention_forward_kernel<G>, s, RowSide::query, L::kRows, L::kTile, L::kThreads, shmem);
+    FF_LAUNCH(dot_attention_forward_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads), shmem,
+              s, q, k, v, scale, out, lse, paired);
   });
 }
 
-void dot_attention_backward(const AttentionShape& s, const float* q, const float* k,
-                            const float* v, float scale, const float* out, const float* lse,
-                            const float* dout, float* dq, float* dk, float* dv) {
+void dot_attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, float scale,
+                            const float* out, const float* lse, const float* dout, float* dq, float* dk, float* dv) {
   with_group(group_size("dotProductAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
     const size_t dkdv_shmem = (3 * L::kTileFloats + L::kTile) * sizeof(float);
-    const bool dkdv_paired = causal_pairing(dot_attention_backward_dkdv_kernel<G>, s, RowSide::key,
-                                            L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+    const bool dkdv_paired = causal_pairing(dot_attention_backward_dkdv_kernel<G>, s, RowSide::key, L::kRows, L::kTile,
+                                            L::kThreads, dkdv_shmem);
     FF_LAUNCH(dot_attention_backward_dkdv_kernel<G>, block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired),
               dim3(L::kThreads), dkdv_shmem, s, q, k, v, scale, out, lse, dout, dk, dv, dkdv_paired);
     const size_t dq_shmem = 2 * L::kTileFloats * sizeof(float);
-    const bool dq_paired = causal_pairing(dot_attention_backward_dq_kernel<G>, s, RowSide::query,
-                                          L::kRows, L::kTile, L::kThreads, dq_shmem);
-    FF_LAUNCH(dot_attention_backward_dq_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired),
-              dim3(L::kThreads), dq_shmem, s, q, k, v, scale, out, lse, dout, dq, dq_paired);
+    const bool dq_paired = causal_pairing(dot_attention_backward_dq_kernel<G>, s, RowSide::query, L::kRows, L::kTile,
+                                          L::kThreads, dq_shmem);
+    FF_LAUNCH(dot_attention_backward_dq_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired), dim3(L::kThreads),
+              dq_shmem, s, q, k, v, scale, out, lse, dout, dq, dq_paired);
   });
 }
 

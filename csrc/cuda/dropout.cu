@@ -14,8 +14,8 @@
 namespace ff::backend {
 namespace {
 
-__global__ void dropout_kernel(int64_t n, float p, float scale, uint64_t seed, uint64_t offset,
-                               const float* x, float* y) {
+__global__ void dropout_kernel(int64_t n, float p, float scale, uint64_t seed, uint64_t offset, const float* x,
+                               float* y) {
   const int64_t blocks = (n + 3) / 4, stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
     const Philox4 r = philox_block(seed, offset, uint64_t(b));
@@ -26,8 +26,8 @@ __global__ void dropout_kernel(int64_t n, float p, float scale, uint64_t seed, u
   }
 }
 
-__global__ void drop_path_kernel(int64_t n, int64_t group, float p, float scale, uint64_t seed,
-                                 uint64_t offset, const float* x, float* y) {
+__global__ void drop_path_kernel(int64_t n, int64_t group, float p, float scale, uint64_t seed, uint64_t offset,
+                                 const float* x, float* y) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t j = i / group;
@@ -38,15 +38,14 @@ __global__ void drop_path_kernel(int64_t n, int64_t group, float p, float scale,
 
 }  // namespace
 
-void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x,
-             float* y) {
+void dropout(int64_t n, int64_t group, float p, uint64_t seed, uint64_t offset, const float* x, float* y) {
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   if (group == 1)
-    FF_LAUNCH(dropout_kernel, dim3(cuda::blocks_for((n + 3) / 4)), dim3(cuda::kThreads), 0, n, p,
-              scale, seed, offset, x, y);
+    FF_LAUNCH(dropout_kernel, dim3(cuda::blocks_for((n + 3) / 4)), dim3(cuda::kThreads), 0, n, p, scale, seed, offset,
+              x, y);
   else
-    FF_LAUNCH(drop_path_kernel, dim3(cuda::blocks_for(n)), dim3(cuda::kThreads), 0, n, group, p,
-              scale, seed, offset, x, y);
+    FF_LAUNCH(drop_path_kernel, dim3(cuda::blocks_for(n)), dim3(cuda::kThreads), 0, n, group, p, scale, seed, offset, x,
+              y);
 }
 
 }  // namespace ff::backend

@@ -29,8 +29,7 @@ namespace {
 constexpr int kTile = 2048;  // keys per shared-memory tile (kTile / 2 threads)
 constexpr uint64_t kNoIndex = ~uint64_t(0);
 
-__global__ void embedding_forward_kernel(int64_t total, int D, int V, const float* ids,
-                                         const float* W, float* out) {
+__global__ void embedding_forward_kernel(int64_t total, int D, int V, const float* ids, const float* W, float* out) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
     const int64_t i = e / D;
@@ -41,8 +40,7 @@ __global__ void embedding_forward_kernel(int64_t total, int D, int V, const floa
 
 // Compare-exchange of the pair (low, low + j) of the bitonic network's stage k: ascending where
 // bit k of the (global) index is 0.
-__device__ inline void compare_exchange(unsigned long long* keys, int64_t low, int j, int64_t k,
-                                        int64_t global_low) {
+__device__ inline void compare_exchange(unsigned long long* keys, int64_t low, int j, int64_t k, int64_t global_low) {
   const unsigned long long a = keys[low], b = keys[low + j];
   const bool ascending = (global_low & k) == 0;
   if ((a > b) == ascending) {
@@ -55,14 +53,15 @@ __device__ inline void compare_exchange(unsigned long long* keys, int64_t low, i
 // The first call also builds the keys: id << 32 | i for i < n, kNoIndex for padding and invalid
 // ids (sorted last, summed nowhere).
 __global__ void __launch_bounds__(kTile / 2)
-    bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int V,
-                                    int tile, int64_t merge_k) {
+    bitonic_tile_kernel(unsigned long long* keys, const float* ids, int n, int V, int tile, int64_t merge_k) {
   __shared__ unsigned long long s[kTile];
   const int64_t base = int64_t(blockIdx.x) * tile;
   for (int t = threadIdx.x; t < tile; t += blockDim.x) {
     const int64_t i = base + t;
-    if (merge_k != 0) s[t] = keys[i];
-    else s[t] = i < n && id_is_valid(ids[i], V, false, 0) ? (uint64_t(ids[i]) << 32) | uint64_t(i) : kNoIndex;
+    if (merge_k != 0)
+      s[t] = keys[i];
+    else
+      s[t] = i < n && id_is_valid(ids[i], V, false, 0) ? (uint64_t(ids[i]) << 32) | uint64_t(i) : kNoIndex;
   }
   __syncthreads();
   const int64_t k_first = merge_k != 0 ? merge_k : 2, k_last = merge_k != 0 ? merge_k : tile;
@@ -94,16 +93,18 @@ __device__ inline uint64_t id_of(const unsigned long long* keys, int s) { return
 
 // partial[s] (D floats) = the sum of the dout rows of positions [s, s + kChunk) of s's run, for
 // every s at a multiple of kChunk from its run's start.
-__global__ void embedding_chunk_sum_kernel(const unsigned long long* keys, int n, int D,
-                                           const float* dout, float* partial) {
+__global__ void embedding_chunk_sum_kernel(const unsigned long long* keys, int n, int D, const float* dout,
+                                           float* partial) {
   const int s = blockIdx.x;
   if (keys[s] == kNoIndex) return;  // an invalid id
   const uint64_t id = id_of(keys, s);
   int lo = 0, hi = s;  // the run's start: the first position with this id (keys are sorted)
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    if (id_of(keys, mid) < id) lo = mid + 1;
-    else hi = mid;
+    if (id_of(keys, mid) < id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if ((s - lo) % kChunk != 0) return;
   for (int d = blockIdx.y * blockDim.x + threadIdx.x; d < D; d += gridDim.y * blockDim.x) {
@@ -115,8 +116,8 @@ __global__ void embedding_chunk_sum_kernel(const unsigned long long* keys, int n
 }
 
 // dW[id] = the sum of its run's chunk sums, in order (one chunk: that sum itself).
-__global__ void embedding_run_sum_kernel(const unsigned long long* keys, int n, int D,
-                                         const float* partial, float* dW) {
+__global__ void embedding_run_sum_kernel(const unsigned long long* keys, int n, int D, const float* partial,
+                                         float* dW) {
   const int s = blockIdx.x;
   if (keys[s] == kNoIndex) return;
   const uint64_t id = id_of(keys, s);
@@ -135,8 +136,7 @@ void sort_keys(const float* ids, int n, int V, unsigned long long* keys, int64_t
   FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, V, tile, int64_t(0));
   for (int64_t k = int64_t(tile) * 2; k <= P; k <<= 1) {
     for (int64_t j = k / 2; j >= tile; j >>= 1)
-      FF_LAUNCH(bitonic_step_kernel, dim3(cuda::blocks_for(P / 2)), dim3(cuda::kThreads), 0, keys, P / 2,
-                int(j), k);
+      FF_LAUNCH(bitonic_step_kernel, dim3(cuda::blocks_for(P / 2)), dim3(cuda::kThreads), 0, keys, P / 2, int(j), k);
     FF_LAUNCH(bitonic_tile_kernel, dim3(tiles), dim3(unsigned(tile / 2)), 0, keys, ids, n, V, tile, k);
   }
 }
@@ -145,8 +145,7 @@ void sort_keys(const float* ids, int n, int V, unsigned long long* keys, int64_t
 
 void embedding_forward(int n, int D, int V, const float* ids, const float* W, float* out) {
   const int64_t total = int64_t(n) * D;
-  FF_LAUNCH(embedding_forward_kernel, dim3(cuda::blocks_for(total)), dim3(cuda::kThreads), 0, total,
-            D, V, ids, W, out);
+  FF_LAUNCH(embedding_forward_kernel, dim3(cuda::blocks_for(total)), dim3(cuda::kThreads), 0, total, D, V, ids, W, out);
 }
 
 void embedding_backward(int n, int D, int V, const float* ids, const float* dout, float* dW) {
@@ -160,8 +159,7 @@ void embedding_backward(int n, int D, int V, const float* ids, const float* dout
     sort_keys(ids, n, V, keys, P);
     const unsigned threads = D >= 128 ? 128u : unsigned((D + 31) / 32 * 32);
     const unsigned col_blocks = unsigned(std::min<int64_t>((D + threads - 1) / threads, 65535));
-    FF_LAUNCH(embedding_chunk_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n,
-              D, dout, partial);
+    FF_LAUNCH(embedding_chunk_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n, D, dout, partial);
     FF_LAUNCH(embedding_run_sum_kernel, dim3(unsigned(n), col_blocks), dim3(threads), 0, keys, n, D,
               static_cast<const float*>(partial), dW);
   } catch (...) {

@@ -36,8 +36,8 @@ namespace ff::backend {
 namespace {
 
 using namespace ff::cuda;
-using ff::cuda::attention::Scratch;
 using favor::kChunk;
+using ff::cuda::attention::Scratch;
 
 constexpr int kRowThreads = 128;  // 4 warps: 4 rows per block
 constexpr int kRowsPerBlock = kRowThreads / 32;
@@ -49,8 +49,17 @@ struct Sizes {
   float scale, eps;
 
   Sizes(const AttentionShape& s, int M_, float scale_, float eps_)
-      : BH(s.B * s.H), Nq(s.Nq), Nk(s.Nk), F(s.D), M(M_), Ma(M_ + 1), Dv(s.Dv), E(s.Dv + 1), causal(s.causal),
-        scale(scale_), eps(eps_) {
+      : BH(s.B * s.H),
+        Nq(s.Nq),
+        Nk(s.Nk),
+        F(s.D),
+        M(M_),
+        Ma(M_ + 1),
+        Dv(s.Dv),
+        E(s.Dv + 1),
+        causal(s.causal),
+        scale(scale_),
+        eps(eps_) {
     if (causal) {
       C = kChunk;
       NC = (Nq + C - 1) / C;
@@ -71,9 +80,9 @@ inline unsigned row_blocks(int64_t rows) { return unsigned((rows + kRowsPerBlock
 // Row r of L [rows, Ma] (the slice's padded rows: row % Np < n are real) holds w_m . x; x [BH, n, F].
 // Queries: -> [exp(l - s) + eps, eps sigma]; keys: -> [exp(l - s), 1] and s_out = s. Padding rows
 // -> 0 (s_out = -inf).
-__global__ void __launch_bounds__(kRowThreads) favor_features_kernel(float* L, int64_t rows, int Np, int n, int M,
-                                                                     const float* x, int F, float scale, float eps,
-                                                                     bool query, float* s_out) {
+__global__ void __launch_bounds__(kRowThreads)
+    favor_features_kernel(float* L, int64_t rows, int Np, int n, int M, const float* x, int F, float scale, float eps,
+                          bool query, float* s_out) {
   const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (r >= rows) return;  // whole warps leave together
@@ -220,9 +229,9 @@ __global__ void favor_scan_kernel(float* S, const float* Mend, int BH, int NC, i
 // The chunk pair matrices X [BH, NC, C, C] in place: X_ij (j <= i) -> exp(s_j - M_i) X_ij + add_i,
 // else 0; add_i = the eps sigma_i of row i of Q (with_add) or 0. rowsum (if given) gets
 // sum_{j <= i} X_ij before scaling. One warp per row.
-__global__ void __launch_bounds__(kRowThreads) favor_mask_kernel(float* X, int64_t rows, int C, const float* sk,
-                                                                 const float* Mi, const float* Q, int Ma,
-                                                                 float* rowsum) {
+__global__ void __launch_bounds__(kRowThreads)
+    favor_mask_kernel(float* X, int64_t rows, int C, const float* sk, const float* Mi, const float* Q, int Ma,
+                      float* rowsum) {
   const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;  // a row of the padded slices
   const int lane = threadIdx.x % 32;
   if (r >= rows) return;
@@ -250,15 +259,17 @@ __global__ void favor_finish_kernel(const float* N, int64_t rows, int Np, int n,
     if (i >= n) return;
     const float d = N[r * (Dv + 1) + Dv];
     const int64_t at = slice * n + i;
-    if (c < Dv) out[at * Dv + c] = d > 0.0f ? N[e] / d : 0.0f;
-    else den[at] = d;
+    if (c < Dv)
+      out[at * Dv + c] = d > 0.0f ? N[e] / d : 0.0f;
+    else
+      den[at] = d;
   });
 }
 
 // G~ [rows, E] = [dout, -dout . out] / den (0 where den = 0 and on padding rows). One warp per row.
-__global__ void __launch_bounds__(kRowThreads) favor_grad_rows_kernel(const float* dout, const float* out,
-                                                                      const float* den, float* G, int64_t rows, int Np,
-                                                                      int n, int Dv) {
+__global__ void __launch_bounds__(kRowThreads)
+    favor_grad_rows_kernel(const float* dout, const float* out, const float* den, float* G, int64_t rows, int Np, int n,
+                           int Dv) {
   const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (r >= rows) return;
@@ -324,9 +335,9 @@ __global__ void favor_key_grad_kernel(float* dK, const float* K, int64_t rows, i
 }
 
 // dx [BH, n, F] (holding dl W) <- alpha dx - scale x sum_m dl_m; dl rows of padded slices. One warp per row.
-__global__ void __launch_bounds__(kRowThreads) favor_input_grad_kernel(float* dx, const float* x, const float* dl,
-                                                                       int64_t rows, int Np, int n, int F, int Ma,
-                                                                       float scale) {
+__global__ void __launch_bounds__(kRowThreads)
+    favor_input_grad_kernel(float* dx, const float* x, const float* dl, int64_t rows, int Np, int n, int F, int Ma,
+                            float scale) {
   const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;  // a real row
   const int lane = threadIdx.x % 32;
   if (r >= rows) return;
@@ -376,12 +387,12 @@ struct Features {
               z.M, q, z.F, z.scale, z.eps, true, static_cast<float*>(nullptr));
     FF_LAUNCH(favor_features_kernel, dim3(row_blocks(z.k_rows())), dim3(kRowThreads), 0, K, z.k_rows(), z.Npk, z.Nk,
               z.M, k, z.F, z.scale, z.eps, false, sk);
-    FF_LAUNCH(favor_maxima_kernel, dim3(unsigned(z.BH)), dim3(256), 0, sk, z.Npk, z.Nk, z.causal, Mi, z.Npq, Mend,
-              z.C, z.NC);
+    FF_LAUNCH(favor_maxima_kernel, dim3(unsigned(z.BH)), dim3(256), 0, sk, z.Npk, z.Nk, z.causal, Mi, z.Npq, Mend, z.C,
+              z.NC);
     FF_LAUNCH(favor_scale_kernel, dim3(blocks_for(z.k_rows() * z.Ma)), dim3(kThreads), 0, K, sk, Kp, Q, Mi,
               z.causal ? Qp : static_cast<float*>(nullptr), Mend, z.k_rows(), z.Npk, z.C, z.NC, z.Ma);
-    FF_LAUNCH(favor_values_kernel, dim3(blocks_for(z.k_rows() * z.E)), dim3(kThreads), 0, v, V, z.k_rows(), z.Npk,
-              z.Nk, z.Dv);
+    FF_LAUNCH(favor_values_kernel, dim3(blocks_for(z.k_rows() * z.E)), dim3(kThreads), 0, v, V, z.k_rows(), z.Npk, z.Nk,
+              z.Dv);
   }
 };
 
@@ -402,8 +413,8 @@ void key_sums(const Sizes& z, const Features& f, float* S) {
   ch.gemm(true, false, z.Ma, z.E, z.C, f.Kp, z.Ma, int64_t(z.C) * z.Ma, f.V, z.E, int64_t(z.C) * z.E, 0.0f, S, z.E,
           int64_t(z.Ma) * z.E);
   if (z.causal)
-    FF_LAUNCH(favor_scan_kernel, dim3(blocks_for(int64_t(z.BH) * z.Ma * z.E)), dim3(kThreads), 0, S, f.Mend, z.BH,
-              z.NC, z.Ma, z.E, false);
+    FF_LAUNCH(favor_scan_kernel, dim3(blocks_for(int64_t(z.BH) * z.Ma * z.E)), dim3(kThreads), 0, S, f.Mend, z.BH, z.NC,
+              z.Ma, z.E, false);
 }
 
 // The chunks' own pairs: P [BH, NC, C, C] = masked Phi E^T (kappa, with eps sigma), or with G~
@@ -437,8 +448,8 @@ void favor_attention_forward(const AttentionShape& s, int M, const float* q, con
     chunk_pairs(z, f, P, nullptr, nullptr);
     ch.gemm(false, false, z.C, z.E, z.C, P, z.C, int64_t(z.C) * z.C, f.V, z.E, ce, 1.0f, N, z.E, ce);
   } else {
-    ch.gemm(false, false, z.Nq, z.E, z.Ma, f.Q, z.Ma, int64_t(z.Nq) * z.Ma, S, z.E, int64_t(z.Ma) * z.E, 0.0f, N,
-            z.E, int64_t(z.Nq) * z.E);
+    ch.gemm(false, false, z.Nq, z.E, z.Ma, f.Q, z.Ma, int64_t(z.Nq) * z.Ma, S, z.E, int64_t(z.Ma) * z.E, 0.0f, N, z.E,
+            int64_t(z.Nq) * z.E);
   }
   FF_LAUNCH(favor_finish_kernel, dim3(blocks_for(z.q_rows() * z.E)), dim3(kThreads), 0, N, z.q_rows(), z.Npq, z.Nq,
             z.Dv, out, den);
@@ -456,8 +467,8 @@ void favor_attention_backward(const AttentionShape& s, int M, const float* q, co
   Scratch dVb(sizeof(float) * z.k_rows() * z.E);
   float *G = device_floats(Gb), *S = device_floats(Sb), *dQ = device_floats(dQb), *dK = device_floats(dKb);
   float* dVt = device_floats(dVb);
-  FF_LAUNCH(favor_grad_rows_kernel, dim3(row_blocks(z.q_rows())), dim3(kRowThreads), 0, dout, out, den, G,
-            z.q_rows(), z.Npq, z.Nq, z.Dv);
+  FF_LAUNCH(favor_grad_rows_kernel, dim3(row_blocks(z.q_rows())), dim3(kRowThreads), 0, dout, out, den, G, z.q_rows(),
+            z.Npq, z.Nq, z.Dv);
   // dphi: T = G~ S^T into dK's room (same shape per row when causal; non-causal queries: own buffer)
   key_sums(z, f, S);
   Scratch Tb(sizeof(float) * z.q_rows() * z.Ma);

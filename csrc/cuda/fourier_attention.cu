@@ -71,8 +71,8 @@ constexpr int kStatShift = 64;
 // R_hd for a lane's features (0 past D, where q = k = 0 anyway), and c R_hd (c = kSincScale):
 // the sinc polynomials take y = (c R) (q - k), the general path x = R (q - k), both exact
 // functions of the operands, so a pair gets the same s whichever path its tile takes.
-__device__ inline void load_radius(const AttentionShape& s, const float* R, int h, int first,
-                                   float (&r)[kLaneDims], float (&cr)[kLaneDims]) {
+__device__ inline void load_radius(const AttentionShape& s, const float* R, int h, int first, float (&r)[kLaneDims],
+                                   float (&cr)[kLaneDims]) {
 #pragma unroll
   for (int e = 0; e < kLaneDims; ++e) {
     r[e] = first + e < s.D ? R[s.r_row(h) + s.r_col(first + e)] : 0.0f;
@@ -115,8 +115,8 @@ struct ForwardRow {
   bool seen = false;
 
   // One key: its lane's sincs `sv` (product `prod`) and values `vd`.
-  __device__ inline void add(float prod, const float (&sv)[kLaneDims], const float (&vd)[kLaneDims],
-                             bool visible, int power) {
+  __device__ inline void add(float prod, const float (&sv)[kLaneDims], const float (&vd)[kLaneDims], bool visible,
+                             int power) {
     float w = 0.0f;
     if constexpr (kStable) {
       const Scaled kk = group_product<G>(lane_product(prod, sv));
@@ -151,11 +151,9 @@ struct ForwardRow {
 // every sinc is the polynomial (no branch, no division); else each feature picks its path.
 // `one` starts the lane's product: 2^a on the group's first lane in the default mode, else 1.
 template <bool kBounded, int G, bool kStable>
-__device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_tile,
-                                    const float* v_tile, int n, int j0, int i, bool causal,
-                                    int slot, const float (&qd)[kLaneDims],
-                                    const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
-                                    int power, float one) {
+__device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_tile, const float* v_tile, int n,
+                                    int j0, int i, bool causal, int slot, const float (&qd)[kLaneDims],
+                                    const float (&r)[kLaneDims], const float (&cr)[kLaneDims], int power, float one) {
   using L = Layout<G>;
   for (int jj = 0; jj < n; ++jj) {
     float kd[kLaneDims], vd[kLaneDims];
@@ -174,8 +172,8 @@ __device__ inline void forward_tile(ForwardRow<G, kStable>& row, const float* k_
 
 // Stages keys [j0, j0 + n) of slice bh: k rows with their column ranges, v rows.
 template <int G>
-__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh,
-                                     int j0, int n, float* k_tile, float* v_tile, float* range) {
+__device__ inline void load_key_tile(const AttentionShape& s, const float* k, const float* v, int bh, int j0, int n,
+                                     float* k_tile, float* v_tile, float* range) {
   using L = Layout<G>;
   load_tile_ranged<L::kWidth, L::kThreads>(k_tile, k + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D, range);
   load_tile<L::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
@@ -195,11 +193,9 @@ __device__ inline void with_tile_bound(const float* range, int slot, const float
 
 template <int G, bool kStable>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    fourier_attention_forward_kernel(AttentionShape s, const float* __restrict__ q,
-                                     const float* __restrict__ k, const float* __restrict__ v,
-                                     const float* __restrict__ R, int power, float eps,
-                                     float* __restrict__ out, float* __restrict__ stats,
-                                     bool paired) {
+    fourier_attention_forward_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                     const float* __restrict__ v, const float* __restrict__ R, int power, float eps,
+                                     float* __restrict__ out, float* __restrict__ stats, bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
@@ -227,12 +223,11 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
     load_slice(q + g.at * s.D, s.D, g.first, qd);
     ForwardRow<G, kStable> row;
     for_each_tile<L::kTile>(
-        0, keys,
-        [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
+        0, keys, [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
         [&](int j0, int n) {
           with_tile_bound<G>(range, g.slot, qd, cr, [&](auto bounded) {
-            forward_tile<decltype(bounded)::value>(row, k_tile, v_tile, n, j0, g.row, s.causal, g.slot,
-                                                   qd, r, cr, power, one);
+            forward_tile<decltype(bounded)::value>(row, k_tile, v_tile, n, j0, g.row, s.causal, g.slot, qd, r, cr,
+                                                   power, one);
           });
         });
     if (g.row >= s.Nq) continue;
@@ -256,9 +251,8 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 // exceeds a float there (~1 / that product) while prefix_d suffix_d underflows, so every factor
 // is kept as m 2^e and the exponents meet in one ldexpf. `c_frac` is c's exponent without the ints
 // (its fraction and k's mantissa part), `c_exp` its int part, `c_m` its sign and mantissas.
-__device__ inline void pair_grad_scaled(const float (&sv)[kLaneDims], const float (&ds)[kLaneDims],
-                                        float c_m, int c_exp, float c_frac,
-                                        float (&t)[kLaneDims]) {
+__device__ inline void pair_grad_scaled(const float (&sv)[kLaneDims], const float (&ds)[kLaneDims], float c_m,
+                                        int c_exp, float c_frac, float (&t)[kLaneDims]) {
   Scaled suffix[kLaneDims];  // suffix[e] = prod_{e' > e} s_e'
   suffix[kLaneDims - 1] = Scaled{1.0f, 0};
 #pragma unroll
@@ -286,11 +280,9 @@ __device__ inline void pair_grad_scaled(const float (&sv)[kLaneDims], const floa
 // kBounded: the pair's tile passed tile_within_bound (every sinc is the polynomial, and ds holds
 // dh = s' / kSincDScale, the factor folded into c). All lanes of the warp call this together.
 template <int G, bool kBounded>
-__device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims],
-                                          const float (&kd)[kLaneDims],
-                                          const float (&r)[kLaneDims],
-                                          const float (&cr)[kLaneDims], int power, RowNorm norm,
-                                          float g, bool visible, float (&t)[kLaneDims],
+__device__ inline float fourier_pair_grad(const float (&qd)[kLaneDims], const float (&kd)[kLaneDims],
+                                          const float (&r)[kLaneDims], const float (&cr)[kLaneDims], int power,
+                                          RowNorm norm, float g, bool visible, float (&t)[kLaneDims],
                                           float (&diff)[kLaneDims]) {
   float sv[kLaneDims], ds[kLaneDims], sd[kLaneDims];
 #pragma unroll
@@ -348,12 +340,10 @@ struct KeyRow {
 
 // The pairs of one query tile (n queries from i0) with the block's key rows.
 template <bool kBounded, int G>
-__device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* g_tile,
-                                 const float* o_tile, const RowNorm* norm_tile, int n, int i0,
-                                 int j, bool key_valid, bool causal, int slot,
+__device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* g_tile, const float* o_tile,
+                                 const RowNorm* norm_tile, int n, int i0, int j, bool key_valid, bool causal, int slot,
                                  const float (&kd)[kLaneDims], const float (&vd)[kLaneDims],
-                                 const float (&r)[kLaneDims], const float (&cr)[kLaneDims],
-                                 int power) {
+                                 const float (&r)[kLaneDims], const float (&cr)[kLaneDims], int power) {
   using L = Layout<G>;
   for (int ii = 0; ii < n; ++ii) {
     float qd[kLaneDims], gd[kLaneDims], od[kLaneDims], t[kLaneDims], diff[kLaneDims];
@@ -363,8 +353,7 @@ __device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* 
     const float dot = group_dot_diff<G>(gd, vd, od);
     const RowNorm rn = norm_tile[ii];
     const bool visible = key_valid && (!causal || j <= i0 + ii);
-    const float w = rn.sign * fourier_pair_grad<G, kBounded>(qd, kd, r, cr, power, rn, rn.sign * dot,
-                                                             visible, t, diff);
+    const float w = rn.sign * fourier_pair_grad<G, kBounded>(qd, kd, r, cr, power, rn, rn.sign * dot, visible, t, diff);
 #pragma unroll
     for (int e = 0; e < kLaneDims; ++e) {
       acc.dk[e] += t[e];
@@ -376,13 +365,10 @@ __device__ inline void dkdv_tile(KeyRow& acc, const float* q_tile, const float* 
 
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    fourier_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ q,
-                                           const float* __restrict__ k,
-                                           const float* __restrict__ v,
-                                           const float* __restrict__ R, int power, float eps,
-                                           bool stable, const float* __restrict__ out,
-                                           const float* __restrict__ stats,
-                                           const float* __restrict__ dout,
+    fourier_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                           const float* __restrict__ v, const float* __restrict__ R, int power,
+                                           float eps, bool stable, const float* __restrict__ out,
+                                           const float* __restrict__ stats, const float* __restrict__ dout,
                                            float* __restrict__ dk, float* __restrict__ dv,
                                            double* __restrict__ dR_partial, bool paired) {
   using L = Layout<G>;
@@ -411,15 +397,14 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
           load_tile_ranged<L::kWidth, L::kThreads>(q_tile, q + row0 * s.D, n, s.D, range);
           load_tile<L::kWidth>(g_tile, dout + row0 * s.Dv, n, s.Dv);
           load_tile<L::kWidth>(o_tile, out + row0 * s.Dv, n, s.Dv);
-          for (int ii = threadIdx.x; ii < n; ii += blockDim.x)
-            norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
+          for (int ii = threadIdx.x; ii < n; ii += blockDim.x) norm_tile[ii] = row_norm(stats[row0 + ii], eps, stable);
         },
         [&](int i0, int n) {
           with_tile_bound<G>(range, g.slot, kd, cr, [&](auto bounded) {
-            dkdv_tile<decltype(bounded)::value, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, g.row,
-                                                   key_valid, s.causal, g.slot, kd, vd, r, cr, power);
+            dkdv_tile<decltype(bounded)::value, G>(acc, q_tile, g_tile, o_tile, norm_tile, n, i0, g.row, key_valid,
+                                                   s.causal, g.slot, kd, vd, r, cr, power);
           });
-          // dR: float within a tile, double across tiles.
+      // dR: float within a tile, double across tiles.
 #pragma unroll
           for (int e = 0; e < kLaneDims; ++e) dR_acc[e] += acc.dR[e], acc.dR[e] = 0.0f;
         });
@@ -457,10 +442,9 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 // The pairs of one key tile (n keys from j0) with the block's query rows, into dq's sums.
 template <bool kBounded, int G>
-__device__ inline void dq_tile(float (&acc)[kLaneDims], const float* k_tile, const float* v_tile,
-                               int n, int j0, int i, bool causal, int slot, RowNorm rn,
-                               const float (&qd)[kLaneDims], const float (&gd)[kLaneDims],
-                               const float (&od)[kLaneDims], const float (&r)[kLaneDims],
+__device__ inline void dq_tile(float (&acc)[kLaneDims], const float* k_tile, const float* v_tile, int n, int j0, int i,
+                               bool causal, int slot, RowNorm rn, const float (&qd)[kLaneDims],
+                               const float (&gd)[kLaneDims], const float (&od)[kLaneDims], const float (&r)[kLaneDims],
                                const float (&cr)[kLaneDims], int power) {
   using L = Layout<G>;
   for (int jj = 0; jj < n; ++jj) {
@@ -477,14 +461,10 @@ __device__ inline void dq_tile(float (&acc)[kLaneDims], const float* k_tile, con
 
 template <int G>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    fourier_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ q,
-                                         const float* __restrict__ k,
-                                         const float* __restrict__ v,
-                                         const float* __restrict__ R, int power, float eps,
-                                         bool stable, const float* __restrict__ out,
-                                         const float* __restrict__ stats,
-                                         const float* __restrict__ dout,
-                                         float* __restrict__ dq, bool paired) {
+    fourier_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ q, const float* __restrict__ k,
+                                         const float* __restrict__ v, const float* __restrict__ R, int power, float eps,
+                                         bool stable, const float* __restrict__ out, const float* __restrict__ stats,
+                                         const float* __restrict__ dout, float* __restrict__ dq, bool paired) {
   using L = Layout<G>;
   float* k_tile = dynamic_shared<float>();
   float* v_tile = k_tile + L::kTileFloats;
@@ -508,8 +488,8 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
         [&](int j0, int n) { load_key_tile<G>(s, k, v, bh, j0, n, k_tile, v_tile, range); },
         [&](int j0, int n) {
           with_tile_bound<G>(range, g.slot, qd, cr, [&](auto bounded) {
-            dq_tile<decltype(bounded)::value, G>(acc, k_tile, v_tile, n, j0, g.row, s.causal, g.slot,
-                                                 rn, qd, gd, od, r, cr, power);
+            dq_tile<decltype(bounded)::value, G>(acc, k_tile, v_tile, n, j0, g.row, s.causal, g.slot, rn, qd, gd, od, r,
+                                                 cr, power);
           });
         });
     if (g.row >= s.Nq) continue;
@@ -524,8 +504,8 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 constexpr int kReduceThreads = 256;
 
 __global__ void __launch_bounds__(kReduceThreads)
-    fourier_attention_dR_kernel(AttentionShape s, int key_blocks,
-                                const double* __restrict__ partial, float* __restrict__ dR) {
+    fourier_attention_dR_kernel(AttentionShape s, int key_blocks, const double* __restrict__ partial,
+                                float* __restrict__ dR) {
   __shared__ double scratch[32];
   const int row = blockIdx.x / s.rD, col = blockIdx.x % s.rD;
   const int heads = s.rH == 1 ? s.H : 1, feats = s.rD == 1 ? s.D : 1;
@@ -548,19 +528,17 @@ __global__ void __launch_bounds__(kReduceThreads)
 
 }  // namespace
 
-void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k,
-                               const float* v, const float* R, int power, float eps, bool stable,
-                               float* out, float* stats) {
+void fourier_attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* R,
+                               int power, float eps, bool stable, float* out, float* stats) {
   if (stable && power % 2 != 0) throw Error("power: stable fourierAttention needs an even power");
   with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
     const size_t shmem = (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float);
     auto launch = [&](const char* name, auto kernel) {
-      const bool paired =
-          causal_pairing(kernel, s, RowSide::query, L::kRows, L::kTile, L::kThreads, shmem);
-      launch_named(name, kernel, block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads),
-                   shmem, s, q, k, v, R, power, eps, out, stats, paired);
+      const bool paired = causal_pairing(kernel, s, RowSide::query, L::kRows, L::kTile, L::kThreads, shmem);
+      launch_named(name, kernel, block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads), shmem, s, q, k, v, R,
+                   power, eps, out, stats, paired);
     };
     if (stable)
       launch("fourier_attention_forward_kernel<stable>", fourier_attention_forward_kernel<G, true>);
@@ -569,33 +547,30 @@ void fourier_attention_forward(const AttentionShape& s, const float* q, const fl
   });
 }
 
-void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k,
-                                const float* v, const float* R, int power, float eps, bool stable,
-                                const float* out, const float* stats, const float* dout,
-                                float* dq, float* dk, float* dv, float* dR) {
+void fourier_attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* R,
+                                int power, float eps, bool stable, const float* out, const float* stats,
+                                const float* dout, float* dq, float* dk, float* dv, float* dR) {
   if (stable && power % 2 != 0) throw Error("power: stable fourierAttention needs an even power");
   with_group(group_size("fourierAttention", s.D, s.Dv), [&](auto group) {
     constexpr int G = decltype(group)::value;
     using L = Layout<G>;
     const int key_blocks = row_blocks(s.Nk, L::kRows);
     Scratch dR_partial(size_t(s.B) * s.H * key_blocks * s.D * sizeof(double));
-    const size_t tiles =
-        (3 * L::kTileFloats + L::kRangeFloats) * sizeof(float) + L::kTile * sizeof(RowNorm);
+    const size_t tiles = (3 * L::kTileFloats + L::kRangeFloats) * sizeof(float) + L::kTile * sizeof(RowNorm);
     const size_t warp_rows = size_t(L::kThreads / 32) * L::kWidth * sizeof(double);
     const size_t dkdv_shmem = tiles > warp_rows ? tiles : warp_rows;
-    const bool dkdv_paired = causal_pairing(fourier_attention_backward_dkdv_kernel<G>, s, RowSide::key,
-                                            L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+    const bool dkdv_paired = causal_pairing(fourier_attention_backward_dkdv_kernel<G>, s, RowSide::key, L::kRows,
+                                            L::kTile, L::kThreads, dkdv_shmem);
     FF_LAUNCH(fourier_attention_backward_dkdv_kernel<G>, block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired),
-              dim3(L::kThreads), dkdv_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout,
-              dk, dv, static_cast<double*>(dR_partial.ptr), dkdv_paired);
+              dim3(L::kThreads), dkdv_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout, dk, dv,
+              static_cast<double*>(dR_partial.ptr), dkdv_paired);
     const size_t dq_shmem = (2 * L::kTileFloats + L::kRangeFloats) * sizeof(float);
-    const bool dq_paired = causal_pairing(fourier_attention_backward_dq_kernel<G>, s, RowSide::query,
-                                          L::kRows, L::kTile, L::kThreads, dq_shmem);
+    const bool dq_paired = causal_pairing(fourier_attention_backward_dq_kernel<G>, s, RowSide::query, L::kRows,
+                                          L::kTile, L::kThreads, dq_shmem);
     FF_LAUNCH(fourier_attention_backward_dq_kernel<G>, block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired),
-              dim3(L::kThreads), dq_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout, dq,
-              dq_paired);
-    FF_LAUNCH(fourier_attention_dR_kernel, dim3(s.r_elems()), dim3(kReduceThreads), 0, s,
-              key_blocks, static_cast<const double*>(dR_partial.ptr), dR);
+              dim3(L::kThreads), dq_shmem, s, q, k, v, R, power, eps, stable, out, stats, dout, dq, dq_paired);
+    FF_LAUNCH(fourier_attention_dR_kernel, dim3(s.r_elems()), dim3(kReduceThreads), 0, s, key_blocks,
+              static_cast<const double*>(dR_partial.ptr), dR);
   });
 }
 

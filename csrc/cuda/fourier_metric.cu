@@ -14,12 +14,11 @@
 //   the leave-one-out products come from in-register prefix/suffix products within a lane and
 //   shuffle scans over the L lanes (2 log2 L + 3 shuffles per pair). A block owns (b, h, split):
 //   the key tiles of 16 keys numbered split, split + splits, ... (each warp 2 keys, held in
-//   registers with their dk sums), and loops over all queries, in tiles staged in shared memory. dk is complete in the block's
-//   registers (summed over query lanes by shuffles once per key tile) and written once; dq of a
-//   query tile is summed over the 8 warps in shared memory and added to the split's own copy of
-//   dq (no atomics: one block owns a split's copy); dR is summed per thread in double (float
-//   within one query tile) and reduced over the block into a per-(b, h, split) partial.
-//   Cost: B*H*Nq*Nk*D sinc-and-derivative + ~10 flops per (i, j, d).
+//   registers with their dk sums), and loops over all queries, in tiles staged in shared memory. dk is complete in the
+//   block's registers (summed over query lanes by shuffles once per key tile) and written once; dq of a query tile is
+//   summed over the 8 warps in shared memory and added to the split's own copy of dq (no atomics: one block owns a
+//   split's copy); dR is summed per thread in double (float within one query tile) and reduced over the block into a
+//   per-(b, h, split) partial. Cost: B*H*Nq*Nk*D sinc-and-derivative + ~10 flops per (i, j, d).
 // - fourier_metric_dq_sum_kernel: dq = sum of the splits' copies, in split order (only when
 //   there are several splits; one split writes dq directly). Cost: splits * |q| reads.
 // - fourier_metric_dR_kernel: one block per element of R sums its partials (over b, splits, and
@@ -42,8 +41,7 @@ constexpr int kTile = 32;   // K tile: 32 queries x 32 keys
 constexpr int kChunk = 32;  // dimensions staged at a time
 
 __global__ void __launch_bounds__(kThreads)
-    fourier_metric_forward_kernel(MetricShape sh, const float* q, const float* k, const float* R,
-                                  int power, float* K) {
+    fourier_metric_forward_kernel(MetricShape sh, const float* q, const float* k, const float* R, int power, float* K) {
   __shared__ float qs[kTile][kChunk + 1];
   __shared__ float ks[kTile][kChunk + 1];
   __shared__ float rs[kChunk];
@@ -90,11 +88,11 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // ---- backward ----
-constexpr int kDimsPerLane = 8;                           // G
-constexpr int kKeysPerWarp = 2;                           // keys held in registers per warp
-constexpr int kKeyTile = kWarps * kKeysPerWarp;           // 16 keys per block and step
-constexpr int kMaxBackwardD = 32 * kDimsPerLane;          // 256
-constexpr int kStageFloats = 1024;                        // query tile: TQ * L * G = 1024 floats
+constexpr int kDimsPerLane = 8;                                                 // G
+constexpr int kKeysPerWarp = 2;                                                 // keys held in registers per warp
+constexpr int kKeyTile = kWarps * kKeysPerWarp;                                 // 16 keys per block and step
+constexpr int kMaxBackwardD = 32 * kDimsPerLane;                                // 256
+constexpr int kStageFloats = 1024;                                              // query tile: TQ * L * G = 1024 floats
 constexpr size_t kBackwardShmem = (1 + kWarps) * kStageFloats * sizeof(float);  // tile + dq partials
 
 // L: lanes per (i, j) pair, a power of two with L * G >= D.
@@ -106,13 +104,12 @@ int lanes_per_pair(int D) {
 
 // One block per SM (~160 registers: 8 dimensions x 2 keys of state per lane, no spills).
 __global__ void __launch_bounds__(kThreads, 1)
-    fourier_metric_backward_kernel(MetricShape sh, int L, int splits, const float* q, const float* k,
-                                   const float* R, int power, const float* dK, float* dq_part,
-                                   float* dk, double* dR_part) {
+    fourier_metric_backward_kernel(MetricShape sh, int L, int splits, const float* q, const float* k, const float* R,
+                                   int power, const float* dK, float* dq_part, float* dk, double* dR_part) {
   constexpr int G = kDimsPerLane, KB = kKeysPerWarp;
   const int LG = L * G, TQ = kStageFloats / LG, A = 32 / L;  // A queries per warp step
-  float* qs = dynamic_shared<float>();  // [TQ][LG] the query tile
-  float* red = qs + kStageFloats;       // [warp][TQ][LG] each warp's dq partial of the tile
+  float* qs = dynamic_shared<float>();                       // [TQ][LG] the query tile
+  float* red = qs + kStageFloats;                            // [warp][TQ][LG] each warp's dq partial of the tile
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane % L, a = lane / L;  // this lane's dimensions g + L*e, and its query slot
   const int D = sh.D, Nq = sh.Nq, Nk = sh.Nk, BH = sh.B * sh.H;
@@ -284,8 +281,7 @@ __global__ void __launch_bounds__(kThreads)
 int backward_blocks_per_sm() {
   static const int blocks = [] {
     int n = 0;
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fourier_metric_backward_kernel, kThreads,
-                                                        kBackwardShmem),
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fourier_metric_backward_kernel, kThreads, kBackwardShmem),
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     return n < 1 ? 1 : n;
   }();
@@ -307,21 +303,20 @@ struct Scratch {
 
 namespace ff::backend {
 
-void fourier_metric_forward(const MetricShape& sh, const float* q, const float* k, const float* R,
-                            int power, float* K) {
+void fourier_metric_forward(const MetricShape& sh, const float* q, const float* k, const float* R, int power,
+                            float* K) {
   using namespace cuda;
   const int BH = sh.B * sh.H;
-  const dim3 grid((sh.Nk + kTile - 1) / kTile, std::min((sh.Nq + kTile - 1) / kTile, 65535),
-                  std::min(BH, 65535));
+  const dim3 grid((sh.Nk + kTile - 1) / kTile, std::min((sh.Nq + kTile - 1) / kTile, 65535), std::min(BH, 65535));
   FF_LAUNCH(fourier_metric_forward_kernel, grid, dim3(kThreads), 0, sh, q, k, R, power, K);
 }
 
-void fourier_metric_backward(const MetricShape& sh, const float* q, const float* k, const float* R,
-                             int power, const float* dK, float* dq, float* dk, float* dR) {
+void fourier_metric_backward(const MetricShape& sh, const float* q, const float* k, const float* R, int power,
+                             const float* dK, float* dq, float* dk, float* dR) {
   using namespace cuda;
   if (sh.D > kMaxBackwardD)
-    throw Error(std::string(name()) + ": fourierMetric backward supports D <= " +
-                std::to_string(kMaxBackwardD) + ", got D = " + std::to_string(sh.D));
+    throw Error(std::string(name()) + ": fourierMetric backward supports D <= " + std::to_string(kMaxBackwardD) +
+                ", got D = " + std::to_string(sh.D));
   const int L = lanes_per_pair(sh.D), LG = L * kDimsPerLane;
   const int BH = sh.B * sh.H;
   const int key_tiles = (sh.Nk + kKeyTile - 1) / kKeyTile;
@@ -334,18 +329,17 @@ void fourier_metric_backward(const MetricShape& sh, const float* q, const float*
   const int splits = int(std::min<int64_t>({key_tiles, (int64_t(per_sm) * sm_count() + BH - 1) / BH, by_memory}));
   Scratch<double> dR_part(size_t(BH) * splits * LG);
   if (splits == 1) {
-    FF_LAUNCH(fourier_metric_backward_kernel, dim3(1, std::min(BH, 65535)), dim3(kThreads),
-              kBackwardShmem, sh, L, 1, q, k, R, power, dK, dq, dk, dR_part.p);
+    FF_LAUNCH(fourier_metric_backward_kernel, dim3(1, std::min(BH, 65535)), dim3(kThreads), kBackwardShmem, sh, L, 1, q,
+              k, R, power, dK, dq, dk, dR_part.p);
   } else {
     Scratch<float> dq_part(size_t(splits) * sh.q_elems());
-    FF_LAUNCH(fourier_metric_backward_kernel, dim3(splits, std::min(BH, 65535)), dim3(kThreads),
-              kBackwardShmem, sh, L, splits, q, k, R, power, dK, dq_part.p, dk, dR_part.p);
+    FF_LAUNCH(fourier_metric_backward_kernel, dim3(splits, std::min(BH, 65535)), dim3(kThreads), kBackwardShmem, sh, L,
+              splits, q, k, R, power, dK, dq_part.p, dk, dR_part.p);
     const int64_t n = sh.q_elems();
     const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 4 * sm_count()));
     FF_LAUNCH(fourier_metric_dq_sum_kernel, dim3(blocks), dim3(kThreads), 0, dq_part.p, splits, n, dq);
   }
-  FF_LAUNCH(fourier_metric_dR_kernel, dim3(sh.r_elems()), dim3(kThreads), 0, sh, LG, splits,
-            dR_part.p, dR);
+  FF_LAUNCH(fourier_metric_dR_kernel, dim3(sh.r_elems()), dim3(kThreads), 0, sh, LG, splits, dR_part.p, dR);
 }
 
 }  // namespace ff::backend

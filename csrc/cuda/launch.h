@@ -45,8 +45,8 @@ void check_sync(cudaError_t err, const char* what);
 void report_failed_checks();
 
 template <typename... KernelArgs, typename... Args>
-void launch_named(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block,
-                  size_t shmem_bytes, Args&&... args) {
+void launch_named(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t shmem_bytes,
+                  Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;  // nothing to do
 #if defined(FF_EMU)
   try {

@@ -18,9 +18,8 @@ namespace ff::backend {
 namespace {
 
 __global__ void __launch_bounds__(cuda::kMaxRowThreads)
-    layernorm_forward_kernel(int C, float eps, const float* x, const float* gamma,
-                                         const float* beta, float* y, float* mean_out,
-                                         float* rstd_out) {
+    layernorm_forward_kernel(int C, float eps, const float* x, const float* gamma, const float* beta, float* y,
+                             float* mean_out, float* rstd_out) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const float* xr = x + row * C;
@@ -47,9 +46,8 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
 }
 
 __global__ void __launch_bounds__(cuda::kMaxRowThreads)
-    layernorm_backward_dx_kernel(int C, const float* x, const float* gamma,
-                                             const float* mean, const float* rstd, const float* dy,
-                                             float* dx) {
+    layernorm_backward_dx_kernel(int C, const float* x, const float* gamma, const float* mean, const float* rstd,
+                                 const float* dy, float* dx) {
   __shared__ double scratch[32];
   const int64_t row = blockIdx.x;
   const float* xr = x + row * C;
@@ -83,21 +81,19 @@ struct LayerNormParamGradTerm {
 
 }  // namespace
 
-void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma,
-                       const float* beta, float* y, float* mean, float* rstd) {
-  FF_LAUNCH(layernorm_forward_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C, eps,
-            x, gamma, beta, y, mean, rstd);
+void layernorm_forward(int rows, int C, float eps, const float* x, const float* gamma, const float* beta, float* y,
+                       float* mean, float* rstd) {
+  FF_LAUNCH(layernorm_forward_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C, eps, x, gamma, beta, y,
+            mean, rstd);
 }
 
-void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean,
-                        const float* rstd, const float* dy, float* dx, float* dgamma,
-                        float* dbeta) {
+void layernorm_backward(int rows, int C, const float* x, const float* gamma, const float* mean, const float* rstd,
+                        const float* dy, float* dx, float* dgamma, float* dbeta) {
   if (dx != nullptr)
-    FF_LAUNCH(layernorm_backward_dx_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C,
-              x, gamma, mean, rstd, dy, dx);
+    FF_LAUNCH(layernorm_backward_dx_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C, x, gamma, mean,
+              rstd, dy, dx);
   if (dgamma != nullptr || dbeta != nullptr)
-    cuda::column_sums(LayerNormParamGradTerm{x, dy, mean, rstd, C}, rows, C,
-                      cuda::ColumnOutputs{{dgamma, dbeta}});
+    cuda::column_sums(LayerNormParamGradTerm{x, dy, mean, rstd, C}, rows, C, cuda::ColumnOutputs{{dgamma, dbeta}});
 }
 
 }  // namespace ff::backend

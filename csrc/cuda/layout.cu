@@ -25,7 +25,7 @@ using cuda::Dims32;
 using cuda::kThreads;
 
 constexpr int kTile = 32;
-constexpr int kTileRows = 8;  // a 32 x 8 block moves a 32 x 32 tile, 4 elements per thread
+constexpr int kTileRows = 8;            // a 32 x 8 block moves a 32 x 32 tile, 4 elements per thread
 constexpr unsigned kMaxGridYZ = 65535;  // grid.y and grid.z limits: loops cover the rest
 
 __global__ void gather_kernel(Dims32 s, const float* src, float* out, unsigned n) {
@@ -35,8 +35,8 @@ __global__ void gather_kernel(Dims32 s, const float* src, float* out, unsigned n
 
 // others: the dims other than j and the innermost, stride0 = input, stride1 = output strides.
 // out[p, a, b] = src[in(p) + a + b * in_b] at out(p) + a * out_a + b, a < A (dim j), b < B.
-__global__ void transpose_kernel(Dims32 others, unsigned P, unsigned A, unsigned B, unsigned in_b,
-                                 unsigned out_a, const float* src, float* out) {
+__global__ void transpose_kernel(Dims32 others, unsigned P, unsigned A, unsigned B, unsigned in_b, unsigned out_a,
+                                 const float* src, float* out) {
   __shared__ float tile[kTile][kTile + 1];
   const unsigned b0 = blockIdx.x * kTile, tiles_a = (A + kTile - 1) / kTile;
   for (unsigned p = blockIdx.z; p < P; p += gridDim.z) {
@@ -59,8 +59,8 @@ __global__ void transpose_kernel(Dims32 others, unsigned P, unsigned A, unsigned
   }
 }
 
-__global__ void copy_rows_kernel(const float* src, unsigned src_stride, float* dst, unsigned dst_stride,
-                                 unsigned rows, unsigned cols) {
+__global__ void copy_rows_kernel(const float* src, unsigned src_stride, float* dst, unsigned dst_stride, unsigned rows,
+                                 unsigned cols) {
   const unsigned n = rows * cols;
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     const unsigned r = i / cols, c = i - r * cols;
@@ -72,7 +72,8 @@ void transpose(const Strided& s, int j, const float* src, float* out) {
   const TransposeSplit t = transpose_split(s, j);
   const unsigned P = unsigned(t.others.numel()), A = unsigned(t.A), B = unsigned(t.B);
   const unsigned tiles_a = (A + kTile - 1) / kTile;
-  const dim3 grid((B + kTile - 1) / kTile, tiles_a < kMaxGridYZ ? tiles_a : kMaxGridYZ, P < kMaxGridYZ ? P : kMaxGridYZ);
+  const dim3 grid((B + kTile - 1) / kTile, tiles_a < kMaxGridYZ ? tiles_a : kMaxGridYZ,
+                  P < kMaxGridYZ ? P : kMaxGridYZ);
   FF_LAUNCH(transpose_kernel, grid, dim3(kTile, kTileRows), 0, cuda::dims32(t.others), P, A, B, unsigned(t.in_b),
             unsigned(t.out_a), src, out);
 }
@@ -89,8 +90,7 @@ void strided_copy(const Strided& s, const float* src, float* out) {
   FF_LAUNCH(gather_kernel, dim3(cuda::blocks_for(n)), dim3(kThreads), 0, cuda::dims32(s), src, out, unsigned(n));
 }
 
-void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
-               int64_t cols) {
+void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
   FF_LAUNCH(copy_rows_kernel, dim3(cuda::blocks_for(rows * cols)), dim3(kThreads), 0, src, unsigned(src_stride), dst,
             unsigned(dst_stride), unsigned(rows), unsigned(cols));
 }

@@ -15,8 +15,7 @@ namespace {
 
 __global__ void bias_rows_kernel(int64_t n, int out, const float* b, float* y) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    y[i] = b[i % out];
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = b[i % out];
 }
 
 struct BiasGradTerm {
@@ -28,19 +27,17 @@ struct BiasGradTerm {
 
 }  // namespace
 
-void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b,
-                    float* y) {
+void linear_forward(int rows, int in, int out, const float* x, const float* W, const float* b, float* y) {
   if (b != nullptr) {
     const int64_t n = int64_t(rows) * out;
     FF_LAUNCH(bias_rows_kernel, dim3(cuda::blocks_for(n)), dim3(cuda::kThreads), 0, n, out, b, y);
   }
   // y [rows, out] = x [rows, in] . W^T
-  cuda::gemm_row_major(false, true, rows, out, in, x, in, 0, W, in, 0, b != nullptr ? 1.0f : 0.0f,
-                       y, out, 0, 1);
+  cuda::gemm_row_major(false, true, rows, out, in, x, in, 0, W, in, 0, b != nullptr ? 1.0f : 0.0f, y, out, 0, 1);
 }
 
-void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy,
-                     float* dx, float* dW, float* db) {
+void linear_backward(int rows, int in, int out, const float* x, const float* W, const float* dy, float* dx, float* dW,
+                     float* db) {
   if (dx != nullptr)  // dx [rows, in] = dy [rows, out] . W [out, in]
     cuda::gemm_row_major(false, false, rows, in, out, dy, out, 0, W, in, 0, 0.0f, dx, in, 0, 1);
   if (dW != nullptr)  // dW [out, in] = dy^T . x [rows, in]

@@ -76,9 +76,9 @@ void check_sync(cudaError_t err, const char* what) {
   throw Error(std::string(backend::name()) + ": " + what + ": " + cudaGetErrorString(err) +
               (count == 0 ? std::string()
                           : "; a kernel queued since the last synchronisation faulted: " +
-                                (count > kLaunchLog ? "the last " + std::to_string(kLaunchLog) + " of " +
-                                                          std::to_string(count) + ": "
-                                                    : std::string()) +
+                                (count > kLaunchLog
+                                     ? "the last " + std::to_string(kLaunchLog) + " of " + std::to_string(count) + ": "
+                                     : std::string()) +
                                 kernels + " (CUDA_LAUNCH_BLOCKING=1 names the one)"));
 }
 
@@ -113,9 +113,8 @@ class CachingAllocator {
       }
       if (err == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        throw Error(std::string(backend::name()) + ": out of memory allocating " +
-                    std::to_string(bytes) + " bytes (" + std::to_string(in_use_) +
-                    " bytes in use by tensors)");
+        throw Error(std::string(backend::name()) + ": out of memory allocating " + std::to_string(bytes) + " bytes (" +
+                    std::to_string(in_use_) + " bytes in use by tensors)");
       }
       check(err, "cudaMalloc");
     }
@@ -268,10 +267,9 @@ std::string describe() {
   cublasGetProperty(MINOR_VERSION, &blas_minor);
   auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
   return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
-         std::to_string(p.multiProcessorCount) + " SMs, " + std::to_string(p.totalGlobalMem >> 20) +
-         " MiB" + (count > 1 ? ", device 0 of " + std::to_string(count) : "") + "), driver " +
-         version(driver) + ", runtime " + version(runtime) + ", cuBLAS " + std::to_string(blas_major) +
-         "." + std::to_string(blas_minor);
+         std::to_string(p.multiProcessorCount) + " SMs, " + std::to_string(p.totalGlobalMem >> 20) + " MiB" +
+         (count > 1 ? ", device 0 of " + std::to_string(count) : "") + "), driver " + version(driver) + ", runtime " +
+         version(runtime) + ", cuBLAS " + std::to_string(blas_major) + "." + std::to_string(blas_minor);
 #endif
 }
 
@@ -304,8 +302,7 @@ double timer_stop() {
 
 void upload(float* dst, const float* host_src, size_t n) {
   if (n == 0) return;
-  cuda::check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, cuda::stream()),
-              "upload");
+  cuda::check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, cuda::stream()), "upload");
 }
 
 void download(float* host_dst, const float* src, size_t n) {
@@ -320,8 +317,7 @@ void download(float* host_dst, const float* src, size_t n) {
 
 void copy(float* dst, const float* src, size_t n) {
   if (n == 0) return;
-  cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, cuda::stream()),
-              "copy");
+  cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, cuda::stream()), "copy");
 }
 
 void synchronize() {

@@ -32,7 +32,8 @@ NcclFunctions open_nccl(const std::string& library) {
   }
   auto sym = [&](const char* name) {
     void* p = dlsym(handle, name);
-    if (p == nullptr) throw Error(std::string(backend::name()) + ": " + file + " has no " + name + " (NCCL 2.10 or newer is needed)");
+    if (p == nullptr)
+      throw Error(std::string(backend::name()) + ": " + file + " has no " + name + " (NCCL 2.10 or newer is needed)");
     return p;
   };
   NcclFunctions f{};

@@ -40,8 +40,8 @@ struct NcclFunctions {
   const char* (*GetErrorString)(ncclResult_t result);
   ncclResult_t (*AllReduce)(const void* send, void* recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                             ncclComm_t comm, cudaStream_t stream);
-  ncclResult_t (*Broadcast)(const void* send, void* recv, size_t count, ncclDataType_t type, int root,
-                            ncclComm_t comm, cudaStream_t stream);
+  ncclResult_t (*Broadcast)(const void* send, void* recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
+                            cudaStream_t stream);
   ncclResult_t (*AllGather)(const void* send, void* recv, size_t count, ncclDataType_t type, ncclComm_t comm,
                             cudaStream_t stream);
   // What the next call is for, in the emulator's fault reports (a no-op with real NCCL).

@@ -51,7 +51,7 @@ using Weights = NeuralWeights<ScalarOps, M1, M2>;
 
 // The weights as floats, one after another: w2 [M2][M1], b2 [M2], w3 [M2], b3.
 template <int M1, int M2>
-constexpr int kWeightFloats = M2 * M1 + 2 * M2 + 1;
+constexpr int kWeightFloats = M2* M1 + 2 * M2 + 1;
 
 struct Identity {
   FF_HD float operator()(float x) const { return x; }
@@ -103,18 +103,17 @@ __device__ inline float logit2(const Weights<M1, M2>& w, const float (&a)[M1], c
 
 // Stages keys [j0, j0 + n) of slice bh: c rows (M1 floats) and v rows.
 template <int G, int M1>
-__device__ inline void load_key_tile(const AttentionShape& s, const float* c, const float* v, int bh,
-                                     int j0, int n, float* c_tile, float* v_tile) {
+__device__ inline void load_key_tile(const AttentionShape& s, const float* c, const float* v, int bh, int j0, int n,
+                                     float* c_tile, float* v_tile) {
   load_tile<M1>(c_tile, c + (int64_t(bh) * s.Nk + j0) * s.D, n, s.D);
   load_tile<Layout<G>::kWidth>(v_tile, v + (int64_t(bh) * s.Nk + j0) * s.Dv, n, s.Dv);
 }
 
 template <int G, int M1, int M2>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    neural_attention_forward_kernel(AttentionShape s, const float* __restrict__ a,
-                                    const float* __restrict__ c, const float* __restrict__ v,
-                                    NeuralMlp p, float* __restrict__ out, float* __restrict__ lse,
-                                    bool paired) {
+    neural_attention_forward_kernel(AttentionShape s, const float* __restrict__ a, const float* __restrict__ c,
+                                    const float* __restrict__ v, NeuralMlp p, float* __restrict__ out,
+                                    float* __restrict__ lse, bool paired) {
   using L = Layout<G>;
   float* c_tile = dynamic_shared<float>();
   float* v_tile = c_tile + L::kTile * M1;
@@ -144,13 +143,11 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 template <int G, int M1, int M2>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    neural_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ a,
-                                          const float* __restrict__ c, const float* __restrict__ v,
-                                          NeuralMlp p, const float* __restrict__ out,
-                                          const float* __restrict__ lse,
-                                          const float* __restrict__ dout, float* __restrict__ dc,
-                                          float* __restrict__ dv, double* __restrict__ w_partial,
-                                          bool paired) {
+    neural_attention_backward_dkdv_kernel(AttentionShape s, const float* __restrict__ a, const float* __restrict__ c,
+                                          const float* __restrict__ v, NeuralMlp p, const float* __restrict__ out,
+                                          const float* __restrict__ lse, const float* __restrict__ dout,
+                                          float* __restrict__ dc, float* __restrict__ dv,
+                                          double* __restrict__ w_partial, bool paired) {
   using L = Layout<G>;
   float* a_tile = dynamic_shared<float>();
   float* g_tile = a_tile + L::kTile * M1;   // dout rows
@@ -227,12 +224,10 @@ __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
 
 template <int G, int M1, int M2>
 __global__ void __launch_bounds__(Layout<G>::kThreads, 1)
-    neural_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ a,
-                                        const float* __restrict__ c, const float* __restrict__ v,
-                                        NeuralMlp p, const float* __restrict__ out,
-                                        const float* __restrict__ lse,
-                                        const float* __restrict__ dout, float* __restrict__ da,
-                                        bool paired) {
+    neural_attention_backward_dq_kernel(AttentionShape s, const float* __restrict__ a, const float* __restrict__ c,
+                                        const float* __restrict__ v, NeuralMlp p, const float* __restrict__ out,
+                                        const float* __restrict__ lse, const float* __restrict__ dout,
+                                        float* __restrict__ da, bool paired) {
   using L = Layout<G>;
   float* c_tile = dynamic_shared<float>();
   float* v_tile = c_tile + L::kTile * M1;
@@ -277,17 +272,21 @@ constexpr int kReduceThreads = 256;
 template <int M1, int M2>
 __global__ void __launch_bounds__(kReduceThreads)
     neural_attention_weights_kernel(NeuralMlp p, int64_t blocks, const double* __restrict__ partial,
-                                    float* __restrict__ dw2, float* __restrict__ db2,
-                                    float* __restrict__ dw3, float* __restrict__ db3) {
+                                    float* __restrict__ dw2, float* __restrict__ db2, float* __restrict__ dw3,
+                                    float* __restrict__ db3) {
   __shared__ double scratch[32];
   constexpr int kW = kWeightFloats<M1, M2>;
   const int e = blockIdx.x, nw2 = p.d2 * p.d1;
   int padded;
   float* dst;
-  if (e < nw2) padded = (e / p.d1) * M1 + e % p.d1, dst = dw2 + e;
-  else if (e < nw2 + p.d2) padded = M2 * M1 + (e - nw2), dst = db2 + (e - nw2);
-  else if (e < nw2 + 2 * p.d2) padded = M2 * M1 + M2 + (e - nw2 - p.d2), dst = dw3 + (e - nw2 - p.d2);
-  else padded = kW - 1, dst = db3;
+  if (e < nw2)
+    padded = (e / p.d1) * M1 + e % p.d1, dst = dw2 + e;
+  else if (e < nw2 + p.d2)
+    padded = M2 * M1 + (e - nw2), dst = db2 + (e - nw2);
+  else if (e < nw2 + 2 * p.d2)
+    padded = M2 * M1 + M2 + (e - nw2 - p.d2), dst = dw3 + (e - nw2 - p.d2);
+  else
+    padded = kW - 1, dst = db3;
   double sum = 0.0;
   for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) sum += partial[b * kW + padded];
   sum = block_sum(sum, scratch);
@@ -303,19 +302,18 @@ void neural_attention_forward(const AttentionShape& s, const float* a, const flo
     with_group(group_size("neuralAttention", s.D, s.Dv), [&](auto group) {
       constexpr int G = decltype(group)::value;
       using L = Layout<G>;
-      const size_t shmem = (L::kTile * M1 + L::kTileFloats + kWeightFloats<M1, M2>) * sizeof(float);
-      const bool paired = causal_pairing(neural_attention_forward_kernel<G, M1, M2>, s, RowSide::query,
-                                         L::kRows, L::kTile, L::kThreads, shmem);
-      FF_LAUNCH((neural_attention_forward_kernel<G, M1, M2>),
-                block_grid(s.Nq, L::kRows, s.B * s.H, paired), dim3(L::kThreads), shmem, s, a, c, v,
-                mlp, out, lse, paired);
+      const size_t shmem = (L::kTile * M1 + L::kTileFloats + kWeightFloats<M1, M2>)*sizeof(float);
+      const bool paired = causal_pairing(neural_attention_forward_kernel<G, M1, M2>, s, RowSide::query, L::kRows,
+                                         L::kTile, L::kThreads, shmem);
+      FF_LAUNCH((neural_attention_forward_kernel<G, M1, M2>), block_grid(s.Nq, L::kRows, s.B * s.H, paired),
+                dim3(L::kThreads), shmem, s, a, c, v, mlp, out, lse, paired);
     });
   });
 }
 
 void neural_attention_backward(const AttentionShape& s, const float* a, const float* c, const float* v,
-                               const NeuralMlp& mlp, const float* out, const float* lse, const float* dout,
-                               float* da, float* dc, float* dv, float* dw2, float* db2, float* dw3, float* db3) {
+                               const NeuralMlp& mlp, const float* out, const float* lse, const float* dout, float* da,
+                               float* dc, float* dv, float* dw2, float* db2, float* dw3, float* db3) {
   with_neural_bucket(mlp.d1, mlp.d2, [&](auto m1, auto m2) {
     constexpr int M1 = decltype(m1)::value, M2 = decltype(m2)::value;
     constexpr int kW = kWeightFloats<M1, M2>;
@@ -327,19 +325,18 @@ void neural_attention_backward(const AttentionShape& s, const float* a, const fl
       const size_t tiles = (L::kTile * M1 + 2 * L::kTileFloats + L::kTile + kW) * sizeof(float);
       const size_t sums = size_t(L::kThreads / 32) * kW * sizeof(double);
       const size_t dkdv_shmem = tiles > sums ? tiles : sums;
-      const bool dkdv_paired = causal_pairing(neural_attention_backward_dkdv_kernel<G, M1, M2>, s,
-                                              RowSide::key, L::kRows, L::kTile, L::kThreads, dkdv_shmem);
-      FF_LAUNCH((neural_attention_backward_dkdv_kernel<G, M1, M2>),
-                block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired), dim3(L::kThreads), dkdv_shmem, s,
-                a, c, v, mlp, out, lse, dout, dc, dv, static_cast<double*>(w_partial.ptr), dkdv_paired);
+      const bool dkdv_paired = causal_pairing(neural_attention_backward_dkdv_kernel<G, M1, M2>, s, RowSide::key,
+                                              L::kRows, L::kTile, L::kThreads, dkdv_shmem);
+      FF_LAUNCH((neural_attention_backward_dkdv_kernel<G, M1, M2>), block_grid(s.Nk, L::kRows, s.B * s.H, dkdv_paired),
+                dim3(L::kThreads), dkdv_shmem, s, a, c, v, mlp, out, lse, dout, dc, dv,
+                static_cast<double*>(w_partial.ptr), dkdv_paired);
       const size_t dq_shmem = (L::kTile * M1 + L::kTileFloats + kW) * sizeof(float);
-      const bool dq_paired = causal_pairing(neural_attention_backward_dq_kernel<G, M1, M2>, s,
-                                            RowSide::query, L::kRows, L::kTile, L::kThreads, dq_shmem);
-      FF_LAUNCH((neural_attention_backward_dq_kernel<G, M1, M2>),
-                block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired), dim3(L::kThreads), dq_shmem, s, a, c,
-                v, mlp, out, lse, dout, da, dq_paired);
-      FF_LAUNCH((neural_attention_weights_kernel<M1, M2>), dim3(mlp.params()), dim3(kReduceThreads), 0,
-                mlp, blocks, static_cast<const double*>(w_partial.ptr), dw2, db2, dw3, db3);
+      const bool dq_paired = causal_pairing(neural_attention_backward_dq_kernel<G, M1, M2>, s, RowSide::query, L::kRows,
+                                            L::kTile, L::kThreads, dq_shmem);
+      FF_LAUNCH((neural_attention_backward_dq_kernel<G, M1, M2>), block_grid(s.Nq, L::kRows, s.B * s.H, dq_paired),
+                dim3(L::kThreads), dq_shmem, s, a, c, v, mlp, out, lse, dout, da, dq_paired);
+      FF_LAUNCH((neural_attention_weights_kernel<M1, M2>), dim3(mlp.params()), dim3(kReduceThreads), 0, mlp, blocks,
+                static_cast<const double*>(w_partial.ptr), dw2, db2, dw3, db3);
     });
   });
 }

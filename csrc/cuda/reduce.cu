@@ -25,14 +25,14 @@ namespace {
 using cuda::Dims32;
 using cuda::kThreads;
 
-constexpr unsigned kWarpChunk = 1024;    // reduced elements per warp task, at least
-constexpr unsigned kThreadChunk = 32;    // reduced elements per thread task, at least
+constexpr unsigned kWarpChunk = 1024;  // reduced elements per warp task, at least
+constexpr unsigned kThreadChunk = 32;  // reduced elements per thread task, at least
 constexpr unsigned kTargetWarps = cuda::kMaxBlocks * (kThreads / 32);
 constexpr unsigned kTargetThreads = cuda::kMaxBlocks * kThreads;
 
 // Task t = chunk * O + output. Writes out[o] directly when there is one chunk.
-__global__ void sum_inner_kernel(Dims32 kept, Dims32 red, unsigned O, unsigned K, unsigned chunks,
-                                 unsigned chunk, const float* x, double* partial, float* out) {
+__global__ void sum_inner_kernel(Dims32 kept, Dims32 red, unsigned O, unsigned K, unsigned chunks, unsigned chunk,
+                                 const float* x, double* partial, float* out) {
   const unsigned lane = threadIdx.x & 31;
   const unsigned warps = gridDim.x * blockDim.x / 32;
   for (unsigned t = (blockIdx.x * blockDim.x + threadIdx.x) / 32; t < O * chunks; t += warps) {
@@ -43,22 +43,26 @@ __global__ void sum_inner_kernel(Dims32 kept, Dims32 red, unsigned O, unsigned K
     for (unsigned k = begin + lane; k < end; k += 32) acc += base[cuda::offset0(red, k)];
     acc = cuda::warp_sum(acc);
     if (lane == 0) {
-      if (chunks == 1) out[o] = float(acc);
-      else partial[t] = acc;
+      if (chunks == 1)
+        out[o] = float(acc);
+      else
+        partial[t] = acc;
     }
   }
 }
 
-__global__ void sum_outer_kernel(Dims32 kept, Dims32 red, unsigned O, unsigned K, unsigned chunks,
-                                 unsigned chunk, const float* x, double* partial, float* out) {
+__global__ void sum_outer_kernel(Dims32 kept, Dims32 red, unsigned O, unsigned K, unsigned chunks, unsigned chunk,
+                                 const float* x, double* partial, float* out) {
   for (unsigned t = blockIdx.x * blockDim.x + threadIdx.x; t < O * chunks; t += gridDim.x * blockDim.x) {
     const unsigned o = t % O, begin = t / O * chunk;
     const unsigned end = K - begin < chunk ? K : begin + chunk;
     const float* base = x + cuda::offset0(kept, o);
     double acc = 0.0;
     for (unsigned k = begin; k < end; ++k) acc += base[cuda::offset0(red, k)];
-    if (chunks == 1) out[o] = float(acc);
-    else partial[t] = acc;
+    if (chunks == 1)
+      out[o] = float(acc);
+    else
+      partial[t] = acc;
   }
 }
 
@@ -101,14 +105,14 @@ void sum_reduce(const ReduceShape& r, const float* x, float* out) {
   const int64_t tasks = int64_t(O) * chunks;
   Scratch partial(chunks > 1 ? size_t(tasks) : 0);
   if (inner)
-    FF_LAUNCH(sum_inner_kernel, dim3(cuda::blocks_for(tasks * 32)), dim3(kThreads), 0, kept, red, O, K, chunks,
-              chunk, x, partial.ptr, out);
-  else
-    FF_LAUNCH(sum_outer_kernel, dim3(cuda::blocks_for(tasks)), dim3(kThreads), 0, kept, red, O, K, chunks, chunk,
+    FF_LAUNCH(sum_inner_kernel, dim3(cuda::blocks_for(tasks * 32)), dim3(kThreads), 0, kept, red, O, K, chunks, chunk,
               x, partial.ptr, out);
+  else
+    FF_LAUNCH(sum_outer_kernel, dim3(cuda::blocks_for(tasks)), dim3(kThreads), 0, kept, red, O, K, chunks, chunk, x,
+              partial.ptr, out);
   if (chunks > 1)
-    FF_LAUNCH(sum_partials_kernel, dim3(cuda::blocks_for(int64_t(O) * 32)), dim3(kThreads), 0, partial.ptr, O,
-              chunks, out);
+    FF_LAUNCH(sum_partials_kernel, dim3(cuda::blocks_for(int64_t(O) * 32)), dim3(kThreads), 0, partial.ptr, O, chunks,
+              out);
 }
 
 }  // namespace ff::backend

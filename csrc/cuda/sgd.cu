@@ -20,8 +20,7 @@ struct SgdOp {
 
 }  // namespace
 
-void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads,
-              const TensorList& momentum_buf) {
+void sgd_step(const SgdScalars& c, const TensorList& params, const TensorList& grads, const TensorList& momentum_buf) {
   const TensorList lists[3] = {params, grads, c.momentum != 0.0f ? momentum_buf : params};
   cuda::for_each_element<3>("sgd_kernel", lists, SgdOp{c});
 }

@@ -43,8 +43,7 @@ __global__ void __launch_bounds__(cuda::kMaxRowThreads)
   for (int c = threadIdx.x; c < C; c += blockDim.x) s += log ? dyr[c] : dyr[c] * yr[c];
   s = cuda::block_sum(s, scratch);
   float* dxr = dx + row * C;
-  for (int c = threadIdx.x; c < C; c += blockDim.x)
-    dxr[c] = log ? dyr[c] - expf(yr[c]) * s : yr[c] * (dyr[c] - s);
+  for (int c = threadIdx.x; c < C; c += blockDim.x) dxr[c] = log ? dyr[c] - expf(yr[c]) * s : yr[c] * (dyr[c] - s);
 }
 
 }  // namespace
@@ -54,8 +53,7 @@ void softmax_forward(int rows, int C, bool log, const float* x, float* y) {
 }
 
 void softmax_backward(int rows, int C, bool log, const float* y, const float* dy, float* dx) {
-  FF_LAUNCH(softmax_backward_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C, log, y,
-            dy, dx);
+  FF_LAUNCH(softmax_backward_kernel, dim3(unsigned(rows)), dim3(cuda::row_threads(C)), 0, C, log, y, dy, dx);
 }
 
 }  // namespace ff::backend

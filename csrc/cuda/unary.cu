@@ -54,8 +54,7 @@ __global__ void backward_kernel(const float* saved, const float* dy, float* dx, 
     const float4 s = s4[i], g = g4[i];
     d4[i] = make_float4(Op::df(s.x, g.x), Op::df(s.y, g.y), Op::df(s.z, g.z), Op::df(s.w, g.w));
   }
-  for (unsigned i = n4 * 4 + blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-    dx[i] = Op::df(saved[i], dy[i]);
+  for (unsigned i = n4 * 4 + blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dx[i] = Op::df(saved[i], dy[i]);
 }
 
 }  // namespace
@@ -63,16 +62,16 @@ __global__ void backward_kernel(const float* saved, const float* dy, float* dx, 
 void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
   const bool vec4 = aligned16(x) && aligned16(y);
   elementwise::with_unary_op<CudaMath>(op, [&](auto f) {
-    FF_LAUNCH(forward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, x,
-              y, unsigned(n), vec4);
+    FF_LAUNCH(forward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, x, y,
+              unsigned(n), vec4);
   });
 }
 
 void unary_backward(UnaryOp op, const float* saved, const float* dy, float* dx, int64_t n) {
   const bool vec4 = aligned16(saved) && aligned16(dy) && aligned16(dx);
   elementwise::with_unary_op<CudaMath>(op, [&](auto f) {
-    FF_LAUNCH(backward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0,
-              saved, dy, dx, unsigned(n), vec4);
+    FF_LAUNCH(backward_kernel<decltype(f)>, dim3(cuda::blocks_for(vec4 ? n / 4 + 1 : n)), dim3(kThreads), 0, saved, dy,
+              dx, unsigned(n), vec4);
   });
 }
 

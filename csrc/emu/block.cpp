@@ -79,9 +79,18 @@ int shuffle_source(WarpOp op, int lane, int arg, int width) {
   int j = lane;
   switch (op) {
     case WarpOp::shfl_idx: j = base + (b & (width - 1)); break;
-    case WarpOp::shfl_up: j = lane - b; if (j < base) j = lane; break;
-    case WarpOp::shfl_down: j = lane + b; if (j > last) j = lane; break;
-    case WarpOp::shfl_xor: j = lane ^ b; if (j > last) j = lane; break;
+    case WarpOp::shfl_up:
+      j = lane - b;
+      if (j < base) j = lane;
+      break;
+    case WarpOp::shfl_down:
+      j = lane + b;
+      if (j > last) j = lane;
+      break;
+    case WarpOp::shfl_xor:
+      j = lane ^ b;
+      if (j > last) j = lane;
+      break;
     default: break;
   }
   return j;
@@ -123,8 +132,7 @@ std::string format_site(const std::source_location& w) {
   return f + ":" + std::to_string(w.line());
 }
 
-void BlockState::reset(uint3 block_idx, dim3 block_dim, dim3 grid_dim, ThreadState* states,
-                       void* shared) {
+void BlockState::reset(uint3 block_idx, dim3 block_dim, dim3 grid_dim, ThreadState* states, void* shared) {
   idx = block_idx;
   dim = block_dim;
   grid = grid_dim;
@@ -147,13 +155,12 @@ void BlockState::reset(uint3 block_idx, dim3 block_dim, dim3 grid_dim, ThreadSta
   }
 }
 
-Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uint64_t value,
-                    int arg, int width, const std::source_location& where, int& released) {
+Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uint64_t value, int arg, int width,
+                    const std::source_location& where, int& released) {
   const int warp = t.linear / 32, lane = t.linear % 32;
   WarpState& w = b.warps[warp];
   auto at = [&] { return std::string(op_name(op)) + "(mask=" + hex(mask) + ") at " + format_site(where); };
-  if (!(mask & lane_bit(lane)))
-    throw Error(who(t) + " calls " + at() + ", whose mask does not name the calling lane");
+  if (!(mask & lane_bit(lane))) throw Error(who(t) + " calls " + at() + ", whose mask does not name the calling lane");
   if (mask & ~w.present)
     throw Error(who(t) + " calls " + at() + ", whose mask names " + format_lanes(mask & ~w.present) +
                 ", which do not exist (the block has " + std::to_string(b.nthreads) + " threads)");
@@ -165,8 +172,7 @@ Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uin
     throw Error(who(t) + " calls " + at() + " with width " + std::to_string(width) +
                 " (must be a power of two up to 32)");
 
-  auto it = std::find_if(w.pending.begin(), w.pending.end(),
-                         [&](const Rendezvous& r) { return r.mask == mask; });
+  auto it = std::find_if(w.pending.begin(), w.pending.end(), [&](const Rendezvous& r) { return r.mask == mask; });
   if (it == w.pending.end()) {
     w.pending.push_back(Rendezvous{mask, 0, op, where});
     it = w.pending.end() - 1;
@@ -191,8 +197,8 @@ Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uin
   return Arrival::completed;
 }
 
-Arrival arrive_barrier(BlockState& b, ThreadState& t, BarrierOp op, int predicate,
-                       const std::source_location& where, int& released) {
+Arrival arrive_barrier(BlockState& b, ThreadState& t, BarrierOp op, int predicate, const std::source_location& where,
+                       int& released) {
   BarrierState& s = b.barrier;
   auto at = [&] { return std::string(barrier_name(op)) + " at " + format_site(where); };
   if (s.exited > 0)
@@ -240,8 +246,8 @@ void thread_exit(BlockState& b, ThreadState& t, bool check) {
                 ": the barrier can never complete");
   for (const Rendezvous& r : w.pending)
     if (r.mask & lane_bit(lane))
-      throw Error(who(t) + " exited while " + format_lanes(r.arrived) + " of its warp wait for it in " +
-                  op_name(r.op) + "(mask=" + hex(r.mask) + ") at " + format_site(r.where));
+      throw Error(who(t) + " exited while " + format_lanes(r.arrived) + " of its warp wait for it in " + op_name(r.op) +
+                  "(mask=" + hex(r.mask) + ") at " + format_site(r.where));
 }
 
 std::string describe_stall(const BlockState& b) {
@@ -250,14 +256,16 @@ std::string describe_stall(const BlockState& b) {
   for (int i = 0; i < b.nthreads; ++i) {
     const ThreadState& t = b.threads[i];
     std::string key;
-    if (t.wait == Wait::barrier) key = std::string(barrier_name(b.barrier.op)) + " at " + format_site(t.where);
-    else if (t.wait == Wait::warp) key = std::string(op_name(t.op)) + "(mask=" + hex(t.mask) + ") at " + format_site(t.where);
-    else continue;
+    if (t.wait == Wait::barrier)
+      key = std::string(barrier_name(b.barrier.op)) + " at " + format_site(t.where);
+    else if (t.wait == Wait::warp)
+      key = std::string(op_name(t.op)) + "(mask=" + hex(t.mask) + ") at " + format_site(t.where);
+    else
+      continue;
     groups[key].push_back(i);
   }
   std::ostringstream os;
-  os << "deadlock: no thread can continue (" << b.barrier.exited << " of " << b.nthreads
-     << " threads have exited)";
+  os << "deadlock: no thread can continue (" << b.barrier.exited << " of " << b.nthreads << " threads have exited)";
   for (const auto& [key, ids] : groups) {
     os << "; " << ids.size() << " thread" << (ids.size() == 1 ? "" : "s") << " wait in " << key;
     const ThreadState& first = b.threads[ids.front()];

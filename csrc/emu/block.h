@@ -84,12 +84,12 @@ enum class Arrival { completed, waiting };
 // A lane arrives at a warp intrinsic. Throws ff::emu::Error on misuse (mask without the caller,
 // naming an exited or absent lane, lanes of one mask in different intrinsics). On completion
 // every lane's result is set and its wait is running again; `released` counts the other lanes.
-Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uint64_t value,
-                    int arg, int width, const std::source_location& where, int& released);
+Arrival arrive_warp(BlockState& b, ThreadState& t, WarpOp op, unsigned mask, uint64_t value, int arg, int width,
+                    const std::source_location& where, int& released);
 // A thread arrives at a __syncthreads. Throws when threads wait at different barriers or some
 // have exited (the barrier could never complete).
-Arrival arrive_barrier(BlockState& b, ThreadState& t, BarrierOp op, int predicate,
-                       const std::source_location& where, int& released);
+Arrival arrive_barrier(BlockState& b, ThreadState& t, BarrierOp op, int predicate, const std::source_location& where,
+                       int& released);
 // A thread returns from the kernel. With `check`, throws when others wait for it (a pending
 // barrier or a rendezvous whose mask names it).
 void thread_exit(BlockState& b, ThreadState& t, bool check);

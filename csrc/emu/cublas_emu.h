@@ -98,16 +98,15 @@ inline const char* cublasGetStatusString(cublasStatus_t status) {
 
 // C = alpha op(A) op(B) + beta C for `batch` matrices at the given strides (column-major).
 inline cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
-                                                cublasOperation_t transb, int m, int n, int k,
-                                                const float* alpha, const float* A, int lda,
-                                                long long stride_a, const float* B, int ldb,
-                                                long long stride_b, const float* beta, float* C,
-                                                int ldc, long long stride_c, int batch) {
+                                                cublasOperation_t transb, int m, int n, int k, const float* alpha,
+                                                const float* A, int lda, long long stride_a, const float* B, int ldb,
+                                                long long stride_b, const float* beta, float* C, int ldc,
+                                                long long stride_c, int batch) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   const int rows_a = transa == CUBLAS_OP_N ? m : k;
   const int rows_b = transb == CUBLAS_OP_N ? k : n;
-  if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (rows_a > 1 ? rows_a : 1) ||
-      ldb < (rows_b > 1 ? rows_b : 1) || ldc < (m > 1 ? m : 1) || alpha == nullptr || beta == nullptr)
+  if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (rows_a > 1 ? rows_a : 1) || ldb < (rows_b > 1 ? rows_b : 1) ||
+      ldc < (m > 1 ? m : 1) || alpha == nullptr || beta == nullptr)
     return CUBLAS_STATUS_INVALID_VALUE;
   const CBLAS_TRANSPOSE ta = transa == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
   const CBLAS_TRANSPOSE tb = transb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
@@ -125,10 +124,8 @@ inline cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOpe
   return CUBLAS_STATUS_SUCCESS;
 }
 
-inline cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
-                                  cublasOperation_t transb, int m, int n, int k,
-                                  const float* alpha, const float* A, int lda, const float* B,
-                                  int ldb, const float* beta, float* C, int ldc) {
-  return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0,
-                                   beta, C, ldc, 0, 1);
+inline cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
+                                  int n, int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
+                                  const float* beta, float* C, int ldc) {
+  return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }

@@ -69,15 +69,15 @@ struct dim3 {
   constexpr operator uint3() const { return {x, y, z}; }
 };
 
-#define FF_EMU_VECTOR2(T, name, align)                                                 \
-  struct alignas(align) name {                                                         \
-    T x, y;                                                                            \
-  };                                                                                   \
+#define FF_EMU_VECTOR2(T, name, align) \
+  struct alignas(align) name {         \
+    T x, y;                            \
+  };                                   \
   inline name make_##name(T x, T y) { return name{x, y}; }
-#define FF_EMU_VECTOR4(T, name, align)                                                 \
-  struct alignas(align) name {                                                         \
-    T x, y, z, w;                                                                      \
-  };                                                                                   \
+#define FF_EMU_VECTOR4(T, name, align) \
+  struct alignas(align) name {         \
+    T x, y, z, w;                      \
+  };                                   \
   inline name make_##name(T x, T y, T z, T w) { return name{x, y, z, w}; }
 FF_EMU_VECTOR2(float, float2, 8)
 FF_EMU_VECTOR4(float, float4, 16)
@@ -238,8 +238,7 @@ enum class BarrierOp : uint8_t { sync, count, all, any };
 
 // Meets the lanes of `mask` (every lane named must arrive at the same intrinsic with the same
 // mask); returns this lane's result as bits. Lanes read from outside the mask get all-ones bits.
-uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
-                 const std::source_location& where);
+uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const std::source_location& where);
 // Waits until every thread of the block has arrived; returns the predicate reduction.
 int block_barrier(BarrierOp op, int predicate, const std::source_location& where);
 void* dynamic_shared_memory();
@@ -285,14 +284,17 @@ void launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t shmem_b
     void (*kernel)(KernelArgs...);
     std::tuple<std::decay_t<KernelArgs>...> args;
   };
-  const Closure closure{kernel, std::tuple<std::decay_t<KernelArgs>...>(
-                                    static_cast<KernelArgs>(std::forward<Args>(args))...)};
+  const Closure closure{kernel,
+                        std::tuple<std::decay_t<KernelArgs>...>(static_cast<KernelArgs>(std::forward<Args>(args))...)};
   detail::Launch l{reinterpret_cast<const void*>(kernel),
                    [](const void* c) {
                      const auto* cl = static_cast<const Closure*>(c);
                      std::apply(cl->kernel, cl->args);
                    },
-                   &closure, grid, block, shmem_bytes};
+                   &closure,
+                   grid,
+                   block,
+                   shmem_bytes};
   detail::launch(l);
 }
 
@@ -311,20 +313,19 @@ inline int __syncthreads_and(int pred, std::source_location where = std::source_
 inline int __syncthreads_or(int pred, std::source_location where = std::source_location::current()) {
   return ff::emu::detail::block_barrier(ff::emu::detail::BarrierOp::any, pred, where);
 }
-inline void __syncwarp(unsigned mask = 0xffffffffu,
-                       std::source_location where = std::source_location::current()) {
+inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location where = std::source_location::current()) {
   ff::emu::detail::warp_op(ff::emu::detail::WarpOp::sync, mask, 0, 0, warpSize, where);
 }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
-#define FF_EMU_SHUFFLE(name, op)                                                                \
-  template <typename T, typename = std::enable_if_t<ff::emu::detail::kShuffleType<T>>>          \
-  T name(unsigned mask, T var, int arg, int width = warpSize,                                   \
-         std::source_location where = std::source_location::current()) {                        \
-    using namespace ff::emu::detail;                                                            \
-    return from_bits<T>(warp_op(WarpOp::op, mask, to_bits(var), arg, width, where));            \
+#define FF_EMU_SHUFFLE(name, op)                                                       \
+  template <typename T, typename = std::enable_if_t<ff::emu::detail::kShuffleType<T>>> \
+  T name(unsigned mask, T var, int arg, int width = warpSize,                          \
+         std::source_location where = std::source_location::current()) {               \
+    using namespace ff::emu::detail;                                                   \
+    return from_bits<T>(warp_op(WarpOp::op, mask, to_bits(var), arg, width, where));   \
   }
 FF_EMU_SHUFFLE(__shfl_sync, shfl_idx)
 FF_EMU_SHUFFLE(__shfl_up_sync, shfl_up)
@@ -332,18 +333,15 @@ FF_EMU_SHUFFLE(__shfl_down_sync, shfl_down)
 FF_EMU_SHUFFLE(__shfl_xor_sync, shfl_xor)
 #undef FF_EMU_SHUFFLE
 
-inline unsigned __ballot_sync(unsigned mask, int pred,
-                              std::source_location where = std::source_location::current()) {
+inline unsigned __ballot_sync(unsigned mask, int pred, std::source_location where = std::source_location::current()) {
   using namespace ff::emu::detail;
   return unsigned(warp_op(WarpOp::ballot, mask, pred != 0, 0, warpSize, where));
 }
-inline int __any_sync(unsigned mask, int pred,
-                      std::source_location where = std::source_location::current()) {
+inline int __any_sync(unsigned mask, int pred, std::source_location where = std::source_location::current()) {
   using namespace ff::emu::detail;
   return int(warp_op(WarpOp::any, mask, pred != 0, 0, warpSize, where));
 }
-inline int __all_sync(unsigned mask, int pred,
-                      std::source_location where = std::source_location::current()) {
+inline int __all_sync(unsigned mask, int pred, std::source_location where = std::source_location::current()) {
   using namespace ff::emu::detail;
   return int(warp_op(WarpOp::all, mask, pred != 0, 0, warpSize, where));
 }
@@ -364,8 +362,8 @@ T atomic_update(T* p, F f) {
 }
 }  // namespace ff::emu::detail
 
-#define FF_EMU_ATOMIC_ADD(T)                                                              \
-  inline T atomicAdd(T* p, T v) { return ff::emu::detail::atomic_add(p, v); }             \
+#define FF_EMU_ATOMIC_ADD(T)                                                  \
+  inline T atomicAdd(T* p, T v) { return ff::emu::detail::atomic_add(p, v); } \
   inline T atomicExch(T* p, T v) { return std::atomic_ref<T>(*p).exchange(v, std::memory_order_relaxed); }
 FF_EMU_ATOMIC_ADD(int)
 FF_EMU_ATOMIC_ADD(unsigned)
@@ -374,12 +372,12 @@ FF_EMU_ATOMIC_ADD(float)
 #undef FF_EMU_ATOMIC_ADD
 inline double atomicAdd(double* p, double v) { return ff::emu::detail::atomic_add(p, v); }
 
-#define FF_EMU_ATOMIC_INT(T)                                                                      \
-  inline T atomicMax(T* p, T v) {                                                                 \
-    return ff::emu::detail::atomic_update(p, [v](T o) { return o > v ? o : v; });                 \
-  }                                                                                               \
-  inline T atomicMin(T* p, T v) {                                                                 \
-    return ff::emu::detail::atomic_update(p, [v](T o) { return o < v ? o : v; });                 \
+#define FF_EMU_ATOMIC_INT(T)                                                      \
+  inline T atomicMax(T* p, T v) {                                                 \
+    return ff::emu::detail::atomic_update(p, [v](T o) { return o > v ? o : v; }); \
+  }                                                                               \
+  inline T atomicMin(T* p, T v) {                                                 \
+    return ff::emu::detail::atomic_update(p, [v](T o) { return o < v ? o : v; }); \
   }
 FF_EMU_ATOMIC_INT(int)
 FF_EMU_ATOMIC_INT(unsigned)
@@ -387,11 +385,11 @@ FF_EMU_ATOMIC_INT(long long)
 FF_EMU_ATOMIC_INT(unsigned long long)
 #undef FF_EMU_ATOMIC_INT
 
-#define FF_EMU_ATOMIC_BITS(T)                                                                           \
-  inline T atomicCAS(T* p, T expected, T desired) {                                                    \
-    std::atomic_ref<T>(*p).compare_exchange_strong(expected, desired, std::memory_order_relaxed);      \
-    return expected;                                                                                    \
-  }                                                                                                     \
+#define FF_EMU_ATOMIC_BITS(T)                                                                              \
+  inline T atomicCAS(T* p, T expected, T desired) {                                                        \
+    std::atomic_ref<T>(*p).compare_exchange_strong(expected, desired, std::memory_order_relaxed);          \
+    return expected;                                                                                       \
+  }                                                                                                        \
   inline T atomicAnd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_and(v, std::memory_order_relaxed); } \
   inline T atomicOr(T* p, T v) { return std::atomic_ref<T>(*p).fetch_or(v, std::memory_order_relaxed); }   \
   inline T atomicXor(T* p, T v) { return std::atomic_ref<T>(*p).fetch_xor(v, std::memory_order_relaxed); }
@@ -446,8 +444,8 @@ inline int __float2int_rn(float x) { return int(nearbyintf(x)); }
 inline int __float2int_rz(float x) { return int(x); }
 
 // CUDA's overloaded min/max of device code (its math headers put them in the global namespace).
-#define FF_EMU_MINMAX(T)                               \
-  inline T min(T a, T b) { return b < a ? b : a; }    \
+#define FF_EMU_MINMAX(T)                           \
+  inline T min(T a, T b) { return b < a ? b : a; } \
   inline T max(T a, T b) { return a < b ? b : a; }
 FF_EMU_MINMAX(int)
 FF_EMU_MINMAX(unsigned)

@@ -80,8 +80,8 @@ class StackPool {
       free_.pop_back();
       return s;
     }
-    void* mem = mmap(nullptr, kStackSize + page(), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* mem =
+        mmap(nullptr, kStackSize + page(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) throw std::bad_alloc();
     mprotect(mem, page(), PROT_NONE);  // a stack overflow faults instead of corrupting memory
     ctx::stack_context s;
@@ -93,9 +93,7 @@ class StackPool {
 
  private:
   static size_t page() { return size_t(sysconf(_SC_PAGESIZE)); }
-  static void* base(const ctx::stack_context& s) {
-    return static_cast<char*>(s.sp) - kStackSize - page();
-  }
+  static void* base(const ctx::stack_context& s) { return static_cast<char*>(s.sp) - kStackSize - page(); }
   std::vector<ctx::stack_context> free_;
 };
 
@@ -124,13 +122,11 @@ class BlockRunner {
     if (!error_.empty()) throw Error(error_);
   }
 
-  uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
-                   const std::source_location& where) {
+  uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const std::source_location& where) {
     if (aborting_) throw Abort{};
     ThreadState& t = *current_;
     int released = 0;
-    if (arrive_warp(block_, t, op, mask, value, arg, width, where, released) == Arrival::waiting)
-      wait_released(t);
+    if (arrive_warp(block_, t, op, mask, value, arg, width, where, released) == Arrival::waiting) wait_released(t);
     return t.result;
   }
 
@@ -138,8 +134,7 @@ class BlockRunner {
     if (aborting_) throw Abort{};
     ThreadState& t = *current_;
     int released = 0;
-    if (arrive_barrier(block_, t, op, predicate, where, released) == Arrival::waiting)
-      wait_released(t);
+    if (arrive_barrier(block_, t, op, predicate, where, released) == Arrival::waiting) wait_released(t);
     return int(t.result);
   }
 
@@ -351,8 +346,7 @@ thread_local int launch_thread_limit = 0;  // set_launch_threads on this thread;
 
 }  // namespace
 
-uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
-                 const std::source_location& where) {
+uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const std::source_location& where) {
   return running_block("a warp intrinsic").warp_op(op, mask, value, arg, width, where);
 }
 

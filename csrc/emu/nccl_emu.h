@@ -69,9 +69,9 @@ inline ncclResult_t CommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, 
   if (std::memcmp(id.internal, kIdTag, sizeof(kIdTag)) != 0)
     return fail(ncclInvalidArgument, "ncclCommInitRank: the unique id is not rank 0's (was it broadcast?)");
   if (nranks != api()->world_size || rank != api()->rank)
-    return fail(ncclInvalidArgument, "ncclCommInitRank: rank " + std::to_string(rank) + " of " + std::to_string(nranks) +
-                                         " does not match MPI's rank " + std::to_string(api()->rank) + " of " +
-                                         std::to_string(api()->world_size));
+    return fail(ncclInvalidArgument, "ncclCommInitRank: rank " + std::to_string(rank) + " of " +
+                                         std::to_string(nranks) + " does not match MPI's rank " +
+                                         std::to_string(api()->rank) + " of " + std::to_string(api()->world_size));
   *comm = reinterpret_cast<ncclComm_t>(new Communicator{rank, nranks});
   return ncclSuccess;
 }
@@ -113,8 +113,8 @@ inline ncclResult_t AllReduce(const void* send, void* recv, size_t count, ncclDa
   return finish(api()->all_reduce(static_cast<float*>(recv), count, mapped, what("ncclAllReduce").c_str()));
 }
 
-inline ncclResult_t Broadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
-                              cudaStream_t) {
+inline ncclResult_t Broadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root,
+                              ncclComm_t comm, cudaStream_t) {
   if (ncclResult_t r = check(send, recv, comm, "ncclBroadcast"); r != ncclSuccess) return r;
   const size_t width = type == ncclFloat32 ? 4 : type == ncclUint8 ? 1 : 0;
   if (width == 0) return fail(ncclInvalidArgument, "ncclBroadcast: only float32 and uint8 are emulated");

@@ -23,8 +23,8 @@ namespace ff::emu {
 namespace {
 
 constexpr int kSmCount = 108;
-constexpr size_t kSharedDefault = 48 << 10;       // without cudaFuncSetAttribute
-constexpr size_t kSharedOptin = 163 << 10;        // sm_80's per-block opt-in maximum
+constexpr size_t kSharedDefault = 48 << 10;  // without cudaFuncSetAttribute
+constexpr size_t kSharedOptin = 163 << 10;   // sm_80's per-block opt-in maximum
 constexpr size_t kSharedPerSm = 164 << 10;
 constexpr int kRuntimeVersion = 13000;
 
@@ -35,9 +35,7 @@ cudaError_t fail(cudaError_t e) {
   return e;
 }
 
-size_t physical_memory() {
-  return size_t(sysconf(_SC_PHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
-}
+size_t physical_memory() { return size_t(sysconf(_SC_PHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE)); }
 
 struct Memory {
   std::mutex m;
@@ -80,16 +78,14 @@ void validate(const detail::Launch& l) {
   const size_t limit = max_dynamic_shared(l.kernel);
   if (l.shmem > limit)
     throw Error("invalid launch configuration: " + std::to_string(l.shmem) +
-                " bytes of dynamic shared memory, more than the kernel's maximum of " +
-                std::to_string(limit) +
+                " bytes of dynamic shared memory, more than the kernel's maximum of " + std::to_string(limit) +
                 (limit == kSharedDefault ? " (raise it with cudaFuncSetAttribute)" : ""));
 }
 
 }  // namespace
 
 std::string describe() {
-  return "the CUDA emulator on the host CPU (" + detail::executor_description() +
-         "; emulated sm_80 device), not a GPU";
+  return "the CUDA emulator on the host CPU (" + detail::executor_description() + "; emulated sm_80 device), not a GPU";
 }
 
 size_t set_memory_limit(size_t bytes) {
@@ -222,8 +218,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
   return cudaMemcpy(dst, src, bytes, kind);
 }
 
@@ -232,9 +227,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(ptr, value, bytes);
-}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
 
@@ -258,9 +251,7 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) { return cudaEventCreate(event); }
 
-cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
-}
+cudaError_t cudaEventQuery(cudaEvent_t event) { return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
@@ -333,8 +324,7 @@ const char* cudaGetErrorString(cudaError_t err) {
 
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attr, int value) {
   if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return cudaSuccess;
-  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      size_t(value) > ff::emu::kSharedOptin)
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || size_t(value) > ff::emu::kSharedOptin)
     return fail(cudaErrorInvalidValue);
   ff::emu::KernelAttributes& a = ff::emu::kernel_attributes();
   std::lock_guard lk(a.m);

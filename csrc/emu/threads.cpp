@@ -52,8 +52,7 @@ class ThreadBlockRunner {
     if (!error_.empty()) throw Error(error_);
   }
 
-  uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
-                   const std::source_location& where) {
+  uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const std::source_location& where) {
     ThreadState& t = current();
     WarpSync& ws = warp_sync_[t.linear / 32];
     std::unique_lock lk(ws.m);
@@ -197,14 +196,10 @@ class ThreadBlockRunner {
       if (error_.empty()) error_ = message;
     }
     aborting_ = true;
-    {
-      std::lock_guard lk(barrier_m_);
-    }
+    { std::lock_guard lk(barrier_m_); }
     barrier_cv_.notify_all();
     for (WarpSync& ws : warp_sync_) {
-      {
-        std::lock_guard lk(ws.m);
-      }
+      { std::lock_guard lk(ws.m); }
       ws.cv.notify_all();
     }
   }
@@ -234,8 +229,7 @@ std::mutex launch_mutex;
 
 }  // namespace
 
-uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width,
-                 const std::source_location& where) {
+uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const std::source_location& where) {
   return ThreadBlockRunner::get().warp_op(op, mask, value, arg, width, where);
 }
 
@@ -273,8 +267,6 @@ void set_launch_threads(int) {}
 
 namespace ff::emu::detail {
 
-std::string executor_description() {
-  return "thread mode: one OS thread per CUDA thread, one block at a time";
-}
+std::string executor_description() { return "thread mode: one OS thread per CUDA thread, one block at a time"; }
 
 }  // namespace ff::emu::detail

@@ -134,7 +134,8 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AllReduceF64(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     throw Error("values: expected a Float64Array");
   auto values = info[0].As<Napi::Float64Array>();
   Job j{JobKind::AllReduceF64, values.Data(), values.ElementLength(), op_arg(info, 1)};
@@ -144,7 +145,8 @@ Napi::Value AllReduceF64(const Napi::CallbackInfo& info) {
 }
 
 Napi::Uint8Array bytes_arg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throw Error("data: expected a Uint8Array");
   return info[i].As<Napi::Uint8Array>();
 }

@@ -83,11 +83,14 @@ std::string poll(MPI_Request& request, const Job& job) {
     faults::serve();
     const double waited = since(start);
     if (waited > timeout) {
-      const std::string why = "has waited " + std::to_string(int(waited)) + " s (the job's timeout) for every rank to join it";
+      const std::string why =
+          "has waited " + std::to_string(int(waited)) + " s (the job's timeout) for every rank to join it";
       if (faults::report(&request, job.what, why, waited)) return "";
     }
-    if (polls < 64) std::this_thread::yield();
-    else std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (polls < 64)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
 
@@ -117,16 +120,25 @@ std::string run(uint64_t seq, Job& job) {
     *job.result = bench(job);
     return "";
   }
-  if (job.count > size_t(INT_MAX)) return job.what + ": " + std::to_string(job.count) + " elements are more than one MPI call takes (2^31 - 1)";
+  if (job.count > size_t(INT_MAX))
+    return job.what + ": " + std::to_string(job.count) + " elements are more than one MPI call takes (2^31 - 1)";
   const int n = int(job.count);
   MPI_Request request = MPI_REQUEST_NULL;
   int rc = MPI_SUCCESS;
   switch (job.kind) {
-    case JobKind::AllReduceF32: rc = MPI_Iallreduce(MPI_IN_PLACE, job.data, n, MPI_FLOAT, mpi_op(job.op), s.work, &request); break;
-    case JobKind::AllReduceF64: rc = MPI_Iallreduce(MPI_IN_PLACE, job.data, n, MPI_DOUBLE, mpi_op(job.op), s.work, &request); break;
+    case JobKind::AllReduceF32:
+      rc = MPI_Iallreduce(MPI_IN_PLACE, job.data, n, MPI_FLOAT, mpi_op(job.op), s.work, &request);
+      break;
+    case JobKind::AllReduceF64:
+      rc = MPI_Iallreduce(MPI_IN_PLACE, job.data, n, MPI_DOUBLE, mpi_op(job.op), s.work, &request);
+      break;
     case JobKind::Broadcast: rc = MPI_Ibcast(job.data, n, MPI_BYTE, job.root, s.work, &request); break;
-    case JobKind::AllGatherF32: rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, job.data, n, MPI_FLOAT, s.work, &request); break;
-    case JobKind::AllGatherBytes: rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, job.data, n, MPI_BYTE, s.work, &request); break;
+    case JobKind::AllGatherF32:
+      rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, job.data, n, MPI_FLOAT, s.work, &request);
+      break;
+    case JobKind::AllGatherBytes:
+      rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, job.data, n, MPI_BYTE, s.work, &request);
+      break;
     case JobKind::Barrier: rc = MPI_Ibarrier(s.work, &request); break;
     default: return "unknown collective";
   }
@@ -148,7 +160,9 @@ std::string run(uint64_t seq, Job& job) {
   std::lock_guard<std::mutex> lock(s.mutex);
   s.counters.busy_seconds += since(start);
   s.counters.collectives++;
-  const size_t width = job.kind == JobKind::AllReduceF64 ? 8 : job.kind == JobKind::AllReduceF32 || job.kind == JobKind::AllGatherF32 ? 4 : 1;
+  const size_t width = job.kind == JobKind::AllReduceF64                                        ? 8
+                       : job.kind == JobKind::AllReduceF32 || job.kind == JobKind::AllGatherF32 ? 4
+                                                                                                : 1;
   s.counters.bytes += double(job.count) * width;
   return "";
 }
@@ -187,7 +201,10 @@ void start_mpi(double timeout) {
   MPI_Comm_rank(local, &w.local_rank);
   MPI_Comm_size(local, &w.local_size);
   MPI_Comm_free(&local);
-  struct Who { int32_t pid; char host[64]; };
+  struct Who {
+    int32_t pid;
+    char host[64];
+  };
   Who me{int32_t(getpid()), {}};
   gethostname(me.host, sizeof(me.host) - 1);
   std::vector<Who> all(w.size);

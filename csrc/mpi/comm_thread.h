@@ -25,9 +25,9 @@ struct Job {
   size_t count = 0;  // elements (bytes for Broadcast and AllGatherBytes)
   int op = 0;        // ff_comm_op
   int root = 0;
-  int iterations = 0;  // Bench
-  std::string what;    // for messages: "all-reduce of gradient bucket 2 of 5"
-  std::string why;     // Fatal
+  int iterations = 0;        // Bench
+  std::string what;          // for messages: "all-reduce of gradient bucket 2 of 5"
+  std::string why;           // Fatal
   double* result = nullptr;  // Bench: seconds per MPI_Allreduce
 };
 
@@ -50,7 +50,11 @@ std::string wait(uint64_t ticket);
 // The training loop's position ("fourier step 7"), reported to other ranks in fault messages.
 void set_marker(const std::string& marker);
 // Seconds the thread spent inside collectives, and how many it ran, since the last reset.
-struct Counters { double busy_seconds = 0; uint64_t collectives = 0; double bytes = 0; };
+struct Counters {
+  double busy_seconds = 0;
+  uint64_t collectives = 0;
+  double bytes = 0;
+};
 Counters counters(bool reset);
 // MPI_Finalize on the thread, then stops it (no-op when not started or already finalized).
 void finalize();

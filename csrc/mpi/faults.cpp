@@ -139,8 +139,10 @@ bool report(MPI_Request* pending, const std::string& what, const std::string& wh
     for (int r = 0; r < size; r++) {
       if (answered[r]) continue;
       int got = 0;
-      if (MPI_Test(&receives[r], &got, MPI_STATUS_IGNORE) == MPI_SUCCESS && got) answered[r] = true;
-      else all = false;
+      if (MPI_Test(&receives[r], &got, MPI_STATUS_IGNORE) == MPI_SUCCESS && got)
+        answered[r] = true;
+      else
+        all = false;
     }
     if (all && pending == nullptr) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -151,12 +153,14 @@ bool report(MPI_Request* pending, const std::string& what, const std::string& wh
     MPI_Request_free(&receives[r]);
   }
   if (completed) {
-    std::fprintf(stderr, "fourierformer: %s: %s waited %.0f s (longer than the %.0f s timeout) but completed; going on\n",
+    std::fprintf(stderr,
+                 "fourierformer: %s: %s waited %.0f s (longer than the %.0f s timeout) but completed; going on\n",
                  who(rank).c_str(), what.c_str(), waited + seconds_since(start), world->timeout);
     return true;
   }
   const uint64_t seq = self.entered;
-  std::string text = "fourierformer: " + who(rank) + ": " + what + " (collective #" + std::to_string(seq) + ") " + why + ".";
+  std::string text =
+      "fourierformer: " + who(rank) + ": " + what + " (collective #" + std::to_string(seq) + ") " + why + ".";
   int missing = 0;
   for (int r = 0; r < size; r++) {
     if (r == rank) continue;
@@ -170,8 +174,8 @@ bool report(MPI_Request* pending, const std::string& what, const std::string& wh
       text += "answers";
       if (s.marker[0] != '\0') text += ", its training loop at " + std::string(s.marker);
     } else {
-      text += "alive but has not joined it: its last collective is #" + std::to_string(s.entered) + " (" + s.what + ", " +
-              (s.done >= s.entered ? "finished" : "waiting") + ")";
+      text += "alive but has not joined it: its last collective is #" + std::to_string(s.entered) + " (" + s.what +
+              ", " + (s.done >= s.entered ? "finished" : "waiting") + ")";
       if (s.marker[0] != '\0') text += ", its training loop at " + std::string(s.marker);
     }
   }

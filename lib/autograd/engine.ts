@@ -54,7 +54,9 @@ export function runBackward(root: Tensor, grad?: Tensor, opts?: BackwardOptions)
   let seed: Tensor;
   if (grad === undefined) {
     if (root.size !== 1) {
-      throw new Error(`grad: backward() of a tensor of shape ${shapeString(root.shape)} needs an explicit grad (only one-element outputs default to 1)`);
+      throw new Error(
+        `grad: backward() of a tensor of shape ${shapeString(root.shape)} needs an explicit grad (only one-element outputs default to 1)`,
+      );
     }
     seed = ones(root.shape, { device: root.device });
   } else {
@@ -62,65 +64,71 @@ export function runBackward(root: Tensor, grad?: Tensor, opts?: BackwardOptions)
     if (!sameShape(grad.shape, root.shape)) {
       throw new Error(`grad: expected shape ${shapeString(root.shape)} (the tensor's), got ${shapeString(grad.shape)}`);
     }
-    if (grad.device !== root.device) throw new Error(`grad: is on device '${grad.device}' but the tensor is on '${root.device}'`);
+    if (grad.device !== root.device)
+      throw new Error(`grad: is on device '${grad.device}' but the tensor is on '${root.device}'`);
     seed = grad;
   }
   const grads = new GradStore(grad);
-  withCallbackQueue(() => noGrad(() => {
-    if (root.gradFn === null) {
-      grads.accumulateLeaf(root, seed);
-      if (hasGradHooks()) runGradHooks(root);
-      return;
-    }
-    const pending = new Map<GradNode, (Tensor | null)[]>();
-    pending.set(root.gradFn, slots(root.gradFn, root.outputIndex, seed));
-    const order = topoOrder(root.gradFn);
-    const finished = hasGradHooks() ? leavesFinishedAt(order) : null;
-    for (let at = 0; at < order.length; at++) {
-      const node = order[at];
-      const incoming = pending.get(node);
-      if (incoming === undefined) {
-        for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
-        continue;
+  withCallbackQueue(() =>
+    noGrad(() => {
+      if (root.gradFn === null) {
+        grads.accumulateLeaf(root, seed);
+        if (hasGradHooks()) runGradHooks(root);
+        return;
       }
-      pending.delete(node);
-      const result = node.fn.backward(node.ctx, ...incoming);
-      const results = Array.isArray(result) ? result : [result];
-      if (results.length < node.inputs.length) {
-        throw new Error(`${node.name}.backward: returned ${results.length} gradients for ${node.inputs.length} forward arguments`);
-      }
-      const passedOn = new Set<Tensor>();
-      node.inputs.forEach((input, i) => {
-        const g = results[i] as Tensor | null | undefined;
-        if (input === null || !input.requiresGrad || g === null || g === undefined) return;
-        checkGradient(node, i, input, g);
-        // A second use of one tensor, or a forward input returned as a gradient, is copied;
-        // a borrowed grad goes on as it is (it stays read-only wherever it goes).
-        const copy = !grads.isBorrowed(g) && (passedOn.has(g) || node.inputs.includes(g));
-        const owned = copy ? g.clone() : g;
-        passedOn.add(g);
-        if (input.gradFn === null) grads.accumulateLeaf(input, owned);
-        else {
-          const slot = pending.get(input.gradFn) ?? new Array<Tensor | null>(input.gradFn.numOutputs).fill(null);
-          pending.set(input.gradFn, slot);
-          grads.addInto(slot, input.outputIndex, owned);
+      const pending = new Map<GradNode, (Tensor | null)[]>();
+      pending.set(root.gradFn, slots(root.gradFn, root.outputIndex, seed));
+      const order = topoOrder(root.gradFn);
+      const finished = hasGradHooks() ? leavesFinishedAt(order) : null;
+      for (let at = 0; at < order.length; at++) {
+        const node = order[at];
+        const incoming = pending.get(node);
+        if (incoming === undefined) {
+          for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
+          continue;
         }
-      });
-      for (const g of incoming) if (g !== null && !passedOn.has(g)) grads.release(g);
-      for (const r of results) {
-        if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) grads.release(r);
+        pending.delete(node);
+        const result = node.fn.backward(node.ctx, ...incoming);
+        const results = Array.isArray(result) ? result : [result];
+        if (results.length < node.inputs.length) {
+          throw new Error(
+            `${node.name}.backward: returned ${results.length} gradients for ${node.inputs.length} forward arguments`,
+          );
+        }
+        const passedOn = new Set<Tensor>();
+        node.inputs.forEach((input, i) => {
+          const g = results[i] as Tensor | null | undefined;
+          if (input === null || !input.requiresGrad || g === null || g === undefined) return;
+          checkGradient(node, i, input, g);
+          // A second use of one tensor, or a forward input returned as a gradient, is copied;
+          // a borrowed grad goes on as it is (it stays read-only wherever it goes).
+          const copy = !grads.isBorrowed(g) && (passedOn.has(g) || node.inputs.includes(g));
+          const owned = copy ? g.clone() : g;
+          passedOn.add(g);
+          if (input.gradFn === null) grads.accumulateLeaf(input, owned);
+          else {
+            const slot = pending.get(input.gradFn) ?? new Array<Tensor | null>(input.gradFn.numOutputs).fill(null);
+            pending.set(input.gradFn, slot);
+            grads.addInto(slot, input.outputIndex, owned);
+          }
+        });
+        for (const g of incoming) if (g !== null && !passedOn.has(g)) grads.release(g);
+        for (const r of results) {
+          if (r instanceof Tensor && !passedOn.has(r) && !node.inputs.includes(r)) grads.release(r);
+        }
+        if (!retainGraph) node.ctx.release();
+        for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
       }
-      if (!retainGraph) node.ctx.release();
-      for (const leaf of finished?.get(at) ?? []) runGradHooks(leaf);
-    }
-  }));
+    }),
+  );
 }
 
 /** The leaves that require grad, by the position in `order` of the last node using them. */
 function leavesFinishedAt(order: GradNode[]): Map<number, Tensor[]> {
   const last = new Map<Tensor, number>();
   order.forEach((node, at) => {
-    for (const input of node.inputs) if (input !== null && input.gradFn === null && input.requiresGrad) last.set(input, at);
+    for (const input of node.inputs)
+      if (input !== null && input.gradFn === null && input.requiresGrad) last.set(input, at);
   });
   const byPosition = new Map<number, Tensor[]>();
   for (const [leaf, at] of last) {
@@ -179,7 +187,9 @@ function checkGradient(node: GradNode, i: number, input: Tensor, g: unknown): as
   if (!(g instanceof Tensor)) throw new Error(`${node.name}.backward: gradient ${i} is not a Tensor or null`);
   if (g.isDisposed) throw new Error(`${node.name}.backward: gradient ${i} has been disposed`);
   if (!sameShape(g.shape, input.shape)) {
-    throw new Error(`${node.name}.backward: gradient ${i} has shape ${shapeString(g.shape)}, expected ${shapeString(input.shape)} (the shape of input ${i})`);
+    throw new Error(
+      `${node.name}.backward: gradient ${i} has shape ${shapeString(g.shape)}, expected ${shapeString(input.shape)} (the shape of input ${i})`,
+    );
   }
   if (g.device !== input.device) {
     throw new Error(`${node.name}.backward: gradient ${i} is on device '${g.device}', expected '${input.device}'`);

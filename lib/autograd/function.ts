@@ -30,7 +30,8 @@ export class Function {
     const outs = Array.isArray(result) ? result : [result];
     outs.forEach((t, i) => {
       if (!(t instanceof Tensor)) throw new Error(`${this.name}.forward: output ${i} is not a Tensor`);
-      if (inputs.includes(t)) throw new Error(`${this.name}.forward: output ${i} is one of its inputs; return a copy (x.clone())`);
+      if (inputs.includes(t))
+        throw new Error(`${this.name}.forward: output ${i} is one of its inputs; return a copy (x.clone())`);
     });
     ctx.adoptIntermediates(inputs, outs);
     if (!record) {

@@ -18,7 +18,8 @@ let queue: (() => void)[] | null = null;
 
 export function registerPostAccumulateGradHook(leaf: Tensor, fn: PostAccumulateGradHook): { remove(): void } {
   if (typeof fn !== 'function') throw new Error('fn: expected a function');
-  if (!leaf.isLeaf || !leaf.requiresGrad) throw new Error('registerPostAccumulateGradHook: expected a leaf tensor that requires grad (a parameter)');
+  if (!leaf.isLeaf || !leaf.requiresGrad)
+    throw new Error('registerPostAccumulateGradHook: expected a leaf tensor that requires grad (a parameter)');
   let set = hooks.get(leaf);
   if (set === undefined) {
     set = new Set();

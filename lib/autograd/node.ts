@@ -20,7 +20,9 @@ export class Context {
 
   get savedTensors(): Tensor[] {
     if (this.released) {
-      throw new Error('savedTensors: the graph was already freed by a backward(); pass { retainGraph: true } to backward twice');
+      throw new Error(
+        'savedTensors: the graph was already freed by a backward(); pass { retainGraph: true } to backward twice',
+      );
     }
     return this.saved.map((t, i) => {
       if (t !== null && t.isDisposed) {

@@ -22,7 +22,10 @@ interface BenchFlags {
 /** Runs one script with ts-node, its output passed through; rejects when it fails. */
 function runScript(script: string, args: string[]): Promise<void> {
   const file = path.join(packageRoot, 'scripts', script);
-  if (!fs.existsSync(file)) throw new Error(`bench: ${file} not found; the benchmarks run from a clone of the repository (they are not in the npm package)`);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `bench: ${file} not found; the benchmarks run from a clone of the repository (they are not in the npm package)`,
+    );
   let register: string;
   try {
     register = require.resolve('ts-node/register/transpile-only', { paths: [packageRoot] });
@@ -32,15 +35,25 @@ function runScript(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', register, file, ...args], { cwd: packageRoot, stdio: 'inherit' });
     child.on('error', reject);
-    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`bench: scripts/${script} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`))));
+    child.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(`bench: scripts/${script} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`),
+          ),
+    );
   });
 }
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('run the benchmarks against PyTorch (from a clone of the repository): the JSON, and for a full cpu run the docs and README table')
+    .description(
+      'run the benchmarks against PyTorch (from a clone of the repository): the JSON, and for a full cpu run the docs and README table',
+    )
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: cpu)', deviceName)
-    .addOption(new Option('--only <which>', 'run one part only (default: all)').choices(['attention', 'train', 'memory']))
+    .addOption(
+      new Option('--only <which>', 'run one part only (default: all)').choices(['attention', 'train', 'memory']),
+    )
     .option('--rounds <n>', 'rounds, each timing every figure once on each side', positiveInt)
     .option('--threads <n>', 'threads of each side (default: OMP_NUM_THREADS, else every logical CPU)', positiveInt)
     .option('--out <file>', 'the JSON (default: docs/benchmarks.json for a full cpu run)')

@@ -17,7 +17,15 @@ import { SAMPLE_TOKENS, sampleRuns, trainLanguageModels } from '../train/run-lm'
 import { trainVisionTransformers } from '../train/run-vit';
 import { formatDuration } from '../train/progress';
 import { defaultDeviceName, deviceName, positiveNumber } from './options';
-import { attentionFlag, attentionsOf, lmConfigFromFlags, printComparison, runContext, vitConfigFromFlags, checkOut } from './train';
+import {
+  attentionFlag,
+  attentionsOf,
+  lmConfigFromFlags,
+  printComparison,
+  runContext,
+  vitConfigFromFlags,
+  checkOut,
+} from './train';
 import type { Device } from '../native';
 
 interface DemoFlags {
@@ -34,7 +42,9 @@ interface DemoFlags {
 function printSamples(out: string, device: Device): void {
   const samples = sampleRuns(out, device, (line) => process.stderr.write(line + '\n'));
   const { temperature, topK, topP } = TEXT_SAMPLING;
-  process.stdout.write(`\nSamples (${SAMPLE_TOKENS} tokens from the start of a sentence; temperature ${temperature}, top-k ${topK}, top-p ${topP}, seed 1):\n`);
+  process.stdout.write(
+    `\nSamples (${SAMPLE_TOKENS} tokens from the start of a sentence; temperature ${temperature}, top-k ${topK}, top-p ${topP}, seed 1):\n`,
+  );
   for (const s of samples) process.stdout.write(`  ${s.attention}: ${s.text}\n`);
   process.stdout.write(`More: fourierformer generate --checkpoint ${out}/fourier --prompt "The jury said"\n`);
 }
@@ -44,11 +54,31 @@ export const DEMO_SECONDS_PER_MODEL = 240;
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('train a small Fourier and a small dot-product model (or the kinds of --attention) with the same data, seed and steps and compare them (under 10 minutes on 2 CPU cores)')
-    .option('--vision', 'the vision transformer on Fashion-MNIST (accuracy) instead of the language model on the Brown corpus (perplexity)', false)
-    .option('--attention <kinds>', 'the kinds of attention to compare: a comma-separated list of fourier, dot, neural, performer, flt (e.g. fourier,dot,neural); both = fourier,dot', attentionFlag, 'both')
-    .option('--linear', 'also train a Performer (FAVOR+) and an FLT (Performer with learned spectral RPE) model: linear attention', false)
-    .option('--time-limit <seconds>', 'training time of the first model, which sets the steps of all (the others are capped by the same time)', positiveNumber, DEMO_SECONDS_PER_MODEL)
+    .description(
+      'train a small Fourier and a small dot-product model (or the kinds of --attention) with the same data, seed and steps and compare them (under 10 minutes on 2 CPU cores)',
+    )
+    .option(
+      '--vision',
+      'the vision transformer on Fashion-MNIST (accuracy) instead of the language model on the Brown corpus (perplexity)',
+      false,
+    )
+    .option(
+      '--attention <kinds>',
+      'the kinds of attention to compare: a comma-separated list of fourier, dot, neural, performer, flt (e.g. fourier,dot,neural); both = fourier,dot',
+      attentionFlag,
+      'both',
+    )
+    .option(
+      '--linear',
+      'also train a Performer (FAVOR+) and an FLT (Performer with learned spectral RPE) model: linear attention',
+      false,
+    )
+    .option(
+      '--time-limit <seconds>',
+      'training time of the first model, which sets the steps of all (the others are capped by the same time)',
+      positiveNumber,
+      DEMO_SECONDS_PER_MODEL,
+    )
     .option('--out <dir>', 'output folder (default: runs/demo-lm, or runs/demo-vision with --vision)')
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
     .option('--quiet', 'no progress bar: a progress line every 20 steps (as without a terminal)', false)
@@ -56,11 +86,23 @@ export function demoCommand(): Command {
       const t0 = performance.now();
       const out = checkOut(flags.out ?? (flags.vision ? 'runs/demo-vision' : 'runs/demo-lm'));
       const chosen = attentionsOf(flags.attention);
-      const kinds = flags.linear ? [...chosen, ...(['performer', 'flt'] as const).filter((k) => !chosen.includes(k))] : chosen;
+      const kinds = flags.linear
+        ? [...chosen, ...(['performer', 'flt'] as const).filter((k) => !chosen.includes(k))]
+        : chosen;
       const attention = flags.linear ? kinds.join(',') : flags.attention;
-      const common = { attention, timeLimit: flags.timeLimit, device: flags.device ?? deviceName(defaultDeviceName()), quiet: flags.quiet };
-      const argv = ['demo', ...(flags.vision ? ['--vision'] : []), ...(flags.attention !== 'both' ? ['--attention', flags.attention] : []),
-        ...(flags.linear ? ['--linear'] : []), ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : [])];
+      const common = {
+        attention,
+        timeLimit: flags.timeLimit,
+        device: flags.device ?? deviceName(defaultDeviceName()),
+        quiet: flags.quiet,
+      };
+      const argv = [
+        'demo',
+        ...(flags.vision ? ['--vision'] : []),
+        ...(flags.attention !== 'both' ? ['--attention', flags.attention] : []),
+        ...(flags.linear ? ['--linear'] : []),
+        ...(flags.timeLimit !== DEMO_SECONDS_PER_MODEL ? ['--time-limit', String(flags.timeLimit)] : []),
+      ];
       if (flags.vision) {
         const f = { ...common, preset: 'fashion-small' };
         const cmp = await trainVisionTransformers(vitConfigFromFlags(f), kinds, runContext(f, out, argv));

@@ -31,9 +31,15 @@ const log = (line: string) => process.stderr.write(line + '\n');
 
 function common(cmd: Command, what: string): Command {
   return cmd
-    .requiredOption('--checkpoint <path>', `a checkpoint (.safetensors), a run folder (its best.safetensors, else last), or an output folder of ${what} runs (each run in it)`)
+    .requiredOption(
+      '--checkpoint <path>',
+      `a checkpoint (.safetensors), a run folder (its best.safetensors, else last), or an output folder of ${what} runs (each run in it)`,
+    )
     .option('--device <device>', 'cpu, cuda or cuda-emu (default: $FOURIERFORMER_DEVICE, else cpu)', deviceName)
-    .option('--data <dir>', 'the data folder, when it moved since training (default: the one in the checkpoint\'s config)');
+    .option(
+      '--data <dir>',
+      "the data folder, when it moved since training (default: the one in the checkpoint's config)",
+    );
 }
 
 /** Evaluates each checkpoint that --checkpoint names, in turn, and prints the table of their results. */
@@ -44,30 +50,57 @@ async function evaluateEach(checkpoint: string, evaluate: (file: string) => Prom
 }
 
 export function evalLMCommand(): Command {
-  return common(new Command('lm').description('evaluate language-model checkpoints: valid/test perplexity (sliding window) and head redundancy'), 'language-model')
-    .option('--stride <n>', 'sliding-window stride, 1 for the paper\'s (default: the run\'s --final-stride)', positiveInt)
-    .option('--tokens <n>', 'evaluate the first n tokens of valid and test, 0 for all (default: the run\'s --final-tokens)', nonNegativeInt)
-    .option('--batch-size <n>', 'windows per forward pass (default: the run\'s)', positiveInt)
-    .option('--redundancy-windows <n>', 'windows of the train and of the test split for head redundancy (default: the run\'s)', positiveInt)
+  return common(
+    new Command('lm').description(
+      'evaluate language-model checkpoints: valid/test perplexity (sliding window) and head redundancy',
+    ),
+    'language-model',
+  )
+    .option('--stride <n>', "sliding-window stride, 1 for the paper's (default: the run's --final-stride)", positiveInt)
+    .option(
+      '--tokens <n>',
+      "evaluate the first n tokens of valid and test, 0 for all (default: the run's --final-tokens)",
+      nonNegativeInt,
+    )
+    .option('--batch-size <n>', "windows per forward pass (default: the run's)", positiveInt)
+    .option(
+      '--redundancy-windows <n>',
+      "windows of the train and of the test split for head redundancy (default: the run's)",
+      positiveInt,
+    )
     .action(async (flags: LMEvalFlags) => {
-      if (flags.data !== undefined) checkFolder(flags.data, '--data', 'wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
+      if (flags.data !== undefined)
+        checkFolder(flags.data, '--data', 'wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
       const ev: Partial<LMEvalSettings> = {};
       if (flags.stride !== undefined) ev.finalStride = flags.stride;
       if (flags.tokens !== undefined) ev.finalTokens = flags.tokens;
       if (flags.batchSize !== undefined) ev.batchSize = flags.batchSize;
       if (flags.redundancyWindows !== undefined) ev.redundancyWindows = flags.redundancyWindows;
       const device = flags.device ?? deviceName(defaultDeviceName());
-      await evaluateEach(flags.checkpoint, (file) => evaluateLMCheckpoint(file, { dataDir: flags.data, device, eval: ev, log }));
+      await evaluateEach(flags.checkpoint, (file) =>
+        evaluateLMCheckpoint(file, { dataDir: flags.data, device, eval: ev, log }),
+      );
     });
 }
 
 export function evalViTCommand(): Command {
-  return common(new Command('vit').description('evaluate vision checkpoints: valid/test top-1 and top-5 accuracy and head redundancy'), 'vision')
-    .option('--limit-eval <n>', 'evaluate on n valid and n test images spread over the sets (default: the run\'s)', positiveInt)
+  return common(
+    new Command('vit').description(
+      'evaluate vision checkpoints: valid/test top-1 and top-5 accuracy and head redundancy',
+    ),
+    'vision',
+  )
+    .option(
+      '--limit-eval <n>',
+      "evaluate on n valid and n test images spread over the sets (default: the run's)",
+      positiveInt,
+    )
     .action(async (flags: ViTEvalFlags) => {
       if (flags.data !== undefined) checkFolder(flags.data, '--data', 'the images');
       const device = flags.device ?? deviceName(defaultDeviceName());
-      await evaluateEach(flags.checkpoint, (file) => evaluateViTCheckpoint(file, { dataDir: flags.data, device, limitEval: flags.limitEval, log }));
+      await evaluateEach(flags.checkpoint, (file) =>
+        evaluateViTCheckpoint(file, { dataDir: flags.data, device, limitEval: flags.limitEval, log }),
+      );
     });
 }
 

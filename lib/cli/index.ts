@@ -19,15 +19,17 @@ function throwErrors(cmd: Command): Command {
 }
 
 export function program(): Command {
-  return throwErrors(new Command('fourierformer')
-    .description('FourierFormer attention for Node.js: fused C++/CUDA kernels, autograd and training')
-    .version(packageJson().version)
-    .addCommand(infoCommand())
-    .addCommand(trainCommand())
-    .addCommand(evalCommand())
-    .addCommand(generateCommand())
-    .addCommand(demoCommand())
-    .addCommand(benchCommand()));
+  return throwErrors(
+    new Command('fourierformer')
+      .description('FourierFormer attention for Node.js: fused C++/CUDA kernels, autograd and training')
+      .version(packageJson().version)
+      .addCommand(infoCommand())
+      .addCommand(trainCommand())
+      .addCommand(evalCommand())
+      .addCommand(generateCommand())
+      .addCommand(demoCommand())
+      .addCommand(benchCommand()),
+  );
 }
 
 /** Runs the command line; errors print as one line and exit 1. */

@@ -37,7 +37,7 @@ export interface InfoReport {
 function distributedInfo(): InfoReport['distributed'] {
   let nccl: string;
   try {
-    nccl = findNccl() || 'libnccl.so.2 from the dynamic linker\'s path, if it is there';
+    nccl = findNccl() || "libnccl.so.2 from the dynamic linker's path, if it is there";
   } catch (e) {
     nccl = (e as Error).message;
   }
@@ -94,7 +94,10 @@ export function formatInfo(info: InfoReport): string {
     if (d.cublas) out.push(`${indent}cuBLAS: ${d.cublas}`);
   }
   const m = info.distributed;
-  out.push('', `${'mpi'.padEnd(10)}${m.available ? 'available' : 'not available'} (distributed training: mpirun -np N fourierformer train ...)`);
+  out.push(
+    '',
+    `${'mpi'.padEnd(10)}${m.available ? 'available' : 'not available'} (distributed training: mpirun -np N fourierformer train ...)`,
+  );
   out.push(...m.detail.split('\n').map((l) => indent + l));
   if (m.addon) out.push(`${indent}addon: ${m.addon}`);
   out.push(`${indent}NCCL for cuda ranks: ${m.nccl}`);

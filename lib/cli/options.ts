@@ -8,13 +8,15 @@ import { DEVICES, Device } from '../native';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer.');
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('expected a positive integer.');
   return n;
 }
 
 export function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer.');
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a non-negative integer.');
   return n;
 }
 
@@ -33,7 +35,8 @@ export function nonNegativeNumber(value: string): number {
 /** A probability-like value in [0, 1). */
 export function fraction(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a number in [0, 1).');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+    throw new InvalidArgumentError('expected a number in [0, 1).');
   return n;
 }
 
@@ -43,7 +46,9 @@ export function cutoffList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());
   const out = parts.map((p) => Number(p));
   if (parts.some((p) => !/^\d+$/.test(p)) || out.some((n, i) => n < 1 || (i > 0 && n <= out[i - 1]))) {
-    throw new InvalidArgumentError("expected increasing positive integers separated by commas (e.g. 2000,6000), or 'none'.");
+    throw new InvalidArgumentError(
+      "expected increasing positive integers separated by commas (e.g. 2000,6000), or 'none'.",
+    );
   }
   return out;
 }
@@ -52,7 +57,11 @@ export function cutoffList(value: string): number[] {
 export function seedList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());
   const out = parts.map((p) => Number(p));
-  if (parts.some((p) => !/^\d+$/.test(p)) || out.some((n) => !Number.isSafeInteger(n)) || new Set(out).size !== out.length) {
+  if (
+    parts.some((p) => !/^\d+$/.test(p)) ||
+    out.some((n) => !Number.isSafeInteger(n)) ||
+    new Set(out).size !== out.length
+  ) {
     throw new InvalidArgumentError('expected distinct non-negative integers separated by commas (e.g. 1,2,3).');
   }
   return out;
@@ -62,14 +71,19 @@ export function seedList(value: string): number[] {
 export function layerList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());
   const out = parts.map((p) => Number(p));
-  if (parts.some((p) => !/^\d+$/.test(p)) || out.some((n) => !Number.isSafeInteger(n)) || new Set(out).size !== out.length) {
+  if (
+    parts.some((p) => !/^\d+$/.test(p)) ||
+    out.some((n) => !Number.isSafeInteger(n)) ||
+    new Set(out).size !== out.length
+  ) {
     throw new InvalidArgumentError('expected distinct 0-based block indices separated by commas (e.g. 0 or 0,1).');
   }
   return out;
 }
 
 export function deviceName(value: string): Device {
-  if (!(DEVICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}.`);
+  if (!(DEVICES as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}.`);
   return value as Device;
 }
 
@@ -81,6 +95,7 @@ export function defaultDeviceName(): string {
 /** Throws unless `dir` is an existing folder; `flag` names the option it came from. */
 export function checkFolder(dir: string, flag: string, holds: string): string {
   if (!fs.existsSync(dir)) throw new Error(`${flag}: ${dir} does not exist (expected a folder holding ${holds})`);
-  if (!fs.statSync(dir).isDirectory()) throw new Error(`${flag}: ${dir} is not a folder (expected a folder holding ${holds})`);
+  if (!fs.statSync(dir).isDirectory())
+    throw new Error(`${flag}: ${dir} is not a folder (expected a folder holding ${holds})`);
   return dir;
 }

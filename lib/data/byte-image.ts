@@ -20,18 +20,28 @@ export interface CropBox {
 
 /** Throws unless img is a well-formed ByteImage; `what` names it. */
 export function checkByteImage(img: ByteImage, what: string): ByteImage {
-  if (img === null || typeof img !== 'object' || !(img.data instanceof Uint8Array)) throw new Error(`${what}: expected { data: Uint8Array, width, height, channels }`);
+  if (img === null || typeof img !== 'object' || !(img.data instanceof Uint8Array))
+    throw new Error(`${what}: expected { data: Uint8Array, width, height, channels }`);
   const { width, height, channels } = img;
-  if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1) throw new Error(`${what}: expected a positive integer width and height, got ${width}x${height}`);
-  if (!Number.isInteger(channels) || channels < 1) throw new Error(`${what}: expected a positive integer number of channels, got ${String(channels)}`);
-  if (img.data.length !== width * height * channels) throw new Error(`${what}: ${img.data.length} bytes for ${width}x${height}x${channels}`);
+  if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1)
+    throw new Error(`${what}: expected a positive integer width and height, got ${width}x${height}`);
+  if (!Number.isInteger(channels) || channels < 1)
+    throw new Error(`${what}: expected a positive integer number of channels, got ${String(channels)}`);
+  if (img.data.length !== width * height * channels)
+    throw new Error(`${what}: ${img.data.length} bytes for ${width}x${height}x${channels}`);
   return img;
 }
 
 /** Throws unless `box` lies inside a width x height image. */
 export function checkBox(box: CropBox, width: number, height: number): void {
-  const ok = [box.top, box.left, box.height, box.width].every(Number.isInteger) && box.top >= 0 && box.left >= 0 &&
-    box.height >= 1 && box.width >= 1 && box.top + box.height <= height && box.left + box.width <= width;
+  const ok =
+    [box.top, box.left, box.height, box.width].every(Number.isInteger) &&
+    box.top >= 0 &&
+    box.left >= 0 &&
+    box.height >= 1 &&
+    box.width >= 1 &&
+    box.top + box.height <= height &&
+    box.left + box.width <= width;
   if (!ok) throw new Error(`box: ${JSON.stringify(box)} is not inside a ${height}x${width} image`);
 }
 
@@ -75,7 +85,8 @@ export function flipHorizontal(img: ByteImage): ByteImage {
   const data = new Uint8Array(img.data.length);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const from = (y * width + x) * channels, to = (y * width + width - 1 - x) * channels;
+      const from = (y * width + x) * channels,
+        to = (y * width + width - 1 - x) * channels;
       for (let c = 0; c < channels; c++) data[to + c] = img.data[from + c];
     }
   }

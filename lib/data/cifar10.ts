@@ -7,7 +7,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ByteImageDataset, checkLabels, checkSplit, ImageDataset, Split } from './image-dataset';
 
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+export const CIFAR10_CLASSES = [
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+];
 
 const SIDE = 32;
 const IMAGE_BYTES = 3 * SIDE * SIDE;
@@ -29,7 +40,11 @@ function readBatchFile(file: string): Buffer {
 function readClassNames(dir: string): string[] {
   const file = path.join(dir, 'batches.meta.txt');
   if (!fs.existsSync(file)) return CIFAR10_CLASSES;
-  const names = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const names = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (names.length !== CIFAR10_CLASSES.length) {
     throw new Error(`${file}: expected ${CIFAR10_CLASSES.length} class names, one a line, found ${names.length}`);
   }
@@ -37,10 +52,13 @@ function readClassNames(dir: string): string[] {
 }
 
 export function loadCifar10(dir: string, split: Split): ImageDataset {
-  if (typeof dir !== 'string' || dir === '') throw new Error(`dir: expected the CIFAR-10 directory, got ${String(dir)}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new Error(`dir: expected the CIFAR-10 directory, got ${String(dir)}`);
   checkSplit(split);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new Error(`${dir}: CIFAR-10 directory not found (expected data_batch_1.bin .. data_batch_5.bin, test_batch.bin)`);
+    throw new Error(
+      `${dir}: CIFAR-10 directory not found (expected data_batch_1.bin .. data_batch_5.bin, test_batch.bin)`,
+    );
   }
   const names = split === 'train' ? [1, 2, 3, 4, 5].map((k) => `data_batch_${k}.bin`) : ['test_batch.bin'];
   const files = names.map((n) => path.join(dir, n));

@@ -78,7 +78,8 @@ function readWhole(file: string): Uint8Array {
 
 function parse(bytes: Uint8Array, key: CacheKey): { status: CacheStatus; corpus: LMCorpus | null } {
   const corrupt = { status: 'corrupt' as const, corpus: null };
-  if (bytes.length < PREFIX_BYTES + HASH_BYTES || Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== MAGIC) return corrupt;
+  if (bytes.length < PREFIX_BYTES + HASH_BYTES || Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== MAGIC)
+    return corrupt;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(8, true) !== VERSION) return { status: 'stale', corpus: null };
   const body = bytes.subarray(0, bytes.length - HASH_BYTES);
@@ -88,13 +89,21 @@ function parse(bytes: Uint8Array, key: CacheKey): { status: CacheStatus; corpus:
   if (PREFIX_BYTES + headerBytes > body.length) return corrupt;
   let header: Header;
   try {
-    header = JSON.parse(Buffer.from(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes)).toString('utf8')) as Header;
+    header = JSON.parse(
+      Buffer.from(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes)).toString('utf8'),
+    ) as Header;
   } catch {
     return corrupt;
   }
   if (JSON.stringify(header.key) !== JSON.stringify(key)) return { status: 'stale', corpus: null };
   const lengths = header.lengths;
-  if (typeof header.name !== 'string' || !Array.isArray(lengths) || lengths.length !== 3 || !lengths.every((n) => Number.isSafeInteger(n) && n >= 0)) return corrupt;
+  if (
+    typeof header.name !== 'string' ||
+    !Array.isArray(lengths) ||
+    lengths.length !== 3 ||
+    !lengths.every((n) => Number.isSafeInteger(n) && n >= 0)
+  )
+    return corrupt;
   const start = Math.ceil((PREFIX_BYTES + headerBytes) / 4) * 4;
   const [nTrain, nValid, nTest] = lengths as number[];
   if (start + 4 * (nTrain + nValid + nTest) !== body.length || bytes.byteOffset % 4 !== 0) return corrupt;
@@ -133,7 +142,12 @@ export function readCorpusCache(file: string, key: CacheKey): { status: CacheSta
 /** Writes the corpus to file atomically; throws, naming the file, when it cannot. */
 export function writeCorpusCache(file: string, key: CacheKey, corpus: LMCorpus): void {
   const header = Buffer.from(
-    JSON.stringify({ key, name: corpus.name, vocab: corpus.vocab.toJSON(), lengths: [corpus.train.length, corpus.valid.length, corpus.test.length] }),
+    JSON.stringify({
+      key,
+      name: corpus.name,
+      vocab: corpus.vocab.toJSON(),
+      lengths: [corpus.train.length, corpus.valid.length, corpus.test.length],
+    }),
   );
   const prefix = Buffer.alloc(PREFIX_BYTES);
   prefix.write(MAGIC, 0, 'latin1');
@@ -154,7 +168,8 @@ export function writeCorpusCache(file: string, key: CacheKey, corpus: LMCorpus):
       write(prefix);
       write(header);
       write(pad);
-      for (const ids of [corpus.train, corpus.valid, corpus.test]) write(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
+      for (const ids of [corpus.train, corpus.valid, corpus.test])
+        write(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
       const digest = hash.digest();
       let at = 0;
       while (at < digest.length) at += fs.writeSync(fd, digest, at, digest.length - at);
@@ -165,7 +180,10 @@ export function writeCorpusCache(file: string, key: CacheKey, corpus: LMCorpus):
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw new Error(`corpus cache ${file}: cannot write it (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`, { cause: e });
+    throw new Error(
+      `corpus cache ${file}: cannot write it (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`,
+      { cause: e },
+    );
   }
 }
 
@@ -176,7 +194,10 @@ export function withCorpusCache(cacheDir: string | false, key: CacheKey, build: 
     fs.mkdirSync(cacheDir, { recursive: true });
     fs.accessSync(cacheDir, fs.constants.W_OK);
   } catch (e) {
-    throw new Error(`cacheDir ${cacheDir}: cannot write there (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`, { cause: e });
+    throw new Error(
+      `cacheDir ${cacheDir}: cannot write there (${(e as Error).message}); pass another cacheDir, or cacheDir: false for no cache`,
+      { cause: e },
+    );
   }
   const file = cacheFile(cacheDir, key);
   const cached = readCorpusCache(file, key);

@@ -11,7 +11,16 @@ import { readIdx } from './idx';
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ];
 
 /** The path of `<dir>/<base>.gz`, or of `<dir>/<base>` when only the uncompressed file exists. */
@@ -33,10 +42,19 @@ export function loadFashionMnist(opts?: { dir?: string; split: Split }): ImageDa
   const images = readIdx(imagesPath, 3);
   const labels = readIdx(labelsPath, 1);
   const [count, height, width] = images.dims;
-  if (height !== 28 || width !== 28) throw new Error(`${imagesPath}: expected 28x28 images, the header says ${height}x${width}`);
+  if (height !== 28 || width !== 28)
+    throw new Error(`${imagesPath}: expected 28x28 images, the header says ${height}x${width}`);
   if (labels.dims[0] !== count) {
     throw new Error(`${labelsPath}: ${labels.dims[0]} labels for the ${count} images of ${imagesPath}`);
   }
   checkLabels(labels.data, FASHION_MNIST_CLASSES.length, labelsPath);
-  return new ByteImageDataset(`fashion-mnist/${split}`, images.data, labels.data, 1, height, width, FASHION_MNIST_CLASSES);
+  return new ByteImageDataset(
+    `fashion-mnist/${split}`,
+    images.data,
+    labels.data,
+    1,
+    height,
+    width,
+    FASHION_MNIST_CLASSES,
+  );
 }

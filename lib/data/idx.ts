@@ -35,7 +35,9 @@ export function parseIdx(bytes: Uint8Array, path: string, expectDims?: number): 
     throw new Error(`${path}: not an IDX file (magic starts ${bytes[0]}, ${bytes[1]}; expected 0, 0)`);
   }
   if (bytes[2] !== UNSIGNED_BYTE) {
-    throw new Error(`${path}: IDX value type 0x${bytes[2].toString(16)} is not supported (expected 0x08, unsigned bytes)`);
+    throw new Error(
+      `${path}: IDX value type 0x${bytes[2].toString(16)} is not supported (expected 0x08, unsigned bytes)`,
+    );
   }
   const rank = bytes[3];
   if (rank === 0) throw new Error(`${path}: IDX header declares 0 dimensions`);
@@ -43,7 +45,8 @@ export function parseIdx(bytes: Uint8Array, path: string, expectDims?: number): 
     throw new Error(`${path}: expected ${expectDims} IDX dimensions, the header declares ${rank}`);
   }
   const headerSize = 4 + 4 * rank;
-  if (bytes.length < headerSize) throw new Error(`${path}: truncated IDX header (${bytes.length} bytes, ${headerSize} needed)`);
+  if (bytes.length < headerSize)
+    throw new Error(`${path}: truncated IDX header (${bytes.length} bytes, ${headerSize} needed)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   for (let d = 0; d < rank; d++) dims.push(view.getUint32(4 + 4 * d, false));

@@ -33,7 +33,8 @@ export interface DecodedSample {
 export type Split = 'train' | 'test';
 
 export function checkSplit(split: unknown): Split {
-  if (split !== 'train' && split !== 'test') throw new Error(`split: expected 'train' or 'test', got ${JSON.stringify(split)}`);
+  if (split !== 'train' && split !== 'test')
+    throw new Error(`split: expected 'train' or 'test', got ${JSON.stringify(split)}`);
   return split;
 }
 
@@ -81,7 +82,9 @@ export class ByteImageDataset implements ImageDataset {
     this.length = labels.length;
     this.numClasses = classNames.length;
     if (pixels.length !== this.length * this.sampleSize) {
-      throw new Error(`${name}: ${pixels.length} pixel bytes for ${this.length} labels of ${this.sampleSize} bytes each`);
+      throw new Error(
+        `${name}: ${pixels.length} pixel bytes for ${this.length} labels of ${this.sampleSize} bytes each`,
+      );
     }
   }
 

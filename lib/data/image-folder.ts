@@ -86,10 +86,15 @@ class ImageFolderDataset implements ImageDataset {
     }
     const { data, info } = decoded;
     if (info.channels !== this.channels || data.length !== info.width * info.height * this.channels) {
-      throw new Error(`${file}: decoded to ${data.length} bytes as ${info.width}x${info.height}x${info.channels}, expected ${this.channels} channels`);
+      throw new Error(
+        `${file}: decoded to ${data.length} bytes as ${info.width}x${info.height}x${info.channels}, expected ${this.channels} channels`,
+      );
     }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
-    return { image: { data: bytes, width: info.width, height: info.height, channels: this.channels }, label: this.labels[i] };
+    return {
+      image: { data: bytes, width: info.width, height: info.height, channels: this.channels },
+      label: this.labels[i],
+    };
   }
 }
 
@@ -111,7 +116,8 @@ export function loadImageFolder(dir: string, opts?: ImageFolderOptions): ImageDa
   classNames.forEach((name, label) => {
     const classFiles: string[] = [];
     listImages(path.join(dir, name), classFiles);
-    if (classFiles.length === 0) throw new Error(`${path.join(dir, name)}: class folder has no ${IMAGE_EXTENSIONS.join('/')} files`);
+    if (classFiles.length === 0)
+      throw new Error(`${path.join(dir, name)}: class folder has no ${IMAGE_EXTENSIONS.join('/')} files`);
     files.push(...classFiles);
     for (let k = 0; k < classFiles.length; k++) labels.push(label);
   });

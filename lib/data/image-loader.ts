@@ -62,7 +62,8 @@ const IMAGE_STREAM = 1;
 const BATCH_STREAM = 2;
 
 function checkNonNegativeInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`${what}: expected an integer >= 0, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new Error(`${what}: expected an integer >= 0, got ${String(v)}`);
   return v;
 }
 
@@ -82,15 +83,23 @@ export class ImageLoader {
   private readonly shard: { index: number; count: number };
   private readonly augment: ResolvedAugment;
 
-  constructor(readonly dataset: ImageDataset, opts: ImageLoaderOptions) {
-    checkOptionKeys(opts, ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast', 'repeats', 'replicas', 'shard'], 'ImageLoader options');
+  constructor(
+    readonly dataset: ImageDataset,
+    opts: ImageLoaderOptions,
+  ) {
+    checkOptionKeys(
+      opts,
+      ['batchSize', 'shuffle', 'seed', 'augment', 'prefetch', 'dropLast', 'repeats', 'replicas', 'shard'],
+      'ImageLoader options',
+    );
     if (opts === undefined) throw new Error('ImageLoader options: expected { batchSize, ... }');
     const { batchSize } = opts;
     if (typeof batchSize !== 'number' || !Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new Error(`batchSize: expected a positive integer, got ${String(batchSize)}`);
     }
     for (const key of ['shuffle', 'dropLast'] as const) {
-      if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw new Error(`${key}: expected a boolean, got ${String(opts[key])}`);
+      if (opts[key] !== undefined && typeof opts[key] !== 'boolean')
+        throw new Error(`${key}: expected a boolean, got ${String(opts[key])}`);
     }
     if (dataset.length < 1) throw new Error(`${dataset.name}: the dataset is empty`);
     this.batchSize = batchSize;
@@ -101,27 +110,44 @@ export class ImageLoader {
     this.repeats = checkNonNegativeInt(opts.repeats ?? 1, 'repeats');
     this.replicas = checkNonNegativeInt(opts.replicas ?? 1, 'replicas');
     const shard = opts.shard ?? { index: 0, count: 1 };
-    if (shard === null || typeof shard !== 'object' || !Number.isSafeInteger(shard.count) || shard.count < 1 ||
-        !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+    if (
+      shard === null ||
+      typeof shard !== 'object' ||
+      !Number.isSafeInteger(shard.count) ||
+      shard.count < 1 ||
+      !Number.isSafeInteger(shard.index) ||
+      shard.index < 0 ||
+      shard.index >= shard.count
+    ) {
       throw new Error(`shard: expected { index, count } with 0 <= index < count, got ${JSON.stringify(opts.shard)}`);
     }
-    if (this.replicas % shard.count !== 0) throw new Error(`shard: ${shard.count} shards do not divide the ${this.replicas} replicas of a batch`);
+    if (this.replicas % shard.count !== 0)
+      throw new Error(`shard: ${shard.count} shards do not divide the ${this.replicas} replicas of a batch`);
     this.shard = shard;
     if (this.repeats < 1) throw new Error('repeats: expected an integer >= 1, got 0');
     if (this.replicas < 1) throw new Error('replicas: expected an integer >= 1, got 0');
-    if (this.repeats > 1 && !this.shuffle) throw new Error('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
+    if (this.repeats > 1 && !this.shuffle)
+      throw new Error('repeats: repeated augmentation draws a new order every epoch; it needs shuffle: true');
     if (this.replicas > 1 && (!this.dropLast || batchSize % this.replicas !== 0)) {
-      throw new Error(`replicas: ${this.replicas} replicas need dropLast: true and a batchSize that they divide (got ${batchSize})`);
+      throw new Error(
+        `replicas: ${this.replicas} replicas need dropLast: true and a batchSize that they divide (got ${batchSize})`,
+      );
     }
     this.augment = resolveAugment(opts.augment, dataset.channels, dataset.height, dataset.width);
     this.shape = [dataset.channels, this.augment.height, this.augment.width];
     if (this.repeats > 1 && dataset.length < REPEATED_AUG_ALIGN) {
-      throw new Error(`repeats: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch, and ${dataset.name} has ${dataset.length} images; use repeats 1`);
+      throw new Error(
+        `repeats: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch, and ${dataset.name} has ${dataset.length} images; use repeats 1`,
+      );
     }
     this.epochLength = this.repeats > 1 ? repeatedAugmentationLength(dataset.length, this.replicas) : dataset.length;
-    this.numBatches = this.dropLast ? Math.floor(this.epochLength / batchSize) : Math.ceil(this.epochLength / batchSize);
+    this.numBatches = this.dropLast
+      ? Math.floor(this.epochLength / batchSize)
+      : Math.ceil(this.epochLength / batchSize);
     if (this.numBatches === 0) {
-      throw new Error(`batchSize: ${batchSize} is more than the ${this.epochLength} samples per epoch of ${dataset.name}, and dropLast leaves no batch`);
+      throw new Error(
+        `batchSize: ${batchSize} is more than the ${this.epochLength} samples per epoch of ${dataset.name}, and dropLast leaves no batch`,
+      );
     }
   }
 
@@ -135,7 +161,9 @@ export class ImageLoader {
   private order(epochSeed: number): Int32Array | null {
     if (!this.shuffle) return null;
     const rng = new ImageRng(deriveSeed(epochSeed, ORDER_STREAM));
-    return this.repeats > 1 ? repeatedAugmentationOrder(this.dataset.length, this.repeats, rng, this.replicas) : rng.permutation(this.dataset.length);
+    return this.repeats > 1
+      ? repeatedAugmentationOrder(this.dataset.length, this.repeats, rng, this.replicas)
+      : rng.permutation(this.dataset.length);
   }
 
   private async *batches(epochSeed: number): AsyncGenerator<ImageBatch, void, undefined> {
@@ -159,11 +187,13 @@ export class ImageLoader {
     const ds = this.dataset;
     const first = b * this.batchSize;
     const size = Math.min(this.batchSize, this.epochLength - first);
-    const R = this.replicas, local = size / R;
+    const R = this.replicas,
+      local = size / R;
     const [channels, height, width] = this.shape;
     const imageSize = channels * height * width;
     // This shard's replicas [r0, r1): slots [r0 * local, r1 * local) of the whole batch.
-    const r0 = (this.shard.index * R) / this.shard.count, r1 = ((this.shard.index + 1) * R) / this.shard.count;
+    const r0 = (this.shard.index * R) / this.shard.count,
+      r1 = ((this.shard.index + 1) * R) / this.shard.count;
     const mine = (r1 - r0) * local;
     const images = new Float32Array(mine * imageSize);
     const labels = new Float32Array(mine);
@@ -174,7 +204,8 @@ export class ImageLoader {
         const position = first + (whole % local) * R + Math.floor(whole / local);
         const index = order ? order[position] : position;
         const { image, label } = await ds.decode(index);
-        if (image.channels !== ds.channels) throw new Error(`${ds.name}: sample ${index} has ${image.channels} channels, expected ${ds.channels}`);
+        if (image.channels !== ds.channels)
+          throw new Error(`${ds.name}: sample ${index} has ${image.channels} channels, expected ${ds.channels}`);
         const rng = new ImageRng(deriveSeed(epochSeed, IMAGE_STREAM, position));
         images.set(transformImage(image, this.augment, rng), slot * imageSize);
         labels[slot] = label;
@@ -184,8 +215,14 @@ export class ImageLoader {
     for (let r = r0; r < r1; r++) {
       const rng = new ImageRng(deriveSeed(epochSeed, BATCH_STREAM, b * R + r));
       const at = (r - r0) * local;
-      const part = mixBatch(images.subarray(at * imageSize, (at + local) * imageSize), labels.subarray(at, at + local),
-        { batchSize: local, channels, height, width }, ds.numClasses, this.augment.mix, rng);
+      const part = mixBatch(
+        images.subarray(at * imageSize, (at + local) * imageSize),
+        labels.subarray(at, at + local),
+        { batchSize: local, channels, height, width },
+        ds.numClasses,
+        this.augment.mix,
+        rng,
+      );
       if (part.soft === null) continue;
       soft ??= new Float32Array(mine * ds.numClasses);
       soft.set(part.soft, at * ds.numClasses);

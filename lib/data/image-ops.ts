@@ -20,7 +20,8 @@ export type TransformFilter = 'bilinear' | 'bicubic';
 /** Throws unless img is a grey or RGB image (Pillow's 'L' and 'RGB' modes). */
 function checkMode(img: ByteImage): ByteImage {
   checkByteImage(img, 'img');
-  if (img.channels !== 1 && img.channels !== 3) throw new Error(`img: expected a grey or RGB image (1 or 3 channels), got ${img.channels} channels`);
+  if (img.channels !== 1 && img.channels !== 3)
+    throw new Error(`img: expected a grey or RGB image (1 or 3 channels), got ${img.channels} channels`);
   return img;
 }
 
@@ -51,7 +52,8 @@ export function invert(img: ByteImage): ByteImage {
 
 /** ImageOps.posterize: keep the top `bits` bits (0..8) of each value. */
 export function posterize(img: ByteImage, bits: number): ByteImage {
-  if (!Number.isInteger(bits) || bits < 0 || bits > 8) throw new Error(`bits: expected an integer in [0, 8], got ${bits}`);
+  if (!Number.isInteger(bits) || bits < 0 || bits > 8)
+    throw new Error(`bits: expected an integer in [0, 8], got ${bits}`);
   const mask = ~(2 ** (8 - bits) - 1) & 255;
   const t = table((v) => v & mask);
   return mapChannels(img, () => t);
@@ -74,11 +76,13 @@ export function autoContrast(img: ByteImage): ByteImage {
   const hist = histograms(checkMode(img));
   return mapChannels(img, (c) => {
     const h = hist[c];
-    let lo = 0, hi = 255;
+    let lo = 0,
+      hi = 255;
     while (lo < 255 && h[lo] === 0) lo++;
     while (hi > 0 && h[hi] === 0) hi--;
     if (hi <= lo) return table((v) => v);
-    const scale = 255 / (hi - lo), offset = -lo * scale;
+    const scale = 255 / (hi - lo),
+      offset = -lo * scale;
     return table((v) => Math.min(255, Math.max(0, Math.trunc(v * scale + offset))));
   });
 }
@@ -171,7 +175,8 @@ function smooth(img: ByteImage): Uint8Array {
   const { width: w, height: h, channels: ch, data: src } = img;
   const out = src.slice();
   if (w < 3 || h < 3) return out;
-  const k1 = Math.fround(1 / 13), k5 = Math.fround(5 / 13);
+  const k1 = Math.fround(1 / 13),
+    k5 = Math.fround(5 / 13);
   const f = Math.fround;
   const stride = w * ch;
   for (let y = 1; y < h - 1; y++) {
@@ -180,7 +185,8 @@ function smooth(img: ByteImage): Uint8Array {
         const i = (y * w + x) * ch + c;
         // Each kernel row is in[x - 1] k0 + in[x] k1 + in[x + 1] k2, left to right in float32
         // (Filter.c's KERNEL1x3), added to 0.5 in the order: row below, the row, row above.
-        const below = i + stride, above = i - stride;
+        const below = i + stride,
+          above = i - stride;
         let s = f(0.5);
         s = f(s + f(f(f(src[below - ch] * k1) + f(src[below] * k1)) + f(src[below + ch] * k1)));
         s = f(s + f(f(f(src[i - ch] * k1) + f(src[i] * k5)) + f(src[i + ch] * k1)));
@@ -207,8 +213,14 @@ function cubic(v1: number, v2: number, v3: number, v4: number, d: number): numbe
 }
 
 function checkFill(fill: number[], channels: number): number[] {
-  if (!Array.isArray(fill) || (fill.length !== channels && fill.length !== 1) || fill.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) {
-    throw new Error(`fill: expected ${channels === 1 ? 1 : `1 or ${channels}`} integers in [0, 255], got ${JSON.stringify(fill)}`);
+  if (
+    !Array.isArray(fill) ||
+    (fill.length !== channels && fill.length !== 1) ||
+    fill.some((v) => !Number.isInteger(v) || v < 0 || v > 255)
+  ) {
+    throw new Error(
+      `fill: expected ${channels === 1 ? 1 : `1 or ${channels}`} integers in [0, 255], got ${JSON.stringify(fill)}`,
+    );
   }
   return fill.length === channels ? fill : Array.from({ length: channels }, () => fill[0]);
 }
@@ -220,13 +232,16 @@ function checkFill(fill: number[], channels: number): number[] {
  */
 export function affine(img: ByteImage, m: readonly number[], filter: TransformFilter, fill: number[]): ByteImage {
   checkMode(img);
-  if (!Array.isArray(m) || m.length !== 6 || m.some((v) => !Number.isFinite(v))) throw new Error(`matrix: expected 6 finite numbers, got ${JSON.stringify(m)}`);
-  if (filter !== 'bilinear' && filter !== 'bicubic') throw new Error(`filter: expected 'bilinear' or 'bicubic', got ${JSON.stringify(filter)}`);
+  if (!Array.isArray(m) || m.length !== 6 || m.some((v) => !Number.isFinite(v)))
+    throw new Error(`matrix: expected 6 finite numbers, got ${JSON.stringify(m)}`);
+  if (filter !== 'bilinear' && filter !== 'bicubic')
+    throw new Error(`filter: expected 'bilinear' or 'bicubic', got ${JSON.stringify(filter)}`);
   const colour = checkFill(fill, img.channels);
   const { width: w, height: h, channels: ch, data: src } = img;
   const data = new Uint8Array(src.length);
   const bicubicFilter = filter === 'bicubic';
-  const col = new Int32Array(4), row = new Int32Array(4);
+  const col = new Int32Array(4),
+    row = new Int32Array(4);
   const v = new Float64Array(4);
   for (let oy = 0; oy < h; oy++) {
     for (let ox = 0; ox < w; ox++) {
@@ -237,20 +252,27 @@ export function affine(img: ByteImage, m: readonly number[], filter: TransformFi
         for (let c = 0; c < ch; c++) data[o + c] = colour[c];
         continue;
       }
-      const x = Math.floor(xin - 0.5), y = Math.floor(yin - 0.5);
-      const dx = xin - 0.5 - x, dy = yin - 0.5 - y;
+      const x = Math.floor(xin - 0.5),
+        y = Math.floor(yin - 0.5);
+      const dx = xin - 0.5 - x,
+        dy = yin - 0.5 - y;
       // Taps beyond the border repeat the border pixel (Geometry.c's XCLIP, and its row checks).
-      const first = bicubicFilter ? -1 : 0, taps = bicubicFilter ? 4 : 2;
+      const first = bicubicFilter ? -1 : 0,
+        taps = bicubicFilter ? 4 : 2;
       for (let k = 0; k < taps; k++) {
-        const xx = x + first + k, yy = y + first + k;
+        const xx = x + first + k,
+          yy = y + first + k;
         col[k] = (xx < 0 ? 0 : xx < w ? xx : w - 1) * ch;
         row[k] = (yy < 0 ? 0 : yy < h ? yy : h - 1) * w * ch;
       }
       for (let c = 0; c < ch; c++) {
         if (!bicubicFilter) {
-          const a0 = src[row[0] + col[0] + c], b0 = src[row[0] + col[1] + c];
-          const a1 = src[row[1] + col[0] + c], b1 = src[row[1] + col[1] + c];
-          const v1 = a0 + (b0 - a0) * dx, v2 = a1 + (b1 - a1) * dx;
+          const a0 = src[row[0] + col[0] + c],
+            b0 = src[row[0] + col[1] + c];
+          const a1 = src[row[1] + col[0] + c],
+            b1 = src[row[1] + col[1] + c];
+          const v1 = a0 + (b0 - a0) * dx,
+            v2 = a1 + (b1 - a1) * dx;
           data[o + c] = Math.trunc(v1 + (v2 - v1) * dy);
         } else {
           for (let k = 0; k < 4; k++) {
@@ -279,7 +301,8 @@ export function rotate(img: ByteImage, degrees: number, filter: TransformFilter,
   const { width: w, height: h } = img;
   const a = (-angle * Math.PI) / 180;
   const m = [round15(Math.cos(a)), round15(Math.sin(a)), 0, round15(-Math.sin(a)), round15(Math.cos(a)), 0];
-  const cx = w / 2, cy = h / 2;
+  const cx = w / 2,
+    cy = h / 2;
   m[2] = m[0] * -cx + m[1] * -cy + cx;
   m[5] = m[3] * -cx + m[4] * -cy + cy;
   return affine(img, m, filter, fill);

@@ -68,7 +68,8 @@ export class ImageRng {
   /** log of a Gamma(shape, 1) draw (Marsaglia-Tsang; shape < 1 by Gamma(shape + 1) * U^(1/shape)). */
   private logGamma(shape: number): number {
     if (shape < 1) return this.logGamma(shape + 1) + Math.log(1 - this.uniform()) / shape;
-    const d = shape - 1 / 3, c = 1 / Math.sqrt(9 * d);
+    const d = shape - 1 / 3,
+      c = 1 / Math.sqrt(9 * d);
     for (;;) {
       let x: number, v: number;
       do {
@@ -83,7 +84,8 @@ export class ImageRng {
 
   /** A Beta(a, b) draw, computed from log-gammas so that small a, b (draws near 0 or 1) stay finite. */
   beta(a: number, b: number): number {
-    const lx = this.logGamma(a), ly = this.logGamma(b);
+    const lx = this.logGamma(a),
+      ly = this.logGamma(b);
     return 1 / (1 + Math.exp(ly - lx));
   }
 

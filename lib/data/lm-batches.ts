@@ -18,7 +18,8 @@ export interface LMBatch {
 }
 
 function checkPositiveInteger(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new Error(`${what}: expected a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new Error(`${what}: expected a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -39,21 +40,32 @@ export class LMBatches {
     if (!(tokens instanceof Int32Array)) throw new Error('tokens: expected an Int32Array of token ids');
     this.batchSize = checkPositiveInteger(batchSize, 'batchSize');
     const rows = opts.rows ?? { from: 0, to: batchSize };
-    if (!Number.isSafeInteger(rows.from) || !Number.isSafeInteger(rows.to) || rows.from < 0 || rows.to > batchSize || rows.from >= rows.to) {
-      throw new Error(`rows: expected 0 <= from < to <= batchSize ${batchSize}, got [${String(rows.from)}, ${String(rows.to)})`);
+    if (
+      !Number.isSafeInteger(rows.from) ||
+      !Number.isSafeInteger(rows.to) ||
+      rows.from < 0 ||
+      rows.to > batchSize ||
+      rows.from >= rows.to
+    ) {
+      throw new Error(
+        `rows: expected 0 <= from < to <= batchSize ${batchSize}, got [${String(rows.from)}, ${String(rows.to)})`,
+      );
     }
     this.rows = rows;
     this.context = checkPositiveInteger(context, 'context');
     this.streamLength = Math.floor(tokens.length / batchSize);
     if (this.streamLength < 2) {
-      throw new Error(`tokens: ${tokens.length} tokens are too few for batchSize ${batchSize} (each of the ${batchSize} streams needs at least 2 tokens)`);
+      throw new Error(
+        `tokens: ${tokens.length} tokens are too few for batchSize ${batchSize} (each of the ${batchSize} streams needs at least 2 tokens)`,
+      );
     }
     this.tokens = tokens;
     this.numBatches = Math.ceil((this.streamLength - 1) / context);
   }
 
   batch(i: number): LMBatch {
-    if (!Number.isSafeInteger(i) || i < 0 || i >= this.numBatches) throw new Error(`batch index: expected an integer in [0, ${this.numBatches}), got ${String(i)}`);
+    if (!Number.isSafeInteger(i) || i < 0 || i >= this.numBatches)
+      throw new Error(`batch index: expected an integer in [0, ${this.numBatches}), got ${String(i)}`);
     const { streamLength: n, tokens } = this;
     const { from: first, to } = this.rows;
     const batchSize = to - first;

@@ -33,10 +33,15 @@ export interface CorpusOptions {
 export function checkCorpusOptions(opts: CorpusOptions): void {
   if (opts === null || typeof opts !== 'object') throw new Error('options: expected an object');
   checkVocabularyOptions({ minCount: opts.minCount, maxSize: opts.maxSize });
-  if (opts.cacheDir !== undefined && opts.cacheDir !== false && (typeof opts.cacheDir !== 'string' || opts.cacheDir === '')) {
+  if (
+    opts.cacheDir !== undefined &&
+    opts.cacheDir !== false &&
+    (typeof opts.cacheDir !== 'string' || opts.cacheDir === '')
+  ) {
     throw new Error(`options.cacheDir: expected a folder name or false, got ${JSON.stringify(opts.cacheDir)}`);
   }
-  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new Error('options.onProgress: expected a function');
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    throw new Error('options.onProgress: expected a function');
 }
 
 const READ_BYTES = 1 << 22;
@@ -57,7 +62,9 @@ export function forEachLine(file: string, onLine: (line: string) => void, onByte
     try {
       return bytes ? decoder.decode(bytes, { stream: true }) : decoder.decode();
     } catch {
-      throw new Error(`${file}: not UTF-8 text (an invalid byte sequence before byte ${offset}); expected a plain-text token file`);
+      throw new Error(
+        `${file}: not UTF-8 text (an invalid byte sequence before byte ${offset}); expected a plain-text token file`,
+      );
     }
   };
   try {
@@ -67,7 +74,10 @@ export function forEachLine(file: string, onLine: (line: string) => void, onByte
       const text = rest + decode(n > 0 ? buf.subarray(0, n) : undefined);
       const lines = text.split('\n');
       rest = n > 0 ? lines.pop()! : '';
-      if (rest.length > MAX_LINE) throw new Error(`${file}: a line longer than ${MAX_LINE} characters before byte ${offset}; expected a text file of lines`);
+      if (rest.length > MAX_LINE)
+        throw new Error(
+          `${file}: a line longer than ${MAX_LINE} characters before byte ${offset}; expected a text file of lines`,
+        );
       if (n === 0 && lines[lines.length - 1] === '') lines.pop();
       for (const line of lines) onLine(line);
       if (n === 0) return;

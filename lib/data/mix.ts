@@ -35,9 +35,15 @@ export function makesSoftTargets(o: MixOptions): boolean {
 }
 
 /** timm's mixup_target: [B, numClasses] rows lam*smooth(y_i) + (1-lam)*smooth(y_{B-1-i}). */
-export function mixTargets(labels: ArrayLike<number>, numClasses: number, lam: number, smoothing: number): Float32Array {
+export function mixTargets(
+  labels: ArrayLike<number>,
+  numClasses: number,
+  lam: number,
+  smoothing: number,
+): Float32Array {
   const b = labels.length;
-  const off = smoothing / numClasses, on = 1 - smoothing + off;
+  const off = smoothing / numClasses,
+    on = 1 - smoothing + off;
   const out = new Float32Array(b * numClasses).fill(off);
   for (let i = 0; i < b; i++) {
     out[i * numClasses + labels[i]] += lam * (on - off);
@@ -58,11 +64,15 @@ export interface CutmixBox {
 /** timm's rand_bbox + cutmix_bbox_and_lam(correct_lam = true). */
 export function cutmixBox(rng: ImageRng, height: number, width: number, lam: number): CutmixBox {
   const ratio = Math.sqrt(1 - lam);
-  const cutH = Math.floor(height * ratio), cutW = Math.floor(width * ratio);
-  const cy = rng.int(0, height), cx = rng.int(0, width);
+  const cutH = Math.floor(height * ratio),
+    cutW = Math.floor(width * ratio);
+  const cy = rng.int(0, height),
+    cx = rng.int(0, width);
   const clip = (v: number, hi: number): number => Math.min(Math.max(v, 0), hi);
-  const top = clip(cy - (cutH >> 1), height), bottom = clip(cy + (cutH >> 1), height);
-  const left = clip(cx - (cutW >> 1), width), right = clip(cx + (cutW >> 1), width);
+  const top = clip(cy - (cutH >> 1), height),
+    bottom = clip(cy + (cutH >> 1), height);
+  const left = clip(cx - (cutW >> 1), width),
+    right = clip(cx + (cutW >> 1), width);
   return { top, bottom, left, right, lam: 1 - ((bottom - top) * (right - left)) / (height * width) };
 }
 
@@ -83,7 +93,14 @@ export interface MixResult {
 }
 
 /** Mixes `images` ([B, C, H, W]) in place as timm's Mixup does and returns the soft targets. */
-export function mixBatch(images: Float32Array, labels: ArrayLike<number>, shape: BatchShape, numClasses: number, o: MixOptions, rng: ImageRng): MixResult {
+export function mixBatch(
+  images: Float32Array,
+  labels: ArrayLike<number>,
+  shape: BatchShape,
+  numClasses: number,
+  o: MixOptions,
+  rng: ImageRng,
+): MixResult {
   const { batchSize: b, channels, height, width } = shape;
   if (!makesSoftTargets(o)) return { soft: null, lam: 1, box: null };
   let lam = 1;
@@ -100,7 +117,8 @@ export function mixBatch(images: Float32Array, labels: ArrayLike<number>, shape:
     box = cutmixBox(rng, height, width, lam);
     lam = box.lam;
     for (let i = 0; i < b; i++) {
-      const dst = i * size, src = (b - 1 - i) * size;
+      const dst = i * size,
+        src = (b - 1 - i) * size;
       for (let c = 0; c < channels; c++) {
         for (let y = box.top; y < box.bottom; y++) {
           const row = (c * height + y) * width;
@@ -110,7 +128,8 @@ export function mixBatch(images: Float32Array, labels: ArrayLike<number>, shape:
     }
   } else if (lam !== 1) {
     for (let i = 0; i < b; i++) {
-      const dst = i * size, src = (b - 1 - i) * size;
+      const dst = i * size,
+        src = (b - 1 - i) * size;
       for (let k = 0; k < size; k++) images[dst + k] = lam * original[dst + k] + (1 - lam) * original[src + k];
     }
   }

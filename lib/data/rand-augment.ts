@@ -40,34 +40,84 @@ export interface RandAugmentPolicy extends RandAugmentSpec {
   interpolation: TransformFilter | 'random';
 }
 
-const STANDARD = ['AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color', 'Contrast', 'Brightness',
-  'Sharpness', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel'] as const;
-const INCREASING = ['AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd',
-  'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel'] as const;
+const STANDARD = [
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'Posterize',
+  'Solarize',
+  'SolarizeAdd',
+  'Color',
+  'Contrast',
+  'Brightness',
+  'Sharpness',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
+] as const;
+const INCREASING = [
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'PosterizeIncreasing',
+  'SolarizeIncreasing',
+  'SolarizeAdd',
+  'ColorIncreasing',
+  'ContrastIncreasing',
+  'BrightnessIncreasing',
+  'SharpnessIncreasing',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
+] as const;
 
 /** Parses timm's RandAugment string ('rand-m9-mstd0.5-inc1'); errors name `what`. */
 export function parseRandAugment(spec: string, what = 'randAugment'): RandAugmentSpec {
-  if (typeof spec !== 'string' || !spec.startsWith('rand')) throw new Error(`${what}: expected timm's RandAugment string such as 'rand-m9-mstd0.5-inc1', got ${JSON.stringify(spec)}`);
+  if (typeof spec !== 'string' || !spec.startsWith('rand'))
+    throw new Error(
+      `${what}: expected timm's RandAugment string such as 'rand-m9-mstd0.5-inc1', got ${JSON.stringify(spec)}`,
+    );
   const parts = spec.split('-');
-  if (parts[0] !== 'rand') throw new Error(`${what}: expected the string to start with 'rand-', got ${JSON.stringify(spec)}`);
+  if (parts[0] !== 'rand')
+    throw new Error(`${what}: expected the string to start with 'rand-', got ${JSON.stringify(spec)}`);
   const out: RandAugmentSpec = { magnitude: MAX_LEVEL, magnitudeStd: 0, numOps: 2, increasing: false };
   for (const part of parts.slice(1)) {
     const m = /^([a-z]+)(\d.*)$/.exec(part);
     const value = m ? Number(m[2]) : NaN;
-    if (!m || !Number.isFinite(value)) throw new Error(`${what}: cannot read '${part}' of ${JSON.stringify(spec)} (expected m<int>, n<int>, mstd<number> or inc1)`);
+    if (!m || !Number.isFinite(value))
+      throw new Error(
+        `${what}: cannot read '${part}' of ${JSON.stringify(spec)} (expected m<int>, n<int>, mstd<number> or inc1)`,
+      );
     if (m[1] === 'm' && Number.isInteger(value)) out.magnitude = value;
     else if (m[1] === 'n' && Number.isInteger(value) && value >= 0) out.numOps = value;
     else if (m[1] === 'mstd' && value >= 0) out.magnitudeStd = value;
     else if (m[1] === 'inc' && value === 1) out.increasing = true;
-    else throw new Error(`${what}: unsupported section '${part}' of ${JSON.stringify(spec)} (expected m<int>, n<int>, mstd<number >= 0> or inc1)`);
+    else
+      throw new Error(
+        `${what}: unsupported section '${part}' of ${JSON.stringify(spec)} (expected m<int>, n<int>, mstd<number >= 0> or inc1)`,
+      );
   }
   return out;
 }
 
 /** The policy of a RandAugment string for images of a given mean (timm's img_mean = round(255 mean)). */
-export function randAugmentPolicy(spec: string, mean: number[], interpolation: TransformFilter | 'random', what = 'randAugment'): RandAugmentPolicy {
+export function randAugmentPolicy(
+  spec: string,
+  mean: number[],
+  interpolation: TransformFilter | 'random',
+  what = 'randAugment',
+): RandAugmentPolicy {
   const s = parseRandAugment(spec, what);
-  return { ...s, ops: s.increasing ? INCREASING : STANDARD, fill: mean.map((m) => Math.min(255, Math.round(255 * m))), interpolation };
+  return {
+    ...s,
+    ops: s.increasing ? INCREASING : STANDARD,
+    fill: mean.map((m) => Math.min(255, Math.round(255 * m))),
+    interpolation,
+  };
 }
 
 /** timm's _randomly_negate: -v with probability 0.5. */
@@ -81,27 +131,62 @@ function enhanceFactor(op: string, level: number, rng: ImageRng): number {
 
 /** One operation at magnitude `level` (already noised and clipped). */
 function applyOp(img: ByteImage, op: string, level: number, p: RandAugmentPolicy, rng: ImageRng): ByteImage {
-  const affineFilter = (): TransformFilter => (p.interpolation === 'random' ? (rng.uniform() < 0.5 ? 'bilinear' : 'bicubic') : p.interpolation);
+  const affineFilter = (): TransformFilter =>
+    p.interpolation === 'random' ? (rng.uniform() < 0.5 ? 'bilinear' : 'bicubic') : p.interpolation;
   const fill = img.channels === p.fill.length ? p.fill : [p.fill[0]];
   switch (op) {
-    case 'AutoContrast': return ops.autoContrast(img);
-    case 'Equalize': return ops.equalize(img);
-    case 'Invert': return ops.invert(img);
-    case 'Rotate': { const deg = signed((level / MAX_LEVEL) * 30, rng); return ops.rotate(img, deg, affineFilter(), fill); }
-    case 'Posterize': { const bits = Math.trunc((level / MAX_LEVEL) * 4); return bits >= 8 ? img : ops.posterize(img, bits); }
-    case 'PosterizeIncreasing': return ops.posterize(img, 4 - Math.trunc((level / MAX_LEVEL) * 4));
-    case 'Solarize': return ops.solarize(img, Math.trunc((level / MAX_LEVEL) * 256));
-    case 'SolarizeIncreasing': return ops.solarize(img, 256 - Math.trunc((level / MAX_LEVEL) * 256));
-    case 'SolarizeAdd': return ops.solarizeAdd(img, Math.trunc((level / MAX_LEVEL) * 110));
-    case 'Color': case 'ColorIncreasing': return ops.color(img, enhanceFactor(op, level, rng));
-    case 'Contrast': case 'ContrastIncreasing': return ops.contrast(img, enhanceFactor(op, level, rng));
-    case 'Brightness': case 'BrightnessIncreasing': return ops.brightness(img, enhanceFactor(op, level, rng));
-    case 'Sharpness': case 'SharpnessIncreasing': return ops.sharpness(img, enhanceFactor(op, level, rng));
-    case 'ShearX': { const f = signed((level / MAX_LEVEL) * 0.3, rng); return ops.shearX(img, f, affineFilter(), fill); }
-    case 'ShearY': { const f = signed((level / MAX_LEVEL) * 0.3, rng); return ops.shearY(img, f, affineFilter(), fill); }
-    case 'TranslateXRel': { const pct = signed((level / MAX_LEVEL) * 0.45, rng); return ops.translateX(img, pct * img.width, affineFilter(), fill); }
-    case 'TranslateYRel': { const pct = signed((level / MAX_LEVEL) * 0.45, rng); return ops.translateY(img, pct * img.height, affineFilter(), fill); }
-    default: throw new Error(`RandAugment: unknown operation '${op}'`);
+    case 'AutoContrast':
+      return ops.autoContrast(img);
+    case 'Equalize':
+      return ops.equalize(img);
+    case 'Invert':
+      return ops.invert(img);
+    case 'Rotate': {
+      const deg = signed((level / MAX_LEVEL) * 30, rng);
+      return ops.rotate(img, deg, affineFilter(), fill);
+    }
+    case 'Posterize': {
+      const bits = Math.trunc((level / MAX_LEVEL) * 4);
+      return bits >= 8 ? img : ops.posterize(img, bits);
+    }
+    case 'PosterizeIncreasing':
+      return ops.posterize(img, 4 - Math.trunc((level / MAX_LEVEL) * 4));
+    case 'Solarize':
+      return ops.solarize(img, Math.trunc((level / MAX_LEVEL) * 256));
+    case 'SolarizeIncreasing':
+      return ops.solarize(img, 256 - Math.trunc((level / MAX_LEVEL) * 256));
+    case 'SolarizeAdd':
+      return ops.solarizeAdd(img, Math.trunc((level / MAX_LEVEL) * 110));
+    case 'Color':
+    case 'ColorIncreasing':
+      return ops.color(img, enhanceFactor(op, level, rng));
+    case 'Contrast':
+    case 'ContrastIncreasing':
+      return ops.contrast(img, enhanceFactor(op, level, rng));
+    case 'Brightness':
+    case 'BrightnessIncreasing':
+      return ops.brightness(img, enhanceFactor(op, level, rng));
+    case 'Sharpness':
+    case 'SharpnessIncreasing':
+      return ops.sharpness(img, enhanceFactor(op, level, rng));
+    case 'ShearX': {
+      const f = signed((level / MAX_LEVEL) * 0.3, rng);
+      return ops.shearX(img, f, affineFilter(), fill);
+    }
+    case 'ShearY': {
+      const f = signed((level / MAX_LEVEL) * 0.3, rng);
+      return ops.shearY(img, f, affineFilter(), fill);
+    }
+    case 'TranslateXRel': {
+      const pct = signed((level / MAX_LEVEL) * 0.45, rng);
+      return ops.translateX(img, pct * img.width, affineFilter(), fill);
+    }
+    case 'TranslateYRel': {
+      const pct = signed((level / MAX_LEVEL) * 0.45, rng);
+      return ops.translateY(img, pct * img.height, affineFilter(), fill);
+    }
+    default:
+      throw new Error(`RandAugment: unknown operation '${op}'`);
   }
 }
 
@@ -121,7 +206,10 @@ export function randAugment(img: ByteImage, p: RandAugmentPolicy, rng: ImageRng,
       trace?.push({ op, applied: false, magnitude: NaN });
       continue;
     }
-    const level = Math.min(MAX_LEVEL, Math.max(0, p.magnitudeStd > 0 ? p.magnitude + p.magnitudeStd * rng.normal() : p.magnitude));
+    const level = Math.min(
+      MAX_LEVEL,
+      Math.max(0, p.magnitudeStd > 0 ? p.magnitude + p.magnitudeStd * rng.normal() : p.magnitude),
+    );
     trace?.push({ op, applied: true, magnitude: level });
     out = applyOp(out, op, level, p, rng);
   }

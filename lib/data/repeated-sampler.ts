@@ -19,16 +19,21 @@ export const REPEATED_AUG_ALIGN = 256;
  */
 export function repeatedAugmentationLength(n: number, replicas = 1): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`n: expected a positive integer, got ${String(n)}`);
-  if (!Number.isSafeInteger(replicas) || replicas < 1) throw new Error(`replicas: expected a positive integer, got ${String(replicas)}`);
+  if (!Number.isSafeInteger(replicas) || replicas < 1)
+    throw new Error(`replicas: expected a positive integer, got ${String(replicas)}`);
   const length = replicas * Math.floor((Math.floor(n / REPEATED_AUG_ALIGN) * REPEATED_AUG_ALIGN) / replicas);
-  if (length === 0) throw new Error(`n: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch; ${n} images give none`);
+  if (length === 0)
+    throw new Error(
+      `n: repeated augmentation keeps whole multiples of ${REPEATED_AUG_ALIGN} samples per epoch; ${n} images give none`,
+    );
   return length;
 }
 
 /** The positions of one epoch, as dataset indices (repeatedAugmentationLength of them). Cost: a permutation of n. */
 export function repeatedAugmentationOrder(n: number, repeats: number, rng: ImageRng, replicas = 1): Int32Array {
   const length = repeatedAugmentationLength(n, replicas);
-  if (!Number.isSafeInteger(repeats) || repeats < 1) throw new Error(`repeats: expected a positive integer, got ${String(repeats)}`);
+  if (!Number.isSafeInteger(repeats) || repeats < 1)
+    throw new Error(`repeats: expected a positive integer, got ${String(repeats)}`);
   const perm = rng.permutation(n);
   const out = new Int32Array(length);
   for (let k = 0; k < length; k++) out[k] = perm[Math.floor(k / repeats)];

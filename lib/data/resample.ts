@@ -35,7 +35,8 @@ const FILTERS: Record<ResampleFilter, { fn: (x: number) => number; support: numb
 };
 
 export function checkFilter(filter: unknown, what: string): ResampleFilter {
-  if (filter !== 'bilinear' && filter !== 'bicubic') throw new Error(`${what}: expected 'bilinear' or 'bicubic', got ${JSON.stringify(filter)}`);
+  if (filter !== 'bilinear' && filter !== 'bicubic')
+    throw new Error(`${what}: expected 'bilinear' or 'bicubic', got ${JSON.stringify(filter)}`);
   return filter;
 }
 
@@ -56,7 +57,9 @@ function taps(inSize: number, outSize: number, filter: ResampleFilter): Taps {
   const filterScale = Math.max(scale, 1);
   const support = base * filterScale;
   const size = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize), count = new Int32Array(outSize), weights = new Int32Array(outSize * size);
+  const first = new Int32Array(outSize),
+    count = new Int32Array(outSize),
+    weights = new Int32Array(outSize * size);
   const w = new Float64Array(size);
   for (let o = 0; o < outSize; o++) {
     const center = (o + 0.5) * scale;
@@ -93,10 +96,13 @@ function horizontal(img: ByteImage, t: Taps, rowFirst: number, rows: number): By
     const row = (rowFirst + y) * width * ch;
     let o = y * outWidth * ch;
     for (let x = 0; x < outWidth; x++) {
-      const n = count[x], k0 = x * size;
+      const n = count[x],
+        k0 = x * size;
       let i = row + first[x] * ch;
       if (ch === 3) {
-        let s0 = HALF, s1 = HALF, s2 = HALF;
+        let s0 = HALF,
+          s1 = HALF,
+          s2 = HALF;
         for (let k = 0; k < n; k++, i += 3) {
           const wk = weights[k0 + k];
           s0 += src[i] * wk;
@@ -128,7 +134,9 @@ function vertical(img: ByteImage, t: Taps, rowFirst: number): ByteImage {
   const sums = new Float64Array(rowBytes);
   for (let y = 0; y < outHeight; y++) {
     sums.fill(HALF);
-    const lo = t.first[y] - rowFirst, n = t.count[y], k0 = y * t.size;
+    const lo = t.first[y] - rowFirst,
+      n = t.count[y],
+      k0 = y * t.size;
     for (let k = 0; k < n; k++) {
       const wk = t.weights[k0 + k];
       const off = (lo + k) * rowBytes;
@@ -144,13 +152,24 @@ function vertical(img: ByteImage, t: Taps, rowFirst: number): ByteImage {
  * img resized to width x height (Pillow's Image.resize). With `box`, the box is cropped first and
  * resized as an image of its own (torchvision's resized_crop: taps never reach outside the box).
  */
-export function resize(img: ByteImage, width: number, height: number, filter: ResampleFilter, box?: CropBox): ByteImage {
+export function resize(
+  img: ByteImage,
+  width: number,
+  height: number,
+  filter: ResampleFilter,
+  box?: CropBox,
+): ByteImage {
   checkByteImage(img, 'img');
   checkFilter(filter, 'filter');
-  if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1) throw new Error(`width, height: expected positive integers, got ${width}x${height}`);
+  if (!Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1)
+    throw new Error(`width, height: expected positive integers, got ${width}x${height}`);
   if (box !== undefined) checkBox(box, img.width, img.height);
-  const src = box === undefined || (box.left === 0 && box.top === 0 && box.width === img.width && box.height === img.height) ? img : crop(img, box);
-  const needH = width !== src.width, needV = height !== src.height;
+  const src =
+    box === undefined || (box.left === 0 && box.top === 0 && box.width === img.width && box.height === img.height)
+      ? img
+      : crop(img, box);
+  const needH = width !== src.width,
+    needV = height !== src.height;
   if (!needH && !needV) return src === img ? { ...img, data: img.data.slice() } : src;
   const tv = taps(src.height, height, filter);
   if (!needH) return vertical(src, tv, 0);
@@ -166,7 +185,9 @@ export function resizeShorterSide(img: ByteImage, size: number, filter: Resample
   checkByteImage(img, 'img');
   const { width: w, height: h } = img;
   if ((w <= h && w === size) || (h <= w && h === size)) return { ...img, data: img.data.slice() };
-  return w < h ? resize(img, size, Math.trunc((size * h) / w), filter) : resize(img, Math.trunc((size * w) / h), size, filter);
+  return w < h
+    ? resize(img, size, Math.trunc((size * h) / w), filter)
+    : resize(img, Math.trunc((size * w) / h), size, filter);
 }
 
 /** Python's round(): to the nearest integer, halves to the even one. */
@@ -180,8 +201,14 @@ function roundHalfEven(x: number): number {
 
 /** torchvision 0.8's CenterCrop(size): the box starts at round((side - size) / 2), halves to even. */
 export function centerCropBox(width: number, height: number, size: number): CropBox {
-  if (size > width || size > height) throw new Error(`size: a ${size}x${size} centre crop does not fit a ${width}x${height} image`);
-  return { top: roundHalfEven((height - size) / 2), left: roundHalfEven((width - size) / 2), height: size, width: size };
+  if (size > width || size > height)
+    throw new Error(`size: a ${size}x${size} centre crop does not fit a ${width}x${height} image`);
+  return {
+    top: roundHalfEven((height - size) / 2),
+    left: roundHalfEven((width - size) / 2),
+    height: size,
+    width: size,
+  };
 }
 
 /** The evaluation geometry: the shorter side to floor(side / cropPct), then the centre side x side crop. */

@@ -29,7 +29,9 @@ export function checkVocabularyOptions(opts: VocabularyOptions, what = 'options'
     throw new Error(`${what}.minCount: expected a positive integer, got ${String(minCount)}`);
   }
   if (maxSize !== undefined && (!Number.isSafeInteger(maxSize) || maxSize < 2)) {
-    throw new Error(`${what}.maxSize: expected an integer >= 2 (room for '${UNK}' and '${EOS}'), got ${String(maxSize)}`);
+    throw new Error(
+      `${what}.maxSize: expected an integer >= 2 (room for '${UNK}' and '${EOS}'), got ${String(maxSize)}`,
+    );
   }
   if (specials !== undefined) {
     if (!Array.isArray(specials) || specials.some((s) => typeof s !== 'string' || s === '')) {
@@ -40,7 +42,8 @@ export function checkVocabularyOptions(opts: VocabularyOptions, what = 'options'
 }
 
 function checkCount(c: unknown, what: string): number {
-  if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) throw new Error(`${what}: expected a non-negative integer count, got ${String(c)}`);
+  if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0)
+    throw new Error(`${what}: expected a non-negative integer count, got ${String(c)}`);
   return c;
 }
 
@@ -55,7 +58,8 @@ export class Vocabulary {
   private constructor(tokens: string[], counts: number[]) {
     const ids = new Map<string, number>();
     tokens.forEach((t, i) => {
-      if (typeof t !== 'string' || t === '') throw new Error(`tokens[${i}]: expected a non-empty string, got ${JSON.stringify(t)}`);
+      if (typeof t !== 'string' || t === '')
+        throw new Error(`tokens[${i}]: expected a non-empty string, got ${JSON.stringify(t)}`);
       if (ids.has(t)) throw new Error(`tokens[${i}]: ${JSON.stringify(t)} appears twice (also at ${ids.get(t)})`);
       ids.set(t, i);
     });
@@ -78,19 +82,28 @@ export class Vocabulary {
     const specials = opts.specials ?? [];
     const forced = new Set([...specials, UNK, EOS]);
     const maxSize = opts.maxSize ?? Infinity;
-    if (forced.size > maxSize) throw new Error(`options.maxSize: ${maxSize} leaves no room for the ${forced.size} tokens always kept (${[...forced].join(' ')})`);
+    if (forced.size > maxSize)
+      throw new Error(
+        `options.maxSize: ${maxSize} leaves no room for the ${forced.size} tokens always kept (${[...forced].join(' ')})`,
+      );
 
-    interface Entry { token: string; count: number; order: number }
+    interface Entry {
+      token: string;
+      count: number;
+      order: number;
+    }
     const candidates: Entry[] = [];
     const forcedCounts = new Map<string, Entry>();
     let order = 0;
     for (const [token, c] of counts) {
-      if (typeof token !== 'string' || token === '') throw new Error(`counts: keys must be non-empty strings, got ${JSON.stringify(token)}`);
+      if (typeof token !== 'string' || token === '')
+        throw new Error(`counts: keys must be non-empty strings, got ${JSON.stringify(token)}`);
       const entry = { token, count: checkCount(c, `counts.get(${JSON.stringify(token)})`), order: order++ };
       if (forced.has(token)) forcedCounts.set(token, entry);
       else candidates.push(entry);
     }
-    for (const token of forced) if (!forcedCounts.has(token)) forcedCounts.set(token, { token, count: 0, order: order++ });
+    for (const token of forced)
+      if (!forcedCounts.has(token)) forcedCounts.set(token, { token, count: 0, order: order++ });
 
     const byCount = (a: Entry, b: Entry) => b.count - a.count || a.order - b.order;
     candidates.sort(byCount);
@@ -108,7 +121,10 @@ export class Vocabulary {
     for (const [token, e] of forcedCounts) if (!specials.includes(token)) kept.push(e);
     kept.sort(byCount);
     const ordered = [...specials.map((s) => forcedCounts.get(s)!), ...kept];
-    return new Vocabulary(ordered.map((e) => e.token), ordered.map((e) => e.count));
+    return new Vocabulary(
+      ordered.map((e) => e.token),
+      ordered.map((e) => e.count),
+    );
   }
 
   /** The id of a token; unkId when it is not in the vocabulary. */
@@ -118,7 +134,8 @@ export class Vocabulary {
   }
 
   private checkId(id: number, what: string): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.size) throw new Error(`${what}: expected an integer id in [0, ${this.size}), got ${String(id)}`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.size)
+      throw new Error(`${what}: expected an integer id in [0, ${this.size}), got ${String(id)}`);
   }
 
   /** The token with this id; throws when the id is out of range. */
@@ -144,7 +161,8 @@ export class Vocabulary {
   }
 
   decode(ids: ArrayLike<number>): string[] {
-    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new Error('ids: expected an array of ids');
+    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number')
+      throw new Error('ids: expected an array of ids');
     const out: string[] = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       this.checkId(ids[i], `ids[${i}]`);

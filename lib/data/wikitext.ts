@@ -29,7 +29,8 @@ function checkDir(dir: string): string[] {
   return WIKITEXT_FILES.map((name) => {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new Error(`${file}: missing; a WikiText folder holds ${WIKITEXT_FILES.join(', ')}`);
-    if (!fs.statSync(file).isFile()) throw new Error(`${file}: is not a file; a WikiText folder holds the token files ${WIKITEXT_FILES.join(', ')}`);
+    if (!fs.statSync(file).isFile())
+      throw new Error(`${file}: is not a file; a WikiText folder holds the token files ${WIKITEXT_FILES.join(', ')}`);
     return file;
   });
 }
@@ -54,7 +55,8 @@ export function loadWikiText(dir: string, opts: WikiTextOptions = {}): LMCorpus 
   const corpus = withCorpusCache(cacheDir, key, () => {
     const train = new TrainEncoder();
     forEachLine(files[0], (line) => train.pushLine(tokenizeLine(line)), onBytes);
-    if (train.wordCount === 0) throw new Error(`${files[0]}: has no tokens; expected WikiText's tokenised training text`);
+    if (train.wordCount === 0)
+      throw new Error(`${files[0]}: has no tokens; expected WikiText's tokenised training text`);
     const { vocab, ids } = train.finish({ minCount, maxSize });
     const encodeSplit = (file: string): Int32Array => {
       const split = new SplitEncoder(vocab);
@@ -62,7 +64,13 @@ export function loadWikiText(dir: string, opts: WikiTextOptions = {}): LMCorpus 
       if (split.wordCount === 0) throw new Error(`${file}: has no tokens; expected WikiText's tokenised text`);
       return split.finish();
     };
-    return { name: path.basename(path.resolve(dir)), vocab, train: ids, valid: encodeSplit(files[1]), test: encodeSplit(files[2]) };
+    return {
+      name: path.basename(path.resolve(dir)),
+      vocab,
+      train: ids,
+      valid: encodeSplit(files[1]),
+      test: encodeSplit(files[2]),
+    };
   });
   onProgress?.(total, total);
   return corpus;

@@ -58,7 +58,8 @@ let state: State | null = null;
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
 
 function checkOp(op: unknown): ReduceOp {
-  if (!REDUCE_OPS.includes(op as ReduceOp)) throw new Error(`op: expected 'sum', 'avg', 'max' or 'min', got ${JSON.stringify(op)}`);
+  if (!REDUCE_OPS.includes(op as ReduceOp))
+    throw new Error(`op: expected 'sum', 'avg', 'max' or 'min', got ${JSON.stringify(op)}`);
   return op as ReduceOp;
 }
 
@@ -69,12 +70,18 @@ function checkOp(op: unknown): ReduceOp {
  */
 function bindGpu(w: WorldInfo): void {
   if (usableBackends().some((b) => b.backend === 'cuda')) {
-    throw new Error('distributed.init: the cuda device was used before init(); call init() first, so that each rank picks its own GPU');
+    throw new Error(
+      'distributed.init: the cuda device was used before init(); call init() first, so that each rank picks its own GPU',
+    );
   }
-  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (visible !== undefined && visible.length === 1) return;
   if (visible !== undefined && visible.length < w.localWorldSize) {
-    throw new Error(`CUDA_VISIBLE_DEVICES lists ${visible.length} GPUs for the ${w.localWorldSize} ranks on ${w.hosts[w.rank]}; give each rank a GPU`);
+    throw new Error(
+      `CUDA_VISIBLE_DEVICES lists ${visible.length} GPUs for the ${w.localWorldSize} ranks on ${w.hosts[w.rank]}; give each rank a GPU`,
+    );
   }
   process.env.CUDA_VISIBLE_DEVICES = visible !== undefined ? visible[w.localRank] : String(w.localRank);
 }
@@ -89,9 +96,23 @@ export function init(opts: InitOptions = {}): WorldInfo {
   const device = checkDevice(opts.device ?? getDefaultDevice(), 'opts.device');
   if (state !== null) return state.world;
   const timeout = opts.timeout ?? defaultTimeout();
-  if (!(typeof timeout === 'number' && timeout > 0)) throw new Error(`opts.timeout: expected a number of seconds > 0, got ${String(timeout)}`);
+  if (!(typeof timeout === 'number' && timeout > 0))
+    throw new Error(`opts.timeout: expected a number of seconds > 0, got ${String(timeout)}`);
   if (!launchedByMpi()) {
-    state = { world: { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, hosts: [], pids: [process.pid], library: '', timeout }, mpi: null, attached: new Set() };
+    state = {
+      world: {
+        rank: 0,
+        worldSize: 1,
+        localRank: 0,
+        localWorldSize: 1,
+        hosts: [],
+        pids: [process.pid],
+        library: '',
+        timeout,
+      },
+      mpi: null,
+      attached: new Set(),
+    };
     return state.world;
   }
   const mpi = mpiAddon();
@@ -190,7 +211,8 @@ export function allReduce(t: Tensor, op: ReduceOp = 'sum'): Tensor {
 /** t <- rank root's t (in place). Returns t. */
 export function broadcast(t: Tensor, root = 0): Tensor {
   checkTensor(t, 'tensor');
-  if (!Number.isInteger(root) || root < 0 || root >= worldSize()) throw new Error(`root: expected a rank from 0 to ${worldSize() - 1}, got ${String(root)}`);
+  if (!Number.isInteger(root) || root < 0 || root >= worldSize())
+    throw new Error(`root: expected a rank from 0 to ${worldSize() - 1}, got ${String(root)}`);
   if (worldSize() === 1) return t;
   const b = attach(t.device);
   b.commWait(b.commBroadcast(t.storage(), root, `broadcast from rank ${root} of a tensor ${shapeString(t.shape)}`));
@@ -212,8 +234,13 @@ export function barrier(): void {
 }
 
 /** The op over every rank's numbers (host values, float64), element by element. */
-export function allReduceNumbers(values: readonly number[], op: ReduceOp = 'sum', what = 'all-reduce of numbers'): number[] {
-  if (!Array.isArray(values) || values.some((v) => typeof v !== 'number')) throw new Error('values: expected an array of numbers');
+export function allReduceNumbers(
+  values: readonly number[],
+  op: ReduceOp = 'sum',
+  what = 'all-reduce of numbers',
+): number[] {
+  if (!Array.isArray(values) || values.some((v) => typeof v !== 'number'))
+    throw new Error('values: expected an array of numbers');
   checkOp(op);
   const data = Float64Array.from(values);
   if (worldSize() > 1) mpi('allReduceNumbers').allReduceF64(data, op, what);
@@ -228,7 +255,11 @@ export function broadcastObject<T>(value: T, root = 0): T {
   if (worldSize() === 1) return value;
   const m = mpi('broadcastObject');
   const bytes = rank() === root ? encoder.encode(JSON.stringify(value ?? null)) : new Uint8Array(0);
-  const [length] = allReduceNumbers([rank() === root ? bytes.length : 0], 'sum', `broadcast from rank ${root}: its length`);
+  const [length] = allReduceNumbers(
+    [rank() === root ? bytes.length : 0],
+    'sum',
+    `broadcast from rank ${root}: its length`,
+  );
   const data = rank() === root ? bytes : new Uint8Array(length);
   m.broadcastBytes(data, root, `broadcast of an object from rank ${root}`);
   return JSON.parse(decoder.decode(data)) as T;
@@ -240,7 +271,8 @@ export function allGatherObject<T>(value: T): T[] {
   const m = mpi('allGatherObject');
   const mine = encoder.encode(JSON.stringify(value ?? null));
   const [longest] = allReduceNumbers([mine.length], 'max', 'all-gather of objects: their length');
-  const n = worldSize(), block = longest + 8;
+  const n = worldSize(),
+    block = longest + 8;
   const data = new Uint8Array(n * block);
   const view = new DataView(data.buffer);
   view.setFloat64(rank() * block, mine.length, true);

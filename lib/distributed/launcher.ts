@@ -22,6 +22,7 @@ export function defaultTimeout(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.FOURIERFORMER_DIST_TIMEOUT;
   if (v === undefined || v === '') return 600;
   const n = Number(v);
-  if (!(n > 0)) throw new Error(`FOURIERFORMER_DIST_TIMEOUT: expected a number of seconds > 0, got ${JSON.stringify(v)}`);
+  if (!(n > 0))
+    throw new Error(`FOURIERFORMER_DIST_TIMEOUT: expected a number of seconds > 0, got ${JSON.stringify(v)}`);
   return n;
 }

@@ -48,12 +48,16 @@ export interface MpiAddon {
 let addon: MpiAddon | null = null;
 
 function candidates(): string[] {
-  const out = [path.join(packageRoot, 'build-native', 'mpi', FILE), path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'mpi', FILE)];
+  const out = [
+    path.join(packageRoot, 'build-native', 'mpi', FILE),
+    path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'mpi', FILE),
+  ];
   if (process.env.FOURIERFORMER_ADDON_DIR) out.unshift(path.join(process.env.FOURIERFORMER_ADDON_DIR, FILE));
   return out;
 }
 
-const INSTALL = 'install MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev) and build the addon: npm run build -- mpi in a clone, or ' +
+const INSTALL =
+  'install MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev) and build the addon: npm run build -- mpi in a clone, or ' +
   'cmake -S node_modules/fourierformer -B build-mpi -DFF_BUILD_EMU=OFF -DFF_BUILD_CUDA=OFF && cmake --build build-mpi --target fourierformer_mpi in a project';
 
 /** The MPI addon, loaded on first use. */
@@ -62,7 +66,9 @@ export function mpiAddon(): MpiAddon {
   const tried = candidates();
   const found = tried.find((p) => fs.existsSync(p));
   if (found === undefined) {
-    throw new Error(`distributed training needs the MPI addon ${FILE}, which is not built: ${INSTALL}. Looked in:\n  ${tried.join('\n  ')}`);
+    throw new Error(
+      `distributed training needs the MPI addon ${FILE}, which is not built: ${INSTALL}. Looked in:\n  ${tried.join('\n  ')}`,
+    );
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon found at run time
@@ -70,7 +76,10 @@ export function mpiAddon(): MpiAddon {
   } catch (e) {
     const message = (e as Error).message;
     const lib = /(libmpi[^:]*\.so[.\d]*): cannot open shared object file/.exec(message);
-    if (lib) throw new Error(`distributed training: ${found} needs ${lib[1]}, which is not installed: ${INSTALL}`, { cause: e });
+    if (lib)
+      throw new Error(`distributed training: ${found} needs ${lib[1]}, which is not installed: ${INSTALL}`, {
+        cause: e,
+      });
     throw new Error(`distributed training: cannot load ${found}: ${message}`, { cause: e });
   }
   return addon;

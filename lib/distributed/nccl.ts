@@ -16,7 +16,8 @@ export function ncclSearchDirs(): string[] {
   for (const v of ['CUDA_HOME', 'CUDA_PATH', 'CUDA_ROOT']) if (process.env[v]) roots.push(process.env[v] as string);
   roots.push('/usr/local/cuda');
   const dirs = roots.flatMap((r) => [`${r}/lib64`, `${r}/targets/x86_64-linux/lib`]);
-  for (const site of pythonSitePackages()) dirs.push(path.join(site, 'nvidia', 'nccl', 'lib'), path.join(site, 'nvidia', 'cu13', 'lib'));
+  for (const site of pythonSitePackages())
+    dirs.push(path.join(site, 'nvidia', 'nccl', 'lib'), path.join(site, 'nvidia', 'cu13', 'lib'));
   return [...new Set(dirs)];
 }
 

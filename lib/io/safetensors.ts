@@ -40,15 +40,29 @@ const MAX_HEADER_BYTES = 100_000_000;
 
 /** Every dtype of the safetensors specification and its width in bytes. */
 const BYTES_PER_ELEMENT: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 /** The dtypes read as float32. */
 const READABLE = ['F32', 'F64', 'F16', 'BF16'];
 
 function checkLittleEndian(): void {
-  if (os.endianness() !== 'LE') throw new Error('safetensors: this host is big-endian; only little-endian hosts are supported');
+  if (os.endianness() !== 'LE')
+    throw new Error('safetensors: this host is big-endian; only little-endian hosts are supported');
 }
 
 function checkMetadata(metadata: unknown): Record<string, string> {
@@ -56,7 +70,10 @@ function checkMetadata(metadata: unknown): Record<string, string> {
     throw new Error('metadata: expected an object of strings');
   }
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw new Error(`metadata.${k}: expected a string (safetensors metadata holds strings only; JSON.stringify other values), got ${typeof v}`);
+    if (typeof v !== 'string')
+      throw new Error(
+        `metadata.${k}: expected a string (safetensors metadata holds strings only; JSON.stringify other values), got ${typeof v}`,
+      );
   }
   return metadata as Record<string, string>;
 }
@@ -65,10 +82,15 @@ function checkMetadata(metadata: unknown): Record<string, string> {
  * Writes tensors (float32) and string metadata to a .safetensors file, atomically. Tensors are
  * read back from their device; names are sorted, so equal inputs give byte-identical files.
  */
-export function saveSafetensors(file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(
+  file: string,
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): void {
   checkLittleEndian();
   checkPath(file);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new Error(`path: ${file} is a directory, not a file`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
+    throw new Error(`path: ${file} is a directory, not a file`);
   if (tensors === null || typeof tensors !== 'object') throw new Error('tensors: expected an object of name -> Tensor');
   checkMetadata(metadata);
   const names = Object.keys(tensors).sort();
@@ -76,7 +98,8 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const name of names) {
-    if (name === '' || name === '__metadata__') throw new Error(`tensors: the name ${JSON.stringify(name)} is reserved`);
+    if (name === '' || name === '__metadata__')
+      throw new Error(`tensors: the name ${JSON.stringify(name)} is reserved`);
     const t = checkTensor(tensors[name], `tensors.${name}`);
     header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * t.size] };
     offset += 4 * t.size;
@@ -172,9 +195,18 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, wha
     const { dtype, shape, data_offsets: offsets } = value as Partial<SafetensorsEntry>;
     if (typeof dtype !== 'string') fail(`${name}: no dtype`);
     const width = BYTES_PER_ELEMENT[dtype as string];
-    if (width === undefined) fail(`${name}: dtype ${JSON.stringify(dtype)} is not a safetensors dtype (${Object.keys(BYTES_PER_ELEMENT).join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${name}: shape is not an array of non-negative integers`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    if (width === undefined)
+      fail(
+        `${name}: dtype ${JSON.stringify(dtype)} is not a safetensors dtype (${Object.keys(BYTES_PER_ELEMENT).join(', ')})`,
+      );
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`${name}: shape is not an array of non-negative integers`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
       fail(`${name}: data_offsets is not [begin, end]`);
     }
     const [begin, end] = offsets as [number, number];
@@ -189,10 +221,13 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, wha
     tensors[name] = { dtype: dtype as string, shape: [...(shape as number[])], data_offsets: [begin, end] };
   }
   // The tensors must tile the data exactly.
-  const spans = Object.entries(tensors).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
+  const spans = Object.entries(tensors).sort(
+    (a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1],
+  );
   let at = 0;
   for (const [name, e] of spans) {
-    if (e.data_offsets[0] !== at) fail(`${name}: data_offsets start at ${e.data_offsets[0]}, expected ${at} (a hole or an overlap)`);
+    if (e.data_offsets[0] !== at)
+      fail(`${name}: data_offsets start at ${e.data_offsets[0]}, expected ${at} (a hole or an overlap)`);
     at = e.data_offsets[1];
   }
   if (at !== dataLength) fail(`the tensors cover ${at} of ${dataLength} data bytes`);
@@ -244,7 +279,9 @@ function openForReading(file: string): { fd: number; size: number } {
   const stat = fs.fstatSync(fd);
   if (!stat.isFile()) {
     fs.closeSync(fd);
-    throw new Error(`path: ${file} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}, not a safetensors file`);
+    throw new Error(
+      `path: ${file} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}, not a safetensors file`,
+    );
   }
   return { fd, size: stat.size };
 }
@@ -254,7 +291,8 @@ function readFully(fd: number, into: Uint8Array, position: number, file: string)
   let done = 0;
   while (done < into.length) {
     const got = fs.readSync(fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
-    if (got === 0) invalid(file, `the file ended at byte ${position + done}, before the ${into.length} bytes its header promises`);
+    if (got === 0)
+      invalid(file, `the file ended at byte ${position + done}, before the ${into.length} bytes its header promises`);
     done += got;
   }
 }
@@ -279,7 +317,10 @@ export interface LoadSafetensorsOptions {
  * is checked against the file's length first, so nothing larger than the file is allocated; each
  * tensor's bytes are then read on their own.
  */
-export function readSafetensors(file: string, opts?: LoadSafetensorsOptions): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+export function readSafetensors(
+  file: string,
+  opts?: LoadSafetensorsOptions,
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   checkLittleEndian();
   checkPath(file);
   const { device } = checkOptions(opts, ['device']);
@@ -290,10 +331,14 @@ export function readSafetensors(file: string, opts?: LoadSafetensorsOptions): { 
     const { header, dataStart } = readHeaderOf(fd, size, file);
     for (const [name, e] of Object.entries(header.tensors)) {
       if (!READABLE.includes(e.dtype)) {
-        throw new Error(`${file}: tensor ${name} has dtype ${e.dtype}; fourierformer reads ${READABLE.join(', ')} (as float32)`);
+        throw new Error(
+          `${file}: tensor ${name} has dtype ${e.dtype}; fourierformer reads ${READABLE.join(', ')} (as float32)`,
+        );
       }
       if (numel(e.shape) > MAX_ELEMENTS) {
-        throw new Error(`${file}: tensor ${name} of shape ${shapeString(e.shape)} has more elements than a tensor holds (2^31 - 1)`);
+        throw new Error(
+          `${file}: tensor ${name} of shape ${shapeString(e.shape)} has more elements than a tensor holds (2^31 - 1)`,
+        );
       }
       const bytes = new Uint8Array(e.data_offsets[1] - e.data_offsets[0]);
       readFully(fd, bytes, dataStart + e.data_offsets[0], file);

@@ -16,7 +16,10 @@ export interface BlockAttentionConfig extends FourierKernelSettings, NeuralSetti
 export function checkBlockAttention(cfg: BlockAttentionConfig, layers: number): void {
   checkAttentionKind(cfg.attention, 'cfg.attention');
   checkNeuralLayers(cfg.neuralLayers, layers, 'cfg.neuralLayers');
-  if (cfg.radiusInit !== undefined && !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))) {
+  if (
+    cfg.radiusInit !== undefined &&
+    !(typeof cfg.radiusInit === 'number' && cfg.radiusInit > 0 && Number.isFinite(cfg.radiusInit))
+  ) {
     throw new Error(`cfg.radiusInit: expected a finite number > 0, got ${String(cfg.radiusInit)}`);
   }
 }
@@ -24,8 +27,17 @@ export function checkBlockAttention(cfg: BlockAttentionConfig, layers: number): 
 /** Block i's attention options (TransformerBlock's), R initialised to the model's default unless cfg sets it. */
 export function blockAttentionOptions(cfg: BlockAttentionConfig, i: number, defaultRadius: number) {
   return {
-    attention: blockAttention(cfg.attention, cfg.neuralLayers, i), neuralDim: cfg.neuralDim, radius: cfg.radius, radiusInit: cfg.radiusInit ?? defaultRadius,
-    power: cfg.power, eps: cfg.eps, stable: cfg.stable, features: cfg.features,
-    randomFeatures: cfg.randomFeatures, redrawFeatures: cfg.redrawFeatures, rpeFrequencies: cfg.rpeFrequencies, rpeComponents: cfg.rpeComponents,
+    attention: blockAttention(cfg.attention, cfg.neuralLayers, i),
+    neuralDim: cfg.neuralDim,
+    radius: cfg.radius,
+    radiusInit: cfg.radiusInit ?? defaultRadius,
+    power: cfg.power,
+    eps: cfg.eps,
+    stable: cfg.stable,
+    features: cfg.features,
+    randomFeatures: cfg.randomFeatures,
+    redrawFeatures: cfg.redrawFeatures,
+    rpeFrequencies: cfg.rpeFrequencies,
+    rpeComponents: cfg.rpeComponents,
   };
 }

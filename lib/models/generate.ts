@@ -34,7 +34,10 @@ export interface GenerateOptions extends SamplingOptions {
   shift?: number;
   /** Whether to keep a key-value cache (true by default); false recomputes the window per token. */
   useCache?: boolean;
-  /** With the cache: each token through the blocks' fused decoding step where they have one (true by default); false: op by op. */
+  /**
+   * With the cache: each token through the blocks' fused decoding step where they have one
+   * (true by default); false: op by op.
+   */
   fusedStep?: boolean;
   /** Called with each new token as soon as it is drawn (streaming). */
   onToken?: (id: number) => void;
@@ -53,7 +56,9 @@ export interface GenerateResult {
 
 function checkInt(v: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new Error(`${what}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? 'inf' : max}], got ${String(v)}`);
+    throw new Error(
+      `${what}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? 'inf' : max}], got ${String(v)}`,
+    );
   }
   return v;
 }
@@ -63,7 +68,10 @@ function checkPrompt(prompt: ArrayLike<number>, vocabSize: number): number[] {
   if (prompt === null || typeof prompt !== 'object' || typeof prompt.length !== 'number') {
     throw new Error('promptIds: expected an array of token ids');
   }
-  if (prompt.length === 0) throw new Error('promptIds: the prompt is empty; expected at least one token id (e.g. the <eos> id, to start a sentence)');
+  if (prompt.length === 0)
+    throw new Error(
+      'promptIds: the prompt is empty; expected at least one token id (e.g. the <eos> id, to start a sentence)',
+    );
   return Array.from({ length: prompt.length }, (_, i) => checkInt(prompt[i], `promptIds[${i}]`, 0, vocabSize - 1));
 }
 
@@ -81,7 +89,11 @@ export interface CausalLanguageModel {
   eval(): unknown;
 }
 
-export function generate(model: CausalLanguageModel, promptIds: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+export function generate(
+  model: CausalLanguageModel,
+  promptIds: ArrayLike<number>,
+  opts: GenerateOptions = {},
+): GenerateResult {
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
   const { context, vocabSize } = model.config;
   const prompt = checkPrompt(promptIds, vocabSize);
@@ -92,8 +104,9 @@ export function generate(model: CausalLanguageModel, promptIds: ArrayLike<number
   if (!Array.isArray(stopIds)) throw new Error('stopIds: expected an array of token ids');
   const stops = new Set(stopIds.map((id, i) => checkInt(id, `stopIds[${i}]`, 0, vocabSize - 1)));
   if (opts.onToken !== undefined && typeof opts.onToken !== 'function') throw new Error('onToken: expected a function');
-  if (opts.generator !== undefined && !(opts.generator instanceof Generator)) throw new Error('generator: expected an ff.Generator');
-  const generator = opts.seed !== undefined ? new Generator(opts.seed) : opts.generator ?? defaultGenerator;
+  if (opts.generator !== undefined && !(opts.generator instanceof Generator))
+    throw new Error('generator: expected an ff.Generator');
+  const generator = opts.seed !== undefined ? new Generator(opts.seed) : (opts.generator ?? defaultGenerator);
   const useCache = opts.useCache ?? true;
   if (typeof useCache !== 'boolean') throw new Error(`useCache: expected a boolean, got ${String(useCache)}`);
   const fusedStep = opts.fusedStep ?? true;
@@ -102,13 +115,19 @@ export function generate(model: CausalLanguageModel, promptIds: ArrayLike<number
   const device = model.device;
   const cache = useCache ? new KVCache(model.blocks.length) : null;
   /** The log-probabilities after the last of `ids`, read with the cache (which they continue) or from scratch. */
-  const next = (ids: number[]): Float32Array => tidy(() => {
-    const input = tensor(ids, [1, ids.length], { device });
-    return model.logProbs(input, { cache: cache ?? undefined, last: true, fusedStep }).toFloat32Array();
-  });
+  const next = (ids: number[]): Float32Array =>
+    tidy(() => {
+      const input = tensor(ids, [1, ids.length], { device });
+      return model.logProbs(input, { cache: cache ?? undefined, last: true, fusedStep }).toFloat32Array();
+    });
 
   let window = prompt.slice(-context);
-  const result: GenerateResult = { tokens: [], promptDropped: prompt.length - window.length, windowDropped: 0, stoppedBy: 'length' };
+  const result: GenerateResult = {
+    tokens: [],
+    promptDropped: prompt.length - window.length,
+    windowDropped: 0,
+    stoppedBy: 'length',
+  };
   const wasTraining = model.training;
   model.eval();
   try {

@@ -26,7 +26,12 @@
 // authors' code; biases that keep the network alive). The code's attention output
 // projection has no bias (projBias false; true by default).
 import { noGrad } from '../autograd/grad-mode';
-import { adaptiveInput, adaptiveLogProbs, adaptiveLogSoftmaxWithLoss, AdaptiveSoftmaxTail } from '../ops/adaptive-softmax';
+import {
+  adaptiveInput,
+  adaptiveLogProbs,
+  adaptiveLogSoftmaxWithLoss,
+  AdaptiveSoftmaxTail,
+} from '../ops/adaptive-softmax';
 import { crossEntropy, Reduction } from '../ops/cross-entropy';
 import { add, scale } from '../ops/elementwise';
 import { embedding } from '../ops/embedding';
@@ -99,11 +104,19 @@ class TailCluster extends Module {
   readonly weight: Tensor | null;
   readonly proj: Tensor | null;
 
-  constructor(rows: number, dim: number, dModel: number, tied: boolean, device: Device | undefined, generator: Generator | undefined) {
+  constructor(
+    rows: number,
+    dim: number,
+    dModel: number,
+    tied: boolean,
+    device: Device | undefined,
+    generator: Generator | undefined,
+  ) {
     super();
     this.bias = this.registerParameter('bias', zeros([rows], { device }));
     this.weight = tied ? null : this.registerParameter('weight', weight([rows, dim], device, generator));
-    this.proj = tied || dim === dModel ? null : this.registerParameter('proj', weight([dim, dModel], device, generator));
+    this.proj =
+      tied || dim === dModel ? null : this.registerParameter('proj', weight([dim, dModel], device, generator));
   }
 }
 
@@ -133,35 +146,55 @@ class OutputLayer extends Module {
     if (tied) this.clusterWeight = this.registerParameter('clusterWeight', weight([k, d], device, generator));
     else this.head = this.registerParameter('head', weight([cutoffs[0] + k, d], device, generator));
     const bounds = [...cutoffs, V];
-    this.tails = this.registerModule('tails', new ModuleList(
-      cutoffs.map((c, i) => new TailCluster(bounds[i + 1] - c, dims[i + 1], d, tied, device, generator)),
-    ));
+    this.tails = this.registerModule(
+      'tails',
+      new ModuleList(
+        cutoffs.map((c, i) => new TailCluster(bounds[i + 1] - c, dims[i + 1], d, tied, device, generator)),
+      ),
+    );
   }
 }
 
 function checkConfig(cfg: LanguageModelConfig): number[] {
   if (cfg === null || typeof cfg !== 'object') throw new Error('cfg: expected a LanguageModelConfig object');
-  for (const key of ['vocabSize', 'dModel', 'numLayers', 'numHeads', 'ffDim', 'context'] as const) checkFeatures(cfg[key], `cfg.${key}`);
+  for (const key of ['vocabSize', 'dModel', 'numLayers', 'numHeads', 'ffDim', 'context'] as const)
+    checkFeatures(cfg[key], `cfg.${key}`);
   if (cfg.vocabSize < 2) throw new Error(`cfg.vocabSize: expected at least 2 tokens, got ${cfg.vocabSize}`);
-  if (cfg.dModel % cfg.numHeads !== 0) throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
-  if (cfg.dModel % 2 !== 0) throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
-  if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
+  if (cfg.dModel % cfg.numHeads !== 0)
+    throw new Error(`cfg.numHeads: ${cfg.numHeads} does not divide cfg.dModel ${cfg.dModel}`);
+  if (cfg.dModel % 2 !== 0)
+    throw new Error(`cfg.dModel: expected an even size (sinusoidal positions), got ${cfg.dModel}`);
+  if (typeof cfg.dropout !== 'number' || !(cfg.dropout >= 0 && cfg.dropout < 1))
+    throw new Error(`cfg.dropout: expected a rate in [0, 1), got ${String(cfg.dropout)}`);
   checkBlockAttention(cfg, cfg.numLayers);
-  if (typeof cfg.tieWeights !== 'boolean') throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
+  if (typeof cfg.tieWeights !== 'boolean')
+    throw new Error(`cfg.tieWeights: expected a boolean, got ${String(cfg.tieWeights)}`);
   const norm = cfg.norm ?? 'post';
-  if (norm !== 'pre' && norm !== 'post') throw new Error(`cfg.norm: expected 'pre' or 'post', got ${JSON.stringify(cfg.norm)}`);
-  if (cfg.projBias !== undefined && typeof cfg.projBias !== 'boolean') throw new Error(`cfg.projBias: expected a boolean, got ${String(cfg.projBias)}`);
-  if (cfg.lnInitStd !== undefined && !(typeof cfg.lnInitStd === 'number' && cfg.lnInitStd >= 0 && Number.isFinite(cfg.lnInitStd))) {
+  if (norm !== 'pre' && norm !== 'post')
+    throw new Error(`cfg.norm: expected 'pre' or 'post', got ${JSON.stringify(cfg.norm)}`);
+  if (cfg.projBias !== undefined && typeof cfg.projBias !== 'boolean')
+    throw new Error(`cfg.projBias: expected a boolean, got ${String(cfg.projBias)}`);
+  if (
+    cfg.lnInitStd !== undefined &&
+    !(typeof cfg.lnInitStd === 'number' && cfg.lnInitStd >= 0 && Number.isFinite(cfg.lnInitStd))
+  ) {
     throw new Error(`cfg.lnInitStd: expected a finite number >= 0, got ${String(cfg.lnInitStd)}`);
   }
   const c = cfg.cutoffs;
-  if (!Array.isArray(c) || c.some((x, i) => !Number.isInteger(x) || x < 1 || x >= cfg.vocabSize || (i > 0 && x <= c[i - 1]))) {
-    throw new Error(`cfg.cutoffs: expected increasing integers in [1, ${cfg.vocabSize}) (below cfg.vocabSize), or [] for a full softmax, got ${JSON.stringify(c)}`);
+  if (
+    !Array.isArray(c) ||
+    c.some((x, i) => !Number.isInteger(x) || x < 1 || x >= cfg.vocabSize || (i > 0 && x <= c[i - 1]))
+  ) {
+    throw new Error(
+      `cfg.cutoffs: expected increasing integers in [1, ${cfg.vocabSize}) (below cfg.vocabSize), or [] for a full softmax, got ${JSON.stringify(c)}`,
+    );
   }
   const divVal = cfg.divVal ?? 1;
   const dims = [0, ...c].map((_, i) => cfg.dModel / divVal ** i);
   if (!Number.isInteger(divVal) || divVal < 1 || dims.some((dim) => !Number.isInteger(dim))) {
-    throw new Error(`cfg.divVal: expected a positive integer whose powers up to ${c.length} divide cfg.dModel ${cfg.dModel}, got ${String(cfg.divVal)}`);
+    throw new Error(
+      `cfg.divVal: expected a positive integer whose powers up to ${c.length} divide cfg.dModel ${cfg.dModel}, got ${String(cfg.divVal)}`,
+    );
   }
   return dims;
 }
@@ -183,16 +216,29 @@ export class LanguageModel extends Module {
     const { device, generator } = opts;
     const d = cfg.dModel;
     const bounds = [0, ...cfg.cutoffs, cfg.vocabSize];
-    this.embed = this.registerModule('embed', new ModuleList(
-      dims.map((dim, i) => new EmbeddingCluster(bounds[i + 1] - bounds[i], dim, d, device, generator)),
-    ));
+    this.embed = this.registerModule(
+      'embed',
+      new ModuleList(dims.map((dim, i) => new EmbeddingCluster(bounds[i + 1] - bounds[i], dim, d, device, generator))),
+    );
     this.positions = this.registerModule('positions', new SinusoidalPositions(cfg.context, d, { device }));
     this.drop = this.registerModule('drop', new Dropout(cfg.dropout, generator));
     const norm = cfg.norm ?? 'post';
-    const blocks = Array.from({ length: cfg.numLayers }, (_, i) => new TransformerBlock(d, cfg.numHeads, {
-      ...blockAttentionOptions(cfg, i, 2), causal: true, qkvBias: false, projBias: cfg.projBias ?? true,
-      ffDim: cfg.ffDim, norm, activation: 'relu', dropout: cfg.dropout, device, generator,
-    }));
+    const blocks = Array.from(
+      { length: cfg.numLayers },
+      (_, i) =>
+        new TransformerBlock(d, cfg.numHeads, {
+          ...blockAttentionOptions(cfg, i, 2),
+          causal: true,
+          qkvBias: false,
+          projBias: cfg.projBias ?? true,
+          ffDim: cfg.ffDim,
+          norm,
+          activation: 'relu',
+          dropout: cfg.dropout,
+          device,
+          generator,
+        }),
+    );
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
     const scoreNets = scoreNetModules(blocks);
     for (const m of this.blocks.modules()) {
@@ -203,7 +249,8 @@ export class LanguageModel extends Module {
     this.lnF = norm === 'pre' ? this.registerModule('lnF', new LayerNorm(d, { device })) : null;
     const lnStd = cfg.lnInitStd ?? 0;
     if (lnStd > 0) {
-      for (const m of this.modules()) if (m instanceof LayerNorm && m.weight !== null) normal_(m.weight, 1, lnStd, { generator });
+      for (const m of this.modules())
+        if (m instanceof LayerNorm && m.weight !== null) normal_(m.weight, 1, lnStd, { generator });
     }
     this.output = this.registerModule('output', new OutputLayer(this.config, dims, device, generator));
   }
@@ -216,7 +263,9 @@ export class LanguageModel extends Module {
   private checkIds(t: Tensor, what: string): void {
     checkTensor(t, what);
     if (t.ndim !== 2 || t.shape[1] < 1 || t.shape[1] > this.config.context || t.shape[0] < 1) {
-      throw new Error(`${what}: expected token ids [B, T] with 1 <= T <= context ${this.config.context}, got shape ${shapeString(t.shape)}`);
+      throw new Error(
+        `${what}: expected token ids [B, T] with 1 <= T <= context ${this.config.context}, got shape ${shapeString(t.shape)}`,
+      );
     }
   }
 
@@ -226,9 +275,14 @@ export class LanguageModel extends Module {
    */
   private inputs(ids: Tensor, first?: number): Tensor {
     this.checkIds(ids, 'input');
-    const e = this.config.cutoffs.length === 0
-      ? embedding(ids, this.embed.at(0).weight)
-      : adaptiveInput(ids, [...this.embed].map((c) => ({ weight: c.weight, proj: c.proj })), this.config.cutoffs);
+    const e =
+      this.config.cutoffs.length === 0
+        ? embedding(ids, this.embed.at(0).weight)
+        : adaptiveInput(
+            ids,
+            [...this.embed].map((c) => ({ weight: c.weight, proj: c.proj })),
+            this.config.cutoffs,
+          );
     const T = ids.shape[1];
     const pos = first === undefined ? this.positions.forward(T) : slice(this.positions.table, 0, first, first + T);
     return this.drop.forward(add(scale(e, Math.sqrt(this.config.dModel)), pos));
@@ -258,7 +312,10 @@ export class LanguageModel extends Module {
   loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
     this.checkIds(input, 'input');
     checkTensor(target, 'target');
-    if (!sameShape(target.shape, input.shape)) throw new Error(`target: expected the shape of input ${shapeString(input.shape)}, got ${shapeString(target.shape)}`);
+    if (!sameShape(target.shape, input.shape))
+      throw new Error(
+        `target: expected the shape of input ${shapeString(input.shape)}, got ${shapeString(target.shape)}`,
+      );
     if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
     const reduction = opts.reduction ?? 'mean';
     const h = this.hidden(input);
@@ -266,20 +323,34 @@ export class LanguageModel extends Module {
     if (this.config.cutoffs.length === 0) {
       return crossEntropy(linear(h, out.weight ?? this.embed.at(0).weight, out.bias), target, { reduction });
     }
-    return adaptiveLogSoftmaxWithLoss(h, target, this.adaptiveWeights(), { cutoffs: this.config.cutoffs, reduction }).loss;
+    return adaptiveLogSoftmaxWithLoss(h, target, this.adaptiveWeights(), { cutoffs: this.config.cutoffs, reduction })
+      .loss;
   }
 
-  private adaptiveWeights(): { head: Tensor | [Tensor, Tensor]; headBias: Tensor | null; tails: AdaptiveSoftmaxTail[] } {
+  private adaptiveWeights(): {
+    head: Tensor | [Tensor, Tensor];
+    headBias: Tensor | null;
+    tails: AdaptiveSoftmaxTail[];
+  } {
     const out = this.output;
     const tails = [...(out.tails as ModuleList<TailCluster>)];
     if (!this.config.tieWeights) {
-      return { head: out.head as Tensor, headBias: out.headBias, tails: tails.map((t) => ({ weight: t.weight as Tensor, proj: t.proj, bias: t.bias })) };
+      return {
+        head: out.head as Tensor,
+        headBias: out.headBias,
+        tails: tails.map((t) => ({ weight: t.weight as Tensor, proj: t.proj, bias: t.bias })),
+      };
     }
     const clusters = [...this.embed];
     return {
       head: [clusters[0].weight, out.clusterWeight as Tensor],
       headBias: out.headBias,
-      tails: tails.map((t, i) => ({ weight: clusters[i + 1].weight, proj: clusters[i + 1].proj, projTransposed: true, bias: t.bias })),
+      tails: tails.map((t, i) => ({
+        weight: clusters[i + 1].weight,
+        proj: clusters[i + 1].proj,
+        projTransposed: true,
+        bias: t.bias,
+      })),
     };
   }
 
@@ -288,15 +359,17 @@ export class LanguageModel extends Module {
    * (MultiHeadAttention.attentionStatistics), without grad.
    */
   attentionStatistics(input: Tensor): AttentionStatistics[] {
-    return noGrad(() => tidy(() => {
-      const stats: AttentionStatistics[] = [];
-      let x = this.inputs(input);
-      for (const block of this.blocks) {
-        stats.push(block.attn.attentionStatistics(block.norm === 'pre' ? block.ln1.forward(x) : x));
-        x = block.forward(x);
-      }
-      return stats;
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const stats: AttentionStatistics[] = [];
+        let x = this.inputs(input);
+        for (const block of this.blocks) {
+          stats.push(block.attn.attentionStatistics(block.norm === 'pre' ? block.ln1.forward(x) : x));
+          x = block.forward(x);
+        }
+        return stats;
+      }),
+    );
   }
 
   /**
@@ -313,12 +386,16 @@ export class LanguageModel extends Module {
     const { cache } = opts;
     this.checkIds(ids, 'ids');
     if (cache !== undefined && (!(cache instanceof KVCache) || cache.layers.length !== this.blocks.length)) {
-      throw new Error(`opts.cache: expected a KVCache of ${this.blocks.length} layers (new KVCache(model.blocks.length))`);
+      throw new Error(
+        `opts.cache: expected a KVCache of ${this.blocks.length} layers (new KVCache(model.blocks.length))`,
+      );
     }
     const first = cache?.length ?? 0;
     const T = ids.shape[1];
     if (first + T > this.config.context) {
-      throw new Error(`ids: ${T} tokens after the ${first} cached pass the context of ${this.config.context}; start a new cache from the last tokens`);
+      throw new Error(
+        `ids: ${T} tokens after the ${first} cached pass the context of ${this.config.context}; start a new cache from the last tokens`,
+      );
     }
     const fused = opts.fusedStep ?? true;
     if (typeof fused !== 'boolean') throw new Error(`opts.fusedStep: expected a boolean, got ${String(fused)}`);
@@ -344,14 +421,16 @@ export class LanguageModel extends Module {
    * current train/eval mode.
    */
   attentionMaps(input: Tensor): Tensor[] {
-    return noGrad(() => tidy(() => {
-      const maps: Tensor[] = [];
-      let x = this.inputs(input);
-      for (const block of this.blocks) {
-        maps.push(block.attn.attentionMap(block.norm === 'pre' ? block.ln1.forward(x) : x));
-        x = block.forward(x);
-      }
-      return maps;
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const maps: Tensor[] = [];
+        let x = this.inputs(input);
+        for (const block of this.blocks) {
+          maps.push(block.attn.attentionMap(block.norm === 'pre' ? block.ln1.forward(x) : x));
+          x = block.forward(x);
+        }
+        return maps;
+      }),
+    );
   }
 }

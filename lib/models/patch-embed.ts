@@ -15,14 +15,18 @@ import { checkTensor, Tensor } from '../tensor';
 /** images [B, C, H, W] -> patches [B, (H/p)(W/p), C p p]. */
 export function patchify(images: Tensor, patchSize: number): Tensor {
   checkTensor(images, 'images');
-  if (!Number.isInteger(patchSize) || patchSize < 1) throw new Error(`patchSize: expected a positive integer, got ${String(patchSize)}`);
+  if (!Number.isInteger(patchSize) || patchSize < 1)
+    throw new Error(`patchSize: expected a positive integer, got ${String(patchSize)}`);
   if (images.ndim !== 4) throw new Error(`images: expected [B, C, H, W], got shape ${shapeString(images.shape)}`);
   const [B, C, H, W] = images.shape;
   const p = patchSize;
   if (H % p !== 0 || W % p !== 0) {
-    throw new Error(`images: height and width ${H} x ${W} must be multiples of the patch size ${p}, got shape ${shapeString(images.shape)}`);
+    throw new Error(
+      `images: height and width ${H} x ${W} must be multiples of the patch size ${p}, got shape ${shapeString(images.shape)}`,
+    );
   }
-  const gh = H / p, gw = W / p;
+  const gh = H / p,
+    gw = W / p;
   // [B, C, gh, p, gw, p] -> [B, gh, gw, C, p, p]
   const blocks = permute(reshape(images, [B, C, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]);
   return reshape(blocks, [B, gh * gw, C * p * p]);
@@ -37,10 +41,24 @@ export class PatchEmbed extends Module {
   readonly proj: Linear;
   readonly numPatches: number;
 
-  constructor(readonly imageSize: number, readonly patchSize: number, readonly channels: number, readonly dim: number, opts: PatchEmbedOptions = {}) {
+  constructor(
+    readonly imageSize: number,
+    readonly patchSize: number,
+    readonly channels: number,
+    readonly dim: number,
+    opts: PatchEmbedOptions = {},
+  ) {
     super();
-    if (!Number.isInteger(imageSize) || !Number.isInteger(patchSize) || patchSize < 1 || imageSize < patchSize || imageSize % patchSize !== 0) {
-      throw new Error(`patchSize: expected a positive integer dividing imageSize ${String(imageSize)}, got ${String(patchSize)}`);
+    if (
+      !Number.isInteger(imageSize) ||
+      !Number.isInteger(patchSize) ||
+      patchSize < 1 ||
+      imageSize < patchSize ||
+      imageSize % patchSize !== 0
+    ) {
+      throw new Error(
+        `patchSize: expected a positive integer dividing imageSize ${String(imageSize)}, got ${String(patchSize)}`,
+      );
     }
     this.numPatches = (imageSize / patchSize) ** 2;
     this.proj = this.registerModule('proj', new Linear(channels * patchSize * patchSize, dim, opts));

@@ -39,7 +39,9 @@ export function resolveSampling(o: SamplingOptions): ResolvedSampling {
   }
   const topK = o.topK ?? null;
   if (topK !== null && (typeof topK !== 'number' || !Number.isSafeInteger(topK) || topK < 1)) {
-    throw new Error(`topK: expected a positive integer (how many of the most likely tokens are kept; leave it out to keep all), got ${String(topK)}`);
+    throw new Error(
+      `topK: expected a positive integer (how many of the most likely tokens are kept; leave it out to keep all), got ${String(topK)}`,
+    );
   }
   const topP = o.topP ?? 1;
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
@@ -67,7 +69,8 @@ function kthLargest(values: ArrayLike<number>, k: number): number {
   let n = 0;
   const siftDown = (i: number) => {
     for (;;) {
-      const l = 2 * i + 1, r = l + 1;
+      const l = 2 * i + 1,
+        r = l + 1;
       let m = i;
       if (l < n && heap[l] < heap[m]) m = l;
       if (r < n && heap[r] < heap[m]) m = r;

@@ -44,7 +44,8 @@ export interface VisionTransformerConfig extends BlockAttentionConfig {
 }
 
 function checkRate(p: unknown, what: string): number {
-  if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new Error(`${what}: expected a rate in [0, 1), got ${String(p)}`);
+  if (typeof p !== 'number' || !(p >= 0 && p < 1))
+    throw new Error(`${what}: expected a rate in [0, 1), got ${String(p)}`);
   return p;
 }
 
@@ -61,27 +62,51 @@ export class VisionTransformer extends Module {
     super();
     if (cfg === null || typeof cfg !== 'object') throw new Error('cfg: expected a VisionTransformerConfig object');
     this.config = { ...cfg };
-    for (const key of ['imageSize', 'patchSize', 'channels', 'numClasses', 'dim', 'depth', 'numHeads'] as const) checkFeatures(cfg[key], `cfg.${key}`);
+    for (const key of ['imageSize', 'patchSize', 'channels', 'numClasses', 'dim', 'depth', 'numHeads'] as const)
+      checkFeatures(cfg[key], `cfg.${key}`);
     if (typeof cfg.mlpRatio !== 'number' || !(cfg.mlpRatio > 0) || !Number.isInteger(cfg.mlpRatio * cfg.dim)) {
-      throw new Error(`cfg.mlpRatio: expected a number > 0 with mlpRatio * dim an integer, got ${String(cfg.mlpRatio)}`);
+      throw new Error(
+        `cfg.mlpRatio: expected a number > 0 with mlpRatio * dim an integer, got ${String(cfg.mlpRatio)}`,
+      );
     }
-    if (typeof cfg.qkvBias !== 'boolean') throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
+    if (typeof cfg.qkvBias !== 'boolean')
+      throw new Error(`cfg.qkvBias: expected a boolean, got ${String(cfg.qkvBias)}`);
     checkRate(cfg.dropPath, 'cfg.dropPath');
     checkBlockAttention(cfg, cfg.depth);
     const device = opts.device;
     const generator = opts.generator;
     const init = { generator };
-    this.patchEmbed = this.registerModule('patchEmbed', new PatchEmbed(cfg.imageSize, cfg.patchSize, cfg.channels, cfg.dim, { device, generator }));
-    this.clsToken = this.registerParameter('clsToken', truncNormal_(zeros([1, 1, cfg.dim], { device }), 0, 0.02, -2, 2, init));
+    this.patchEmbed = this.registerModule(
+      'patchEmbed',
+      new PatchEmbed(cfg.imageSize, cfg.patchSize, cfg.channels, cfg.dim, { device, generator }),
+    );
+    this.clsToken = this.registerParameter(
+      'clsToken',
+      truncNormal_(zeros([1, 1, cfg.dim], { device }), 0, 0.02, -2, 2, init),
+    );
     const tokens = this.patchEmbed.numPatches + 1;
-    this.posEmbed = this.registerParameter('posEmbed', truncNormal_(zeros([1, tokens, cfg.dim], { device }), 0, 0.02, -2, 2, init));
+    this.posEmbed = this.registerParameter(
+      'posEmbed',
+      truncNormal_(zeros([1, tokens, cfg.dim], { device }), 0, 0.02, -2, 2, init),
+    );
     const lnEps = cfg.lnEps ?? 1e-6;
-    const blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(cfg.dim, cfg.numHeads, {
-      ...blockAttentionOptions(cfg, i, 1), qkvBias: cfg.qkvBias,
-      rpeGrid: [cfg.imageSize / cfg.patchSize, cfg.imageSize / cfg.patchSize], rpePrefixTokens: 1,
-      ffDim: cfg.mlpRatio * cfg.dim, norm: 'pre', activation: 'gelu', lnEps,
-      dropPath: cfg.depth === 1 ? 0 : (cfg.dropPath * i) / (cfg.depth - 1), device, generator,
-    }));
+    const blocks = Array.from(
+      { length: cfg.depth },
+      (_, i) =>
+        new TransformerBlock(cfg.dim, cfg.numHeads, {
+          ...blockAttentionOptions(cfg, i, 1),
+          qkvBias: cfg.qkvBias,
+          rpeGrid: [cfg.imageSize / cfg.patchSize, cfg.imageSize / cfg.patchSize],
+          rpePrefixTokens: 1,
+          ffDim: cfg.mlpRatio * cfg.dim,
+          norm: 'pre',
+          activation: 'gelu',
+          lnEps,
+          dropPath: cfg.depth === 1 ? 0 : (cfg.dropPath * i) / (cfg.depth - 1),
+          device,
+          generator,
+        }),
+    );
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
     this.norm = this.registerModule('norm', new LayerNorm(cfg.dim, { eps: lnEps, device }));
     this.head = this.registerModule('head', new Linear(cfg.dim, cfg.numClasses, { device, generator }));
@@ -124,15 +149,17 @@ export class VisionTransformer extends Module {
 
   /** Per block, what its attention does with its rows (MultiHeadAttention.attentionStatistics), without grad. */
   attentionStatistics(images: Tensor): AttentionStatistics[] {
-    return noGrad(() => tidy(() => {
-      const stats: AttentionStatistics[] = [];
-      let x = this.embed(images);
-      for (const block of this.blocks) {
-        stats.push(block.attn.attentionStatistics(block.ln1.forward(x)));
-        x = block.forward(x);
-      }
-      return stats;
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const stats: AttentionStatistics[] = [];
+        let x = this.embed(images);
+        for (const block of this.blocks) {
+          stats.push(block.attn.attentionStatistics(block.ln1.forward(x)));
+          x = block.forward(x);
+        }
+        return stats;
+      }),
+    );
   }
 
   /**
@@ -140,14 +167,16 @@ export class VisionTransformer extends Module {
    * current train/eval mode.
    */
   attentionMaps(images: Tensor): Tensor[] {
-    return noGrad(() => tidy(() => {
-      const maps: Tensor[] = [];
-      let x = this.embed(images);
-      for (const block of this.blocks) {
-        maps.push(block.attn.attentionMap(block.ln1.forward(x)));
-        x = block.forward(x);
-      }
-      return maps;
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const maps: Tensor[] = [];
+        let x = this.embed(images);
+        for (const block of this.blocks) {
+          maps.push(block.attn.attentionMap(block.ln1.forward(x)));
+          x = block.forward(x);
+        }
+        return maps;
+      }),
+    );
   }
 }

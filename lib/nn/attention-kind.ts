@@ -6,7 +6,9 @@ export const ATTENTION_KINDS: readonly AttentionKind[] = ['fourier', 'dot', 'neu
 /** value as an AttentionKind, or an Error naming `what` and the kinds. */
 export function checkAttentionKind(value: unknown, what: string): AttentionKind {
   if (!(ATTENTION_KINDS as readonly unknown[]).includes(value)) {
-    throw new Error(`${what}: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `${what}: expected ${ATTENTION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(value)}`,
+    );
   }
   return value as AttentionKind;
 }

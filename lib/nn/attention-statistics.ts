@@ -62,7 +62,8 @@ class Accumulator {
 
   /** One row's unnormalised weights w[0 .. n) (all >= 0). */
   add(w: Float64Array, n: number, eps: number | null): void {
-    let S = 0, top = 0;
+    let S = 0,
+      top = 0;
     for (let j = 0; j < n; j++) {
       S += w[j];
       if (w[j] > top) top = w[j];
@@ -89,7 +90,11 @@ class Accumulator {
     }
   }
 
-  result(kind: AttentionStatistics['kind'], stable: boolean, radius: AttentionStatistics['radius']): AttentionStatistics {
+  result(
+    kind: AttentionStatistics['kind'],
+    stable: boolean,
+    radius: AttentionStatistics['radius'],
+  ): AttentionStatistics {
     const mean = (s: number, n: number) => (n > 0 ? s / n : NaN);
     return {
       kind,
@@ -105,7 +110,13 @@ class Accumulator {
 }
 
 /** Visits the rows of q [B, H, Nq, *] in chunks: scores(qChunk) gives [B, H, c, Nk] as a host array. */
-function eachRow(q: Tensor, Nk: number, causal: boolean, scores: (chunk: Tensor) => Float32Array, visit: (row: Float32Array, offset: number, n: number) => void): void {
+function eachRow(
+  q: Tensor,
+  Nk: number,
+  causal: boolean,
+  scores: (chunk: Tensor) => Float32Array,
+  visit: (row: Float32Array, offset: number, n: number) => void,
+): void {
   const [B, H, Nq] = q.shape;
   const chunk = Math.max(1, Math.min(Nq, Math.floor(CHUNK_SCORES / (B * H * Nk))));
   for (let i0 = 0; i0 < Nq; i0 += chunk) {
@@ -119,7 +130,9 @@ function eachRow(q: Tensor, Nk: number, causal: boolean, scores: (chunk: Tensor)
 
 function radiusSummary(R: Tensor): AttentionStatistics['radius'] {
   const r = R.toFloat32Array();
-  let sum = 0, min = Infinity, max = -Infinity;
+  let sum = 0,
+    min = Infinity,
+    max = -Infinity;
   for (const x of r) {
     sum += x;
     min = Math.min(min, x);
@@ -134,10 +147,16 @@ export function fourierStatistics(q: Tensor, k: Tensor, R: Tensor, o: FourierSta
     const Nk = k.shape[2];
     const acc = new Accumulator();
     const w = new Float64Array(Nk);
-    eachRow(q, Nk, o.causal, (qc) => fourierMetric(qc, k, R, { power: 1 }).toFloat32Array(), (s, off, n) => {
-      for (let j = 0; j < n; j++) w[j] = Math.abs(s[off + j]) ** o.power;
-      acc.add(w, n, o.eps);
-    });
+    eachRow(
+      q,
+      Nk,
+      o.causal,
+      (qc) => fourierMetric(qc, k, R, { power: 1 }).toFloat32Array(),
+      (s, off, n) => {
+        for (let j = 0; j < n; j++) w[j] = Math.abs(s[off + j]) ** o.power;
+        acc.add(w, n, o.eps);
+      },
+    );
     return acc.result('fourier', o.stable, radiusSummary(R));
   });
 }
@@ -146,16 +165,28 @@ export function fourierStatistics(q: Tensor, k: Tensor, R: Tensor, o: FourierSta
  * The statistics of a softmax attention over the rows of q [B, H, Nq, *]: logits(qChunk) gives
  * the logits [B, H, chunk, Nk] of a chunk of its rows.
  */
-export function softmaxStatistics(kind: 'dot' | 'neural', q: Tensor, Nk: number, causal: boolean, logits: (chunk: Tensor) => Tensor): AttentionStatistics {
+export function softmaxStatistics(
+  kind: 'dot' | 'neural',
+  q: Tensor,
+  Nk: number,
+  causal: boolean,
+  logits: (chunk: Tensor) => Tensor,
+): AttentionStatistics {
   return noGrad(() => {
     const acc = new Accumulator();
     const w = new Float64Array(Nk);
-    eachRow(q, Nk, causal, (qc) => logits(qc).toFloat32Array(), (s, off, n) => {
-      let m = -Infinity;
-      for (let j = 0; j < n; j++) m = Math.max(m, s[off + j]);
-      for (let j = 0; j < n; j++) w[j] = Math.exp(s[off + j] - m);
-      acc.add(w, n, null);
-    });
+    eachRow(
+      q,
+      Nk,
+      causal,
+      (qc) => logits(qc).toFloat32Array(),
+      (s, off, n) => {
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) m = Math.max(m, s[off + j]);
+        for (let j = 0; j < n; j++) w[j] = Math.exp(s[off + j] - m);
+        acc.add(w, n, null);
+      },
+    );
     return acc.result(kind, false, null);
   });
 }
@@ -167,7 +198,10 @@ export function dotStatistics(q: Tensor, k: Tensor, causal: boolean): AttentionS
 }
 
 /** The statistics of FAVOR+ attention ('performer', 'flt') from its rows of weights (favorWeightRows). */
-export function favorStatistics(kind: 'performer' | 'flt', rows: (visit: (bh: number, i: number, w: Float64Array, n: number) => void) => void): AttentionStatistics {
+export function favorStatistics(
+  kind: 'performer' | 'flt',
+  rows: (visit: (bh: number, i: number, w: Float64Array, n: number) => void) => void,
+): AttentionStatistics {
   return noGrad(() => {
     const acc = new Accumulator();
     rows((_bh, _i, w, n) => acc.add(w, n, null));

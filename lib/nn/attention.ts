@@ -46,7 +46,13 @@ import { tidy } from '../scope';
 import { shapeString } from '../shape';
 import { checkTensor, full, tensor, Tensor } from '../tensor';
 import { ATTENTION_KINDS, AttentionKind } from './attention-kind';
-import { AttentionStatistics, dotStatistics, favorStatistics, fourierStatistics, softmaxStatistics } from './attention-statistics';
+import {
+  AttentionStatistics,
+  dotStatistics,
+  favorStatistics,
+  fourierStatistics,
+  softmaxStatistics,
+} from './attention-statistics';
 import { checkRandomFeatures, checkRedraw, FavorFeatures } from './favor-features';
 import { favorWeightRows } from './favor-weights';
 import type { LayerKVCache } from './kv-cache';
@@ -126,8 +132,25 @@ export interface MultiHeadAttentionOptions {
 
 /** The option names of MultiHeadAttention (TransformerBlock passes them on). */
 export const MULTI_HEAD_ATTENTION_OPTIONS = [
-  'attention', 'causal', 'qkvBias', 'projBias', 'radius', 'radiusInit', 'power', 'eps', 'stable', 'features', 'neuralDim',
-  'randomFeatures', 'redrawFeatures', 'rpeFrequencies', 'rpeComponents', 'rpeGrid', 'rpePrefixTokens', 'device', 'generator',
+  'attention',
+  'causal',
+  'qkvBias',
+  'projBias',
+  'radius',
+  'radiusInit',
+  'power',
+  'eps',
+  'stable',
+  'features',
+  'neuralDim',
+  'randomFeatures',
+  'redrawFeatures',
+  'rpeFrequencies',
+  'rpeComponents',
+  'rpeGrid',
+  'rpePrefixTokens',
+  'device',
+  'generator',
 ] as const;
 
 /**
@@ -151,11 +174,20 @@ export function resolveAttentionOptions(options: MultiHeadAttentionOptions | und
     projBias: optBoolean(opts.projBias, 'opts.projBias', true),
     features: opts.features,
     neuralDim: opts.neuralDim === undefined ? undefined : checkNeuralDim(opts.neuralDim, 'opts.neuralDim'),
-    randomFeatures: checkRandomFeatures(opts.randomFeatures === undefined ? 64 : opts.randomFeatures, 'opts.randomFeatures'),
+    randomFeatures: checkRandomFeatures(
+      opts.randomFeatures === undefined ? 64 : opts.randomFeatures,
+      'opts.randomFeatures',
+    ),
     redrawFeatures: checkRedraw(opts.redrawFeatures === undefined ? 0 : opts.redrawFeatures, 'opts.redrawFeatures'),
-    rpe: resolveSpectralRPEOptions({
-      frequencies: opts.rpeFrequencies, components: opts.rpeComponents, grid: opts.rpeGrid, prefixTokens: opts.rpePrefixTokens,
-    }, (key) => `opts.rpe${key[0].toUpperCase()}${key.slice(1)}`),
+    rpe: resolveSpectralRPEOptions(
+      {
+        frequencies: opts.rpeFrequencies,
+        components: opts.rpeComponents,
+        grid: opts.rpeGrid,
+        prefixTokens: opts.rpePrefixTokens,
+      },
+      (key) => `opts.rpe${key[0].toUpperCase()}${key.slice(1)}`,
+    ),
     radius: optChoice(opts.radius, 'opts.radius', ['shared', 'head', 'feature', 'head-feature'] as const, 'feature'),
     radiusInit,
     fourier,
@@ -182,7 +214,11 @@ export class MultiHeadAttention extends Module {
   readonly kernelFeatures: number;
   private readonly fourier: { power?: number; eps?: number; stable?: boolean };
 
-  constructor(readonly dModel: number, readonly numHeads: number, options?: MultiHeadAttentionOptions) {
+  constructor(
+    readonly dModel: number,
+    readonly numHeads: number,
+    options?: MultiHeadAttentionOptions,
+  ) {
     super();
     checkFeatures(dModel, 'dModel');
     checkFeatures(numHeads, 'numHeads');
@@ -194,22 +230,33 @@ export class MultiHeadAttention extends Module {
     this.fourier = o.fourier;
     const F = o.features ?? this.headDim;
     if (!Number.isInteger(F) || F < 1 || F > this.headDim) {
-      throw new Error(`opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${describe(o.features)}`);
+      throw new Error(
+        `opts.features: expected an integer in [1, ${this.headDim}] (the head dimension), got ${describe(o.features)}`,
+      );
     }
     this.kernelFeatures = F;
     const layer = { device: o.device, generator: o.generator };
     this.qkv = this.registerModule('qkv', new Linear(dModel, 3 * dModel, { ...layer, bias: o.qkvBias }));
     this.proj = this.registerModule('proj', new Linear(dModel, dModel, { ...layer, bias: o.projBias }));
-    this.R = this.attention === 'fourier'
-      ? this.registerParameter('R', full(radiusShape(o.radius, numHeads, F), o.radiusInit, { device: o.device }))
-      : null;
-    this.score = this.attention === 'neural'
-      ? this.registerModule('score', new NeuralScoreNet(this.headDim, o.neuralDim ?? defaultNeuralDim(this.headDim), layer))
-      : null;
-    if (this.attention === 'flt') this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, { ...o.rpe, ...layer }));
+    this.R =
+      this.attention === 'fourier'
+        ? this.registerParameter('R', full(radiusShape(o.radius, numHeads, F), o.radiusInit, { device: o.device }))
+        : null;
+    this.score =
+      this.attention === 'neural'
+        ? this.registerModule(
+            'score',
+            new NeuralScoreNet(this.headDim, o.neuralDim ?? defaultNeuralDim(this.headDim), layer),
+          )
+        : null;
+    if (this.attention === 'flt')
+      this.rpe = this.registerModule('rpe', new SpectralRPE(numHeads, this.headDim, { ...o.rpe, ...layer }));
     if (this.attention === 'performer' || this.attention === 'flt') {
       const dim = this.headDim + (this.rpe === null ? 0 : 2 * this.rpe.numFrequencies);
-      this.favor = this.registerModule('favor', new FavorFeatures(dim, { features: o.randomFeatures, redraw: o.redrawFeatures, ...layer }));
+      this.favor = this.registerModule(
+        'favor',
+        new FavorFeatures(dim, { features: o.randomFeatures, redraw: o.redrawFeatures, ...layer }),
+      );
     }
   }
 
@@ -220,7 +267,9 @@ export class MultiHeadAttention extends Module {
       throw new Error(`x: expected shape [B, N, ${this.dModel}], got ${shapeString(x.shape)}`);
     }
     const [B, N] = x.shape;
-    const H = this.numHeads, Dh = this.headDim, C = this.dModel;
+    const H = this.numHeads,
+      Dh = this.headDim,
+      C = this.dModel;
     const y = this.qkv.forward(x);
     // One token (decoding): [B, 1, 3C] already holds q, k, v [B, H, 1, Dh] in order, a slice each.
     if (N === 1) return [0, 1, 2].map((i) => reshape(slice(y, 2, i * C, (i + 1) * C), [B, H, 1, Dh]));
@@ -262,16 +311,19 @@ export class MultiHeadAttention extends Module {
     const [q, k, v] = this.heads(x);
     const [B, N] = x.shape;
     const past = cache?.length ?? 0;
-    if (this.causal && past > 0 && N !== 1) throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
+    if (this.causal && past > 0 && N !== 1)
+      throw new Error(`x: a causal layer with ${past} cached tokens takes one new token at a time, got ${N}`);
     // 'flt': queries and keys extended by their positions' snippets (cached keys keep theirs)
     const E = this.rpe?.snippets(past, N);
     const [qx, kx] = this.rpe !== null && E !== undefined ? [this.rpe.extend(q, E), this.rpe.extend(k, E)] : [q, k];
     const [keys, values] = cache === undefined ? [kx, v] : cache.update(kx, v);
     const causal = this.causal && past === 0;
     let h: Tensor;
-    if (this.R !== null) h = fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal });
+    if (this.R !== null)
+      h = fourierAttention(this.kernelInput(q), this.kernelInput(keys), values, this.R, { ...this.fourier, causal });
     else if (this.score !== null) h = this.score.forward(q, keys, values, causal);
-    else if (this.favor !== null) h = performerAttention(qx, keys, values, this.favor.next(), { causal, scale: 1 / Math.sqrt(this.headDim) });
+    else if (this.favor !== null)
+      h = performerAttention(qx, keys, values, this.favor.next(), { causal, scale: 1 / Math.sqrt(this.headDim) });
     else h = dotProductAttention(q, keys, values, { causal });
     // [B, H, N, Dh] -> [B, N, H * Dh] (one token: the same order already)
     return this.proj.forward(reshape(N === 1 ? h : permute(h, [0, 2, 1, 3]), [B, N, this.dModel]));
@@ -282,7 +334,14 @@ export class MultiHeadAttention extends Module {
    * or null where it does not cover it and the step runs op by op: 'fourier' reading every
    * feature of its heads (features: F < Dh slices them), and 'dot' at its 1 / sqrt(Dh) scale.
    */
-  decodeSettings(): { attention: 'fourier' | 'dot'; R: Tensor | null; power: number; eps: number; stable: boolean; scale: number } | null {
+  decodeSettings(): {
+    attention: 'fourier' | 'dot';
+    R: Tensor | null;
+    power: number;
+    eps: number;
+    stable: boolean;
+    scale: number;
+  } | null {
     if (this.R !== null) {
       if (this.kernelFeatures !== this.headDim) return null;
       const { power, eps, stable } = resolveFourierOptions(this.fourier);
@@ -297,22 +356,29 @@ export class MultiHeadAttention extends Module {
    * eps, row mass, entropy, largest weight, R; lib/nn/attention-statistics.ts), without grad.
    */
   attentionStatistics(x: Tensor): AttentionStatistics {
-    return noGrad(() => tidy(() => {
-      const [q, k] = this.heads(x);
-      if (this.score !== null) {
-        const score = this.score;
-        return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
-      }
-      if (this.favor !== null) {
-        const [qx, kx] = this.favorInputs(q, k);
-        const projection = this.favor.projection;
-        return favorStatistics(this.attention as 'performer' | 'flt', (visit) => favorWeightRows(qx, kx, projection, this.favorOptions(), visit));
-      }
-      if (this.R === null) return dotStatistics(q, k, this.causal);
-      return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
-        power: this.fourier.power ?? 4, eps: this.fourier.eps ?? 1e-6, stable: this.fourier.stable ?? false, causal: this.causal,
-      });
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const [q, k] = this.heads(x);
+        if (this.score !== null) {
+          const score = this.score;
+          return softmaxStatistics('neural', q, k.shape[2], this.causal, (qc) => score.scores(qc, k));
+        }
+        if (this.favor !== null) {
+          const [qx, kx] = this.favorInputs(q, k);
+          const projection = this.favor.projection;
+          return favorStatistics(this.attention as 'performer' | 'flt', (visit) =>
+            favorWeightRows(qx, kx, projection, this.favorOptions(), visit),
+          );
+        }
+        if (this.R === null) return dotStatistics(q, k, this.causal);
+        return fourierStatistics(this.kernelInput(q), this.kernelInput(k), this.R, {
+          power: this.fourier.power ?? 4,
+          eps: this.fourier.eps ?? 1e-6,
+          stable: this.fourier.stable ?? false,
+          causal: this.causal,
+        });
+      }),
+    );
   }
 
   /**
@@ -320,44 +386,48 @@ export class MultiHeadAttention extends Module {
    * of keys j; each row sums to 1, up to eps for non-stable 'fourier'), without grad.
    */
   attentionMap(x: Tensor): Tensor {
-    return noGrad(() => tidy(() => {
-      const [qh, kh] = this.heads(x);
-      const N = qh.shape[2];
-      if (this.score !== null) {
-        const scores = this.score.scores(qh, kh);
-        return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
-      }
-      if (this.favor !== null) {
-        const [qx, kx] = this.favorInputs(qh, kh);
-        const [B, H] = qh.shape;
-        const P = new Float32Array(B * H * N * N);
-        favorWeightRows(qx, kx, this.favor.projection, this.favorOptions(), (bh, i, w, n) => {
-          let den = 0;
-          for (let j = 0; j < n; j++) den += w[j];
-          for (let j = 0; j < n; j++) P[(bh * N + i) * N + j] = den > 0 ? w[j] / den : 0;
-        });
-        return tensor(P, [B, H, N, N], { device: x.device });
-      }
-      if (this.R === null) {
-        const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
-        return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
-      }
-      const [q, k] = [this.kernelInput(qh), this.kernelInput(kh)];
-      const power = this.fourier.power ?? 4;
-      if (this.fourier.stable === true) {
-        // log K = (p / 2) sum_d log sinc(R_d (q_d - k_d))^2; softmax over j is K / sum_j K.
-        let logK: Tensor | null = null;
-        for (let d = 0; d < this.kernelFeatures; d++) {
-          const term = log(fourierMetric(slice(q, 3, d, d + 1), slice(k, 3, d, d + 1), radiusOfFeature(this.R, d), { power: 2 }));
-          logK = logK === null ? term : add(logK, term);
+    return noGrad(() =>
+      tidy(() => {
+        const [qh, kh] = this.heads(x);
+        const N = qh.shape[2];
+        if (this.score !== null) {
+          const scores = this.score.scores(qh, kh);
+          return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
         }
-        const scaled = scale(logK as Tensor, power / 2);
-        return softmax(this.causal ? add(scaled, causalMask(N, x.device, 'log')) : scaled);
-      }
-      const K = fourierMetric(q, k, this.R, { power });
-      const visible = this.causal ? mul(K, causalMask(N, x.device, 'linear')) : K;
-      return div(visible, addScalar(sum(visible, -1, true), this.fourier.eps ?? 1e-6));
-    }));
+        if (this.favor !== null) {
+          const [qx, kx] = this.favorInputs(qh, kh);
+          const [B, H] = qh.shape;
+          const P = new Float32Array(B * H * N * N);
+          favorWeightRows(qx, kx, this.favor.projection, this.favorOptions(), (bh, i, w, n) => {
+            let den = 0;
+            for (let j = 0; j < n; j++) den += w[j];
+            for (let j = 0; j < n; j++) P[(bh * N + i) * N + j] = den > 0 ? w[j] / den : 0;
+          });
+          return tensor(P, [B, H, N, N], { device: x.device });
+        }
+        if (this.R === null) {
+          const scores = scale(matmul(qh, kh, { transB: true }), 1 / Math.sqrt(this.headDim));
+          return softmax(this.causal ? add(scores, causalMask(N, x.device, 'log')) : scores);
+        }
+        const [q, k] = [this.kernelInput(qh), this.kernelInput(kh)];
+        const power = this.fourier.power ?? 4;
+        if (this.fourier.stable === true) {
+          // log K = (p / 2) sum_d log sinc(R_d (q_d - k_d))^2; softmax over j is K / sum_j K.
+          let logK: Tensor | null = null;
+          for (let d = 0; d < this.kernelFeatures; d++) {
+            const term = log(
+              fourierMetric(slice(q, 3, d, d + 1), slice(k, 3, d, d + 1), radiusOfFeature(this.R, d), { power: 2 }),
+            );
+            logK = logK === null ? term : add(logK, term);
+          }
+          const scaled = scale(logK as Tensor, power / 2);
+          return softmax(this.causal ? add(scaled, causalMask(N, x.device, 'log')) : scaled);
+        }
+        const K = fourierMetric(q, k, this.R, { power });
+        const visible = this.causal ? mul(K, causalMask(N, x.device, 'linear')) : K;
+        return div(visible, addScalar(sum(visible, -1, true), this.fourier.eps ?? 1e-6));
+      }),
+    );
   }
 }
 
@@ -365,7 +435,7 @@ export class MultiHeadAttention extends Module {
 function causalMask(N: number, device: Device, kind: 'linear' | 'log'): Tensor {
   const m = new Float32Array(N * N);
   for (let i = 0; i < N; i++) {
-    for (let j = 0; j < N; j++) m[i * N + j] = kind === 'linear' ? (j <= i ? 1 : 0) : (j <= i ? 0 : -Infinity);
+    for (let j = 0; j < N; j++) m[i * N + j] = kind === 'linear' ? (j <= i ? 1 : 0) : j <= i ? 0 : -Infinity;
   }
   return tensor(m, [N, N], { device });
 }
@@ -378,9 +448,13 @@ function radiusOfFeature(R: Tensor, d: number): Tensor {
 
 function radiusShape(sharing: RadiusSharing, H: number, Dh: number): number[] {
   switch (sharing) {
-    case 'shared': return [1];
-    case 'head': return [H, 1];
-    case 'feature': return [Dh];
-    case 'head-feature': return [H, Dh];
+    case 'shared':
+      return [1];
+    case 'head':
+      return [H, 1];
+    case 'feature':
+      return [Dh];
+    case 'head-feature':
+      return [H, Dh];
   }
 }

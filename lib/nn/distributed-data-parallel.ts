@@ -68,14 +68,18 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (!(module instanceof Module)) throw new Error('module: expected an nn.Module');
     if (opts === null || typeof opts !== 'object') throw new Error('opts: expected { bucketMB?, broadcastBuffers? }');
     const bucketMB = opts.bucketMB ?? 25;
-    if (typeof bucketMB !== 'number' || !(bucketMB > 0) || !Number.isFinite(bucketMB)) throw new Error(`opts.bucketMB: expected a number of MiB > 0, got ${String(opts.bucketMB)}`);
+    if (typeof bucketMB !== 'number' || !(bucketMB > 0) || !Number.isFinite(bucketMB))
+      throw new Error(`opts.bucketMB: expected a number of MiB > 0, got ${String(opts.bucketMB)}`);
     this.bucketMB = bucketMB;
     this.module = this.registerModule('module', module);
     const params = module.parameters().filter((p) => p.requiresGrad);
     if (params.length === 0) throw new Error('module: has no parameter that requires grad');
     const device = params[0].device;
     const other = params.find((p) => p.device !== device);
-    if (other) throw new Error(`module: its parameters are on '${device}' and '${other.device}'; DistributedDataParallel needs one device per rank`);
+    if (other)
+      throw new Error(
+        `module: its parameters are on '${device}' and '${other.device}'; DistributedDataParallel needs one device per rank`,
+      );
     this.makeBuckets(params, Math.max(1, Math.floor((bucketMB * 2 ** 20) / 4)));
     this.broadcastState(opts.broadcastBuffers ?? true);
     for (const p of params) this.hooks.push(registerPostAccumulateGradHook(p, (leaf) => this.finished(leaf)));
@@ -144,9 +148,17 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (dist.worldSize() === 1) return;
     for (const b of this.buckets) {
       const backend = b.flat.backend;
-      backend.packInto(b.flat.storage(), b.params.map((p) => p.storage()), 0);
+      backend.packInto(
+        b.flat.storage(),
+        b.params.map((p) => p.storage()),
+        0,
+      );
       dist.broadcast(b.flat, 0);
-      backend.unpackFrom(b.flat.storage(), b.params.map((p) => p.storage()), 0);
+      backend.unpackFrom(
+        b.flat.storage(),
+        b.params.map((p) => p.storage()),
+        0,
+      );
     }
     if (buffers) for (const t of this.module.buffers()) dist.broadcast(t, 0);
   }
@@ -165,7 +177,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
       queueCallback(() => this.endPass());
     }
     bucket.finished++;
-    while (this.next < this.buckets.length && this.buckets[this.next].finished === this.buckets[this.next].params.length) this.launch(this.buckets[this.next++]);
+    while (
+      this.next < this.buckets.length &&
+      this.buckets[this.next].finished === this.buckets[this.next].params.length
+    )
+      this.launch(this.buckets[this.next++]);
   }
 
   private launch(b: Bucket): void {
@@ -191,7 +207,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
         (b.work as dist.Work).wait();
         const backend = b.flat.backend;
         if (present === null) {
-          backend.unpackFrom(b.flat.storage(), b.params.map((p) => (p.grad as Tensor).storage('grad')), 0);
+          backend.unpackFrom(
+            b.flat.storage(),
+            b.params.map((p) => (p.grad as Tensor).storage('grad')),
+            0,
+          );
           k += b.params.length;
           continue;
         }

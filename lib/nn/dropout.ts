@@ -8,12 +8,16 @@ import type { Tensor } from '../tensor';
 import { Module } from './module';
 
 function checkArgs(p: unknown, generator: unknown): void {
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
   checkGenerator(generator, 'generator');
 }
 
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly generator?: Generator) {
+  constructor(
+    readonly p = 0.5,
+    readonly generator?: Generator,
+  ) {
     super();
     checkArgs(p, generator);
   }
@@ -26,7 +30,10 @@ export class Dropout extends Module {
 
 /** Stochastic depth (timm's DropPath): zeroes whole samples x[b] of a residual branch. */
 export class DropPath extends Module {
-  constructor(readonly p = 0.1, readonly generator?: Generator) {
+  constructor(
+    readonly p = 0.1,
+    readonly generator?: Generator,
+  ) {
     super();
     checkArgs(p, generator);
   }

@@ -18,7 +18,11 @@ export interface EmbeddingOptions {
 export class Embedding extends Module {
   readonly weight: Tensor;
 
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options?: EmbeddingOptions) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    options?: EmbeddingOptions,
+  ) {
     super();
     checkFeatures(numEmbeddings, 'numEmbeddings');
     checkFeatures(embeddingDim, 'embeddingDim');

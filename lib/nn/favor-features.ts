@@ -25,13 +25,15 @@ export interface FavorFeaturesOptions {
 
 /** Checks a count of random features (an integer in [1, 4096]). */
 export function checkRandomFeatures(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 4096) throw new Error(`${what}: expected an integer in [1, 4096], got ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 4096)
+    throw new Error(`${what}: expected an integer in [1, 4096], got ${String(n)}`);
   return n;
 }
 
 /** Checks a redraw interval (a non-negative integer; 0 = never). */
 export function checkRedraw(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`${what}: expected a non-negative integer (0: never), got ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+    throw new Error(`${what}: expected a non-negative integer (0: never), got ${String(n)}`);
   return n;
 }
 
@@ -43,7 +45,10 @@ export class FavorFeatures extends Module {
   readonly redraw: number;
   private readonly seed: number;
 
-  constructor(readonly dim: number, opts: FavorFeaturesOptions = {}) {
+  constructor(
+    readonly dim: number,
+    opts: FavorFeaturesOptions = {},
+  ) {
     super();
     checkFeatures(dim, 'dim');
     checkOptions(opts, ['features', 'redraw', 'device', 'generator']);

@@ -11,7 +11,15 @@ export interface FavorWeightOptions {
 }
 
 /** exp(l - max l) of each row of x [rows, F] into out [rows, M]; returns the rows' max l. */
-function features(x: Float32Array, rows: number, F: number, W: Float32Array, M: number, scale: number, out: Float64Array): Float64Array {
+function features(
+  x: Float32Array,
+  rows: number,
+  F: number,
+  W: Float32Array,
+  M: number,
+  scale: number,
+  out: Float64Array,
+): Float64Array {
   const s = new Float64Array(rows);
   const alpha = Math.sqrt(scale);
   for (let r = 0; r < rows; r++) {
@@ -35,13 +43,19 @@ function features(x: Float32Array, rows: number, F: number, W: Float32Array, M: 
  * Calls visit(bh, i, w, n) for every query row: w[0 .. n) the row's unnormalised weights kappa_ij
  * over the keys it sees (n = Nk, or i + 1 when causal). w is reused between calls.
  */
-export function favorWeightRows(q: Tensor, k: Tensor, projection: Tensor, o: FavorWeightOptions,
-  visit: (bh: number, i: number, w: Float64Array, n: number) => void): void {
+export function favorWeightRows(
+  q: Tensor,
+  k: Tensor,
+  projection: Tensor,
+  o: FavorWeightOptions,
+  visit: (bh: number, i: number, w: Float64Array, n: number) => void,
+): void {
   const [B, H, Nq, F] = q.shape;
   const Nk = k.shape[2];
   const M = projection.shape[0];
   const W = projection.toFloat32Array();
-  const phi = new Float64Array(B * H * Nq * M), e = new Float64Array(B * H * Nk * M);
+  const phi = new Float64Array(B * H * Nq * M),
+    e = new Float64Array(B * H * Nk * M);
   features(q.toFloat32Array(), B * H * Nq, F, W, M, o.scale, phi);
   const sk = features(k.toFloat32Array(), B * H * Nk, F, W, M, o.scale, e);
   const w = new Float64Array(Nk);

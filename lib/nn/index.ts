@@ -12,7 +12,11 @@ export type { EmbeddingOptions } from './embedding';
 export { Dropout, DropPath } from './dropout';
 export { MultiHeadAttention } from './attention';
 export type {
-  FavorSettings, FourierKernelSettings, NeuralSettings, RadiusSharing, MultiHeadAttentionOptions,
+  FavorSettings,
+  FourierKernelSettings,
+  NeuralSettings,
+  RadiusSharing,
+  MultiHeadAttentionOptions,
 } from './attention';
 export type { AttentionKind } from './attention-kind';
 export { FavorFeatures } from './favor-features';

@@ -33,14 +33,22 @@ export function normal_(t: Tensor, mean = 0, std = 1, opts: InitOptions = {}): T
 }
 
 /** Values from N(mean, std^2) redrawn until they fall in [a, b] (default: two std around mean). */
-export function truncNormal_(t: Tensor, mean = 0, std = 1, a = mean - 2 * std, b = mean + 2 * std, opts: InitOptions = {}): Tensor {
+export function truncNormal_(
+  t: Tensor,
+  mean = 0,
+  std = 1,
+  a = mean - 2 * std,
+  b = mean + 2 * std,
+  opts: InitOptions = {},
+): Tensor {
   checkStd(std);
   return write(t, generatorOf(opts).truncatedNormal(checkTensor(t, 'tensor').size, mean, std, a, b), 'tensor');
 }
 
 /** Values uniform in [lo, hi). */
 export function uniform_(t: Tensor, lo = 0, hi = 1, opts: InitOptions = {}): Tensor {
-  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi)) throw new Error(`lo, hi: expected finite lo <= hi, got [${lo}, ${hi})`);
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi))
+    throw new Error(`lo, hi: expected finite lo <= hi, got [${lo}, ${hi})`);
   return write(t, generatorOf(opts).uniform(checkTensor(t, 'tensor').size, lo, hi), 'tensor');
 }
 
@@ -61,7 +69,8 @@ export function ones_(t: Tensor): Tensor {
 
 /** fan_in and fan_out of a weight [out, in, ...] (torch's _calculate_fan_in_and_fan_out). */
 export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
-  if (shape.length < 2) throw new Error(`tensor: fan in and fan out need at least 2 dimensions, got ${shapeString(shape)}`);
+  if (shape.length < 2)
+    throw new Error(`tensor: fan in and fan out need at least 2 dimensions, got ${shapeString(shape)}`);
   const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
   return { fanIn: shape[1] * receptive, fanOut: shape[0] * receptive };
 }

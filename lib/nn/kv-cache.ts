@@ -27,9 +27,20 @@ import { Tensor, zeros } from '../tensor';
 export interface DecodeNative {
   kvCacheWrite(cache: Storage, rows: Storage, dims: number[]): void;
   decodeBlock(
-    x: Storage, params: (Storage | null)[], kCache: Storage, vCache: Storage, dims: number[],
-    attention: 'dot' | 'fourier', norm: 'pre' | 'post', activation: 'relu' | 'gelu' | 'gelu_tanh',
-    lnEps1: number, lnEps2: number, power: number, eps: number, stable: boolean, scale: number,
+    x: Storage,
+    params: (Storage | null)[],
+    kCache: Storage,
+    vCache: Storage,
+    dims: number[],
+    attention: 'dot' | 'fourier',
+    norm: 'pre' | 'post',
+    activation: 'relu' | 'gelu' | 'gelu_tanh',
+    lnEps1: number,
+    lnEps2: number,
+    power: number,
+    eps: number,
+    stable: boolean,
+    scale: number,
   ): Storage;
 }
 
@@ -57,7 +68,8 @@ export class LayerKVCache {
 
   /** Room for `tokens` in the stores made from now on (the model's context: one store for a whole window). */
   reserve(tokens: number): void {
-    if (!Number.isInteger(tokens) || tokens < 1) throw new Error(`tokens: expected a positive integer, got ${String(tokens)}`);
+    if (!Number.isInteger(tokens) || tokens < 1)
+      throw new Error(`tokens: expected a positive integer, got ${String(tokens)}`);
     this.reserved = tokens;
   }
 
@@ -67,12 +79,15 @@ export class LayerKVCache {
    * needed; B, H, Dh and Dv must be those of the tokens cached.
    */
   stores(B: number, H: number, Dh: number, Dv: number, device: Device, more: number): [Tensor, Tensor] {
-    if (isGradEnabled()) throw new Error('KVCache: incremental decoding runs without grad; call it inside ff.noGrad(() => ...)');
+    if (isGradEnabled())
+      throw new Error('KVCache: incremental decoding runs without grad; call it inside ff.noGrad(() => ...)');
     if (this.k !== null && this.v !== null) {
       const [b, h, , dh] = this.k.shape;
       const dv = this.v.shape[3];
       if (B !== b || H !== h || Dh !== dh || Dv !== dv || device !== this.k.device) {
-        throw new Error(`KVCache: new keys [${B}, ${H}, ${more}, ${Dh}] and values [${B}, ${H}, ${more}, ${Dv}] on ${device} do not continue the cached [${b}, ${h}, ${this.n}, ${dh}] and [${b}, ${h}, ${this.n}, ${dv}] on ${this.k.device}`);
+        throw new Error(
+          `KVCache: new keys [${B}, ${H}, ${more}, ${Dh}] and values [${B}, ${H}, ${more}, ${Dv}] on ${device} do not continue the cached [${b}, ${h}, ${this.n}, ${dh}] and [${b}, ${h}, ${this.n}, ${dv}] on ${this.k.device}`,
+        );
       }
       if (this.n + more <= this.capacity) return [this.k, this.v];
     }
@@ -95,7 +110,8 @@ export class LayerKVCache {
 
   /** Counts `tokens` more rows as cached (after the fused step wrote them into the stores). */
   advance(tokens: number): void {
-    if (this.n + tokens > this.capacity) throw new Error(`KVCache: ${tokens} more tokens pass the capacity ${this.capacity} (${this.n} cached)`);
+    if (this.n + tokens > this.capacity)
+      throw new Error(`KVCache: ${tokens} more tokens pass the capacity ${this.capacity} (${this.n} cached)`);
     this.n += tokens;
   }
 
@@ -110,8 +126,16 @@ export class LayerKVCache {
    * every token so far, [B, H, n + T, ...] (copies, tracked by the enclosing tidy() scope).
    */
   update(k: Tensor, v: Tensor): [Tensor, Tensor] {
-    if (k.ndim !== 4 || v.ndim !== 4 || v.shape[0] !== k.shape[0] || v.shape[1] !== k.shape[1] || v.shape[2] !== k.shape[2]) {
-      throw new Error(`KVCache: expected keys [B, H, T, Dh] and values [B, H, T, Dv], got ${shapeString(k.shape)} and ${shapeString(v.shape)}`);
+    if (
+      k.ndim !== 4 ||
+      v.ndim !== 4 ||
+      v.shape[0] !== k.shape[0] ||
+      v.shape[1] !== k.shape[1] ||
+      v.shape[2] !== k.shape[2]
+    ) {
+      throw new Error(
+        `KVCache: expected keys [B, H, T, Dh] and values [B, H, T, Dv], got ${shapeString(k.shape)} and ${shapeString(v.shape)}`,
+      );
     }
     const [B, H, T, Dh] = k.shape;
     const [sk, sv] = this.stores(B, H, Dh, v.shape[3], k.device, T);
@@ -123,7 +147,8 @@ export class LayerKVCache {
 
   /** Keeps the first `tokens` cached (Hugging Face's crop): the next token is fed at that position again. */
   crop(tokens: number): void {
-    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.n) throw new Error(`tokens: expected an integer in [0, ${this.n}] (the tokens cached), got ${String(tokens)}`);
+    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.n)
+      throw new Error(`tokens: expected an integer in [0, ${this.n}] (the tokens cached), got ${String(tokens)}`);
     this.n = tokens;
   }
 
@@ -142,7 +167,8 @@ export class KVCache {
   readonly layers: LayerKVCache[];
 
   constructor(numLayers: number) {
-    if (!Number.isInteger(numLayers) || numLayers < 1) throw new Error(`numLayers: expected a positive integer, got ${String(numLayers)}`);
+    if (!Number.isInteger(numLayers) || numLayers < 1)
+      throw new Error(`numLayers: expected a positive integer, got ${String(numLayers)}`);
     this.layers = Array.from({ length: numLayers }, () => new LayerKVCache());
   }
 

@@ -21,7 +21,10 @@ export class LayerNorm extends Module {
   readonly bias: Tensor | null;
   readonly eps: number;
 
-  constructor(readonly normalizedShape: number, options?: LayerNormModuleOptions) {
+  constructor(
+    readonly normalizedShape: number,
+    options?: LayerNormModuleOptions,
+  ) {
     super();
     checkFeatures(normalizedShape, 'normalizedShape');
     const opts = checkOptions(options, ['eps', 'elementwiseAffine', 'bias', 'device']);
@@ -29,7 +32,8 @@ export class LayerNorm extends Module {
     const affine = optBoolean(opts.elementwiseAffine, 'opts.elementwiseAffine', true);
     const bias = optBoolean(opts.bias, 'opts.bias', true);
     this.weight = affine ? this.registerParameter('weight', ones([normalizedShape], { device: opts.device })) : null;
-    this.bias = affine && bias ? this.registerParameter('bias', zeros([normalizedShape], { device: opts.device })) : null;
+    this.bias =
+      affine && bias ? this.registerParameter('bias', zeros([normalizedShape], { device: opts.device })) : null;
   }
 
   forward(x: Tensor): Tensor {

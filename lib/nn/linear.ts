@@ -17,7 +17,8 @@ export interface LinearOptions {
 }
 
 export function checkFeatures(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new Error(`${what}: expected a positive integer, got ${describe(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+    throw new Error(`${what}: expected a positive integer, got ${describe(n)}`);
   return n;
 }
 
@@ -25,7 +26,11 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options?: LinearOptions) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options?: LinearOptions,
+  ) {
     super();
     checkFeatures(inFeatures, 'inFeatures');
     checkFeatures(outFeatures, 'outFeatures');
@@ -35,8 +40,13 @@ export class Linear extends Module {
     if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
     const bound = 1 / Math.sqrt(inFeatures);
     const init = { generator: opts.generator };
-    this.weight = this.registerParameter('weight', uniform_(zeros([outFeatures, inFeatures], { device: opts.device }), -bound, bound, init));
-    this.bias = bias ? this.registerParameter('bias', uniform_(zeros([outFeatures], { device: opts.device }), -bound, bound, init)) : null;
+    this.weight = this.registerParameter(
+      'weight',
+      uniform_(zeros([outFeatures, inFeatures], { device: opts.device }), -bound, bound, init),
+    );
+    this.bias = bias
+      ? this.registerParameter('bias', uniform_(zeros([outFeatures], { device: opts.device }), -bound, bound, init))
+      : null;
   }
 
   forward(x: Tensor): Tensor {

@@ -39,7 +39,10 @@ export class Module {
   registerParameter(name: string, t: Tensor): Tensor {
     this.checkFree(checkName(name, 'name'));
     checkTensor(t, name);
-    if (!t.isLeaf) throw new Error(`${name}: a parameter must be a leaf tensor (made by ff.tensor or an init helper), not the result of an op`);
+    if (!t.isLeaf)
+      throw new Error(
+        `${name}: a parameter must be a leaf tensor (made by ff.tensor or an init helper), not the result of an op`,
+      );
     t.requiresGrad = true;
     this.params.set(name, keep(t));
     return t;
@@ -205,7 +208,9 @@ export class Module {
       if (!(name in dict)) continue;
       const source = checkTensor(dict[name], `dict.${name}`);
       if (!sameShape(source.shape, target.shape)) {
-        throw new Error(`dict.${name}: shape ${shapeString(source.shape)} does not match the module's ${shapeString(target.shape)}`);
+        throw new Error(
+          `dict.${name}: shape ${shapeString(source.shape)} does not match the module's ${shapeString(target.shape)}`,
+        );
       }
       pairs.push([target, source]);
     }
@@ -250,10 +255,11 @@ export class Module {
         const v = fields[key];
         const copy = swapped(v);
         if (copy) fields[key] = copy;
-        else if (Array.isArray(v)) v.forEach((x, i) => {
-          const c = swapped(x);
-          if (c) v[i] = c;
-        });
+        else if (Array.isArray(v))
+          v.forEach((x, i) => {
+            const c = swapped(x);
+            if (c) v[i] = c;
+          });
       }
     }
     for (const old of moved.keys()) old.dispose();

@@ -34,7 +34,9 @@ export function defaultNeuralDim(headDim: number): number {
 
 export function checkNeuralDim(F: unknown, what: string): number {
   if (typeof F !== 'number' || !Number.isInteger(F) || F < 2 || F > NEURAL_MAX_HIDDEN) {
-    throw new Error(`${what}: expected an integer in [2, ${NEURAL_MAX_HIDDEN}] (the projection width d'; the network's second layer has d' / 2 units), got ${String(F)}`);
+    throw new Error(
+      `${what}: expected an integer in [2, ${NEURAL_MAX_HIDDEN}] (the projection width d'; the network's second layer has d' / 2 units), got ${String(F)}`,
+    );
   }
   return F;
 }
@@ -46,7 +48,11 @@ export class NeuralScoreNet extends Module {
   readonly fc2: Linear;
   readonly fc3: Linear;
 
-  constructor(readonly headDim: number, readonly dim: number, opts: { device?: Device; generator?: Generator } = {}) {
+  constructor(
+    readonly headDim: number,
+    readonly dim: number,
+    opts: { device?: Device; generator?: Generator } = {},
+  ) {
     super();
     checkNeuralDim(dim, 'neuralDim');
     this.qProj = this.registerModule('qProj', new Linear(headDim, dim, opts));
@@ -61,7 +67,14 @@ export class NeuralScoreNet extends Module {
   /** The network's weights as ff.neuralAttention takes them. */
   weights(): NeuralAttentionParams {
     const bias = (l: Linear) => l.bias as Tensor;
-    return { w1: this.fc1.weight, b1: bias(this.fc1), w2: this.fc2.weight, b2: bias(this.fc2), w3: this.fc3.weight, b3: bias(this.fc3) };
+    return {
+      w1: this.fc1.weight,
+      b1: bias(this.fc1),
+      w2: this.fc2.weight,
+      b2: bias(this.fc2),
+      w3: this.fc3.weight,
+      b3: bias(this.fc3),
+    };
   }
 
   /** Neural Attention of heads q, k [B, H, N, headDim] and v [B, H, N, Dv]: [B, H, Nq, Dv]. */
@@ -89,7 +102,11 @@ export class NeuralScoreNet extends Module {
  * The attention of block i of a model configured with `attention`: with 'neural', the blocks in
  * neuralLayers (the first alone by default, as the authors) are 'neural' and the others 'dot'.
  */
-export function blockAttention(attention: AttentionKind, neuralLayers: readonly number[] | undefined, i: number): AttentionKind {
+export function blockAttention(
+  attention: AttentionKind,
+  neuralLayers: readonly number[] | undefined,
+  i: number,
+): AttentionKind {
   if (attention !== 'neural') return attention;
   return (neuralLayers ?? [0]).includes(i) ? 'neural' : 'dot';
 }
@@ -97,9 +114,15 @@ export function blockAttention(attention: AttentionKind, neuralLayers: readonly 
 /** Checks a model configuration's neuralLayers: distinct block indices in [0, layers). */
 export function checkNeuralLayers(neuralLayers: unknown, layers: number, what: string): void {
   if (neuralLayers === undefined) return;
-  const ok = Array.isArray(neuralLayers) && neuralLayers.length > 0 && new Set(neuralLayers).size === neuralLayers.length
-    && neuralLayers.every((i) => Number.isInteger(i) && i >= 0 && i < layers);
-  if (!ok) throw new Error(`${what}: expected distinct block indices in [0, ${layers}), at least one, got ${JSON.stringify(neuralLayers)}`);
+  const ok =
+    Array.isArray(neuralLayers) &&
+    neuralLayers.length > 0 &&
+    new Set(neuralLayers).size === neuralLayers.length &&
+    neuralLayers.every((i) => Number.isInteger(i) && i >= 0 && i < layers);
+  if (!ok)
+    throw new Error(
+      `${what}: expected distinct block indices in [0, ${layers}), at least one, got ${JSON.stringify(neuralLayers)}`,
+    );
 }
 
 /**

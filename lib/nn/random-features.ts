@@ -20,7 +20,8 @@ export interface RandomFeaturesOptions {
 }
 
 function checkCount(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65536) throw new Error(`${what}: expected an integer in [1, 65536], got ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65536)
+    throw new Error(`${what}: expected an integer in [1, 65536], got ${String(n)}`);
   return n;
 }
 

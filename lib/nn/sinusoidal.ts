@@ -34,18 +34,27 @@ export class SinusoidalPositions extends Module {
   /** [length, dim]: row r holds position length - 1 - r. */
   readonly table: Tensor;
 
-  constructor(readonly length: number, readonly dim: number, options?: { device?: Device }) {
+  constructor(
+    readonly length: number,
+    readonly dim: number,
+    options?: { device?: Device },
+  ) {
     super();
     checkFeatures(length, 'length');
     const opts = checkOptions(options, ['device']);
     const positions = Array.from({ length }, (_, r) => length - 1 - r);
-    this.table = this.registerBuffer('table', tensor(sinusoidalEncoding(positions, dim), [length, dim], { device: opts.device }));
+    this.table = this.registerBuffer(
+      'table',
+      tensor(sinusoidalEncoding(positions, dim), [length, dim], { device: opts.device }),
+    );
   }
 
   /** The encodings [T, dim] of a sequence of T tokens: positions T - 1 down to 0. */
   forward(T: number): Tensor {
     if (!Number.isInteger(T) || T < 1 || T > this.length) {
-      throw new Error(`T: expected a sequence length in [1, ${this.length}] (the table ${shapeString(this.table.shape)}), got ${String(T)}`);
+      throw new Error(
+        `T: expected a sequence length in [1, ${this.length}] (the table ${shapeString(this.table.shape)}), got ${String(T)}`,
+      );
     }
     return slice(this.table, 0, this.length - T, this.length);
   }

@@ -49,7 +49,8 @@ export interface SpectralRPEOptions {
 }
 
 function checkCount(n: unknown, what: string, max: number): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) throw new Error(`${what}: expected an integer in [1, ${max}], got ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`${what}: expected an integer in [1, ${max}], got ${String(n)}`);
   return n;
 }
 
@@ -58,7 +59,8 @@ function checkCount(n: unknown, what: string, max: number): number {
  * option (MultiHeadAttention's are rpeFrequencies, ...).
  */
 export function resolveSpectralRPEOptions(
-  opts: Omit<SpectralRPEOptions, 'device' | 'generator'>, name = (key: string) => `opts.${key}`,
+  opts: Omit<SpectralRPEOptions, 'device' | 'generator'>,
+  name = (key: string) => `opts.${key}`,
 ) {
   const frequencies = checkCount(opts.frequencies === undefined ? 64 : opts.frequencies, name('frequencies'), 4096);
   const components = checkCount(opts.components === undefined ? 25 : opts.components, name('components'), 4096);
@@ -67,8 +69,14 @@ export function resolveSpectralRPEOptions(
     throw new Error(`${name('grid')}: expected [rows, columns] of positive integers, got ${describe(g)}`);
   }
   const prefixTokens = opts.prefixTokens === undefined ? 0 : opts.prefixTokens;
-  if (!Number.isInteger(prefixTokens) || prefixTokens < 0) throw new Error(`${name('prefixTokens')}: expected a non-negative integer, got ${describe(opts.prefixTokens)}`);
-  return { frequencies, components, grid: g === undefined ? undefined : [g[0], g[1]] as [number, number], prefixTokens };
+  if (!Number.isInteger(prefixTokens) || prefixTokens < 0)
+    throw new Error(`${name('prefixTokens')}: expected a non-negative integer, got ${describe(opts.prefixTokens)}`);
+  return {
+    frequencies,
+    components,
+    grid: g === undefined ? undefined : ([g[0], g[1]] as [number, number]),
+    prefixTokens,
+  };
 }
 
 export class SpectralRPE extends Module {
@@ -84,19 +92,27 @@ export class SpectralRPE extends Module {
   readonly grid: [number, number] | null;
   readonly prefixTokens: number;
 
-  constructor(readonly numHeads: number, readonly headDim: number, opts: SpectralRPEOptions = {}) {
+  constructor(
+    readonly numHeads: number,
+    readonly headDim: number,
+    opts: SpectralRPEOptions = {},
+  ) {
     super();
     checkFeatures(numHeads, 'numHeads');
     checkFeatures(headDim, 'headDim');
-    const o = resolveSpectralRPEOptions(checkOptions(opts, ['frequencies', 'components', 'grid', 'prefixTokens', 'device', 'generator']));
+    const o = resolveSpectralRPEOptions(
+      checkOptions(opts, ['frequencies', 'components', 'grid', 'prefixTokens', 'device', 'generator']),
+    );
     if (opts.device !== undefined) checkDevice(opts.device, 'opts.device');
     checkGenerator(opts.generator, 'opts.generator');
-    const m = o.frequencies, I = o.components;
+    const m = o.frequencies,
+      I = o.components;
     this.grid = o.grid ?? null;
     this.prefixTokens = o.prefixTokens;
     const d = this.grid ? 2 : 1;
     this.coordDims = d;
-    const H = numHeads, device = opts.device;
+    const H = numHeads,
+      device = opts.device;
     this.weights = this.registerParameter('weights', zeros([H, I], { device }));
     this.means = this.registerParameter('means', zeros([H, I, d], { device }));
     this.logVariances = this.registerParameter('logVariances', zeros([H, I], { device }));
@@ -118,7 +134,9 @@ export class SpectralRPE extends Module {
     const bumps = exp(neg(div(sq, reshape(exp(this.logVariances), [H, 1, I]))));
     const tau = sum(mul(bumps, reshape(this.weights, [H, 1, I])), 2);
     // 1 / p(xi) = (2 pi)^(d/2) exp(|xi|^2 / 2)
-    const invDensity = noGrad(() => scale(exp(scale(sum(mul(this.frequencies, this.frequencies), 2), 0.5)), (2 * Math.PI) ** (d / 2)));
+    const invDensity = noGrad(() =>
+      scale(exp(scale(sum(mul(this.frequencies, this.frequencies), 2), 0.5)), (2 * Math.PI) ** (d / 2)),
+    );
     return mul(tau, invDensity);
   }
 

@@ -12,7 +12,12 @@ import type { Generator } from '../random';
 import { Tensor } from '../tensor';
 import { checkOptions, optChoice, optNumber } from '../options';
 import { shapeString } from '../shape';
-import { MULTI_HEAD_ATTENTION_OPTIONS, MultiHeadAttention, MultiHeadAttentionOptions, resolveAttentionOptions } from './attention';
+import {
+  MULTI_HEAD_ATTENTION_OPTIONS,
+  MultiHeadAttention,
+  MultiHeadAttentionOptions,
+  resolveAttentionOptions,
+} from './attention';
 import { Dropout, DropPath } from './dropout';
 import { decodeNative, LayerKVCache } from './kv-cache';
 import { LayerNorm } from './layernorm';
@@ -52,12 +57,24 @@ export class TransformerBlock extends Module {
   readonly norm: 'pre' | 'post';
   readonly activation: 'gelu' | 'relu';
 
-  constructor(readonly dModel: number, readonly numHeads: number, options?: TransformerBlockOptions) {
+  constructor(
+    readonly dModel: number,
+    readonly numHeads: number,
+    options?: TransformerBlockOptions,
+  ) {
     super();
     checkFeatures(dModel, 'dModel');
     checkFeatures(numHeads, 'numHeads');
     if (dModel % numHeads !== 0) throw new Error(`numHeads: ${numHeads} does not divide dModel ${dModel}`);
-    const opts = checkOptions(options, [...MULTI_HEAD_ATTENTION_OPTIONS, 'ffDim', 'norm', 'activation', 'dropout', 'dropPath', 'lnEps']);
+    const opts = checkOptions(options, [
+      ...MULTI_HEAD_ATTENTION_OPTIONS,
+      'ffDim',
+      'norm',
+      'activation',
+      'dropout',
+      'dropPath',
+      'lnEps',
+    ]);
     const ffDim = checkFeatures(opts.ffDim === undefined ? 4 * dModel : opts.ffDim, 'opts.ffDim');
     this.norm = optChoice(opts.norm, 'opts.norm', ['pre', 'post'], 'pre');
     this.activation = optChoice(opts.activation, 'opts.activation', ['gelu', 'relu'], 'gelu');
@@ -100,27 +117,51 @@ export class TransformerBlock extends Module {
   decodeStep(x: Tensor, cache: LayerKVCache): Tensor | null {
     const settings = this.attn.decodeSettings();
     if (settings === null || !this.canDecodeFused) return null;
-    if (isGradEnabled()) throw new Error('decodeStep: incremental decoding runs without grad; call it inside ff.noGrad(() => ...)');
+    if (isGradEnabled())
+      throw new Error('decodeStep: incremental decoding runs without grad; call it inside ff.noGrad(() => ...)');
     if (x.ndim !== 3 || x.shape[1] !== 1 || x.shape[2] !== this.dModel) {
       throw new Error(`x: expected one token per sequence [B, 1, ${this.dModel}], got ${shapeString(x.shape)}`);
     }
-    if (cache.length === 0) throw new Error('cache: decodeStep continues a filled cache; the first tokens go through forward()');
+    if (cache.length === 0)
+      throw new Error('cache: decodeStep continues a filled cache; the first tokens go through forward()');
     const B = x.shape[0];
-    const H = this.numHeads, Dh = this.dModel / H;
+    const H = this.numHeads,
+      Dh = this.dModel / H;
     const [kStore, vStore] = cache.stores(B, H, Dh, Dh, x.device, 1);
     const { R } = settings;
     const [rH, rD] = R === null ? [1, 1] : R.ndim === 2 ? R.shape : R.ndim === 1 ? [1, R.shape[0]] : [1, 1];
     const p = (t: Tensor | null, what: string) => (t === null ? null : t.storage(what));
     const params = [
-      p(this.ln1.weight, 'ln1.weight'), p(this.ln1.bias, 'ln1.bias'), p(this.attn.qkv.weight, 'qkv.weight'), p(this.attn.qkv.bias, 'qkv.bias'),
-      p(this.attn.proj.weight, 'proj.weight'), p(this.attn.proj.bias, 'proj.bias'), p(R, 'R'), p(this.ln2.weight, 'ln2.weight'),
-      p(this.ln2.bias, 'ln2.bias'), p(this.fc1.weight, 'fc1.weight'), p(this.fc1.bias, 'fc1.bias'), p(this.fc2.weight, 'fc2.weight'),
+      p(this.ln1.weight, 'ln1.weight'),
+      p(this.ln1.bias, 'ln1.bias'),
+      p(this.attn.qkv.weight, 'qkv.weight'),
+      p(this.attn.qkv.bias, 'qkv.bias'),
+      p(this.attn.proj.weight, 'proj.weight'),
+      p(this.attn.proj.bias, 'proj.bias'),
+      p(R, 'R'),
+      p(this.ln2.weight, 'ln2.weight'),
+      p(this.ln2.bias, 'ln2.bias'),
+      p(this.fc1.weight, 'fc1.weight'),
+      p(this.fc1.bias, 'fc1.bias'),
+      p(this.fc2.weight, 'fc2.weight'),
       p(this.fc2.bias, 'fc2.bias'),
     ];
     const dims = [B, this.dModel, H, this.fc1.outFeatures, kStore.shape[2], cache.length, rH, rD];
     const y = decodeNative(x).decodeBlock(
-      x.storage('x'), params, kStore.storage('kCache'), vStore.storage('vCache'), dims, settings.attention, this.norm, this.activation,
-      this.ln1.eps, this.ln2.eps, settings.power, settings.eps, settings.stable, settings.scale,
+      x.storage('x'),
+      params,
+      kStore.storage('kCache'),
+      vStore.storage('vCache'),
+      dims,
+      settings.attention,
+      this.norm,
+      this.activation,
+      this.ln1.eps,
+      this.ln2.eps,
+      settings.power,
+      settings.eps,
+      settings.stable,
+      settings.scale,
     );
     cache.advance(1);
     return new Tensor(y, [B, 1, this.dModel], x.device);

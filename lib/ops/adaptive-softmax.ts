@@ -73,13 +73,15 @@ export interface AdaptiveInputCluster {
 }
 
 function checkCutoffs(cutoffs: unknown, clusters: number, V: number | null): number[] {
-  if (!Array.isArray(cutoffs) || cutoffs.length === 0) throw new Error('opts.cutoffs: expected a non-empty array of increasing positive integers');
+  if (!Array.isArray(cutoffs) || cutoffs.length === 0)
+    throw new Error('opts.cutoffs: expected a non-empty array of increasing positive integers');
   cutoffs.forEach((c, i) => {
     if (!Number.isInteger(c) || c < 1 || (i > 0 && c <= cutoffs[i - 1]) || (V !== null && c >= V)) {
       throw new Error(`opts.cutoffs: expected increasing integers in [1, ${V ?? 'V'}), got ${JSON.stringify(cutoffs)}`);
     }
   });
-  if (cutoffs.length !== clusters) throw new Error(`opts.cutoffs: has ${cutoffs.length} cutoffs but there are ${clusters} clusters`);
+  if (cutoffs.length !== clusters)
+    throw new Error(`opts.cutoffs: has ${cutoffs.length} cutoffs but there are ${clusters} clusters`);
   return cutoffs as number[];
 }
 
@@ -121,7 +123,13 @@ interface AdaptiveShapes {
 }
 
 /** With flat false, x is input itself (ops over the last axis only: no copy into [N, d]). */
-function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[] }, target: Tensor | null, flat = true): AdaptiveShapes {
+function checkAdaptive(
+  input: Tensor,
+  weights: AdaptiveSoftmaxWeights,
+  opts: { cutoffs: number[] },
+  target: Tensor | null,
+  flat = true,
+): AdaptiveShapes {
   checkTensor(input, 'input');
   if (target !== null) checkTensor(target, 'target');
   if (weights === null || typeof weights !== 'object' || !Array.isArray(weights.tails)) {
@@ -131,8 +139,13 @@ function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { c
   if (input.ndim < 1) throw new Error(`input: expected [..., d], got shape ${shapeString(input.shape)}`);
   const d = input.shape[input.ndim - 1];
   const N = input.size / d;
-  if (target !== null && (target.size !== N || !target.shape.every((s, i) => s === input.shape[i]) || target.ndim !== input.ndim - 1)) {
-    throw new Error(`target: expected shape ${shapeString(input.shape.slice(0, -1))} (input without its last axis), got ${shapeString(target.shape)}`);
+  if (
+    target !== null &&
+    (target.size !== N || !target.shape.every((s, i) => s === input.shape[i]) || target.ndim !== input.ndim - 1)
+  ) {
+    throw new Error(
+      `target: expected shape ${shapeString(input.shape.slice(0, -1))} (input without its last axis), got ${shapeString(target.shape)}`,
+    );
   }
   const k = weights.tails.length;
   const headParts = Array.isArray(weights.head) ? weights.head : [weights.head];
@@ -143,14 +156,22 @@ function checkAdaptive(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { c
   const bounds = [...cutoffs, V];
   weights.tails.forEach((t, i) => {
     if (t.weight.ndim !== 2 || t.weight.shape[0] !== bounds[i + 1] - bounds[i]) {
-      throw new Error(`weights.tails[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}] (cluster [${bounds[i]}, ${bounds[i + 1]})), got ${shapeString(t.weight.shape)}`);
+      throw new Error(
+        `weights.tails[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}] (cluster [${bounds[i]}, ${bounds[i + 1]})), got ${shapeString(t.weight.shape)}`,
+      );
     }
   });
-  checkSameDevice({ input, ...(target !== null ? { target } : {}), ...Object.fromEntries(headParts.map((h, i) => [`weights.head[${i}]`, h])) });
+  checkSameDevice({
+    input,
+    ...(target !== null ? { target } : {}),
+    ...Object.fromEntries(headParts.map((h, i) => [`weights.head[${i}]`, h])),
+  });
   const rows = headParts.reduce((n, h) => n + (h.ndim === 2 ? h.shape[0] : NaN), 0);
   if (headParts.some((h) => h.ndim !== 2 || h.shape[1] !== d) || rows !== cutoffs[0] + k) {
     const got = headParts.map((h) => shapeString(h.shape)).join(' + ');
-    throw new Error(`weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${got}`);
+    throw new Error(
+      `weights.head: expected [${cutoffs[0] + k}, ${d}] (shortlist ${cutoffs[0]} + ${k} clusters), got ${got}`,
+    );
   }
   return { x: input.ndim === 2 || !flat ? input : reshape(input, [N, d]), N, V, cutoffs, bounds, headParts };
 }
@@ -165,11 +186,14 @@ function headLogits(s: AdaptiveShapes, headBias: Tensor | null): Tensor {
   if (headParts.length === 1) return linear(x, headParts[0], headBias);
   if (s.N >= x.shape[x.ndim - 1]) return linear(x, concat(headParts, 0), headBias);
   let at = 0;
-  return concat(headParts.map((h) => {
-    const rows = h.shape[0];
-    at += rows;
-    return linear(x, h, headBias === null ? null : slice(headBias, 0, at - rows, at));
-  }), -1);
+  return concat(
+    headParts.map((h) => {
+      const rows = h.shape[0];
+      at += rows;
+      return linear(x, h, headBias === null ? null : slice(headBias, 0, at - rows, at));
+    }),
+    -1,
+  );
 }
 
 /** log p over the whole vocabulary [N, V] from the head's logits (see the header). */
@@ -186,11 +210,15 @@ function logProbsOf(s: AdaptiveShapes, logits: Tensor, weights: AdaptiveSoftmaxW
 
 /** The adaptive softmax's negative log-likelihood of target, and optionally all log-probabilities. */
 export function adaptiveLogSoftmaxWithLoss(
-  input: Tensor, target: Tensor, weights: AdaptiveSoftmaxWeights, opts: AdaptiveSoftmaxOptions,
+  input: Tensor,
+  target: Tensor,
+  weights: AdaptiveSoftmaxWeights,
+  opts: AdaptiveSoftmaxOptions,
 ): AdaptiveSoftmaxResult {
   const s = checkAdaptive(input, weights, opts, target);
   const reduction = opts.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  if (!['mean', 'sum', 'none'].includes(reduction))
+    throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
   const { x, N, V, cutoffs, bounds } = s;
   const logits = headLogits(s, weights.headBias ?? null);
 
@@ -207,7 +235,9 @@ export function adaptiveLogSoftmaxWithLoss(
     const index = tensor(rs, [rs.length], { device });
     const tail = weights.tails[i];
     const tailLogits = linear(project(gatherRows(x, index), tail), tail.weight, tail.bias ?? null);
-    const nll = crossEntropy(tailLogits, tensor(rel[i], [rs.length], { device }), { reduction: perRow ? 'none' : 'sum' });
+    const nll = crossEntropy(tailLogits, tensor(rel[i], [rs.length], { device }), {
+      reduction: perRow ? 'none' : 'sum',
+    });
     loss = add(loss, perRow ? scatterRows(nll, index, N) : nll);
   });
   if (reduction === 'mean') loss = scale(loss, 1 / N);
@@ -220,7 +250,11 @@ export function adaptiveLogSoftmaxWithLoss(
 /** The native one-call log-probabilities (csrc/binding/adaptive_log_probs.cpp). */
 interface AdaptiveNative {
   adaptiveLogProbs(
-    x: Storage, dims: number[], cutoffs: number[], head: Storage[], headBias: Storage | null,
+    x: Storage,
+    dims: number[],
+    cutoffs: number[],
+    head: Storage[],
+    headBias: Storage | null,
     tails: [Storage, Storage | null, Storage | null, number, boolean][],
   ): Storage;
 }
@@ -232,7 +266,11 @@ interface AdaptiveNative {
  * that cost a decoding step most of its output layer); with grad, the composed ops (autograd).
  * opts.composed forces the composed ops (the reference the native call is tested against).
  */
-export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights, opts: { cutoffs: number[]; composed?: boolean }): Tensor {
+export function adaptiveLogProbs(
+  input: Tensor,
+  weights: AdaptiveSoftmaxWeights,
+  opts: { cutoffs: number[]; composed?: boolean },
+): Tensor {
   // every op of logProbsOf works over the last axis, so input [..., d] keeps its leading axes
   const s = checkAdaptive(input, weights, opts, null, input.ndim < 2);
   const named: Record<string, Tensor> = { input };
@@ -252,22 +290,35 @@ export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights,
   checkSameDevice(named);
   const d = input.shape[input.ndim - 1];
   const want = (t: Tensor, shape: number[], what: string) => {
-    if (t.ndim !== shape.length || t.shape.some((n, j) => n !== shape[j])) throw new Error(`${what}: expected ${shapeString(shape)}, got ${shapeString(t.shape)}`);
+    if (t.ndim !== shape.length || t.shape.some((n, j) => n !== shape[j]))
+      throw new Error(`${what}: expected ${shapeString(shape)}, got ${shapeString(t.shape)}`);
   };
   if (weights.headBias) want(weights.headBias, [s.cutoffs[0] + weights.tails.length], 'weights.headBias');
   const tails = weights.tails.map((t, i): [Storage, Storage | null, Storage | null, number, boolean] => {
     const [rows, di] = t.weight.shape;
     const transposed = t.projTransposed === true;
     if (t.proj) want(t.proj, transposed ? [d, di] : [di, d], `weights.tails[${i}].proj`);
-    else if (di !== d) throw new Error(`weights.tails[${i}].weight: expected [${rows}, ${d}] without a projection, got ${shapeString(t.weight.shape)}`);
+    else if (di !== d)
+      throw new Error(
+        `weights.tails[${i}].weight: expected [${rows}, ${d}] without a projection, got ${shapeString(t.weight.shape)}`,
+      );
     if (t.bias) want(t.bias, [rows], `weights.tails[${i}].bias`);
-    return [t.weight.storage(`weights.tails[${i}].weight`), t.proj ? t.proj.storage(`weights.tails[${i}].proj`) : null,
-      t.bias ? t.bias.storage(`weights.tails[${i}].bias`) : null, di, transposed];
+    return [
+      t.weight.storage(`weights.tails[${i}].weight`),
+      t.proj ? t.proj.storage(`weights.tails[${i}].proj`) : null,
+      t.bias ? t.bias.storage(`weights.tails[${i}].bias`) : null,
+      di,
+      transposed,
+    ];
   });
   const native = input.backend as unknown as AdaptiveNative;
   const y = native.adaptiveLogProbs(
-    input.storage('input'), [s.N, d, s.V], s.cutoffs, s.headParts.map((h, i) => h.storage(`weights.head[${i}]`)),
-    weights.headBias ? weights.headBias.storage('weights.headBias') : null, tails,
+    input.storage('input'),
+    [s.N, d, s.V],
+    s.cutoffs,
+    s.headParts.map((h, i) => h.storage(`weights.head[${i}]`)),
+    weights.headBias ? weights.headBias.storage('weights.headBias') : null,
+    tails,
   );
   return new Tensor(y, input.ndim >= 2 ? [...input.shape.slice(0, -1), s.V] : [s.V], input.device);
 }
@@ -275,7 +326,8 @@ export function adaptiveLogProbs(input: Tensor, weights: AdaptiveSoftmaxWeights,
 /** Adaptive input embeddings of ids [...] -> [..., d]: cluster i looks up clusters[i].weight and projects to d. */
 export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cutoffs: number[]): Tensor {
   checkTensor(ids, 'ids');
-  if (!Array.isArray(clusters) || clusters.length < 2) throw new Error('clusters: expected one { weight, proj? } per cluster, shortlist first (at least 2)');
+  if (!Array.isArray(clusters) || clusters.length < 2)
+    throw new Error('clusters: expected one { weight, proj? } per cluster, shortlist first (at least 2)');
   clusters.forEach((c, i) => checkTensor(c?.weight, `clusters[${i}].weight`));
   const last = clusters.length - 1;
   const V = cutoffs?.[last - 1] + clusters[last].weight.shape[0];
@@ -283,11 +335,14 @@ export function adaptiveInput(ids: Tensor, clusters: AdaptiveInputCluster[], cut
   const bounds = [0, ...cutoffs, V];
   const dims = clusters.map((c, i) => {
     if (c.weight.ndim !== 2 || c.weight.shape[0] !== bounds[i + 1] - bounds[i]) {
-      throw new Error(`clusters[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}], got ${shapeString(c.weight.shape)}`);
+      throw new Error(
+        `clusters[${i}].weight: expected [${bounds[i + 1] - bounds[i]}, d_${i}], got ${shapeString(c.weight.shape)}`,
+      );
     }
     return c.proj ? checkTensor(c.proj, `clusters[${i}].proj`).shape[0] : c.weight.shape[1];
   });
-  if (dims.some((dd) => dd !== dims[0])) throw new Error(`clusters: every cluster must project to the same d, got ${JSON.stringify(dims)}`);
+  if (dims.some((dd) => dd !== dims[0]))
+    throw new Error(`clusters: every cluster must project to the same d, got ${JSON.stringify(dims)}`);
   const values = ids.toFloat32Array();
   checkIdsRange(values, V, 'ids');
   const { rows, rel } = route(values, bounds);

@@ -30,9 +30,18 @@ type Args = [number[], boolean, number, number, number];
 
 export class CrossEntropyFunction extends Function {
   static override forward(ctx: Context, input: Tensor, target: Tensor, args: Args): Tensor {
-    const [loss, lse, count] = input.backend.crossEntropyForward(input.storage('input'), target.storage('target'), ...args);
+    const [loss, lse, count] = input.backend.crossEntropyForward(
+      input.storage('input'),
+      target.storage('target'),
+      ...args,
+    );
     const rowsShape = input.shape.slice(0, -1);
-    ctx.saveForBackward(input, target, new Tensor(lse, [args[0][0]], input.device), new Tensor(count, [1], input.device));
+    ctx.saveForBackward(
+      input,
+      target,
+      new Tensor(lse, [args[0][0]], input.device),
+      new Tensor(count, [1], input.device),
+    );
     ctx.args = args;
     return new Tensor(loss, args[4] === 0 ? rowsShape : [], input.device);
   }
@@ -40,7 +49,11 @@ export class CrossEntropyFunction extends Function {
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
     const [input, target, lse, count] = ctx.savedTensors;
     const dx = input.backend.crossEntropyBackward(
-      input.storage('input'), target.storage('target'), lse.storage('lse'), count.storage('count'), grad.storage('grad'),
+      input.storage('input'),
+      target.storage('target'),
+      lse.storage('lse'),
+      count.storage('count'),
+      grad.storage('grad'),
       ...(ctx.args as Args),
     );
     return [new Tensor(dx, input.shape, input.device), null, null];
@@ -52,12 +65,15 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
   checkTensor(input, 'input');
   checkTensor(target, 'target');
   checkSameDevice({ input, target });
-  if (input.ndim < 1 || input.size === 0) throw new Error(`input: expected a non-empty tensor [..., C], got shape ${shapeString(input.shape)}`);
+  if (input.ndim < 1 || input.size === 0)
+    throw new Error(`input: expected a non-empty tensor [..., C], got shape ${shapeString(input.shape)}`);
   const C = input.shape[input.ndim - 1];
   const rowsShape = input.shape.slice(0, -1);
   const soft = sameShape(target.shape, input.shape);
   if (!soft && !sameShape(target.shape, rowsShape)) {
-    throw new Error(`target: expected class ids of shape ${shapeString(rowsShape)} or probabilities of shape ${shapeString(input.shape)}, got ${shapeString(target.shape)}`);
+    throw new Error(
+      `target: expected class ids of shape ${shapeString(rowsShape)} or probabilities of shape ${shapeString(input.shape)}, got ${shapeString(target.shape)}`,
+    );
   }
   const opts = checkOptions(options, ['ignoreIndex', 'labelSmoothing', 'reduction']);
   const ignoreIndex = opts.ignoreIndex === undefined ? -100 : opts.ignoreIndex;
@@ -65,9 +81,11 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
     throw new Error(`opts.ignoreIndex: expected an integer within +-2^24, got ${String(ignoreIndex)}`);
   }
   const ls = opts.labelSmoothing === undefined ? 0 : opts.labelSmoothing;
-  if (typeof ls !== 'number' || !(ls >= 0 && ls <= 1)) throw new Error(`opts.labelSmoothing: expected a number in [0, 1], got ${String(ls)}`);
+  if (typeof ls !== 'number' || !(ls >= 0 && ls <= 1))
+    throw new Error(`opts.labelSmoothing: expected a number in [0, 1], got ${String(ls)}`);
   const reduction = opts.reduction === undefined ? 'mean' : opts.reduction;
-  if (!REDUCTIONS.includes(reduction)) throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  if (!REDUCTIONS.includes(reduction))
+    throw new Error(`opts.reduction: expected 'mean', 'sum' or 'none', got ${String(reduction)}`);
   const args: Args = [[input.size / C, C], soft, ignoreIndex, ls, REDUCTIONS.indexOf(reduction)];
   return CrossEntropyFunction.apply(input, target, args) as Tensor;
 }

@@ -29,10 +29,22 @@ export class DotProductAttention extends Function {
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
     const [q, k, v, o, lse] = ctx.savedTensors;
     const [dq, dk, dv] = q.backend.dotAttentionBackward(
-      q.storage('q'), k.storage('k'), v.storage('v'), ctx.dims as number[], ctx.scale as number,
-      o.storage('out'), lse.storage('lse'), grad.storage('grad'),
+      q.storage('q'),
+      k.storage('k'),
+      v.storage('v'),
+      ctx.dims as number[],
+      ctx.scale as number,
+      o.storage('out'),
+      lse.storage('lse'),
+      grad.storage('grad'),
     );
-    return [new Tensor(dq, q.shape, q.device), new Tensor(dk, k.shape, k.device), new Tensor(dv, v.shape, v.device), null, null];
+    return [
+      new Tensor(dq, q.shape, q.device),
+      new Tensor(dk, k.shape, k.device),
+      new Tensor(dv, v.shape, v.device),
+      null,
+      null,
+    ];
   }
 }
 

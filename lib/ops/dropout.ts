@@ -27,13 +27,17 @@ export class DropoutFunction extends Function {
   }
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
-    return [new Tensor(grad.backend.dropout(grad.storage('grad'), ...(ctx.args as Args)), grad.shape, grad.device), null];
+    return [
+      new Tensor(grad.backend.dropout(grad.storage('grad'), ...(ctx.args as Args)), grad.shape, grad.device),
+      null,
+    ];
   }
 }
 
 function apply(x: Tensor, p: number, options: DropoutOptions | undefined, perSample: boolean): Tensor {
   checkTensor(x, 'x');
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new Error(`p: expected a probability in [0, 1], got ${describe(p)}`);
   const opts = checkOptions(options, ['training', 'generator']);
   const training = optBoolean(opts.training, 'opts.training', true);
   const generator = opts.generator === undefined ? defaultGenerator : opts.generator;

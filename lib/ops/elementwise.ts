@@ -12,7 +12,11 @@ import { sumToShape } from './reduce';
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 
 /** The NumPy broadcast of two shapes; the error names both arguments. */
-export function broadcastShapes(a: readonly number[], b: readonly number[], names: [string, string] = ['a', 'b']): number[] {
+export function broadcastShapes(
+  a: readonly number[],
+  b: readonly number[],
+  names: [string, string] = ['a', 'b'],
+): number[] {
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -179,7 +183,9 @@ export function biasAdd(x: Tensor, bias: Tensor): Tensor {
   checkSameDevice({ x, bias });
   const F = x.shape[x.ndim - 1];
   if (x.ndim === 0 || bias.ndim !== 1 || !sameShape(bias.shape, [F])) {
-    throw new Error(`bias: expected shape [F] with F = x's last dimension, got ${shapeString(bias.shape)} for x ${shapeString(x.shape)}`);
+    throw new Error(
+      `bias: expected shape [F] with F = x's last dimension, got ${shapeString(bias.shape)} for x ${shapeString(x.shape)}`,
+    );
   }
   return Binary.apply(x, bias, 'add') as Tensor;
 }
@@ -196,7 +202,12 @@ function unary(op: UnaryOpName, x: Tensor): Tensor {
 
 /** GELU: x Phi(x) (exact, default) or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 export function gelu(x: Tensor, opts?: GeluOptions): Tensor {
-  const approximate = optChoice(checkOptions(opts, ['approximate']).approximate, 'opts.approximate', ['none', 'tanh'], 'none');
+  const approximate = optChoice(
+    checkOptions(opts, ['approximate']).approximate,
+    'opts.approximate',
+    ['none', 'tanh'],
+    'none',
+  );
   return unary(approximate === 'tanh' ? 'gelu_tanh' : 'gelu_erf', x);
 }
 

@@ -11,7 +11,11 @@ import { checkSameDevice, checkTensor, Tensor } from '../tensor';
 
 /** out[i] = weight[ids[i]] (rows of D elements); dims = [n, D, V]. */
 function gather(ids: Tensor, weight: Tensor, dims: number[], shape: readonly number[]): Tensor {
-  return new Tensor(weight.backend.embeddingForward(ids.storage('ids'), weight.storage('weight'), dims), shape, weight.device);
+  return new Tensor(
+    weight.backend.embeddingForward(ids.storage('ids'), weight.storage('weight'), dims),
+    shape,
+    weight.device,
+  );
 }
 
 /** out [V, D] = sum over i with ids[i] = v of src[i]; dims = [n, D, V]. */
@@ -62,7 +66,8 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
   checkIds(ids, 'ids');
   checkTensor(weight, 'weight');
   checkSameDevice({ ids, weight });
-  if (weight.ndim !== 2 || weight.size === 0) throw new Error(`weight: expected a non-empty [V, D] table, got shape ${shapeString(weight.shape)}`);
+  if (weight.ndim !== 2 || weight.size === 0)
+    throw new Error(`weight: expected a non-empty [V, D] table, got shape ${shapeString(weight.shape)}`);
   return EmbeddingFunction.apply(ids, weight) as Tensor;
 }
 
@@ -82,7 +87,9 @@ export function scatterRows(src: Tensor, index: Tensor, rows: number): Tensor {
   checkIds(index, 'index');
   checkSameDevice({ src, index });
   if (index.ndim !== 1 || src.ndim < 1 || src.shape[0] !== index.size) {
-    throw new Error(`src, index: expected index [n] and src [n, ...], got ${shapeString(index.shape)} and ${shapeString(src.shape)}`);
+    throw new Error(
+      `src, index: expected index [n] and src [n, ...], got ${shapeString(index.shape)} and ${shapeString(src.shape)}`,
+    );
   }
   if (!Number.isInteger(rows) || rows < 1) throw new Error(`rows: expected a positive integer, got ${String(rows)}`);
   return ScatterRowsFunction.apply(src, index, rows) as Tensor;

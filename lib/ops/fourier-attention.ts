@@ -31,7 +31,14 @@ export class FourierAttention extends Function {
   static override forward(ctx: Context, q: Tensor, k: Tensor, v: Tensor, R: Tensor, o: Resolved): Tensor {
     const dims = [...qkrDims(q, k, R), v.shape[3], o.causal ? 1 : 0];
     const [out, stats] = q.backend.fourierAttentionForward(
-      q.storage('q'), k.storage('k'), v.storage('v'), R.storage('R'), dims, o.power, o.eps, o.stable,
+      q.storage('q'),
+      k.storage('k'),
+      v.storage('v'),
+      R.storage('R'),
+      dims,
+      o.power,
+      o.eps,
+      o.stable,
     );
     const h = new Tensor(out, [dims[0], dims[1], dims[2], dims[7]], q.device);
     const rowStats = new Tensor(stats, [dims[0], dims[1], dims[2]], q.device);
@@ -45,8 +52,17 @@ export class FourierAttention extends Function {
     const [q, k, v, R, h, rowStats] = ctx.savedTensors;
     const o = ctx.options as Resolved;
     const [dq, dk, dv, dR] = q.backend.fourierAttentionBackward(
-      q.storage('q'), k.storage('k'), v.storage('v'), R.storage('R'), ctx.dims as number[], o.power, o.eps, o.stable,
-      h.storage('out'), rowStats.storage('stats'), grad.storage('grad'),
+      q.storage('q'),
+      k.storage('k'),
+      v.storage('v'),
+      R.storage('R'),
+      ctx.dims as number[],
+      o.power,
+      o.eps,
+      o.stable,
+      h.storage('out'),
+      rowStats.storage('stats'),
+      grad.storage('grad'),
     );
     return [
       new Tensor(dq, q.shape, q.device),
@@ -66,7 +82,8 @@ export function resolveFourierOptions(opts: FourierAttentionOptions | undefined)
   const o = checkOptions(opts, FOURIER_ATTENTION_OPTIONS);
   const power = checkPower(o.power === undefined ? 4 : o.power);
   const eps = o.eps === undefined ? 1e-6 : o.eps;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0)
+    throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
   const stable = optBoolean(o.stable, 'stable', false);
   if (stable && power % 2 !== 0) throw new Error(`power: stable: true needs an even power (K >= 0), got ${power}`);
   return { power, causal: optBoolean(o.causal, 'causal', false), eps, stable };

@@ -22,12 +22,19 @@ export function qkrDims(q: Tensor, k: Tensor, R: Tensor): number[] {
   const [B, H, Nq, D] = q.shape;
   const Nk = k.shape[2];
   if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D) {
-    throw new Error(`k: shape ${shapeString(k.shape)} does not match q ${shapeString(q.shape)} (expected [${B}, ${H}, Nk, ${D}])`);
+    throw new Error(
+      `k: shape ${shapeString(k.shape)} does not match q ${shapeString(q.shape)} (expected [${B}, ${H}, Nk, ${D}])`,
+    );
   }
-  if (q.size === 0 || k.size === 0) throw new Error(`q, k: every dimension must be at least 1, got ${shapeString(q.shape)} and ${shapeString(k.shape)}`);
+  if (q.size === 0 || k.size === 0)
+    throw new Error(
+      `q, k: every dimension must be at least 1, got ${shapeString(q.shape)} and ${shapeString(k.shape)}`,
+    );
   const rs = R.shape;
   const bad = () =>
-    new Error(`R: shape ${shapeString(rs)} does not broadcast to [H, D] = [${H}, ${D}] (use [], [1], [D], [H, 1] or [H, D])`);
+    new Error(
+      `R: shape ${shapeString(rs)} does not broadcast to [H, D] = [${H}, ${D}] (use [], [1], [D], [H, 1] or [H, D])`,
+    );
   let rH = 1;
   let rD = 1;
   if (rs.length === 1) {
@@ -60,7 +67,12 @@ export class FourierMetric extends Function {
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
     const [q, k, R] = ctx.savedTensors;
     const [dq, dk, dR] = q.backend.fourierMetricBackward(
-      q.storage('q'), k.storage('k'), R.storage('R'), ctx.dims as number[], ctx.power as number, grad.storage('grad'),
+      q.storage('q'),
+      k.storage('k'),
+      R.storage('R'),
+      ctx.dims as number[],
+      ctx.power as number,
+      grad.storage('grad'),
     );
     return [
       new Tensor(dq, q.shape, q.device),

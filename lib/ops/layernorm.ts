@@ -18,7 +18,11 @@ export class LayerNormFunction extends Function {
     const C = x.shape[x.ndim - 1];
     const dims = [x.size / C, C];
     const [y, mean, rstd] = x.backend.layerNormForward(
-      x.storage('x'), weight ? weight.storage('weight') : null, bias ? bias.storage('bias') : null, dims, eps,
+      x.storage('x'),
+      weight ? weight.storage('weight') : null,
+      bias ? bias.storage('bias') : null,
+      dims,
+      eps,
     );
     const rows = [x.size / C];
     ctx.saveForBackward(x, weight, new Tensor(mean, rows, x.device), new Tensor(rstd, rows, x.device));
@@ -30,11 +34,23 @@ export class LayerNormFunction extends Function {
     const [x, weight, mean, rstd] = ctx.savedTensors;
     const [needX, needW, needB] = ctx.needsInputGrad;
     const [dx, dw, db] = x.backend.layerNormBackward(
-      x.storage('x'), weight ? weight.storage('weight') : null, mean.storage('mean'), rstd.storage('rstd'),
-      grad.storage('grad'), ctx.dims as number[], needX, needW, needB,
+      x.storage('x'),
+      weight ? weight.storage('weight') : null,
+      mean.storage('mean'),
+      rstd.storage('rstd'),
+      grad.storage('grad'),
+      ctx.dims as number[],
+      needX,
+      needW,
+      needB,
     );
     const C = [x.shape[x.ndim - 1]];
-    return [dx && new Tensor(dx, x.shape, x.device), dw && new Tensor(dw, C, x.device), db && new Tensor(db, C, x.device), null];
+    return [
+      dx && new Tensor(dx, x.shape, x.device),
+      dw && new Tensor(dw, C, x.device),
+      db && new Tensor(db, C, x.device),
+      null,
+    ];
   }
 }
 
@@ -43,13 +59,18 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   checkTensor(x, 'x');
   const w = weight ?? null;
   const b = bias ?? null;
-  if (x.ndim < 1 || x.size === 0) throw new Error(`x: expected a non-empty tensor [..., C], got shape ${shapeString(x.shape)}`);
+  if (x.ndim < 1 || x.size === 0)
+    throw new Error(`x: expected a non-empty tensor [..., C], got shape ${shapeString(x.shape)}`);
   const C = x.shape[x.ndim - 1];
   const named: Record<string, Tensor> = { x };
-  for (const [name, t] of [['weight', w], ['bias', b]] as const) {
+  for (const [name, t] of [
+    ['weight', w],
+    ['bias', b],
+  ] as const) {
     if (t === null) continue;
     checkTensor(t, name);
-    if (t.ndim !== 1 || t.shape[0] !== C) throw new Error(`${name}: expected shape [${C}] (x's last dimension), got ${shapeString(t.shape)}`);
+    if (t.ndim !== 1 || t.shape[0] !== C)
+      throw new Error(`${name}: expected shape [${C}] (x's last dimension), got ${shapeString(t.shape)}`);
     named[name] = t;
   }
   checkSameDevice(named);

@@ -12,7 +12,9 @@ import { broadcastRaw, sumToShape } from './reduce';
 /** An axis in [-ndim, ndim) as an index in [0, ndim). */
 export function normalizeAxis(axis: unknown, ndim: number, what = 'axis'): number {
   if (typeof axis !== 'number' || !Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
-    throw new Error(`${what}: expected an integer in [${-ndim}, ${ndim - 1}] for a tensor of ${ndim} dimensions, got ${String(axis)}`);
+    throw new Error(
+      `${what}: expected an integer in [${-ndim}, ${ndim - 1}] for a tensor of ${ndim} dimensions, got ${String(axis)}`,
+    );
   }
   return axis < 0 ? axis + ndim : axis;
 }
@@ -38,15 +40,21 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (!Array.isArray(shape)) throw new Error('shape: expected an array of integers');
   const inferred = shape.filter((d) => d === -1).length;
   if (inferred > 1) throw new Error(`shape: at most one dimension may be -1, got ${shapeString(shape)}`);
-  const known = checkShape(shape.map((d) => (d === -1 ? 1 : d)), 'shape');
+  const known = checkShape(
+    shape.map((d) => (d === -1 ? 1 : d)),
+    'shape',
+  );
   const rest = numel(known);
   let resolved = known;
   if (inferred === 1) {
-    if (rest === 0 || x.size % rest !== 0) throw new Error(`shape: ${shapeString(shape)} cannot hold the ${x.size} elements of ${shapeString(x.shape)}`);
+    if (rest === 0 || x.size % rest !== 0)
+      throw new Error(`shape: ${shapeString(shape)} cannot hold the ${x.size} elements of ${shapeString(x.shape)}`);
     resolved = shape.map((d) => (d === -1 ? x.size / rest : d));
   }
   if (numel(resolved) !== x.size) {
-    throw new Error(`shape: ${shapeString(shape)} has ${numel(resolved)} elements but x ${shapeString(x.shape)} has ${x.size}`);
+    throw new Error(
+      `shape: ${shapeString(shape)} has ${numel(resolved)} elements but x ${shapeString(x.shape)} has ${x.size}`,
+    );
   }
   return Reshape.apply(x, resolved) as Tensor;
 }
@@ -55,7 +63,11 @@ export class Permute extends Function {
   static override forward(ctx: Context, x: Tensor, dims: number[]): Tensor {
     ctx.dims = dims;
     const out = x.backend.permute(x.storage('x'), [...x.shape], dims);
-    return new Tensor(out, dims.map((d) => x.shape[d]), x.device);
+    return new Tensor(
+      out,
+      dims.map((d) => x.shape[d]),
+      x.device,
+    );
   }
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
@@ -63,7 +75,14 @@ export class Permute extends Function {
     const inverse = new Array<number>(dims.length);
     dims.forEach((d, i) => (inverse[d] = i));
     const dx = grad.backend.permute(grad.storage('grad'), [...grad.shape], inverse);
-    return [new Tensor(dx, inverse.map((d) => grad.shape[d]), grad.device), null];
+    return [
+      new Tensor(
+        dx,
+        inverse.map((d) => grad.shape[d]),
+        grad.device,
+      ),
+      null,
+    ];
   }
 }
 
@@ -71,7 +90,9 @@ export class Permute extends Function {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   checkTensor(x, 'x');
   if (!Array.isArray(dims) || dims.length !== x.ndim) {
-    throw new Error(`dims: expected a permutation of the ${x.ndim} dimensions of x ${shapeString(x.shape)}, got ${JSON.stringify(dims)}`);
+    throw new Error(
+      `dims: expected a permutation of the ${x.ndim} dimensions of x ${shapeString(x.shape)}, got ${JSON.stringify(dims)}`,
+    );
   }
   const list = dims.map((d) => normalizeAxis(d, x.ndim, 'dims'));
   if (new Set(list).size !== list.length) throw new Error(`dims: ${JSON.stringify(dims)} repeats a dimension`);
@@ -115,7 +136,11 @@ export class Slice extends Function {
     ctx.xShape = x.shape;
     ctx.range = [axis, start, end];
     const out = x.backend.slice(x.storage('x'), [...x.shape], axis, start, end);
-    return new Tensor(out, x.shape.map((d, i) => (i === axis ? end - start : d)), x.device);
+    return new Tensor(
+      out,
+      x.shape.map((d, i) => (i === axis ? end - start : d)),
+      x.device,
+    );
   }
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
@@ -136,7 +161,9 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const size = x.shape[a];
   const bound = (v: unknown, what: string): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < -size || v > size) {
-      throw new Error(`${what}: expected an integer in [${-size}, ${size}] (axis ${a} has size ${size}), got ${String(v)}`);
+      throw new Error(
+        `${what}: expected an integer in [${-size}, ${size}] (axis ${a} has size ${size}), got ${String(v)}`,
+      );
     }
     return v < 0 ? v + size : v;
   };
@@ -149,11 +176,19 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
 export class Concat extends Function {
   static override forward(ctx: Context, axis: number, ...xs: Tensor[]): Tensor {
     const first = xs[0];
-    const out = first.backend.concat(xs.map((t, i) => t.storage(`xs[${i}]`)), xs.map((t) => [...t.shape]), axis);
+    const out = first.backend.concat(
+      xs.map((t, i) => t.storage(`xs[${i}]`)),
+      xs.map((t) => [...t.shape]),
+      axis,
+    );
     ctx.axis = axis;
     ctx.sizes = xs.map((t) => t.shape[axis]);
     const total = xs.reduce((n, t) => n + t.shape[axis], 0);
-    return new Tensor(out, first.shape.map((d, i) => (i === axis ? total : d)), first.device);
+    return new Tensor(
+      out,
+      first.shape.map((d, i) => (i === axis ? total : d)),
+      first.device,
+    );
   }
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
@@ -163,7 +198,13 @@ export class Concat extends Function {
     (ctx.sizes as number[]).forEach((n, i) => {
       if (ctx.needsInputGrad[i + 1]) {
         const g = grad.backend.slice(grad.storage('grad'), [...grad.shape], axis, offset, offset + n);
-        grads.push(new Tensor(g, grad.shape.map((d, k) => (k === axis ? n : d)), grad.device));
+        grads.push(
+          new Tensor(
+            g,
+            grad.shape.map((d, k) => (k === axis ? n : d)),
+            grad.device,
+          ),
+        );
       } else grads.push(null);
       offset += n;
     });
@@ -181,7 +222,9 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const a = normalizeAxis(axis, first.ndim);
   xs.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((d: number, k: number) => k !== a && d !== first.shape[k])) {
-      throw new Error(`xs[${i}]: shape ${shapeString(t.shape)} does not match xs[0] ${shapeString(first.shape)} outside axis ${a}`);
+      throw new Error(
+        `xs[${i}]: shape ${shapeString(t.shape)} does not match xs[0] ${shapeString(first.shape)} outside axis ${a}`,
+      );
     }
   });
   return Concat.apply(a, ...xs) as Tensor;

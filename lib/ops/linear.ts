@@ -13,7 +13,12 @@ export class LinearFunction extends Function {
     const dims = [x.size / inF, inF, out];
     ctx.saveForBackward(x, weight);
     ctx.dims = dims;
-    const y = x.backend.linearForward(x.storage('x'), weight.storage('weight'), bias ? bias.storage('bias') : null, dims);
+    const y = x.backend.linearForward(
+      x.storage('x'),
+      weight.storage('weight'),
+      bias ? bias.storage('bias') : null,
+      dims,
+    );
     return new Tensor(y, [...x.shape.slice(0, -1), out], x.device);
   }
 
@@ -21,7 +26,13 @@ export class LinearFunction extends Function {
     const [x, weight] = ctx.savedTensors;
     const [needX, needW, needB] = ctx.needsInputGrad;
     const [dx, dW, db] = x.backend.linearBackward(
-      x.storage('x'), weight.storage('weight'), grad.storage('grad'), ctx.dims as number[], needX, needW, needB,
+      x.storage('x'),
+      weight.storage('weight'),
+      grad.storage('grad'),
+      ctx.dims as number[],
+      needX,
+      needW,
+      needB,
     );
     return [
       dx && new Tensor(dx, x.shape, x.device),
@@ -38,12 +49,17 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const b = bias ?? null;
   if (b !== null) checkTensor(b, 'bias');
   checkSameDevice(b === null ? { x, weight } : { x, weight, bias: b });
-  if (weight.ndim !== 2) throw new Error(`weight: expected 2 dimensions [out, in], got shape ${shapeString(weight.shape)}`);
+  if (weight.ndim !== 2)
+    throw new Error(`weight: expected 2 dimensions [out, in], got shape ${shapeString(weight.shape)}`);
   const [out, inF] = weight.shape;
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== inF) {
     throw new Error(`x: expected shape [..., ${inF}] (weight is [${out}, ${inF}]), got ${shapeString(x.shape)}`);
   }
-  if (x.size === 0 || out === 0 || inF === 0) throw new Error(`x, weight: every dimension must be at least 1, got x ${shapeString(x.shape)} and weight ${shapeString(weight.shape)}`);
-  if (b !== null && (b.ndim !== 1 || b.shape[0] !== out)) throw new Error(`bias: expected shape [${out}], got ${shapeString(b.shape)}`);
+  if (x.size === 0 || out === 0 || inF === 0)
+    throw new Error(
+      `x, weight: every dimension must be at least 1, got x ${shapeString(x.shape)} and weight ${shapeString(weight.shape)}`,
+    );
+  if (b !== null && (b.ndim !== 1 || b.shape[0] !== out))
+    throw new Error(`bias: expected shape [${out}], got ${shapeString(b.shape)}`);
   return LinearFunction.apply(x, weight, b) as Tensor;
 }

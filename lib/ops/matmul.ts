@@ -51,23 +51,39 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
   const [M, K] = transA ? [ac, ar] : [ar, ac];
   const [Kb, N] = transB ? [bc, br] : [br, bc];
   if (K !== Kb) {
-    throw new Error(`a, b: inner dimensions differ: op(a) is [${M}, ${K}] and op(b) is [${Kb}, ${N}] (shapes ${shapeString(a.shape)}, ${shapeString(b.shape)})`);
+    throw new Error(
+      `a, b: inner dimensions differ: op(a) is [${M}, ${K}] and op(b) is [${Kb}, ${N}] (shapes ${shapeString(a.shape)}, ${shapeString(b.shape)})`,
+    );
   }
-  if (M === 0 || N === 0 || K === 0) throw new Error(`a, b: every matrix dimension must be at least 1, got M ${M}, N ${N}, K ${K}`);
+  if (M === 0 || N === 0 || K === 0)
+    throw new Error(`a, b: every matrix dimension must be at least 1, got M ${M}, N ${N}, K ${K}`);
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batchShape = broadcastShapes(batchA, batchB, ['a', 'b']);
   const batch = numel(batchShape);
-  const nA = numel(batchA), nB = numel(batchB);
+  const nA = numel(batchA),
+    nB = numel(batchB);
   if ((nA !== 1 && nA !== batch) || (nB !== 1 && nB !== batch)) {
-    throw new Error(`a, b: batch dims ${shapeString(batchA)} and ${shapeString(batchB)} must be equal or one of them a single matrix (use broadcastTo first)`);
+    throw new Error(
+      `a, b: batch dims ${shapeString(batchA)} and ${shapeString(batchB)} must be equal or one of them a single matrix (use broadcastTo first)`,
+    );
   }
   const shape = [...batchShape, M, N];
   // A batch of a against one matrix b, a not transposed: one GEMM of [batch * M, K] rows.
   if (nB === 1 && nA === batch && batch > 1 && !transA) {
     return { gemm: { batch: 1, M: batch * M, N, K, transA, transB, strideA: 0, strideB: 0, sumBatches: false }, shape };
   }
-  const gemmPlan = { batch, M, N, K, transA, transB, strideA: nA === 1 ? 0 : M * K, strideB: nB === 1 ? 0 : K * N, sumBatches: false };
+  const gemmPlan = {
+    batch,
+    M,
+    N,
+    K,
+    transA,
+    transB,
+    strideA: nA === 1 ? 0 : M * K,
+    strideB: nB === 1 ? 0 : K * N,
+    sumBatches: false,
+  };
   return { gemm: gemmPlan, shape };
 }
 
@@ -88,14 +104,74 @@ export class MatMulFunction extends Function {
     if (ctx.needsInputGrad[0]) {
       const sum = g.batch > 1 && g.strideA === 0;
       da = g.transA // a stored [K, M]: dA = op(B) dC^T
-        ? gemm(b, grad, { batch: g.batch, M: g.K, N: g.M, K: g.N, transA: g.transB, transB: true, strideA: g.strideB, strideB: strideC, sumBatches: sum }, a.shape)
-        : gemm(grad, b, { batch: g.batch, M: g.M, N: g.K, K: g.N, transA: false, transB: !g.transB, strideA: strideC, strideB: g.strideB, sumBatches: sum }, a.shape);
+        ? gemm(
+            b,
+            grad,
+            {
+              batch: g.batch,
+              M: g.K,
+              N: g.M,
+              K: g.N,
+              transA: g.transB,
+              transB: true,
+              strideA: g.strideB,
+              strideB: strideC,
+              sumBatches: sum,
+            },
+            a.shape,
+          )
+        : gemm(
+            grad,
+            b,
+            {
+              batch: g.batch,
+              M: g.M,
+              N: g.K,
+              K: g.N,
+              transA: false,
+              transB: !g.transB,
+              strideA: strideC,
+              strideB: g.strideB,
+              sumBatches: sum,
+            },
+            a.shape,
+          );
     }
     if (ctx.needsInputGrad[1]) {
       const sum = g.batch > 1 && g.strideB === 0;
       db = g.transB // b stored [N, K]: dB = dC^T op(A)
-        ? gemm(grad, a, { batch: g.batch, M: g.N, N: g.K, K: g.M, transA: true, transB: g.transA, strideA: strideC, strideB: g.strideA, sumBatches: sum }, b.shape)
-        : gemm(a, grad, { batch: g.batch, M: g.K, N: g.N, K: g.M, transA: !g.transA, transB: false, strideA: g.strideA, strideB: strideC, sumBatches: sum }, b.shape);
+        ? gemm(
+            grad,
+            a,
+            {
+              batch: g.batch,
+              M: g.N,
+              N: g.K,
+              K: g.M,
+              transA: true,
+              transB: g.transA,
+              strideA: strideC,
+              strideB: g.strideA,
+              sumBatches: sum,
+            },
+            b.shape,
+          )
+        : gemm(
+            a,
+            grad,
+            {
+              batch: g.batch,
+              M: g.K,
+              N: g.N,
+              K: g.M,
+              transA: !g.transA,
+              transB: false,
+              strideA: g.strideA,
+              strideB: strideC,
+              sumBatches: sum,
+            },
+            b.shape,
+          );
     }
     return [da, db, null, null];
   }

@@ -43,12 +43,30 @@ export interface NeuralAttentionOptions {
  * all seven tensors.
  */
 export class NeuralAttention extends Function {
-  static override forward(ctx: Context, a: Tensor, c: Tensor, v: Tensor, w2: Tensor, b2: Tensor, w3: Tensor, b3: Tensor, causal: boolean): Tensor {
+  static override forward(
+    ctx: Context,
+    a: Tensor,
+    c: Tensor,
+    v: Tensor,
+    w2: Tensor,
+    b2: Tensor,
+    w3: Tensor,
+    b3: Tensor,
+    causal: boolean,
+  ): Tensor {
     const [B, H, Nq, d1] = a.shape;
     const dims = [B, H, Nq, c.shape[2], d1, 1, 1, v.shape[3], causal ? 1 : 0];
     const d2 = w2.shape[0];
     const [out, lse] = a.backend.neuralAttentionForward(
-      a.storage('a'), c.storage('c'), v.storage('v'), w2.storage('w2'), b2.storage('b2'), w3.storage('w3'), b3.storage('b3'), dims, d2,
+      a.storage('a'),
+      c.storage('c'),
+      v.storage('v'),
+      w2.storage('w2'),
+      b2.storage('b2'),
+      w3.storage('w3'),
+      b3.storage('b3'),
+      dims,
+      d2,
     );
     const o = new Tensor(out, [B, H, Nq, v.shape[3]], a.device);
     ctx.saveForBackward(a, c, v, w2, b2, w3, b3, o, new Tensor(lse, [B, H, Nq], a.device));
@@ -59,8 +77,18 @@ export class NeuralAttention extends Function {
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
     const [a, c, v, w2, b2, w3, b3, o, lse] = ctx.savedTensors;
     const grads = a.backend.neuralAttentionBackward(
-      a.storage('a'), c.storage('c'), v.storage('v'), w2.storage('w2'), b2.storage('b2'), w3.storage('w3'), b3.storage('b3'),
-      ctx.dims as number[], w2.shape[0], o.storage('out'), lse.storage('lse'), grad.storage('grad'),
+      a.storage('a'),
+      c.storage('c'),
+      v.storage('v'),
+      w2.storage('w2'),
+      b2.storage('b2'),
+      w3.storage('w3'),
+      b3.storage('b3'),
+      ctx.dims as number[],
+      w2.shape[0],
+      o.storage('out'),
+      lse.storage('lse'),
+      grad.storage('grad'),
     );
     const like = [a, c, v, w2, b2, w3, b3];
     return [...grads.map((g, n) => new Tensor(g, like[n].shape, a.device)), null];
@@ -80,13 +108,22 @@ function checkParams(params: unknown, F: number, device: string): { d1: number; 
     }
   };
   if (t.w1.ndim !== 2 || t.w1.shape[1] !== 2 * F) {
-    throw new Error(`params.w1: expected shape [d1, ${2 * F}] (q and k have ${F} features), got ${shapeString(t.w1.shape)}`);
+    throw new Error(
+      `params.w1: expected shape [d1, ${2 * F}] (q and k have ${F} features), got ${shapeString(t.w1.shape)}`,
+    );
   }
   const d1 = t.w1.shape[0];
-  if (t.w2.ndim !== 2 || t.w2.shape[1] !== d1) throw new Error(`params.w2: expected shape [d2, ${d1}] (w1 has ${d1} rows), got ${shapeString(t.w2.shape)}`);
+  if (t.w2.ndim !== 2 || t.w2.shape[1] !== d1)
+    throw new Error(`params.w2: expected shape [d2, ${d1}] (w1 has ${d1} rows), got ${shapeString(t.w2.shape)}`);
   const d2 = t.w2.shape[0];
-  for (const [name, d] of [['w1', d1], ['w2', d2]] as const) {
-    if (d > NEURAL_MAX_HIDDEN) throw new Error(`params.${name}: the fused kernels take at most ${NEURAL_MAX_HIDDEN} hidden units per layer, got ${d} rows`);
+  for (const [name, d] of [
+    ['w1', d1],
+    ['w2', d2],
+  ] as const) {
+    if (d > NEURAL_MAX_HIDDEN)
+      throw new Error(
+        `params.${name}: the fused kernels take at most ${NEURAL_MAX_HIDDEN} hidden units per layer, got ${d} rows`,
+      );
   }
   expect('b1', [d1]);
   expect('b2', [d2]);
@@ -103,7 +140,13 @@ function checkParams(params: unknown, F: number, device: string): { d1: number; 
  * v [B,H,Nk,Dv] and the network's weights (hidden layers of at most 8 units); differentiable in
  * q, k, v and every weight.
  */
-export function neuralAttention(q: Tensor, k: Tensor, v: Tensor, params: NeuralAttentionParams, opts?: NeuralAttentionOptions): Tensor {
+export function neuralAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  params: NeuralAttentionParams,
+  opts?: NeuralAttentionOptions,
+): Tensor {
   const causal = optBoolean(checkOptions(opts, ['causal']).causal, 'opts.causal', false);
   const { D: F } = checkQKV(q, k, v, causal);
   checkParams(params, F, q.device);

@@ -14,5 +14,9 @@ export { dropout, dropPath, DropoutFunction } from './dropout';
 export type { DropoutOptions } from './dropout';
 export { adaptiveLogSoftmaxWithLoss, adaptiveLogProbs, adaptiveInput } from './adaptive-softmax';
 export type {
-  AdaptiveSoftmaxTail, AdaptiveSoftmaxWeights, AdaptiveSoftmaxOptions, AdaptiveSoftmaxResult, AdaptiveInputCluster,
+  AdaptiveSoftmaxTail,
+  AdaptiveSoftmaxWeights,
+  AdaptiveSoftmaxOptions,
+  AdaptiveSoftmaxResult,
+  AdaptiveInputCluster,
 } from './adaptive-softmax';

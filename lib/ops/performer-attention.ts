@@ -35,7 +35,14 @@ export class PerformerAttention extends Function {
     const dims = [B, H, Nq, k.shape[2], F, 1, 1, Dv, o.causal ? 1 : 0];
     const M = W.shape[0];
     const [out, den] = q.backend.favorAttentionForward(
-      q.storage('q'), k.storage('k'), v.storage('v'), W.storage('projection'), dims, M, o.scale, o.eps,
+      q.storage('q'),
+      k.storage('k'),
+      v.storage('v'),
+      W.storage('projection'),
+      dims,
+      M,
+      o.scale,
+      o.eps,
     );
     const h = new Tensor(out, [B, H, Nq, Dv], q.device);
     ctx.saveForBackward(q, k, v, W, h, new Tensor(den, [B, H, Nq], q.device));
@@ -48,10 +55,25 @@ export class PerformerAttention extends Function {
     const [q, k, v, W, h, den] = ctx.savedTensors;
     const o = ctx.options as Resolved;
     const [dq, dk, dv] = q.backend.favorAttentionBackward(
-      q.storage('q'), k.storage('k'), v.storage('v'), W.storage('projection'), ctx.dims as number[], W.shape[0], o.scale,
-      o.eps, h.storage('out'), den.storage('den'), grad.storage('grad'),
+      q.storage('q'),
+      k.storage('k'),
+      v.storage('v'),
+      W.storage('projection'),
+      ctx.dims as number[],
+      W.shape[0],
+      o.scale,
+      o.eps,
+      h.storage('out'),
+      den.storage('den'),
+      grad.storage('grad'),
     );
-    return [new Tensor(dq, q.shape, q.device), new Tensor(dk, k.shape, k.device), new Tensor(dv, v.shape, v.device), null, null];
+    return [
+      new Tensor(dq, q.shape, q.device),
+      new Tensor(dk, k.shape, k.device),
+      new Tensor(dv, v.shape, v.device),
+      null,
+      null,
+    ];
   }
 }
 
@@ -60,16 +82,26 @@ export class PerformerAttention extends Function {
  * features `projection` [M, F]; differentiable in q, k and v (the projection is fixed: it gets
  * no gradient).
  */
-export function performerAttention(q: Tensor, k: Tensor, v: Tensor, projection: Tensor, opts?: PerformerAttentionOptions): Tensor {
+export function performerAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  projection: Tensor,
+  opts?: PerformerAttentionOptions,
+): Tensor {
   const o = checkOptions(opts, ['causal', 'scale', 'eps']);
   const causal = optBoolean(o.causal, 'causal', false);
   const { D } = checkQKV(q, k, v, causal, { projection });
   if (projection.ndim !== 2 || projection.shape[1] !== D) {
-    throw new Error(`projection: expected [M, ${D}] (M random features of q's last dimension), got ${shapeString(projection.shape)}`);
+    throw new Error(
+      `projection: expected [M, ${D}] (M random features of q's last dimension), got ${shapeString(projection.shape)}`,
+    );
   }
   const scale = o.scale === undefined ? 1 / Math.sqrt(D) : o.scale;
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new Error(`scale: expected a finite number > 0, got ${describe(scale)}`);
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0)
+    throw new Error(`scale: expected a finite number > 0, got ${describe(scale)}`);
   const eps = o.eps === undefined ? 1e-6 : o.eps;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0)
+    throw new Error(`eps: expected a finite number >= 0, got ${describe(eps)}`);
   return PerformerAttention.apply(q, k, v, projection, { causal, scale, eps }) as Tensor;
 }

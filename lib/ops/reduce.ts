@@ -15,7 +15,9 @@ export function normalizeAxes(axes: number | readonly number[] | undefined, ndim
   const out: number[] = [];
   for (const a of list) {
     if (typeof a !== 'number' || !Number.isInteger(a) || a < -ndim || a >= ndim) {
-      throw new Error(`${what}: expected integers in [${-ndim}, ${ndim - 1}] for a tensor of ${ndim} dimensions, got ${JSON.stringify(list)}`);
+      throw new Error(
+        `${what}: expected integers in [${-ndim}, ${ndim - 1}] for a tensor of ${ndim} dimensions, got ${JSON.stringify(list)}`,
+      );
     }
     const n = a < 0 ? a + ndim : a;
     if (out.includes(n)) throw new Error(`${what}: axis ${n} is repeated in ${JSON.stringify(list)}`);
@@ -75,7 +77,12 @@ export class Sum extends Function {
   }
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
-    return [broadcastRaw(grad, ctx.keptShape as number[], ctx.xShape as number[], ctx.scale as number), null, null, null];
+    return [
+      broadcastRaw(grad, ctx.keptShape as number[], ctx.xShape as number[], ctx.scale as number),
+      null,
+      null,
+      null,
+    ];
   }
 }
 

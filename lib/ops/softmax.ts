@@ -18,7 +18,12 @@ export class SoftmaxFunction extends Function {
 
   static override backward(ctx: Context, grad: Tensor): (Tensor | null)[] {
     const [y] = ctx.savedTensors;
-    const dx = y.backend.softmaxBackward(y.storage('output'), grad.storage('grad'), ctx.dims as number[], ctx.log as boolean);
+    const dx = y.backend.softmaxBackward(
+      y.storage('output'),
+      grad.storage('grad'),
+      ctx.dims as number[],
+      ctx.log as boolean,
+    );
     return [new Tensor(dx, y.shape, y.device), null];
   }
 }
@@ -27,7 +32,9 @@ function checkLastAxis(x: Tensor, axis: unknown): void {
   checkTensor(x, 'x');
   if (x.ndim < 1 || x.size === 0) throw new Error(`x: expected a non-empty tensor, got shape ${shapeString(x.shape)}`);
   if (axis !== -1 && axis !== x.ndim - 1) {
-    throw new Error(`axis: only the last axis (-1 or ${x.ndim - 1}) is supported, got ${String(axis)}; permute x first`);
+    throw new Error(
+      `axis: only the last axis (-1 or ${x.ndim - 1}) is supported, got ${String(axis)}; permute x first`,
+    );
   }
 }
 

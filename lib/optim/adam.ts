@@ -19,7 +19,13 @@ export class Adam extends Optimizer<AdamOptions> {
   protected readonly decoupled: boolean = false;
 
   constructor(params: Tensor[] | ParamGroupSpec<AdamOptions>[], options?: Partial<AdamOptions>) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...checkOptions(options, ADAM_OPTIONS, 'options') });
+    super(params, {
+      lr: 1e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0,
+      ...checkOptions(options, ADAM_OPTIONS, 'options'),
+    });
   }
 
   protected checkOptions(o: AdamOptions, what: string): void {
@@ -54,9 +60,17 @@ export class Adam extends Optimizer<AdamOptions> {
       for (const [step, list] of byStep) {
         const storages = (key: string) => list.map((p) => (this.stateOf(p)[key] as Tensor).storage(key));
         list[0].backend.adamStep(
-          list.map((p) => p.storage('param')), list.map((p) => (p.grad as Tensor).storage('grad')),
-          storages('exp_avg'), storages('exp_avg_sq'),
-          group.lr, group.betas[0], group.betas[1], group.eps, group.weightDecay, step, this.decoupled,
+          list.map((p) => p.storage('param')),
+          list.map((p) => (p.grad as Tensor).storage('grad')),
+          storages('exp_avg'),
+          storages('exp_avg_sq'),
+          group.lr,
+          group.betas[0],
+          group.betas[1],
+          group.eps,
+          group.weightDecay,
+          step,
+          this.decoupled,
         );
       }
     }

@@ -31,17 +31,26 @@ function gradsByDevice(params: Tensor[], maxNorm: number): Map<string, Tensor[]>
 
 export function clipGradNorm_(params: Tensor[], maxNorm: number, opts?: ClipGradNormOptions): number {
   const byDevice = gradsByDevice(params, maxNorm);
-  const errorIfNonfinite = optBoolean(checkOptions(opts, ['errorIfNonfinite']).errorIfNonfinite, 'opts.errorIfNonfinite', false);
+  const errorIfNonfinite = optBoolean(
+    checkOptions(opts, ['errorIfNonfinite']).errorIfNonfinite,
+    'opts.errorIfNonfinite',
+    false,
+  );
   let squared = 0;
   for (const grads of byDevice.values()) squared += grads[0].backend.squaredNorm(grads.map((g) => g.storage('grad')));
   const norm = Math.sqrt(squared);
   if (!Number.isFinite(norm)) {
-    if (errorIfNonfinite) throw new Error(`clipGradNorm_: the total norm of the gradients is ${norm}; they were left unclipped`);
+    if (errorIfNonfinite)
+      throw new Error(`clipGradNorm_: the total norm of the gradients is ${norm}; they were left unclipped`);
     return norm;
   }
   const coef = maxNorm / (norm + 1e-6);
   if (coef < 1) {
-    for (const grads of byDevice.values()) grads[0].backend.scaleInplace(grads.map((g) => g.storage('grad')), coef);
+    for (const grads of byDevice.values())
+      grads[0].backend.scaleInplace(
+        grads.map((g) => g.storage('grad')),
+        coef,
+      );
   }
   return norm;
 }
@@ -56,12 +65,21 @@ export function clipGradNorm_(params: Tensor[], maxNorm: number, opts?: ClipGrad
 export function clipGradNormAsync_(params: Tensor[], maxNorm: number, opts?: Record<string, never>): Tensor {
   const byDevice = gradsByDevice(params, maxNorm);
   checkOptions(opts, []);
-  if (byDevice.size > 1) throw new Error(`params: clipGradNormAsync_ needs gradients on one device, got ${[...byDevice.keys()].join(', ')}`);
+  if (byDevice.size > 1)
+    throw new Error(`params: clipGradNormAsync_ needs gradients on one device, got ${[...byDevice.keys()].join(', ')}`);
   const [grads] = [...byDevice.values()];
   if (grads === undefined) {
-    if (params.length === 0) throw new Error('params: clipGradNormAsync_ needs at least one tensor (the norm has no device)');
+    if (params.length === 0)
+      throw new Error('params: clipGradNormAsync_ needs at least one tensor (the norm has no device)');
     return full([1], 0, { device: params[0].device });
   }
   const b = grads[0].backend;
-  return new Tensor(b.clipByNorm(grads.map((g) => g.storage('grad')), maxNorm), [1], grads[0].device);
+  return new Tensor(
+    b.clipByNorm(
+      grads.map((g) => g.storage('grad')),
+      maxNorm,
+    ),
+    [1],
+    grads[0].device,
+  );
 }

@@ -7,7 +7,15 @@ export { SGD } from './sgd';
 export type { SgdOptions } from './sgd';
 export { clipGradNorm_, clipGradNormAsync_ } from './clip-grad';
 export type { ClipGradNormOptions } from './clip-grad';
-export { LRScheduler, warmupCosine, linearDecay, cosineFromStepZero, timmCosineEpochs, stepSchedule, SCHEDULE_KINDS } from './schedules';
+export {
+  LRScheduler,
+  warmupCosine,
+  linearDecay,
+  cosineFromStepZero,
+  timmCosineEpochs,
+  stepSchedule,
+  SCHEDULE_KINDS,
+} from './schedules';
 export type { ScheduleKind, ScheduleSettings } from './schedules';
 export type { Schedule } from './schedules';
 export { weightDecayGroups, isNoDecay } from './param-groups';

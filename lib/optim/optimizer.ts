@@ -36,8 +36,12 @@ export abstract class Optimizer<O extends BaseOptions> {
   constructor(params: Tensor[] | ParamGroupSpec<O>[], defaults: O) {
     this.defaults = { ...defaults };
     this.checkOptions(this.defaults, 'options');
-    if (!Array.isArray(params) || params.length === 0) throw new Error('params: expected a non-empty array of tensors or parameter groups');
-    const groups: ParamGroupSpec<O>[] = params[0] instanceof Tensor ? [{ params: params as Tensor[] } as ParamGroupSpec<O>] : (params as ParamGroupSpec<O>[]);
+    if (!Array.isArray(params) || params.length === 0)
+      throw new Error('params: expected a non-empty array of tensors or parameter groups');
+    const groups: ParamGroupSpec<O>[] =
+      params[0] instanceof Tensor
+        ? [{ params: params as Tensor[] } as ParamGroupSpec<O>]
+        : (params as ParamGroupSpec<O>[]);
     groups.forEach((g, i) => this.addParamGroup(g, `params[${i}]`));
   }
 
@@ -50,8 +54,14 @@ export abstract class Optimizer<O extends BaseOptions> {
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     spec.params.forEach((p, i) => {
       checkTensor(p, `${what}.params[${i}]`);
-      if (!p.isLeaf) throw new Error(`${what}.params[${i}]: an optimizer can only update leaf tensors (parameters), not results of ops`);
-      if (seen.has(p)) throw new Error(`${what}.params[${i}]: the tensor appears in more than one place among the optimizer's parameters`);
+      if (!p.isLeaf)
+        throw new Error(
+          `${what}.params[${i}]: an optimizer can only update leaf tensors (parameters), not results of ops`,
+        );
+      if (seen.has(p))
+        throw new Error(
+          `${what}.params[${i}]: the tensor appears in more than one place among the optimizer's parameters`,
+        );
       seen.add(p);
     });
     const group = { ...this.defaults, ...spec, params: [...spec.params] } as ParamGroup<O>;
@@ -116,7 +126,13 @@ export abstract class Optimizer<O extends BaseOptions> {
     const index = new Map<Tensor, number>();
     const paramGroups = this.paramGroups.map((g) => {
       const { params, ...options } = g;
-      return { ...options, params: params.map((p) => { index.set(p, index.size); return index.size - 1; }) };
+      return {
+        ...options,
+        params: params.map((p) => {
+          index.set(p, index.size);
+          return index.size - 1;
+        }),
+      };
     });
     const state: Record<number, ParamState> = {};
     for (const [p, s] of this.state) {
@@ -131,20 +147,31 @@ export abstract class Optimizer<O extends BaseOptions> {
    * the same shapes, in the same order. State tensors are copied (to each parameter's device).
    */
   loadStateDict(dict: OptimizerStateDict): void {
-    if (dict === null || typeof dict !== 'object' || !Array.isArray(dict.paramGroups) || dict.state === null || typeof dict.state !== 'object') {
+    if (
+      dict === null ||
+      typeof dict !== 'object' ||
+      !Array.isArray(dict.paramGroups) ||
+      dict.state === null ||
+      typeof dict.state !== 'object'
+    ) {
       throw new Error('dict: expected { state, paramGroups } from an optimizer stateDict()');
     }
     if (dict.paramGroups.length !== this.paramGroups.length) {
-      throw new Error(`dict.paramGroups: has ${dict.paramGroups.length} groups, this optimizer has ${this.paramGroups.length}`);
+      throw new Error(
+        `dict.paramGroups: has ${dict.paramGroups.length} groups, this optimizer has ${this.paramGroups.length}`,
+      );
     }
     const params: Tensor[] = [];
     dict.paramGroups.forEach((saved, gi) => {
       const group = this.paramGroups[gi];
       if (!Array.isArray(saved.params) || saved.params.length !== group.params.length) {
-        throw new Error(`dict.paramGroups[${gi}].params: has ${saved.params?.length} parameters, this group has ${group.params.length}`);
+        throw new Error(
+          `dict.paramGroups[${gi}].params: has ${saved.params?.length} parameters, this group has ${group.params.length}`,
+        );
       }
       saved.params.forEach((id, k) => {
-        if (id !== params.length) throw new Error(`dict.paramGroups[${gi}].params[${k}]: expected index ${params.length}, got ${String(id)}`);
+        if (id !== params.length)
+          throw new Error(`dict.paramGroups[${gi}].params[${k}]: expected index ${params.length}, got ${String(id)}`);
         params.push(group.params[k]);
       });
       const { params: _ids, ...options } = saved;
@@ -160,7 +187,9 @@ export abstract class Optimizer<O extends BaseOptions> {
         else {
           checkTensor(v, `dict.state.${key}.${name}`);
           if (!sameShape(v.shape, p.shape)) {
-            throw new Error(`dict.state.${key}.${name}: shape ${shapeString(v.shape)} does not match the parameter's ${shapeString(p.shape)}`);
+            throw new Error(
+              `dict.state.${key}.${name}: shape ${shapeString(v.shape)} does not match the parameter's ${shapeString(p.shape)}`,
+            );
           }
           copy[name] = keep(v.to(p.device));
         }

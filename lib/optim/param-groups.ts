@@ -22,8 +22,13 @@ function namesNoDecay(m: Module): m is Module & NamesNoDecay {
 
 /** Whether a parameter (by its local name in its module) is exempt from weight decay. */
 export function isNoDecay(owner: Module, localName: string, p: Tensor): boolean {
-  return owner instanceof LayerNorm || localName === 'bias' || (owner instanceof MultiHeadAttention && localName === 'R') || p.ndim < 2 ||
-    (namesNoDecay(owner) && owner.noWeightDecay().includes(localName));
+  return (
+    owner instanceof LayerNorm ||
+    localName === 'bias' ||
+    (owner instanceof MultiHeadAttention && localName === 'R') ||
+    p.ndim < 2 ||
+    (namesNoDecay(owner) && owner.noWeightDecay().includes(localName))
+  );
 }
 
 /** Two groups: { params: decayed, weightDecay } and { params: the rest, weightDecay: 0 } (empty groups left out). */
@@ -39,5 +44,8 @@ export function weightDecayGroups(model: Module, weightDecay: number): { params:
       (isNoDecay(m, name, p) ? noDecay : decay).push(p);
     }
   }
-  return [{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }].filter((g) => g.params.length > 0);
+  return [
+    { params: decay, weightDecay },
+    { params: noDecay, weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
 }

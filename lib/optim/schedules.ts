@@ -8,8 +8,10 @@ import { checkRange, Optimizer, BaseOptions } from './optimizer';
 export type Schedule = (step: number) => number;
 
 function checkSteps(warmupSteps: number, totalSteps: number): void {
-  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`warmupSteps: expected a non-negative integer, got ${warmupSteps}`);
-  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new Error(`totalSteps: expected a positive integer, got ${totalSteps}`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0)
+    throw new Error(`warmupSteps: expected a non-negative integer, got ${warmupSteps}`);
+  if (!Number.isInteger(totalSteps) || totalSteps < 1)
+    throw new Error(`totalSteps: expected a positive integer, got ${totalSteps}`);
   if (warmupSteps > totalSteps) throw new Error(`warmupSteps: ${warmupSteps} exceeds totalSteps ${totalSteps}`);
 }
 
@@ -57,13 +59,24 @@ export function cosineFromStepZero(opts: { warmupSteps: number; totalSteps: numb
  * warmupLr and minLr are absolute rates (DeiT: 1e-6 and 1e-5); the multiplier is relative to `lr`,
  * the rate every parameter group starts from. `step` is the 0-based step index.
  */
-export function timmCosineEpochs(opts: { lr: number; warmupEpochs: number; epochs: number; stepsPerEpoch: number; warmupLr: number; minLr: number }): Schedule {
+export function timmCosineEpochs(opts: {
+  lr: number;
+  warmupEpochs: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  warmupLr: number;
+  minLr: number;
+}): Schedule {
   const { lr, warmupEpochs, epochs, stepsPerEpoch, warmupLr, minLr } = opts;
   checkRange(lr, 'lr', Number.MIN_VALUE);
   checkRange(warmupLr, 'warmupLr', 0);
   checkRange(minLr, 'minLr', 0);
-  if (!(warmupEpochs >= 0) || !(epochs > 0) || !(warmupEpochs <= epochs)) throw new Error(`warmupEpochs, epochs: expected 0 <= warmupEpochs <= epochs and epochs > 0, got ${warmupEpochs}, ${epochs}`);
-  if (!Number.isInteger(stepsPerEpoch) || stepsPerEpoch < 1) throw new Error(`stepsPerEpoch: expected a positive integer, got ${stepsPerEpoch}`);
+  if (!(warmupEpochs >= 0) || !(epochs > 0) || !(warmupEpochs <= epochs))
+    throw new Error(
+      `warmupEpochs, epochs: expected 0 <= warmupEpochs <= epochs and epochs > 0, got ${warmupEpochs}, ${epochs}`,
+    );
+  if (!Number.isInteger(stepsPerEpoch) || stepsPerEpoch < 1)
+    throw new Error(`stepsPerEpoch: expected a positive integer, got ${stepsPerEpoch}`);
   return (step) => {
     const t = Math.max(Math.floor(step / stepsPerEpoch) - 1, 0);
     let rate: number;
@@ -76,7 +89,11 @@ export function timmCosineEpochs(opts: { lr: number; warmupEpochs: number; epoch
 
 /** The learning-rate schedules a training run can name. */
 export type ScheduleKind = 'cosine-after-warmup' | 'cosine-from-step-0' | 'timm-cosine-epochs';
-export const SCHEDULE_KINDS: readonly ScheduleKind[] = ['cosine-after-warmup', 'cosine-from-step-0', 'timm-cosine-epochs'];
+export const SCHEDULE_KINDS: readonly ScheduleKind[] = [
+  'cosine-after-warmup',
+  'cosine-from-step-0',
+  'timm-cosine-epochs',
+];
 
 export interface ScheduleSettings {
   kind: ScheduleKind;
@@ -106,13 +123,23 @@ export function stepSchedule(o: ScheduleSettings): Schedule {
       const f = warmupCosine({ warmupSteps, totalSteps: o.totalSteps, minRatio: o.minRatio });
       return (step) => f(step + 1);
     }
-    case 'cosine-from-step-0': return cosineFromStepZero({ warmupSteps, totalSteps: o.totalSteps, minRatio: o.minRatio });
+    case 'cosine-from-step-0':
+      return cosineFromStepZero({ warmupSteps, totalSteps: o.totalSteps, minRatio: o.minRatio });
     case 'timm-cosine-epochs': {
       const e = o.stepsPerEpoch;
-      if (e === undefined || o.warmupLr === undefined || o.minLr === undefined) throw new Error("schedule: 'timm-cosine-epochs' needs stepsPerEpoch, warmupLr and minLr");
-      return timmCosineEpochs({ lr: o.lr, warmupEpochs: warmupSteps / e, epochs: o.totalSteps / e, stepsPerEpoch: e, warmupLr: o.warmupLr, minLr: o.minLr });
+      if (e === undefined || o.warmupLr === undefined || o.minLr === undefined)
+        throw new Error("schedule: 'timm-cosine-epochs' needs stepsPerEpoch, warmupLr and minLr");
+      return timmCosineEpochs({
+        lr: o.lr,
+        warmupEpochs: warmupSteps / e,
+        epochs: o.totalSteps / e,
+        stepsPerEpoch: e,
+        warmupLr: o.warmupLr,
+        minLr: o.minLr,
+      });
     }
-    default: throw new Error(`schedule: expected one of ${SCHEDULE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
+    default:
+      throw new Error(`schedule: expected one of ${SCHEDULE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
   }
 }
 
@@ -135,7 +162,10 @@ export class LRScheduler {
   /** The number of step() calls so far (torch's last_epoch). */
   lastStep = 0;
 
-  constructor(readonly optimizer: Optimizer<BaseOptions>, readonly schedule: Schedule) {
+  constructor(
+    readonly optimizer: Optimizer<BaseOptions>,
+    readonly schedule: Schedule,
+  ) {
     if (typeof schedule !== 'function') throw new Error('schedule: expected a function of the step');
     this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
     this.apply();
@@ -156,18 +186,24 @@ export class LRScheduler {
   }
 
   loadStateDict(dict: { lastStep: number; baseLrs: number[] }): void {
-    if (!Number.isInteger(dict?.lastStep) || dict.lastStep < 0) throw new Error('dict.lastStep: expected a non-negative integer');
+    if (!Number.isInteger(dict?.lastStep) || dict.lastStep < 0)
+      throw new Error('dict.lastStep: expected a non-negative integer');
     if (!Array.isArray(dict.baseLrs) || dict.baseLrs.length !== this.baseLrs.length) {
       throw new Error(`dict.baseLrs: expected ${this.baseLrs.length} learning rates`);
     }
-    dict.baseLrs.forEach((lr, i) => { this.baseLrs[i] = checkRange(lr, `dict.baseLrs[${i}]`, 0); });
+    dict.baseLrs.forEach((lr, i) => {
+      this.baseLrs[i] = checkRange(lr, `dict.baseLrs[${i}]`, 0);
+    });
     this.lastStep = dict.lastStep;
     this.apply();
   }
 
   private apply(): void {
     const f = this.schedule(this.lastStep);
-    if (!Number.isFinite(f) || f < 0) throw new Error(`schedule: returned ${f} at step ${this.lastStep}; expected a finite multiplier >= 0`);
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.baseLrs[i] * f; });
+    if (!Number.isFinite(f) || f < 0)
+      throw new Error(`schedule: returned ${f} at step ${this.lastStep}; expected a finite multiplier >= 0`);
+    this.optimizer.paramGroups.forEach((g, i) => {
+      g.lr = this.baseLrs[i] * f;
+    });
   }
 }

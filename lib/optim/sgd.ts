@@ -47,12 +47,25 @@ export class SGD extends Optimizer<SgdOptions> {
           first.push(p);
         } else later.push(p);
       }
-      for (const [list, isFirst] of [[first, true], [later, false]] as const) {
+      for (const [list, isFirst] of [
+        [first, true],
+        [later, false],
+      ] as const) {
         if (list.length === 0) continue;
-        const buffers = group.momentum !== 0 ? list.map((p) => (this.stateOf(p).momentum_buffer as Tensor).storage('momentum_buffer')) : [];
+        const buffers =
+          group.momentum !== 0
+            ? list.map((p) => (this.stateOf(p).momentum_buffer as Tensor).storage('momentum_buffer'))
+            : [];
         list[0].backend.sgdStep(
-          list.map((p) => p.storage('param')), list.map((p) => (p.grad as Tensor).storage('grad')), buffers,
-          group.lr, group.momentum, group.dampening, group.weightDecay, group.nesterov, isFirst,
+          list.map((p) => p.storage('param')),
+          list.map((p) => (p.grad as Tensor).storage('grad')),
+          buffers,
+          group.lr,
+          group.momentum,
+          group.dampening,
+          group.weightDecay,
+          group.nesterov,
+          isFirst,
         );
       }
     }

@@ -18,7 +18,10 @@ import { Tensor, zeros } from '../tensor';
 import { BaseOptions, Optimizer, OptimizerStateDict, ParamGroupSpec, ParamState } from './optimizer';
 
 /** An optimizer class: constructed from parameters (or groups) and options. */
-export type OptimizerClass<O extends BaseOptions> = new (params: Tensor[] | ParamGroupSpec<O>[], options?: Partial<O>) => Optimizer<O>;
+export type OptimizerClass<O extends BaseOptions> = new (
+  params: Tensor[] | ParamGroupSpec<O>[],
+  options?: Partial<O>,
+) => Optimizer<O>;
 
 export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O> {
   /** The wrapped optimizer over this rank's parameters (empty groups where it owns none). */
@@ -31,12 +34,17 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
   private consolidated: Map<Tensor, ParamState> | null = null;
 
   constructor(params: Tensor[] | ParamGroupSpec<O>[], optimizer: OptimizerClass<O>, options: Partial<O> = {}) {
-    if (typeof optimizer !== 'function') throw new Error('optimizer: expected an optimizer class (optim.AdamW, optim.Adam, optim.SGD)');
+    if (typeof optimizer !== 'function')
+      throw new Error('optimizer: expected an optimizer class (optim.AdamW, optim.Adam, optim.SGD)');
     const probe = new optimizer(params, options);
-    super(probe.paramGroups.map((g) => ({ ...g, params: [...g.params] })), probe.defaults);
+    super(
+      probe.paramGroups.map((g) => ({ ...g, params: [...g.params] })),
+      probe.defaults,
+    );
     probe.dispose();
     this.all = this.paramGroups.flatMap((g) => g.params);
-    const world = dist.worldSize(), rank = dist.rank();
+    const world = dist.worldSize(),
+      rank = dist.rank();
     const load = new Array<number>(world).fill(0);
     this.owners = new Array<number>(this.all.length);
     const bySize = this.all.map((p, i) => i).sort((a, b) => this.all[b].size - this.all[a].size || a - b);
@@ -47,7 +55,10 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
     }
     this.shard = Math.max(...load);
     const owned = new Set(this.all.filter((_, i) => this.owners[i] === rank));
-    this.local = new optimizer(this.paramGroups.map((g) => ({ ...g, params: g.params.filter((p) => owned.has(p)) })), options);
+    this.local = new optimizer(
+      this.paramGroups.map((g) => ({ ...g, params: g.params.filter((p) => owned.has(p)) })),
+      options,
+    );
   }
 
   protected checkOptions(): void {
@@ -69,13 +80,22 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
   }
 
   /** Every rank's share of `pick(p)` for each parameter p, through one all-gather of a flat buffer. */
-  private allGather(pick: (p: Tensor) => Tensor | null, write: (p: Tensor, flat: Tensor, offset: number) => void, what: string): void {
-    const world = dist.worldSize(), rank = dist.rank();
+  private allGather(
+    pick: (p: Tensor) => Tensor | null,
+    write: (p: Tensor, flat: Tensor, offset: number) => void,
+    what: string,
+  ): void {
+    const world = dist.worldSize(),
+      rank = dist.rank();
     if (world === 1 || this.all.length === 0) return;
     const device = this.all[0].device;
     this.flat ??= keep(zeros([world * this.shard], { device }));
     const backend = this.flat.backend;
-    backend.packInto(this.flat.storage(), this.ownedBy(rank).map((p) => pick(p)?.storage() ?? p.size), rank * this.shard);
+    backend.packInto(
+      this.flat.storage(),
+      this.ownedBy(rank).map((p) => pick(p)?.storage() ?? p.size),
+      rank * this.shard,
+    );
     dist.startAllGather(this.flat, what).wait();
     for (let r = 0; r < world; r++) {
       if (r === rank) continue;
@@ -88,7 +108,11 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
   }
 
   private gatherParameters(): void {
-    this.allGather((p) => p, (p, flat, offset) => flat.backend.unpackFrom(flat.storage(), [p.storage()], offset), 'all-gather of the updated parameters (ZeRO-1)');
+    this.allGather(
+      (p) => p,
+      (p, flat, offset) => flat.backend.unpackFrom(flat.storage(), [p.storage()], offset),
+      'all-gather of the updated parameters (ZeRO-1)',
+    );
   }
 
   /**
@@ -153,7 +177,9 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
    */
   override stateDict(): OptimizerStateDict {
     if (dist.worldSize() > 1 && this.consolidated === null) {
-      throw new Error('stateDict: call consolidateStateDict() on every rank first (each rank holds its own share of the state)');
+      throw new Error(
+        'stateDict: call consolidateStateDict() on every rank first (each rank holds its own share of the state)',
+      );
     }
     const source = this.consolidated ?? this.local.state;
     const paramGroups = this.paramGroups.map((g, gi) => {
@@ -171,11 +197,19 @@ export class ZeroRedundancyOptimizer<O extends BaseOptions> extends Optimizer<O>
 
   /** Restores a whole state (from any number of ranks): this rank keeps its parameters' share. */
   override loadStateDict(dict: OptimizerStateDict): void {
-    if (dict === null || typeof dict !== 'object' || !Array.isArray(dict.paramGroups) || dict.state === null || typeof dict.state !== 'object') {
+    if (
+      dict === null ||
+      typeof dict !== 'object' ||
+      !Array.isArray(dict.paramGroups) ||
+      dict.state === null ||
+      typeof dict.state !== 'object'
+    ) {
       throw new Error('dict: expected { state, paramGroups } from an optimizer stateDict()');
     }
     if (dict.paramGroups.length !== this.paramGroups.length) {
-      throw new Error(`dict.paramGroups: has ${dict.paramGroups.length} groups, this optimizer has ${this.paramGroups.length}`);
+      throw new Error(
+        `dict.paramGroups: has ${dict.paramGroups.length} groups, this optimizer has ${this.paramGroups.length}`,
+      );
     }
     const rank = dist.rank();
     const localIndex = new Map<Tensor, number>();

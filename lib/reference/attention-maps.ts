@@ -32,7 +32,8 @@ function normaliseLogs(logW: Float64Array, rows: number, N: number): Float64Arra
 /** The attention weights [B, H, N, N] of x [B, N, C] for a MultiHeadAttention's params (qkv.weight, qkv.bias?, R?). */
 export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionModuleRefOptions, prefix = ''): RefArray {
   const [B, N, C] = x.shape;
-  const H = o.numHeads, Dh = C / H;
+  const H = o.numHeads,
+    Dh = C / H;
   const qkv = linearRef(x, p[`${prefix}qkv.weight`], p[`${prefix}qkv.bias`] ?? null);
   const heads = permuteRef({ data: qkv.data, shape: [B, N, 3, H, Dh] }, [2, 0, 3, 1, 4]);
   const [qh, kh] = [0, 1].map((i) => ({ data: sliceRef(heads, 0, i, i + 1).data, shape: [B, H, N, Dh] }));
@@ -66,7 +67,8 @@ export function attentionMapRef(x: RefArray, p: RefParams, o: AttentionModuleRef
       for (let j = 0; j < N; j++) {
         let s = 0;
         const kRow = Math.floor(r / N) * N + j;
-        for (let d = 0; d < F; d++) s += Math.log(Math.abs(sincRef(radius(R, h, d) * (q.data[r * F + d] - k.data[kRow * F + d]))));
+        for (let d = 0; d < F; d++)
+          s += Math.log(Math.abs(sincRef(radius(R, h, d) * (q.data[r * F + d] - k.data[kRow * F + d]))));
         logW[r * N + j] = visible(r % N, j) ? power * s : -Infinity;
       }
     }

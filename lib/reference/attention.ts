@@ -18,7 +18,12 @@ export interface AttentionGradRef {
 }
 
 interface Dims {
-  B: number; H: number; Nq: number; Nk: number; D: number; Dv: number;
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  Dv: number;
 }
 
 function attnDims(q: RefArray, k: RefArray, v: RefArray): Dims {
@@ -128,13 +133,24 @@ function weightsBackward(P: RefArray, v: RefArray, out: RefArray, dout: RefArray
 }
 
 /** Fourier attention h [B,H,Nq,Dv] = sum_j K_ij v_j / (sum_j K_ij + eps), or the stable form. */
-export function fourierAttentionRef(q: RefArray, k: RefArray, v: RefArray, R: RefArray, opts: AttentionRefOptions = {}): RefArray {
+export function fourierAttentionRef(
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  R: RefArray,
+  opts: AttentionRefOptions = {},
+): RefArray {
   return weightsTimesV(fourierWeights(q, k, R, withDefaults(opts)), v);
 }
 
 /** dq, dk, dv, dR of sum(h * dout) for Fourier attention. */
 export function fourierAttentionGradRef(
-  q: RefArray, k: RefArray, v: RefArray, R: RefArray, dout: RefArray, opts: AttentionRefOptions = {},
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  R: RefArray,
+  dout: RefArray,
+  opts: AttentionRefOptions = {},
 ): AttentionGradRef & { dR: RefArray } {
   const o = withDefaults(opts);
   const { B, H, Nq, Nk, D } = attnDims(q, k, v);
@@ -186,7 +202,9 @@ export function fourierAttentionGradRef(
   for (let h = 0; h < H; h++)
     for (let d = 0; d < D; d++) dR[(rH === 1 ? 0 : h) * rD + (rD === 1 ? 0 : d)] += dRfull[h * D + d];
   return {
-    dq: { data: dq, shape: [...q.shape] }, dk: { data: dk, shape: [...k.shape] }, dv,
+    dq: { data: dq, shape: [...q.shape] },
+    dk: { data: dk, shape: [...k.shape] },
+    dv,
     dR: { data: dR, shape: [...R.shape] },
   };
 }
@@ -227,7 +245,11 @@ export function dotAttentionRef(q: RefArray, k: RefArray, v: RefArray, opts: Dot
 
 /** dq, dk, dv of sum(out * dout) for dot-product attention. */
 export function dotAttentionGradRef(
-  q: RefArray, k: RefArray, v: RefArray, dout: RefArray, opts: DotAttentionRefOptions = {},
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  dout: RefArray,
+  opts: DotAttentionRefOptions = {},
 ): AttentionGradRef {
   const { B, H, Nq, Nk, D } = attnDims(q, k, v);
   const scale = opts.scale ?? 1 / Math.sqrt(D);

@@ -28,7 +28,8 @@ export function spectralRatiosRef(s: SpectrumRef): Float64Array {
   for (let h = 0; h < H; h++) {
     for (let k = 0; k < m; k++) {
       const xi = (c: number) => s.frequencies.data[(h * m + k) * d + c];
-      let tau = 0, sq = 0;
+      let tau = 0,
+        sq = 0;
       for (let c = 0; c < d; c++) sq += xi(c) * xi(c);
       for (let i = 0; i < I; i++) {
         let dist = 0;
@@ -43,7 +44,12 @@ export function spectralRatiosRef(s: SpectrumRef): Float64Array {
 }
 
 /** Token positions: text 0, 1, ... or a row-major grid [rows, cols]; the first `prefix` tokens none. */
-export function fltPositionsRef(first: number, N: number, grid: [number, number] | null, prefix = 0): (number[] | null)[] {
+export function fltPositionsRef(
+  first: number,
+  N: number,
+  grid: [number, number] | null,
+  prefix = 0,
+): (number[] | null)[] {
   return Array.from({ length: N }, (_, n) => {
     const t = first + n - prefix;
     if (t < 0) return null;
@@ -83,7 +89,8 @@ export function fltBiasRef(s: SpectrumRef, positions: (number[] | null)[]): RefA
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < N; i++) {
       for (let j = 0; j < N; j++) {
-        const ri = positions[i], rj = positions[j];
+        const ri = positions[i],
+          rj = positions[j];
         if (ri === null || rj === null) continue;
         let b = 0;
         for (let k = 0; k < m; k++) {
@@ -128,19 +135,28 @@ function linear(x: Float64Array, rows: number, C: number, W: RefArray, b: RefArr
 }
 
 /** q, k (extended by the snippets), v [B, H, N, *] of x [B, N, C]. */
-function extendedHeads(L: FltLayerRef, x: RefArray): { q: RefArray; k: RefArray; v: RefArray; qh: RefArray; kh: RefArray; positions: (number[] | null)[] } {
+function extendedHeads(
+  L: FltLayerRef,
+  x: RefArray,
+): { q: RefArray; k: RefArray; v: RefArray; qh: RefArray; kh: RefArray; positions: (number[] | null)[] } {
   const [B, N, C] = x.shape;
-  const H = L.numHeads, Dh = C / H;
+  const H = L.numHeads,
+    Dh = C / H;
   const qkv = linear(Float64Array.from(x.data), B * N, C, L.qkvWeight, L.qkvBias);
   const positions = fltPositionsRef(0, N, L.grid, L.prefixTokens);
   const E = fltSnippetsRef(L.spectrum, positions, Dh);
-  const w = E.shape[2], F = Dh + w;
-  const q = new Float64Array(B * H * N * F), k = new Float64Array(B * H * N * F), v = new Float64Array(B * H * N * Dh);
-  const qh = new Float64Array(B * H * N * Dh), kh = new Float64Array(B * H * N * Dh);
+  const w = E.shape[2],
+    F = Dh + w;
+  const q = new Float64Array(B * H * N * F),
+    k = new Float64Array(B * H * N * F),
+    v = new Float64Array(B * H * N * Dh);
+  const qh = new Float64Array(B * H * N * Dh),
+    kh = new Float64Array(B * H * N * Dh);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let n = 0; n < N; n++) {
-        const row = (b * H + h) * N + n, src = (b * N + n) * 3 * C;
+        const row = (b * H + h) * N + n,
+          src = (b * N + n) * 3 * C;
         for (let f = 0; f < Dh; f++) {
           q[row * F + f] = qkv[src + h * Dh + f];
           k[row * F + f] = qkv[src + C + h * Dh + f];
@@ -154,14 +170,19 @@ function extendedHeads(L: FltLayerRef, x: RefArray): { q: RefArray; k: RefArray;
         }
       }
   return {
-    q: { data: q, shape: [B, H, N, F] }, k: { data: k, shape: [B, H, N, F] }, v: { data: v, shape: [B, H, N, Dh] },
-    qh: { data: qh, shape: [B, H, N, Dh] }, kh: { data: kh, shape: [B, H, N, Dh] }, positions,
+    q: { data: q, shape: [B, H, N, F] },
+    k: { data: k, shape: [B, H, N, F] },
+    v: { data: v, shape: [B, H, N, Dh] },
+    qh: { data: qh, shape: [B, H, N, Dh] },
+    kh: { data: kh, shape: [B, H, N, Dh] },
+    positions,
   };
 }
 
 /** Heads [B, H, N, Dh] merged to [B, N, C], then the output projection. */
 function merge(L: FltLayerRef, h: Float64Array, B: number, N: number, C: number): RefArray {
-  const H = L.numHeads, Dh = C / H;
+  const H = L.numHeads,
+    Dh = C / H;
   const merged = new Float64Array(B * N * C);
   for (let b = 0; b < B; b++)
     for (let hh = 0; hh < H; hh++)
@@ -174,14 +195,19 @@ function merge(L: FltLayerRef, h: Float64Array, B: number, N: number, C: number)
 export function fltLayerRef(L: FltLayerRef, x: RefArray): RefArray {
   const [B, N, C] = x.shape;
   const { q, k, v } = extendedHeads(L, x);
-  const h = performerAttentionRef(q, k, v, L.projection, { causal: L.causal, scale: 1 / Math.sqrt(C / L.numHeads), eps: 1e-6 });
+  const h = performerAttentionRef(q, k, v, L.projection, {
+    causal: L.causal,
+    scale: 1 / Math.sqrt(C / L.numHeads),
+    eps: 1e-6,
+  });
   return merge(L, h.data, B, N, C);
 }
 
 /** What fltLayerRef estimates: exact softmax(q k^T / sqrt(Dh) + RPE) v (causal: j <= i). */
 export function fltExactLayerRef(L: FltLayerRef, x: RefArray, withRpe = true): RefArray {
   const [B, N, C] = x.shape;
-  const H = L.numHeads, Dh = C / H;
+  const H = L.numHeads,
+    Dh = C / H;
   const { qh, kh, v, positions } = extendedHeads(L, x);
   const bias = fltBiasRef(L.spectrum, positions);
   const out = new Float64Array(B * H * N * Dh);
@@ -200,7 +226,7 @@ export function fltExactLayerRef(L: FltLayerRef, x: RefArray, withRpe = true): R
           mx = Math.max(mx, logits[j]);
         }
         let den = 0;
-        for (let j = 0; j < J; j++) den += (logits[j] = Math.exp(logits[j] - mx));
+        for (let j = 0; j < J; j++) den += logits[j] = Math.exp(logits[j] - mx);
         for (let j = 0; j < J; j++) {
           const col = (b * H + h) * N + j;
           for (let f = 0; f < Dh; f++) out[row * Dh + f] += (logits[j] / den) * v.data[col * Dh + f];

@@ -25,7 +25,11 @@ export function sincDerivRef(x: number): number {
 }
 
 interface Dims {
-  B: number; H: number; Nq: number; Nk: number; D: number;
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  D: number;
   /** R_hd for head h, feature d, after broadcasting R to [H, D]. */
   r: (h: number, d: number) => number;
 }
@@ -60,7 +64,11 @@ export function fourierMetricRef(q: RefArray, k: RefArray, R: RefArray, power = 
 
 /** dq, dk, dR of sum(K * dK), with dR summed to R's own shape. */
 export function fourierMetricGradRef(
-  q: RefArray, k: RefArray, R: RefArray, dK: RefArray, power = 4,
+  q: RefArray,
+  k: RefArray,
+  R: RefArray,
+  dK: RefArray,
+  power = 4,
 ): { dq: RefArray; dk: RefArray; dR: RefArray } {
   const { B, H, Nq, Nk, D, r } = dims(q, k, R);
   const dq = new Float64Array(q.data.length);
@@ -99,5 +107,9 @@ export function fourierMetricGradRef(
   const dR = new Float64Array(R.data.length);
   for (let h = 0; h < H; h++)
     for (let d = 0; d < D; d++) dR[(rH === 1 ? 0 : h) * rD + (rD === 1 ? 0 : d)] += dRfull[h * D + d];
-  return { dq: { data: dq, shape: [...q.shape] }, dk: { data: dk, shape: [...k.shape] }, dR: { data: dR, shape: [...R.shape] } };
+  return {
+    dq: { data: dq, shape: [...q.shape] },
+    dk: { data: dk, shape: [...k.shape] },
+    dR: { data: dR, shape: [...R.shape] },
+  };
 }

@@ -29,8 +29,16 @@ interface PairTrace {
   s: number;
 }
 
-function runPair(p: NeuralParamsRef, q: Float64Array | Float32Array, qo: number, k: Float64Array | Float32Array, ko: number, F: number): PairTrace {
-  const d1 = p.w1.shape[0], d2 = p.w2.shape[0];
+function runPair(
+  p: NeuralParamsRef,
+  q: Float64Array | Float32Array,
+  qo: number,
+  k: Float64Array | Float32Array,
+  ko: number,
+  F: number,
+): PairTrace {
+  const d1 = p.w1.shape[0],
+    d2 = p.w2.shape[0];
   const x = new Float64Array(2 * F);
   for (let f = 0; f < F; f++) {
     x[f] = q[qo + f];
@@ -54,7 +62,11 @@ function runPair(p: NeuralParamsRef, q: Float64Array | Float32Array, qo: number,
 }
 
 interface Dims {
-  BH: number; Nq: number; Nk: number; F: number; Dv: number;
+  BH: number;
+  Nq: number;
+  Nk: number;
+  F: number;
+  Dv: number;
 }
 
 function dimsOf(q: RefArray, k: RefArray, v: RefArray): Dims {
@@ -82,7 +94,12 @@ function weights(q: RefArray, k: RefArray, p: NeuralParamsRef, causal: boolean, 
 }
 
 /** The attention weights softmax_j(MLP([q_i; k_j])) [B,H,Nq,Nk] (0 where causal hides a key). */
-export function neuralWeightsRef(q: RefArray, k: RefArray, params: NeuralParamsRef, opts: { causal?: boolean } = {}): RefArray {
+export function neuralWeightsRef(
+  q: RefArray,
+  k: RefArray,
+  params: NeuralParamsRef,
+  opts: { causal?: boolean } = {},
+): RefArray {
   const d = dimsOf(q, k, k);
   return { data: weights(q, k, params, opts.causal ?? false, d), shape: [q.shape[0], q.shape[1], d.Nq, d.Nk] };
 }
@@ -90,11 +107,24 @@ export function neuralWeightsRef(q: RefArray, k: RefArray, params: NeuralParamsR
 /** The network's weights of a NeuralScoreNet's parameters (stateDict() names under `prefix`). */
 export function neuralParamsRef(p: Record<string, RefArray>, prefix: string): NeuralParamsRef {
   const at = (layer: string, what: string) => p[`${prefix}${layer}.${what}`];
-  return { w1: at('fc1', 'weight'), b1: at('fc1', 'bias'), w2: at('fc2', 'weight'), b2: at('fc2', 'bias'), w3: at('fc3', 'weight'), b3: at('fc3', 'bias') };
+  return {
+    w1: at('fc1', 'weight'),
+    b1: at('fc1', 'bias'),
+    w2: at('fc2', 'weight'),
+    b2: at('fc2', 'bias'),
+    w3: at('fc3', 'weight'),
+    b3: at('fc3', 'bias'),
+  };
 }
 
 /** softmax_j(MLP([q_i; k_j])) v, [B,H,Nq,Dv]. */
-export function neuralAttentionRef(q: RefArray, k: RefArray, v: RefArray, params: NeuralParamsRef, opts: { causal?: boolean } = {}): RefArray {
+export function neuralAttentionRef(
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  params: NeuralParamsRef,
+  opts: { causal?: boolean } = {},
+): RefArray {
   const d = dimsOf(q, k, v);
   const P = weights(q, k, params, opts.causal ?? false, d);
   const out = new Float64Array(d.BH * d.Nq * d.Dv);
@@ -109,16 +139,32 @@ export function neuralAttentionRef(q: RefArray, k: RefArray, v: RefArray, params
 
 /** The gradients of sum(out * dout) with respect to q, k, v and every weight. */
 export function neuralAttentionGradRef(
-  q: RefArray, k: RefArray, v: RefArray, params: NeuralParamsRef, dout: RefArray, opts: { causal?: boolean } = {},
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  params: NeuralParamsRef,
+  dout: RefArray,
+  opts: { causal?: boolean } = {},
 ): NeuralGradRef {
   const causal = opts.causal ?? false;
   const d = dimsOf(q, k, v);
   const p = params;
-  const d1 = p.w1.shape[0], d2 = p.w2.shape[0], F2 = 2 * d.F;
+  const d1 = p.w1.shape[0],
+    d2 = p.w2.shape[0],
+    F2 = 2 * d.F;
   const P = weights(q, k, p, causal, d);
   const zeros = (r: RefArray): RefArray => ({ data: new Float64Array(r.data.length), shape: [...r.shape] });
-  const dq = zeros(q), dk = zeros(k), dv = zeros(v);
-  const g: NeuralParamsRef = { w1: zeros(p.w1), b1: zeros(p.b1), w2: zeros(p.w2), b2: zeros(p.b2), w3: zeros(p.w3), b3: zeros(p.b3) };
+  const dq = zeros(q),
+    dk = zeros(k),
+    dv = zeros(v);
+  const g: NeuralParamsRef = {
+    w1: zeros(p.w1),
+    b1: zeros(p.b1),
+    w2: zeros(p.w2),
+    b2: zeros(p.b2),
+    w3: zeros(p.w3),
+    b3: zeros(p.b3),
+  };
   const out = new Float64Array(d.Dv);
   for (let bh = 0; bh < d.BH; bh++)
     for (let i = 0; i < d.Nq; i++) {
@@ -137,7 +183,7 @@ export function neuralAttentionGradRef(
           dv.data[(bh * d.Nk + j) * d.Dv + e] += w * go;
           dp += go * v.data[(bh * d.Nk + j) * d.Dv + e];
         }
-        const ds = w * (dp - delta);  // dL/ds_ij through the softmax
+        const ds = w * (dp - delta); // dL/ds_ij through the softmax
         const t = runPair(p, q.data, row * d.F, k.data, (bh * d.Nk + j) * d.F, d.F);
         g.b3.data[0] += ds;
         const g2 = new Float64Array(d2);

@@ -35,7 +35,10 @@ export function kernelFeaturesRef(x: RefArray, F: number | undefined): RefArray 
  * score.kProj.* under `prefix`).
  */
 export function neuralProjectionsRef(q: RefArray, k: RefArray, p: RefParams, prefix: string): [RefArray, RefArray] {
-  return [linearRef(q, p[`${prefix}score.qProj.weight`], p[`${prefix}score.qProj.bias`]), linearRef(k, p[`${prefix}score.kProj.weight`], p[`${prefix}score.kProj.bias`])];
+  return [
+    linearRef(q, p[`${prefix}score.qProj.weight`], p[`${prefix}score.qProj.bias`]),
+    linearRef(k, p[`${prefix}score.kProj.weight`], p[`${prefix}score.kProj.bias`]),
+  ];
 }
 
 /**
@@ -44,13 +47,19 @@ export function neuralProjectionsRef(q: RefArray, k: RefArray, p: RefParams, pre
  */
 export function multiHeadAttentionRef(x: RefArray, p: RefParams, o: AttentionModuleRefOptions, prefix = ''): RefArray {
   const [B, N, C] = x.shape;
-  const H = o.numHeads, Dh = C / H;
+  const H = o.numHeads,
+    Dh = C / H;
   const qkv = linearRef(x, p[`${prefix}qkv.weight`], p[`${prefix}qkv.bias`] ?? null);
   const heads = permuteRef(reshape(qkv, [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => reshape(sliceRef(heads, 0, i, i + 1), [B, H, N, Dh]));
   let h: RefArray;
   if (o.attention === 'fourier') {
-    h = fourierAttentionRef(kernelFeaturesRef(q, o.features), kernelFeaturesRef(k, o.features), v, p[`${prefix}R`], { causal: o.causal, power: o.power, eps: o.eps, stable: o.stable });
+    h = fourierAttentionRef(kernelFeaturesRef(q, o.features), kernelFeaturesRef(k, o.features), v, p[`${prefix}R`], {
+      causal: o.causal,
+      power: o.power,
+      eps: o.eps,
+      stable: o.stable,
+    });
   } else if (o.attention === 'neural') {
     const [qp, kp] = neuralProjectionsRef(q, k, p, prefix);
     h = neuralAttentionRef(qp, kp, v, neuralParamsRef(p, `${prefix}score.`), { causal: o.causal });
@@ -82,7 +91,9 @@ export function transformerBlockRef(x: RefArray, p: RefParams, o: BlockRefOption
 }
 
 /** A module's stateDict() as float64 reference arrays. */
-export function refParams(dict: Record<string, { shape: readonly number[]; toFloat32Array(): Float32Array }>): RefParams {
+export function refParams(
+  dict: Record<string, { shape: readonly number[]; toFloat32Array(): Float32Array }>,
+): RefParams {
   const out: RefParams = {};
   for (const [name, t] of Object.entries(dict)) out[name] = refArray(t.toFloat32Array(), [...t.shape]);
   return out;

@@ -15,7 +15,8 @@ function zeros(shape: number[]): RefArray {
 
 /** The NumPy broadcast of two operands' leading dims, and each operand's matrix index per batch entry. */
 function batchOf(a: RefArray, b: RefArray): { batch: number[]; bA: (i: number) => number; bB: (i: number) => number } {
-  const ba = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
+  const ba = a.shape.slice(0, -2),
+    bb = b.shape.slice(0, -2);
   const n = Math.max(ba.length, bb.length);
   const batch = Array.from({ length: n }, (_, i) => Math.max(ba[ba.length - n + i] ?? 1, bb[bb.length - n + i] ?? 1));
   return { batch, bA: (i) => (prod(ba) === 1 ? 0 : i), bB: (i) => (prod(bb) === 1 ? 0 : i) };
@@ -23,7 +24,8 @@ function batchOf(a: RefArray, b: RefArray): { batch: number[]; bA: (i: number) =
 
 /** op(a) op(b) over the last two dims; a transposed operand is stored [.., K, M] / [.., N, K]. */
 export function matmulRef(a: RefArray, b: RefArray, transA = false, transB = false): RefArray {
-  const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
+  const [ar, ac] = a.shape.slice(-2),
+    [br, bc] = b.shape.slice(-2);
   const [M, K] = transA ? [ac, ar] : [ar, ac];
   const N = transB ? br : bc;
   const { batch, bA, bB } = batchOf(a, b);
@@ -43,12 +45,20 @@ export function matmulRef(a: RefArray, b: RefArray, transA = false, transB = fal
 }
 
 /** Gradients of sum(matmulRef(a, b) * dC) with respect to a and b (a shared operand's summed over the batch). */
-export function matmulGradRef(a: RefArray, b: RefArray, dC: RefArray, transA = false, transB = false): { da: RefArray; db: RefArray } {
-  const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
+export function matmulGradRef(
+  a: RefArray,
+  b: RefArray,
+  dC: RefArray,
+  transA = false,
+  transB = false,
+): { da: RefArray; db: RefArray } {
+  const [ar, ac] = a.shape.slice(-2),
+    [br, bc] = b.shape.slice(-2);
   const [M, K] = transA ? [ac, ar] : [ar, ac];
   const N = transB ? br : bc;
   const { batch, bA, bB } = batchOf(a, b);
-  const da = zeros([...a.shape]), db = zeros([...b.shape]);
+  const da = zeros([...a.shape]),
+    db = zeros([...b.shape]);
   for (let i = 0; i < prod(batch); i++)
     for (let m = 0; m < M; m++)
       for (let n = 0; n < N; n++) {
@@ -80,7 +90,9 @@ export function linearRef(x: RefArray, W: RefArray, bias: RefArray | null): RefA
 export function linearGradRef(x: RefArray, W: RefArray, dy: RefArray): { dx: RefArray; dW: RefArray; db: RefArray } {
   const [out, inF] = W.shape;
   const rows = x.data.length / inF;
-  const dx = zeros([...x.shape]), dW = zeros([...W.shape]), db = zeros([out]);
+  const dx = zeros([...x.shape]),
+    dW = zeros([...W.shape]),
+    db = zeros([out]);
   for (let r = 0; r < rows; r++)
     for (let o = 0; o < out; o++) {
       const g = dy.data[r * out + o];
@@ -111,9 +123,16 @@ export function layerNormRef(x: RefArray, w: RefArray | null, b: RefArray | null
 }
 
 /** Gradients of sum(layerNormRef * dy) by the chain rule through mean and variance, term by term. */
-export function layerNormGradRef(x: RefArray, w: RefArray | null, dy: RefArray, eps = 1e-5): { dx: RefArray; dw: RefArray; db: RefArray } {
+export function layerNormGradRef(
+  x: RefArray,
+  w: RefArray | null,
+  dy: RefArray,
+  eps = 1e-5,
+): { dx: RefArray; dw: RefArray; db: RefArray } {
   const C = x.shape[x.shape.length - 1];
-  const dx = zeros([...x.shape]), dw = zeros([C]), db = zeros([C]);
+  const dx = zeros([...x.shape]),
+    dw = zeros([C]),
+    db = zeros([C]);
   for (let r = 0; r < x.data.length / C; r++) {
     const row = x.data.subarray(r * C, (r + 1) * C);
     const mean = row.reduce((s, v) => s + v, 0) / C;
@@ -121,7 +140,8 @@ export function layerNormGradRef(x: RefArray, w: RefArray | null, dy: RefArray, 
     const sd = Math.sqrt(variance + eps);
     // y_c = (x_c - mean) / sd * w_c: dL/dxhat_c = dy_c w_c
     const g = Array.from({ length: C }, (_, c) => dy.data[r * C + c] * (w ? w.data[c] : 1));
-    let dVar = 0, dMean = 0;
+    let dVar = 0,
+      dMean = 0;
     for (let c = 0; c < C; c++) {
       dVar += g[c] * (row[c] - mean) * -0.5 * sd ** -3;
       dMean += -g[c] / sd;
@@ -157,7 +177,8 @@ export function softmaxGradRef(x: RefArray, dy: RefArray, log = false): RefArray
     for (let j = 0; j < C; j++) {
       let s = 0;
       for (let i = 0; i < C; i++) {
-        const pi = p.data[r * C + i], pj = p.data[r * C + j];
+        const pi = p.data[r * C + i],
+          pj = p.data[r * C + j];
         // d y_i / d x_j: softmax p_i (delta_ij - p_j); log-softmax delta_ij - p_j
         const jac = log ? (i === j ? 1 : 0) - pj : pi * ((i === j ? 1 : 0) - pj);
         s += dy.data[r * C + i] * jac;
@@ -208,7 +229,12 @@ export function crossEntropyRef(x: RefArray, target: RefArray, opts: CrossEntrop
  * Gradient of crossEntropyRef with respect to x, given the upstream gradient (one value, or one per
  * row for 'none').
  */
-export function crossEntropyGradRef(x: RefArray, target: RefArray, grad: RefArray, opts: CrossEntropyRefOptions = {}): RefArray {
+export function crossEntropyGradRef(
+  x: RefArray,
+  target: RefArray,
+  grad: RefArray,
+  opts: CrossEntropyRefOptions = {},
+): RefArray {
   const C = x.shape[x.shape.length - 1];
   const p = softmaxRef(x);
   const qs = targetsOf(x, target, opts.labelSmoothing ?? 0, opts.ignoreIndex ?? -100);
@@ -254,7 +280,8 @@ export function philox4x32Ref(counter: readonly number[], key: readonly number[]
   let [c0, c1, c2, c3] = counter.map(BigInt);
   let [k0, k1] = key.map(BigInt);
   for (let round = 0; round < 10; round++) {
-    const p0 = 0xd2511f53n * c0, p1 = 0xcd9e8d57n * c2;
+    const p0 = 0xd2511f53n * c0,
+      p1 = 0xcd9e8d57n * c2;
     [c0, c1, c2, c3] = [((p1 >> 32n) ^ c1 ^ k0) & MASK32, p1 & MASK32, ((p0 >> 32n) ^ c3 ^ k1) & MASK32, p0 & MASK32];
     k0 = (k0 + 0x9e3779b9n) & MASK32;
     k1 = (k1 + 0xbb67ae85n) & MASK32;
@@ -266,7 +293,10 @@ export function philox4x32Ref(counter: readonly number[], key: readonly number[]
 export function philoxUniformRef(seed: number, offset: number, j: number): number {
   const counter = BigInt(offset) + BigInt(Math.floor(j / 4));
   const s = BigInt(seed);
-  const words = philox4x32Ref([Number(counter & MASK32), Number(counter >> 32n), 0, 0], [Number(s & MASK32), Number(s >> 32n)]);
+  const words = philox4x32Ref(
+    [Number(counter & MASK32), Number(counter >> 32n), 0, 0],
+    [Number(s & MASK32), Number(s >> 32n)],
+  );
   return Math.floor(words[j % 4] / 256) / 16777216;
 }
 
@@ -298,7 +328,8 @@ export function adaptiveLogProbRef(x: RefArray, weights: AdaptiveSoftmaxRefWeigh
     const lp = softmaxRef(linearRef(h, t.weight, t.bias ?? null), true);
     const Vi = t.weight.shape[0];
     for (let r = 0; r < N; r++)
-      for (let w = 0; w < Vi; w++) out.data[r * V + cutoffs[i] + w] = headLP.data[r * H + cutoffs[0] + i] + lp.data[r * Vi + w];
+      for (let w = 0; w < Vi; w++)
+        out.data[r * V + cutoffs[i] + w] = headLP.data[r * H + cutoffs[0] + i] + lp.data[r * Vi + w];
   });
   return out;
 }

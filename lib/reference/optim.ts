@@ -8,7 +8,9 @@ export interface AdamRefState {
 }
 
 export function adamStepRef(
-  p: Float64Array, g: ArrayLike<number>, s: AdamRefState,
+  p: Float64Array,
+  g: ArrayLike<number>,
+  s: AdamRefState,
   o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean },
 ): void {
   s.step += 1;
@@ -25,7 +27,9 @@ export function adamStepRef(
 }
 
 export function sgdStepRef(
-  p: Float64Array, g: ArrayLike<number>, buf: Float64Array | null,
+  p: Float64Array,
+  g: ArrayLike<number>,
+  buf: Float64Array | null,
   o: { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean },
 ): Float64Array | null {
   let b = buf;

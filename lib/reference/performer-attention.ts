@@ -10,16 +10,36 @@ export interface PerformerRefOptions {
 }
 
 interface Setup {
-  B: number; H: number; Nq: number; Nk: number; F: number; M: number; Dv: number;
-  causal: boolean; scale: number; eps: number;
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  F: number;
+  M: number;
+  Dv: number;
+  causal: boolean;
+  scale: number;
+  eps: number;
   /** per row: phi [M] (queries, eps included), e [M] (keys), s (keys), M_i (queries) */
-  phi: Float64Array; e: Float64Array; sk: Float64Array; Mi: Float64Array;
+  phi: Float64Array;
+  e: Float64Array;
+  sk: Float64Array;
+  Mi: Float64Array;
   /** kappa [BH, Nq, Nk] (0 where masked) */
   kappa: Float64Array;
 }
 
 /** exp(l - max l) of one row x against the projection, and max l. */
-function stabilised(x: ArrayLike<number>, at: number, F: number, W: RefArray, M: number, scale: number, out: Float64Array, o: number): number {
+function stabilised(
+  x: ArrayLike<number>,
+  at: number,
+  F: number,
+  W: RefArray,
+  M: number,
+  scale: number,
+  out: Float64Array,
+  o: number,
+): number {
   let sq = 0;
   for (let f = 0; f < F; f++) sq += x[at + f] * x[at + f];
   const l = new Float64Array(M);
@@ -36,10 +56,16 @@ function stabilised(x: ArrayLike<number>, at: number, F: number, W: RefArray, M:
 
 function setup(q: RefArray, k: RefArray, v: RefArray, W: RefArray, opts: PerformerRefOptions): Setup {
   const [B, H, Nq, F] = q.shape;
-  const Nk = k.shape[2], Dv = v.shape[3], M = W.shape[0];
-  const causal = opts.causal ?? false, scale = opts.scale ?? 1 / Math.sqrt(F), eps = opts.eps ?? 1e-6;
-  const phi = new Float64Array(B * H * Nq * M), e = new Float64Array(B * H * Nk * M);
-  const sk = new Float64Array(B * H * Nk), Mi = new Float64Array(B * H * Nq);
+  const Nk = k.shape[2],
+    Dv = v.shape[3],
+    M = W.shape[0];
+  const causal = opts.causal ?? false,
+    scale = opts.scale ?? 1 / Math.sqrt(F),
+    eps = opts.eps ?? 1e-6;
+  const phi = new Float64Array(B * H * Nq * M),
+    e = new Float64Array(B * H * Nk * M);
+  const sk = new Float64Array(B * H * Nk),
+    Mi = new Float64Array(B * H * Nq);
   for (let r = 0; r < B * H * Nq; r++) {
     stabilised(q.data, r * F, F, W, M, scale, phi, r * M);
     for (let m = 0; m < M; m++) phi[r * M + m] += eps;
@@ -68,7 +94,8 @@ function setup(q: RefArray, k: RefArray, v: RefArray, W: RefArray, opts: Perform
 
 function outputs(S: Setup, v: RefArray): { out: Float64Array; den: Float64Array } {
   const { B, H, Nq, Nk, Dv } = S;
-  const out = new Float64Array(B * H * Nq * Dv), den = new Float64Array(B * H * Nq);
+  const out = new Float64Array(B * H * Nq * Dv),
+    den = new Float64Array(B * H * Nq);
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < Nq; i++) {
       const row = bh * Nq + i;
@@ -83,19 +110,32 @@ function outputs(S: Setup, v: RefArray): { out: Float64Array; den: Float64Array 
 }
 
 /** FAVOR+ attention [B,H,Nq,Dv] of q, k [B,H,N,F], v [B,H,Nk,Dv] with the projection W [M, F]. */
-export function performerAttentionRef(q: RefArray, k: RefArray, v: RefArray, W: RefArray, opts: PerformerRefOptions = {}): RefArray {
+export function performerAttentionRef(
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  W: RefArray,
+  opts: PerformerRefOptions = {},
+): RefArray {
   const S = setup(q, k, v, W, opts);
   return { data: outputs(S, v).out, shape: [S.B, S.H, S.Nq, S.Dv] };
 }
 
 /** dq, dk, dv of sum(out * dout), the stabilisers (row and key maxima) held constant. */
 export function performerAttentionGradRef(
-  q: RefArray, k: RefArray, v: RefArray, W: RefArray, dout: RefArray, opts: PerformerRefOptions = {},
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  W: RefArray,
+  dout: RefArray,
+  opts: PerformerRefOptions = {},
 ): { dq: RefArray; dk: RefArray; dv: RefArray } {
   const S = setup(q, k, v, W, opts);
   const { B, H, Nq, Nk, F, M, Dv, eps, scale } = S;
   const { out, den } = outputs(S, v);
-  const dphi = new Float64Array(B * H * Nq * M), de = new Float64Array(B * H * Nk * M), dv = new Float64Array(B * H * Nk * Dv);
+  const dphi = new Float64Array(B * H * Nq * M),
+    de = new Float64Array(B * H * Nk * M),
+    dv = new Float64Array(B * H * Nk * Dv);
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < Nq; i++) {
       const row = bh * Nq + i;

@@ -75,10 +75,22 @@ export function binaryGradRef(op: BinaryRefOp, a: RefArray, b: RefArray, g: RefA
     const x = a.data[ia];
     const y = b.data[ib];
     const gi = g.data[i];
-    if (op === 'add') { da[ia] += gi; db[ib] += gi; }
-    if (op === 'sub') { da[ia] += gi; db[ib] -= gi; }
-    if (op === 'mul') { da[ia] += gi * y; db[ib] += gi * x; }
-    if (op === 'div') { da[ia] += gi / y; db[ib] -= (gi * x) / (y * y); }
+    if (op === 'add') {
+      da[ia] += gi;
+      db[ib] += gi;
+    }
+    if (op === 'sub') {
+      da[ia] += gi;
+      db[ib] -= gi;
+    }
+    if (op === 'mul') {
+      da[ia] += gi * y;
+      db[ib] += gi * x;
+    }
+    if (op === 'div') {
+      da[ia] += gi / y;
+      db[ib] -= (gi * x) / (y * y);
+    }
   }
   return { da: { data: da, shape: [...a.shape] }, db: { data: db, shape: [...b.shape] } };
 }

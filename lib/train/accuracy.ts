@@ -52,25 +52,37 @@ function rankOf(logits: Float32Array, row: number, classes: number, label: numbe
   return rank;
 }
 
-export async function evaluateAccuracy(model: ImageClassifier, loader: ImageLoader, opts: AccuracyOptions = {}): Promise<AccuracyResult> {
+export async function evaluateAccuracy(
+  model: ImageClassifier,
+  loader: ImageLoader,
+  opts: AccuracyOptions = {},
+): Promise<AccuracyResult> {
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object');
   const maxBatches = opts.maxBatches ?? loader.numBatches;
-  if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new Error(`opts.maxBatches: expected a positive integer, got ${String(opts.maxBatches)}`);
+  if (!Number.isInteger(maxBatches) || maxBatches < 1)
+    throw new Error(`opts.maxBatches: expected a positive integer, got ${String(opts.maxBatches)}`);
   const total = Math.min(maxBatches, loader.numBatches);
   const wasTraining = model.training;
   model.train(false);
-  let top1 = 0, top5 = 0, lossSum = 0, count = 0, done = 0;
+  let top1 = 0,
+    top5 = 0,
+    lossSum = 0,
+    count = 0,
+    done = 0;
   try {
     for await (const batch of loader.epoch(0)) {
       const B = batch.batchSize;
-      const { logits, loss } = noGrad(() => tidy(() => {
-        const device = model.device;
-        const images = tensor(batch.images, [B, ...loader.shape], { device });
-        const out = model.forward(images);
-        if (out.ndim !== 2 || out.shape[0] !== B) throw new Error(`model: expected logits [${B}, numClasses] from forward, got ${shapeString(out.shape)}`);
-        const nll = crossEntropy(out, tensor(batch.labels, [B], { device }), { reduction: 'sum' });
-        return { logits: out.toFloat32Array(), loss: nll.item() };
-      }));
+      const { logits, loss } = noGrad(() =>
+        tidy(() => {
+          const device = model.device;
+          const images = tensor(batch.images, [B, ...loader.shape], { device });
+          const out = model.forward(images);
+          if (out.ndim !== 2 || out.shape[0] !== B)
+            throw new Error(`model: expected logits [${B}, numClasses] from forward, got ${shapeString(out.shape)}`);
+          const nll = crossEntropy(out, tensor(batch.labels, [B], { device }), { reduction: 'sum' });
+          return { logits: out.toFloat32Array(), loss: nll.item() };
+        }),
+      );
       const classes = logits.length / B;
       for (let r = 0; r < B; r++) {
         const rank = rankOf(logits, r, classes, batch.labels[r]);
@@ -86,6 +98,11 @@ export async function evaluateAccuracy(model: ImageClassifier, loader: ImageLoad
   } finally {
     model.train(wasTraining);
   }
-  if (opts.distributed && dist.worldSize() > 1) [top1, top5, lossSum, count] = dist.allReduceNumbers([top1, top5, lossSum, count], 'sum', 'the accuracy counts of the ranks');
+  if (opts.distributed && dist.worldSize() > 1)
+    [top1, top5, lossSum, count] = dist.allReduceNumbers(
+      [top1, top5, lossSum, count],
+      'sum',
+      'the accuracy counts of the ranks',
+    );
   return { top1: top1 / count, top5: top5 / count, loss: lossSum / count, count };
 }

@@ -51,8 +51,10 @@ function json(value: unknown, what: string): string {
 
 /** Saves model, optimizer and scheduler state, RNG state, step and config to one file, atomically. */
 export function saveCheckpoint(file: string, c: CheckpointContents): void {
-  if (c === null || typeof c !== 'object' || c.model === undefined) throw new Error('contents: expected { model, step, ... }');
-  if (!Number.isSafeInteger(c.step) || c.step < 0) throw new Error(`contents.step: expected a non-negative integer, got ${String(c.step)}`);
+  if (c === null || typeof c !== 'object' || c.model === undefined)
+    throw new Error('contents: expected { model, step, ... }');
+  if (!Number.isSafeInteger(c.step) || c.step < 0)
+    throw new Error(`contents.step: expected a non-negative integer, got ${String(c.step)}`);
   const tensors: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(c.model.stateDict())) tensors[`model.${name}`] = t;
   if (c.grads) for (const [name, p] of c.model.namedParameters()) if (p.grad !== null) tensors[`grad.${name}`] = p.grad;
@@ -80,7 +82,9 @@ export function saveCheckpoint(file: string, c: CheckpointContents): void {
 
 function parseMetadata(metadata: Record<string, string>, file: string): CheckpointInfo {
   if (metadata.format !== FORMAT) {
-    throw new Error(`${file}: not a fourierformer checkpoint (its metadata has format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`);
+    throw new Error(
+      `${file}: not a fourierformer checkpoint (its metadata has format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`,
+    );
   }
   return {
     step: Number(metadata.step),
@@ -108,7 +112,8 @@ export interface LoadCheckpointTargets {
  * and generator, when given). Returns what the checkpoint says about itself.
  */
 export function loadCheckpoint(file: string, into: LoadCheckpointTargets): CheckpointInfo {
-  if (into === null || typeof into !== 'object' || into.model === undefined) throw new Error('into: expected { model, optimizer?, scheduler?, generator? }');
+  if (into === null || typeof into !== 'object' || into.model === undefined)
+    throw new Error('into: expected { model, optimizer?, scheduler?, generator? }');
   const device: Device | undefined = into.model.parameters()[0]?.device;
   const { tensors, metadata } = readSafetensors(file, { device });
   try {
@@ -124,7 +129,10 @@ export function loadCheckpoint(file: string, into: LoadCheckpointTargets): Check
     }
     if (into.optimizer) {
       if (metadata.optimizer === undefined) throw new Error(`${file}: holds no optimizer state`);
-      const saved = JSON.parse(metadata.optimizer) as { paramGroups: OptimizerStateDict['paramGroups']; numbers: Record<string, Record<string, number>> };
+      const saved = JSON.parse(metadata.optimizer) as {
+        paramGroups: OptimizerStateDict['paramGroups'];
+        numbers: Record<string, Record<string, number>>;
+      };
       const state: Record<number, ParamState> = {};
       for (const [index, numbers] of Object.entries(saved.numbers)) state[Number(index)] = { ...numbers };
       for (const [name, t] of Object.entries(tensors)) {

@@ -24,8 +24,10 @@ export const DEFAULT_PARALLEL: ParallelSettings = { zero: false, bucketMB: 25 };
 
 /** This rank's rows of a batch of `batchSize`. */
 export function shardRows(batchSize: number, what = '--batch-size'): { from: number; to: number } {
-  const n = dist.worldSize(), r = dist.rank();
-  if (batchSize % n !== 0) throw new Error(`${what}: ${batchSize} does not split into equal shards over ${n} ranks; give a multiple of ${n}`);
+  const n = dist.worldSize(),
+    r = dist.rank();
+  if (batchSize % n !== 0)
+    throw new Error(`${what}: ${batchSize} does not split into equal shards over ${n} ranks; give a multiple of ${n}`);
   return { from: (r * batchSize) / n, to: ((r + 1) * batchSize) / n };
 }
 
@@ -38,7 +40,11 @@ export function rankSeed(seed: number, rank: number): number {
  * Wraps the model for several ranks (null with one): DistributedDataParallel, and this rank's
  * own dropout stream. Call it right after building the model, before the optimizer.
  */
-export function wrapForRanks(model: Module, generator: Generator, settings: ParallelSettings = DEFAULT_PARALLEL): DistributedDataParallel | null {
+export function wrapForRanks(
+  model: Module,
+  generator: Generator,
+  settings: ParallelSettings = DEFAULT_PARALLEL,
+): DistributedDataParallel | null {
   if (dist.worldSize() === 1) return null;
   const ddp = new DistributedDataParallel(model, { bucketMB: settings.bucketMB });
   const { seed, offset } = generator.getState();

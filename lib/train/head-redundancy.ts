@@ -10,8 +10,9 @@ import { shapeString } from '../shape';
 import { checkTensor, Tensor } from '../tensor';
 
 /** What the spread printed beside a redundancy means, for the tables and logs. */
-export const REDUNDANCY_CONVENTION = 'head redundancy: per layer, the L2 distances between the attention maps of every pair of heads ' +
-  'of every example, their mean ± standard deviation (population), both averaged over the layers (the paper\'s Table 3 caption ' +
+export const REDUNDANCY_CONVENTION =
+  'head redundancy: per layer, the L2 distances between the attention maps of every pair of heads ' +
+  "of every example, their mean ± standard deviation (population), both averaged over the layers (the paper's Table 3 caption " +
   'says standard deviation; its text says variance)';
 
 export interface HeadRedundancy {
@@ -26,8 +27,10 @@ export class HeadRedundancyAccumulator {
 
   /** Adds a batch: one map [B, H, N, N] per layer (the same layers every time). */
   add(maps: Tensor[]): void {
-    if (!Array.isArray(maps) || maps.length === 0) throw new Error('maps: expected a non-empty array of attention maps [B, H, N, N], one per layer');
-    if (this.sums !== null && this.sums.length !== maps.length) throw new Error(`maps: expected ${this.sums.length} layers, as before, got ${maps.length}`);
+    if (!Array.isArray(maps) || maps.length === 0)
+      throw new Error('maps: expected a non-empty array of attention maps [B, H, N, N], one per layer');
+    if (this.sums !== null && this.sums.length !== maps.length)
+      throw new Error(`maps: expected ${this.sums.length} layers, as before, got ${maps.length}`);
     const sums = this.sums ?? maps.map(() => ({ n: 0, s: 0, s2: 0 }));
     maps.forEach((m, i) => {
       for (const d of layerDistances(m, `maps[${i}]`)) {
@@ -45,7 +48,8 @@ export class HeadRedundancyAccumulator {
       const mean = s / n;
       return { mean, std: Math.sqrt(Math.max(0, s2 / n - mean * mean)) };
     });
-    const avg = (f: (l: { mean: number; std: number }) => number) => perLayer.reduce((a, l) => a + f(l), 0) / perLayer.length;
+    const avg = (f: (l: { mean: number; std: number }) => number) =>
+      perLayer.reduce((a, l) => a + f(l), 0) / perLayer.length;
     return { mean: avg((l) => l.mean), std: avg((l) => l.std), perLayer };
   }
 }
@@ -63,7 +67,8 @@ function layerDistances(map: Tensor, what: string): number[] {
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let g = h + 1; g < H; g++) {
-        const x = (b * H + h) * size, y = (b * H + g) * size;
+        const x = (b * H + h) * size,
+          y = (b * H + g) * size;
         let s = 0;
         for (let i = 0; i < size; i++) {
           const d = a[x + i] - a[y + i];

@@ -36,11 +36,26 @@ export function appendMetric(file: string, record: MetricRecord): void {
 }
 
 function checkRecord(r: unknown, where: string): MetricRecord {
-  const o = r as { type?: unknown; step?: unknown; seconds?: unknown; loss?: unknown; lr?: unknown; rate?: unknown; metrics?: unknown } | null;
-  const ok = o !== null && typeof o === 'object' && Number.isInteger(o.step) && typeof o.seconds === 'number'
-    && ((o.type === 'train' && typeof o.loss === 'number' && typeof o.lr === 'number' && typeof o.rate === 'number')
-      || (o.type === 'valid' && o.metrics !== null && typeof o.metrics === 'object'));
-  if (!ok) throw new Error(`${where}: expected a metrics record ({ type: 'train' | 'valid', step, seconds, ... }), got ${JSON.stringify(r)}`);
+  const o = r as {
+    type?: unknown;
+    step?: unknown;
+    seconds?: unknown;
+    loss?: unknown;
+    lr?: unknown;
+    rate?: unknown;
+    metrics?: unknown;
+  } | null;
+  const ok =
+    o !== null &&
+    typeof o === 'object' &&
+    Number.isInteger(o.step) &&
+    typeof o.seconds === 'number' &&
+    ((o.type === 'train' && typeof o.loss === 'number' && typeof o.lr === 'number' && typeof o.rate === 'number') ||
+      (o.type === 'valid' && o.metrics !== null && typeof o.metrics === 'object'));
+  if (!ok)
+    throw new Error(
+      `${where}: expected a metrics record ({ type: 'train' | 'valid', step, seconds, ... }), got ${JSON.stringify(r)}`,
+    );
   return r as MetricRecord;
 }
 
@@ -48,16 +63,18 @@ function checkRecord(r: unknown, where: string): MetricRecord {
 export function readMetrics(file: string): MetricRecord[] {
   if (!fs.existsSync(file)) throw new Error(`${file}: does not exist (expected a metrics.jsonl file)`);
   const out: MetricRecord[] = [];
-  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      throw new Error(`${file}:${i + 1}: not valid JSON: ${line.slice(0, 80)}`);
-    }
-    out.push(checkRecord(value, `${file}:${i + 1}`));
-  });
+  fs.readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        throw new Error(`${file}:${i + 1}: not valid JSON: ${line.slice(0, 80)}`);
+      }
+      out.push(checkRecord(value, `${file}:${i + 1}`));
+    });
   return out;
 }
 

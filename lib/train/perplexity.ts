@@ -47,7 +47,8 @@ export interface PerplexityResult {
 }
 
 function checkPositive(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${what}: expected a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new Error(`${what}: expected a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -57,7 +58,9 @@ export function slidingWindows(numTokens: number, context: number, stride = 1): 
   checkPositive(stride, 'stride');
   if (stride > context) throw new Error(`stride: expected at most context ${context}, got ${stride}`);
   if (!Number.isInteger(numTokens) || numTokens < context + 1) {
-    throw new Error(`numTokens: a window of context ${context} needs at least ${context + 1} tokens (inputs and the next token), got ${String(numTokens)}`);
+    throw new Error(
+      `numTokens: a window of context ${context} needs at least ${context + 1} tokens (inputs and the next token), got ${String(numTokens)}`,
+    );
   }
   const last = numTokens - 1 - context;
   const windows: SlidingWindow[] = [{ start: 0, scoreFrom: 0 }];
@@ -71,12 +74,17 @@ export function slidingWindows(numTokens: number, context: number, stride = 1): 
 }
 
 /** The perplexity of `model` on a token stream, with the sliding window above. */
-export function evaluatePerplexity(model: LanguageModel, tokens: Int32Array, opts: PerplexityOptions): PerplexityResult {
+export function evaluatePerplexity(
+  model: LanguageModel,
+  tokens: Int32Array,
+  opts: PerplexityOptions,
+): PerplexityResult {
   if (!(tokens instanceof Int32Array)) throw new Error('tokens: expected an Int32Array of token ids');
   if (opts === null || typeof opts !== 'object') throw new Error('opts: expected an object with context');
   const context = checkPositive(opts.context, 'opts.context');
   const batchSize = checkPositive(opts.batchSize ?? 16, 'opts.batchSize');
-  const stream = opts.maxTokens === undefined ? tokens : tokens.subarray(0, checkPositive(opts.maxTokens, 'opts.maxTokens'));
+  const stream =
+    opts.maxTokens === undefined ? tokens : tokens.subarray(0, checkPositive(opts.maxTokens, 'opts.maxTokens'));
   const windows = slidingWindows(stream.length, context, opts.stride ?? 1);
   const wasTraining = model.training;
   model.eval();
@@ -93,11 +101,15 @@ export function evaluatePerplexity(model: LanguageModel, tokens: Int32Array, opt
         input.set(stream.subarray(w.start, w.start + context), r * context);
         target.set(stream.subarray(w.start + 1, w.start + context + 1), r * context);
       });
-      const nll = noGrad(() => tidy(() => {
-        const device = model.device;
-        const shape = [batch.length, context];
-        return model.loss(tensor(input, shape, { device }), tensor(target, shape, { device }), { reduction: 'none' }).toFloat32Array();
-      }));
+      const nll = noGrad(() =>
+        tidy(() => {
+          const device = model.device;
+          const shape = [batch.length, context];
+          return model
+            .loss(tensor(input, shape, { device }), tensor(target, shape, { device }), { reduction: 'none' })
+            .toFloat32Array();
+        }),
+      );
       batch.forEach((w, r) => {
         for (let t = w.scoreFrom; t < context; t++) total += nll[r * context + t];
         count += context - w.scoreFrom;

@@ -26,8 +26,18 @@ export interface ValidationAxis {
 /** The vega-lite specification of the two panels (exported for tests). */
 export function curvesSpec(runs: RunCurves[], axis: ValidationAxis, title: string): TopLevelSpec {
   if (runs.length === 0) throw new Error('runs: expected at least one run to plot');
-  const train = runs.flatMap((r) => r.records.filter((x) => x.type === 'train').map((x) => ({ run: r.label, step: x.step, value: (x as { loss: number }).loss })));
-  const valid = runs.flatMap((r) => r.records.flatMap((x) => (x.type === 'valid' && Number.isFinite(x.metrics[axis.key]) ? [{ run: r.label, step: x.step, value: x.metrics[axis.key] }] : [])));
+  const train = runs.flatMap((r) =>
+    r.records
+      .filter((x) => x.type === 'train')
+      .map((x) => ({ run: r.label, step: x.step, value: (x as { loss: number }).loss })),
+  );
+  const valid = runs.flatMap((r) =>
+    r.records.flatMap((x) =>
+      x.type === 'valid' && Number.isFinite(x.metrics[axis.key])
+        ? [{ run: r.label, step: x.step, value: x.metrics[axis.key] }]
+        : [],
+    ),
+  );
   const color = { field: 'run', type: 'nominal', title: 'attention', sort: runs.map((r) => r.label) };
   const panel = (values: unknown[], yTitle: string, log: boolean) => ({
     width: 320,
@@ -50,9 +60,19 @@ export function curvesSpec(runs: RunCurves[], axis: ValidationAxis, title: strin
 
 /** The vega-lite specification of the attention statistics' panels, or null when no record holds any. */
 export function attentionSpec(runs: RunCurves[], title: string): TopLevelSpec | null {
-  const points = runs.flatMap((r) => r.records.flatMap((x) => (x.type === 'valid' && x.attentionStats ? x.attentionStats.map((s, layer) => ({
-    line: `${r.label} L${layer}`, step: x.step, underflow: s.underflow, rowMass: s.rowMass, entropy: s.normalizedEntropy,
-  })) : [])));
+  const points = runs.flatMap((r) =>
+    r.records.flatMap((x) =>
+      x.type === 'valid' && x.attentionStats
+        ? x.attentionStats.map((s, layer) => ({
+            line: `${r.label} L${layer}`,
+            step: x.step,
+            underflow: s.underflow,
+            rowMass: s.rowMass,
+            entropy: s.normalizedEntropy,
+          }))
+        : [],
+    ),
+  );
   if (points.length === 0) return null;
   const panel = (field: string, yTitle: string) => ({
     width: 260,
@@ -69,7 +89,11 @@ export function attentionSpec(runs: RunCurves[], title: string): TopLevelSpec | 
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `${title}: attention rows`,
     data: { values: points },
-    hconcat: [panel('underflow', 'share of rows with sum_j K_ij < eps'), panel('rowMass', 'mean row mass S / (S + eps)'), panel('entropy', 'entropy / ln(visible keys)')],
+    hconcat: [
+      panel('underflow', 'share of rows with sum_j K_ij < eps'),
+      panel('rowMass', 'mean row mass S / (S + eps)'),
+      panel('entropy', 'entropy / ln(visible keys)'),
+    ],
     config: { font: 'sans-serif' },
   } as TopLevelSpec;
 }
@@ -94,7 +118,12 @@ export async function curvesSvg(runs: RunCurves[], axis: ValidationAxis, title: 
 }
 
 /** Renders the curves and writes them to `file`. */
-export async function writeCurves(file: string, runs: RunCurves[], axis: ValidationAxis, title: string): Promise<string> {
+export async function writeCurves(
+  file: string,
+  runs: RunCurves[],
+  axis: ValidationAxis,
+  title: string,
+): Promise<string> {
   fs.writeFileSync(file, await curvesSvg(runs, axis, title));
   return file;
 }

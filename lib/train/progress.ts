@@ -54,25 +54,36 @@ export class TrainingProgress {
   private readonly multi: MultiBar | null;
   private bar: SingleBar | null = null;
 
-  constructor(private readonly label: string, private readonly itemsName: string, private readonly opts: ProgressOptions) {
-    if (!Number.isInteger(opts.logEvery) || opts.logEvery < 1) throw new Error(`logEvery: expected a positive integer, got ${opts.logEvery}`);
+  constructor(
+    private readonly label: string,
+    private readonly itemsName: string,
+    private readonly opts: ProgressOptions,
+  ) {
+    if (!Number.isInteger(opts.logEvery) || opts.logEvery < 1)
+      throw new Error(`logEvery: expected a positive integer, got ${opts.logEvery}`);
     this.stream = opts.stream ?? process.stderr;
-    this.multi = !opts.quiet && this.stream.isTTY === true
-      ? new MultiBar({
-        stream: this.stream,
-        format: `${label} {bar} {value}/{total} | loss {loss} | lr {lr} | {rate} ${itemsName}/s | ETA {etaText}`,
-        barsize: 24,
-        hideCursor: true,
-        gracefulExit: false,
-        clearOnComplete: false,
-      })
-      : null;
+    this.multi =
+      !opts.quiet && this.stream.isTTY === true
+        ? new MultiBar({
+            stream: this.stream,
+            format: `${label} {bar} {value}/{total} | loss {loss} | lr {lr} | {rate} ${itemsName}/s | ETA {etaText}`,
+            barsize: 24,
+            hideCursor: true,
+            gracefulExit: false,
+            clearOnComplete: false,
+          })
+        : null;
   }
 
   /** Shows the state after a step: updates the bar, or prints a line every logEvery steps. */
   update(s: StepStatus): void {
     if (this.multi) {
-      const payload = { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2), rate: formatRate(s.rate), etaText: formatDuration(s.eta) };
+      const payload = {
+        loss: s.loss.toFixed(4),
+        lr: s.lr.toExponential(2),
+        rate: formatRate(s.rate),
+        etaText: formatDuration(s.eta),
+      };
       if (this.bar === null) this.bar = this.multi.create(s.total, s.step, payload);
       this.bar.setTotal(s.total);
       this.bar.update(s.step, payload);

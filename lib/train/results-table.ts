@@ -31,12 +31,17 @@ export interface RunResult {
 }
 
 /** A markdown table; numbers right-aligned. */
-export function markdownTable(headers: string[], rows: string[][], rightAligned: boolean[] = headers.map((_, i) => i > 0)): string {
+export function markdownTable(
+  headers: string[],
+  rows: string[][],
+  rightAligned: boolean[] = headers.map((_, i) => i > 0),
+): string {
   rows.forEach((r, i) => {
     if (r.length !== headers.length) throw new Error(`rows[${i}]: expected ${headers.length} cells, got ${r.length}`);
   });
   const widths = headers.map((h, c) => Math.max(3, h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]) => `| ${cells.map((x, c) => (rightAligned[c] ? x.padStart(widths[c]) : x.padEnd(widths[c]))).join(' | ')} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((x, c) => (rightAligned[c] ? x.padStart(widths[c]) : x.padEnd(widths[c]))).join(' | ')} |`;
   const rule = `|${widths.map((w, c) => (rightAligned[c] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
@@ -62,7 +67,9 @@ function redundancy(r: RunResult): string {
   if (!red) return '-';
   const cell = (x: { mean: number; std: number }) => `${x.mean.toFixed(3)} ± ${x.std.toFixed(3)}`;
   if (typeof red.mean === 'number') return cell(red as { mean: number; std: number });
-  return Object.entries(red as Record<string, { mean: number; std: number }>).map(([split, x]) => `${split} ${cell(x)}`).join(', ');
+  return Object.entries(red as Record<string, { mean: number; std: number }>)
+    .map(([split, x]) => `${split} ${cell(x)}`)
+    .join(', ');
 }
 
 /** The table of a set of runs of one kind (language models, or vision transformers). */
@@ -70,19 +77,38 @@ export function resultsTable(results: RunResult[]): string {
   if (results.length === 0) throw new Error('results: expected at least one run');
   const kind = results[0].kind;
   if (results.some((r) => r.kind !== kind)) throw new Error('results: mixes language-model and vision runs');
-  const cost = (r: RunResult) => [r.attention, formatCount(r.parameters), String(r.steps), formatCount(r.items), minutes(r.trainSeconds)];
+  const cost = (r: RunResult) => [
+    r.attention,
+    formatCount(r.parameters),
+    String(r.steps),
+    formatCount(r.items),
+    minutes(r.trainSeconds),
+  ];
   const costHeaders = ['attention', 'params', 'steps', kind === 'lm' ? 'tokens' : 'images', 'train time'];
   if (kind === 'lm') {
     return markdownTable(
       [...costHeaders, 'valid ppl', 'test ppl', 'head redundancy (mean ± std)', 'row mass'],
-      results.map((r) => [...cost(r), fixed(r.metrics.valid?.perplexity, 2), fixed(r.metrics.test?.perplexity, 2), redundancy(r), meanRowMass(r)]),
+      results.map((r) => [
+        ...cost(r),
+        fixed(r.metrics.valid?.perplexity, 2),
+        fixed(r.metrics.test?.perplexity, 2),
+        redundancy(r),
+        meanRowMass(r),
+      ]),
       [false, true, true, true, true, true, true, true, true],
     );
   }
   const pct = (x: number | undefined) => (x === undefined ? '-' : (100 * x).toFixed(2));
   return markdownTable(
     [...costHeaders, 'valid top-1 %', 'test top-1 %', 'test top-5 %', 'head redundancy (mean ± std)', 'row mass'],
-    results.map((r) => [...cost(r), pct(r.metrics.valid?.top1), pct(r.metrics.test?.top1), pct(r.metrics.test?.top5), redundancy(r), meanRowMass(r)]),
+    results.map((r) => [
+      ...cost(r),
+      pct(r.metrics.valid?.top1),
+      pct(r.metrics.test?.top1),
+      pct(r.metrics.test?.top5),
+      redundancy(r),
+      meanRowMass(r),
+    ]),
     [false, true, true, true, true, true, true, true, true, true],
   );
 }
@@ -98,20 +124,40 @@ function meanRowMass(r: RunResult): string {
  * statistics are left out).
  */
 export function attentionTable(results: RunResult[]): string | null {
-  const rows = results.flatMap((r) => (r.attentionStats ?? []).map((s, layer) => [
-    r.attention, String(layer),
-    s.underflow === null ? '-' : `${(100 * s.underflow).toFixed(1)}%`,
-    s.rowMass === null ? '-' : s.rowMass.toFixed(3),
-    fixed(s.entropy, 2), fixed(s.normalizedEntropy, 3), fixed(s.maxWeight, 3),
-    s.radius === null ? '-' : `${s.radius.mean.toPrecision(3)} [${s.radius.min.toPrecision(3)}, ${s.radius.max.toPrecision(3)}]`,
-  ]));
+  const rows = results.flatMap((r) =>
+    (r.attentionStats ?? []).map((s, layer) => [
+      r.attention,
+      String(layer),
+      s.underflow === null ? '-' : `${(100 * s.underflow).toFixed(1)}%`,
+      s.rowMass === null ? '-' : s.rowMass.toFixed(3),
+      fixed(s.entropy, 2),
+      fixed(s.normalizedEntropy, 3),
+      fixed(s.maxWeight, 3),
+      s.radius === null
+        ? '-'
+        : `${s.radius.mean.toPrecision(3)} [${s.radius.min.toPrecision(3)}, ${s.radius.max.toPrecision(3)}]`,
+    ]),
+  );
   if (rows.length === 0) return null;
-  return markdownTable(['attention', 'layer', 'rows < eps', 'row mass', 'entropy (nats)', 'entropy / ln n', 'largest weight', 'R mean [min, max]'], rows,
-    [false, true, true, true, true, true, true, true]);
+  return markdownTable(
+    [
+      'attention',
+      'layer',
+      'rows < eps',
+      'row mass',
+      'entropy (nats)',
+      'entropy / ln n',
+      'largest weight',
+      'R mean [min, max]',
+    ],
+    rows,
+    [false, true, true, true, true, true, true, true],
+  );
 }
 
 /** What the attention table's columns mean, printed under it. */
-export const ATTENTION_TABLE_NOTE = 'Attention statistics per layer (Fourier: S_i = sum_j K_ij; a row under eps has its output damped by the row mass ' +
+export const ATTENTION_TABLE_NOTE =
+  'Attention statistics per layer (Fourier: S_i = sum_j K_ij; a row under eps has its output damped by the row mass ' +
   'S_i / (S_i + eps), 1 in stable mode; entropy of the normalised weights of each row, averaged; ln n is that of a uniform row over its n visible keys). ' +
   'Read head redundancy beside the row mass: heads whose rows carry ~0 mass have near-zero maps, which look alike whatever they attend to.';
 
@@ -121,8 +167,14 @@ export function resultsMarkdown(title: string, results: RunResult[], notes: stri
   const spread = results.some((r) => r.redundancy) ? [`The ${REDUNDANCY_CONVENTION}.`] : [];
   const attention = attentionTable(results);
   return [
-    `# ${title}`, '', resultsTable(results), '',
+    `# ${title}`,
+    '',
+    resultsTable(results),
+    '',
     ...(attention === null ? [] : [attention, '', ATTENTION_TABLE_NOTE, '']),
-    ...evaluations.map((e) => `Evaluation: ${e}.`), ...spread, ...notes, '',
+    ...evaluations.map((e) => `Evaluation: ${e}.`),
+    ...spread,
+    ...notes,
+    '',
   ].join('\n');
 }

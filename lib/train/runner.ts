@@ -21,7 +21,17 @@ import { loadCheckpoint, readCheckpointInfo } from './checkpoint';
 import { leadFirst, onLead, wrapForRanks } from './data-parallel';
 import type { ValidationAxis } from './plots';
 import type { RunResult } from './results-table';
-import { attentionTitle, checkResumable, Comparison, resumeFile, sameBudget, RunContext, TrainSettings, writeComparison, writeRunReport } from './run-folder';
+import {
+  attentionTitle,
+  checkResumable,
+  Comparison,
+  resumeFile,
+  sameBudget,
+  RunContext,
+  TrainSettings,
+  writeComparison,
+  writeRunReport,
+} from './run-folder';
 import { makeOptimizer, train, TrainerOptions, TrainTask } from './trainer';
 
 /** What an experiment's configuration holds for the runner (LMRunConfig, ViTRunConfig). */
@@ -83,7 +93,11 @@ export interface Experiment<C extends RunConfig, R extends C & RunRecord<unknown
  * null when --stop-after or Ctrl-C stopped it before the end.
  */
 async function runOne<C extends RunConfig, R extends C & RunRecord<unknown>, D, M extends Module, B>(
-  exp: Experiment<C, R, D, M, B>, cfg: C, data: D, attention: AttentionKind, ctx: RunContext,
+  exp: Experiment<C, R, D, M, B>,
+  cfg: C,
+  data: D,
+  attention: AttentionKind,
+  ctx: RunContext,
 ): Promise<RunResult | null> {
   const runDir = path.join(ctx.out, attention);
   const plan = exp.plan(cfg, data, attention, ctx, runDir);
@@ -96,23 +110,52 @@ async function runOne<C extends RunConfig, R extends C & RunRecord<unknown>, D, 
   try {
     const { task, describe, options } = await plan.training(model);
     ctx.log(`${attention}: ${model.numParameters()} parameters, ${describe}, into ${runDir}`);
-    const outcome = await train({ model, ...task }, {
-      runDir, label: attention, config: record, optimizer, generator,
-      steps: settings.steps, warmupSteps: settings.warmup, minLrRatio: settings.minLrRatio, timeLimit: settings.timeLimit,
-      schedule: settings.schedule, warmupLr: settings.warmupLr, minLr: settings.minLr,
-      stopAfter: ctx.stopAfter, clip: settings.clip, carryGrads: settings.carryGrads, evalEvery: settings.evalEvery, logEvery: settings.logEvery,
-      resume, progress: { quiet: ctx.quiet, stream: ctx.stream }, ...options,
-    });
+    const outcome = await train(
+      { model, ...task },
+      {
+        runDir,
+        label: attention,
+        config: record,
+        optimizer,
+        generator,
+        steps: settings.steps,
+        warmupSteps: settings.warmup,
+        minLrRatio: settings.minLrRatio,
+        timeLimit: settings.timeLimit,
+        schedule: settings.schedule,
+        warmupLr: settings.warmupLr,
+        minLr: settings.minLr,
+        stopAfter: ctx.stopAfter,
+        clip: settings.clip,
+        carryGrads: settings.carryGrads,
+        evalEvery: settings.evalEvery,
+        logEvery: settings.logEvery,
+        resume,
+        progress: { quiet: ctx.quiet, stream: ctx.stream },
+        ...options,
+      },
+    );
     if (outcome.stoppedBy === 'stop-after' || outcome.stoppedBy === 'interrupt') {
-      ctx.log(`${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`);
+      ctx.log(
+        `${attention}: stopped at step ${outcome.step} of ${outcome.totalSteps}; continue with --resume (checkpoint ${outcome.lastCheckpoint})`,
+      );
       return null;
     }
-    const info = loadCheckpoint(outcome.bestCheckpoint ?? outcome.lastCheckpoint, { model, generator: new Generator() });
+    const info = loadCheckpoint(outcome.bestCheckpoint ?? outcome.lastCheckpoint, {
+      model,
+      generator: new Generator(),
+    });
     const ev = await exp.evaluate(model, record, data, ctx.log, attention);
     return await onLead(async () => {
       const result: RunResult = {
-        attention, kind: exp.kind, parameters: model.numParameters(), steps: outcome.step, items: outcome.items,
-        trainSeconds: outcome.seconds, checkpointStep: info.step, ...ev,
+        attention,
+        kind: exp.kind,
+        parameters: model.numParameters(),
+        steps: outcome.step,
+        items: outcome.items,
+        trainSeconds: outcome.seconds,
+        checkpointStep: info.step,
+        ...ev,
       };
       await writeRunReport(runDir, result, exp.axis, `${cfg.preset}: ${attention} attention`, ctx.notes);
       return result;
@@ -129,7 +172,10 @@ async function runOne<C extends RunConfig, R extends C & RunRecord<unknown>, D, 
  * comparison of the output folder's runs; null when a run was stopped before its end.
  */
 export async function trainRuns<C extends RunConfig, R extends C & RunRecord<unknown>, D, M extends Module, B>(
-  exp: Experiment<C, R, D, M, B>, cfg: C, attentions: AttentionKind[], ctx: RunContext,
+  exp: Experiment<C, R, D, M, B>,
+  cfg: C,
+  attentions: AttentionKind[],
+  ctx: RunContext,
 ): Promise<Comparison | null> {
   checkResumable(ctx, attentions);
   const data = leadFirst(() => exp.load(cfg, ctx.log));
@@ -142,7 +188,9 @@ export async function trainRuns<C extends RunConfig, R extends C & RunRecord<unk
     finished = result !== null && finished;
     run = sameBudget(run, result);
   }
-  return finished ? onLead(() => writeComparison(ctx.out, exp.axis, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes)) : null;
+  return finished
+    ? onLead(() => writeComparison(ctx.out, exp.axis, `${cfg.preset}: ${attentionTitle(attentions)}`, ctx.notes))
+    : null;
 }
 
 /**
@@ -150,7 +198,11 @@ export async function trainRuns<C extends RunConfig, R extends C & RunRecord<unk
  * (the record's data, loaded and checked against the model by the caller).
  */
 export async function evaluateCheckpoint<C extends RunConfig, R extends C & RunRecord<unknown>, D, M extends Module, B>(
-  exp: Experiment<C, R, D, M, B>, file: string, record: R, data: D, o: { device: Device; log: (line: string) => void },
+  exp: Experiment<C, R, D, M, B>,
+  file: string,
+  record: R,
+  data: D,
+  o: { device: Device; log: (line: string) => void },
 ): Promise<RunResult> {
   const info = readCheckpointInfo(file);
   const model = exp.model(record.modelConfig, { device: o.device, generator: new Generator() });
@@ -159,8 +211,14 @@ export async function evaluateCheckpoint<C extends RunConfig, R extends C & RunR
     const extra = info.extra as { items?: number; seconds?: number } | null;
     const ev = await exp.evaluate(model, record, data, o.log, record.attention);
     return {
-      attention: record.attention, kind: exp.kind, parameters: model.numParameters(), steps: info.step, items: extra?.items ?? 0,
-      trainSeconds: extra?.seconds ?? 0, checkpointStep: info.step, ...ev,
+      attention: record.attention,
+      kind: exp.kind,
+      parameters: model.numParameters(),
+      steps: info.step,
+      items: extra?.items ?? 0,
+      trainSeconds: extra?.seconds ?? 0,
+      checkpointStep: info.step,
+      ...ev,
     };
   } finally {
     model.dispose();

@@ -58,15 +58,16 @@ function testRedundancy(r: RunResult): number {
 
 /** The figures a kind of run reports, the task's own first. */
 export function figuresOf(kind: 'lm' | 'vit'): Figure[] {
-  const task: Figure[] = kind === 'lm'
-    ? [
-      { key: 'validPpl', title: 'valid ppl', digits: 2, of: (r) => r.metrics.valid?.perplexity ?? NaN },
-      { key: 'testPpl', title: 'test ppl', digits: 2, of: (r) => r.metrics.test?.perplexity ?? NaN },
-    ]
-    : [
-      { key: 'validTop1', title: 'valid top-1 %', digits: 2, of: (r) => 100 * (r.metrics.valid?.top1 ?? NaN) },
-      { key: 'testTop1', title: 'test top-1 %', digits: 2, of: (r) => 100 * (r.metrics.test?.top1 ?? NaN) },
-    ];
+  const task: Figure[] =
+    kind === 'lm'
+      ? [
+          { key: 'validPpl', title: 'valid ppl', digits: 2, of: (r) => r.metrics.valid?.perplexity ?? NaN },
+          { key: 'testPpl', title: 'test ppl', digits: 2, of: (r) => r.metrics.test?.perplexity ?? NaN },
+        ]
+      : [
+          { key: 'validTop1', title: 'valid top-1 %', digits: 2, of: (r) => 100 * (r.metrics.valid?.top1 ?? NaN) },
+          { key: 'testTop1', title: 'test top-1 %', digits: 2, of: (r) => 100 * (r.metrics.test?.top1 ?? NaN) },
+        ];
   return [
     ...task,
     { key: 'redundancy', title: 'head redundancy (test)', digits: 3, of: testRedundancy },
@@ -77,7 +78,9 @@ export function figuresOf(kind: 'lm' | 'vit'): Figure[] {
 }
 
 /** Per group, every figure's mean and standard deviation over its seeds. */
-export function summarizeSeeds(groups: SeedGroup[]): { name: string; seeds: number[]; figures: Record<string, MeanStd> }[] {
+export function summarizeSeeds(
+  groups: SeedGroup[],
+): { name: string; seeds: number[]; figures: Record<string, MeanStd> }[] {
   if (groups.length === 0) throw new Error('groups: expected at least one group of runs');
   const kind = groups[0].results[0]?.kind;
   if (kind === undefined || groups.some((g) => g.results.length === 0 || g.results.some((r) => r.kind !== kind))) {
@@ -99,23 +102,38 @@ function cell(m: MeanStd, digits: number): string {
 export function seedsTable(groups: SeedGroup[]): string {
   const kind = groups[0].results[0].kind;
   const figures = figuresOf(kind);
-  const rows = summarizeSeeds(groups).map((g) => [g.name, String(g.seeds.length), ...figures.map((f) => cell(g.figures[f.key], f.digits))]);
-  return markdownTable(['run', 'seeds', ...figures.map((f) => f.title)], rows, [false, true, ...figures.map(() => true)]);
+  const rows = summarizeSeeds(groups).map((g) => [
+    g.name,
+    String(g.seeds.length),
+    ...figures.map((f) => cell(g.figures[f.key], f.digits)),
+  ]);
+  return markdownTable(['run', 'seeds', ...figures.map((f) => f.title)], rows, [
+    false,
+    true,
+    ...figures.map(() => true),
+  ]);
 }
 
 /** What the seeds table's columns mean, printed under it. */
 export function seedsNote(kind: 'lm' | 'vit'): string {
-  return `Mean ± sample standard deviation over the seeds. ${kind === 'lm' ? 'Perplexity' : 'Top-1 accuracy'} of each run's best validation checkpoint; ` +
-    'head redundancy: the mean L2 distance between the heads\' attention maps on the test split (the paper\'s Table 3, larger = less redundant); ' +
+  return (
+    `Mean ± sample standard deviation over the seeds. ${kind === 'lm' ? 'Perplexity' : 'Top-1 accuracy'} of each run's best validation checkpoint; ` +
+    "head redundancy: the mean L2 distance between the heads' attention maps on the test split (the paper's Table 3, larger = less redundant); " +
     'row mass, rows < eps and entropy / ln n: the attention statistics averaged over layers (Fourier; row mass 1 in stable mode). ' +
-    'Read head redundancy beside the row mass: maps of rows that carry ~0 mass look alike whatever they attend to.';
+    'Read head redundancy beside the row mass: maps of rows that carry ~0 mass look alike whatever they attend to.'
+  );
 }
 
 /** The plot: per figure of the task, each seed a point and the mean a bar with its standard deviation. */
 export function seedsSpec(groups: SeedGroup[], title: string): TopLevelSpec {
   const kind = groups[0].results[0].kind;
   const figures = figuresOf(kind).slice(0, 3);
-  const points = groups.flatMap((g) => g.results.flatMap((r, i) => figures.map((f) => ({ run: g.name, seed: String(g.seeds[i]), figure: f.title, value: f.of(r) }))))
+  const points = groups
+    .flatMap((g) =>
+      g.results.flatMap((r, i) =>
+        figures.map((f) => ({ run: g.name, seed: String(g.seeds[i]), figure: f.title, value: f.of(r) })),
+      ),
+    )
     .filter((p) => Number.isFinite(p.value));
   const order = groups.map((g) => g.name);
   const panel = (figure: string) => ({
@@ -124,9 +142,22 @@ export function seedsSpec(groups: SeedGroup[], title: string): TopLevelSpec {
     title: figure,
     transform: [{ filter: { field: 'figure', equal: figure } }],
     layer: [
-      { mark: { type: 'bar', opacity: 0.35 }, encoding: { x: { field: 'run', type: 'nominal', sort: order, title: null }, y: { aggregate: 'mean', field: 'value', type: 'quantitative', title: figure, scale: { zero: false } }, color: { field: 'run', type: 'nominal', sort: order, legend: null } } },
-      { mark: { type: 'errorbar', extent: 'stdev' }, encoding: { x: { field: 'run', type: 'nominal', sort: order }, y: { field: 'value', type: 'quantitative' } } },
-      { mark: { type: 'point', filled: true, size: 30, color: 'black' }, encoding: { x: { field: 'run', type: 'nominal', sort: order }, y: { field: 'value', type: 'quantitative' } } },
+      {
+        mark: { type: 'bar', opacity: 0.35 },
+        encoding: {
+          x: { field: 'run', type: 'nominal', sort: order, title: null },
+          y: { aggregate: 'mean', field: 'value', type: 'quantitative', title: figure, scale: { zero: false } },
+          color: { field: 'run', type: 'nominal', sort: order, legend: null },
+        },
+      },
+      {
+        mark: { type: 'errorbar', extent: 'stdev' },
+        encoding: { x: { field: 'run', type: 'nominal', sort: order }, y: { field: 'value', type: 'quantitative' } },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 30, color: 'black' },
+        encoding: { x: { field: 'run', type: 'nominal', sort: order }, y: { field: 'value', type: 'quantitative' } },
+      },
     ],
   });
   return {
@@ -139,7 +170,13 @@ export function seedsSpec(groups: SeedGroup[], title: string): TopLevelSpec {
 }
 
 /** Writes the table (with a title, the note and any further lines) and the plot; returns their paths. */
-export async function writeSeedsReport(mdFile: string, svgFile: string, groups: SeedGroup[], title: string, notes: string[] = []): Promise<{ table: string; plot: string; markdown: string }> {
+export async function writeSeedsReport(
+  mdFile: string,
+  svgFile: string,
+  groups: SeedGroup[],
+  title: string,
+  notes: string[] = [],
+): Promise<{ table: string; plot: string; markdown: string }> {
   const kind = groups[0].results[0].kind;
   const markdown = [`# ${title}`, '', seedsTable(groups), '', seedsNote(kind), ...notes, ''].join('\n');
   fs.writeFileSync(mdFile, markdown);

@@ -144,15 +144,21 @@ interface LoopState {
  * 'adamw' (DeiT; decoupled decay). Either way LayerNorms, biases and the radii R get no decay.
  * zero: wrapped in ZeroRedundancyOptimizer (its state sharded over the ranks of a distributed run).
  */
-export function makeOptimizer(model: Module, o: { optimizer: 'adam' | 'adamw'; lr: number; weightDecay: number }, zero = false): Optimizer<BaseOptions> {
+export function makeOptimizer(
+  model: Module,
+  o: { optimizer: 'adam' | 'adamw'; lr: number; weightDecay: number },
+  zero = false,
+): Optimizer<BaseOptions> {
   const groups = weightDecayGroups(model, o.weightDecay);
-  if (o.optimizer !== 'adam' && o.optimizer !== 'adamw') throw new Error(`optimizer: expected 'adam' or 'adamw', got ${JSON.stringify(o.optimizer)}`);
+  if (o.optimizer !== 'adam' && o.optimizer !== 'adamw')
+    throw new Error(`optimizer: expected 'adam' or 'adamw', got ${JSON.stringify(o.optimizer)}`);
   const kind = o.optimizer === 'adam' ? Adam : AdamW;
   return zero ? new ZeroRedundancyOptimizer(groups, kind, { lr: o.lr }) : new kind(groups, { lr: o.lr });
 }
 
 function checkInt(v: unknown, what: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new Error(`${what}: expected an integer >= ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    throw new Error(`${what}: expected an integer >= ${min}, got ${String(v)}`);
   return v;
 }
 
@@ -166,11 +172,14 @@ function checkOptions(o: TrainerOptions): void {
   if (o.timeLimit !== undefined && o.timeLimit !== null && !(typeof o.timeLimit === 'number' && o.timeLimit > 0)) {
     throw new Error(`timeLimit: expected a number of seconds > 0, got ${String(o.timeLimit)}`);
   }
-  if (!(typeof o.clip === 'number' && o.clip >= 0)) throw new Error(`clip: expected a number >= 0, got ${String(o.clip)}`);
+  if (!(typeof o.clip === 'number' && o.clip >= 0))
+    throw new Error(`clip: expected a number >= 0, got ${String(o.clip)}`);
 }
 
 function formatMetrics(m: Metrics): string {
-  return Object.entries(m).map(([k, v]) => `${k} ${Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4)}`).join(', ');
+  return Object.entries(m)
+    .map(([k, v]) => `${k} ${Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4)}`)
+    .join(', ');
 }
 
 /** Rows of a layer under eps above this share make the log warn: the layer's attention output is mostly ~0. */
@@ -180,16 +189,26 @@ export const UNDERFLOW_WARNING = 0.5;
  * Logs a warning the first time a Fourier layer (eps form) has more than half its rows with
  * sum_j K_ij < eps, and when it recovers; `underflowing` holds the layers warned about.
  */
-function warnUnderflow(stats: AttentionStatistics[], label: string, step: number, underflowing: Set<number>, log: (line: string) => void): void {
+function warnUnderflow(
+  stats: AttentionStatistics[],
+  label: string,
+  step: number,
+  underflowing: Set<number>,
+  log: (line: string) => void,
+): void {
   stats.forEach((s, layer) => {
     if (s.kind !== 'fourier' || s.underflow === null || s.rowMass === 1) return;
     const bad = s.underflow > UNDERFLOW_WARNING;
     if (bad && !underflowing.has(layer)) {
       underflowing.add(layer);
-      log(`${label} step ${step}: warning: attention layer ${layer}: ${(100 * s.underflow).toFixed(0)}% of rows have sum_j K_ij < eps (mean row mass ${s.rowMass?.toFixed(3)}): ` +
-        'their attention output is ~0. A smaller --radius-init, --fourier-stable or fewer --fourier-features keep rows above eps.');
+      log(
+        `${label} step ${step}: warning: attention layer ${layer}: ${(100 * s.underflow).toFixed(0)}% of rows have sum_j K_ij < eps (mean row mass ${s.rowMass?.toFixed(3)}): ` +
+          'their attention output is ~0. A smaller --radius-init, --fourier-stable or fewer --fourier-features keep rows above eps.',
+      );
     } else if (!bad && underflowing.delete(layer)) {
-      log(`${label} step ${step}: attention layer ${layer} recovered: ${(100 * s.underflow).toFixed(0)}% of rows under eps`);
+      log(
+        `${label} step ${step}: attention layer ${layer} recovered: ${(100 * s.underflow).toFixed(0)}% of rows under eps`,
+      );
     }
   });
 }
@@ -206,13 +225,27 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
   const lastFile = path.join(runDir, 'last.safetensors');
   const bestFile = path.join(runDir, 'best.safetensors');
 
-  const state: LoopState = { totalSteps: opts.steps, items: 0, seconds: 0, window: { sum: 0, count: 0, items: 0 }, best: null, last: null };
+  const state: LoopState = {
+    totalSteps: opts.steps,
+    items: 0,
+    seconds: 0,
+    window: { sum: 0, count: 0, items: 0 },
+    best: null,
+    last: null,
+  };
   // Every group starts from the optimizer's rate; the schedule follows the (possibly refitted) length.
   const baseLr = optimizer.paramGroups[0].lr;
-  const scheduleOf = (totalSteps: number) => stepSchedule({
-    kind: opts.schedule ?? 'cosine-after-warmup', lr: baseLr, warmupSteps: opts.warmupSteps, totalSteps, minRatio: opts.minLrRatio ?? 0,
-    stepsPerEpoch: opts.stepsPerEpoch, warmupLr: opts.warmupLr, minLr: opts.minLr,
-  });
+  const scheduleOf = (totalSteps: number) =>
+    stepSchedule({
+      kind: opts.schedule ?? 'cosine-after-warmup',
+      lr: baseLr,
+      warmupSteps: opts.warmupSteps,
+      totalSteps,
+      minRatio: opts.minLrRatio ?? 0,
+      stepsPerEpoch: opts.stepsPerEpoch,
+      warmupLr: opts.warmupLr,
+      minLr: opts.minLr,
+    });
   scheduleOf(opts.steps); // checks the settings before anything is written
   const schedule = (s: number) => scheduleOf(state.totalSteps)(s);
   let step = 0;
@@ -220,8 +253,15 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
   if (opts.resume) {
     const info = readCheckpointInfo(opts.resume);
     const extra = info.extra as Partial<LoopState> | null;
-    if (extra === null || typeof extra !== 'object' || !Number.isInteger(extra.totalSteps) || extra.window === undefined) {
-      throw new Error(`${opts.resume}: holds no training-loop state (not written by the training loop?); expected a last.safetensors of a run`);
+    if (
+      extra === null ||
+      typeof extra !== 'object' ||
+      !Number.isInteger(extra.totalSteps) ||
+      extra.window === undefined
+    ) {
+      throw new Error(
+        `${opts.resume}: holds no training-loop state (not written by the training loop?); expected a last.safetensors of a run`,
+      );
     }
     Object.assign(state, extra);
     scheduler = new LRScheduler(optimizer, schedule);
@@ -273,7 +313,12 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     const ranks = world > 1 ? { rng: dist.allGatherObject(generator.getState()) } : undefined;
     if (lead) {
       saveCheckpoint(file, {
-        model, generator, step, config: opts.config, extra: { ...state, seconds: elapsed(), ...(ranks ? { ranks } : {}) }, grads: opts.carryGrads === true,
+        model,
+        generator,
+        step,
+        config: opts.config,
+        extra: { ...state, seconds: elapsed(), ...(ranks ? { ranks } : {}) },
+        grads: opts.carryGrads === true,
         ...(withOptimizer ? { optimizer, scheduler } : {}),
       });
     }
@@ -293,11 +338,21 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       model.train();
     }
     const value = metrics[task.metric];
-    if (typeof value !== 'number') throw new Error(`validate: returned no '${task.metric}' metric (got ${Object.keys(metrics).join(', ')})`);
+    if (typeof value !== 'number')
+      throw new Error(`validate: returned no '${task.metric}' metric (got ${Object.keys(metrics).join(', ')})`);
     state.last = { step, metrics };
-    const improved = state.best === null || (task.higherIsBetter ? value > state.best.metrics[task.metric] : value < state.best.metrics[task.metric]);
+    const improved =
+      state.best === null ||
+      (task.higherIsBetter ? value > state.best.metrics[task.metric] : value < state.best.metrics[task.metric]);
     if (improved) state.best = { step, metrics };
-    if (lead) appendMetric(metricsFile, { type: 'valid', step, seconds: elapsed(), metrics, ...(attention ? { attentionStats: attention } : {}) });
+    if (lead)
+      appendMetric(metricsFile, {
+        type: 'valid',
+        step,
+        seconds: elapsed(),
+        metrics,
+        ...(attention ? { attentionStats: attention } : {}),
+      });
     if (improved) save(bestFile, false);
     save(lastFile, true);
     progress.log(`${opts.label} step ${step}: valid ${formatMetrics(metrics)}${improved ? ' (best)' : ''}`);
@@ -351,17 +406,25 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       let items = task.items(batch);
       if (world > 1) {
         const late = lead && opts.timeLimit ? elapsed() >= opts.timeLimit : false;
-        const sums = dist.allReduceNumbers([loss, items, interrupted ? 1 : 0, late ? 1 : 0], 'sum', `the loss of ${opts.label} step ${step + 1}`);
+        const sums = dist.allReduceNumbers(
+          [loss, items, interrupted ? 1 : 0, late ? 1 : 0],
+          'sum',
+          `the loss of ${opts.label} step ${step + 1}`,
+        );
         loss = sums[0] / world;
         items = sums[1];
         anyInterrupted = sums[2] > 0;
         timeUp = sums[3] > 0;
       }
-      if (!Number.isFinite(loss)) throw new Error(`${opts.label}: the training loss is ${loss} at step ${step + 1}; lower the learning rate (--lr) or raise the warm-up (--warmup)`);
+      if (!Number.isFinite(loss))
+        throw new Error(
+          `${opts.label}: the training loss is ${loss} at step ${step + 1}; lower the learning rate (--lr) or raise the warm-up (--warmup)`,
+        );
       scheduler.step();
       step += 1;
       const seconds = (performance.now() - t0) / 1000;
-      if (step > startStep + 1) { // the first step of a session warms caches up: not timed
+      if (step > startStep + 1) {
+        // the first step of a session warms caches up: not timed
         stepSeconds += seconds;
         stepsTimed += 1;
       }
@@ -371,10 +434,20 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
       state.window.count += 1;
       state.window.items += items;
       if (step === startStep + 11 || (step - startStep) % REFIT_EVERY === 0) fitToTime();
-      const eta = (state.totalSteps - step) * ((stepsTimed > 0 ? stepSeconds / stepsTimed : seconds) + evalSeconds / opts.evalEvery);
-      progress.update({ step, total: state.totalSteps, loss: state.window.sum / state.window.count, lr, rate: state.window.items / Math.max(1e-9, windowTrainSeconds), eta });
+      const eta =
+        (state.totalSteps - step) *
+        ((stepsTimed > 0 ? stepSeconds / stepsTimed : seconds) + evalSeconds / opts.evalEvery);
+      progress.update({
+        step,
+        total: state.totalSteps,
+        loss: state.window.sum / state.window.count,
+        lr,
+        rate: state.window.items / Math.max(1e-9, windowTrainSeconds),
+        eta,
+      });
       if (step % opts.logEvery === 0 || step === state.totalSteps) flushWindow(lr);
-      if (task.sample && opts.sampleEvery && step % opts.sampleEvery === 0) progress.log(`${opts.label} step ${step} sample: ${task.sample()}`);
+      if (task.sample && opts.sampleEvery && step % opts.sampleEvery === 0)
+        progress.log(`${opts.label} step ${step} sample: ${task.sample()}`);
       if (step % opts.evalEvery === 0 || step === state.totalSteps) await validate();
     }
     if (stoppedBy === 'time' && step > 0 && state.last?.step !== step) {
@@ -386,7 +459,14 @@ export async function train<B>(task: TrainTask<B>, opts: TrainerOptions): Promis
     progress.stop();
   }
   return {
-    step, totalSteps: state.totalSteps, items: state.items, seconds: elapsed(), stoppedBy,
-    best: state.best, last: state.last, lastCheckpoint: lastFile, bestCheckpoint: state.best ? bestFile : null,
+    step,
+    totalSteps: state.totalSteps,
+    items: state.items,
+    seconds: elapsed(),
+    stoppedBy,
+    best: state.best,
+    last: state.last,
+    lastCheckpoint: lastFile,
+    bestCheckpoint: state.best ? bestFile : null,
   };
 }

@@ -29,7 +29,14 @@ export const MODEL_SHAPES: Shape[] = [
 ];
 
 /** Time against sequence length: one sequence of the small LM's heads, N from 256 to 4096. */
-export const LENGTH_SHAPES: Shape[] = [256, 512, 1024, 2048, 4096].map((N) => ({ name: `N ${N}`, B: 1, H: 8, N, D: 16, causal: true }));
+export const LENGTH_SHAPES: Shape[] = [256, 512, 1024, 2048, 4096].map((N) => ({
+  name: `N ${N}`,
+  B: 1,
+  H: 8,
+  N,
+  D: 16,
+  causal: true,
+}));
 
 export const ALL_SHAPES = [...MODEL_SHAPES, ...LENGTH_SHAPES];
 
@@ -60,8 +67,8 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
   const shape = [s.B, s.H, s.N, s.D];
   const F = s.D + (kind === 'flt' ? FLT_EXTRA_FEATURES : 0);
   const qk = [s.B, s.H, s.N, F];
-  const q = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 1), qk, { device, requiresGrad: true });
-  const k = ff.tensor(uniform(n / s.D * F, -0.8, 0.8, 2), qk, { device, requiresGrad: true });
+  const q = ff.tensor(uniform((n / s.D) * F, -0.8, 0.8, 1), qk, { device, requiresGrad: true });
+  const k = ff.tensor(uniform((n / s.D) * F, -0.8, 0.8, 2), qk, { device, requiresGrad: true });
   const v = ff.tensor(uniform(n, -1, 1, 3), shape, { device, requiresGrad: true });
   const R = ff.tensor(uniform(s.H, 1.5, 2.5, 4), [s.H, 1], { device, requiresGrad: true });
   const W = ff.orthogonalRandomFeatures(BENCH_RANDOM_FEATURES, F, { generator: new ff.Generator(5), device });
@@ -70,16 +77,35 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
   const Fn = neuralWidth(s.D);
   const layer = (out: number, inF: number, seed: number) => {
     const b = 1 / Math.sqrt(inF);
-    return [ff.tensor(uniform(out * inF, -b, b, seed), [out, inF], { device, requiresGrad: true }), ff.tensor(uniform(out, -b, b, seed + 1), [out], { device, requiresGrad: true })];
+    return [
+      ff.tensor(uniform(out * inF, -b, b, seed), [out, inF], { device, requiresGrad: true }),
+      ff.tensor(uniform(out, -b, b, seed + 1), [out], { device, requiresGrad: true }),
+    ];
   };
-  const net = kind === 'neural' ? [[Fn, s.D], [Fn, s.D], [Fn, 2 * Fn], [Fn >> 1, Fn], [1, Fn >> 1]].flatMap(([o, i], n) => layer(o, i, 10 + 2 * n)) : [];
+  const net =
+    kind === 'neural'
+      ? [
+          [Fn, s.D],
+          [Fn, s.D],
+          [Fn, 2 * Fn],
+          [Fn >> 1, Fn],
+          [1, Fn >> 1],
+        ].flatMap(([o, i], n) => layer(o, i, 10 + 2 * n))
+      : [];
   const leaves = [q, k, v, R, ...net];
   const forward = (): ff.Tensor => {
     if (kind === 'fourier') return ff.fourierAttention(q, k, v, R, { causal: s.causal });
     if (kind === 'dot') return ff.dotProductAttention(q, k, v, { causal: s.causal });
-    if (kind === 'performer' || kind === 'flt') return ff.performerAttention(q, k, v, W, { causal: s.causal, scale: 1 / Math.sqrt(s.D) });
+    if (kind === 'performer' || kind === 'flt')
+      return ff.performerAttention(q, k, v, W, { causal: s.causal, scale: 1 / Math.sqrt(s.D) });
     const [wq, bq, wk, bk, w1, b1, w2, b2, w3, b3] = net;
-    return ff.neuralAttention(ff.linear(q, wq, bq), ff.linear(k, wk, bk), v, { w1, b1, w2, b2, w3, b3 }, { causal: s.causal });
+    return ff.neuralAttention(
+      ff.linear(q, wq, bq),
+      ff.linear(k, wk, bk),
+      v,
+      { w1, b1, w2, b2, w3, b3 },
+      { causal: s.causal },
+    );
   };
   const freeGrads = () => {
     for (const t of leaves) {
@@ -88,10 +114,11 @@ export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case 
     }
   };
   return {
-    run: () => ff.tidy(() => {
-      freeGrads();
-      forward().backward(dout);
-    }),
+    run: () =>
+      ff.tidy(() => {
+        freeGrads();
+        forward().backward(dout);
+      }),
     dispose: () => {
       freeGrads();
       for (const t of [...leaves, W, dout]) t.dispose();

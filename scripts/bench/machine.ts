@@ -38,7 +38,10 @@ function cpuInfo(): { model: string; flags: Set<string> } {
     return { model: os.cpus()[0]?.model ?? 'unknown', flags: new Set() };
   }
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1].trim();
-  return { model: field('model name') ?? os.cpus()[0]?.model ?? 'unknown', flags: new Set((field('flags') ?? '').split(/\s+/)) };
+  return {
+    model: field('model name') ?? os.cpus()[0]?.model ?? 'unknown',
+    flags: new Set((field('flags') ?? '').split(/\s+/)),
+  };
 }
 
 /**
@@ -57,7 +60,11 @@ export function ourIsa(): string {
 
 function git(args: string[]): string | undefined {
   try {
-    return execFileSync('git', args, { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, {
+      cwd: packageRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return undefined;
   }
@@ -67,22 +74,36 @@ function git(args: string[]): string | undefined {
 function commit(): string {
   const head = git(['rev-parse', '--short=10', 'HEAD']);
   if (head === undefined) return 'unknown (not a git clone)';
-  const changed = (git(['status', '--porcelain', '--untracked-files=no']) ?? '').split('\n').filter((l) => l.trim() && !/ (docs\/benchmarks\.|README\.md$)/.test(l));
+  const changed = (git(['status', '--porcelain', '--untracked-files=no']) ?? '')
+    .split('\n')
+    .filter((l) => l.trim() && !/ (docs\/benchmarks\.|README\.md$)/.test(l));
   return changed.length ? `${head} with uncommitted changes` : head;
 }
 
 export function describeMachine(): Machine {
-  return { cpu: cpuInfo().model, logical_cpus: os.cpus().length, os: `${os.type()} ${os.release()}`, loadavg_start: os.loadavg() };
+  return {
+    cpu: cpuInfo().model,
+    logical_cpus: os.cpus().length,
+    os: `${os.type()} ${os.release()}`,
+    loadavg_start: os.loadavg(),
+  };
 }
 
 export function describeOurs(device: Device, threads: number, threadsMechanism: string): Ours {
   loadAddon(device);
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return {
-    package: pkg.version, commit: commit(), node: process.version, device,
+    package: pkg.version,
+    commit: commit(),
+    node: process.version,
+    device,
     backend: backendFor(device).describe(),
     isa: device === 'cpu' ? ourIsa() : null,
-    threads, threads_mechanism: threadsMechanism,
-    allocator: device === 'cpu' ? 'glibc malloc; tensors of 512 bytes and more from the addon\'s caching allocator' : 'the addon\'s caching allocator',
+    threads,
+    threads_mechanism: threadsMechanism,
+    allocator:
+      device === 'cpu'
+        ? "glibc malloc; tensors of 512 bytes and more from the addon's caching allocator"
+        : "the addon's caching allocator",
   };
 }

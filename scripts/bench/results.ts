@@ -57,7 +57,13 @@ export interface RunHeader {
 }
 
 export interface Results extends RunHeader {
-  settings: { rounds: number; threads: number; attention_target_ms: number; train_target_ms: number; materialised_gib: number };
+  settings: {
+    rounds: number;
+    threads: number;
+    attention_target_ms: number;
+    train_target_ms: number;
+    materialised_gib: number;
+  };
   attention?: { shape: Shape; group: 'model' | 'length'; figures: Figures }[];
   train?: { config: Record<string, number>; figures: Figures };
   memory?: MemoryEntry[];

@@ -9,7 +9,15 @@ import type { Device } from '../../lib/native';
 import type { OurKind, Shape } from './attention';
 import type { Machine, Ours } from './machine';
 import type { PeerInfo, RunHeader } from './results';
-import { findAllocator, findPeers, HOW_TO_GET_A_PEER, NO_FAST_ALLOCATOR, Peer, PeerProcess, peerEnv } from '../torch-peer';
+import {
+  findAllocator,
+  findPeers,
+  HOW_TO_GET_A_PEER,
+  NO_FAST_ALLOCATOR,
+  Peer,
+  PeerProcess,
+  peerEnv,
+} from '../torch-peer';
 
 /** A commander option parser: a positive integer, or an error naming the option. */
 export const positiveInt = (what: string) => (v: string) => {
@@ -33,7 +41,12 @@ export interface StartedPeer {
  * Starts scripts/peer/serve.py on `device` with `threads` threads and a fast allocator preloaded,
  * asks it what it runs with, and says (console) and records (why) any way it differs from ours.
  */
-export async function startPeer(wanted: boolean, threads: number, device: 'cpu' | 'cuda', ourDevice: Device): Promise<StartedPeer> {
+export async function startPeer(
+  wanted: boolean,
+  threads: number,
+  device: 'cpu' | 'cuda',
+  ourDevice: Device,
+): Promise<StartedPeer> {
   const found = wanted ? findPeers() : [];
   if (wanted && found.length === 0) console.warn(`\nWARNING: ${HOW_TO_GET_A_PEER}\nThe benchmark runs ours only.\n`);
   const env = peerEnv(findAllocator(), threads);
@@ -43,15 +56,20 @@ export async function startPeer(wanted: boolean, threads: number, device: 'cpu' 
   try {
     if (proc) info = { python: found[0].python, ...(await proc.request<Omit<PeerInfo, 'python'>>({ op: 'info' })) };
   } catch (e) {
-    console.warn(`\nWARNING: PyTorch (${found[0].python}) cannot run on ${device}: ${(e as Error).message}\nThe benchmark runs ours only.\n`);
+    console.warn(
+      `\nWARNING: PyTorch (${found[0].python}) cannot run on ${device}: ${(e as Error).message}\nThe benchmark runs ours only.\n`,
+    );
     proc?.close();
     proc = undefined;
   }
   if (info) {
-    if (info.allocator.name === 'glibc malloc') why.push('PyTorch ran with glibc malloc (no tcmalloc or jemalloc preloaded)');
+    if (info.allocator.name === 'glibc malloc')
+      why.push('PyTorch ran with glibc malloc (no tcmalloc or jemalloc preloaded)');
     if (info.threads !== threads) why.push(`PyTorch ran ${info.threads} threads, ours ${threads}`);
     if (device === 'cpu' && ourDevice !== 'cpu') why.push(`ours ran on ${ourDevice}, PyTorch on cpu`);
-    console.log(`PyTorch: ${info.torch} (${info.python}), ${info.threads} threads, ${info.device}${info.device === 'cpu' ? ` (${info.cpu_capability})` : ''}, allocator ${info.allocator.name}${info.allocator.path ? ` (${info.allocator.path})` : ''}`);
+    console.log(
+      `PyTorch: ${info.torch} (${info.python}), ${info.threads} threads, ${info.device}${info.device === 'cpu' ? ` (${info.cpu_capability})` : ''}, allocator ${info.allocator.name}${info.allocator.path ? ` (${info.allocator.path})` : ''}`,
+    );
     if (info.allocator.name === 'glibc malloc') console.warn(`\nWARNING: ${NO_FAST_ALLOCATOR}\n`);
   }
   return { found: info ? found[0] : undefined, env, proc, info, why };
@@ -63,25 +81,41 @@ export function memoryOurs(s: Shape, kind: OurKind): number {
   // glibc's malloc maps every block of 64 KiB and more afresh, so that memory ts-node freed
   // before the probe cannot hide the tensors' growth.
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' };
-  const r = spawnSync(process.execPath, ['-r', register, path.join(__dirname, 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })], { encoding: 'utf8', env });
+  const r = spawnSync(
+    process.execPath,
+    ['-r', register, path.join(__dirname, 'memory-probe.ts'), JSON.stringify({ shape: s, kind, device: 'cpu' })],
+    { encoding: 'utf8', env },
+  );
   if (r.status !== 0) throw new Error(`memory probe ${s.name} ${kind} failed:\n${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { peak_rss_growth_mib: number }).peak_rss_growth_mib;
+  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { peak_rss_growth_mib: number })
+    .peak_rss_growth_mib;
 }
 
 const shellWord = (w: string) => (/^[\w./=:,@+-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
 
 /** The header of a run of `npmCommand` (with this process's arguments) begun at `started` (ms);
  *  records the load average at its end in `machine`. */
-export function runHeader(npmCommand: string, started: number, machine: Machine, ours: Ours, peer: StartedPeer): RunHeader {
+export function runHeader(
+  npmCommand: string,
+  started: number,
+  machine: Machine,
+  ours: Ours,
+  peer: StartedPeer,
+): RunHeader {
   machine.loadavg_end = os.loadavg();
   return {
     schema: 1,
     date: new Date(started).toISOString().slice(0, 10),
-    command: [npmCommand, ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellWord)] : [])].join(' '),
+    command: [npmCommand, ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellWord)] : [])].join(
+      ' ',
+    ),
     duration_s: Math.round((Date.now() - started) / 1000),
     machine,
     ours,
     peer: peer.info,
-    comparable: { ok: peer.info !== null && peer.why.length === 0, why: peer.info === null ? ['no PyTorch peer'] : peer.why },
+    comparable: {
+      ok: peer.info !== null && peer.why.length === 0,
+      why: peer.info === null ? ['no PyTorch peer'] : peer.why,
+    },
   };
 }

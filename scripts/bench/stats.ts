@@ -32,9 +32,15 @@ export function median(xs: number[]): number {
 export function figure(rounds: Timed[]): Figure {
   const times = rounds.flatMap((r) => r.times_ms);
   const med = median(times);
-  const min = Math.min(...times), max = Math.max(...times);
+  const min = Math.min(...times),
+    max = Math.max(...times);
   return {
-    min, median: med, max, spread: (max - min) / med, n: times.length, times_ms: times,
+    min,
+    median: med,
+    max,
+    spread: (max - min) / med,
+    n: times.length,
+    times_ms: times,
     round_medians: rounds.map((r) => median(r.times_ms)),
     cpu_per_wall: rounds.flatMap((r) => (r.cpu_per_wall === null ? [] : [r.cpu_per_wall])),
   };

@@ -9,7 +9,18 @@
 import * as ff from '../../lib';
 import type { Case } from './attention';
 
-export const CONFIG = { vocab: 10000, d_model: 128, layers: 4, heads: 8, ff: 512, context: 128, batch: 16, dropout: 0.1, lr: 2.5e-4, clip: 0.25 };
+export const CONFIG = {
+  vocab: 10000,
+  d_model: 128,
+  layers: 4,
+  heads: 8,
+  ff: 512,
+  context: 128,
+  batch: 16,
+  dropout: 0.1,
+  lr: 2.5e-4,
+  clip: 0.25,
+};
 export type TrainConfig = typeof CONFIG;
 export type TrainKind = 'fourier' | 'dot';
 
@@ -17,7 +28,7 @@ function sinusoids(n: number, d: number): Float32Array {
   const pe = new Float32Array(n * d);
   for (let p = 0; p < n; p++) {
     for (let i = 0; i < d; i += 2) {
-      const angle = p * Math.exp(-i * Math.log(10000) / d);
+      const angle = p * Math.exp((-i * Math.log(10000)) / d);
       pe[p * d + i] = Math.sin(angle);
       pe[p * d + i + 1] = Math.cos(angle);
     }
@@ -37,11 +48,32 @@ export class BenchLM extends ff.nn.Module {
     super();
     const generator = new ff.Generator(0);
     this.embed = this.registerModule('embed', new ff.nn.Embedding(c.vocab, c.d_model, { device, generator }));
-    this.pos = this.registerBuffer('pos', ff.tensor(sinusoids(c.context, c.d_model), [c.context, c.d_model], { device }));
+    this.pos = this.registerBuffer(
+      'pos',
+      ff.tensor(sinusoids(c.context, c.d_model), [c.context, c.d_model], { device }),
+    );
     this.drop = this.registerModule('drop', new ff.nn.Dropout(c.dropout, generator));
-    this.blocks = this.registerModule('blocks', new ff.nn.ModuleList(Array.from({ length: c.layers }, () => new ff.nn.TransformerBlock(c.d_model, c.heads, {
-      device, generator, attention: kind, causal: true, norm: 'post', activation: 'relu', ffDim: c.ff, dropout: c.dropout, radius: 'feature', radiusInit: 2,
-    }))));
+    this.blocks = this.registerModule(
+      'blocks',
+      new ff.nn.ModuleList(
+        Array.from(
+          { length: c.layers },
+          () =>
+            new ff.nn.TransformerBlock(c.d_model, c.heads, {
+              device,
+              generator,
+              attention: kind,
+              causal: true,
+              norm: 'post',
+              activation: 'relu',
+              ffDim: c.ff,
+              dropout: c.dropout,
+              radius: 'feature',
+              radiusInit: 2,
+            }),
+        ),
+      ),
+    );
     this.head = this.registerModule('head', new ff.nn.Linear(c.d_model, c.vocab, { device, generator }));
   }
 
@@ -74,14 +106,15 @@ export function trainCase(kind: TrainKind, device: ff.Device, c: TrainConfig = C
   const idsT = ff.tensor(ids, [c.batch, c.context], { device });
   const targetsT = ff.tensor(targets, [c.batch, c.context], { device });
   return {
-    run: () => ff.tidy(() => {
-      opt.zeroGrad();
-      const loss = model.loss(idsT, targetsT);
-      loss.backward();
-      ff.optim.clipGradNormAsync_(model.parameters(), c.clip);
-      opt.step();
-      loss.item();
-    }),
+    run: () =>
+      ff.tidy(() => {
+        opt.zeroGrad();
+        const loss = model.loss(idsT, targetsT);
+        loss.backward();
+        ff.optim.clipGradNormAsync_(model.parameters(), c.clip);
+        opt.step();
+        loss.item();
+      }),
     dispose: () => {
       opt.dispose();
       model.dispose();

@@ -35,14 +35,19 @@ function equal(a, b) {
   if (a instanceof Error && b instanceof Error) return a.message === b.message;
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
   if (ArrayBuffer.isView(a) || Array.isArray(a)) {
-    if (!(ArrayBuffer.isView(b) || Array.isArray(b)) || a.constructor !== b.constructor || a.length !== b.length) return false;
+    if (!(ArrayBuffer.isView(b) || Array.isArray(b)) || a.constructor !== b.constructor || a.length !== b.length)
+      return false;
     for (let i = 0; i < a.length; i++) if (!equal(a[i], b[i])) return false;
     return true;
   }
   if (a instanceof Map || b instanceof Map || a instanceof Set || b instanceof Set) return util.isDeepStrictEqual(a, b);
   const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => a[k] !== undefined || b[k] !== undefined));
   for (const k of keys) if (!equal(a[k], b[k])) return false;
-  return Object.getPrototypeOf(a) === Object.getPrototypeOf(b) || Object.getPrototypeOf(a) === Object.prototype || Object.getPrototypeOf(b) === Object.prototype;
+  return (
+    Object.getPrototypeOf(a) === Object.getPrototypeOf(b) ||
+    Object.getPrototypeOf(a) === Object.prototype ||
+    Object.getPrototypeOf(b) === Object.prototype
+  );
 }
 
 const show = (x) => util.inspect(x, { depth: 4, maxArrayLength: 20, breakLength: Infinity });
@@ -82,15 +87,23 @@ const matchers = {
   toBeGreaterThanOrEqual: (a, b) => [a >= b, `expected ${show(a)} >= ${show(b)}`],
   toBeCloseTo: (a, b, digits = 2) => [
     (a === Infinity && b === Infinity) || (a === -Infinity && b === -Infinity) || Math.abs(a - b) < 10 ** -digits / 2,
-    `expected ${show(a)} to be close to ${show(b)} (${digits} digits)`],
-  toMatch: (a, b) => [typeof a === 'string' && (b instanceof RegExp ? b.test(a) : a.includes(b)), `expected ${show(a)} to match ${show(b)}`],
+    `expected ${show(a)} to be close to ${show(b)} (${digits} digits)`,
+  ],
+  toMatch: (a, b) => [
+    typeof a === 'string' && (b instanceof RegExp ? b.test(a) : a.includes(b)),
+    `expected ${show(a)} to match ${show(b)}`,
+  ],
   toContain: (a, b) => [a != null && Array.from(a).includes(b), `expected ${show(a)} to contain ${show(b)}`],
   toHaveLength: (a, n) => [a != null && a.length === n, `expected length ${n}, got ${a && a.length}`],
   toBeInstanceOf: (a, c) => [a instanceof c, `expected an instance of ${c && c.name}`],
   toThrow: (fn, expected) => {
     const r = thrown(fn);
-    return [throwMatches(r, expected),
-      r.threw ? `expected the error to match ${show(expected)}, got: ${r.error && r.error.message}` : `expected a throw matching ${show(expected)}`];
+    return [
+      throwMatches(r, expected),
+      r.threw
+        ? `expected the error to match ${show(expected)}, got: ${r.error && r.error.message}`
+        : `expected a throw matching ${show(expected)}`,
+    ];
   },
 };
 matchers.toThrowError = matchers.toThrow;
@@ -110,10 +123,17 @@ function expect(actual) {
   e.not = make(true);
   return e;
 }
-expect.arrayContaining = (items) => new Asymmetric((a) => Array.isArray(a) && items.every((x) => a.some((y) => equal(y, x))), 'arrayContaining');
+expect.arrayContaining = (items) =>
+  new Asymmetric((a) => Array.isArray(a) && items.every((x) => a.some((y) => equal(y, x))), 'arrayContaining');
 expect.any = (c) => new Asymmetric((a) => a != null && (a.constructor === c || a instanceof c), `any(${c.name})`);
 
 Object.assign(globalThis, {
-  describe, test, it: test, expect,
-  beforeAll: nodeTest.before, afterAll: nodeTest.after, beforeEach: nodeTest.beforeEach, afterEach: nodeTest.afterEach,
+  describe,
+  test,
+  it: test,
+  expect,
+  beforeAll: nodeTest.before,
+  afterAll: nodeTest.after,
+  beforeEach: nodeTest.beforeEach,
+  afterEach: nodeTest.afterEach,
 });

@@ -57,8 +57,7 @@ inline bool close(double a, double b, double rtol, double atol) {
 }
 
 // Runs fn, which must throw an exception whose message contains `needle`; returns the message.
-std::string expect_error(const std::function<void()>& fn, const std::string& needle, const char* file,
-                         int line);
+std::string expect_error(const std::function<void()>& fn, const std::string& needle, const char* file, int line);
 
 // Tests run in thread mode (ThreadSanitizer) with one OS thread per CUDA thread: keep grids small.
 #if defined(FF_EMU_THREADS)
@@ -71,12 +70,11 @@ constexpr bool kThreadMode = false;
 
 #define FF_TEST_CONCAT2(a, b) a##b
 #define FF_TEST_CONCAT(a, b) FF_TEST_CONCAT2(a, b)
-#define FF_TEST_DEFINE(name, planted)                                                      \
-  static void name();                                                                      \
-  static ::ff::test::Register FF_TEST_CONCAT(ff_register_, name)(#name, name, planted);    \
+#define FF_TEST_DEFINE(name, planted)                                                   \
+  static void name();                                                                   \
+  static ::ff::test::Register FF_TEST_CONCAT(ff_register_, name)(#name, name, planted); \
   static void name()
 #define FF_TEST(name) FF_TEST_DEFINE(name, false)
 #define FF_PLANTED(name) FF_TEST_DEFINE(name, true)
 #define FF_CHECK(cond) ::ff::test::Check((cond), #cond, __FILE__, __LINE__)
-#define FF_EXPECT_ERROR(stmt, needle) \
-  ::ff::test::expect_error([&] { stmt; }, needle, __FILE__, __LINE__)
+#define FF_EXPECT_ERROR(stmt, needle) ::ff::test::expect_error([&] { stmt; }, needle, __FILE__, __LINE__)

@@ -12,8 +12,7 @@ std::vector<Case>& registry() {
   return cases;
 }
 
-std::string expect_error(const std::function<void()>& fn, const std::string& needle, const char* file,
-                         int line) {
+std::string expect_error(const std::function<void()>& fn, const std::string& needle, const char* file, int line) {
   try {
     fn();
   } catch (const Failure&) {
@@ -21,12 +20,12 @@ std::string expect_error(const std::function<void()>& fn, const std::string& nee
   } catch (const std::exception& e) {
     const std::string message = e.what();
     if (message.find(needle) == std::string::npos)
-      throw Failure{std::string(file) + ":" + std::to_string(line) + ": expected an error containing '" +
-                    needle + "', got: " + message};
+      throw Failure{std::string(file) + ":" + std::to_string(line) + ": expected an error containing '" + needle +
+                    "', got: " + message};
     return message;
   }
-  throw Failure{std::string(file) + ":" + std::to_string(line) + ": expected an error containing '" +
-                needle + "', but nothing was thrown"};
+  throw Failure{std::string(file) + ":" + std::to_string(line) + ": expected an error containing '" + needle +
+                "', but nothing was thrown"};
 }
 
 }  // namespace ff::test

@@ -116,8 +116,8 @@ FF_TEST(dynamic_shared_memory_limits) {
   int aligned = 0;
   FF_EXPECT_ERROR(FF_LAUNCH(dynamic_shared_kernel, dim3(1), dim3(64), n * sizeof(float), out.data(), n, &aligned),
                   "more than the kernel's maximum of 49152");
-  FF_CHECK(cudaFuncSetAttribute(dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                200 << 10) == cudaErrorInvalidValue);
+  FF_CHECK(cudaFuncSetAttribute(dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10) ==
+           cudaErrorInvalidValue);
   FF_CHECK(cudaGetLastError() == cudaErrorInvalidValue);
   FF_CHECK(cudaFuncSetAttribute(dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 n * sizeof(float)) == cudaSuccess);
@@ -166,7 +166,8 @@ FF_TEST(caching_allocator_out_of_memory) {
     error = e.what();
   }
   FF_CHECK(b != nullptr) << error;
-  const std::string m = FF_EXPECT_ERROR(ff::backend::alloc(4 << 20), "cuda-emu: out of memory allocating 4194304 bytes");
+  const std::string m =
+      FF_EXPECT_ERROR(ff::backend::alloc(4 << 20), "cuda-emu: out of memory allocating 4194304 bytes");
   ff::backend::release(b);
   ff::emu::set_memory_limit(old);
 }

@@ -11,10 +11,9 @@
 #include "harness.h"
 
 namespace ff::cpu_reference {
-void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R,
-                            int power, float* K);
-void fourier_metric_backward(const MetricShape& s, const float* q, const float* k, const float* R,
-                             int power, const float* dK, float* dq, float* dk, float* dR);
+void fourier_metric_forward(const MetricShape& s, const float* q, const float* k, const float* R, int power, float* K);
+void fourier_metric_backward(const MetricShape& s, const float* q, const float* k, const float* R, int power,
+                             const float* dK, float* dq, float* dk, float* dR);
 }  // namespace ff::cpu_reference
 
 namespace {
@@ -69,8 +68,8 @@ struct Case {
 void check_case(const Case& c, std::mt19937& rng) {
   const MetricShape& s = c.s;
   const std::string name = "B" + std::to_string(s.B) + " H" + std::to_string(s.H) + " Nq" + std::to_string(s.Nq) +
-                           " Nk" + std::to_string(s.Nk) + " D" + std::to_string(s.D) + " R[" +
-                           std::to_string(s.rH) + "," + std::to_string(s.rD) + "] p" + std::to_string(c.power);
+                           " Nk" + std::to_string(s.Nk) + " D" + std::to_string(s.D) + " R[" + std::to_string(s.rH) +
+                           "," + std::to_string(s.rD) + "] p" + std::to_string(c.power);
   // Inputs in (-0.8, 0.8) as in the design's numerics study, narrower for large D so that K does
   // not underflow to 0 (which would make the gradients trivially 0).
   const float span = std::fmin(0.8f, 1.5f / std::sqrt(float(s.D)));
@@ -116,11 +115,11 @@ FF_TEST(fourier_metric_matches_cpu) {
   };
   if (!ff::test::kThreadMode) {  // an OS thread per CUDA thread: the rest is too slow
     cases.push_back({shape(1, 2, 40, 33, 16, 2, 16), 4});
-    cases.push_back({shape(1, 1, 9, 70, 33, 1, 33), 2});     // per feature; L = 8; 5 splits of the keys
-    cases.push_back({shape(1, 2, 12, 19, 64, 2, 1), 3});     // per head; L = 8
-    cases.push_back({shape(2, 4, 130, 50, 8, 4, 1), 4});     // two query tiles of 128
-    cases.push_back({shape(1, 1, 6, 21, 130, 1, 130), 4});   // L = 32
-    cases.push_back({shape(1, 1, 5, 17, 256, 1, 1), 5});     // the largest D of the backward
+    cases.push_back({shape(1, 1, 9, 70, 33, 1, 33), 2});    // per feature; L = 8; 5 splits of the keys
+    cases.push_back({shape(1, 2, 12, 19, 64, 2, 1), 3});    // per head; L = 8
+    cases.push_back({shape(2, 4, 130, 50, 8, 4, 1), 4});    // two query tiles of 128
+    cases.push_back({shape(1, 1, 6, 21, 130, 1, 130), 4});  // L = 32
+    cases.push_back({shape(1, 1, 5, 17, 256, 1, 1), 5});    // the largest D of the backward
   }
   for (const Case& c : cases) check_case(c, rng);
 }

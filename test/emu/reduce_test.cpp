@@ -37,8 +37,8 @@ FF_TEST(warp_and_block_reductions) {
     std::vector<float> ws(n / 32), wm(n / 32), bs(blocks);
     std::vector<double> bd(blocks);
     int consistent = 1;
-    FF_LAUNCH(reduce_kernel, dim3(blocks), dim3(threads), 0, x.data(), ws.data(), wm.data(), bs.data(),
-              bd.data(), &consistent);
+    FF_LAUNCH(reduce_kernel, dim3(blocks), dim3(threads), 0, x.data(), ws.data(), wm.data(), bs.data(), bd.data(),
+              &consistent);
     FF_CHECK(consistent == 1) << "threads " << threads;
     for (int w = 0; w < n / 32; ++w) {
       float sum = 0, max = -1e30f;

@@ -36,8 +36,8 @@ __global__ void index_kernel(int* out) {
   const int nthreads = blockDim.x * blockDim.y * blockDim.z;
   const int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
   const int b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
-  out[b * nthreads + t] = int(threadIdx.x | threadIdx.y << 4 | threadIdx.z << 8 | blockIdx.x << 12 |
-                              blockIdx.y << 16 | blockIdx.z << 20);
+  out[b * nthreads + t] =
+      int(threadIdx.x | threadIdx.y << 4 | threadIdx.z << 8 | blockIdx.x << 12 | blockIdx.y << 16 | blockIdx.z << 20);
 }
 
 FF_TEST(builtin_indices_in_2d_and_3d) {
@@ -88,8 +88,8 @@ __global__ void early_exit_kernel(int* out) {
 
 FF_TEST(barrier_with_exited_threads_is_reported) {
   std::vector<int> out(64, 0);
-  const std::string m = FF_EXPECT_ERROR(FF_LAUNCH(early_exit_kernel, dim3(2), dim3(64), 0, out.data()),
-                                        "can never complete");
+  const std::string m =
+      FF_EXPECT_ERROR(FF_LAUNCH(early_exit_kernel, dim3(2), dim3(64), 0, out.data()), "can never complete");
   FF_CHECK(m.find("cuda-emu: early_exit_kernel: block (") == 0) << m;
   FF_CHECK(m.find("sync_test.cpp:") != std::string::npos) << m;
 }
@@ -105,8 +105,7 @@ __global__ void divergent_barrier_kernel(int* out) {
 
 FF_TEST(divergent_barriers_are_reported) {
   std::vector<int> out(64, 0);
-  FF_EXPECT_ERROR(FF_LAUNCH(divergent_barrier_kernel, dim3(1), dim3(64), 0, out.data()),
-                  "must reach the same barrier");
+  FF_EXPECT_ERROR(FF_LAUNCH(divergent_barrier_kernel, dim3(1), dim3(64), 0, out.data()), "must reach the same barrier");
 }
 
 // Lanes 0-15 of warp 0 wait in a full-warp shuffle; lanes 16-31 and every other warp wait at a
@@ -149,8 +148,6 @@ FF_TEST(invalid_launch_configurations) {
   FF_EXPECT_ERROR(FF_LAUNCH(noop_kernel, dim3(1), dim3(32), 64 << 10, &x), "raise it with cudaFuncSetAttribute");
 }
 
-FF_TEST(intrinsics_outside_a_kernel_throw) {
-  FF_EXPECT_ERROR(__syncthreads(), "outside a kernel");
-}
+FF_TEST(intrinsics_outside_a_kernel_throw) { FF_EXPECT_ERROR(__syncthreads(), "outside a kernel"); }
 
 }  // namespace

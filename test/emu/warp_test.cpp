@@ -47,8 +47,8 @@ void check_shuffles(const std::vector<int>& widths, const std::vector<int>& args
         FF_LAUNCH(shuffle_kernel<T>, dim3(1), dim3(64), 0, out.data(), mode, arg, width);
         for (int t = 0; t < 64; ++t) {
           const int want = t / 32 * 32 + expected_source(mode, t % 32, arg, width);
-          FF_CHECK(out[t] == T(want)) << "mode " << mode << " width " << width << " arg " << arg
-                                      << " thread " << t << ": got " << out[t] << ", want " << want;
+          FF_CHECK(out[t] == T(want)) << "mode " << mode << " width " << width << " arg " << arg << " thread " << t
+                                      << ": got " << out[t] << ", want " << want;
         }
       }
 }
@@ -168,15 +168,16 @@ FF_TEST(mask_naming_an_exited_lane_is_reported) {
 // Lanes 16-31 wait for lane 0, which waits in another rendezvous: a deadlock.
 __global__ void crossed_masks_kernel(int* out) {
   const int lane = threadIdx.x % 32;
-  if (lane < 16) __syncwarp(kFull);
-  else __syncwarp(0xffff0001u);
+  if (lane < 16)
+    __syncwarp(kFull);
+  else
+    __syncwarp(0xffff0001u);
   out[threadIdx.x] = lane;
 }
 
 FF_TEST(crossed_masks_deadlock_is_reported) {
   std::vector<int> out(32);
-  const std::string m = FF_EXPECT_ERROR(FF_LAUNCH(crossed_masks_kernel, dim3(1), dim3(32), 0, out.data()),
-                                        "deadlock");
+  const std::string m = FF_EXPECT_ERROR(FF_LAUNCH(crossed_masks_kernel, dim3(1), dim3(32), 0, out.data()), "deadlock");
   FF_CHECK(m.find("__syncwarp(mask=0xffff0001)") != std::string::npos) << m;
 }
 
@@ -184,13 +185,10 @@ __global__ void foreign_mask_kernel(int* out) { out[threadIdx.x] = __shfl_sync(0
 
 FF_TEST(mask_without_the_caller_is_reported) {
   std::vector<int> out(32);
-  FF_EXPECT_ERROR(FF_LAUNCH(foreign_mask_kernel, dim3(1), dim3(32), 0, out.data()),
-                  "does not name the calling lane");
+  FF_EXPECT_ERROR(FF_LAUNCH(foreign_mask_kernel, dim3(1), dim3(32), 0, out.data()), "does not name the calling lane");
 }
 
-__global__ void partial_warp_kernel(float* out) {
-  out[threadIdx.x] = __shfl_xor_sync(kFull, float(threadIdx.x), 1);
-}
+__global__ void partial_warp_kernel(float* out) { out[threadIdx.x] = __shfl_xor_sync(kFull, float(threadIdx.x), 1); }
 
 FF_TEST(mask_naming_a_missing_lane_is_reported) {
   std::vector<float> out(48);
@@ -205,8 +203,7 @@ __global__ void mixed_intrinsics_kernel(int* out) {
 
 FF_TEST(one_mask_in_different_intrinsics_is_reported) {
   std::vector<int> out(32);
-  FF_EXPECT_ERROR(FF_LAUNCH(mixed_intrinsics_kernel, dim3(1), dim3(32), 0, out.data()),
-                  "must call the same intrinsic");
+  FF_EXPECT_ERROR(FF_LAUNCH(mixed_intrinsics_kernel, dim3(1), dim3(32), 0, out.data()), "must call the same intrinsic");
 }
 
 }  // namespace

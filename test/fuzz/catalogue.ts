@@ -8,5 +8,10 @@ import type { Property } from './property';
 import { tensorOpProperties } from './properties/tensor-ops';
 
 export const catalogue: Property[] = [
-  ...attentionProperties, ...tensorOpProperties, ...nnOpProperties, ...moduleProperties, ...fileProperties, ...invalidProperties,
+  ...attentionProperties,
+  ...tensorOpProperties,
+  ...nnOpProperties,
+  ...moduleProperties,
+  ...fileProperties,
+  ...invalidProperties,
 ];

@@ -47,7 +47,12 @@ export const ANY = -1;
  * result to be finite where the reference is (no NaN, no Inf out of a finite problem); ANY
  * asks nothing; a NaN tolerance is a fault of the test and fails.
  */
-export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: ArrayLike<number> | number): void {
+export function expectClose(
+  what: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: ArrayLike<number> | number,
+): void {
   check(got.length === want.length, () => `${what}: ${got.length} values, the reference has ${want.length}`);
   let worst = -1;
   let worstRatio = 0;
@@ -62,7 +67,8 @@ export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLik
     let ratio = 0;
     if (Number.isNaN(w)) ok = Number.isNaN(g);
     else if (Number.isNaN(t)) ok = false;
-    else if (!Number.isFinite(g)) ok = !Number.isNaN(g) && Math.sign(g) === Math.sign(w) && (!Number.isFinite(w) || Math.abs(w) + t > FLT_MAX);
+    else if (!Number.isFinite(g))
+      ok = !Number.isNaN(g) && Math.sign(g) === Math.sign(w) && (!Number.isFinite(w) || Math.abs(w) + t > FLT_MAX);
     else if (!Number.isFinite(w)) ok = false;
     else {
       ratio = Math.abs(g - w) / t;
@@ -79,8 +85,10 @@ export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLik
   if (bad > 0) {
     const i = worst;
     const t = typeof tol === 'number' ? tol : tol[i];
-    fail(`${what}: ${bad} of ${got.length} values out of tolerance; worst [${i}]: got ${fmt(got[i])}, reference ${fmt(want[i])}, ` +
-      `|diff| ${fmt(Math.abs(got[i] - want[i]))} > tolerance ${fmt(t)} (+ ${TINY.toExponential(2)})`);
+    fail(
+      `${what}: ${bad} of ${got.length} values out of tolerance; worst [${i}]: got ${fmt(got[i])}, reference ${fmt(want[i])}, ` +
+        `|diff| ${fmt(Math.abs(got[i] - want[i]))} > tolerance ${fmt(t)} (+ ${TINY.toExponential(2)})`,
+    );
   }
 }
 
@@ -90,13 +98,15 @@ export function expectExact(what: string, got: ArrayLike<number>, want: ArrayLik
   for (let i = 0; i < got.length; i++) {
     const g = got[i];
     const w = Math.fround(want[i]);
-    if (!(g === w || (Number.isNaN(g) && Number.isNaN(w)))) fail(`${what}: [${i}] is ${fmt(g)}, expected exactly ${fmt(w)}`);
+    if (!(g === w || (Number.isNaN(g) && Number.isNaN(w))))
+      fail(`${what}: [${i}] is ${fmt(g)}, expected exactly ${fmt(w)}`);
   }
 }
 
 /** Checks that every value is finite. */
 export function expectFinite(what: string, got: ArrayLike<number>): void {
-  for (let i = 0; i < got.length; i++) if (!Number.isFinite(got[i])) fail(`${what}: [${i}] is ${got[i]}, expected a finite value`);
+  for (let i = 0; i < got.length; i++)
+    if (!Number.isFinite(got[i])) fail(`${what}: [${i}] is ${got[i]}, expected a finite value`);
 }
 
 /** Elementwise absolute values, as float64. */
@@ -120,5 +130,9 @@ export function expectArgError(fn: () => unknown, names: readonly string[], what
   check(thrown instanceof Error || types.isNativeError(thrown), () => `${what}: threw ${String(thrown)}, not an Error`);
   const message = (thrown as Error).message;
   const named = names.some((n) => message.startsWith(n) && /^[:,. [(]/.test(message.slice(n.length) || ':'));
-  check(named, () => `${what}: threw "${message.slice(0, 200)}", which does not start with ${names.map((n) => `'${n}:'`).join(' or ')}`);
+  check(
+    named,
+    () =>
+      `${what}: threw "${message.slice(0, 200)}", which does not start with ${names.map((n) => `'${n}:'`).join(' or ')}`,
+  );
 }

@@ -16,9 +16,17 @@ import { gamma, TINY, U } from './check';
 import { mul, ratioRange } from './fourier-bounds';
 
 export interface DotProblem {
-  q: Float32Array; k: Float32Array; v: Float32Array;
-  B: number; H: number; Nq: number; Nk: number; D: number; Dv: number;
-  causal: boolean; scale: number;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  Dv: number;
+  causal: boolean;
+  scale: number;
   dout?: Float32Array;
 }
 
@@ -32,19 +40,28 @@ export interface DotBounds {
 
 export function dotBounds(p: DotProblem): DotBounds {
   const { B, H, Nq, Nk, D, Dv, causal, scale } = p;
-  const hLo = new Float64Array(B * H * Nq * Dv), hHi = new Float64Array(B * H * Nq * Dv);
+  const hLo = new Float64Array(B * H * Nq * Dv),
+    hHi = new Float64Array(B * H * Nq * Dv);
   const back = p.dout !== undefined;
-  const dq = new Float64Array(p.q.length), dk = new Float64Array(p.k.length), dv = new Float64Array(p.v.length);
-  const dqAbs = new Float64Array(p.q.length), dkAbs = new Float64Array(p.k.length), dvAbs = new Float64Array(p.v.length);
-  const l = new Float64Array(Nk), dl = new Float64Array(Nk);
-  const lo = new Float64Array(Nk), hi = new Float64Array(Nk), y = new Float64Array(Nk);
+  const dq = new Float64Array(p.q.length),
+    dk = new Float64Array(p.k.length),
+    dv = new Float64Array(p.v.length);
+  const dqAbs = new Float64Array(p.q.length),
+    dkAbs = new Float64Array(p.k.length),
+    dvAbs = new Float64Array(p.v.length);
+  const l = new Float64Array(Nk),
+    dl = new Float64Array(Nk);
+  const lo = new Float64Array(Nk),
+    hi = new Float64Array(Nk),
+    y = new Float64Array(Nk);
   for (let bh = 0; bh < B * H; bh++)
     for (let i = 0; i < Nq; i++) {
       const row = bh * Nq + i;
       const n = causal ? i + 1 : Nk;
       let m = -Infinity;
       for (let j = 0; j < n; j++) {
-        let dot = 0, mag = 0;
+        let dot = 0,
+          mag = 0;
         for (let d = 0; d < D; d++) {
           const t = p.q[row * D + d] * p.k[(bh * Nk + j) * D + d];
           dot += t;
@@ -91,7 +108,9 @@ export function dotBounds(p: DotProblem): DotBounds {
       for (let j = 0; j < n; j++) dlMax = Math.max(dlMax, dl[j]);
       for (let j = 0; j < n; j++) {
         const vo = (bh * Nk + j) * Dv;
-        let G = 0, dG = 0, mag = 0;
+        let G = 0,
+          dG = 0,
+          mag = 0;
         for (let e = 0; e < Dv; e++) {
           const g = dout[row * Dv + e];
           G += g * (p.v[vo + e] - hExact[e]);

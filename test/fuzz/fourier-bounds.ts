@@ -40,13 +40,24 @@ export const EVAL_S = 12 * U;
 const SUBNORMAL_ULP = 2 ** -149;
 
 export interface FourierProblem {
-  q: Float32Array; k: Float32Array; R: Float32Array; rShape: number[];
-  B: number; H: number; Nq: number; Nk: number; D: number;
+  q: Float32Array;
+  k: Float32Array;
+  R: Float32Array;
+  rShape: number[];
+  B: number;
+  H: number;
+  Nq: number;
+  Nk: number;
+  D: number;
   power: number;
 }
 
 export interface AttentionProblem extends FourierProblem {
-  v: Float32Array; Dv: number; causal: boolean; eps: number; stable: boolean;
+  v: Float32Array;
+  Dv: number;
+  causal: boolean;
+  eps: number;
+  stable: boolean;
   /** The upstream gradient, when the backward is checked. */
   dout?: Float32Array;
 }
@@ -88,7 +99,14 @@ class Pair {
   }
 
   /** Fills the pair of query row qo and key row ko, head h. */
-  compute(p: FourierProblem, qo: number, ko: number, h: number, r: (h: number, d: number) => number, logDomain: boolean): void {
+  compute(
+    p: FourierProblem,
+    qo: number,
+    ko: number,
+    h: number,
+    r: (h: number, d: number) => number,
+    logDomain: boolean,
+  ): void {
     const { D, power } = p;
     let sumLog = 0; // sum over non-zero s of p log|s|
     let zeros = 0;
@@ -98,7 +116,9 @@ class Pair {
     let sign = 1;
     const { s, ds } = this;
     for (let d = 0; d < D; d++) {
-      const qv = p.q[qo + d], kv = p.k[ko + d], Rv = p.R[r(h, d)];
+      const qv = p.q[qo + d],
+        kv = p.k[ko + d],
+        Rv = p.R[r(h, d)];
       const diff = qv - kv;
       const x = Rv * diff;
       this.diff[d] = diff;
@@ -127,23 +147,31 @@ class Pair {
     for (let d = 0; d < D; d++) {
       const a = Math.abs(s[d]);
       // Leave-one-out: the other factors' p log|s_e|.
-      const others = a === 0 ? (zeros > 1 ? -Infinity : sumLog) : (zeros > 0 ? -Infinity : sumLog - power * Math.log(a));
+      const others = a === 0 ? (zeros > 1 ? -Infinity : sumLog) : zeros > 0 ? -Infinity : sumLog - power * Math.log(a);
       const own = power === 1 ? 0 : (power - 1) * Math.log(a);
       this.logT[d] = Math.log(power) + own + Math.log(Math.abs(ds[d])) + others;
       const aHi = Math.min(a + this.epsS[d], 1 + 2 * U);
       const bHi = Math.min(Math.abs(ds[d]) + this.epsT[d], 0.44 * (1 + 4 * U));
-      this.logTbar[d] = Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(bHi) + (sumHi - power * Math.log(aHi)) + rounding;
+      this.logTbar[d] =
+        Math.log(power) + (power - 1) * Math.log(aHi) + Math.log(bHi) + (sumHi - power * Math.log(aHi)) + rounding;
     }
   }
 }
 
 /** Tolerances of fourierMetric: for K, and (given the upstream gradient g) for dq, dk, dR. */
-export function metricBounds(p: FourierProblem, g?: Float32Array): { K: Float64Array; dq?: Float64Array; dk?: Float64Array; dR?: Float64Array } {
+export function metricBounds(
+  p: FourierProblem,
+  g?: Float32Array,
+): { K: Float64Array; dq?: Float64Array; dk?: Float64Array; dR?: Float64Array } {
   const { B, H, Nq, Nk, D } = p;
   const r = rIndex(p.rShape);
   const tolK = new Float64Array(B * H * Nq * Nk);
-  const dq = new Float64Array(p.q.length), dk = new Float64Array(p.k.length), dR = new Float64Array(p.R.length);
-  const dqAbs = new Float64Array(p.q.length), dkAbs = new Float64Array(p.k.length), dRAbs = new Float64Array(p.R.length);
+  const dq = new Float64Array(p.q.length),
+    dk = new Float64Array(p.k.length),
+    dR = new Float64Array(p.R.length);
+  const dqAbs = new Float64Array(p.q.length),
+    dkAbs = new Float64Array(p.k.length),
+    dRAbs = new Float64Array(p.R.length);
   const pair = new Pair(D);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
@@ -182,12 +210,18 @@ export function metricBounds(p: FourierProblem, g?: Float32Array): { K: Float64A
  * The smallest and largest (sum_j w_j y_j) / (sum_j w_j + c) over w_j in [lo_j, hi_j], c >= 0;
  * [NaN, NaN] when every choice has a zero denominator.
  */
-export function ratioRange(y: ArrayLike<number>, lo: ArrayLike<number>, hi: ArrayLike<number>, c: number): [number, number] {
+export function ratioRange(
+  y: ArrayLike<number>,
+  lo: ArrayLike<number>,
+  hi: ArrayLike<number>,
+  c: number,
+): [number, number] {
   const best = (sign: number): number => {
     const n = y.length;
     const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => sign * (y[b] - y[a]));
     // Candidate t: the first t (largest sign*y) at hi, the rest at lo.
-    let num = 0, den = c;
+    let num = 0,
+      den = c;
     for (let j = 0; j < n; j++) {
       num += lo[j] * y[j];
       den += lo[j];
@@ -223,13 +257,22 @@ export interface AttentionBounds {
 export function attentionBounds(p: AttentionProblem): AttentionBounds {
   const { B, H, Nq, Nk, D, Dv, power, causal, stable } = p;
   const r = rIndex(p.rShape);
-  const hLo = new Float64Array(B * H * Nq * Dv), hHi = new Float64Array(B * H * Nq * Dv);
+  const hLo = new Float64Array(B * H * Nq * Dv),
+    hHi = new Float64Array(B * H * Nq * Dv);
   const weightSlack = new Float64Array(B * H * Nq);
   const back = p.dout !== undefined;
-  const dq = new Float64Array(p.q.length), dk = new Float64Array(p.k.length), dv = new Float64Array(p.v.length), dR = new Float64Array(p.R.length);
-  const dqAbs = new Float64Array(p.q.length), dkAbs = new Float64Array(p.k.length), dvAbs = new Float64Array(p.v.length), dRAbs = new Float64Array(p.R.length);
+  const dq = new Float64Array(p.q.length),
+    dk = new Float64Array(p.k.length),
+    dv = new Float64Array(p.v.length),
+    dR = new Float64Array(p.R.length);
+  const dqAbs = new Float64Array(p.q.length),
+    dkAbs = new Float64Array(p.k.length),
+    dvAbs = new Float64Array(p.v.length),
+    dRAbs = new Float64Array(p.R.length);
   const pairs = Array.from({ length: Nk }, () => new Pair(D));
-  const lo = new Float64Array(Nk), hi = new Float64Array(Nk), Kt = new Float64Array(Nk);
+  const lo = new Float64Array(Nk),
+    hi = new Float64Array(Nk),
+    Kt = new Float64Array(Nk);
   const y = new Float64Array(Nk);
   const BIG = 1e300;
   for (let b = 0; b < B; b++)
@@ -250,7 +293,10 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
         const tiny = stable ? 0 : Math.min(BIG, TINY * Math.exp(-M));
         const eps = stable || p.eps === 0 ? 0 : Math.min(BIG, p.eps * Math.exp(-M));
         const epsE = stable || p.eps === 0 ? 0 : Math.min(BIG, p.eps * Math.exp(-Me));
-        let S = 0, Se = 0, Slo = 0, Shi = 0;
+        let S = 0,
+          Se = 0,
+          Slo = 0,
+          Shi = 0;
         for (let j = 0; j < n; j++) {
           Kt[j] = pairs[j].signK * Math.exp(pairs[j].logK - M);
           Se += pairs[j].signK * Math.exp(pairs[j].logK - Me);
@@ -270,14 +316,19 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
         let rho = 0;
         for (let j = 0; j < n; j++) rho = Math.max(rho, pairs[j].rounding);
         const logS = Me + Math.log(Math.abs(normE));
-        weightSlack[row] = Math.exp(2 * rho + 4 * U * (Number.isFinite(logS) ? Math.abs(logS) + Math.abs(Me) + 1 : 0)) * (1 + gamma(n + 4));
+        weightSlack[row] =
+          Math.exp(2 * rho + 4 * U * (Number.isFinite(logS) ? Math.abs(logS) + Math.abs(Me) + 1 : 0)) *
+          (1 + gamma(n + 4));
         // A product K^_ij v_j (or T^ G') that underflows loses up to TINY before the division
         // by the row sum (non-stable kernels: in row-relative units, tiny / den).
         const termFloor = stable ? TINY : Math.max(TINY, den > 0 ? tiny / den : Infinity);
         // Exact weights and h (float64, from the same sinc values as the reference).
-        const P = Array.from({ length: n }, (_, j) => (normE === 0 ? 0 : (pairs[j].signK * Math.exp(pairs[j].logK - Me)) / normE));
+        const P = Array.from({ length: n }, (_, j) =>
+          normE === 0 ? 0 : (pairs[j].signK * Math.exp(pairs[j].logK - Me)) / normE,
+        );
         const hExact = new Float64Array(Dv);
-        for (let j = 0; j < n; j++) for (let e = 0; e < Dv; e++) hExact[e] += P[j] * p.v[((b * H + h) * Nk + j) * Dv + e];
+        for (let j = 0; j < n; j++)
+          for (let e = 0; e < Dv; e++) hExact[e] += P[j] * p.v[((b * H + h) * Nk + j) * Dv + e];
         const dh = new Float64Array(Dv);
         for (let e = 0; e < Dv; e++) {
           let vmax = 0;
@@ -297,7 +348,8 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             [l, u] = [hExact[e] - spread, hExact[e] + spread];
           }
           // eps = 0 and a row whose sum may underflow to 0: the documented result is 0.
-          if (!stable && p.eps === 0 && lo.subarray(0, n).every((x) => x === 0)) [l, u] = [Math.min(l, 0), Math.max(u, 0)];
+          if (!stable && p.eps === 0 && lo.subarray(0, n).every((x) => x === 0))
+            [l, u] = [Math.min(l, 0), Math.max(u, 0)];
           // The float sums of K v and K: gamma sum_j |K_j| (|v_j| + |h|) / (S + eps), at most
           // 2 gamma max|v| for even powers (K >= 0); odd powers' signed K can cancel in S.
           let absKv = 0;
@@ -314,7 +366,9 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
           const ko = ((b * H + h) * Nk + j) * D;
           const vo = ((b * H + h) * Nk + j) * Dv;
           // G'_ij = dout_i . (v_j - h_i) and its error (the saved h^ is off by up to dh).
-          let G = 0, dG = 0, mag = 0;
+          let G = 0,
+            dG = 0,
+            mag = 0;
           for (let e = 0; e < Dv; e++) {
             const g = dout[row * Dv + e];
             G += g * (p.v[vo + e] - hExact[e]);

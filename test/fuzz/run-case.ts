@@ -18,10 +18,13 @@ export function caseSeed(seed: number, index: number): number {
 
 /** The property of case `index`, picked by weight from the catalogue (or from `only`). */
 export function pick(seed: number, index: number, only?: readonly string[]): Property {
-  const pool = only && only.length > 0 ? catalogue.filter((p) => only.some((o) => p.name === o || p.name.startsWith(`${o}:`))) : catalogue;
+  const pool =
+    only && only.length > 0
+      ? catalogue.filter((p) => only.some((o) => p.name === o || p.name.startsWith(`${o}:`)))
+      : catalogue;
   if (pool.length === 0) throw new Error(`--only: no property named ${only?.join(', ')}`);
   const total = pool.reduce((s, p) => s + p.weight, 0);
-  let x = (ff.reference.rng(caseSeed(seed, index) ^ 0x5bd1e995)() * total);
+  let x = ff.reference.rng(caseSeed(seed, index) ^ 0x5bd1e995)() * total;
   for (const p of pool) {
     x -= p.weight;
     if (x < 0) return p;
@@ -53,7 +56,10 @@ export function runCase(p: Property, c: unknown, env: Env): void {
   // Later cases compare with their own count, so a leak fails this case only. (A case that
   // throws is reported by its error; tidy() has disposed what it made.)
   const after = liveTensors();
-  if (after !== before) throw new Mismatch(`leak: ${after - before} tensor(s) still live after the case (${before} before, ${after} after)`);
+  if (after !== before)
+    throw new Mismatch(
+      `leak: ${after - before} tensor(s) still live after the case (${before} before, ${after} after)`,
+    );
 }
 
 export interface CaseResult {
@@ -69,7 +75,13 @@ export interface CaseResult {
 }
 
 /** Runs case `index` of the run `seed` on env.device; shrinks a failure for up to shrinkMs. */
-export function runIndexed(seed: number, index: number, env: Env, shrinkMs: number, only?: readonly string[]): CaseResult {
+export function runIndexed(
+  seed: number,
+  index: number,
+  env: Env,
+  shrinkMs: number,
+  only?: readonly string[],
+): CaseResult {
   const p = pick(seed, index, only);
   const s = caseSeed(seed, index);
   const drawn = drawCase(p, s, env);
@@ -82,9 +94,15 @@ export function runIndexed(seed: number, index: number, env: Env, shrinkMs: numb
     const ms = Date.now() - t0;
     let shrunk: unknown;
     if (shrinkMs > 0) {
-      const details = fc.check(fc.property(p.arbitrary(env), (c) => runCase(p, c, env)), {
-        seed: s, numRuns: 1, interruptAfterTimeLimit: shrinkMs, markInterruptAsFailure: false,
-      });
+      const details = fc.check(
+        fc.property(p.arbitrary(env), (c) => runCase(p, c, env)),
+        {
+          seed: s,
+          numRuns: 1,
+          interruptAfterTimeLimit: shrinkMs,
+          markInterruptAsFailure: false,
+        },
+      );
       if (details.failed && details.counterexample) {
         const small = details.counterexample[0];
         if (JSON.stringify(small) !== JSON.stringify(drawn)) shrunk = small;
@@ -96,6 +114,7 @@ export function runIndexed(seed: number, index: number, env: Env, shrinkMs: numb
 
 export function describeError(e: unknown): string {
   if (e instanceof Mismatch) return e.message;
-  if (e instanceof Error) return `${e.name}: ${e.message}${e.stack ? `\n${e.stack.split('\n').slice(1, 4).join('\n')}` : ''}`;
+  if (e instanceof Error)
+    return `${e.name}: ${e.message}${e.stack ? `\n${e.stack.split('\n').slice(1, 4).join('\n')}` : ''}`;
   return `threw ${String(e)}`;
 }

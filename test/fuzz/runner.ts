@@ -55,13 +55,22 @@ const WORKER = path.join(__dirname, 'worker.ts');
 function spawnWorker(job: Job): ChildProcess {
   return fork(WORKER, [], {
     execArgv: ['-r', require.resolve('ts-node/register/transpile-only')],
-    env: { ...process.env, FF_FUZZ_JOB: JSON.stringify(job), FOURIERFORMER_DEVICE: job.device, TS_NODE_PROJECT: path.join(__dirname, '..', 'tsconfig.json') },
+    env: {
+      ...process.env,
+      FF_FUZZ_JOB: JSON.stringify(job),
+      FOURIERFORMER_DEVICE: job.device,
+      TS_NODE_PROJECT: path.join(__dirname, '..', 'tsconfig.json'),
+    },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
 }
 
 /** Runs cases [start, end) on one device in one child; resolves where it stopped, and why. */
-function runChunk(job: Job, o: Required<Pick<FuzzOptions, 'caseTimeoutMs'>> & FuzzOptions, report: FuzzReport): Promise<number> {
+function runChunk(
+  job: Job,
+  o: Required<Pick<FuzzOptions, 'caseTimeoutMs'>> & FuzzOptions,
+  report: FuzzReport,
+): Promise<number> {
   return new Promise((resolve) => {
     const child = spawnWorker(job);
     let current = -1;
@@ -93,17 +102,33 @@ function runChunk(job: Job, o: Required<Pick<FuzzOptions, 'caseTimeoutMs'>> & Fu
       if (timer) clearTimeout(timer);
       if (done && code === 0) return resolve(job.end);
       const index = current >= 0 ? current : job.start;
-      const how = hung ? `no result after ${o.caseTimeoutMs} ms (killed)` : signal ? `killed by ${signal}` : `exited with code ${code}`;
+      const how = hung
+        ? `no result after ${o.caseTimeoutMs} ms (killed)`
+        : signal
+          ? `killed by ${signal}`
+          : `exited with code ${code}`;
       // The case is drawn again here (drawing is deterministic) to print it.
       const p = pick(job.seed, index, job.only);
       const c = drawCase(p, caseSeed(job.seed, index), { device: job.device, other: job.other, tmp: '' });
       const f: Failure = {
-        device: job.device, index, property: p.name, kind: hung ? 'hang' : 'crash', case: c,
+        device: job.device,
+        index,
+        property: p.name,
+        kind: hung ? 'hang' : 'crash',
+        case: c,
         message: `the process ${how} during case ${index}${stderr ? `; its last output:\n${stderr.trim()}` : ''}`,
       };
       report.failures.push(f);
       tally(report, job.device, p.name, false, 0);
-      o.onResult?.(job.device, { index, property: p.name, caseSeed: caseSeed(job.seed, index), ok: false, case: c, error: f.message, ms: 0 });
+      o.onResult?.(job.device, {
+        index,
+        property: p.name,
+        caseSeed: caseSeed(job.seed, index),
+        ok: false,
+        case: c,
+        error: f.message,
+        ms: 0,
+      });
       resolve(index + 1);
     });
   });
@@ -120,7 +145,15 @@ function tally(report: FuzzReport, device: string, property: string, ok: boolean
 function record(report: FuzzReport, device: ff.Device, r: CaseResult): void {
   tally(report, device, r.property, r.ok, r.ms);
   if (!r.ok) {
-    report.failures.push({ device, index: r.index, property: r.property, kind: 'mismatch', message: r.error ?? '', case: r.case, shrunk: r.shrunk });
+    report.failures.push({
+      device,
+      index: r.index,
+      property: r.property,
+      kind: 'mismatch',
+      message: r.error ?? '',
+      case: r.case,
+      shrunk: r.shrunk,
+    });
   }
 }
 
@@ -133,7 +166,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const queue: Job[] = [];
   for (const device of o.devices) {
     for (let start = o.first; start < o.cases; start += o.chunk) {
-      queue.push({ device, other: o.otherOf?.(device) ?? null, seed: o.seed, start, end: Math.min(o.cases, start + o.chunk), shrinkMs: o.shrinkMs, only: o.only });
+      queue.push({
+        device,
+        other: o.otherOf?.(device) ?? null,
+        seed: o.seed,
+        start,
+        end: Math.min(o.cases, start + o.chunk),
+        shrinkMs: o.shrinkMs,
+        only: o.only,
+      });
     }
   }
   const workers = Array.from({ length: Math.max(1, o.jobs) }, async () => {
@@ -166,7 +207,9 @@ export function formatReport(r: FuzzReport): string {
     const failed = Object.values(props).reduce((s, c) => s + c.failed, 0);
     lines.push(`  ${device}: ${run} cases, ${failed} failed`);
     for (const [name, c] of Object.entries(props).sort()) {
-      lines.push(`    ${name.padEnd(34)} ${String(c.run).padStart(6)} run ${String(c.failed).padStart(5)} failed   slowest ${c.maxMs} ms`);
+      lines.push(
+        `    ${name.padEnd(34)} ${String(c.run).padStart(6)} run ${String(c.failed).padStart(5)} failed   slowest ${c.maxMs} ms`,
+      );
     }
   }
   return lines.join('\n');

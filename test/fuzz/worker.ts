@@ -19,12 +19,12 @@ export interface Job {
 }
 
 export type WorkerMessage =
-  | { type: 'start'; index: number }
-  | { type: 'result'; result: import('./run-case').CaseResult }
-  | { type: 'done' };
+  { type: 'start'; index: number } | { type: 'result'; result: import('./run-case').CaseResult } | { type: 'done' };
 
 function send(m: WorkerMessage): Promise<void> {
-  return new Promise((resolve) => (process.send as NonNullable<typeof process.send>)(m, undefined, {}, () => resolve()));
+  return new Promise((resolve) =>
+    (process.send as NonNullable<typeof process.send>)(m, undefined, {}, () => resolve()),
+  );
 }
 
 async function main(): Promise<void> {

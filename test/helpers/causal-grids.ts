@@ -8,7 +8,11 @@ export type Kind = 'fourier' | 'fourier-stable' | 'dot' | 'neural';
 
 export interface GridCase {
   kind: Kind;
-  B: number; H: number; N: number; D: number; Dv: number;
+  B: number;
+  H: number;
+  N: number;
+  D: number;
+  Dv: number;
   seed: number;
 }
 
@@ -17,11 +21,19 @@ export interface GridInputs {
   tensors: Record<string, [Float32Array, number[]]>;
 }
 
-const NEURAL_D1 = 4, NEURAL_D2 = 2;
+const NEURAL_D1 = 4,
+  NEURAL_D2 = 2;
 
 export function gridInputs(c: GridCase): GridInputs {
-  const u = (shape: number[], lo: number, hi: number, seed: number): [Float32Array, number[]] =>
-    [ff.reference.uniform(shape.reduce((a, b) => a * b, 1), lo, hi, seed), shape];
+  const u = (shape: number[], lo: number, hi: number, seed: number): [Float32Array, number[]] => [
+    ff.reference.uniform(
+      shape.reduce((a, b) => a * b, 1),
+      lo,
+      hi,
+      seed,
+    ),
+    shape,
+  ];
   const t: Record<string, [Float32Array, number[]]> = {
     q: u([c.B, c.H, c.N, c.D], -0.8, 0.8, c.seed),
     k: u([c.B, c.H, c.N, c.D], -0.8, 0.8, c.seed + 1),
@@ -33,9 +45,12 @@ export function gridInputs(c: GridCase): GridInputs {
   if (c.kind === 'neural') {
     const w = (rows: number, cols: number, s: number) => u([rows, cols], -1 / Math.sqrt(cols), 1 / Math.sqrt(cols), s);
     Object.assign(t, {
-      w1: w(NEURAL_D1, 2 * c.D, c.seed + 10), b1: u([NEURAL_D1], -0.5, 0.5, c.seed + 11),
-      w2: w(NEURAL_D2, NEURAL_D1, c.seed + 12), b2: u([NEURAL_D2], -0.5, 0.5, c.seed + 13),
-      w3: w(1, NEURAL_D2, c.seed + 14), b3: u([1], -0.5, 0.5, c.seed + 15),
+      w1: w(NEURAL_D1, 2 * c.D, c.seed + 10),
+      b1: u([NEURAL_D1], -0.5, 0.5, c.seed + 11),
+      w2: w(NEURAL_D2, NEURAL_D1, c.seed + 12),
+      b2: u([NEURAL_D2], -0.5, 0.5, c.seed + 13),
+      w3: w(1, NEURAL_D2, c.seed + 14),
+      b3: u([1], -0.5, 0.5, c.seed + 15),
     });
   }
   return { tensors: t };
@@ -66,13 +81,25 @@ export function runGridCase(c: GridCase, device: ff.Device): Record<string, Floa
 
 /** runGridCase over cases, as one line of JSON (Float32Arrays as base64 of their bytes). */
 export function runGridCasesJson(cases: GridCase[], device: ff.Device): string {
-  return JSON.stringify(cases.map((c) => Object.fromEntries(Object.entries(runGridCase(c, device)).map(
-    ([name, a]) => [name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')]))));
+  return JSON.stringify(
+    cases.map((c) =>
+      Object.fromEntries(
+        Object.entries(runGridCase(c, device)).map(([name, a]) => [
+          name,
+          Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'),
+        ]),
+      ),
+    ),
+  );
 }
 
 export function decodeGridResults(json: string): Record<string, Float32Array>[] {
-  return (JSON.parse(json) as Record<string, string>[]).map((r) => Object.fromEntries(Object.entries(r).map(([name, b64]) => {
-    const bytes = Buffer.from(b64, 'base64');
-    return [name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))];
-  })));
+  return (JSON.parse(json) as Record<string, string>[]).map((r) =>
+    Object.fromEntries(
+      Object.entries(r).map(([name, b64]) => {
+        const bytes = Buffer.from(b64, 'base64');
+        return [name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))];
+      }),
+    ),
+  );
 }

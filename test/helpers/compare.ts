@@ -20,7 +20,16 @@ export function pair(values: Float32Array, shape: number[], requiresGrad = true)
 
 /** Uniform values in [lo, hi) as a tensor/reference pair. */
 export function randomPair(shape: number[], lo: number, hi: number, seed: number, requiresGrad = true): Pair {
-  return pair(uniform(shape.reduce((a, b) => a * b, 1), lo, hi, seed), shape, requiresGrad);
+  return pair(
+    uniform(
+      shape.reduce((a, b) => a * b, 1),
+      lo,
+      hi,
+      seed,
+    ),
+    shape,
+    requiresGrad,
+  );
 }
 
 /** The gradient a tensor received, as an array (throws if it received none). */

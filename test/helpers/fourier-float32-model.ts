@@ -14,25 +14,41 @@ const { sincRef, sincDerivRef } = ff.reference;
 type RefArray = ff.reference.RefArray;
 
 export interface Float32ModelResult {
-  out: Float64Array; dq: Float64Array; dk: Float64Array; dv: Float64Array; dR: Float64Array;
+  out: Float64Array;
+  dq: Float64Array;
+  dk: Float64Array;
+  dv: Float64Array;
+  dR: Float64Array;
 }
 
 export function fourierAttentionFloat32Model(
-  q: RefArray, k: RefArray, v: RefArray, R: RefArray, dout: RefArray,
+  q: RefArray,
+  k: RefArray,
+  v: RefArray,
+  R: RefArray,
+  dout: RefArray,
   opts: { power?: number; causal?: boolean; eps?: number; stable?: boolean },
   model: { roundOut: boolean; ulps: number; signs: 'same' | 'mixed' },
 ): Float32ModelResult {
-  const p = opts.power ?? 4, causal = opts.causal ?? false, eps = opts.eps ?? 1e-6, stable = opts.stable ?? false;
+  const p = opts.power ?? 4,
+    causal = opts.causal ?? false,
+    eps = opts.eps ?? 1e-6,
+    stable = opts.stable ?? false;
   const [B, H, Nq, D] = q.shape;
-  const Nk = k.shape[2], Dv = v.shape[3];
+  const Nk = k.shape[2],
+    Dv = v.shape[3];
   const rs = R.shape;
   const rH = rs.length === 2 ? rs[0] : 1;
   const rD = rs.length === 0 ? 1 : rs[rs.length - 1];
   const rIdx = (h: number, d: number): number => (rH === 1 ? 0 : h) * rD + (rD === 1 ? 0 : d);
   const f = Math.fround;
-  const out = new Float64Array(B * H * Nq * Dv), dq = new Float64Array(q.data.length), dk = new Float64Array(k.data.length);
-  const dv = new Float64Array(v.data.length), dR = new Float64Array(R.data.length);
-  const logK = new Float64Array(Nk), P = new Float64Array(Nk);
+  const out = new Float64Array(B * H * Nq * Dv),
+    dq = new Float64Array(q.data.length),
+    dk = new Float64Array(k.data.length);
+  const dv = new Float64Array(v.data.length),
+    dR = new Float64Array(R.data.length);
+  const logK = new Float64Array(Nk),
+    P = new Float64Array(Nk);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
@@ -56,7 +72,8 @@ export function fourierAttentionFloat32Model(
         let sum = 0;
         for (let j = 0; j < Nk; j++) sum += Math.exp(logK[j] - max);
         const logS = max + Math.log(sum);
-        for (let j = 0; j < Nk; j++) P[j] = stable ? Math.exp(logK[j] - logS) : Math.exp(logK[j]) / (Math.exp(logS) + eps);
+        for (let j = 0; j < Nk; j++)
+          P[j] = stable ? Math.exp(logK[j] - logS) : Math.exp(logK[j]) / (Math.exp(logS) + eps);
         const o = (bh * Nq + i) * Dv;
         for (let j = 0; j < Nk; j++) for (let e = 0; e < Dv; e++) out[o + e] += P[j] * v.data[(bh * Nk + j) * Dv + e];
         let delta = 0;

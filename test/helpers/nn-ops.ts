@@ -26,17 +26,23 @@ export interface NativeInput {
  * (L(x + h u) - L(x - h u)) / 2h along a random direction u per input (float32 forward, float64 sums).
  * Returns [finite difference, analytic].
  */
-export function directionalCheck(op: (xs: ff.Tensor[]) => ff.Tensor, inputs: NativeInput[], seed: number, h = 1e-2): [number, number] {
+export function directionalCheck(
+  op: (xs: ff.Tensor[]) => ff.Tensor,
+  inputs: NativeInput[],
+  seed: number,
+  h = 1e-2,
+): [number, number] {
   const dirs = inputs.map((x, n) => uniform(x.values.length, -1, 1, seed + 100 + n));
   let W: Float32Array | null = null;
-  const loss = (vals: Float32Array[]): number => ff.tidy(() => {
-    const y = op(vals.map((v, n) => ff.tensor(v, inputs[n].shape)));
-    W ??= uniform(y.size, -1, 1, seed);
-    const out = y.toFloat32Array();
-    let s = 0;
-    for (let i = 0; i < out.length; i++) s += out[i] * (W as Float32Array)[i];
-    return s;
-  });
+  const loss = (vals: Float32Array[]): number =>
+    ff.tidy(() => {
+      const y = op(vals.map((v, n) => ff.tensor(v, inputs[n].shape)));
+      W ??= uniform(y.size, -1, 1, seed);
+      const out = y.toFloat32Array();
+      let s = 0;
+      for (let i = 0; i < out.length; i++) s += out[i] * (W as Float32Array)[i];
+      return s;
+    });
   const base = inputs.map((x) => x.values);
   loss(base);
   const grads = ff.tidy(() => {

@@ -9,7 +9,15 @@ export interface Input {
 }
 
 export function input(shape: number[], lo: number, hi: number, seed: number): Input {
-  return { values: uniform(shape.reduce((a, b) => a * b, 1), lo, hi, seed), shape };
+  return {
+    values: uniform(
+      shape.reduce((a, b) => a * b, 1),
+      lo,
+      hi,
+      seed,
+    ),
+    shape,
+  };
 }
 
 export function ref(x: Input): ff.reference.RefArray {
@@ -55,7 +63,10 @@ export function directionalError(fn: (...ts: ff.Tensor[]) => ff.Tensor, inputs: 
   const W = run.grad;
   const dirs = inputs.map((x, i) => uniform(x.values.length, -1, 1, seed * 31 + i));
   const loss = (sign: number): number => {
-    const shifted = inputs.map((x, i) => ({ shape: x.shape, values: x.values.map((v, k) => v + sign * h * dirs[i][k]) }));
+    const shifted = inputs.map((x, i) => ({
+      shape: x.shape,
+      values: x.values.map((v, k) => v + sign * h * dirs[i][k]),
+    }));
     return forward(fn, shifted).reduce((s, v, k) => s + v * W[k], 0);
   };
   const fd = (loss(1) - loss(-1)) / (2 * h);

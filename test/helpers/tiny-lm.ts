@@ -21,16 +21,32 @@ export class TinyLM extends ff.nn.Module {
   readonly lnF: ff.nn.LayerNorm;
   readonly head: ff.nn.Linear;
 
-  constructor(readonly config: TinyLMConfig, device: ff.Device, readonly generator = new ff.Generator(config.seed)) {
+  constructor(
+    readonly config: TinyLMConfig,
+    device: ff.Device,
+    readonly generator = new ff.Generator(config.seed),
+  ) {
     super();
     const c = config;
     const layer = { device, generator };
     this.embed = this.registerModule('embed', new ff.nn.Embedding(c.vocab, c.dModel, layer));
     ff.nn.init.normal_(this.embed.weight, 0, 0.02, { generator });
-    this.pos = this.registerParameter('pos', ff.nn.init.normal_(ff.zeros([c.context, c.dModel], { device }), 0, 0.02, { generator }));
-    const blocks = Array.from({ length: c.layers }, () => new ff.nn.TransformerBlock(c.dModel, c.heads, {
-      ...layer, attention: c.attention, causal: true, dropout: c.dropout, ffDim: 2 * c.dModel, radiusInit: 2,
-    }));
+    this.pos = this.registerParameter(
+      'pos',
+      ff.nn.init.normal_(ff.zeros([c.context, c.dModel], { device }), 0, 0.02, { generator }),
+    );
+    const blocks = Array.from(
+      { length: c.layers },
+      () =>
+        new ff.nn.TransformerBlock(c.dModel, c.heads, {
+          ...layer,
+          attention: c.attention,
+          causal: true,
+          dropout: c.dropout,
+          ffDim: 2 * c.dModel,
+          radiusInit: 2,
+        }),
+    );
     this.blocks = this.registerModule('blocks', new ff.nn.ModuleList(blocks));
     this.lnF = this.registerModule('lnF', new ff.nn.LayerNorm(c.dModel, { device }));
     this.head = this.registerModule('head', new ff.nn.Linear(c.dModel, c.vocab, layer));
@@ -50,7 +66,10 @@ export class TinyLM extends ff.nn.Module {
  * determine it (the shortest k such that every k characters of the text are always followed by
  * the same one); earlier targets are -100 (ignored), so the loss can reach zero.
  */
-export function windows(text: string, context: number): { vocab: number; ids: number[]; targets: number[]; count: number } {
+export function windows(
+  text: string,
+  context: number,
+): { vocab: number; ids: number[]; targets: number[]; count: number } {
   const alphabet = [...new Set(text)].sort();
   const codes = [...text].map((ch) => alphabet.indexOf(ch));
   let k = 1;
@@ -76,7 +95,12 @@ export function windows(text: string, context: number): { vocab: number; ids: nu
 }
 
 /** One training step inside tidy(): forward, backward, clip, AdamW; returns the loss. */
-export function trainStep(model: TinyLM, opt: ff.optim.Optimizer<ff.optim.BaseOptions>, ids: ff.Tensor, targets: ff.Tensor): number {
+export function trainStep(
+  model: TinyLM,
+  opt: ff.optim.Optimizer<ff.optim.BaseOptions>,
+  ids: ff.Tensor,
+  targets: ff.Tensor,
+): number {
   return ff.tidy(() => {
     opt.zeroGrad();
     const loss = model.loss(ids, targets);

@@ -21,9 +21,7 @@ __device__ float stage_in_shared(int i, float v) {
   return s[i % N];
 }
 
-__global__ void shared_overflow_kernel(float* out) {
-  out[threadIdx.x] = stage_in_shared<64>(int(threadIdx.x), 1.0f);
-}
+__global__ void shared_overflow_kernel(float* out) { out[threadIdx.x] = stage_in_shared<64>(int(threadIdx.x), 1.0f); }
 
 __global__ void missing_barrier_kernel(float* out) {
   __shared__ float s[64];

@@ -23,23 +23,60 @@ import { make, seed, size, ValueSpec, valuesOf, values } from '../values';
 const ref = ff.reference;
 
 interface AttentionModuleCase {
-  block: boolean; B: number; N: number; H: number; Dh: number; attention: ff.nn.AttentionKind; causal: boolean; qkvBias: boolean;
-  radius: ff.nn.RadiusSharing; radiusInit: number; stable: boolean; norm: 'pre' | 'post'; activation: 'gelu' | 'relu';
-  init: number; x: ValueSpec; g: ValueSpec;
+  block: boolean;
+  B: number;
+  N: number;
+  H: number;
+  Dh: number;
+  attention: ff.nn.AttentionKind;
+  causal: boolean;
+  qkvBias: boolean;
+  radius: ff.nn.RadiusSharing;
+  radiusInit: number;
+  stable: boolean;
+  norm: 'pre' | 'post';
+  activation: 'gelu' | 'relu';
+  init: number;
+  x: ValueSpec;
+  g: ValueSpec;
 }
 
 export const attentionModuleProperty = property<AttentionModuleCase>({
   name: 'nn.attention',
   weight: 2,
-  arbitrary: () => fc.record({
-    block: fc.boolean(), B: size(3), N: size(64), H: size(4), Dh: size(32), attention: fc.constantFrom<ff.nn.AttentionKind>('fourier', 'dot'),
-    causal: fc.boolean(), qkvBias: fc.boolean(), radius: fc.constantFrom<ff.nn.RadiusSharing>('shared', 'head', 'feature', 'head-feature'),
-    radiusInit: fc.constantFrom(0.5, 1, 2, 1e-3, 1e3), stable: fc.boolean(), norm: fc.constantFrom<'pre' | 'post'>('pre', 'post'),
-    activation: fc.constantFrom<'gelu' | 'relu'>('gelu', 'relu'), init: seed, x: values(1e2), g: values(1e2),
-  }).map((c) => ({ ...c, N: Math.min(c.N, Math.floor(4096 / (c.B * c.H * c.Dh)) || 1) })),
+  arbitrary: () =>
+    fc
+      .record({
+        block: fc.boolean(),
+        B: size(3),
+        N: size(64),
+        H: size(4),
+        Dh: size(32),
+        attention: fc.constantFrom<ff.nn.AttentionKind>('fourier', 'dot'),
+        causal: fc.boolean(),
+        qkvBias: fc.boolean(),
+        radius: fc.constantFrom<ff.nn.RadiusSharing>('shared', 'head', 'feature', 'head-feature'),
+        radiusInit: fc.constantFrom(0.5, 1, 2, 1e-3, 1e3),
+        stable: fc.boolean(),
+        norm: fc.constantFrom<'pre' | 'post'>('pre', 'post'),
+        activation: fc.constantFrom<'gelu' | 'relu'>('gelu', 'relu'),
+        init: seed,
+        x: values(1e2),
+        g: values(1e2),
+      })
+      .map((c) => ({ ...c, N: Math.min(c.N, Math.floor(4096 / (c.B * c.H * c.Dh)) || 1) })),
   run(c, env) {
     const C = c.H * c.Dh;
-    const common = { device: env.device, generator: new ff.Generator(c.init), attention: c.attention, causal: c.causal, qkvBias: c.qkvBias, radius: c.radius, radiusInit: c.radiusInit, stable: c.stable };
+    const common = {
+      device: env.device,
+      generator: new ff.Generator(c.init),
+      attention: c.attention,
+      causal: c.causal,
+      qkvBias: c.qkvBias,
+      radius: c.radius,
+      radiusInit: c.radiusInit,
+      stable: c.stable,
+    };
     const m = c.block
       ? new ff.nn.TransformerBlock(C, c.H, { ...common, norm: c.norm, activation: c.activation, ffDim: 2 * C })
       : new ff.nn.MultiHeadAttention(C, c.H, common);
@@ -55,13 +92,16 @@ export const attentionModuleProperty = property<AttentionModuleCase>({
       m.zeroGrad();
       // The same ops by hand.
       const x2 = ff.tensor(x.values, [c.B, c.N, C], { device: env.device, requiresGrad: true });
-      const y2 = c.block ? blockByHand(m as ff.nn.TransformerBlock, x2) : attentionByHand(m as ff.nn.MultiHeadAttention, x2);
+      const y2 = c.block
+        ? blockByHand(m as ff.nn.TransformerBlock, x2)
+        : attentionByHand(m as ff.nn.MultiHeadAttention, x2);
       expectExact('forward (the module against its ops by hand)', y.toFloat32Array(), y2.toFloat32Array());
       y2.backward(ff.tensor(g, [...y.shape], { device: env.device }));
       m.parameters().forEach((p, i) => {
         const want = p.grad ? p.grad.toFloat32Array() : null;
         check((got[i] === null) === (want === null), () => `parameter ${i}: a gradient in one run only`);
-        if (want && got[i]) expectExact(`grad of parameter ${i} ${m.namedParameters()[i][0]}`, got[i] as Float32Array, want);
+        if (want && got[i])
+          expectExact(`grad of parameter ${i} ${m.namedParameters()[i][0]}`, got[i] as Float32Array, want);
       });
       if (dx) expectExact('dx', dx, x2.grad?.toFloat32Array() ?? new Float32Array(0));
     } finally {
@@ -72,12 +112,15 @@ export const attentionModuleProperty = property<AttentionModuleCase>({
 
 function attentionByHand(m: ff.nn.MultiHeadAttention, x: ff.Tensor): ff.Tensor {
   const [B, N] = x.shape;
-  const H = m.numHeads, Dh = m.headDim;
+  const H = m.numHeads,
+    Dh = m.headDim;
   const qkv = ff.linear(x, m.qkv.weight, m.qkv.bias);
   const heads = ff.permute(ff.reshape(qkv, [B, N, 3, H, Dh]), [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => ff.reshape(ff.slice(heads, 0, i, i + 1), [B, H, N, Dh]));
   const fourier = (m as unknown as { fourier: ff.FourierAttentionOptions }).fourier;
-  const h = m.R ? ff.fourierAttention(q, k, v, m.R, { ...fourier, causal: m.causal }) : ff.dotProductAttention(q, k, v, { causal: m.causal });
+  const h = m.R
+    ? ff.fourierAttention(q, k, v, m.R, { ...fourier, causal: m.causal })
+    : ff.dotProductAttention(q, k, v, { causal: m.causal });
   return ff.linear(ff.reshape(ff.permute(h, [0, 2, 1, 3]), [B, N, m.dModel]), m.proj.weight, m.proj.bias);
 }
 
@@ -99,20 +142,43 @@ function blockByHand(b: ff.nn.TransformerBlock, x: ff.Tensor): ff.Tensor {
 // ---- optimizers -----------------------------------------------------------------------------
 
 interface OptimCase {
-  kind: 'Adam' | 'AdamW' | 'SGD'; n: number; steps: number; lr: number; wd: number; eps: number | undefined;
-  momentum: number; nesterov: boolean; dampening: number; p: ValueSpec; g: ValueSpec; groups: boolean;
+  kind: 'Adam' | 'AdamW' | 'SGD';
+  n: number;
+  steps: number;
+  lr: number;
+  wd: number;
+  eps: number | undefined;
+  momentum: number;
+  nesterov: boolean;
+  dampening: number;
+  p: ValueSpec;
+  g: ValueSpec;
+  groups: boolean;
 }
 
 export const optimizerProperty = property<OptimCase>({
   name: 'optim',
   weight: 2,
-  arbitrary: () => fc.record({
-    kind: fc.constantFrom<OptimCase['kind']>('Adam', 'AdamW', 'SGD'), n: size(4096), steps: fc.integer({ min: 1, max: 4 }),
-    lr: fc.constantFrom(1e-3, 0.1, 1, 0, 1e-8), wd: fc.constantFrom(0, 0.01, 0.5), eps: fc.constantFrom(undefined, 1e-6, 1e-3, 1),
-    momentum: fc.constantFrom(0, 0.9, 0.5), nesterov: fc.boolean(), dampening: fc.constantFrom(0, 0.1),
-    p: values(1e4), g: values(1e4, ['uniform', 'positive', 'constant', 'grid', 'near']).map((v) => ({ ...v, scale: Math.max(v.scale, 1e-15) })),
-    groups: fc.boolean(),
-  }).map((c) => (c.nesterov && (c.momentum === 0 || c.dampening !== 0) ? { ...c, nesterov: false } : c)),
+  arbitrary: () =>
+    fc
+      .record({
+        kind: fc.constantFrom<OptimCase['kind']>('Adam', 'AdamW', 'SGD'),
+        n: size(4096),
+        steps: fc.integer({ min: 1, max: 4 }),
+        lr: fc.constantFrom(1e-3, 0.1, 1, 0, 1e-8),
+        wd: fc.constantFrom(0, 0.01, 0.5),
+        eps: fc.constantFrom(undefined, 1e-6, 1e-3, 1),
+        momentum: fc.constantFrom(0, 0.9, 0.5),
+        nesterov: fc.boolean(),
+        dampening: fc.constantFrom(0, 0.1),
+        p: values(1e4),
+        g: values(1e4, ['uniform', 'positive', 'constant', 'grid', 'near']).map((v) => ({
+          ...v,
+          scale: Math.max(v.scale, 1e-15),
+        })),
+        groups: fc.boolean(),
+      })
+      .map((c) => (c.nesterov && (c.momentum === 0 || c.dampening !== 0) ? { ...c, nesterov: false } : c)),
   run(c, env) {
     const p = make([c.n], c.p, env.device, true);
     let opt: ff.optim.Optimizer<ff.optim.BaseOptions>;
@@ -131,7 +197,8 @@ export const optimizerProperty = property<OptimCase>({
       const adam = { m: new Float64Array(c.n), v: new Float64Array(c.n), step: 0 };
       let buf: Float64Array | null = null;
       // Running magnitudes of the state: m and the buffer (sums of |g'|), v (of |g'|^2).
-      const Mm = new Float64Array(c.n), Mv = new Float64Array(c.n);
+      const Mm = new Float64Array(c.n),
+        Mv = new Float64Array(c.n);
       const [b1, b2] = [0.9, 0.999];
       for (let k = 1; k <= c.steps; k++) {
         const g = valuesOf({ ...c.g, seed: c.g.seed + k }, c.n);
@@ -139,8 +206,23 @@ export const optimizerProperty = property<OptimCase>({
         // The reference's step from the float32 parameters the optimizer saw.
         const pf = Float64Array.from(p.t.toFloat32Array());
         const before = Float64Array.from(pf);
-        if (c.kind === 'SGD') buf = ref.sgdStepRef(pf, g, buf, { lr: c.lr, momentum: c.momentum, dampening: c.dampening, weightDecay: c.wd, nesterov: c.nesterov });
-        else ref.adamStepRef(pf, g, adam, { lr: c.lr, beta1: b1, beta2: b2, eps: c.eps ?? 1e-8, weightDecay: c.wd, decoupled: c.kind === 'AdamW' });
+        if (c.kind === 'SGD')
+          buf = ref.sgdStepRef(pf, g, buf, {
+            lr: c.lr,
+            momentum: c.momentum,
+            dampening: c.dampening,
+            weightDecay: c.wd,
+            nesterov: c.nesterov,
+          });
+        else
+          ref.adamStepRef(pf, g, adam, {
+            lr: c.lr,
+            beta1: b1,
+            beta2: b2,
+            eps: c.eps ?? 1e-8,
+            weightDecay: c.wd,
+            decoupled: c.kind === 'AdamW',
+          });
         opt.step();
         opt.zeroGrad();
         for (let i = 0; i < c.n; i++) {
@@ -152,7 +234,8 @@ export const optimizerProperty = property<OptimCase>({
           } else {
             Mm[i] = b1 * Mm[i] + (1 - b1) * mag;
             Mv[i] = b2 * Mv[i] + (1 - b2) * mag * mag;
-            const bc1 = 1 - b1 ** k, bc2 = 1 - b2 ** k;
+            const bc1 = 1 - b1 ** k,
+              bc2 = 1 - b2 ** k;
             const sv = Math.sqrt(adam.v[i] / bc2);
             const den = sv + (c.eps ?? 1e-8);
             const dv = (4 * k * U * Mv[i]) / bc2;
@@ -171,12 +254,23 @@ export const optimizerProperty = property<OptimCase>({
   },
 });
 
-interface ClipCase { n: number; parts: number; maxNorm: number; g: ValueSpec }
+interface ClipCase {
+  n: number;
+  parts: number;
+  maxNorm: number;
+  g: ValueSpec;
+}
 
 export const clipProperty = property<ClipCase>({
   name: 'optim.clipGradNorm_',
   weight: 1,
-  arbitrary: () => fc.record({ n: size(4096), parts: fc.integer({ min: 1, max: 4 }), maxNorm: fc.constantFrom(0, 1e-6, 0.25, 1, 1e4), g: values(1e4) }),
+  arbitrary: () =>
+    fc.record({
+      n: size(4096),
+      parts: fc.integer({ min: 1, max: 4 }),
+      maxNorm: fc.constantFrom(0, 1e-6, 0.25, 1, 1e4),
+      g: values(1e4),
+    }),
   run(c, env) {
     const params = Array.from({ length: c.parts }, (_, i) => {
       const t = ff.zeros([c.n], { device: env.device, requiresGrad: true });
@@ -192,7 +286,12 @@ export const clipProperty = property<ClipCase>({
     const coef = c.maxNorm / (norm + 1e-6);
     params.forEach((p, i) => {
       const want = Float64Array.from(grads[i], (x) => (coef < 1 ? x * coef : x));
-      expectClose(`grad ${i}`, (p.grad as ff.Tensor).toFloat32Array(), want, Float64Array.from(want, (w) => 6 * U * Math.abs(w)));
+      expectClose(
+        `grad ${i}`,
+        (p.grad as ff.Tensor).toFloat32Array(),
+        want,
+        Float64Array.from(want, (w) => 6 * U * Math.abs(w)),
+      );
     });
   },
 });

@@ -29,7 +29,11 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** A shape of rank 0 .. 5 with at most `max` elements (dims of 0 only when zeroOk). */
 const shapeArb = (max: number, zeroOk = false, minRank = 0): fc.Arbitrary<number[]> =>
-  fc.array(zeroOk ? fc.oneof({ weight: 12, arbitrary: size(16) }, { weight: 1, arbitrary: fc.constant(0) }) : size(16), { minLength: minRank, maxLength: 5 })
+  fc
+    .array(
+      zeroOk ? fc.oneof({ weight: 12, arbitrary: size(16) }, { weight: 1, arbitrary: fc.constant(0) }) : size(16),
+      { minLength: minRank, maxLength: 5 },
+    )
     .map((s) => {
       const out = [...s];
       while (numel(out) > max) {
@@ -45,27 +49,36 @@ const broadcastFrom = (full: number[], drop: number, ones: number): number[] =>
 
 /** Elementwise |a| <= k U |b| + extra, as a tolerance array. */
 const relTol = (want: ArrayLike<number>, k: number, extra: ArrayLike<number> | number = 0): Float64Array =>
-  Float64Array.from({ length: want.length }, (_, i) => k * U * Math.abs(want[i]) + (typeof extra === 'number' ? extra : extra[i]));
+  Float64Array.from(
+    { length: want.length },
+    (_, i) => k * U * Math.abs(want[i]) + (typeof extra === 'number' ? extra : extra[i]),
+  );
 
 // ---- factories ------------------------------------------------------------------------------
 
 interface FactoryCase {
   kind: 'tensor-array' | 'tensor-f32' | 'zeros' | 'ones' | 'full';
-  shape: number[]; values: ValueSpec; special: boolean; fill: number; requiresGrad: boolean; move: boolean;
+  shape: number[];
+  values: ValueSpec;
+  special: boolean;
+  fill: number;
+  requiresGrad: boolean;
+  move: boolean;
 }
 
 export const factoryProperty = property<FactoryCase>({
   name: 'factories',
   weight: 2,
-  arbitrary: () => fc.record({
-    kind: fc.constantFrom<FactoryCase['kind']>('tensor-array', 'tensor-f32', 'zeros', 'ones', 'full'),
-    shape: shapeArb(1 << 16, true),
-    values: values(3e38),
-    special: fc.boolean(),
-    fill: fc.constantFrom(0, -0, 1, -2.5, 1e-30, 3e38, 1e39, NaN, Infinity, -Infinity),
-    requiresGrad: fc.boolean(),
-    move: fc.boolean(),
-  }),
+  arbitrary: () =>
+    fc.record({
+      kind: fc.constantFrom<FactoryCase['kind']>('tensor-array', 'tensor-f32', 'zeros', 'ones', 'full'),
+      shape: shapeArb(1 << 16, true),
+      values: values(3e38),
+      special: fc.boolean(),
+      fill: fc.constantFrom(0, -0, 1, -2.5, 1e-30, 3e38, 1e39, NaN, Infinity, -Infinity),
+      requiresGrad: fc.boolean(),
+      move: fc.boolean(),
+    }),
   run(c, env) {
     const n = numel(c.shape);
     const opts = { device: env.device, requiresGrad: c.requiresGrad };
@@ -73,16 +86,29 @@ export const factoryProperty = property<FactoryCase>({
     let t: ff.Tensor;
     if (c.kind === 'tensor-array' || c.kind === 'tensor-f32') {
       // Plain numbers (float64, rounded to float32 on the way in), specials among them.
-      const raw = Array.from(valuesOf(c.values, n), (x, i) => (c.special && i % 5 === 0 ? [NaN, Infinity, -0, 1e-45, 1e39][i % 25 / 5] : x * (1 + 1e-9)));
+      const raw = Array.from(valuesOf(c.values, n), (x, i) =>
+        c.special && i % 5 === 0 ? [NaN, Infinity, -0, 1e-45, 1e39][(i % 25) / 5] : x * (1 + 1e-9),
+      );
       want = Float32Array.from(raw);
       t = c.kind === 'tensor-array' ? ff.tensor(raw, c.shape, opts) : ff.tensor(want, c.shape, opts);
     } else {
       const v = c.kind === 'zeros' ? 0 : c.kind === 'ones' ? 1 : c.fill;
       want = new Float32Array(n).fill(v);
-      t = c.kind === 'zeros' ? ff.zeros(c.shape, opts) : c.kind === 'ones' ? ff.ones(c.shape, opts) : ff.full(c.shape, c.fill, opts);
+      t =
+        c.kind === 'zeros'
+          ? ff.zeros(c.shape, opts)
+          : c.kind === 'ones'
+            ? ff.ones(c.shape, opts)
+            : ff.full(c.shape, c.fill, opts);
     }
-    check(t.shape.join() === c.shape.join() && t.size === n && t.ndim === c.shape.length, () => `shape ${t.shape}, size ${t.size}`);
-    check(t.requiresGrad === c.requiresGrad && t.device === env.device && t.isLeaf, () => `requiresGrad ${t.requiresGrad}, device ${t.device}`);
+    check(
+      t.shape.join() === c.shape.join() && t.size === n && t.ndim === c.shape.length,
+      () => `shape ${t.shape}, size ${t.size}`,
+    );
+    check(
+      t.requiresGrad === c.requiresGrad && t.device === env.device && t.isLeaf,
+      () => `requiresGrad ${t.requiresGrad}, device ${t.device}`,
+    );
     expectExact('values', t.toFloat32Array(), want);
     if (n === 1) expectExact('item()', [t.item()], want);
     expectExact('clone()', t.clone().toFloat32Array(), want);
@@ -99,21 +125,39 @@ export const factoryProperty = property<FactoryCase>({
 // ---- binary ops -----------------------------------------------------------------------------
 
 interface BinaryCase {
-  op: ff.BinaryOpName; full: number[]; dropA: number; onesA: number; dropB: number; onesB: number;
-  a: ValueSpec; b: ValueSpec; g: ValueSpec; scalar: number | null; method: boolean;
+  op: ff.BinaryOpName;
+  full: number[];
+  dropA: number;
+  onesA: number;
+  dropB: number;
+  onesB: number;
+  a: ValueSpec;
+  b: ValueSpec;
+  g: ValueSpec;
+  scalar: number | null;
+  method: boolean;
 }
 
 export const binaryProperty = property<BinaryCase>({
   name: 'binary',
   weight: 3,
-  arbitrary: () => fc.record({
-    op: fc.constantFrom<ff.BinaryOpName>('add', 'sub', 'mul', 'div'),
-    full: shapeArb(1 << 14),
-    dropA: fc.nat(3), onesA: fc.nat(31), dropB: fc.nat(3), onesB: fc.nat(31),
-    a: values(), b: values(1e4, ['uniform', 'positive', 'spread', 'near']), g: values(),
-    scalar: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(0.5, -3, 1e-30, 1e4, 7) }),
-    method: fc.boolean(),
-  }),
+  arbitrary: () =>
+    fc.record({
+      op: fc.constantFrom<ff.BinaryOpName>('add', 'sub', 'mul', 'div'),
+      full: shapeArb(1 << 14),
+      dropA: fc.nat(3),
+      onesA: fc.nat(31),
+      dropB: fc.nat(3),
+      onesB: fc.nat(31),
+      a: values(),
+      b: values(1e4, ['uniform', 'positive', 'spread', 'near']),
+      g: values(),
+      scalar: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: fc.constantFrom(0.5, -3, 1e-30, 1e4, 7) },
+      ),
+      method: fc.boolean(),
+    }),
   run(c, env) {
     const aShape = broadcastFrom(c.full, c.dropA, c.onesA);
     const bShape = broadcastFrom(c.full, c.dropB, c.onesB);
@@ -124,10 +168,20 @@ export const binaryProperty = property<BinaryCase>({
       const alpha = c.op === 'mul' ? s : c.op === 'div' ? 1 / s : 1;
       const beta = c.op === 'add' ? s : c.op === 'sub' ? -s : 0;
       const want = Float64Array.from(a.values, (x) => alpha * x + beta);
-      expectClose(`${c.op} scalar`, y.toFloat32Array(), want, Float64Array.from(a.values, (x) => 3 * U * (Math.abs(alpha * x) + Math.abs(beta))));
+      expectClose(
+        `${c.op} scalar`,
+        y.toFloat32Array(),
+        want,
+        Float64Array.from(a.values, (x) => 3 * U * (Math.abs(alpha * x) + Math.abs(beta))),
+      );
       const g = valuesOf(c.g, y.size);
       y.backward(ff.tensor(g, [...y.shape], { device: env.device }));
-      expectClose(`${c.op} scalar: da`, gradOf(a.t), Float64Array.from(g, (x) => alpha * x), Float64Array.from(g, (x) => 3 * U * Math.abs(alpha * x)));
+      expectClose(
+        `${c.op} scalar: da`,
+        gradOf(a.t),
+        Float64Array.from(g, (x) => alpha * x),
+        Float64Array.from(g, (x) => 3 * U * Math.abs(alpha * x)),
+      );
       return;
     }
     const b = make(bShape, c.b, env.device, true);
@@ -138,13 +192,20 @@ export const binaryProperty = property<BinaryCase>({
     const g = make([...y.shape], c.g, env.device);
     y.backward(g.t);
     const dWant = ref.binaryGradRef(c.op, a.ref, b.ref, g.ref);
-    const mag = ref.binaryGradRef(c.op, { data: abs(a.values), shape: aShape }, { data: abs(b.values), shape: bShape }, { data: abs(g.values), shape: g.ref.shape });
+    const mag = ref.binaryGradRef(
+      c.op,
+      { data: abs(a.values), shape: aShape },
+      { data: abs(b.values), shape: bShape },
+      { data: abs(g.values), shape: g.ref.shape },
+    );
     const terms = (shape: number[]) => numel(y.shape) / Math.max(1, numel(shape));
     // A sum whose absolute terms pass FLT_MAX may overflow in a term (g / b times a / b for
     // div) and then meet an infinity of the other sign: anything goes there.
     const tol = (m: RefArray, w: RefArray, shape: number[]) => {
       const n = terms(shape);
-      return Float64Array.from(m.data, (x, i) => (Math.abs(x) > FLT_MAX / 4 ? ANY : (4 * U + n * 2 ** -53) * Math.abs(x) + U * Math.abs(w.data[i]) + n * TINY));
+      return Float64Array.from(m.data, (x, i) =>
+        Math.abs(x) > FLT_MAX / 4 ? ANY : (4 * U + n * 2 ** -53) * Math.abs(x) + U * Math.abs(w.data[i]) + n * TINY,
+      );
     };
     expectClose(`${c.op}: da`, gradOf(a.t), dWant.da.data, tol(mag.da, dWant.da, aShape));
     expectClose(`${c.op}: db`, gradOf(b.t), dWant.db.data, tol(mag.db, dWant.db, bShape));
@@ -158,11 +219,18 @@ type UnaryName = 'gelu_erf' | 'gelu_tanh' | 'relu' | 'exp' | 'log' | 'tanh';
 /** f'' of each op, for the gradient's condition (gelu_tanh by central differences of f'). */
 function secondDerivative(op: UnaryName, x: number): number {
   switch (op) {
-    case 'exp': return Math.exp(x);
-    case 'log': return -1 / (x * x);
-    case 'tanh': { const t = Math.tanh(x); return -2 * t * (1 - t * t); }
-    case 'relu': return 0;
-    case 'gelu_erf': return (Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)) * (2 - x * x);
+    case 'exp':
+      return Math.exp(x);
+    case 'log':
+      return -1 / (x * x);
+    case 'tanh': {
+      const t = Math.tanh(x);
+      return -2 * t * (1 - t * t);
+    }
+    case 'relu':
+      return 0;
+    case 'gelu_erf':
+      return (Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)) * (2 - x * x);
     case 'gelu_tanh': {
       const h = 1e-4 * (1 + Math.abs(x));
       const df = ref.UNARY_REF.gelu_tanh.df;
@@ -171,25 +239,44 @@ function secondDerivative(op: UnaryName, x: number): number {
   }
 }
 
-interface UnaryCase { op: UnaryName; shape: number[]; x: ValueSpec; g: ValueSpec; method: boolean }
+interface UnaryCase {
+  op: UnaryName;
+  shape: number[];
+  x: ValueSpec;
+  g: ValueSpec;
+  method: boolean;
+}
 
 export const unaryProperty = property<UnaryCase>({
   name: 'unary',
   weight: 2,
-  arbitrary: () => fc.record({
-    op: fc.constantFrom<UnaryName>('gelu_erf', 'gelu_tanh', 'relu', 'exp', 'log', 'tanh'),
-    shape: shapeArb(1 << 14),
-    x: values(1e4), g: values(),
-    method: fc.boolean(),
-  }).map((c) => (c.op === 'log' ? { ...c, x: { ...c.x, kind: 'positive' as const } } : c)),
+  arbitrary: () =>
+    fc
+      .record({
+        op: fc.constantFrom<UnaryName>('gelu_erf', 'gelu_tanh', 'relu', 'exp', 'log', 'tanh'),
+        shape: shapeArb(1 << 14),
+        x: values(1e4),
+        g: values(),
+        method: fc.boolean(),
+      })
+      .map((c) => (c.op === 'log' ? { ...c, x: { ...c.x, kind: 'positive' as const } } : c)),
   run(c, env) {
     const x = make(c.shape, c.x, env.device, true);
-    const y = c.op === 'gelu_erf' ? ff.gelu(x.t) : c.op === 'gelu_tanh' ? ff.gelu(x.t, { approximate: 'tanh' })
-      : c.method ? x.t[c.op]() : ff[c.op](x.t);
+    const y =
+      c.op === 'gelu_erf'
+        ? ff.gelu(x.t)
+        : c.op === 'gelu_tanh'
+          ? ff.gelu(x.t, { approximate: 'tanh' })
+          : c.method
+            ? x.t[c.op]()
+            : ff[c.op](x.t);
     const { f, df } = ref.UNARY_REF[c.op];
     const gelu = c.op.startsWith('gelu') ? 1 : 0;
     const floor = c.op === 'exp' ? Math.exp(-87) : 0;
-    const tolF = Float64Array.from(x.values, (v) => 4 * U * (Math.abs(f(v)) + Math.abs(v * df(v)) + gelu * Math.abs(v)) + floor);
+    const tolF = Float64Array.from(
+      x.values,
+      (v) => 4 * U * (Math.abs(f(v)) + Math.abs(v * df(v)) + gelu * Math.abs(v)) + floor,
+    );
     expectClose(c.op, y.toFloat32Array(), ref.unaryRef(c.op, x.ref).data, tolF);
     const g = make(c.shape, c.g, env.device);
     y.backward(g.t);
@@ -198,45 +285,88 @@ export const unaryProperty = property<UnaryCase>({
     const tolG = Float64Array.from(x.values, (v, i) => {
       const gi = Math.abs(g.values[i]);
       const y = f(v);
-      const fromOutput = c.op === 'exp' ? tolF[i] + U * Math.abs(y) : c.op === 'tanh' ? 2 * Math.abs(y) * tolF[i] + 3 * U * y * y : 0;
+      const fromOutput =
+        c.op === 'exp' ? tolF[i] + U * Math.abs(y) : c.op === 'tanh' ? 2 * Math.abs(y) * tolF[i] + 3 * U * y * y : 0;
       // gelu_tanh's f' = (1 + t) / 2 + x (1 - t^2) c (1 + 3 0.044715 x^2) / 2: both 1 + t and 1 - t^2
       // cancel for large |x| (2U each), the second times 0.054 |x|^3 at most.
       const cubic = c.op === 'gelu_tanh' ? 0.06 * Math.abs(v) ** 3 : 0;
-      return gi * (4 * U * (Math.abs(df(v)) + Math.abs(v * secondDerivative(c.op, v)) + gelu * (1 + Math.abs(v) + cubic)) + 2 * U * Math.abs(df(v)) + fromOutput + floor);
+      return (
+        gi *
+        (4 * U * (Math.abs(df(v)) + Math.abs(v * secondDerivative(c.op, v)) + gelu * (1 + Math.abs(v) + cubic)) +
+          2 * U * Math.abs(df(v)) +
+          fromOutput +
+          floor)
+      );
     });
     // exp's output past float32's range is saved as Infinity, so its gradient is g * Infinity.
-    const dWant = ref.unaryGradRef(c.op, x.ref, g.ref).data.map((w, i) => (c.op === 'exp' && Math.exp(x.values[i]) > FLT_MAX ? g.values[i] * Infinity : w));
+    const dWant = ref
+      .unaryGradRef(c.op, x.ref, g.ref)
+      .data.map((w, i) => (c.op === 'exp' && Math.exp(x.values[i]) > FLT_MAX ? g.values[i] * Infinity : w));
     expectClose(`${c.op}: dx`, gradOf(x.t), dWant, tolG);
   },
 });
 
 // ---- reductions -----------------------------------------------------------------------------
 
-interface ReduceCase { mean: boolean; shape: number[]; axes: number[] | number | null; keepDims: boolean; x: ValueSpec; g: ValueSpec; method: boolean }
+interface ReduceCase {
+  mean: boolean;
+  shape: number[];
+  axes: number[] | number | null;
+  keepDims: boolean;
+  x: ValueSpec;
+  g: ValueSpec;
+  method: boolean;
+}
 
 export const reduceProperty = property<ReduceCase>({
   name: 'reduce',
   weight: 2,
-  arbitrary: () => fc.record({ mean: fc.boolean(), shape: shapeArb(1 << 15, true), axisBits: fc.nat(63), negative: fc.boolean(), single: fc.boolean(), all: fc.boolean(), keepDims: fc.boolean(), x: values(), g: values(), method: fc.boolean() })
-    .map(({ axisBits, negative, single, all, ...c }) => {
-      const r = c.shape.length;
-      const list = Array.from({ length: r }, (_, i) => i).filter((i) => (axisBits >> i) & 1).map((i) => (negative ? i - r : i));
-      const axes = all ? null : single && list.length > 0 ? list[0] : list;
-      return { ...c, axes };
-    }),
+  arbitrary: () =>
+    fc
+      .record({
+        mean: fc.boolean(),
+        shape: shapeArb(1 << 15, true),
+        axisBits: fc.nat(63),
+        negative: fc.boolean(),
+        single: fc.boolean(),
+        all: fc.boolean(),
+        keepDims: fc.boolean(),
+        x: values(),
+        g: values(),
+        method: fc.boolean(),
+      })
+      .map(({ axisBits, negative, single, all, ...c }) => {
+        const r = c.shape.length;
+        const list = Array.from({ length: r }, (_, i) => i)
+          .filter((i) => (axisBits >> i) & 1)
+          .map((i) => (negative ? i - r : i));
+        const axes = all ? null : single && list.length > 0 ? list[0] : list;
+        return { ...c, axes };
+      }),
   run(c, env) {
     const x = make(c.shape, c.x, env.device, true);
     const axesArg = c.axes === null ? undefined : c.axes;
-    const y = c.method ? (c.mean ? x.t.mean(axesArg, c.keepDims) : x.t.sum(axesArg, c.keepDims))
-      : (c.mean ? ff.mean(x.t, axesArg, c.keepDims) : ff.sum(x.t, axesArg, c.keepDims));
+    const y = c.method
+      ? c.mean
+        ? x.t.mean(axesArg, c.keepDims)
+        : x.t.sum(axesArg, c.keepDims)
+      : c.mean
+        ? ff.mean(x.t, axesArg, c.keepDims)
+        : ff.sum(x.t, axesArg, c.keepDims);
     const r = c.shape.length;
-    const axes = c.axes === null ? Array.from({ length: r }, (_, i) => i) : (typeof c.axes === 'number' ? [c.axes] : c.axes).map((a) => (a < 0 ? a + r : a));
+    const axes =
+      c.axes === null
+        ? Array.from({ length: r }, (_, i) => i)
+        : (typeof c.axes === 'number' ? [c.axes] : c.axes).map((a) => (a < 0 ? a + r : a));
     const count = axes.reduce((n, a) => n * c.shape[a], 1);
     const want = (c.mean ? ref.meanRef : ref.sumRef)(x.ref, axes, c.keepDims);
     const mag = ref.sumRef({ data: abs(x.values), shape: c.shape }, axes, c.keepDims);
     check(y.shape.join() === want.shape.join(), () => `shape ${y.shape}, expected ${want.shape}`);
     const scale = c.mean ? 1 / count : 1;
-    const tol = Float64Array.from(want.data, (w, i) => (c.mean ? 3 : 1) * U * Math.abs(w) + count * 2 ** -53 * mag.data[i] * scale);
+    const tol = Float64Array.from(
+      want.data,
+      (w, i) => (c.mean ? 3 : 1) * U * Math.abs(w) + count * 2 ** -53 * mag.data[i] * scale,
+    );
     // mean over nothing (a 0-size axis) is 0 / 0: NaN, as the reference.
     expectClose(c.mean ? 'mean' : 'sum', y.toFloat32Array(), want.data, tol);
     const g = make([...y.shape], c.g, env.device);
@@ -251,19 +381,25 @@ export const reduceProperty = property<ReduceCase>({
 
 interface LayoutCase {
   op: 'reshape' | 'permute' | 'transpose' | 'slice' | 'concat' | 'broadcastTo';
-  shape: number[]; pick: number[]; x: ValueSpec; g: ValueSpec; method: boolean;
+  shape: number[];
+  pick: number[];
+  x: ValueSpec;
+  g: ValueSpec;
+  method: boolean;
 }
 
 export const layoutProperty = property<LayoutCase>({
   name: 'layout',
   weight: 2,
-  arbitrary: () => fc.record({
-    op: fc.constantFrom<LayoutCase['op']>('reshape', 'permute', 'transpose', 'slice', 'concat', 'broadcastTo'),
-    shape: shapeArb(1 << 14, true, 1),
-    pick: fc.array(fc.nat(1000), { minLength: 8, maxLength: 8 }),
-    x: values(3e38), g: values(),
-    method: fc.boolean(),
-  }),
+  arbitrary: () =>
+    fc.record({
+      op: fc.constantFrom<LayoutCase['op']>('reshape', 'permute', 'transpose', 'slice', 'concat', 'broadcastTo'),
+      shape: shapeArb(1 << 14, true, 1),
+      pick: fc.array(fc.nat(1000), { minLength: 8, maxLength: 8 }),
+      x: values(3e38),
+      g: values(),
+      method: fc.boolean(),
+    }),
   run(c, env) {
     const r = c.shape.length;
     const x = make(c.shape, c.x, env.device, true);
@@ -277,19 +413,32 @@ export const layoutProperty = property<LayoutCase>({
         // A shuffle of the factors of the size, one of them maybe -1.
         const n = numel(c.shape);
         const dims = n === 0 ? [0, ...c.shape.slice(1)] : factorise(n, p[0]);
-        const arg = n > 0 && dims.length > 0 && p[1] % 2 === 0 ? dims.map((d, i) => (i === p[2] % dims.length ? -1 : d)) : dims;
+        const arg =
+          n > 0 && dims.length > 0 && p[1] % 2 === 0 ? dims.map((d, i) => (i === p[2] % dims.length ? -1 : d)) : dims;
         y = c.method ? x.t.reshape(arg) : ff.reshape(x.t, arg);
         want = { data: x.ref.data, shape: dims };
         back = (g) => ({ data: g.data, shape: c.shape });
         break;
       }
-      case 'permute': case 'transpose': {
+      case 'permute':
+      case 'transpose': {
         const dims = Array.from({ length: r }, (_, i) => i);
-        if (c.op === 'permute') for (let i = r - 1; i > 0; i--) { const j = p[i % 8] % (i + 1); [dims[i], dims[j]] = [dims[j], dims[i]]; }
+        if (c.op === 'permute')
+          for (let i = r - 1; i > 0; i--) {
+            const j = p[i % 8] % (i + 1);
+            [dims[i], dims[j]] = [dims[j], dims[i]];
+          }
         const [ta, tb] = [p[0] % r, p[1] % r];
         if (c.op === 'transpose') [dims[ta], dims[tb]] = [dims[tb], dims[ta]];
         const arg = dims.map((d, i) => (p[2 + (i % 6)] % 2 === 0 ? d : d - r));
-        y = c.op === 'permute' ? (c.method ? x.t.permute(arg) : ff.permute(x.t, arg)) : (c.method ? x.t.transpose(ta - r, tb) : ff.transpose(x.t, ta - r, tb));
+        y =
+          c.op === 'permute'
+            ? c.method
+              ? x.t.permute(arg)
+              : ff.permute(x.t, arg)
+            : c.method
+              ? x.t.transpose(ta - r, tb)
+              : ff.transpose(x.t, ta - r, tb);
         want = ref.permuteRef(x.ref, dims);
         const inverse = dims.map((_, i) => dims.indexOf(i));
         back = (g) => ref.permuteRef(g, inverse);
@@ -298,7 +447,8 @@ export const layoutProperty = property<LayoutCase>({
       case 'slice': {
         const axis = p[0] % r;
         const n = c.shape[axis];
-        const s = p[1] % (n + 1), e = s + (p[2] % (n - s + 1));
+        const s = p[1] % (n + 1),
+          e = s + (p[2] % (n - s + 1));
         const neg = p[3] % 2 === 0;
         // Negative forms count from the end (-0 is 0, so s = n stays positive).
         const [sa, ea] = neg ? [s === n ? s : s - n, e === n ? undefined : e - n] : [s, e];
@@ -308,9 +458,11 @@ export const layoutProperty = property<LayoutCase>({
           const out = new Float64Array(x.values.length);
           const inner = numel(c.shape.slice(axis + 1));
           const outer = numel(c.shape.slice(0, axis));
-          for (let o = 0; o < outer; o++) for (let k = 0; k < e - s; k++) for (let m = 0; m < inner; m++) {
-            out[(o * n + s + k) * inner + m] = g.data[(o * (e - s) + k) * inner + m];
-          }
+          for (let o = 0; o < outer; o++)
+            for (let k = 0; k < e - s; k++)
+              for (let m = 0; m < inner; m++) {
+                out[(o * n + s + k) * inner + m] = g.data[(o * (e - s) + k) * inner + m];
+              }
           return { data: out, shape: c.shape };
         };
         break;
@@ -341,7 +493,12 @@ export const layoutProperty = property<LayoutCase>({
         const mag = ref.sumRef({ data: abs(g.values), shape: target }, axes, false);
         const count = numel(target) / Math.max(1, numel(small));
         expectExact('broadcastTo', y.toFloat32Array(), want.data);
-        expectClose('broadcastTo: dx', gradOf(xs.t), dWant.data, Float64Array.from(dWant.data, (w, i) => U * Math.abs(w) + count * 2 ** -53 * mag.data[i]));
+        expectClose(
+          'broadcastTo: dx',
+          gradOf(xs.t),
+          dWant.data,
+          Float64Array.from(dWant.data, (w, i) => U * Math.abs(w) + count * 2 ** -53 * mag.data[i]),
+        );
         exactBack = false;
         back = (gg) => gg;
         break;
@@ -360,7 +517,11 @@ export const layoutProperty = property<LayoutCase>({
 function factorise(n: number, k: number): number[] {
   const primes: number[] = [];
   let m = n;
-  for (let f = 2; f * f <= m; f++) while (m % f === 0) { primes.push(f); m /= f; }
+  for (let f = 2; f * f <= m; f++)
+    while (m % f === 0) {
+      primes.push(f);
+      m /= f;
+    }
   if (m > 1) primes.push(m);
   const dims: number[] = [];
   primes.forEach((pr, i) => {
