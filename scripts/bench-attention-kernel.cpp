@@ -11,6 +11,7 @@
 // percent, and a change measured here moved the addon's by as little as 2/3 as much. Compare
 // versions within one build.)
 #include "cpu/fourier_attention.cpp"
+#include "cpu/memory.cpp"  // the backward's workspace (cpu/scratch.h)
 
 #include <immintrin.h>
 #include <chrono>

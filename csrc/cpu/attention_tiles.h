@@ -1,7 +1,7 @@
 // Small dense pieces shared by the cpu attention kernels, generic over the SIMD type V
 // (simd.h). Rows of values are padded to a multiple of W floats ("ld").
 //
-//   Floats, UninitFloats  64-byte aligned buffers: whole vectors at multiples of W floats from
+//   Floats                64-byte aligned buffers: whole vectors at multiples of W floats from
 //                         the start never straddle a cache line.
 //   row_deltas            delta_r = dout_r . out_r in double (FlashAttention's D_i).
 //   assign_padded_rows    rows of values padded to ld floats (the GEMVs' operand).
@@ -50,20 +50,6 @@ struct CacheLineAllocator {
   }
 };
 using Floats = std::vector<float, CacheLineAllocator<float>>;
-
-// n floats from the same allocator, left uninitialised (for buffers their users clear).
-class UninitFloats {
- public:
-  explicit UninitFloats(size_t n) : n_(n), p_(CacheLineAllocator<float>().allocate(n)) {}
-  ~UninitFloats() { CacheLineAllocator<float>().deallocate(p_, n_); }
-  UninitFloats(const UninitFloats&) = delete;
-  UninitFloats& operator=(const UninitFloats&) = delete;
-  float* get() const { return p_; }
-
- private:
-  size_t n_;
-  float* p_;
-};
 
 // delta_r = dout_row . out_row for `rows` rows from `first_row` (rows of Dv floats), summed in
 // double: the row term every attention backward subtracts (FlashAttention's D_i). Four partial

@@ -32,6 +32,7 @@
 #include "../common/backend.h"
 #include "attention_tiles.h"
 #include "online_softmax.h"
+#include "scratch.h"
 #include "simd.h"
 #include "threads.h"
 
@@ -228,8 +229,8 @@ void dot_attention_backward(const AttentionShape& sh, const float* q, const floa
   const int slices = sh.B * sh.H;
   const cpu::RowSplit split(slices, sh.Nq);
   const int ldd = (sh.D + 15) / 16 * 16, ldv = (sh.Dv + 15) / 16 * 16;
-  std::vector<float> part(size_t(split.units()) * sh.Nk * (ldd + ldv));
-  const BwdArgs A{&sh, q, k, v, scale, out, lse, dout, dq, dk, dv, split, ldd, ldv, part.data()};
+  const cpu::Scratch part(size_t(split.units()) * sh.Nk * (ldd + ldv));  // every unit clears its own part
+  const BwdArgs A{&sh, q, k, v, scale, out, lse, dout, dq, dk, dv, split, ldd, ldv, part.get()};
   cpu::parallel_units(split.units(), 2 * cpu::attention_work(sh), [&](int u) { cpu::run_best<BackwardUnit>(A, u); });
   if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { finish_keys(A, bh); });
 }

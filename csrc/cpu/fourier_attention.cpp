@@ -92,6 +92,7 @@
 #include "sinc_simd.h"
 #include "threads.h"
 #include "attention_tiles.h"
+#include "scratch.h"
 
 namespace ff::backend {
 namespace {
@@ -940,7 +941,7 @@ void fourier_attention_backward(const AttentionShape& sh, const float* q, const 
   const cpu::TiledLayout lk(sh.D, cpu::key_tile(sh.D, sh.Dv), sh.Nk);
   const int ldv = (sh.Dv + 15) / 16 * 16;
   // uninitialised: every unit clears its own part
-  const cpu::UninitFloats part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
+  const cpu::Scratch part(size_t(split.units()) * (lk.size() + size_t(sh.Nk) * ldv));
   std::vector<double> dR_rows(size_t(split.units()) * sh.D), dR_keys(size_t(slices) * sh.D);
   const int a = stable ? 0 : scale_root(power, 0, 0.0f, eps);
   const BwdArgs A{{&sh, q, k, v, R, power, eps, stable},

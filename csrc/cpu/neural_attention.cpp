@@ -30,6 +30,7 @@
 #include "../common/neural_score.h"
 #include "attention_tiles.h"
 #include "online_softmax.h"
+#include "scratch.h"
 #include "simd.h"
 #include "threads.h"
 
@@ -296,9 +297,9 @@ void neural_attention_backward(const AttentionShape& sh, const float* a, const f
     // dc's rows are written a whole vector at a time, up to the last key's vector (16 floats).
     const int ldk = (sh.Nk + 15) / 16 * 16 + 16, ldv = (sh.Dv + 15) / 16 * 16;
     const size_t part_elems = size_t(M1) * ldk + size_t(sh.Nk) * ldv;
-    std::vector<float> part(size_t(split.units()) * part_elems);
+    const cpu::Scratch part(size_t(split.units()) * part_elems);  // every unit clears its own part
     std::vector<double> wpart(size_t(split.units()) * mlp.params());
-    const BwdArgs A{&sh, a, c, v, &mlp, out, lse, dout, da, dc, dv, split, M1, ldk, ldv, part.data(), wpart.data()};
+    const BwdArgs A{&sh, a, c, v, &mlp, out, lse, dout, da, dc, dv, split, M1, ldk, ldv, part.get(), wpart.data()};
     cpu::parallel_units(split.units(), 2 * neural_work(sh, M1, M2),
                         [&](int u) { cpu::run_best<BackwardUnit<M1, M2>>(A, u); });
     if (split.chunks > 1) cpu::parallel_units(slices, cpu::attention_work(sh), [&](int bh) { finish_keys(A, bh); });
