@@ -12,7 +12,7 @@
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
 // sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
-// reduction, ~3x slower).
+// reduction by pi, then the same polynomials: ~2.6x the operations).
 //
 // Cost model. Per (i, j, d) the forward's sinc products are 5 add/sub + 2 FMA + 5 mul (7 on
 // the multiply/FMA pipes), the backward's 8 add/sub + 4 FMA + 11 mul + 2 add (15 on those
