@@ -12,7 +12,9 @@
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
 // sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
-// reduction by pi, then the same polynomials: ~2.6x the operations).
+// reduction by pi, then the same polynomials: ~2.6x the operations); in the default mode feature
+// by feature (Keys::for_blocks_split: a block's features within the bound stay on the bounded
+// path), in stable mode for the whole block.
 //
 // Cost model. Per (i, j, d) the forward's sinc products are 5 add/sub + 2 FMA + 5 mul (7 on
 // the multiply/FMA pipes), the backward's 8 add/sub + 4 FMA + 11 mul + 2 add (15 on those
@@ -115,6 +117,23 @@ constexpr float kNoMax = -1e30f;  // stable: "-infinity" for exponents (differen
 // so large that S + eps or the products with V could overflow (n max|v| 2^(p a) and eps 2^(p a) stay below 2^120):
 // common/fourier_math.h scale_root, shared with the cuda kernel.
 
+// A block's features in the order its loops take them (Keys::for_blocks_split): the first
+// `bounded` within the polynomial's bound, then the others; order is empty (identity) until a
+// block needs it.
+struct DimSplit {
+  int bounded;
+  std::vector<int> order;
+};
+
+// The feature at position t of a loop: d = t, or order[t].
+struct InOrder {
+  int operator()(int t) const { return t; }
+};
+struct Reordered {
+  const int* order;
+  int operator()(int t) const { return order[t]; }
+};
+
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
 // v's is 0), or (forward) v as rows of ldv = Dv rounded up to W (copied only when Dv is not a
@@ -202,6 +221,41 @@ struct Keys {
     return true;
   }
 
+  // body(jb, jlim, split) for the blocks of keys in [jbeg, jend) (jbeg a multiple of kKeyBlock):
+  // split.bounded = D where the whole block is within the polynomial's bound (a vector check),
+  // else the features within it for every key of the block, split.order[0, bounded), followed by
+  // the others, split.order[bounded, D), each ascending. The default mode's loops take the bounded
+  // path for the first and the general path (~2.6x the operations) for the others only: with
+  // q and k of a freshly initialised model, R = 2, 97% of (row, block) pairs hold some feature
+  // out of bound, but only 27% of their features are.
+  template <class V, class Body>
+  void for_blocks_split(const float* a, int jbeg, int jend, const Body& body) const {
+    DimSplit split{D, {}};
+    for (int jb = jbeg; jb < jend; jb += kKeyBlock) {
+      const int jlim = std::min(jb + kKeyBlock, jend), blk = jb / kKeyBlock;
+      if (bounded<V>(a, blk)) {
+        split.bounded = D;
+      } else {
+        if (split.order.empty()) split.order.resize(2 * size_t(D));
+        const float* l = lo.data() + size_t(blk) * D;
+        const float* h = hi.data() + size_t(blk) * D;
+        // without branches (whether a feature is in bound varies at random from row to row): each
+        // d written to both lists, kept where its list's count advances; the second list (in
+        // order's upper half) then moved behind the first
+        int* others = split.order.data() + D;
+        int in = 0, out = 0;
+        for (int d = 0; d < D; ++d) {
+          const bool ok = (a[d] - l[d] <= kSincBound) & (h[d] - a[d] <= kSincBound);
+          split.order[in] = d, others[out] = d;
+          in += ok, out += !ok;
+        }
+        std::copy(others, others + out, split.order.data() + in);
+        split.bounded = in;
+      }
+      body(jb, jlim, split);
+    }
+  }
+
   // body(jb, jlim, bounded) for the blocks of keys in [jbeg, jend) (jbeg a multiple of
   // kKeyBlock), bounded a std::bool_constant.
   template <class V, class Body>
@@ -272,25 +326,49 @@ void differences(const float* a, const float* b, int ld, int d, typename V::T* x
   for (int n = 0; n < N; ++n) x[n] = V::sub(ad, V::load(b + size_t(d) * ld + n * V::W));
 }
 
+// lo *= prod s over the first half of the positions [t0, t1), hi *= prod s over the second half
+// (and the odd last one), feature d = ord(t) at position t.
+template <class V, bool Bounded, int N, class Order>
+void sinc_product_range(const float* a, const float* b, int ld, const Order& ord, int t0, int t1, typename V::T* lo,
+                        typename V::T* hi) {
+  using T = typename V::T;
+  T x[2 * N], s[2 * N];
+  const int mid = (t1 - t0) / 2;
+  for (int i = 0; i < mid; ++i) {
+    differences<V, N>(a, b, ld, ord(t0 + i), x);
+    differences<V, N>(a, b, ld, ord(t0 + mid + i), x + N);
+    cpu::sinc<V, Bounded, 2 * N>(x, s);
+    for (int n = 0; n < N; ++n) lo[n] = V::mul(lo[n], s[n]), hi[n] = V::mul(hi[n], s[N + n]);
+  }
+  if ((t1 - t0) % 2) {
+    differences<V, N>(a, b, ld, ord(t1 - 1), x);
+    cpu::sinc<V, Bounded, N>(x, s);
+    for (int n = 0; n < N; ++n) hi[n] = V::mul(hi[n], s[n]);
+  }
+}
+
 // k = one * prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
 // both halves and all N in lockstep (2N independent chains).
 template <class V, bool Bounded, int N>
 void sinc_products(const float* a, const float* b, int ld, int D, typename V::T one, typename V::T* k) {
-  using T = typename V::T;
-  T lo[N], hi[N], x[2 * N], s[2 * N];
+  typename V::T lo[N], hi[N];
   for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
-  const int mid = D / 2;
-  for (int i = 0; i < mid; ++i) {
-    differences<V, N>(a, b, ld, i, x);
-    differences<V, N>(a, b, ld, mid + i, x + N);
-    cpu::sinc<V, Bounded, 2 * N>(x, s);
-    for (int n = 0; n < N; ++n) lo[n] = V::mul(lo[n], s[n]), hi[n] = V::mul(hi[n], s[N + n]);
-  }
-  if (D % 2) {
-    differences<V, N>(a, b, ld, D - 1, x);
-    cpu::sinc<V, Bounded, N>(x, s);
-    for (int n = 0; n < N; ++n) hi[n] = V::mul(hi[n], s[n]);
-  }
+  sinc_product_range<V, Bounded, N>(a, b, ld, InOrder{}, 0, D, lo, hi);
+  for (int n = 0; n < N; ++n) k[n] = V::mul(lo[n], hi[n]);
+}
+
+// The same product for a block whose features split (Keys::for_blocks_split): all bounded or all
+// general as above, else the bounded features' product, then the others'.
+template <class V, int N>
+void sinc_products(const float* a, const float* b, int ld, int D, const DimSplit& sp, typename V::T one,
+                   typename V::T* k) {
+  if (sp.bounded == D) return sinc_products<V, true, N>(a, b, ld, D, one, k);
+  if (sp.bounded == 0) return sinc_products<V, false, N>(a, b, ld, D, one, k);
+  typename V::T lo[N], hi[N];
+  for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
+  const Reordered ord{sp.order.data()};
+  sinc_product_range<V, true, N>(a, b, ld, ord, 0, sp.bounded, lo, hi);
+  sinc_product_range<V, false, N>(a, b, ld, ord, sp.bounded, D, lo, hi);
   for (int n = 0; n < N; ++n) k[n] = V::mul(lo[n], hi[n]);
 }
 
@@ -353,11 +431,11 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
   constexpr int W = V::W;
   T S = V::zero();
   const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks_split<V>(a, jbeg, jend, [&](int jb, int jlim, const DimSplit& sp) {
     for_key_groups<W, kFwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N];
-      sinc_products<V, decltype(bounded)::value, N>(a, b0 + j0, ks.lb.ld, ks.D, V::set(one), k);
+      sinc_products<V, N>(a, b0 + j0, ks.lb.ld, ks.D, sp, V::set(one), k);
       for (int n = 0; n < N; ++n) {
         T kp1, K = kernel_power<V>(k[n], p, kp1);
         if (j0 + (n + 1) * W > jend) K = V::keep(V::lanes_below(jend - j0 - n * W), K);
@@ -514,46 +592,70 @@ void add_t(typename V::T t, int d, float* tq, float* tk, int ldk) {
   V::store(at, V::add(V::load(at), t));
 }
 
+// Positions [t0, t1) of pass A in the order ord: s and pw at position t, pre carried.
+template <class V, bool Bounded, int N, class Order>
+void pass_a_range(const float* a, const float* b, int ld, const Order& ord, int t0, int t1, RowScratch& rs,
+                  typename V::T* pre) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T x[N], s[N], ds[N];
+  for (int t = t0; t < t1; ++t) {
+    differences<V, N>(a, b, ld, ord(t), x);
+    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
+    for (int n = 0; n < N; ++n) {
+      V::store(rs.s.data() + (t * N + n) * W, s[n]);
+      V::store(rs.pw.data() + (t * N + n) * W, V::mul(pre[n], ds[n]));
+      pre[n] = V::mul(pre[n], s[n]);
+    }
+  }
+}
+
 // Pass A for N key vectors in lockstep: s_d and pre_d s'_d (pre_d = prod_{d' < d} s_d') into
 // rs, d up; returns the products k.
 template <class V, bool Bounded, int N>
 void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T* k) {
-  using T = typename V::T;
-  constexpr int W = V::W;
   // the products live in a local array: k itself may alias the float stores below (__m256 is
   // a may_alias type), which made the compiler store it back on every step
-  T x[N], s[N], ds[N], pre[N];
+  typename V::T pre[N];
   for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
-  for (int d = 0; d < D; ++d) {
-    differences<V, N>(a, b, ld, d, x);
-    cpu::sinc_and_derivative<V, Bounded, N>(x, s, ds);
-    for (int n = 0; n < N; ++n) {
-      V::store(rs.s.data() + (d * N + n) * W, s[n]);
-      V::store(rs.pw.data() + (d * N + n) * W, V::mul(pre[n], ds[n]));
-      pre[n] = V::mul(pre[n], s[n]);
-    }
-  }
+  pass_a_range<V, Bounded, N>(a, b, ld, InOrder{}, 0, D, rs, pre);
+  for (int n = 0; n < N; ++n) k[n] = pre[n];
+}
+
+// Pass A for a block whose features split (Keys::for_blocks_split): the bounded features first,
+// in sp.order, whose positions pass B walks back.
+template <class V, int N>
+void pass_a(const float* a, const float* b, int ld, int D, const DimSplit& sp, RowScratch& rs, typename V::T* k) {
+  if (sp.bounded == D) return pass_a<V, true, N>(a, b, ld, D, rs, k);
+  if (sp.bounded == 0) return pass_a<V, false, N>(a, b, ld, D, rs, k);
+  typename V::T pre[N];
+  for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
+  const Reordered ord{sp.order.data()};
+  pass_a_range<V, true, N>(a, b, ld, ord, 0, sp.bounded, rs, pre);
+  pass_a_range<V, false, N>(a, b, ld, ord, sp.bounded, D, rs, pre);
   for (int n = 0; n < N; ++n) k[n] = pre[n];
 }
 
 // Pass B, d down: the suffix chains seeded with coef give t_d = coef pre_d s'_d suf_d, added to
-// Tk (per key vector) and, summed over the N vectors, to Tq.
-template <class V, int N>
-void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk) {
+// Tk (per key vector) and, summed over the N vectors, to Tq (positions D - 1 down to 0 of pass
+// A's order ord: Tk and Tq at feature d = ord(t)).
+template <class V, int N, class Order = InOrder>
+void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk, const Order& ord = {}) {
   using T = typename V::T;
   constexpr int W = V::W;
   T suf[N];
   for (int n = 0; n < N; ++n) suf[n] = coef[n];
-  for (int d = D - 1; d >= 0; --d) {
+  for (int t = D - 1; t >= 0; --t) {
+    const int d = ord(t);
     T tsum = V::zero();
     for (int n = 0; n < N; ++n) {
       // t once, then added (V::unfused): contracted, the compiler would recompute t = pw suf
       // in two FMAs (into Tk and the sum for Tq), a multiply-pipe operation more per (i, j, d)
-      const T t = V::unfused(V::mul(V::load(rs.pw.data() + (d * N + n) * W), suf[n]));
-      suf[n] = V::mul(suf[n], V::load(rs.s.data() + (d * N + n) * W));
+      const T tv = V::unfused(V::mul(V::load(rs.pw.data() + (t * N + n) * W), suf[n]));
+      suf[n] = V::mul(suf[n], V::load(rs.s.data() + (t * N + n) * W));
       float* at = tk + size_t(d) * ldk + n * W;
-      V::store(at, V::add(V::load(at), t));
-      tsum = n ? V::add(tsum, t) : t;
+      V::store(at, V::add(V::load(at), tv));
+      tsum = n ? V::add(tsum, tv) : tv;
     }
     V::store(rs.tq.data() + d * W, V::add(V::load(rs.tq.data() + d * W), tsum));
   }
@@ -637,11 +739,11 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
   const T delta = V::set(in.delta);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
-  ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks_split<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, const DimSplit& sp) {
     for_key_groups<W, kBwdGroup>(jb, jlim, [&](int j0, auto nvec) {
       constexpr int N = decltype(nvec)::value;
       T k[N], coef[N];
-      pass_a<V, decltype(bounded)::value, N>(in.a, b0 + j0, ks.lb.ld, ks.D, rs, k);
+      pass_a<V, N>(in.a, b0 + j0, ks.lb.ld, ks.D, sp, rs, k);
       for (int n = 0; n < N; ++n) {
         const int j = j0 + n * W;
         T kp1;
@@ -658,7 +760,11 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         V::store(prow + (j - in.jbeg), P);
         coef[n] = coef_n;
       }
-      pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
+      if (sp.bounded == ks.D || sp.bounded == 0) {
+        pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
+      } else {
+        pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld, Reordered{sp.order.data()});
+      }
     });
   });
 }
