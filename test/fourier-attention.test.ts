@@ -125,17 +125,19 @@ describe(`fourierAttention on ${device()}`, () => {
   });
 
   // R per feature in (0.5, 6) with inputs in (-0.8, 0.8): in a block of keys some features stay
-  // within the cpu polynomial's bound |x| <= 4.25 and others do not, so the default mode's loops
-  // take the two paths feature by feature, in a reordered product (odd D: an odd count of each).
-  test('blocks with some features beyond the sinc polynomial bound, D 16 and 37', () => {
-    for (const [D, causal, seed] of [
-      [16, true, 811],
-      [37, false, 812],
-    ] as const) {
-      const c = { B: 1, H: 2, Nq: 70, Nk: 150, D, Dv: 5, RShape: [D], rLo: 0.5, rHi: 6 };
-      check({ ...c, Nq: causal ? 150 : 70, opts: { causal } }, seed);
-    }
-  });
+  // within the cpu polynomial's bound |x| <= 4.25 and others do not, so the loops take the two
+  // paths feature by feature, in a reordered product (odd D: an odd count of each).
+  for (const stable of [false, true]) {
+    test(`blocks with some features beyond the sinc polynomial bound, D 16 and 37, stable ${stable}`, () => {
+      for (const [D, causal, seed] of [
+        [16, true, 811],
+        [37, false, 812],
+      ] as const) {
+        const c = { B: 1, H: 2, Nq: causal ? 150 : 70, Nk: 150, D, Dv: 5, RShape: [D], rLo: 0.5, rHi: 6 };
+        check({ ...c, opts: { causal, stable } }, seed + (stable ? 10 : 0));
+      }
+    });
+  }
 
   test('q == k: every K_ii = 1', () => {
     ff.tidy(() => {

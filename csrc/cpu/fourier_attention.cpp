@@ -12,9 +12,8 @@
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
 // sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
-// reduction by pi, then the same polynomials: ~2.6x the operations); in the default mode feature
-// by feature (Keys::for_blocks_split: a block's features within the bound stay on the bounded
-// path), in stable mode for the whole block.
+// reduction by pi, then the same polynomials: ~2.6x the operations), feature by feature
+// (Keys::for_blocks_split: a block's features within the bound stay on the bounded path).
 //
 // Cost model. Per (i, j, d) the forward's sinc products are 5 add/sub + 2 FMA + 5 mul (7 on
 // the multiply/FMA pipes), the backward's 8 add/sub + 4 FMA + 11 mul + 2 add (15 on those
@@ -224,7 +223,7 @@ struct Keys {
   // body(jb, jlim, split) for the blocks of keys in [jbeg, jend) (jbeg a multiple of kKeyBlock):
   // split.bounded = D where the whole block is within the polynomial's bound (a vector check),
   // else the features within it for every key of the block, split.order[0, bounded), followed by
-  // the others, split.order[bounded, D), each ascending. The default mode's loops take the bounded
+  // the others, split.order[bounded, D), each ascending. The loops (both modes) take the bounded
   // path for the first and the general path (~2.6x the operations) for the others only: with
   // q and k of a freshly initialised model, R = 2, 97% of (row, block) pairs hold some feature
   // out of bound, but only 27% of their features are.
@@ -253,20 +252,6 @@ struct Keys {
         split.bounded = in;
       }
       body(jb, jlim, split);
-    }
-  }
-
-  // body(jb, jlim, bounded) for the blocks of keys in [jbeg, jend) (jbeg a multiple of
-  // kKeyBlock), bounded a std::bool_constant.
-  template <class V, class Body>
-  void for_blocks(const float* a, int jbeg, int jend, const Body& body) const {
-    for (int jb = jbeg; jb < jend; jb += kKeyBlock) {
-      const int jlim = std::min(jb + kKeyBlock, jend);
-      if (bounded<V>(a, jb / kKeyBlock)) {
-        body(jb, jlim, std::true_type{});
-      } else {
-        body(jb, jlim, std::false_type{});
-      }
     }
   }
 };
@@ -374,16 +359,35 @@ void sinc_products(const float* a, const float* b, int ld, int D, const DimSplit
 
 // The same product as mantissa m and exponent e (stable mode), renormalised after every
 // factor (|m| in [1, 2) times any normal |s| <= 1 stays normal), in the backward's order.
-template <class V, bool Bounded>
-void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename V::T& m, typename V::T& e) {
-  m = V::set(1.0f), e = V::zero();
-  for (int d = 0; d < D; ++d) {
+template <class V, bool Bounded, class Order>
+void sinc_product_scaled_range(const float* a, const float* b, int ld, const Order& ord, int t0, int t1,
+                               typename V::T& m, typename V::T& e) {
+  for (int t = t0; t < t1; ++t) {
     typename V::T x, s;
-    differences<V, 1>(a, b, ld, d, &x);
+    differences<V, 1>(a, b, ld, ord(t), &x);
     cpu::sinc<V, Bounded, 1>(&x, &s);
     m = V::mul(m, s);
     renormalize<V>(m, e);
   }
+}
+
+template <class V, bool Bounded>
+void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename V::T& m, typename V::T& e) {
+  m = V::set(1.0f), e = V::zero();
+  sinc_product_scaled_range<V, Bounded>(a, b, ld, InOrder{}, 0, D, m, e);
+}
+
+// The same for a block whose features split (Keys::for_blocks_split), in the order the stable
+// backward's pass A takes them.
+template <class V>
+void sinc_product_scaled(const float* a, const float* b, int ld, int D, const DimSplit& sp, typename V::T& m,
+                         typename V::T& e) {
+  if (sp.bounded == D) return sinc_product_scaled<V, true>(a, b, ld, D, m, e);
+  if (sp.bounded == 0) return sinc_product_scaled<V, false>(a, b, ld, D, m, e);
+  m = V::set(1.0f), e = V::zero();
+  const Reordered ord{sp.order.data()};
+  sinc_product_scaled_range<V, true>(a, b, ld, ord, 0, sp.bounded, m, e);
+  sinc_product_scaled_range<V, false>(a, b, ld, ord, sp.bounded, D, m, e);
 }
 
 // Groups of G key vectors (G = 2, 3 or 4), then (G = 4) one of 3, then 2, then 1, from jb below
@@ -452,10 +456,10 @@ float kernel_row(const Keys& ks, const float* a, int jbeg, int jend, int p, floa
 template <class V, class Body>
 void for_kernels_stable(const Keys& ks, const float* a, int jbeg, int jend, int p, const Body& body) {
   const float* b0 = ks.b_tile(jbeg);
-  ks.template for_blocks<V>(a, jbeg, jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks_split<V>(a, jbeg, jend, [&](int jb, int jlim, const DimSplit& sp) {
     for (int j0 = jb; j0 < jlim; j0 += V::W) {
       typename V::T m, e, Km, Ke, pm, pe;
-      sinc_product_scaled<V, decltype(bounded)::value>(a, b0 + j0, ks.lb.ld, ks.D, m, e);
+      sinc_product_scaled<V>(a, b0 + j0, ks.lb.ld, ks.D, sp, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       body(j0, Km, Ke);
     }
@@ -663,37 +667,53 @@ void pass_b(const typename V::T* coef, int D, RowScratch& rs, float* tk, int ldk
 
 // Stable pass A: one prefix chain as mantissa/exponent, renormalised after every factor; the
 // exponent of pre_d goes to rs.ex. Returns k = m 2^e.
-template <class V, bool Bounded>
-void pass_a_stable(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T& m, typename V::T& e) {
+// (Positions [t0, t1) in the order ord, stored at position t.) The features split as in the
+// default mode's pass A (Keys::for_blocks_split), in sinc_product_scaled's order.
+template <class V, bool Bounded, class Order>
+void pass_a_stable_range(const float* a, const float* b, int ld, const Order& ord, int t0, int t1, RowScratch& rs,
+                         typename V::T& m, typename V::T& e) {
   using T = typename V::T;
   constexpr int W = V::W;
-  m = V::set(1.0f), e = V::zero();
-  for (int d = 0; d < D; ++d) {
+  for (int t = t0; t < t1; ++t) {
     T x, s, ds;
-    differences<V, 1>(a, b, ld, d, &x);
+    differences<V, 1>(a, b, ld, ord(t), &x);
     cpu::sinc_and_derivative<V, Bounded, 1>(&x, &s, &ds);
-    V::store(rs.s.data() + d * W, s);
-    V::store(rs.pw.data() + d * W, V::mul(m, ds));
-    V::store(rs.ex.data() + d * W, e);
+    V::store(rs.s.data() + t * W, s);
+    V::store(rs.pw.data() + t * W, V::mul(m, ds));
+    V::store(rs.ex.data() + t * W, e);
     m = V::mul(m, s);
     renormalize<V>(m, e);
   }
 }
 
+template <class V>
+void pass_a_stable(const float* a, const float* b, int ld, int D, const DimSplit& sp, RowScratch& rs, typename V::T& m,
+                   typename V::T& e) {
+  m = V::set(1.0f), e = V::zero();
+  if (sp.bounded == D || sp.bounded == 0) {
+    if (sp.bounded == D) return pass_a_stable_range<V, true>(a, b, ld, InOrder{}, 0, D, rs, m, e);
+    return pass_a_stable_range<V, false>(a, b, ld, InOrder{}, 0, D, rs, m, e);
+  }
+  const Reordered ord{sp.order.data()};
+  pass_a_stable_range<V, true>(a, b, ld, ord, 0, sp.bounded, rs, m, e);
+  pass_a_stable_range<V, false>(a, b, ld, ord, sp.bounded, D, rs, m, e);
+}
+
 // Stable pass B: the suffix chain seeded with coef = cm 2^ce, renormalised after every factor;
 // t_d = pw_d suf_d 2^(e_pre + e_suf).
-template <class V>
-void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, float* tk, int ldk) {
+template <class V, class Order = InOrder>
+void pass_b_stable(typename V::T cm, typename V::T ce, int D, RowScratch& rs, float* tk, int ldk,
+                   const Order& ord = {}) {
   using T = typename V::T;
   constexpr int W = V::W;
   renormalize<V>(cm, ce);  // from the first step: cm s_d of a small cm could be subnormal
-  for (int d = D - 1; d >= 0; --d) {
+  for (int t = D - 1; t >= 0; --t) {
     // ldexp, not a multiply by pow2: t below 2^-126 stays subnormal (dq = t R with R ~ 1e8 is
     // a normal float again); where t is normal the bits are the same.
-    const T t = V::ldexp(V::mul(V::load(rs.pw.data() + d * W), cm), V::add(V::load(rs.ex.data() + d * W), ce));
-    cm = V::mul(cm, V::load(rs.s.data() + d * W));
+    const T tv = V::ldexp(V::mul(V::load(rs.pw.data() + t * W), cm), V::add(V::load(rs.ex.data() + t * W), ce));
+    cm = V::mul(cm, V::load(rs.s.data() + t * W));
     renormalize<V>(cm, ce);
-    add_t<V>(t, d, rs.tq.data(), tk, ldk);
+    add_t<V>(tv, ord(t), rs.tq.data(), tk, ldk);
   }
 }
 
@@ -780,10 +800,10 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
   const T delta = V::set(in.delta), delta_lo = V::set(in.delta_lo), sexp = V::set(nm.e);
   const float* b0 = ks.b_tile(in.jbeg);
   float* tk0 = tk + A.lk.tile_origin(in.jbeg);
-  ks.template for_blocks<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, auto bounded) {
+  ks.template for_blocks_split<V>(in.a, in.jbeg, in.jend, [&](int jb, int jlim, const DimSplit& sp) {
     for (int j0 = jb; j0 < jlim; j0 += W) {
       T m, e, Km, Ke, pm, pe;
-      pass_a_stable<V, decltype(bounded)::value>(in.a, b0 + j0, ks.lb.ld, ks.D, rs, m, e);
+      pass_a_stable<V>(in.a, b0 + j0, ks.lb.ld, ks.D, sp, rs, m, e);
       kernel_power_scaled<V>(m, e, p, Km, Ke, pm, pe);
       const T dp = V::load(in.dp + (j0 - in.jbeg));
       T P = V::ldexp(V::mul(Km, V::set(invF)), V::sub(Ke, sexp));  // subnormal P kept (P dout may be normal)
@@ -801,7 +821,11 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
       V::store(prow + (j0 - in.jbeg), P);
-      pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld);
+      if (sp.bounded == ks.D || sp.bounded == 0) {
+        pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld);
+      } else {
+        pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld, Reordered{sp.order.data()});
+      }
     }
   });
 }
