@@ -438,6 +438,43 @@ const CASES: { why: string; property: string; case: unknown }[] = [
       view: 'none',
     },
   },
+  {
+    why: "seed 20261208 case 834 (shrunk): the test's own bound, R = 1e30 stable: one key's K bounded near e^-6721, the other's spanning [0, e^-800]; the first key's bound underflowed to 0 in the row's units and ratioRange left its v out of the range (cpu and cuda-emu were right)",
+    property: 'fourierAttention',
+    case: {
+      backward: false,
+      causal: false,
+      stable: true,
+      dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 15, Dv: 1 },
+      power: 18,
+      rForm: 'scalar',
+      R: { kind: 'constant', scale: 1e30, seed: 0 },
+      q: { kind: 'uniform', scale: 1e-25, seed: 0 },
+      k: { kind: 'spread', scale: 0.5, seed: 394993613 },
+      v: { kind: 'uniform', scale: 1, seed: 0 },
+      dout: { kind: 'uniform', scale: 1e-30, seed: 0 },
+      view: 'slice',
+    },
+  },
+  {
+    why: "seed 20261209 case 866 (shrunk): the test's own bound again: a key's weight bound of 2e-296 times a v of 3e-31 underflowed to 0 in ratioRange's float64 sum (now in units of max |v|)",
+    property: 'fourierAttention',
+    case: {
+      backward: false,
+      causal: false,
+      stable: true,
+      dims: { B: 1, H: 1, Nq: 1, Nk: 2, D: 27, Dv: 1 },
+      power: 48,
+      eps: 0,
+      rForm: 'scalar',
+      R: { kind: 'constant', scale: 10000000, seed: 0 },
+      q: { kind: 'uniform', scale: 0.5, seed: 863666929 },
+      k: { kind: 'positive', scale: 0.5, seed: 2130706418 },
+      v: { kind: 'uniform', scale: 1e-30, seed: 1248056282 },
+      dout: { kind: 'uniform', scale: 1, seed: 0 },
+      view: 'none',
+    },
+  },
 ];
 
 let tmp: string;

@@ -216,6 +216,12 @@ export function ratioRange(
   hi: ArrayLike<number>,
   c: number,
 ): [number, number] {
+  // y in units of max |y|: a weight of 1e-296 (a key e^-680 below the row's largest bound) times
+  // a v of 1e-30 underflowed to 0 in float64, and the candidate where that key carries the row
+  // came out 0 instead of its v.
+  let ymax = 0;
+  for (let j = 0; j < y.length; j++) ymax = Math.max(ymax, Math.abs(y[j]));
+  const scale = ymax > 0 && Number.isFinite(ymax) ? ymax : 1;
   const best = (sign: number): number => {
     const n = y.length;
     const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => sign * (y[b] - y[a]));
@@ -223,17 +229,17 @@ export function ratioRange(
     let num = 0,
       den = c;
     for (let j = 0; j < n; j++) {
-      num += lo[j] * y[j];
+      num += lo[j] * (y[j] / scale);
       den += lo[j];
     }
     let out = den > 0 ? sign * (num / den) : -Infinity;
     for (let t = 0; t < n; t++) {
       const j = order[t];
-      num += (hi[j] - lo[j]) * y[j];
+      num += (hi[j] - lo[j]) * (y[j] / scale);
       den += hi[j] - lo[j];
       if (den > 0) out = Math.max(out, sign * (num / den));
     }
-    return out === -Infinity ? NaN : sign * out;
+    return out === -Infinity ? NaN : sign * out * scale;
   };
   return [best(-1), best(1)];
 }
@@ -329,6 +335,17 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
         const hExact = new Float64Array(Dv);
         for (let j = 0; j < n; j++)
           for (let e = 0; e < Dv; e++) hExact[e] += P[j] * p.v[((b * H + h) * Nk + j) * Dv + e];
+        // Keys whose upper bound underflowed in units of exp(M) (hi = 0, log Khi finite) get no
+        // weight from ratioRange. A key's weight in the row is at most exp(log Khi_j - LOmax),
+        // LOmax the row's largest log lower bound: that much of |v_j| + max|v| is added; where no
+        // K of the row is bounded away from 0 (LOmax = -inf), such a key may carry the whole row,
+        // and its v joins the range (R = 1e30 in stable mode: features with |x| ~ 1e5 bound one
+        // key's K near its exact e^-6721, while the float argument no longer determines the
+        // factors of the other, whose bounds span [0, e^-800]).
+        let LOmax = -Infinity;
+        for (let j = 0; j < n; j++) LOmax = Math.max(LOmax, pairs[j].logKlo);
+        const lost: number[] = [];
+        for (let j = 0; j < n; j++) if (hi[j] === 0 && pairs[j].logKhi > -Infinity) lost.push(j);
         const dh = new Float64Array(Dv);
         for (let e = 0; e < Dv; e++) {
           let vmax = 0;
@@ -346,6 +363,15 @@ export function attentionBounds(p: AttentionProblem): AttentionBounds {
             for (let j = 0; j < n; j++) dev += (hi[j] - Math.abs(Kt[j])) * Math.abs(y[j] - hExact[e]);
             const spread = den > 0 ? dev / den : Infinity;
             [l, u] = [hExact[e] - spread, hExact[e] + spread];
+          }
+          for (const j of lost) {
+            const yj = p.v[((b * H + h) * Nk + j) * Dv + e];
+            if (LOmax === -Infinity) {
+              [l, u] = [Math.min(l, yj), Math.max(u, yj)];
+            } else {
+              const w = Math.exp(pairs[j].logKhi - LOmax) * (Math.abs(yj) + vmax);
+              [l, u] = [l - w, u + w];
+            }
           }
           // eps = 0 and a row whose sum may underflow to 0: the documented result is 0.
           if (!stable && p.eps === 0 && lo.subarray(0, n).every((x) => x === 0))
