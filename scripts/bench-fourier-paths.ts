@@ -9,7 +9,7 @@
 //   npx ts-node --transpile-only scripts/bench-fourier-paths.ts [--threads 2] [--rounds 3]
 import { Command } from 'commander';
 import * as ff from '../lib';
-import { MODEL_SHAPES, LENGTH_SHAPES, type Shape } from './bench/attention';
+import { attentionCase, MODEL_SHAPES, LENGTH_SHAPES, type Shape } from './bench/attention';
 import { describeMachine, ourIsa } from './bench/machine';
 import { median } from './bench/stats';
 import { timeRuns } from './bench/timing';
@@ -29,29 +29,6 @@ const shapes: Shape[] = [
 const budget = { targetMs: 300, minRuns: 2, maxRuns: 200 };
 
 type Kind = 'fourier' | 'dot';
-function runner(s: Shape, kind: Kind, r: number): { run: () => void; dispose: () => void } {
-  const { uniform } = ff.reference;
-  const n = s.B * s.H * s.N * s.D;
-  const shape = [s.B, s.H, s.N, s.D];
-  const q = ff.tensor(uniform(n, -r, r, 1), shape, { requiresGrad: true });
-  const k = ff.tensor(uniform(n, -r, r, 2), shape, { requiresGrad: true });
-  const v = ff.tensor(uniform(n, -1, 1, 3), shape, { requiresGrad: true });
-  const R = ff.tensor(uniform(s.H, 1.5, 2.5, 4), [s.H, 1], { requiresGrad: true });
-  const dout = ff.ones(shape);
-  const leaves = [q, k, v, R];
-  return {
-    run: () =>
-      ff.tidy(() => {
-        for (const t of leaves) t.grad = null;
-        const h =
-          kind === 'fourier'
-            ? ff.fourierAttention(q, k, v, R, { causal: s.causal })
-            : ff.dotProductAttention(q, k, v, { causal: s.causal });
-        h.backward(dout);
-      }),
-    dispose: () => [...leaves, dout].forEach((t) => t.dispose()),
-  };
-}
 
 const cases = shapes.flatMap((s) => [
   ...RANGES.map((r) => ({ s, kind: 'fourier' as Kind, r })),
@@ -62,7 +39,7 @@ const ratios = cases.map(() => [] as number[]);
 for (let round = 0; round < Number(o.rounds); round++) {
   process.stderr.write(`round ${round + 1} of ${o.rounds}\n`);
   cases.forEach((c, i) => {
-    const run = runner(c.s, c.kind, c.r);
+    const run = attentionCase(c.s, c.kind, 'cpu', c.r);
     times[i].push(median(timeRuns(run.run, 'cpu', budget).times_ms));
     run.dispose();
   });

@@ -61,14 +61,15 @@ export interface Case {
   dispose(): void;
 }
 
-export function attentionCase(s: Shape, kind: OurKind, device: ff.Device): Case {
+/** q and k uniform in (-qkRange, qkRange): 0.8 keeps Fourier's |R (q - k)| within its polynomial bound. */
+export function attentionCase(s: Shape, kind: OurKind, device: ff.Device, qkRange = 0.8): Case {
   const { uniform } = ff.reference;
   const n = s.B * s.H * s.N * s.D;
   const shape = [s.B, s.H, s.N, s.D];
   const F = s.D + (kind === 'flt' ? FLT_EXTRA_FEATURES : 0);
   const qk = [s.B, s.H, s.N, F];
-  const q = ff.tensor(uniform((n / s.D) * F, -0.8, 0.8, 1), qk, { device, requiresGrad: true });
-  const k = ff.tensor(uniform((n / s.D) * F, -0.8, 0.8, 2), qk, { device, requiresGrad: true });
+  const q = ff.tensor(uniform((n / s.D) * F, -qkRange, qkRange, 1), qk, { device, requiresGrad: true });
+  const k = ff.tensor(uniform((n / s.D) * F, -qkRange, qkRange, 2), qk, { device, requiresGrad: true });
   const v = ff.tensor(uniform(n, -1, 1, 3), shape, { device, requiresGrad: true });
   const R = ff.tensor(uniform(s.H, 1.5, 2.5, 4), [s.H, 1], { device, requiresGrad: true });
   const W = ff.orthogonalRandomFeatures(BENCH_RANDOM_FEATURES, F, { generator: new ff.Generator(5), device });
