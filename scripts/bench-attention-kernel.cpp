@@ -49,6 +49,7 @@ template <int N>
 void backward_loops(double ghz) {
   using namespace ff::backend;
   const int D = 16, ld = 272, W = VAvx2::W;
+  const DimSplit all_bounded{D, {}};  // every feature on the bounded path
   std::vector<float> a(D), b(size_t(D) * ld), tk(size_t(D) * ld, 0.0f);
   for (int d = 0; d < D; ++d) a[d] = 0.1f * std::sin(float(d));
   for (size_t i = 0; i < b.size(); ++i) b[i] = 0.2f * std::cos(float(i));
@@ -60,7 +61,7 @@ void backward_loops(double ghz) {
     const auto t0 = Clock::now();
     for (long it = 0; it < iters; ++it) {
       const int j0 = int(it % 8) * N * W % (256 - N * W);
-      pass_a<VAvx2, true, N>(a.data(), b.data() + j0, ld, D, rs, k);
+      pass_a<VAvx2, N>(a.data(), b.data() + j0, ld, D, all_bounded, rs, k);
       if (with_b) {
         for (int n = 0; n < N; ++n) coef[n] = VAvx2::mul(k[n], VAvx2::set(1e-3f));
         pass_b<VAvx2, N>(coef, D, rs, tk.data() + j0, ld);
@@ -78,6 +79,7 @@ template <int N>
 void forward_loop(double ghz) {
   using namespace ff::backend;
   const int D = 16, ld = 272, W = VAvx2::W;
+  const DimSplit all_bounded{D, {}};  // every feature on the bounded path
   std::vector<float> a(D), b(size_t(D) * ld);
   for (int d = 0; d < D; ++d) a[d] = 0.1f * std::sin(float(d));
   for (size_t i = 0; i < b.size(); ++i) b[i] = 0.2f * std::cos(float(i));
@@ -86,7 +88,7 @@ void forward_loop(double ghz) {
   const auto t0 = Clock::now();
   for (long it = 0; it < iters; ++it) {
     const int j0 = int(it % 8) * N * W % (256 - N * W);
-    sinc_products<VAvx2, true, N>(a.data(), b.data() + j0, ld, D, VAvx2::set(1.0f), k);
+    sinc_products<VAvx2, N>(a.data(), b.data() + j0, ld, D, all_bounded, VAvx2::set(1.0f), k);
     for (int n = 0; n < N; ++n) acc = VAvx2::add(acc, k[n]);
   }
   const double cycles = seconds_since(t0) * ghz * 1e9 / (double(iters) * N * D) + VAvx2::sum(acc) * 1e-30;

@@ -133,6 +133,28 @@ struct Reordered {
   int operator()(int t) const { return order[t]; }
 };
 
+// f(order) with the order a block's loops take its features in: InOrder where they all take one
+// path, else sp.order.
+template <class F>
+[[gnu::always_inline]] inline void with_order(int D, const DimSplit& sp, const F& f) {
+  if (sp.bounded == D || sp.bounded == 0) {
+    f(InOrder{});
+  } else {
+    f(Reordered{sp.order.data()});
+  }
+}
+
+// range(bounded, order, t0, t1) over a block's features, bounded a std::bool_constant: once over
+// [0, D) where they all take one path, else the bounded ones [0, sp.bounded) then the others.
+template <class Range>
+[[gnu::always_inline]] inline void for_feature_ranges(int D, const DimSplit& sp, const Range& range) {
+  if (sp.bounded == D) return range(std::true_type{}, InOrder{}, 0, D);
+  if (sp.bounded == 0) return range(std::false_type{}, InOrder{}, 0, D);
+  const Reordered ord{sp.order.data()};
+  range(std::true_type{}, ord, 0, sp.bounded);
+  range(std::false_type{}, ord, sp.bounded, D);
+}
+
 // One unit's keys: b = R k as [D][keys] and (backward) v as [Dv][keys] in tiles of T keys
 // (attention_tiles.h; b's padding repeats the last key, so it stays inside its block's bounds,
 // v's is 0), or (forward) v as rows of ldv = Dv rounded up to W (copied only when Dv is not a
@@ -332,28 +354,17 @@ void sinc_product_range(const float* a, const float* b, int ld, const Order& ord
   }
 }
 
-// k = one * prod_{d < D/2} s(a_d - b_jd) * prod_{d >= D/2} s(...) for N key vectors at b (= bT + j0),
-// both halves and all N in lockstep (2N independent chains).
-template <class V, bool Bounded, int N>
-void sinc_products(const float* a, const float* b, int ld, int D, typename V::T one, typename V::T* k) {
-  typename V::T lo[N], hi[N];
-  for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
-  sinc_product_range<V, Bounded, N>(a, b, ld, InOrder{}, 0, D, lo, hi);
-  for (int n = 0; n < N; ++n) k[n] = V::mul(lo[n], hi[n]);
-}
-
-// The same product for a block whose features split (Keys::for_blocks_split): all bounded or all
-// general as above, else the bounded features' product, then the others'.
+// k = one * prod_{t < D/2} s(a_d - b_jd) * prod_{t >= D/2} s(...) (d the feature at position t of
+// the block's order, for_feature_ranges: within each path's range, its halves) for N key vectors
+// at b (= bT + j0), both halves and all N in lockstep (2N independent chains).
 template <class V, int N>
 void sinc_products(const float* a, const float* b, int ld, int D, const DimSplit& sp, typename V::T one,
                    typename V::T* k) {
-  if (sp.bounded == D) return sinc_products<V, true, N>(a, b, ld, D, one, k);
-  if (sp.bounded == 0) return sinc_products<V, false, N>(a, b, ld, D, one, k);
   typename V::T lo[N], hi[N];
   for (int n = 0; n < N; ++n) lo[n] = one, hi[n] = V::set(1.0f);
-  const Reordered ord{sp.order.data()};
-  sinc_product_range<V, true, N>(a, b, ld, ord, 0, sp.bounded, lo, hi);
-  sinc_product_range<V, false, N>(a, b, ld, ord, sp.bounded, D, lo, hi);
+  for_feature_ranges(D, sp, [&](auto bounded, const auto& ord, int t0, int t1) {
+    sinc_product_range<V, decltype(bounded)::value, N>(a, b, ld, ord, t0, t1, lo, hi);
+  });
   for (int n = 0; n < N; ++n) k[n] = V::mul(lo[n], hi[n]);
 }
 
@@ -371,23 +382,15 @@ void sinc_product_scaled_range(const float* a, const float* b, int ld, const Ord
   }
 }
 
-template <class V, bool Bounded>
-void sinc_product_scaled(const float* a, const float* b, int ld, int D, typename V::T& m, typename V::T& e) {
-  m = V::set(1.0f), e = V::zero();
-  sinc_product_scaled_range<V, Bounded>(a, b, ld, InOrder{}, 0, D, m, e);
-}
-
-// The same for a block whose features split (Keys::for_blocks_split), in the order the stable
-// backward's pass A takes them.
+// The whole product, in the block's order (for_feature_ranges), as the stable backward's pass A
+// takes it.
 template <class V>
 void sinc_product_scaled(const float* a, const float* b, int ld, int D, const DimSplit& sp, typename V::T& m,
                          typename V::T& e) {
-  if (sp.bounded == D) return sinc_product_scaled<V, true>(a, b, ld, D, m, e);
-  if (sp.bounded == 0) return sinc_product_scaled<V, false>(a, b, ld, D, m, e);
   m = V::set(1.0f), e = V::zero();
-  const Reordered ord{sp.order.data()};
-  sinc_product_scaled_range<V, true>(a, b, ld, ord, 0, sp.bounded, m, e);
-  sinc_product_scaled_range<V, false>(a, b, ld, ord, sp.bounded, D, m, e);
+  for_feature_ranges(D, sp, [&](auto bounded, const auto& ord, int t0, int t1) {
+    sinc_product_scaled_range<V, decltype(bounded)::value>(a, b, ld, ord, t0, t1, m, e);
+  });
 }
 
 // Groups of G key vectors (G = 2, 3 or 4), then (G = 4) one of 3, then 2, then 1, from jb below
@@ -614,29 +617,18 @@ void pass_a_range(const float* a, const float* b, int ld, const Order& ord, int 
   }
 }
 
-// Pass A for N key vectors in lockstep: s_d and pre_d s'_d (pre_d = prod_{d' < d} s_d') into
-// rs, d up; returns the products k.
-template <class V, bool Bounded, int N>
-void pass_a(const float* a, const float* b, int ld, int D, RowScratch& rs, typename V::T* k) {
+// Pass A for N key vectors in lockstep: s_d and pre_d s'_d (pre_d the product of the factors
+// before d) into rs, in the block's order (for_feature_ranges), whose positions pass B walks back;
+// returns the products k.
+template <class V, int N>
+void pass_a(const float* a, const float* b, int ld, int D, const DimSplit& sp, RowScratch& rs, typename V::T* k) {
   // the products live in a local array: k itself may alias the float stores below (__m256 is
   // a may_alias type), which made the compiler store it back on every step
   typename V::T pre[N];
   for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
-  pass_a_range<V, Bounded, N>(a, b, ld, InOrder{}, 0, D, rs, pre);
-  for (int n = 0; n < N; ++n) k[n] = pre[n];
-}
-
-// Pass A for a block whose features split (Keys::for_blocks_split): the bounded features first,
-// in sp.order, whose positions pass B walks back.
-template <class V, int N>
-void pass_a(const float* a, const float* b, int ld, int D, const DimSplit& sp, RowScratch& rs, typename V::T* k) {
-  if (sp.bounded == D) return pass_a<V, true, N>(a, b, ld, D, rs, k);
-  if (sp.bounded == 0) return pass_a<V, false, N>(a, b, ld, D, rs, k);
-  typename V::T pre[N];
-  for (int n = 0; n < N; ++n) pre[n] = V::set(1.0f);
-  const Reordered ord{sp.order.data()};
-  pass_a_range<V, true, N>(a, b, ld, ord, 0, sp.bounded, rs, pre);
-  pass_a_range<V, false, N>(a, b, ld, ord, sp.bounded, D, rs, pre);
+  for_feature_ranges(D, sp, [&](auto bounded, const auto& ord, int t0, int t1) {
+    pass_a_range<V, decltype(bounded)::value, N>(a, b, ld, ord, t0, t1, rs, pre);
+  });
   for (int n = 0; n < N; ++n) k[n] = pre[n];
 }
 
@@ -690,13 +682,9 @@ template <class V>
 void pass_a_stable(const float* a, const float* b, int ld, int D, const DimSplit& sp, RowScratch& rs, typename V::T& m,
                    typename V::T& e) {
   m = V::set(1.0f), e = V::zero();
-  if (sp.bounded == D || sp.bounded == 0) {
-    if (sp.bounded == D) return pass_a_stable_range<V, true>(a, b, ld, InOrder{}, 0, D, rs, m, e);
-    return pass_a_stable_range<V, false>(a, b, ld, InOrder{}, 0, D, rs, m, e);
-  }
-  const Reordered ord{sp.order.data()};
-  pass_a_stable_range<V, true>(a, b, ld, ord, 0, sp.bounded, rs, m, e);
-  pass_a_stable_range<V, false>(a, b, ld, ord, sp.bounded, D, rs, m, e);
+  for_feature_ranges(D, sp, [&](auto bounded, const auto& ord, int t0, int t1) {
+    pass_a_stable_range<V, decltype(bounded)::value>(a, b, ld, ord, t0, t1, rs, m, e);
+  });
 }
 
 // Stable pass B: the suffix chain seeded with coef = cm 2^ce, renormalised after every factor;
@@ -780,11 +768,7 @@ void backward_row(const BwdArgs& A, const Keys& ks, const RowInputs& in, RowScra
         V::store(prow + (j - in.jbeg), P);
         coef[n] = coef_n;
       }
-      if (sp.bounded == ks.D || sp.bounded == 0) {
-        pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld);
-      } else {
-        pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld, Reordered{sp.order.data()});
-      }
+      with_order(ks.D, sp, [&](const auto& ord) { pass_b<V, N>(coef, ks.D, rs, tk0 + j0, A.lk.ld, ord); });
     });
   });
 }
@@ -821,11 +805,7 @@ void backward_row_stable(const BwdArgs& A, const Keys& ks, const RowInputs& in, 
         P = V::keep(valid, P), cm = V::keep(valid, cm);
       }
       V::store(prow + (j0 - in.jbeg), P);
-      if (sp.bounded == ks.D || sp.bounded == 0) {
-        pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld);
-      } else {
-        pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld, Reordered{sp.order.data()});
-      }
+      with_order(ks.D, sp, [&](const auto& ord) { pass_b_stable<V>(cm, ce, ks.D, rs, tk0 + j0, A.lk.ld, ord); });
     }
   });
 }
