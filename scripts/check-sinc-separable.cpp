@@ -3,7 +3,7 @@
 // b = R k_jd, so that with sin/cos of every R q and R k precomputed a (pair, feature) costs one
 // subtraction (x = a - b), one multiply and one FMA (the numerator) and two multiplies (running
 // products of numerators and of x), renormalised every 8 features (num / den), against the
-// polynomial's 12 operations (csrc/cpu/fourier_attention.cpp's cost model).
+// polynomial's 10 operations (csrc/cpu/fourier_attention.cpp's cost model).
 // Its error: the identity's float rounding is absolute (~2^-24 |a|), so the factor sin x / x has
 // relative error ~2^-24 |a| / |x|, unbounded as x -> 0 (and 0 / 0 at q_id = k_jd). Lanes with
 // |x| < delta take sin x from double instead (in a kernel: x - x^3/6, exact in float there).

@@ -12,37 +12,36 @@
 // of K (forward), P = K/(S+eps) for a block of 8 rows (backward). s(x) comes from
 // sinc_simd.h: the bounded path (polynomials in y^2, |x| <= 4.25) wherever the row's and a
 // block of 64 keys' coordinate ranges guarantee the bound, else the general path (range
-// reduction by pi, then the same polynomials: ~2.6x the operations), feature by feature
+// reduction by pi, then the same polynomials: ~2.9x the operations), feature by feature
 // (Keys::for_blocks_split: a block's features within the bound stay on the bounded path).
 //
-// Cost model. Per (i, j, d) the forward's sinc products are 5 add/sub + 2 FMA + 5 mul (7 on
-// the multiply/FMA pipes), the backward's 8 add/sub + 4 FMA + 11 mul + 2 add (15 on those
-// pipes); per (i, j) the products with V add Dv FMAs forward and 2 Dv backward. On a core with
-// two 256-bit FMA pipes that bounds a row's 8 keys per d at 3.5 cycles forward and 7.5
-// backward. Measured, cycles per (row, 8 keys, d) on Zen 2 (AVX2, 3.35 GHz) at the small-LM
-// shape (B8 H8 N256 D16 causal): forward 6.3, backward 14.6 inside the addon; the loops alone
-// on L1-resident data (scripts/bench-attention-kernel.cpp) 4.8 forward and 11.5 for pass
-// A + B. Outside the sinc loops the forward's K . V product (a GEMM of Nq Nk Dv / 2 FMAs) costs
-// ~1/4 of the forward; dp and dv (the same size twice), the coefficients, per-row setup and the
-// key layouts ~1/4 of the backward.
-// What keeps the loops off that bound:
-//   - write-back collisions: multiplies (latency 3) and FMAs (latency 5) share the pipes, so
-//     the forward's mix of independent operations issues at 3.9 cycles, not 3.5;
-//   - dependency chains: one sinc evaluation is a ~17-cycle chain (sinc_simd.h's factored
-//     polynomials) and the scheduler overlaps only ~5 chains issued one after the other; the
-//     N key vectors run in lockstep (kFwdGroup x 2 halves of d, kBwdGroup) are the breadth
-//     that hides it, and more of it spills 16 AVX2 registers;
-//   - loads: b and the polynomials' constants come as memory operands (16 registers cannot hold
-//     them beside the chains), two loads per cycle;
-//   - inside the kernel, the row stride ld is a runtime value and pass B's coef waits on k
-//     (~0.5 cycle between them).
-// Each evaluation is kept division-free and in multiply form on purpose: a division per
-// (i, j, d) or every multiply as an FMA lengthens the chains that bound the loops.
+// Cost model. Per (i, j, d) the forward's sinc products take 3 add/sub + 4 FMA + 3 mul (10
+// operations; 7 of them on the multiply/FMA pipes), the backward's 6 add/sub + 8 FMA + 7 mul (21;
+// 15 on those pipes); per (i, j) the products with V add Dv FMAs forward and 2 Dv backward.
+// Where every vector operation shares the two FMA pipes (Intel; AVX-512 on Sapphire Rapids)
+// that bounds a row's W keys per d at 5.5 cycles forward and 11.5 backward, V included.
+// Measured there with one thread (3.13 GHz, AVX-512, q and k in (-0.8, 0.8), R in (1.5, 2.5)),
+// cycles per (row, 16 keys, d): forward 7.9 / 6.7 / 6.8 / 6.0 and backward 20.2 / 18.4 / 20.2 /
+// 15.9 at the small LM (B8 H8 N256 D16 causal), medium LM (B4 H8 N384 D32 causal), DeiT-tiny
+// (B8 H3 N197 D64) and N 4096 (D16 causal): the forward's loops run near their bound, the
+// backward's 1.4x off it at long sequences and up to 1.75x at short ones, where per-row and
+// per-tile work (the key layouts, bound checks, coefficients, dp and dv, the dk/dR finish in
+// double) weighs more. What keeps the loops off the bound:
+//   - dependency chains: one sinc evaluation is a ~24-cycle chain (Horner, sinc_simd.h); the N
+//     key vectors run in lockstep (kFwdGroup x 2 halves of d, kBwdGroup) and the next features'
+//     evaluations are the breadth that hides it;
+//   - memory: pass A stores s_d and pre_d s'_d and pass B loads them back, and Tk_jd is loaded
+//     and stored per (i, j, d): three stores per (row, W keys, d), where the core retires one
+//     512-bit store per cycle;
+//   - loads: b and the polynomials' constants come as memory operands, two loads per cycle;
+//   - inside the kernel, the row stride ld is a runtime value and pass B's coef waits on k.
+// Each evaluation is kept division-free on purpose: a division per (i, j, d) would cost more
+// than the whole polynomial.
 //
 // Forward, per row i and pairs of key vectors (both halves of d in lockstep: 4 chains; groups of
 //   4 vectors, 8 chains, hold more values than AVX2 has registers):
 //   k = prod_{d < D/2} s * prod_{d >= D/2} s, K = k^(p-1) k, S += K; out = (K . V)/(S + eps).
-//   Cost per (i,j,d): 5 add/sub + 2 FMA + 5 mul (7 on the multiply pipes); per (i,j): Dv FMA,
+//   Cost per (i,j,d): 3 add/sub + 4 FMA + 3 mul (10 operations); per (i,j): Dv FMA,
 //   as one product of 6 rows' K with the tile's V (attention_tiles.h gemm_rows: each V vector
 //   loaded feeds 6 FMAs, 12 accumulator chains; one row at a time, loads and broadcasts
 //   would outnumber the FMAs, and 4 rows give only 8 chains).
@@ -62,8 +61,8 @@
 //   Tq_id += t_d (per row, across keys), Tk_jd += t_d (per unit, across rows). At the end
 //   dq = R Tq, dk = -R Tk, and dR_d = sum_ij t (q_id - k_jd) = sum_i q_id Tq_id - sum_j k_jd Tk_jd
 //   in double. With row chunks, Tk and dv are unit partials reduced in unit order.
-//   Cost per (i,j,d): 8 add/sub + 4 FMA + 11 mul (15 on the multiply pipes) + 2 add; per
-//   (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
+//   Cost per (i,j,d): pass A 4 add/sub + 8 FMA + 5 mul, pass B 2 mul + 2 add (21 operations);
+//   per (i,j): 2 Dv FMA. (The forward multiplies the halves of d separately, the backward in one
 //   chain: K differs between them by float rounding only.)
 // Backward, stable: one key vector at a time, with mantissa/exponent pairs for the prefix and
 //   suffix products, t_d = (pre s' suf) 2^(e_pre + e_suf); K/S_i from stats = log S. delta_i
@@ -246,7 +245,7 @@ struct Keys {
   // split.bounded = D where the whole block is within the polynomial's bound (a vector check),
   // else the features within it for every key of the block, split.order[0, bounded), followed by
   // the others, split.order[bounded, D), each ascending. The loops (both modes) take the bounded
-  // path for the first and the general path (~2.6x the operations) for the others only: with
+  // path for the first and the general path (~2.9x the operations) for the others only: with
   // q and k of a freshly initialised model, R = 2, 97% of (row, block) pairs hold some feature
   // out of bound, but only 27% of their features are.
   template <class V, class Body>

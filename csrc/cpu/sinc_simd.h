@@ -4,33 +4,32 @@
 //   bounded (|y| <= kSincBound, i.e. |x| <= 4.25): with v = y^2,
 //       s = (v - P) M(v),  M a monic quintic fitted for relative error (P = c^2 pi^2: the zero
 //            at x = pi factored out, so s keeps its relative accuracy up to it; an error in s is
-//            multiplied by p*D in K), evaluated in factored form over the reals:
-//              M(v) = (v - m_r) [(v + ma1) v + mb1] [(v + ma2) v + mb2]
-//            (its real root, outside [0, kSincBound^2], and its two complex pairs). The factors
-//            are independent, so the longest dependency chain is ~17 cycles instead of Horner's
-//            ~32 (Zen 2: two FMA pipes with latency 5 need ~10 independent operations in flight),
-//            for the same multiply count: mul + 4 add + 2 FMA + sub + 3 mul.
-//            c, P and M's coefficients were fitted together and rounded to float by branch-and-
-//            bound (P within ~3e-9 of c^2 pi^2: the zero barely moves); the factors of M were
-//            then rounded and searched ulp by ulp for a small maximum and mean relative error
-//            with no bias (mean signed relative error 2e-9 on a grid) and s(0) = 1 exactly.
+//            multiplied by p*D in K), in Horner's form: add + 4 FMA, then sub + mul.
+//            c, P and M were fitted together and rounded to float by branch-and-bound (P within
+//            ~3e-9 of c^2 pi^2: the zero barely moves); M's coefficients were then searched ulp by
+//            ulp for a small maximum absolute and relative error, with s(0) = 1 exactly (mean
+//            signed relative error 8e-11 for |x - pi| > 0.1: no bias).
 //       s' = 2 c q5 y Q~(v), Q~ = Q/q5 the monic form of a quintic Q ~ dS/dv fitted for absolute
-//            error in s' (Lawson-weighted minimax), likewise factored:
-//              Q~(v) = (v - q_r) [(v + qa1) v + qb1] [(v + qa2) v + qb2]
-//            (4 add + 2 FMA + 2 mul). The kernels take dh = y Q~(v) and fold 2 c q5 into a
-//            per-pair factor (kSincDScale).
+//            error in s' (Lawson-weighted minimax), likewise in Horner's form (add + 4 FMA + mul).
+//            The kernels take dh = y Q~(v) and fold 2 c q5 into a per-pair factor (kSincDScale).
+//     Horner's form: both polynomials have their roots off [0, kSincBound^2], so it is as
+//     accurate as a factored one (M as its real factor times two quadratics: 9 operations, a
+//     ~17-cycle chain instead of ~24). Where adds share the multiply pipes (Intel) Horner's
+//     fewer operations win, the loops issuing independent evaluations for several keys and
+//     features: 5-15% on AVX-512 and 1-9% on AVX2 at the benchmark's shapes on Sapphire Rapids.
+//     Where adds have pipes of their own (AMD Zen) both forms take 7 multiply-pipe operations
+//     for s and the shorter chain may be worth more: not measured.
 //     No division, no branch: the caller checks the bound once per block of keys.
 //   general (any x): y reduced by c pi to |u| <= c pi / 2 and the same polynomials on u (below:
 //     sinc_reduce), s = (-1)^n u P(u^2) / y and s' from cos r = s(r) + r s'(r), one reciprocal
 //     and no division; lanes with |y| <= the bound take the polynomials on y (the bounded bits).
-//     About 31 operations per vector forward (2.6x the bounded path's 12; the earlier general
+//     About 29 operations per vector forward (2.9x the bounded path's 10; the earlier general
 //     path, Cephes sin and cos and two divisions, ~1.5x more). Its error, every ISA
-//     (scripts/check-sinc-general.cpp, x to 2^24): |x s - sin x| <= 4.6e-7, |x (s' - ds)| <= 1.4e-6.
+//     (scripts/check-sinc-general.cpp, x to 2^24): |x s - sin x| <= 5.7e-7, |x (s' - ds)| <= 1.8e-6.
 // Accuracy on every float y in [0, kSincBound] against double (scripts/check-sinc-poly.cpp):
-//   s:  |error| <= 3.4e-7; relative 1.3e-7 median, 1.3e-6 p99 (x uniform), <= 9.4e-7 for
-//       |x - pi| > 0.1 and 5.6e-5 for |x - pi| > 1e-3 (near its zero s is tiny: K ~ s^p);
-//   s': |error| <= 3.9e-7.
-//   (Horner on the same M is as accurate but a ~32-cycle chain instead of ~17.)
+//   s:  |error| <= 2.3e-7; relative <= 6.9e-7 for |x - pi| > 0.1 and 5.6e-5 for |x - pi| > 1e-3
+//       (near its zero s is tiny: K ~ s^p);
+//   s': |error| <= 4.2e-7.
 #pragma once
 #include <cmath>
 #include <numbers>
@@ -40,28 +39,31 @@
 namespace ff::cpu {
 
 // The constants c, P, M and Q~: csrc/common/sinc_poly.h, shared with the cuda kernels.
-using ff::kSincScale, ff::kSincBound, ff::kSincP, ff::kSincMr, ff::kSincMa1, ff::kSincMb1, ff::kSincMa2, ff::kSincMb2,
-    ff::kSincQ5, ff::kSincQr, ff::kSincQa1, ff::kSincQb1, ff::kSincQa2, ff::kSincQb2, ff::kSincDScale;
+using ff::kSincScale, ff::kSincBound, ff::kSincP, ff::kSincM0, ff::kSincM1, ff::kSincM2, ff::kSincM3, ff::kSincM4,
+    ff::kSincQ5, ff::kSincQ0, ff::kSincQ1, ff::kSincQ2, ff::kSincQ3, ff::kSincQ4, ff::kSincDScale;
 
-// s = (v - P) M(v) for one vector v = y^2.
+// s = (v - P) M(v) for one vector v = y^2 (common/sinc_poly.h's sinc_poly, the same bits).
 template <class V>
 [[gnu::always_inline]] inline typename V::T sinc_poly1(typename V::T v) {
   using T = typename V::T;
-  const T t = V::mul(V::sub(v, V::set(kSincP)), V::sub(v, V::set(kSincMr)));
-  const T g1 = V::fma(V::add(v, V::set(kSincMa1)), v, V::set(kSincMb1));
-  const T g2 = V::fma(V::add(v, V::set(kSincMa2)), v, V::set(kSincMb2));
-  return V::mul(t, V::mul(g1, g2));
+  T m = V::add(v, V::set(kSincM4));
+  m = V::fma(m, v, V::set(kSincM3));
+  m = V::fma(m, v, V::set(kSincM2));
+  m = V::fma(m, v, V::set(kSincM1));
+  m = V::fma(m, v, V::set(kSincM0));
+  return V::mul(V::sub(v, V::set(kSincP)), m);
 }
 
-// dh = y Q~(v) (s'(x) = kSincDScale dh), associated as (y (v - q_r)) (h1 h2): the last two
-// multiplies wait on h1 and h2 only, so dh is ready 6 cycles sooner than from
-// y (((v - q_r) h1) h2), for the same 3 multiplies.
+// dh = y Q~(v) (s'(x) = kSincDScale dh; common/sinc_poly.h's dsinc_poly).
 template <class V>
 [[gnu::always_inline]] inline typename V::T dsinc_poly1(typename V::T y, typename V::T v) {
   using T = typename V::T;
-  const T h1 = V::fma(V::add(v, V::set(kSincQa1)), v, V::set(kSincQb1));
-  const T h2 = V::fma(V::add(v, V::set(kSincQa2)), v, V::set(kSincQb2));
-  return V::mul(V::mul(y, V::sub(v, V::set(kSincQr))), V::mul(h1, h2));
+  T q = V::add(v, V::set(kSincQ4));
+  q = V::fma(q, v, V::set(kSincQ3));
+  q = V::fma(q, v, V::set(kSincQ2));
+  q = V::fma(q, v, V::set(kSincQ1));
+  q = V::fma(q, v, V::set(kSincQ0));
+  return V::mul(y, q);
 }
 
 // s for N vectors v, one vector after the other: each evaluation is a short tree of
