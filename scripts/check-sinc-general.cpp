@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 #include "cpu/sinc_simd.h"
+#include "sinc-reference.h"
 
 namespace {
 
@@ -21,23 +22,6 @@ using ff::cpu::kSincScale;
 struct Errors {
   double sin_x = 0, xds = 0, s = 0, ds = 0;
 };
-
-// s and s' in double; below 0.5 by their series (no cancellation).
-void reference(double x, double& s, double& ds) {
-  const double ax = std::fabs(x);
-  if (ax < 0.5) {
-    double x2 = x * x, term = 1.0, ss = 1.0, dd = 0.0;
-    for (int k = 1; k < 20; ++k) {
-      term *= -x2 / ((2.0 * k) * (2.0 * k + 1.0));
-      ss += term;
-      dd += 2.0 * k * term;
-    }
-    s = ss, ds = x == 0.0 ? 0.0 : dd / x;
-  } else {
-    s = std::sin(x) / x;
-    ds = (x * std::cos(x) - std::sin(x)) / (x * x);
-  }
-}
 
 template <class V>
 Errors measure(const std::vector<float>& ys) {
@@ -54,7 +38,7 @@ Errors measure(const std::vector<float>& ys) {
     for (int l = 0; l < V::W; ++l) {
       const double x = double(ys[i + l]) / kSincScale;  // the x the kernel's y stands for
       double rs, rds;
-      reference(x, rs, rds);
+      sinc_reference(x, rs, rds);
       const double ds = double(dh[l]) * kSincDScale;
       if (s_only[l] != s[l]) e.s = INFINITY;  // sinc and sinc_and_derivative must agree
       e.s = std::max(e.s, std::fabs(s[l] - rs));

@@ -10,25 +10,10 @@
 #include <cstring>
 #include <vector>
 #include "cpu/sinc_simd.h"
+#include "sinc-reference.h"
 
 using ff::cpu::VAvx2;
 using T = VAvx2::T;
-
-// sin(x)/x and its derivative in double (series below 0.5: no cancellation)
-static void reference(double x, double& s, double& ds) {
-  if (x < 0.5) {
-    double x2 = x * x, term = 1.0, ss = 1.0, dd = 0.0;
-    for (int k = 1; k < 20; ++k) {
-      term *= -x2 / ((2.0 * k) * (2.0 * k + 1.0));
-      ss += term;
-      dd += x == 0.0 ? 0.0 : 2.0 * k * term / x;
-    }
-    s = ss, ds = dd;
-  } else {
-    s = std::sin(x) / x;
-    ds = (x * std::cos(x) - std::sin(x)) / (x * x);
-  }
-}
 
 int main() {
   const double c = ff::cpu::kSincScale, pi = 3.14159265358979323846;
@@ -50,7 +35,7 @@ int main() {
     for (int l = 0; l < 8; ++l) {
       const double x = double(y[l]) / c;
       double rs, rds;
-      reference(x, rs, rds);
+      sinc_reference(x, rs, rds);
       const double es = std::fabs(s[l] - rs), eds = std::fabs(double(ff::cpu::kSincDScale) * dh[l] - rds);
       if (es > abs_s) abs_s = es, at_abs = x;
       if (eds > abs_ds) abs_ds = eds, at_ds = x;
