@@ -223,8 +223,11 @@ struct Keys {
   const float* b_tile(int j) const { return bT.data() + lb.tile_origin(j); }
   const float* v_at(int j) const { return vT.data() + lv.at(0, j); }
 
-  // Whether |a_d - b_jd| <= the polynomial bound for every d and every key j of the block (false
-  // for NaN), W features at a time.
+  // Whether |a_d - b_jd| <= the polynomial bound for every key j of a block whose b_jd lie in
+  // [l_d, h_d] (false for NaN).
+  static bool in_bound(float a, float l, float h) { return (a - l <= kSincBound) & (h - a <= kSincBound); }
+
+  // in_bound for every d of the block, W features at a time.
   template <class V>
   bool bounded(const float* a, int block) const {
     const float* l = lo.data() + size_t(block) * D;
@@ -237,7 +240,7 @@ struct Keys {
         return false;
     }
     for (; d < D; ++d)
-      if (!(a[d] - l[d] <= kSincBound && h[d] - a[d] <= kSincBound)) return false;
+      if (!in_bound(a[d], l[d], h[d])) return false;
     return true;
   }
 
@@ -265,7 +268,7 @@ struct Keys {
         int* others = split.order.data() + D;
         int in = 0, out = 0;
         for (int d = 0; d < D; ++d) {
-          const bool ok = (a[d] - l[d] <= kSincBound) & (h[d] - a[d] <= kSincBound);
+          const bool ok = in_bound(a[d], l[d], h[d]);
           split.order[in] = d, others[out] = d;
           in += ok, out += !ok;
         }
