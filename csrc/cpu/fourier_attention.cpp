@@ -20,20 +20,21 @@
 // 15 on those pipes); per (i, j) the products with V add Dv FMAs forward and 2 Dv backward.
 // Where every vector operation shares the two FMA pipes (Intel; AVX-512 on Sapphire Rapids)
 // that bounds a row's W keys per d at 5.5 cycles forward and 11.5 backward, V included.
-// Measured there with one thread (3.13 GHz, AVX-512, q and k in (-0.8, 0.8), R in (1.5, 2.5)),
-// cycles per (row, 16 keys, d): forward 7.9 / 6.7 / 6.8 / 6.0 and backward 20.2 / 18.4 / 20.2 /
-// 15.9 at the small LM (B8 H8 N256 D16 causal), medium LM (B4 H8 N384 D32 causal), DeiT-tiny
-// (B8 H3 N197 D64) and N 4096 (D16 causal): the forward's loops run near their bound, the
-// backward's 1.4x off it at long sequences and up to 1.75x at short ones, where per-row and
-// per-tile work (the key layouts, bound checks, coefficients, dp and dv, the dk/dR finish in
-// double) weighs more. What keeps the loops off the bound:
+// Measured there with one thread (3.13 GHz, AVX-512, q and k in (-0.8, 0.8), R in (1.5, 2.5);
+// docs/fourier-speed.md has the table, at b487c6a), cycles per (row, 16 keys, d): forward 7.4 /
+// 6.2 / 6.6 / 6.3 and backward 17.4 / 17.7 / 20.2 / 15.6 at the small LM (B8 H8 N256 D16 causal),
+// medium LM (B4 H8 N384 D32 causal), DeiT-tiny (B8 H3 N197 D64) and N 4096 (D16 causal): the
+// forward within 1.1-1.35x of its bound, the backward within 1.35-1.75x, most at short
+// sequences, where per-row and per-tile work (the key layouts, bound checks, coefficients, dp
+// and dv, the dk/dR finish in double) weighs more. What keeps the loops off the bound:
 //   - dependency chains: one sinc evaluation is a ~24-cycle chain (Horner, sinc_simd.h); the N
 //     key vectors run in lockstep (kFwdGroup x 2 halves of d, kBwdGroup) and the next features'
-//     evaluations are the breadth that hides it;
-//   - memory: pass A stores s_d and pre_d s'_d and pass B loads them back, and Tk_jd is loaded
-//     and stored per (i, j, d): three stores per (row, W keys, d), where the core retires one
-//     512-bit store per cycle;
-//   - loads: b and the polynomials' constants come as memory operands, two loads per cycle;
+//     evaluations are the breadth that hides it, not all of it (pass A on L1-resident data
+//     takes 12 cycles against its 8.5);
+//   - memory: pass A stores s_d and pre_d s'_d, pass B loads them back and loads and stores
+//     Tk_jd, per (i, j, d); interleaving pass B with the next group's pass A did not make the
+//     kernel faster (docs/fourier-speed.md), so this is not what binds it;
+//   - loads: b and, on AVX2 (16 registers), the polynomials' constants come as memory operands;
 //   - inside the kernel, the row stride ld is a runtime value and pass B's coef waits on k.
 // Each evaluation is kept division-free on purpose: a division per (i, j, d) would cost more
 // than the whole polynomial.

@@ -66,9 +66,9 @@ template <class V>
   return V::mul(y, q);
 }
 
-// s for N vectors v, one vector after the other: each evaluation is a short tree of
-// independent operations, which the core overlaps across vectors by itself; issuing all N in
-// lockstep instead needs N times the registers and made the compiler spill.
+// s for N vectors v, one vector after the other: each evaluation is one Horner chain, and the
+// core overlaps the N independent chains by itself; issuing all N in lockstep instead needs N
+// times the registers and made the compiler spill.
 template <class V, int N>
 [[gnu::always_inline]] inline void sinc_poly(const typename V::T* v, typename V::T* s) {
   for (int n = 0; n < N; ++n) s[n] = sinc_poly1<V>(v[n]);
