@@ -222,20 +222,21 @@ export function ratioRange(
   let ymax = 0;
   for (let j = 0; j < y.length; j++) ymax = Math.max(ymax, Math.abs(y[j]));
   const scale = ymax > 0 && Number.isFinite(ymax) ? ymax : 1;
+  const ys = Array.from(y, (v) => v / scale);
   const best = (sign: number): number => {
-    const n = y.length;
-    const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => sign * (y[b] - y[a]));
+    const n = ys.length;
+    const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => sign * (ys[b] - ys[a]));
     // Candidate t: the first t (largest sign*y) at hi, the rest at lo.
     let num = 0,
       den = c;
     for (let j = 0; j < n; j++) {
-      num += lo[j] * (y[j] / scale);
+      num += lo[j] * ys[j];
       den += lo[j];
     }
     let out = den > 0 ? sign * (num / den) : -Infinity;
     for (let t = 0; t < n; t++) {
       const j = order[t];
-      num += (hi[j] - lo[j]) * (y[j] / scale);
+      num += (hi[j] - lo[j]) * ys[j];
       den += hi[j] - lo[j];
       if (den > 0) out = Math.max(out, sign * (num / den));
     }
